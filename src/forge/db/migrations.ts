@@ -1,0 +1,161 @@
+import { type Kysely, type Migration } from "kysely";
+
+// Migrations use only portable column types (integer, text) so that Postgres can run them too.
+// `autoIncrement` is SQLite's spelling; a Postgres dialect maps ids to `serial` in its own list.
+
+async function initial(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("users")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("username", "text", (c) => c.notNull().unique())
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("email", "text", (c) => c.notNull())
+    .addColumn("is_admin", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("state", "text", (c) => c.notNull().defaultTo("active"))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable("personal_access_tokens")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("token_digest", "text", (c) => c.notNull().unique())
+    .addColumn("scopes", "text", (c) => c.notNull())
+    .addColumn("expires_at", "text")
+    .addColumn("revoked", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("last_used_at", "text")
+    .execute();
+
+  await db.schema
+    .createTable("namespaces")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("path", "text", (c) => c.notNull().unique())
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("kind", "text", (c) => c.notNull())
+    .addColumn("owner_id", "integer", (c) => c.references("users.id").onDelete("cascade"))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable("projects")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("namespace_id", "integer", (c) => c.notNull().references("namespaces.id"))
+    .addColumn("creator_id", "integer", (c) => c.notNull().references("users.id"))
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("path", "text", (c) => c.notNull())
+    .addColumn("description", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("visibility", "text", (c) => c.notNull())
+    .addColumn("default_branch", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("last_activity_at", "text", (c) => c.notNull())
+    .addUniqueConstraint("projects_namespace_path", ["namespace_id", "path"])
+    .execute();
+
+  await db.schema
+    .createTable("members")
+    .addColumn("project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("access_level", "integer", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("members_pk", ["project_id", "user_id"])
+    .execute();
+
+  await db.schema
+    .createTable("keys")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("kind", "text", (c) => c.notNull())
+    .addColumn("user_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("title", "text", (c) => c.notNull())
+    .addColumn("key", "text", (c) => c.notNull())
+    .addColumn("key_type", "text", (c) => c.notNull())
+    .addColumn("bits", "integer", (c) => c.notNull())
+    .addColumn("fingerprint", "text", (c) => c.notNull())
+    .addColumn("fingerprint_sha256", "text", (c) => c.notNull().unique())
+    .addColumn("public", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("expires_at", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("last_used_at", "text")
+    .execute();
+
+  await db.schema
+    .createTable("deploy_keys_projects")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("deploy_key_id", "integer", (c) =>
+      c.notNull().references("keys.id").onDelete("cascade"),
+    )
+    .addColumn("project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("can_push", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addUniqueConstraint("deploy_keys_projects_unique", ["deploy_key_id", "project_id"])
+    .execute();
+
+  await db.schema
+    .createTable("hooks")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("url", "text", (c) => c.notNull())
+    .addColumn("name", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("description", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("token_sealed", "text")
+    .addColumn("push_events", "integer", (c) => c.notNull().defaultTo(1))
+    .addColumn("tag_push_events", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("merge_requests_events", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("enable_ssl_verification", "integer", (c) => c.notNull().defaultTo(1))
+    .addColumn("push_events_branch_filter", "text")
+    .addColumn("branch_filter_strategy", "text", (c) => c.notNull().defaultTo("wildcard"))
+    .addColumn("recent_failures", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("backoff_count", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("disabled_until", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable("hook_deliveries")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("hook_id", "integer", (c) => c.notNull().references("hooks.id").onDelete("cascade"))
+    .addColumn("event_name", "text", (c) => c.notNull())
+    .addColumn("idempotency_key", "text", (c) => c.notNull())
+    .addColumn("event_uuid", "text", (c) => c.notNull())
+    .addColumn("payload", "text", (c) => c.notNull())
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("next_attempt_at", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex("hook_deliveries_due")
+    .on("hook_deliveries")
+    .columns(["state", "next_attempt_at"])
+    .execute();
+
+  await db.schema
+    .createTable("hook_attempts")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("delivery_id", "integer", (c) =>
+      c.notNull().references("hook_deliveries.id").onDelete("cascade"),
+    )
+    .addColumn("hook_id", "integer", (c) => c.notNull().references("hooks.id").onDelete("cascade"))
+    .addColumn("started_at", "text", (c) => c.notNull())
+    .addColumn("duration_ms", "integer", (c) => c.notNull())
+    .addColumn("response_status", "integer")
+    .addColumn("response_body", "text")
+    .addColumn("error", "text")
+    .execute();
+}
+
+export const forgeMigrations: Record<string, Migration> = {
+  "0001_initial": { up: initial },
+};

@@ -1,0 +1,44 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { runChecked } from "../../lib/run.ts";
+
+/**
+ * Bare repositories on local disk. A repository's path comes only from the project's integer
+ * id, never from a name a user typed, so no request can point git at another directory.
+ */
+export class RepositoryStore {
+  constructor(readonly root: string) {}
+
+  pathFor(projectId: number): string {
+    if (!Number.isSafeInteger(projectId) || projectId <= 0) {
+      throw new Error(`invalid project id ${projectId}`);
+    }
+    return join(this.root, `${projectId}.git`);
+  }
+
+  async create(projectId: number, defaultBranch: string): Promise<void> {
+    const path = this.pathFor(projectId);
+    await runChecked("git", [
+      "init",
+      "--quiet",
+      "--bare",
+      `--initial-branch=${defaultBranch}`,
+      "--",
+      path,
+    ]);
+    // Safe defaults for a server-side repository.
+    for (const [key, value] of [
+      ["receive.fsckObjects", "true"],
+      ["receive.denyNonFastForwards", "false"],
+      ["uploadpack.allowFilter", "true"],
+      ["uploadpack.allowAnySHA1InWant", "false"],
+      ["core.logAllRefUpdates", "true"],
+    ] as const) {
+      await runChecked("git", ["--git-dir", path, "config", key, value]);
+    }
+  }
+
+  async remove(projectId: number): Promise<void> {
+    await rm(this.pathFor(projectId), { recursive: true, force: true });
+  }
+}

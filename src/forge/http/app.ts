@@ -1,0 +1,97 @@
+import formbody from "@fastify/formbody";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from "fastify";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Logger } from "../../lib/logger.ts";
+import { ForgeError } from "./errors.ts";
+
+export type ForgeApp = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** Largest JSON or form body the API accepts (deploy keys are at most 5,000 characters). */
+const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The forge's Fastify instance with GitLab's conventions: Grape-style parameter errors,
+ * `{"message": ...}` bodies, a JSON 404 for unknown routes, and never a 500 for bad input.
+ */
+export function createHttpApp(logger: Logger): ForgeApp {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: BODY_LIMIT,
+    // Project ids are URL-encoded paths (`group%2Fsite`); keep them as one segment.
+    routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: "array", removeAdditional: false, allErrors: true } },
+    disableRequestLogging: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  void app.register(formbody, { bodyLimit: BODY_LIMIT });
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendError(error, reply, request.log),
+  );
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: "404 Not Found" }));
+  return app as unknown as ForgeApp;
+}
+
+function sendError(error: FastifyError, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply {
+  if (error instanceof ForgeError) {
+    return reply.code(error.statusCode).headers(error.headers).send(error.body);
+  }
+  if (error.validation) {
+    return reply.code(400).send({ error: grapeMessage(error) });
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return reply.code(status).send({ message: `${status} ${clientErrorText(error, status)}` });
+  }
+  log.error({ err: error }, "unhandled error");
+  return reply.code(500).send({ message: "500 Internal Server Error" });
+}
+
+function clientErrorText(error: FastifyError, status: number): string {
+  switch (error.code) {
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return "Bad Request - the body is not valid JSON";
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return "Bad Request - the body is empty but Content-Type is application/json";
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return `Request Entity Too Large - the body is larger than ${BODY_LIMIT} bytes`;
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return "Unsupported Media Type - send application/json or a form";
+    default:
+      return status === 404 ? "Not Found" : "Bad Request";
+  }
+}
+
+/**
+ * Turns Ajv's errors into Grape's sentences: `key is missing`, `key_id is invalid`,
+ * `visibility does not have a valid value`, joined with ", " as Grape does.
+ */
+function grapeMessage(error: FastifyError): string {
+  const messages = new Set<string>();
+  for (const issue of error.validation ?? []) {
+    const params = issue.params as Record<string, unknown>;
+    const path = issue.instancePath.replace(/^\//, "").replaceAll("/", ".");
+    if (issue.keyword === "required") {
+      const field = [path, String(params.missingProperty)].filter(Boolean).join(".");
+      messages.add(`${field} is missing`);
+    } else if (issue.keyword === "enum" || issue.keyword === "const" || issue.keyword === "anyOf") {
+      messages.add(`${path || error.validationContext} does not have a valid value`);
+    } else if (issue.keyword === "maxLength") {
+      messages.add(`${path} is too long (maximum is ${String(params.limit)} characters)`);
+    } else {
+      messages.add(`${path || error.validationContext} is invalid`);
+    }
+  }
+  return [...messages].join(", ") || "Bad Request";
+}

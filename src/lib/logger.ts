@@ -1,0 +1,24 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/** Paths that may carry secrets anywhere in a log record; pino replaces them before writing. */
+const REDACT = [
+  "req.headers.authorization",
+  'req.headers["private-token"]',
+  'req.headers["x-gitlab-token"]',
+  "token",
+  "*.token",
+  "password",
+  "*.password",
+  "privateKey",
+  "*.privateKey",
+];
+
+export function createLogger(options: { name: string; level?: string }): Logger {
+  return pino({
+    name: options.name,
+    level: options.level ?? "info",
+    redact: { paths: REDACT, censor: "[redacted]" },
+  });
+}

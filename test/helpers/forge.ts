@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultWebhookPolicy, type ForgeConfig, type WebhookPolicy } from "../../src/config.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { startForge, type RunningForge } from "../../src/forge/server.ts";
+
+export const ROOT_TOKEN = "glpat-test-root-token-0123456789";
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface TestForge {
+  forge: RunningForge;
+  url: string;
+  sshPort: number;
+  dataDir: string;
+  rootToken: string;
+  /** Calls `/api/v4${path}` with a token (root's by default; `null` for anonymous). */
+  api<T = unknown>(
+    method: string,
+    path: string,
+    options?: { token?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<ApiResponse<T>>;
+  /** Creates a user with an `api`-scoped token. */
+  createUser(username: string, options?: { admin?: boolean; scopes?: string[] }): Promise<TestUser>;
+  /** Creates a project owned by the given user (`visibility` private by default). */
+  createProject(owner: TestUser, path: string, visibility?: string): Promise<TestProject>;
+  stop(): Promise<void>;
+}
+
+export interface TestUser {
+  id: number;
+  username: string;
+  token: string;
+}
+
+export interface TestProject {
+  id: number;
+  path_with_namespace: string;
+  ssh_url_to_repo: string;
+  http_url_to_repo: string;
+}
+
+export async function startTestForge(
+  options: { webhooks?: Partial<WebhookPolicy>; allowLocalWebhooks?: boolean } = {},
+): Promise<TestForge> {
+  const dataDir = await mkdtemp(join(tmpdir(), "slipway-forge-"));
+  const config: ForgeConfig = {
+    dataDir,
+    host: "127.0.0.1",
+    httpPort: 0,
+    sshPort: 0,
+    publicUrl: "http://127.0.0.1:0",
+    sshHost: "127.0.0.1",
+    rootToken: ROOT_TOKEN,
+    allowLocalWebhooks: options.allowLocalWebhooks ?? true,
+    webhooks: { ...defaultWebhookPolicy(), ...options.webhooks },
+  };
+  const forge = await startForge(config, createLogger({ name: "forge-test", level: "silent" }));
+  const url = forge.url;
+
+  const api: TestForge["api"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? ROOT_TOKEN : opts.token;
+    if (token !== null) headers["private-token"] = token;
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const response = await fetch(`${url}/api/v4${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === "" ? "" : JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed as never, text };
+  };
+
+  let serial = 0;
+  const createUser: TestForge["createUser"] = async (username, userOptions = {}) => {
+    const created = await api<{ id: number }>("POST", "/users", {
+      body: {
+        username,
+        name: username,
+        email: `${username}@example.test`,
+        admin: userOptions.admin ?? false,
+      },
+    });
+    if (created.status !== 201) throw new Error(`createUser: ${created.status} ${created.text}`);
+    const token = await api<{ token: string }>(
+      "POST",
+      `/users/${created.body.id}/personal_access_tokens`,
+      {
+        body: { name: `t${++serial}`, scopes: userOptions.scopes ?? ["api"] },
+      },
+    );
+    if (token.status !== 201) throw new Error(`createToken: ${token.status} ${token.text}`);
+    return { id: created.body.id, username, token: token.body.token };
+  };
+
+  const createProject: TestForge["createProject"] = async (owner, path, visibility = "private") => {
+    const created = await api<TestProject>("POST", "/projects", {
+      token: owner.token,
+      body: { name: path, path, visibility },
+    });
+    if (created.status !== 201) throw new Error(`createProject: ${created.status} ${created.text}`);
+    return created.body;
+  };
+
+  return {
+    forge,
+    url,
+    sshPort: forge.sshPort,
+    dataDir,
+    rootToken: ROOT_TOKEN,
+    api,
+    createUser,
+    createProject,
+    stop: async () => {
+      await forge.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
