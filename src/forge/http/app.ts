@@ -35,12 +35,27 @@ export function createHttpApp(logger: Logger): ForgeApp {
     disableRequestLogging: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  void app.register(formbody, { bodyLimit: BODY_LIMIT });
+  void app.register(formbody, { bodyLimit: BODY_LIMIT, parser: parseForm });
   app.setErrorHandler((error: FastifyError, request, reply) =>
     sendError(error, reply, request.log),
   );
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: "404 Not Found" }));
   return app as unknown as ForgeApp;
+}
+
+/** Form bodies as GitLab reads them: `scopes[]=api&scopes[]=read_api` becomes an array. */
+function parseForm(body: string): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = {};
+  for (const [rawKey, value] of new URLSearchParams(body)) {
+    if (rawKey.endsWith("[]")) {
+      const key = rawKey.slice(0, -2);
+      const list = result[key];
+      result[key] = Array.isArray(list) ? [...list, value] : [value];
+    } else {
+      result[rawKey] = value;
+    }
+  }
+  return result;
 }
 
 function sendError(error: FastifyError, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply {

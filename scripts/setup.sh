@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Slipway needs on a fresh Debian/Ubuntu machine, then its npm packages.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command → Debian package that provides it
+declare -A needs=(
+  [git]=git
+  [ssh]=openssh-client
+  [ssh-keygen]=openssh-client
+  [sshd]=openssh-server
+  [bwrap]=bubblewrap
+  [prlimit]=util-linux
+)
+
+missing=()
+for command in "${!needs[@]}"; do
+  if ! command -v "$command" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$command" ]; then
+    missing+=("${needs[$command]}")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  echo "setup: installing system packages: $packages"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "setup: run as root or install: $packages" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
