@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, loadConfig } from "./config.ts";
+import { allowEmbeddedForge, ConfigError, loadConfig } from "./config.ts";
 
 describe("loadConfig", () => {
   it("has the documented defaults", () => {
@@ -54,5 +54,126 @@ describe("loadConfig", () => {
         },
       );
     }
+  });
+
+  it("has the platform's documented defaults", () => {
+    const { platform, dataDir } = loadConfig({});
+    assert.equal(platform.dataDir, `${dataDir}/platform`);
+    assert.equal(platform.host, "127.0.0.1");
+    assert.equal(platform.port, 8080);
+    assert.equal(platform.sitesDomain, "localhost");
+    assert.equal(platform.publicUrl, "http://127.0.0.1:8080");
+    assert.equal(platform.adminToken, undefined);
+    assert.equal(platform.masterKey, undefined);
+    assert.deepEqual(platform.builds, { workers: 2, timeoutSeconds: 900, unsafeNoSandbox: false });
+    assert.deepEqual(platform.allowedPrivateRepoHosts, []);
+    assert.equal(
+      loadConfig({ SLIPWAY_HOST: "0.0.0.0" }).platform.publicUrl,
+      "http://127.0.0.1:8080",
+    );
+    assert.equal(loadConfig({ SLIPWAY_HOST: "::1" }).platform.publicUrl, "http://[::1]:8080");
+  });
+
+  it("reads every platform variable", () => {
+    const key = Buffer.alloc(32, 7);
+    const { platform } = loadConfig({
+      SLIPWAY_PORT: "9090",
+      SLIPWAY_SITES_DOMAIN: "Sites.Example.com.",
+      SLIPWAY_ADMIN_TOKEN: "slp_0123456789abcdefghij",
+      SLIPWAY_MASTER_KEY: key.toString("base64"),
+      SLIPWAY_PUBLIC_URL: "https://deploy.example.com/",
+      SLIPWAY_BUILD_WORKERS: "8",
+      SLIPWAY_BUILD_TIMEOUT: "60",
+      SLIPWAY_UNSAFE_NO_SANDBOX: "true",
+      SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: " git.internal:22, 10.0.0.5 ,[FD00::1]:2222,",
+    });
+    assert.equal(platform.port, 9090);
+    assert.equal(platform.sitesDomain, "sites.example.com");
+    assert.equal(platform.adminToken, "slp_0123456789abcdefghij");
+    assert.deepEqual(platform.masterKey, key);
+    assert.equal(platform.publicUrl, "https://deploy.example.com");
+    assert.deepEqual(platform.builds, { workers: 8, timeoutSeconds: 60, unsafeNoSandbox: true });
+    assert.deepEqual(platform.allowedPrivateRepoHosts, [
+      "git.internal:22",
+      "10.0.0.5",
+      "[fd00::1]:2222",
+    ]);
+  });
+
+  it("names the platform variable and the problem for a bad value", () => {
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ SLIPWAY_PORT: "80a" }, /SLIPWAY_PORT="80a" is not a TCP port/],
+      [
+        { SLIPWAY_SITES_DOMAIN: "bad_domain" },
+        /SLIPWAY_SITES_DOMAIN="bad_domain" is not a DNS name/,
+      ],
+      [{ SLIPWAY_ADMIN_TOKEN: "short" }, /SLIPWAY_ADMIN_TOKEN must be 20 to 255/],
+      [
+        { SLIPWAY_MASTER_KEY: "dG9vIHNob3J0" },
+        /SLIPWAY_MASTER_KEY must be 32 random bytes in base64/,
+      ],
+      [{ SLIPWAY_MASTER_KEY: "not base64 at all!" }, /SLIPWAY_MASTER_KEY must be 32 random bytes/],
+      [{ SLIPWAY_PUBLIC_URL: "ftp://x" }, /SLIPWAY_PUBLIC_URL must be an http:\/\/ or https:\/\//],
+      [
+        { SLIPWAY_BUILD_WORKERS: "0" },
+        /SLIPWAY_BUILD_WORKERS="0" must be a whole number from 1 to 64/,
+      ],
+      [
+        { SLIPWAY_BUILD_TIMEOUT: "15m" },
+        /SLIPWAY_BUILD_TIMEOUT="15m" must be a whole number from 10 to 86400/,
+      ],
+      [
+        { SLIPWAY_UNSAFE_NO_SANDBOX: "maybe" },
+        /SLIPWAY_UNSAFE_NO_SANDBOX="maybe" must be true or false/,
+      ],
+      [
+        { SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: "git.internal:99999" },
+        /SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: "git.internal:99999" is not a host or host:port/,
+      ],
+      [
+        { SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: "ok.example, -oProxyCommand=x" },
+        /"-oProxyCommand=x" is not a host/,
+      ],
+      [{ SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: "[::1" }, /is not a host/],
+    ];
+    for (const [env, message] of bad) {
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          return true;
+        },
+        JSON.stringify(env),
+      );
+    }
+  });
+
+  it("never repeats a bad master key in its message", () => {
+    const secret = "c2VjcmV0LWJ1dC13cm9uZy1sZW5ndGg=";
+    assert.throws(
+      () => loadConfig({ SLIPWAY_MASTER_KEY: secret }),
+      (error: unknown) => error instanceof ConfigError && !error.message.includes(secret),
+    );
+  });
+
+  it("allows the built-in forge's SSH and HTTP addresses as repository hosts under `slipway start`", () => {
+    const config = loadConfig({
+      SLIPWAY_FORGE_SSH_PORT: "2200",
+      SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: "git.internal",
+    });
+    const platform = allowEmbeddedForge(config.platform, config.forge);
+    assert.deepEqual(platform.allowedPrivateRepoHosts, [
+      "git.internal",
+      "127.0.0.1:2200",
+      "127.0.0.1:3000",
+    ]);
+    assert.deepEqual(
+      config.platform.allowedPrivateRepoHosts,
+      ["git.internal"],
+      "the input is not changed",
+    );
+    const again = allowEmbeddedForge(platform, config.forge);
+    assert.deepEqual(again.allowedPrivateRepoHosts, platform.allowedPrivateRepoHosts);
   });
 });

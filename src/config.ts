@@ -7,6 +7,7 @@ export interface SlipwayConfig {
   host: string;
   logLevel: string;
   forge: ForgeConfig;
+  platform: PlatformConfig;
 }
 
 export interface ForgeConfig {
@@ -38,6 +39,40 @@ export interface WebhookPolicy {
   maxBackoffMs: number;
 }
 
+export interface PlatformConfig {
+  /** `<data>/platform`: the platform's database, key files and (later) deploy files. */
+  dataDir: string;
+  host: string;
+  /** API (`/api/v1`), incoming webhooks, build hooks and the edge, all on one port. */
+  port: number;
+  /** Sites are served at `http://{site}.{sitesDomain}:{port}/`. */
+  sitesDomain: string;
+  /** Base of every URL the platform hands out (git_webhook.url, admin_url, build hooks). */
+  publicUrl: string;
+  /** Token of the first (admin) user; generated at first start when unset. */
+  adminToken: string | undefined;
+  /**
+   * The 32-byte key that seals secrets in the database (`SLIPWAY_MASTER_KEY`, base64); when
+   * unset, `<dataDir>/master.key` is used (generated at first start). Never log this object.
+   */
+  masterKey: Buffer | undefined;
+  builds: BuildPolicy;
+  /**
+   * `host` or `host:port` entries (lower case) that repository URLs may use even though they
+   * resolve to loopback, private or link-local addresses. A bare host allows any port.
+   */
+  allowedPrivateRepoHosts: string[];
+}
+
+export interface BuildPolicy {
+  /** Builds that run at the same time (each site builds one at a time). */
+  workers: number;
+  /** Wall-clock limit of one build, in seconds. */
+  timeoutSeconds: number;
+  /** Run build commands without bubblewrap (explicit opt-in; never the default). */
+  unsafeNoSandbox: boolean;
+}
+
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
@@ -65,7 +100,38 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
     allowLocalWebhooks: readBoolean(env, "SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS", false),
     webhooks: defaultWebhookPolicy(),
   };
-  return { dataDir, host, logLevel: readLogLevel(env), forge };
+  const port = readPort(env, "SLIPWAY_PORT", 8080);
+  const platform: PlatformConfig = {
+    dataDir: resolve(dataDir, "platform"),
+    host,
+    port,
+    sitesDomain: readDomain(env, "SLIPWAY_SITES_DOMAIN", "localhost"),
+    publicUrl: readUrl(env, "SLIPWAY_PUBLIC_URL", `http://${hostForUrl(advertisedHost)}:${port}`),
+    adminToken: readOptionalToken(env, "SLIPWAY_ADMIN_TOKEN"),
+    masterKey: readMasterKey(env, "SLIPWAY_MASTER_KEY"),
+    builds: {
+      workers: readInteger(env, "SLIPWAY_BUILD_WORKERS", 2, { min: 1, max: 64 }),
+      timeoutSeconds: readInteger(env, "SLIPWAY_BUILD_TIMEOUT", 900, { min: 10, max: 86_400 }),
+      unsafeNoSandbox: readBoolean(env, "SLIPWAY_UNSAFE_NO_SANDBOX", false),
+    },
+    allowedPrivateRepoHosts: readHostList(env, "SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS"),
+  };
+  return { dataDir, host, logLevel: readLogLevel(env), forge, platform };
+}
+
+/**
+ * The embedded default (`slipway start`): repository URLs may point at the built-in forge even
+ * though it listens on a loopback or private address. `sshPort` is the forge's real SSH port.
+ */
+export function allowEmbeddedForge(platform: PlatformConfig, forge: ForgeConfig): PlatformConfig {
+  const forgeHttp = new URL(forge.publicUrl);
+  const entries = [
+    `${normalizeHostEntry(forge.sshHost)}:${forge.sshPort}`,
+    `${normalizeHostEntry(forgeHttp.hostname)}:${forgeHttp.port || (forgeHttp.protocol === "https:" ? 443 : 80)}`,
+  ];
+  const allowed = [...platform.allowedPrivateRepoHosts];
+  for (const entry of entries) if (!allowed.includes(entry)) allowed.push(entry);
+  return { ...platform, allowedPrivateRepoHosts: allowed };
 }
 
 export function defaultWebhookPolicy(): WebhookPolicy {
@@ -88,6 +154,81 @@ function readPort(env: Env, name: string, fallback: number): number {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a TCP port (0-65535).`);
   }
   return port;
+}
+
+function readInteger(
+  env: Env,
+  name: string,
+  fallback: number,
+  range: { min: number; max: number },
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < range.min || value > range.max) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} must be a whole number from ${range.min} to ${range.max}.`,
+    );
+  }
+  return value;
+}
+
+const DNS_NAME =
+  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function readDomain(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const domain = raw.toLowerCase().replace(/\.$/, "");
+  if (!DNS_NAME.test(domain)) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not a DNS name (letters, digits, hyphens and dots, e.g. sites.example.com).`,
+    );
+  }
+  return domain;
+}
+
+function readMasterKey(env: Env, name: string): Buffer | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, "base64") : Buffer.alloc(0);
+  if (key.length !== 32) {
+    // The value itself is a secret: the message never repeats it.
+    throw new ConfigError(
+      `${name} must be 32 random bytes in base64 (44 characters; e.g. the output of \`openssl rand -base64 32\`).`,
+    );
+  }
+  return key;
+}
+
+/** `host` or `host:port` (IPv6 as `[addr]` or `[addr]:port`), lower case. */
+function readHostList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return [];
+  const entries: string[] = [];
+  for (const item of raw.split(",")) {
+    const entry = item.trim().toLowerCase();
+    if (entry === "") continue;
+    const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(entry);
+    const host = match?.[1] ?? "";
+    const port = match?.[2];
+    const hostOk = host.startsWith("[")
+      ? isIP(host.slice(1, -1)) === 6
+      : isIP(host) === 4 || DNS_NAME.test(host);
+    if (!match || !hostOk || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
+      throw new ConfigError(
+        `${name}: ${JSON.stringify(item.trim())} is not a host or host:port (e.g. git.internal:22, 10.0.0.5, [fd00::1]:2222).`,
+      );
+    }
+    entries.push(port === undefined ? host : `${host}:${port}`);
+  }
+  return entries;
+}
+
+/** A host as it appears in an allow-list entry: lower case, IPv6 in brackets. */
+export function normalizeHostEntry(host: string): string {
+  const bare = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return isIP(bare) === 6 ? `[${bare}]` : bare;
 }
 
 function readHost(env: Env, name: string, fallback: string): string {

@@ -76,6 +76,108 @@ describe("slipway CLI", () => {
     assert.equal(await exited, 0);
   });
 
+  /** Runs `slipway <command>` and waits until every URL answers; returns its output so far. */
+  async function startCli(
+    command: string,
+    env: Record<string, string>,
+    healthUrls: string[],
+  ): Promise<{
+    child: ReturnType<typeof spawn>;
+    stdout: () => string;
+    exited: Promise<number | null>;
+  }> {
+    const child = spawn(process.execPath, [BIN, command], {
+      env: childEnv({ SLIPWAY_LOG_LEVEL: "warn", ...env }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    let running = true;
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => {
+        running = false;
+        resolve(code);
+      }),
+    );
+    const deadline = Date.now() + 30_000;
+    for (const url of healthUrls) {
+      let healthy = false;
+      while (!healthy && running && Date.now() < deadline) {
+        healthy = await fetch(url).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!healthy) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(healthy, `${url} did not become healthy; output: ${stdout} ${stderr}`);
+    }
+    return { child, stdout: () => stdout, exited };
+  }
+
+  it("`slipway platform` starts the platform alone, prints its admin token once, and stops on SIGTERM", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "slipway-cli-"));
+    dirs.push(dataDir);
+    const port = await freePort();
+    const run = await startCli(
+      "platform",
+      { SLIPWAY_DATA_DIR: dataDir, SLIPWAY_PORT: String(port) },
+      [`http://127.0.0.1:${port}/healthz`],
+    );
+    const token = (await readFile(join(dataDir, "platform", "admin-token"), "utf8")).trim();
+    assert.match(token, /^slp_/);
+    assert.ok(run.stdout().includes(token), "the generated token is printed once");
+    assert.ok(run.stdout().includes(`http://127.0.0.1:${port}/api/v1`));
+    assert.equal((await stat(join(dataDir, "platform", "master.key"))).mode & 0o777, 0o600);
+    const me = await fetch(`http://127.0.0.1:${port}/api/v1/user`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(((await me.json()) as { email: string }).email, "admin@localhost");
+    run.child.kill("SIGTERM");
+    assert.equal(await run.exited, 0);
+  });
+
+  it("`slipway start` starts the forge and the platform, and lets sites link the forge's address", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "slipway-cli-"));
+    dirs.push(dataDir);
+    const [port, httpPort, sshPort] = [await freePort(), await freePort(), await freePort()];
+    const adminToken = "slp_cli-test-admin-token-0123456789";
+    const run = await startCli(
+      "start",
+      {
+        SLIPWAY_DATA_DIR: dataDir,
+        SLIPWAY_PORT: String(port),
+        SLIPWAY_FORGE_HTTP_PORT: String(httpPort),
+        SLIPWAY_FORGE_SSH_PORT: String(sshPort),
+        SLIPWAY_ADMIN_TOKEN: adminToken,
+      },
+      [`http://127.0.0.1:${httpPort}/healthz`, `http://127.0.0.1:${port}/healthz`],
+    );
+    const link = async (repoUrl: string): Promise<number> => {
+      const response = await fetch(`http://127.0.0.1:${port}/api/v1/sites`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ repo: { repo_url: repoUrl } }),
+      });
+      return response.status;
+    };
+    assert.equal(
+      await link(`ssh://git@127.0.0.1:${sshPort}/root/site.git`),
+      201,
+      "the forge's SSH address",
+    );
+    assert.equal(await link(`git@127.0.0.1:root/other.git`), 422, "port 22 is not the forge's");
+    assert.equal(
+      await link("ssh://git@127.0.0.1:1/root/site.git"),
+      422,
+      "other local ports stay refused",
+    );
+    assert.ok(!run.stdout().includes(adminToken), "a configured token is not printed");
+    run.child.kill("SIGTERM");
+    assert.equal(await run.exited, 0);
+  });
+
   it("refuses a bad configuration with a message naming the variable", async () => {
     const child = spawn(process.execPath, [BIN, "forge"], {
       env: childEnv({ SLIPWAY_FORGE_HTTP_PORT: "not-a-port" }),

@@ -1,11 +1,13 @@
-import { ConfigError, loadConfig } from "../config.ts";
+import { allowEmbeddedForge, ConfigError, loadConfig } from "../config.ts";
 import { createLogger } from "../lib/logger.ts";
-import { startForge } from "../forge/server.ts";
+import { startForge, type RunningForge } from "../forge/server.ts";
+import { startPlatform, type RunningPlatform } from "../platform/server.ts";
 
 const USAGE = `Usage: slipway <command>
 
 Commands:
   start     start Slipway on this machine (the built-in git host, and the platform)
+  platform  start only the platform (Netlify-compatible API, webhooks, builds, sites)
   forge     start only the built-in git host (GitLab-compatible API, git over SSH and HTTP)
   help      show this help
 
@@ -16,9 +18,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     switch (command) {
       case "start":
-        return await runServers({ embedded: true });
+        return await runServers({ forge: true, platform: true });
+      case "platform":
+        return await runServers({ forge: false, platform: true });
       case "forge":
-        return await runServers({ embedded: false });
+        return await runServers({ forge: true, platform: false });
       case "help":
       case "--help":
       case "-h":
@@ -38,20 +42,47 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-async function runServers(options: { embedded: boolean }): Promise<void> {
+async function runServers(options: { forge: boolean; platform: boolean }): Promise<void> {
   const env = { ...process.env };
+  const embedded = options.forge && options.platform;
   // The embedded default: the local platform is the forge's webhook receiver.
-  if (options.embedded) env.SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS ??= "true";
+  if (embedded) env.SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS ??= "true";
   const config = loadConfig(env);
   const log = createLogger({ name: "slipway", level: config.logLevel });
-  const forge = await startForge(config.forge, log.child({ server: "forge" }));
+  let forge: RunningForge | undefined;
+  let platform: RunningPlatform | undefined;
 
-  console.log(`Slipway forge (GitLab API)  ${forge.ctx.config.publicUrl}/api/v4`);
-  console.log(`Slipway forge (git over SSH) ssh://git@${config.forge.sshHost}:${forge.sshPort}/`);
-  if (forge.generatedRootToken !== undefined) {
+  if (options.forge) {
+    forge = await startForge(config.forge, log.child({ server: "forge" }));
+    console.log(`Slipway forge (GitLab API)  ${forge.ctx.config.publicUrl}/api/v4`);
+    console.log(`Slipway forge (git over SSH) ssh://git@${config.forge.sshHost}:${forge.sshPort}/`);
+    if (forge.generatedRootToken !== undefined) {
+      console.log(
+        `\nThe forge's admin user "root" has this personal access token (shown once, also in ${config.forge.dataDir}/root-token):\n  ${forge.generatedRootToken}\n`,
+      );
+    }
+  }
+  if (options.platform) {
+    // Under `slipway start`, sites may link repositories on the built-in forge, whose address is
+    // a loopback or private one (its real SSH port is known once it listens).
+    const platformConfig = forge
+      ? allowEmbeddedForge(config.platform, { ...config.forge, sshPort: forge.sshPort })
+      : config.platform;
+    try {
+      platform = await startPlatform(platformConfig, log.child({ server: "platform" }));
+    } catch (error) {
+      await forge?.stop();
+      throw error;
+    }
+    console.log(`Slipway platform (Netlify API) ${platform.ctx.config.publicUrl}/api/v1`);
     console.log(
-      `\nThe forge's admin user "root" has this personal access token (shown once, also in ${config.forge.dataDir}/root-token):\n  ${forge.generatedRootToken}\n`,
+      `Slipway sites                  ${new URL(platform.ctx.config.publicUrl).protocol}//<site>.${config.platform.sitesDomain}:${platform.ctx.config.port}/`,
     );
+    if (platform.generatedAdminToken !== undefined) {
+      console.log(
+        `\nThe platform's administrator has this access token (shown once, also in ${config.platform.dataDir}/admin-token):\n  ${platform.generatedAdminToken}\n`,
+      );
+    }
   }
 
   let stopping = false;
@@ -59,7 +90,8 @@ async function runServers(options: { embedded: boolean }): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
-    await forge.stop();
+    await platform?.stop();
+    await forge?.stop();
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

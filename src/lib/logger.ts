@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
@@ -13,12 +13,24 @@ const REDACT = [
   "*.password",
   "privateKey",
   "*.privateKey",
+  "private_key",
+  "*.private_key",
+  "secret",
+  "*.secret",
 ];
 
-export function createLogger(options: { name: string; level?: string }): Logger {
-  return pino({
-    name: options.name,
-    level: options.level ?? "info",
-    redact: { paths: REDACT, censor: "[redacted]" },
-  });
+/** A logger with the redaction rules; `destination` (default stdout) lets tests read the output. */
+export function createLogger(options: {
+  name: string;
+  level?: string;
+  destination?: DestinationStream;
+}): Logger {
+  return pino(
+    {
+      name: options.name,
+      level: options.level ?? "info",
+      redact: { paths: REDACT, censor: "[redacted]" },
+    },
+    options.destination,
+  );
 }

@@ -14,9 +14,14 @@ export class SecretBox {
     this.#key = key;
   }
 
-  seal(plaintext: string): string {
+  /**
+   * `context` (optional) is bound to the ciphertext as associated data, e.g. `deploy_key:<id>`:
+   * a sealed value copied into another row then fails to open instead of being used there.
+   */
+  seal(plaintext: string, context?: string): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv("aes-256-gcm", this.#key, iv);
+    if (context !== undefined) cipher.setAAD(Buffer.from(context, "utf8"));
     const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
     const tag = cipher.getAuthTag();
     return [VERSION, iv.toString("base64"), tag.toString("base64"), body.toString("base64")].join(
@@ -24,13 +29,14 @@ export class SecretBox {
     );
   }
 
-  open(sealed: string): string {
+  open(sealed: string, context?: string): string {
     const [version, iv, tag, body] = sealed.split(":");
     if (version !== VERSION || iv === undefined || tag === undefined || body === undefined) {
       throw new Error("sealed secret has an unknown format");
     }
     const decipher = createDecipheriv("aes-256-gcm", this.#key, Buffer.from(iv, "base64"));
     decipher.setAuthTag(Buffer.from(tag, "base64"));
+    if (context !== undefined) decipher.setAAD(Buffer.from(context, "utf8"));
     return Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]).toString(
       "utf8",
     );

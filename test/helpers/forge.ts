@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultWebhookPolicy, type ForgeConfig, type WebhookPolicy } from "../../src/config.ts";
@@ -47,9 +49,18 @@ export interface TestProject {
 }
 
 export async function startTestForge(
-  options: { webhooks?: Partial<WebhookPolicy>; allowLocalWebhooks?: boolean } = {},
+  options: {
+    webhooks?: Partial<WebhookPolicy>;
+    allowLocalWebhooks?: boolean;
+    /**
+     * Start on an existing data directory (a restart). The caller owns it: `stop()` leaves it
+     * in place. Without it a fresh temporary directory is used and removed by `stop()`.
+     */
+    dataDir?: string;
+  } = {},
 ): Promise<TestForge> {
-  const dataDir = await mkdtemp(join(tmpdir(), "slipway-forge-"));
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "slipway-forge-")));
   const config: ForgeConfig = {
     dataDir,
     host: "127.0.0.1",
@@ -126,7 +137,89 @@ export async function startTestForge(
     createProject,
     stop: async () => {
       await forge.stop();
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitUntil<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export interface ReceivedHook {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  receivedAt: number;
+}
+
+/** A local HTTP server standing in for a webhook receiver; it records every request. */
+export interface HookReceiver {
+  url: string;
+  requests: ReceivedHook[];
+  /** Decides each answer; replace it to change the receiver's behaviour mid-test. */
+  respond: (request: ReceivedHook) => { status: number; body?: string } | "hang";
+  /** Waits until at least `count` requests arrived and returns them. */
+  waitForRequests(count: number, timeoutMs?: number): Promise<ReceivedHook[]>;
+  close(): Promise<void>;
+}
+
+export async function startHookReceiver(
+  respond: HookReceiver["respond"] = () => ({ status: 200, body: "ok" }),
+): Promise<HookReceiver> {
+  const requests: ReceivedHook[] = [];
+  const hanging = new Set<ServerResponse>();
+  const receiver: HookReceiver = {
+    url: "",
+    requests,
+    respond,
+    waitForRequests: (count, timeoutMs) =>
+      waitUntil(
+        () => (requests.length >= count ? requests.slice() : undefined),
+        `${count} webhook request(s) (got ${requests.length})`,
+        timeoutMs,
+      ),
+    close: async () => {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const received: ReceivedHook = {
+        method: req.method ?? "",
+        path: req.url ?? "",
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString("utf8"),
+        receivedAt: Date.now(),
+      };
+      requests.push(received);
+      const answer = receiver.respond(received);
+      if (answer === "hang") {
+        hanging.add(res);
+        res.on("close", () => hanging.delete(res));
+        return;
+      }
+      res.writeHead(answer.status, { "content-type": "text/plain" }).end(answer.body ?? "");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return receiver;
 }

@@ -156,6 +156,24 @@ async function initial(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/** Hook attempts keep what was sent (URL, headers with the token redacted, request UUID). */
+async function hookAttemptRequests(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable("hook_attempts").addColumn("url", "text").execute();
+  await db.schema.alterTable("hook_attempts").addColumn("request_headers", "text").execute();
+  await db.schema.alterTable("hook_attempts").addColumn("webhook_uuid", "text").execute();
+  await db.schema
+    .createIndex("hook_attempts_hook")
+    .on("hook_attempts")
+    .columns(["hook_id", "id"])
+    .execute();
+  await db.schema
+    .createIndex("hook_deliveries_hook")
+    .on("hook_deliveries")
+    .columns(["hook_id", "state"])
+    .execute();
+}
+
 export const forgeMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
+  "0002_hook_attempt_requests": { up: hookAttemptRequests },
 };

@@ -143,6 +143,12 @@ export interface HookAttemptsTable {
   response_status: number | null;
   response_body: string | null;
   error: string | null;
+  /** The URL the attempt went to (the hook's URL may change later). */
+  url: string | null;
+  /** JSON object of the request headers, `X-Gitlab-Token` redacted. */
+  request_headers: string | null;
+  /** `X-Gitlab-Webhook-UUID`, new for every attempt. */
+  webhook_uuid: string | null;
 }
 
 export type User = Selectable<UsersTable>;

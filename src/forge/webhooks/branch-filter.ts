@@ -1,0 +1,124 @@
+import { isValidBranchName } from "../../lib/git-refs.ts";
+
+/**
+ * GitLab's `push_events_branch_filter` (ActiveHookFilter + the validators of WebHooks::Hook).
+ * The filter applies to push hooks only; tag pushes are never filtered.
+ */
+
+export const BRANCH_FILTER_STRATEGIES = ["wildcard", "regex", "all_branches"] as const;
+export type BranchFilterStrategy = (typeof BRANCH_FILTER_STRATEGIES)[number];
+
+const MAX_FILTER_LENGTH = 4000;
+
+/**
+ * The value GitLab stores: squished for wildcards (`squish!` in the validator), cleared for
+ * `all_branches` (`set_branch_filter_nil`), empty as null.
+ */
+export function normalizeBranchFilter(
+  strategy: BranchFilterStrategy,
+  filter: string | null | undefined,
+): string | null {
+  if (strategy === "all_branches" || filter === null || filter === undefined) return null;
+  const value = strategy === "wildcard" ? filter.trim().replace(/\s+/g, " ") : filter;
+  return value === "" ? null : value;
+}
+
+/** Why a (normalised) filter is invalid for the strategy, or null when it is valid. */
+export function branchFilterError(
+  strategy: BranchFilterStrategy,
+  filter: string | null,
+): string | null {
+  if (filter === null) return null;
+  if (filter.length > MAX_FILTER_LENGTH) {
+    return `is longer than the allowed length of ${MAX_FILTER_LENGTH} characters.`;
+  }
+  if (strategy === "wildcard") {
+    return isValidBranchName(filter.replaceAll("*", "x")) ? null : "is not a valid branch name";
+  }
+  if (strategy === "regex") return regexError(filter);
+  return null;
+}
+
+/** Does a push to `branch` pass the hook's filter? */
+export function branchFilterMatches(
+  strategy: BranchFilterStrategy,
+  filter: string | null,
+  branch: string,
+): boolean {
+  if (filter === null || filter === "" || strategy === "all_branches") return true;
+  if (strategy === "wildcard") return wildcardRegex(filter).test(branch);
+  if (regexError(filter) !== null) return false;
+  try {
+    // RE2's `===` in GitLab is an unanchored match; so is `test`.
+    return new RegExp(filter, "u").test(branch);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * GitLab's RefMatcher: an exact name, or `*` standing for any run of characters (slashes
+ * included, so `**` means the same as `*`), anchored at both ends.
+ */
+function wildcardRegex(filter: string): RegExp {
+  if (!filter.includes("*")) return new RegExp(`^${escapeRegExp(filter)}$`, "su");
+  const body = filter.split("*").map(escapeRegExp).join(".*?");
+  return new RegExp(`^${body}$`, "su");
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+/**
+ * GitLab checks regex filters with RE2 (no backtracking). JavaScript's engine backtracks, so
+ * besides compiling the pattern this refuses what RE2 would refuse (look-around,
+ * back-references) and what could backtrack catastrophically: a quantified group that itself
+ * contains a quantifier or an alternation, like `(a+)+` or `(a|a)*`.
+ */
+function regexError(pattern: string): string | null {
+  try {
+    new RegExp(pattern, "u");
+  } catch {
+    return "not a valid regular expression";
+  }
+  if (/\(\?<?[=!]/.test(pattern) || /\\[1-9]|\\k</.test(pattern)) {
+    return "uses look-around or back-references, which are not supported";
+  }
+  if (hasRiskyGroup(pattern)) {
+    return "nests quantifiers or alternations inside a repeated group, which could backtrack catastrophically";
+  }
+  return null;
+}
+
+function hasRiskyGroup(pattern: string): boolean {
+  // Stack of "does the open group contain a quantifier or an alternation?"
+  const stack: boolean[] = [];
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === "\\") {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (ch === "]") inClass = false;
+      continue;
+    }
+    if (ch === "[") inClass = true;
+    else if (ch === "(") stack.push(false);
+    else if (ch === "|" || ch === "*" || ch === "+" || ch === "{") {
+      if (stack.length > 0) stack[stack.length - 1] = true;
+    } else if (ch === "?" && pattern[i - 1] !== "(" && stack.length > 0) {
+      stack[stack.length - 1] = true;
+    } else if (ch === ")") {
+      const risky = stack.pop() ?? false;
+      const next = pattern[i + 1];
+      const repeated = next === "*" || next === "+" || next === "{";
+      if (risky && repeated) return true;
+      // A group's contents count towards its enclosing group.
+      if ((risky || repeated) && stack.length > 0) stack[stack.length - 1] = true;
+    }
+  }
+  return false;
+}

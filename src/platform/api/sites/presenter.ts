@@ -1,0 +1,64 @@
+import type { PlatformConfig } from "../../../config.ts";
+import { presentDeploy } from "../deploys/presenter.ts";
+import type { SiteView } from "./service.ts";
+import { gitWebhookUrl, siteUrl } from "./urls.ts";
+
+/**
+ * Netlify's `site`, with Slipway's additions: `git_webhook` (the URL and secret to register at
+ * the provider; members only ever see their own sites) and `build_settings.env_keys`.
+ *
+ * `build_settings.env` is deliberately absent: build variables often hold credentials, so the
+ * API returns their names (`env_keys`), never their values. Setting `repo.env` replaces them.
+ */
+export function presentSite(config: PlatformConfig, view: SiteView) {
+  const { site, account, repo } = view;
+  const url = siteUrl(config, site.name);
+  const webhookUrl = repo ? gitWebhookUrl(config, site.id) : null;
+  const published = view.publishedDeploy
+    ? presentDeploy(config, view.publishedDeploy, site.name)
+    : null;
+  return {
+    id: site.id,
+    site_id: site.id,
+    name: site.name,
+    state: site.state,
+    plan: "self-hosted",
+    custom_domain: null,
+    domain_aliases: [],
+    url,
+    ssl_url: url,
+    admin_url: `${config.publicUrl}/sites/${site.name}`,
+    screenshot_url: null,
+    deploy_url: published?.deploy_url ?? null,
+    created_at: site.created_at,
+    updated_at: site.updated_at,
+    user_id: site.created_by,
+    account_id: account.id,
+    account_name: account.name,
+    account_slug: account.slug,
+    account_type: account.type,
+    git_provider: repo?.provider ?? null,
+    deploy_hook: webhookUrl,
+    git_webhook:
+      repo && view.webhookSecret !== null ? { url: webhookUrl, secret: view.webhookSecret } : null,
+    build_settings: {
+      provider: repo?.provider ?? null,
+      repo_url: repo?.repoUrl ?? null,
+      repo_path: repo?.repoPath ?? null,
+      id: repo?.repoId ?? null,
+      repo_branch: repo?.branch ?? null,
+      cmd: repo?.cmd ?? null,
+      dir: repo?.dir ?? null,
+      base: repo?.base ?? null,
+      deploy_key_id: repo?.deployKeyId ?? null,
+      allowed_branches: repo?.allowedBranches ?? [],
+      env_keys: view.envKeys,
+      stop_builds: repo?.stopBuilds ?? false,
+    },
+    published_deploy: published,
+    capabilities: {},
+    processing_settings: { html: { pretty_urls: true } },
+    // The account env API arrives with direct deploys; until then clients must not call it.
+    use_envelope: false,
+  };
+}

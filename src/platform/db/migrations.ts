@@ -1,0 +1,286 @@
+import { sql, type Kysely, type Migration } from "kysely";
+
+// Portable column types only (text, integer), so that a Postgres dialect can run the same
+// migrations; `autoIncrement` is SQLite's spelling for the few integer keys (log lines, jobs).
+// Partial indexes (`where`) exist in both SQLite and Postgres.
+
+async function initial(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("meta")
+    .addColumn("key", "text", (c) => c.primaryKey())
+    .addColumn("value", "text", (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable("users")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("email", "text", (c) => c.notNull().unique())
+    .addColumn("full_name", "text", (c) => c.notNull())
+    .addColumn("is_admin", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("last_login", "text")
+    .execute();
+
+  await db.schema
+    .createTable("accounts")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("slug", "text", (c) => c.notNull().unique())
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("type", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable("account_memberships")
+    .addColumn("account_id", "text", (c) =>
+      c.notNull().references("accounts.id").onDelete("cascade"),
+    )
+    .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("role", "text", (c) => c.notNull())
+    .addColumn("is_default", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("account_memberships_pk", ["account_id", "user_id"])
+    .execute();
+  await db.schema
+    .createIndex("account_memberships_user")
+    .on("account_memberships")
+    .column("user_id")
+    .execute();
+
+  await db.schema
+    .createTable("access_tokens")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("token_digest", "text", (c) => c.notNull().unique())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("expires_at", "text")
+    .addColumn("last_used_at", "text")
+    .execute();
+
+  await db.schema
+    .createTable("deploy_keys")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("account_id", "text", (c) =>
+      c.notNull().references("accounts.id").onDelete("cascade"),
+    )
+    .addColumn("created_by", "text", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("public_key", "text", (c) => c.notNull())
+    .addColumn("fingerprint", "text", (c) => c.notNull())
+    .addColumn("private_key_sealed", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex("deploy_keys_account")
+    .on("deploy_keys")
+    .columns(["account_id", "created_at"])
+    .execute();
+
+  await db.schema
+    .createTable("sites")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("account_id", "text", (c) =>
+      c.notNull().references("accounts.id").onDelete("cascade"),
+    )
+    .addColumn("created_by", "text", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("name", "text", (c) => c.notNull().unique())
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("repo_provider", "text")
+    .addColumn("repo_url", "text")
+    .addColumn("repo_path", "text")
+    .addColumn("repo_id", "text")
+    .addColumn("repo_branch", "text")
+    .addColumn("build_cmd", "text")
+    .addColumn("publish_dir", "text")
+    .addColumn("base_dir", "text")
+    // No cascade: a deploy key in use cannot be deleted (the service says which sites use it).
+    .addColumn("deploy_key_id", "text", (c) => c.references("deploy_keys.id"))
+    .addColumn("allowed_branches", "text", (c) => c.notNull().defaultTo("[]"))
+    .addColumn("env_sealed", "text")
+    .addColumn("stop_builds", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("webhook_secret_sealed", "text")
+    .addColumn("published_deploy_id", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex("sites_account")
+    .on("sites")
+    .columns(["account_id", "name"])
+    .execute();
+  await db.schema.createIndex("sites_deploy_key").on("sites").column("deploy_key_id").execute();
+
+  await db.schema
+    .createTable("deploys")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("site_id", "text", (c) => c.notNull().references("sites.id").onDelete("cascade"))
+    .addColumn("build_id", "text")
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("context", "text", (c) => c.notNull())
+    .addColumn("branch", "text")
+    .addColumn("commit_ref", "text")
+    .addColumn("title", "text")
+    .addColumn("draft", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("locked", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("error_message", "text")
+    .addColumn("required", "text", (c) => c.notNull().defaultTo("[]"))
+    .addColumn("file_count", "integer")
+    .addColumn("size_bytes", "integer")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("published_at", "text")
+    .execute();
+  await db.schema
+    .createIndex("deploys_site")
+    .on("deploys")
+    .columns(["site_id", "created_at"])
+    .execute();
+
+  await db.schema
+    .createTable("build_hooks")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("site_id", "text", (c) => c.notNull().references("sites.id").onDelete("cascade"))
+    .addColumn("title", "text", (c) => c.notNull())
+    .addColumn("branch", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex("build_hooks_site").on("build_hooks").column("site_id").execute();
+
+  await db.schema
+    .createTable("builds")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("site_id", "text", (c) => c.notNull().references("sites.id").onDelete("cascade"))
+    .addColumn("deploy_id", "text", (c) => c.references("deploys.id").onDelete("set null"))
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("trigger", "text", (c) => c.notNull())
+    .addColumn("branch", "text", (c) => c.notNull())
+    .addColumn("sha", "text")
+    .addColumn("title", "text")
+    .addColumn("clear_cache", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("error", "text")
+    .addColumn("webhook_delivery_id", "text")
+    .addColumn("build_hook_id", "text", (c) => c.references("build_hooks.id").onDelete("set null"))
+    .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("started_at", "text")
+    .addColumn("finished_at", "text")
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex("builds_site")
+    .on("builds")
+    .columns(["site_id", "created_at"])
+    .execute();
+  await db.schema.createIndex("builds_state").on("builds").columns(["state", "site_id"]).execute();
+
+  await db.schema
+    .createTable("build_log_lines")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("build_id", "text", (c) => c.notNull().references("builds.id").onDelete("cascade"))
+    .addColumn("seq", "integer", (c) => c.notNull())
+    .addColumn("time", "text", (c) => c.notNull())
+    .addColumn("section", "text", (c) => c.notNull())
+    .addColumn("error", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("message", "text", (c) => c.notNull())
+    .addUniqueConstraint("build_log_lines_seq", ["build_id", "seq"])
+    .execute();
+
+  await db.schema
+    .createTable("webhook_deliveries")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("site_id", "text", (c) => c.notNull().references("sites.id").onDelete("cascade"))
+    .addColumn("provider", "text")
+    .addColumn("event", "text")
+    .addColumn("delivery_key", "text")
+    .addColumn("ref", "text")
+    .addColumn("sha", "text")
+    .addColumn("outcome", "text", (c) => c.notNull())
+    .addColumn("reason", "text", (c) => c.notNull())
+    .addColumn("status_code", "integer", (c) => c.notNull())
+    .addColumn("build_id", "text", (c) => c.references("builds.id").onDelete("set null"))
+    .addColumn("duplicate_of", "text")
+    .addColumn("received_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex("webhook_deliveries_site")
+    .on("webhook_deliveries")
+    .columns(["site_id", "received_at"])
+    .execute();
+  // The first delivery with a given provider delivery id wins; a redelivery finds it.
+  await db.schema
+    .createIndex("webhook_deliveries_key")
+    .on("webhook_deliveries")
+    .columns(["site_id", "delivery_key"])
+    .unique()
+    .where(sql.ref("delivery_key"), "is not", null)
+    .where(sql.ref("outcome"), "!=", sql.lit("duplicate"))
+    .execute();
+
+  await db.schema
+    .createTable("known_hosts")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("scope", "text", (c) => c.notNull())
+    .addColumn("host", "text", (c) => c.notNull())
+    .addColumn("key_type", "text", (c) => c.notNull())
+    .addColumn("public_key", "text", (c) => c.notNull())
+    .addColumn("fingerprint", "text", (c) => c.notNull())
+    .addColumn("source", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addUniqueConstraint("known_hosts_unique", ["scope", "host", "key_type"])
+    .execute();
+
+  await db.schema
+    .createTable("jobs")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("queue", "text", (c) => c.notNull())
+    .addColumn("payload", "text", (c) => c.notNull())
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("priority", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("run_at", "text", (c) => c.notNull())
+    .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("max_attempts", "integer", (c) => c.notNull())
+    .addColumn("lease_owner", "text")
+    .addColumn("lease_expires_at", "text")
+    .addColumn("concurrency_key", "text")
+    .addColumn("dedupe_key", "text")
+    .addColumn("last_error", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("finished_at", "text")
+    .execute();
+  await db.schema
+    .createIndex("jobs_due")
+    .on("jobs")
+    .columns(["state", "queue", "run_at"])
+    .execute();
+  await db.schema
+    .createIndex("jobs_lease")
+    .on("jobs")
+    .columns(["state", "lease_expires_at"])
+    .execute();
+  // At most one running job per concurrency key (e.g. one build per site at a time)...
+  await db.schema
+    .createIndex("jobs_one_running_per_key")
+    .on("jobs")
+    .column("concurrency_key")
+    .unique()
+    .where(sql.ref("state"), "=", sql.lit("running"))
+    .where(sql.ref("concurrency_key"), "is not", null)
+    .execute();
+  // ...and one pending or running job per dedupe key.
+  await db.schema
+    .createIndex("jobs_dedupe")
+    .on("jobs")
+    .column("dedupe_key")
+    .unique()
+    .where(sql.ref("state"), "in", sql`(${sql.lit("pending")}, ${sql.lit("running")})`)
+    .where(sql.ref("dedupe_key"), "is not", null)
+    .execute();
+}
+
+export const platformMigrations: Record<string, Migration> = {
+  "0001_initial": { up: initial },
+};

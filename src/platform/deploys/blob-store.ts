@@ -1,0 +1,265 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { DirSyncer, tempPath } from "./durable-files.ts";
+
+/**
+ * Content-addressed blob storage. A blob is named by the SHA-1 of its bytes (lowercase hex), so
+ * a name can only ever hold one content: writing the same file for a second deploy is a no-op,
+ * and a reader can trust that `get(sha1)` returns exactly the bytes that hash to `sha1`.
+ *
+ * `BlobStore` is what the deploy pipeline needs; `BlobReader` is the read-only part the edge
+ * needs. `LocalBlobStore` keeps blobs on local disk; an S3 implementation (PUT with a
+ * checksum header, GET with a Range header, HEAD for `has`/`size`) can take its place.
+ */
+
+/** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobReader {
+  /** The whole blob. Throws `BlobNotFoundError` when it does not exist. */
+  get(sha1: string): Promise<Buffer>;
+  /** A stream of the blob, or of an inclusive byte range of it. Throws `BlobNotFoundError`. */
+  read(sha1: string, range?: ByteRange): Promise<Readable>;
+  /** The blob's size in bytes, or `undefined` when it does not exist. */
+  size(sha1: string): Promise<number | undefined>;
+}
+
+export interface PutOptions {
+  /** Refuse (with `BlobTooLargeError`) a blob larger than this many bytes. */
+  maxBytes?: number;
+}
+
+export interface PutResult {
+  /** False when the blob already existed and nothing was written. */
+  written: boolean;
+  size: number;
+}
+
+export interface BlobStore extends BlobReader {
+  has(sha1: string): Promise<boolean>;
+  /**
+   * The SHA-1s from `sha1s` that are not in the store, in their first-seen order, without
+   * duplicates. This is the "required" list of a digest deploy, and how a publish skips every
+   * unchanged file with one call (a store can batch: local disk checks in short synchronous
+   * slices, S3 can list a prefix).
+   */
+  missing(sha1s: Iterable<string>): Promise<string[]>;
+  /**
+   * Stores `data` under `sha1` after checking that the bytes hash to `sha1`
+   * (`BlobIntegrityError` otherwise; nothing is stored). Resolves once the blob is durable.
+   * A stream argument is always consumed or destroyed.
+   */
+  put(sha1: string, data: Buffer | Readable, options?: PutOptions): Promise<PutResult>;
+}
+
+export class BlobNotFoundError extends Error {
+  override name = "BlobNotFoundError";
+  readonly code = "blob_not_found";
+  constructor(readonly sha1: string) {
+    super(`blob ${sha1} is not in the store`);
+  }
+}
+
+export class BlobIntegrityError extends Error {
+  override name = "BlobIntegrityError";
+  readonly code = "blob_integrity";
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      `content hashes to ${actual}, not to the announced SHA-1 ${expected}; nothing was stored`,
+    );
+  }
+}
+
+export class BlobTooLargeError extends Error {
+  override name = "BlobTooLargeError";
+  readonly code = "blob_too_large";
+  constructor(
+    readonly sha1: string,
+    readonly maxBytes: number,
+  ) {
+    super(`blob ${sha1} is larger than the limit of ${maxBytes} bytes; nothing was stored`);
+  }
+}
+
+const SHA1 = /^[0-9a-f]{40}$/;
+
+export function isSha1(value: string): boolean {
+  return SHA1.test(value);
+}
+
+function assertSha1(sha1: string): void {
+  if (!SHA1.test(sha1)) throw new TypeError(`not a lowercase hex SHA-1: ${JSON.stringify(sha1)}`);
+}
+
+export function sha1Hex(data: Buffer): string {
+  return createHash("sha1").update(data).digest("hex");
+}
+
+function isErrno(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}
+
+const MISSING_SLICE = 256;
+
+/** Temp files older than this are leftovers of a crashed writer and are removed by `open`. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * Blobs as files under `<root>/blobs/ab/cdef…` (the first two hex digits name a directory, so
+ * no directory grows past 1/256 of the store). Writes go to `<root>/tmp` (same file system),
+ * are fsync'd, renamed into place, and the directory is fsync'd; readers never see a partial
+ * blob. Paths are built only from validated SHA-1s.
+ */
+export class LocalBlobStore implements BlobStore {
+  private readonly blobsDir: string;
+  private readonly tmpDir: string;
+  private readonly shardsMade = new Set<string>();
+  private readonly dirSyncer = new DirSyncer();
+
+  private constructor(readonly root: string) {
+    this.blobsDir = join(root, "blobs");
+    this.tmpDir = join(root, "tmp");
+  }
+
+  /** Opens (creating if needed) a store under `root`, removing stale temp files. */
+  static async open(root: string): Promise<LocalBlobStore> {
+    const store = new LocalBlobStore(root);
+    await mkdir(store.blobsDir, { recursive: true });
+    await mkdir(store.tmpDir, { recursive: true });
+    const now = Date.now();
+    for (const name of await readdir(store.tmpDir)) {
+      const path = join(store.tmpDir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
+    }
+    return store;
+  }
+
+  /** The file that holds a blob (exposed for diagnostics and tests). */
+  pathOf(sha1: string): string {
+    assertSha1(sha1);
+    return join(this.blobsDir, sha1.slice(0, 2), sha1.slice(2));
+  }
+
+  async has(sha1: string): Promise<boolean> {
+    return (await this.size(sha1)) !== undefined;
+  }
+
+  async missing(sha1s: Iterable<string>): Promise<string[]> {
+    const unique = [...new Set(sha1s)];
+    for (const sha1 of unique) assertSha1(sha1);
+    const out: string[] = [];
+    // existsSync costs ~3.5 µs here against ~15-50 µs for an async stat; slices of 256 keep
+    // each block of the event loop around a millisecond.
+    for (let start = 0; start < unique.length; start += MISSING_SLICE) {
+      if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const end = Math.min(unique.length, start + MISSING_SLICE);
+      for (let i = start; i < end; i++) {
+        const sha1 = unique[i]!;
+        if (!existsSync(this.pathOf(sha1))) out.push(sha1);
+      }
+    }
+    return out;
+  }
+
+  async size(sha1: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(sha1))).size;
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) return undefined;
+      throw error;
+    }
+  }
+
+  async get(sha1: string): Promise<Buffer> {
+    try {
+      return await readFile(this.pathOf(sha1));
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) throw new BlobNotFoundError(sha1);
+      throw error;
+    }
+  }
+
+  async read(sha1: string, range?: ByteRange): Promise<Readable> {
+    let handle;
+    try {
+      handle = await open(this.pathOf(sha1), "r");
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) throw new BlobNotFoundError(sha1);
+      throw error;
+    }
+    return handle.createReadStream(
+      range ? { start: range.start, end: range.end, autoClose: true } : { autoClose: true },
+    );
+  }
+
+  async put(sha1: string, data: Buffer | Readable, options: PutOptions = {}): Promise<PutResult> {
+    const path = this.pathOf(sha1);
+    const existing = await this.size(sha1);
+    if (existing !== undefined) {
+      if (!Buffer.isBuffer(data)) data.destroy();
+      return { written: false, size: existing };
+    }
+    if (Buffer.isBuffer(data)) {
+      if (options.maxBytes !== undefined && data.length > options.maxBytes) {
+        throw new BlobTooLargeError(sha1, options.maxBytes);
+      }
+      const actual = sha1Hex(data);
+      if (actual !== sha1) throw new BlobIntegrityError(sha1, actual);
+    }
+    const temp = tempPath(this.tmpDir, "blob");
+    const handle = await open(temp, "wx", 0o444);
+    let size = 0;
+    try {
+      if (Buffer.isBuffer(data)) {
+        await handle.writeFile(data);
+        size = data.length;
+      } else {
+        const hash = createHash("sha1");
+        try {
+          for await (const chunk of data) {
+            const bytes = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
+            size += bytes.length;
+            if (options.maxBytes !== undefined && size > options.maxBytes) {
+              throw new BlobTooLargeError(sha1, options.maxBytes);
+            }
+            hash.update(bytes);
+            await handle.write(bytes);
+          }
+        } finally {
+          data.destroy();
+        }
+        const actual = hash.digest("hex");
+        if (actual !== sha1) throw new BlobIntegrityError(sha1, actual);
+      }
+      await handle.sync();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    const shard = join(this.blobsDir, sha1.slice(0, 2));
+    try {
+      if (!this.shardsMade.has(shard)) {
+        await mkdir(shard, { recursive: true });
+        this.shardsMade.add(shard);
+      }
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await this.dirSyncer.sync(shard);
+    return { written: true, size };
+  }
+}

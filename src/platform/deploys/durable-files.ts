@@ -1,0 +1,73 @@
+import { randomBytes } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+
+/**
+ * Durable local writes: a file is written under a temporary name in the same file system,
+ * fsync'd, renamed into place and its directory fsync'd, so a crash leaves either the old
+ * state or the complete new file, never a torn one.
+ */
+
+/** A temporary file name in `dir` that no other writer will pick. */
+export function tempPath(dir: string, hint = "tmp"): string {
+  return join(dir, `.${hint}-${process.pid}-${randomBytes(8).toString("hex")}`);
+}
+
+/** fsync a directory, so that a rename into it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Groups directory fsyncs: callers that ask for the same directory before its sync has started
+ * share one fsync. A sync that has already started is never joined (it may predate the caller's
+ * rename), so every caller is covered by a sync that began after its own rename.
+ */
+export class DirSyncer {
+  private readonly pending = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    const waiting = this.pending.get(dir);
+    if (waiting) return waiting;
+    const promise = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.pending.delete(dir);
+        fsyncDir(dir).then(resolve, reject);
+      });
+    });
+    this.pending.set(dir, promise);
+    return promise;
+  }
+}
+
+/** Writes `data` to `path` atomically and durably (temp file, fsync, rename, fsync dir). */
+export async function writeFileAtomic(
+  path: string,
+  dir: string,
+  data: Buffer | string,
+  mode = 0o644,
+): Promise<void> {
+  const temp = tempPath(dir);
+  const handle = await open(temp, "wx", mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncDir(dir);
+}

@@ -1,0 +1,571 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { brotliCompress, constants as zlib, gzip } from "node:zlib";
+import mime from "mime-types";
+import { BlobIntegrityError, sha1Hex, type BlobReader } from "../deploys/blob-store.ts";
+import type { ManifestEntry } from "../deploys/manifest.ts";
+import type { Logger } from "../../lib/logger.ts";
+import { normaliseHost, type ResolvedDeploy, type SiteResolver } from "./hosts.ts";
+import { HotCache, type HotCacheStats } from "./hot-cache.ts";
+import { parseRequestTarget } from "./request-path.ts";
+import { applyRedirectRules, headersForPath, loadDeployRules, type DeployRules } from "./rules.ts";
+
+export interface EdgeOptions {
+  resolver: SiteResolver;
+  /** Bytes of file content (and compressed variants) kept in memory. Default 256 MiB. */
+  cacheBytes?: number;
+  /** Files larger than this are streamed from the blob store, uncompressed. Default 16 MiB. */
+  maxCachedFileBytes?: number;
+  /** Smallest file that is compressed. Default 256 bytes. */
+  minCompressBytes?: number;
+  /** Brotli quality for lazily compressed variants (0–11). Default 5. */
+  brotliQuality?: number;
+  /** gzip level (1–9). Default 6. */
+  gzipLevel?: number;
+  /** Deploys whose rules and route tables are kept. Default 256. */
+  maxDeploys?: number;
+  /** Where rule files are staged for Netlify's parsers. Default: the OS temp dir. */
+  tmpDir?: string;
+  logger?: Logger;
+}
+
+export interface EdgeStats {
+  cache: HotCacheStats;
+  /** Deploys with cached rules and routes. */
+  deploys: number;
+}
+
+export interface Edge {
+  /** A plain `node:http` request listener; mount it for every non-API host. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  stats(): EdgeStats;
+}
+
+type Encoding = "br" | "gzip";
+
+interface Route {
+  readonly key: string;
+  readonly entry: ManifestEntry;
+  readonly compressible: boolean;
+  /** Flat `[name, value, …]` lists, ready for `writeHead`. */
+  readonly identity: string[];
+  readonly notModified: string[];
+  /** Everything but length, encoding and ETag, for ranges and compressed variants. */
+  readonly common: readonly [string, string][];
+  encoded?: {
+    br?: { length: number; headers: string[] };
+    gzip?: { length: number; headers: string[] };
+  };
+}
+
+const DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate";
+const HIDDEN = new Set(["_redirects", "_headers"]);
+const MAX_ROUTES = 20_000;
+const COMPRESSIBLE_TYPES = new Set([
+  "application/javascript",
+  "application/json",
+  "application/ld+json",
+  "application/manifest+json",
+  "application/wasm",
+  "application/xml",
+  "application/xhtml+xml",
+  "application/rss+xml",
+  "application/atom+xml",
+  "application/vnd.ms-fontobject",
+  "application/x-font-ttf",
+  "font/otf",
+  "font/ttf",
+  "image/bmp",
+  "image/svg+xml",
+  "image/vnd.microsoft.icon",
+  "image/x-icon",
+]);
+
+function isCompressible(contentType: string): boolean {
+  const type = contentType.split(";", 1)[0]!.trim();
+  return (
+    type.startsWith("text/") ||
+    COMPRESSIBLE_TYPES.has(type) ||
+    type.endsWith("+json") ||
+    type.endsWith("+xml")
+  );
+}
+
+function flatten(entries: Iterable<readonly [string, string]>): string[] {
+  const out: string[] = [];
+  for (const [name, value] of entries) out.push(name, value);
+  return out;
+}
+
+/** A flat header list for `writeHead`: the route's common headers, then the framing ones. */
+function headerList(
+  common: readonly (readonly [string, string])[],
+  framing: readonly (readonly [string, string])[],
+): string[] {
+  return flatten([...common, ...framing]);
+}
+
+function rangeHeaders(route: Route, start: number, end: number): string[] {
+  return headerList(route.common, [
+    ["etag", `"${route.entry.sha1}"`],
+    ["content-range", `bytes ${start}-${end}/${route.entry.size}`],
+    ["content-length", String(end - start + 1)],
+  ]);
+}
+
+/** The manifest key a canonical request path serves: exact, pretty URL, or directory index. */
+export function lookupFile(
+  files: ReadonlyMap<string, ManifestEntry>,
+  path: string,
+): string | undefined {
+  const rel = path.slice(1);
+  let candidates: string[];
+  if (rel === "") candidates = ["index.html"];
+  else if (rel.endsWith("/")) candidates = [`${rel}index.html`, `${rel.slice(0, -1)}.html`];
+  else candidates = [rel, `${rel}.html`, `${rel}/index.html`];
+  for (const candidate of candidates) {
+    if (!HIDDEN.has(candidate) && files.has(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function etagMatches(header: string, sha1: string): boolean {
+  if (header.trim() === "*") return true;
+  for (let tag of header.split(",")) {
+    tag = tag.trim();
+    if (tag.startsWith("W/")) tag = tag.slice(2);
+    if (tag === `"${sha1}"` || tag === `"${sha1}-br"` || tag === `"${sha1}-gzip"`) return true;
+  }
+  return false;
+}
+
+type RangeResult = { start: number; end: number } | "unsatisfiable" | undefined;
+
+/** A single `bytes=` range; `undefined` means "ignore the header and send everything". */
+export function parseRange(header: string, size: number): RangeResult {
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) return undefined;
+  const [, first = "", last = ""] = match;
+  if (first === "" && last === "") return undefined;
+  if (first === "") {
+    const suffix = Number(last);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(first);
+  if (last !== "" && Number(last) < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
+  return { start, end };
+}
+
+const encodingMemo = new Map<string, Encoding | undefined>();
+
+/** br if accepted (and not less preferred than gzip), else gzip, else none. */
+export function negotiateEncoding(header: string | undefined): Encoding | undefined {
+  if (header === undefined || header === "") return undefined;
+  if (encodingMemo.has(header)) return encodingMemo.get(header);
+  let br: number | undefined;
+  let gz: number | undefined;
+  let star: number | undefined;
+  for (const part of header.split(",")) {
+    const [rawName = "", ...params] = part.split(";");
+    const name = rawName.trim().toLowerCase();
+    let q = 1;
+    for (const param of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(param);
+      if (m) q = Number(m[1]);
+    }
+    if (Number.isNaN(q)) q = 0;
+    if (name === "br") br = q;
+    else if (name === "gzip" || name === "x-gzip") gz = q;
+    else if (name === "*") star = q;
+  }
+  const brQ = br ?? star ?? 0;
+  const gzQ = gz ?? star ?? 0;
+  const result: Encoding | undefined = brQ > 0 && brQ >= gzQ ? "br" : gzQ > 0 ? "gzip" : undefined;
+  if (encodingMemo.size >= 256) encodingMemo.clear();
+  encodingMemo.set(header, result);
+  return result;
+}
+
+const brotliAsync = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+
+class DeployState {
+  rules: DeployRules | undefined;
+  private rulesLoading: Promise<DeployRules> | undefined;
+  readonly routes = new Map<string, Route | null>();
+
+  constructor(
+    readonly deploy: ResolvedDeploy,
+    private readonly tmpDir: string | undefined,
+  ) {
+    this.rules = deploy.rules;
+  }
+
+  loadRules(): Promise<DeployRules> {
+    this.rulesLoading ??= loadDeployRules({
+      manifest: this.deploy.manifest,
+      blobs: this.deploy.blobs,
+      ...(this.deploy.netlifyToml !== undefined && { netlifyToml: this.deploy.netlifyToml }),
+      ...(this.tmpDir !== undefined && { tmpDir: this.tmpDir }),
+    }).then(
+      (rules) => {
+        this.rules = rules;
+        return rules;
+      },
+      (error: unknown) => {
+        this.rulesLoading = undefined;
+        throw error;
+      },
+    );
+    return this.rulesLoading;
+  }
+}
+
+function plain(
+  status: number,
+  text: string,
+  extra: string[] = [],
+): { status: number; headers: string[]; body: Buffer } {
+  const body = Buffer.from(text + "\n");
+  return {
+    status,
+    body,
+    headers: [
+      "content-type",
+      "text/plain; charset=utf-8",
+      "content-length",
+      String(body.length),
+      "cache-control",
+      "no-cache",
+      ...extra,
+    ],
+  };
+}
+
+const NOT_FOUND = plain(404, "Not Found");
+const BAD_REQUEST = plain(400, "Bad Request");
+const URI_TOO_LONG = plain(414, "URI Too Long");
+const METHOD_NOT_ALLOWED = plain(405, "Method Not Allowed", ["allow", "GET, HEAD"]);
+const INTERNAL_ERROR = plain(500, "Internal Server Error");
+const UNAVAILABLE = plain(503, "Service Unavailable");
+
+/**
+ * The edge: serves deploys by host name from the manifest a `SiteResolver` picks, with a
+ * hot-file cache in memory. Each request resolves its deploy once and serves entirely from
+ * that immutable manifest; request paths are only ever keys into it, never file-system paths.
+ */
+export function createEdge(options: EdgeOptions): Edge {
+  const { resolver, logger } = options;
+  const cacheBytes = options.cacheBytes ?? 256 * 1024 * 1024;
+  const maxCachedFileBytes = Math.min(options.maxCachedFileBytes ?? 16 * 1024 * 1024, cacheBytes);
+  const minCompressBytes = options.minCompressBytes ?? 256;
+  const brotliQuality = options.brotliQuality ?? 5;
+  const gzipLevel = options.gzipLevel ?? 6;
+  const maxDeploys = options.maxDeploys ?? 256;
+  const cache = new HotCache(cacheBytes);
+  const states = new Map<string, DeployState>();
+
+  const hosts = new Map<string, string | undefined>();
+  const hostOf = (header: string | undefined): string | undefined => {
+    if (header === undefined) return undefined;
+    if (hosts.has(header)) return hosts.get(header);
+    const host = normaliseHost(header);
+    if (hosts.size >= 4096) hosts.clear();
+    hosts.set(header, host);
+    return host;
+  };
+
+  const stateOf = (deploy: ResolvedDeploy): DeployState => {
+    let state = states.get(deploy.deployId);
+    if (state === undefined) {
+      state = new DeployState(deploy, options.tmpDir);
+      if (states.size >= maxDeploys) {
+        const oldest = states.keys().next().value;
+        if (oldest !== undefined) states.delete(oldest);
+      }
+      states.set(deploy.deployId, state);
+    }
+    return state;
+  };
+
+  const makeRoute = (
+    key: string,
+    entry: ManifestEntry,
+    rules: DeployRules,
+    requestPath: string,
+  ): Route => {
+    const name = key.slice(key.lastIndexOf("/") + 1);
+    const contentType =
+      (name.includes(".") && mime.contentType(name)) || "application/octet-stream";
+    const compressible = isCompressible(contentType) && entry.size >= minCompressBytes;
+    const merged = new Map<string, string>([
+      ["content-type", contentType],
+      ["cache-control", DEFAULT_CACHE_CONTROL],
+      ["accept-ranges", "bytes"],
+    ]);
+    if (compressible) merged.set("vary", "Accept-Encoding");
+    for (const [name, value] of headersForPath(rules, requestPath)) merged.set(name, value);
+    const common = [...merged];
+    const etag = `"${entry.sha1}"`;
+    const notModified = flatten([
+      ["etag", etag],
+      ...common.filter(([name]) => name !== "content-type" && name !== "accept-ranges"),
+    ]);
+    return {
+      key,
+      entry,
+      compressible,
+      common,
+      identity: headerList(common, [
+        ["etag", etag],
+        ["content-length", String(entry.size)],
+      ]),
+      notModified,
+    };
+  };
+
+  const routeFor = (
+    state: DeployState,
+    rules: DeployRules,
+    memoKey: string,
+    requestPath: string,
+    key: string | undefined,
+  ): Route | null => {
+    let route = state.routes.get(memoKey);
+    if (route !== undefined) return route;
+    const entry = key === undefined ? undefined : state.deploy.manifest.files.get(key);
+    route =
+      entry === undefined || key === undefined ? null : makeRoute(key, entry, rules, requestPath);
+    if (state.routes.size >= MAX_ROUTES) state.routes.clear();
+    state.routes.set(memoKey, route);
+    return route;
+  };
+
+  const loadBlob = (blobs: BlobReader, sha1: string): Promise<Buffer> =>
+    cache.load(sha1, async () => {
+      const data = await blobs.get(sha1);
+      const actual = sha1Hex(data);
+      if (actual !== sha1) throw new BlobIntegrityError(sha1, actual);
+      return data;
+    });
+
+  /** The compressed form, or an empty buffer when compressing does not make it smaller. */
+  const loadEncoded = (blobs: BlobReader, route: Route, encoding: Encoding): Promise<Buffer> => {
+    const sha1 = route.entry.sha1;
+    return cache.load(`${sha1}:${encoding}`, async () => {
+      const raw = await loadBlob(blobs, sha1);
+      const out =
+        encoding === "br"
+          ? await brotliAsync(raw, {
+              params: {
+                [zlib.BROTLI_PARAM_QUALITY]: brotliQuality,
+                [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length,
+              },
+            })
+          : await gzipAsync(raw, { level: gzipLevel });
+      return out.length < raw.length ? out : Buffer.alloc(0);
+    });
+  };
+
+  const send = (
+    res: ServerResponse,
+    status: number,
+    headers: string[],
+    body: Buffer | undefined,
+  ): void => {
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+
+  const sendPlain = (res: ServerResponse, reply: ReturnType<typeof plain>, head: boolean): void => {
+    send(res, reply.status, reply.headers, head ? undefined : reply.body);
+  };
+
+  const sendFile = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    blobs: BlobReader,
+    route: Route,
+    status: number,
+    head: boolean,
+  ): Promise<void> => {
+    const { sha1, size } = route.entry;
+    if (status === 200) {
+      const inm = req.headers["if-none-match"];
+      if (inm !== undefined && etagMatches(inm, sha1))
+        return send(res, 304, route.notModified, undefined);
+    }
+    let range: RangeResult;
+    if (status === 200 && req.headers.range !== undefined) {
+      const ifRange = req.headers["if-range"];
+      if (ifRange === undefined || (typeof ifRange === "string" && ifRange.trim() === `"${sha1}"`))
+        range = parseRange(req.headers.range, size);
+    }
+    if (range === "unsatisfiable") {
+      return send(
+        res,
+        416,
+        headerList(route.common, [
+          ["content-range", `bytes */${size}`],
+          ["content-length", "0"],
+        ]),
+        undefined,
+      );
+    }
+    const partial = range !== undefined;
+
+    if (size > maxCachedFileBytes) {
+      // Too big for the hot cache: streamed from the store, never compressed.
+      if (range !== undefined) {
+        res.writeHead(206, rangeHeaders(route, range.start, range.end));
+      } else {
+        res.writeHead(status, route.identity);
+      }
+      if (head) return void res.end();
+      const stream = await blobs.read(sha1, range);
+      await pipeline(stream, res).catch((error: unknown) => {
+        logger?.debug({ err: error, sha1 }, "edge: streaming a large file ended early");
+      });
+      return;
+    }
+
+    if (!partial && route.compressible) {
+      const encoding = negotiateEncoding(req.headers["accept-encoding"]);
+      if (encoding !== undefined) {
+        const encoded =
+          cache.get(`${sha1}:${encoding}`) ?? (await loadEncoded(blobs, route, encoding));
+        if (encoded.length > 0) {
+          route.encoded ??= {};
+          let variant = route.encoded[encoding];
+          if (variant === undefined || variant.length !== encoded.length) {
+            variant = {
+              length: encoded.length,
+              headers: headerList(route.common, [
+                ["etag", `"${sha1}-${encoding}"`],
+                ["content-encoding", encoding],
+                ["content-length", String(encoded.length)],
+              ]),
+            };
+            route.encoded[encoding] = variant;
+          }
+          return send(res, status, variant.headers, head ? undefined : encoded);
+        }
+      }
+    }
+
+    if (head && !partial) return send(res, status, route.identity, undefined);
+    const body = cache.get(sha1) ?? (await loadBlob(blobs, sha1));
+    if (range !== undefined) {
+      return send(
+        res,
+        206,
+        rangeHeaders(route, range.start, range.end),
+        head ? undefined : body.subarray(range.start, range.end + 1),
+      );
+    }
+    return send(res, status, route.identity, body);
+  };
+
+  const notFound = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: DeployState,
+    rules: DeployRules,
+    head: boolean,
+  ): Promise<void> => {
+    const route = routeFor(state, rules, "\u0000404", "/404.html", "404.html");
+    if (route === null) return sendPlain(res, NOT_FOUND, head);
+    return sendFile(req, res, state.deploy.blobs, route, 404, head);
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method;
+    const head = method === "HEAD";
+    if (method !== "GET" && !head) return sendPlain(res, METHOD_NOT_ALLOWED, false);
+    const host = hostOf(req.headers.host);
+    if (host === undefined) return sendPlain(res, BAD_REQUEST, head);
+    const deploy = await resolver.resolve(host);
+    if (deploy === undefined) return sendPlain(res, NOT_FOUND, head);
+    const target = parseRequestTarget(req.url ?? "/");
+    if (!target.ok) return sendPlain(res, target.status === 414 ? URI_TOO_LONG : BAD_REQUEST, head);
+
+    // From here on, everything comes from this one deploy: a publish that happens meanwhile
+    // changes what the next request resolves, never this one.
+    const state = stateOf(deploy);
+    let rules = state.rules;
+    if (rules === undefined) {
+      try {
+        rules = await state.loadRules();
+      } catch (error) {
+        logger?.error(
+          { err: error, deployId: deploy.deployId },
+          "edge: cannot load the deploy's rules",
+        );
+        return sendPlain(res, UNAVAILABLE, head);
+      }
+    }
+    const { path } = target;
+    const files = deploy.manifest.files;
+    let route = state.routes.get(path);
+    if (route === undefined) route = routeFor(state, rules, path, path, lookupFile(files, path));
+
+    if (rules.redirects.length > 0) {
+      const outcome = applyRedirectRules(
+        rules,
+        { host, path, query: target.query },
+        route !== null,
+      );
+      if (outcome !== undefined) {
+        if (outcome.kind === "redirect") {
+          const body = Buffer.from(`Redirecting to ${outcome.location}\n`);
+          return send(
+            res,
+            outcome.status,
+            [
+              "location",
+              outcome.location,
+              "content-type",
+              "text/plain; charset=utf-8",
+              "content-length",
+              String(body.length),
+              "cache-control",
+              DEFAULT_CACHE_CONTROL,
+            ],
+            head ? undefined : body,
+          );
+        }
+        const key = outcome.kind === "rewrite" ? lookupFile(files, outcome.path) : undefined;
+        const rewritten =
+          key === undefined ? null : routeFor(state, rules, `${path}\u0000${key}`, path, key);
+        if (rewritten === null) return notFound(req, res, state, rules, head);
+        return sendFile(req, res, deploy.blobs, rewritten, outcome.status, head);
+      }
+    }
+    if (route !== null) return sendFile(req, res, deploy.blobs, route, 200, head);
+    return notFound(req, res, state, rules, head);
+  };
+
+  // No closure is created per request: with tsx's keep-names transform each one costs a
+  // defineProperty call, measurable against a ~15 µs request.
+  const serveSafely = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await serve(req, res);
+    } catch (error) {
+      logger?.error({ err: error, host: req.headers.host, url: req.url }, "edge: request failed");
+      if (!res.headersSent) sendPlain(res, INTERNAL_ERROR, req.method === "HEAD");
+      else res.destroy();
+    }
+  };
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void serveSafely(req, res);
+  };
+
+  return {
+    handler,
+    stats: () => ({ cache: cache.stats(), deploys: states.size }),
+  };
+}

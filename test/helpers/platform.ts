@@ -1,0 +1,150 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import type { PlatformConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { systemResolver, type ResolveHost } from "../../src/platform/repos/host-guard.ts";
+import { startPlatform, type RunningPlatform } from "../../src/platform/server.ts";
+
+export const ADMIN_TOKEN = "slp_test-admin-token-0123456789abcdef";
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface Tenant {
+  userId: string;
+  accountId: string;
+  accountSlug: string;
+  email: string;
+  token: string;
+}
+
+export interface TestPlatform {
+  platform: RunningPlatform;
+  url: string;
+  dataDir: string;
+  adminToken: string;
+  /** Every log line the platform wrote (pino JSON, level trace), as text. */
+  logs: string[];
+  /** The text of every response `api()` received, for leak checks. */
+  responses: string[];
+  /**
+   * Calls `/api/v1${path}` with a bearer token (the admin's by default; `null` for none).
+   * `body` is sent as JSON unless it is a string, which is sent as is.
+   */
+  api<T = unknown>(
+    method: string,
+    path: string,
+    options?: { token?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<ApiResponse<T>>;
+  /** Creates a user with its own account and token through `POST /api/v1/admin/users`. */
+  createTenant(name: string): Promise<Tenant>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Public addresses for the third-party hosts tests name, so that tests do not depend on this
+ * machine's DNS; every other name goes to the system resolver (so `localhost` is 127.0.0.1).
+ */
+export const TEST_HOSTS: Readonly<Record<string, string[]>> = {
+  "github.com": ["140.82.121.4"],
+  "gitlab.com": ["172.65.251.78"],
+  "bitbucket.org": ["104.192.141.1"],
+  "rebind.example": ["10.1.2.3"],
+  "metadata.example": ["169.254.169.254"],
+};
+
+export function testResolver(extra: Record<string, string[]> = {}): ResolveHost {
+  const table: Record<string, string[]> = { ...TEST_HOSTS, ...extra };
+  return async (host) => table[host] ?? systemResolver(host);
+}
+
+export async function startTestPlatform(
+  options: { config?: Partial<PlatformConfig>; hosts?: Record<string, string[]> } = {},
+): Promise<TestPlatform> {
+  const dataDir = await mkdtemp(join(tmpdir(), "slipway-platform-"));
+  const config: PlatformConfig = {
+    dataDir,
+    host: "127.0.0.1",
+    port: 0,
+    sitesDomain: "localhost",
+    publicUrl: "http://127.0.0.1:0",
+    adminToken: ADMIN_TOKEN,
+    masterKey: randomBytes(32),
+    builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
+    allowedPrivateRepoHosts: [],
+    ...options.config,
+  };
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(chunk.toString("utf8"));
+      callback();
+    },
+  });
+  const logger = createLogger({ name: "platform-test", level: "trace", destination });
+  const platform = await startPlatform(config, logger, {
+    resolveHost: testResolver(options.hosts),
+  });
+  const url = platform.url;
+  const responses: string[] = [];
+
+  const api: TestPlatform["api"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? ADMIN_TOKEN : opts.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const response = await fetch(`${url}/api/v1${path}`, { method, headers, body });
+    const text = await response.text();
+    responses.push(text);
+    let parsed: unknown = text;
+    try {
+      parsed = text === "" ? "" : JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed as never, text };
+  };
+
+  const createTenant: TestPlatform["createTenant"] = async (name) => {
+    const email = `${name}@example.test`;
+    const created = await api<{
+      user: { id: string };
+      account: { id: string; slug: string };
+      token: string;
+    }>("POST", "/admin/users", { body: { email, full_name: name } });
+    if (created.status !== 201) throw new Error(`createTenant: ${created.status} ${created.text}`);
+    return {
+      userId: created.body.user.id,
+      accountId: created.body.account.id,
+      accountSlug: created.body.account.slug,
+      email,
+      token: created.body.token,
+    };
+  };
+
+  return {
+    platform,
+    url,
+    dataDir,
+    adminToken: ADMIN_TOKEN,
+    logs,
+    responses,
+    api,
+    createTenant,
+    stop: async () => {
+      await platform.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
