@@ -17,6 +17,7 @@ import {
   type Pinning,
 } from "./lib/baselines.ts";
 import { Cleanup } from "./lib/cleanup.ts";
+import { settleTree, treeCpuMs, treeSize } from "./lib/cpu.ts";
 import {
   forgeSshListening,
   setUpProject,
@@ -51,7 +52,12 @@ interface Transport {
   kind: "ssh" | "http";
   url: string;
   env: NodeJS.ProcessEnv;
+  /** Wall-clock ms per operation. */
   samples: Record<OpId, number[]>;
+  /** CPU ms the server's process trees used per operation. */
+  serverCpu: Record<OpId, number[]>;
+  /** Process ids of the server (roots of its process trees). */
+  serverPids: number[];
   /** A clone kept across rounds for the fetch measurement. */
   fetchDir: string;
   /** Protocol version, SSH algorithms and server software, from the probe. */
@@ -345,6 +351,7 @@ async function prepare(
     kind: "ssh" | "http",
     url: string,
     env: NodeJS.ProcessEnv,
+    serverPids: number[],
   ): Transport => ({
     id,
     label,
@@ -352,6 +359,8 @@ async function prepare(
     url,
     env,
     samples: { clone: [], "clone-n": [], fetch: [], "ls-remote": [] },
+    serverCpu: { clone: [], "clone-n": [], fetch: [], "ls-remote": [] },
+    serverPids,
     fetchDir: join(fetchRoot, id),
     details: "",
   });
@@ -379,8 +388,23 @@ async function prepare(
     });
     const sshEnv = clientEnv();
     const sshUp = await forgeSshListening(forge);
-    const forgeHttp = newTransport("forge-http", "forge HTTP", "http", project.httpUrl, httpEnv);
-    const forgeSsh = newTransport("forge-ssh", "forge SSH", "ssh", project.sshUrl, sshEnv);
+    const forgePids = forge.daemon.pid === undefined ? [] : [forge.daemon.pid];
+    const forgeHttp = newTransport(
+      "forge-http",
+      "forge HTTP",
+      "http",
+      project.httpUrl,
+      httpEnv,
+      forgePids,
+    );
+    const forgeSsh = newTransport(
+      "forge-ssh",
+      "forge SSH",
+      "ssh",
+      project.sshUrl,
+      sshEnv,
+      forgePids,
+    );
     const sshProblem = !sshUp
       ? `nothing listens on the forge's SSH port ${forge.sshPort} (src/forge/git/ssh-server.ts not finished?)`
       : !project.sshKey.ok
@@ -419,7 +443,8 @@ async function prepare(
       pin,
       cleanup,
     });
-    byId.set("openssh", newTransport("openssh", "OpenSSH", "ssh", openssh.url, clientEnv()));
+    const pids = openssh.daemon.pid === undefined ? [] : [openssh.daemon.pid];
+    byId.set("openssh", newTransport("openssh", "OpenSSH", "ssh", openssh.url, clientEnv(), pids));
   } catch (error) {
     skipped.push(skipMessage("OpenSSH baseline", error));
   }
@@ -433,7 +458,7 @@ async function prepare(
     });
     byId.set(
       "http-backend",
-      newTransport("http-backend", "http-backend", "http", backend.url, clientEnv()),
+      newTransport("http-backend", "http-backend", "http", backend.url, clientEnv(), backend.pids),
     );
   } catch (error) {
     skipped.push(skipMessage("http-backend baseline", error));
@@ -568,7 +593,13 @@ async function measure(
     if (!live(t)) return;
     try {
       if (op !== "ls-remote") await execChecked("sync", []);
+      // Server CPU: the server's process trees before and after, once the processes serving
+      // this request have exited (and been reaped into their parent's totals).
+      const idleSize = treeSize(t.serverPids);
+      const cpuBefore = treeCpuMs(t.serverPids);
       const result = await execGit(pin, t, args);
+      await settleTree(t.serverPids, idleSize);
+      const cpuAfter = treeCpuMs(t.serverPids);
       if (result.code !== 0) {
         throw new Error(
           `git ${args[0]} exited ${result.code ?? result.signal}: ${result.stderr.trim()}`,
@@ -576,6 +607,7 @@ async function measure(
       }
       await check();
       t.samples[op].push(result.ms);
+      t.serverCpu[op].push(cpuAfter - cpuBefore);
     } catch (error) {
       t.failure = `${op}: ${(error as Error).message}`;
       console.log(`  ${t.label} failed and is dropped from the rest of the run: ${t.failure}`);
@@ -661,6 +693,30 @@ function report(bench: Prepared, rounds: number): void {
         label,
         ...OPS.map((op) => formatRatio(stat(a, op.id), stat(b, op.id))),
       ]),
+    ),
+  );
+
+  const cpu = (id: TransportId, op: OpId) => {
+    const t = find(id);
+    return t ? summarize(t.serverCpu[op]) : undefined;
+  };
+  console.log(
+    "\nserver CPU ms per operation (user+sys of the server's processes), median (min–max);" +
+      "\nsteadier than wall time when other work competes for the CPUs; 10 ms resolution",
+  );
+  console.log(
+    renderTable(
+      ["transport", ...OPS.map((op) => op.label)],
+      [
+        ...bench.transports.map((t) => [
+          t.label,
+          ...OPS.map((op) => formatSummary(summarize(t.serverCpu[op.id]))),
+        ]),
+        ...pairs.map(([label, a, b]) => [
+          label,
+          ...OPS.map((op) => formatRatio(cpu(a, op.id), cpu(b, op.id))),
+        ]),
+      ],
     ),
   );
 

@@ -167,6 +167,8 @@ export async function startOpenSsh(options: {
 export interface HttpBackendBaseline {
   port: number;
   url: string;
+  /** nginx's and fcgiwrap's process ids (the roots of the server's process trees). */
+  pids: number[];
 }
 
 /**
@@ -262,5 +264,9 @@ export async function startHttpBackend(options: {
   const nginxDaemon = Daemon.start("nginx", join(dir, "nginx.out"), ng.command, ng.args);
   cleanup.defer("stop nginx", () => nginxDaemon.stop());
   await waitForPort(port, { timeoutMs: 10_000, daemon: nginxDaemon, what: "nginx to listen" });
-  return { port, url: `http://127.0.0.1:${port}/${options.repoName}` };
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/${options.repoName}`,
+    pids: [nginxDaemon.pid, fcgiDaemon.pid].filter((pid) => pid !== undefined),
+  };
 }

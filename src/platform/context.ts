@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { PlatformConfig } from "../config.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SecretBox } from "../lib/secret-box.ts";
+import type { JobQueue } from "./builds/queue.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
 import type { ResolveHost } from "./repos/host-guard.ts";
 
@@ -16,6 +17,8 @@ export interface PlatformContext {
   /** DNS lookup of repository hosts (all addresses), replaceable in tests. */
   resolveHost: ResolveHost;
   now: () => Date;
+  /** The durable job queue (builds); on the database, so shared by every process. */
+  jobs: JobQueue;
 }
 
 export const isoNow = (ctx: Pick<PlatformContext, "now">): string => ctx.now().toISOString();

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ConfigError, type PlatformConfig } from "../config.ts";
@@ -9,10 +10,26 @@ import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
 import { accountRoutes } from "./api/accounts/routes.ts";
+import { buildHookRoutes, buildHookTriggerRoutes } from "./api/build-hooks/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { siteRoutes } from "./api/sites/routes.ts";
 import { userRoutes } from "./api/users/routes.ts";
+import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/routes.ts";
 import { bootstrapAdmin } from "./auth/bootstrap.ts";
+import { buildRoutes } from "./api/builds/routes.ts";
+import { deployRoutes } from "./api/deploys/routes.ts";
+import { prepareBuildDirs, sweepWorkDirs } from "./builds/dirs.ts";
+import { sweepStaleGitTempDirs } from "./builds/git-fetch.ts";
+import { SqlJobQueue } from "./builds/queue.ts";
+import { createBuildHandler, sweepOrphanedBuildRows } from "./builds/runner.ts";
+import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox.ts";
+import { BUILD_QUEUE } from "./builds/service.ts";
+import { startWorkerPool, type WorkerPool } from "./builds/workers.ts";
+import { LocalBlobStore } from "./deploys/blob-store.ts";
+import { LocalManifestStore } from "./deploys/manifest.ts";
+import { DbSiteResolver } from "./edge/db-resolver.ts";
+import { createEdge } from "./edge/handler.ts";
+import { normaliseHost, parseSiteHost } from "./edge/hosts.ts";
 import type { PlatformContext } from "./context.ts";
 import { platformMigrations } from "./db/migrations.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
@@ -33,6 +50,14 @@ export interface RunningPlatform {
 export interface PlatformOptions {
   /** DNS for repository hosts; tests give names of third-party hosts fixed addresses. */
   resolveHost?: ResolveHost;
+  /** Run build workers in this process (default true; false for API-only nodes). */
+  buildWorkers?: boolean;
+  /** Job lease length (default 30 s): how long a crashed worker's build waits to be re-run. */
+  buildLeaseMs?: number;
+  /** Sandbox settings beyond the config's (tests: limits, extra read-only toolchain paths). */
+  sandbox?: Partial<Omit<SandboxOptions, "command" | "workDir" | "signal" | "onLine">>;
+  /** How long the edge caches host → deploy (default 500 ms; a publish here clears it). */
+  edgeTtlMs?: number;
 }
 
 /** The platform's composition root: config → keys → database → services → HTTP server. */
@@ -71,10 +96,52 @@ export async function startPlatform(
     secrets,
     resolveHost: options.resolveHost ?? systemResolver,
     now: () => new Date(),
+    jobs: new SqlJobQueue(db),
   };
   const generatedAdminToken = await bootstrapAdmin(ctx);
 
-  const app = createHttpApp(log);
+  // Deploy files, build directories, and what a crash may have left behind.
+  const deployRoot = join(config.dataDir, "deploys");
+  const blobs = await LocalBlobStore.open(deployRoot);
+  const manifests = await LocalManifestStore.open(deployRoot);
+  const buildDirs = await prepareBuildDirs(config.dataDir);
+  await sweepStaleGitTempDirs(buildDirs.gitTempRoot);
+  await sweepWorkDirs(db, buildDirs.workRoot);
+  if (process.getuid?.() === 0) await sweepOrphanedBuilds();
+
+  // The edge serves every host under the sites domain (except the API's own); the rest is API.
+  const resolver = new DbSiteResolver({
+    db,
+    sitesDomain: config.sitesDomain,
+    blobs,
+    manifests,
+    ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
+  });
+  const edge = createEdge({ resolver, logger: log.child({ component: "edge" }) });
+  const apiHost = normaliseHost(new URL(liveConfig.publicUrl).host);
+  const edgeHosts = new Map<string, boolean>();
+  const isSiteHost = (header: string | undefined): boolean => {
+    if (header === undefined) return false;
+    let site = edgeHosts.get(header);
+    if (site === undefined) {
+      const host = normaliseHost(header);
+      site =
+        host !== undefined &&
+        host !== apiHost &&
+        parseSiteHost(host, config.sitesDomain) !== undefined;
+      if (edgeHosts.size >= 4096) edgeHosts.clear();
+      edgeHosts.set(header, site);
+    }
+    return site;
+  };
+
+  const app = createHttpApp(log, {
+    serverFactory: (handler) =>
+      createServer((req, res) => {
+        if (isSiteHost(req.headers.host)) edge.handler(req, res);
+        else handler(req, res);
+      }),
+  });
   app.get("/healthz", async () => ({ status: "ok" }));
   await app.register(
     async (api) => {
@@ -83,15 +150,44 @@ export async function startPlatform(
       accountRoutes(api, ctx);
       deployKeyRoutes(api, ctx);
       siteRoutes(api, ctx);
+      buildRoutes(api, ctx);
+      deployRoutes(api, ctx);
+      webhookDeliveryRoutes(api, ctx);
+      buildHookRoutes(api, ctx);
     },
     { prefix: "/api/v1" },
   );
+  // Host root: the sites' git webhooks and Netlify's build hooks (raw bodies, no API auth).
+  await webhookIntakeRoutes(app, ctx);
+  await buildHookTriggerRoutes(app, ctx);
 
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;
   // With port 0 (tests) the real port is known only now; URLs handed out must carry it.
   liveConfig.port = port;
   if (config.port === 0) liveConfig.publicUrl = liveConfig.publicUrl.replace(/:0$/, `:${port}`);
+  let workers: WorkerPool | undefined;
+  if (options.buildWorkers !== false) {
+    workers = startWorkerPool({
+      queue: ctx.jobs,
+      count: config.builds.workers,
+      log,
+      ...(options.buildLeaseMs !== undefined ? { leaseMs: options.buildLeaseMs } : {}),
+      handlers: {
+        [BUILD_QUEUE]: createBuildHandler({
+          ctx,
+          blobs,
+          manifests,
+          ...buildDirs,
+          onPublished: (site) => resolver.invalidateSite(site.name),
+          ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
+        }),
+      },
+      onSweep: async () => {
+        await sweepOrphanedBuildRows(ctx);
+      },
+    });
+  }
   log.info({ url: liveConfig.publicUrl, sitesDomain: config.sitesDomain }, "platform ready");
 
   return {
@@ -100,7 +196,11 @@ export async function startPlatform(
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     generatedAdminToken,
     stop: async () => {
-      await app.close();
+      // Running builds stop and give their jobs back (the next start runs them again).
+      await workers?.stop();
+      const closing = app.close();
+      app.server.closeAllConnections(); // live log streams end now, not when their builds do
+      await closing;
       await db.destroy();
     },
   };

@@ -6,7 +6,11 @@ import { Writable } from "node:stream";
 import type { PlatformConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { systemResolver, type ResolveHost } from "../../src/platform/repos/host-guard.ts";
-import { startPlatform, type RunningPlatform } from "../../src/platform/server.ts";
+import {
+  startPlatform,
+  type PlatformOptions,
+  type RunningPlatform,
+} from "../../src/platform/server.ts";
 
 export const ADMIN_TOKEN = "slp_test-admin-token-0123456789abcdef";
 
@@ -66,9 +70,20 @@ export function testResolver(extra: Record<string, string[]> = {}): ResolveHost 
 }
 
 export async function startTestPlatform(
-  options: { config?: Partial<PlatformConfig>; hosts?: Record<string, string[]> } = {},
+  options: {
+    config?: Partial<PlatformConfig>;
+    hosts?: Record<string, string[]>;
+    /** Start options beyond DNS, e.g. `{ buildWorkers: false }` to keep builds queued. */
+    platform?: Omit<PlatformOptions, "resolveHost">;
+    /**
+     * Start on an existing data directory (a restart; pass the same `config.masterKey`). The
+     * caller owns it: `stop()` leaves it in place.
+     */
+    dataDir?: string;
+  } = {},
 ): Promise<TestPlatform> {
-  const dataDir = await mkdtemp(join(tmpdir(), "slipway-platform-"));
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "slipway-platform-")));
   const config: PlatformConfig = {
     dataDir,
     host: "127.0.0.1",
@@ -90,6 +105,7 @@ export async function startTestPlatform(
   });
   const logger = createLogger({ name: "platform-test", level: "trace", destination });
   const platform = await startPlatform(config, logger, {
+    ...options.platform,
     resolveHost: testResolver(options.hosts),
   });
   const url = platform.url;
@@ -144,7 +160,7 @@ export async function startTestPlatform(
     createTenant,
     stop: async () => {
       await platform.stop();
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -153,7 +153,6 @@ async function serve(
   if (push && pusherId === null) return plain(reply, 403, GitAccessMessages.upload);
   const logPath = push ? await createPushLog(runtime) : undefined;
 
-  const contentLength = request.headers["content-length"];
   const protocol = request.headers["git-protocol"];
   const env = gitEnv({
     GATEWAY_INTERFACE: "CGI/1.1",
@@ -165,8 +164,9 @@ async function serve(
     PATH_INFO: `/${repoDir}/${endpoint}`,
     QUERY_STRING: endpoint === "info/refs" ? `service=${service}` : "",
     CONTENT_TYPE: contentType,
-    CONTENT_LENGTH:
-      contentLength !== undefined && /^\d{1,15}$/.test(contentLength) ? contentLength : undefined,
+    // No CONTENT_LENGTH: http-backend then reads the body to EOF. (Given a length, git 2.39's
+    // pipe_fixed_length spins forever on a body cut short by the client.) Node already
+    // enforces the request's own Content-Length and undoes chunking.
     HTTP_CONTENT_ENCODING: encoding,
     GIT_PROTOCOL:
       typeof protocol === "string" && isValidGitProtocol(protocol) ? protocol : undefined,
@@ -199,9 +199,9 @@ async function serve(
   else request.raw.pipe(cgi.stdin);
 
   const body = new PassThrough();
-  // A client that goes away stops a fetch; a push runs to its end (it gets EOF if its data was
-  // cut off) so that refs it did update still reach the webhooks. Either way git's output is
-  // drained from then on, so it never blocks on a full pipe.
+  // A client that goes away stops a fetch, and a push whose data was cut off (it cannot
+  // succeed); a push whose data all arrived runs to its end, so that refs it updates still reach
+  // the webhooks. Either way git's output is drained from then on, so it never blocks.
   let clientGone = false;
   const onGone = (): void => {
     if (clientGone || reply.raw.writableFinished) return;
@@ -209,7 +209,7 @@ async function serve(
     request.raw.unpipe(cgi.stdin);
     cgi.stdout.unpipe(body);
     cgi.stdout.resume();
-    if (push) cgi.stdin.end();
+    if (push && request.raw.complete) cgi.stdin.end();
     else cgi.kill("SIGTERM");
   };
   reply.raw.once("close", onGone);

@@ -440,6 +440,39 @@ describe("git hardening", () => {
     }
   });
 
+  it("fetches https repositories from the checked address, and says when nothing answers", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    const root = await mkdtemp(join(tmpdir(), "slipway-https-"));
+    try {
+      const error = await rejectsWith(
+        fetchRepository({
+          repoUrl: `https://localhost:${port}/o/site.git`,
+          hostKeys: new MemoryHostKeyStore(),
+          allowPrivateNetwork: (host, address) => host === "localhost" && address === "127.0.0.1",
+          branch: "main",
+          mirrorDir: join(root, "mirror"),
+          checkoutDir: join(root, "checkout"),
+          tempRoot: root,
+        }),
+        "network",
+      );
+      assert.match(error.message, /localhost:\d+ cannot be reached/);
+      assert.match(error.detail, /Failed to connect to localhost/);
+      await rejectsWith(
+        listRemoteBranches({
+          repoUrl: `https://localhost:${port}/o/site.git`,
+          hostKeys: new MemoryHostKeyStore(),
+        }),
+        "not_allowed",
+      );
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it("builds an ssh command with pinned, non-interactive, key-only settings", () => {
     const command = sshCommand({
       keyPath: "/tmp/slipway-git-1-ab/deploy_key",

@@ -13,6 +13,7 @@ import {
   runSandboxed,
   SandboxConfigError,
   SandboxUnavailableError,
+  sweepOrphanedBuilds,
   type OutputLine,
   type SandboxOptions,
 } from "./sandbox.ts";
@@ -238,19 +239,56 @@ describe("runSandboxed", { skip }, () => {
       },
     );
     try {
-      const deadline = Date.now() + 20_000;
-      while ((await processesOfUid(uid)).length < 2) {
+      const deadline = Date.now() + 30_000;
+      while ((await processesOfUid(uid)).length < 3) {
         assert.ok(Date.now() < deadline, "the build never started");
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
       platform.kill("SIGKILL");
     }
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 10_000;
     while ((await processesOfUid(uid)).length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.deepEqual(await processesOfUid(uid), []);
+    const left = await processesOfUid(uid);
+    const describe = await Promise.all(
+      left.map((pid) => readFile(`/proc/${pid}/status`, "utf8").catch(() => `${pid} gone`)),
+    );
+    assert.deepEqual(left, [], describe.join("\n---\n"));
+  });
+
+  it("sweeps builds orphaned by a dead platform, and leaves live ones alone", async () => {
+    const first = 2_130_000_000 + Math.floor(Math.random() * 1_000_000);
+    const [live, orphan, running] = [first, first + 1, first + 2];
+    const drop = (uid: number) => [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--"];
+    // Still attached to its parent (this process): a live build's monitor looks like this.
+    const attached = spawn("setpriv", [...drop(live), "sleep", "1000"], { stdio: "ignore" });
+    // Re-parented to pid 1: what is left when the platform died.
+    spawn("setpriv", [...drop(orphan), "setsid", "--fork", "sleep", "1000"], { stdio: "ignore" });
+    // A build of this very process.
+    const controller = new AbortController();
+    const build_ = build({ command: "sleep 1000", buildUid: running, signal: controller.signal });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (
+        (await processesOfUid(live)).length === 0 ||
+        (await processesOfUid(orphan)).length === 0 ||
+        (await processesOfUid(running)).length < 3
+      ) {
+        assert.ok(Date.now() < deadline, "the processes never started");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const killed = await sweepOrphanedBuilds({ first, count: 3 });
+      assert.equal(killed, 1);
+      assert.deepEqual(await processesOfUid(orphan), []);
+      assert.equal((await processesOfUid(live)).length, 1);
+      assert.ok((await processesOfUid(running)).length >= 3);
+    } finally {
+      attached.kill("SIGKILL");
+      controller.abort();
+      await build_;
+    }
   });
 
   it("kills `sleep 1000` at a 2 s limit, with nothing left behind", async () => {

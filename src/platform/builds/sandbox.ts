@@ -25,7 +25,7 @@ import { killAllOfUid, killProcessGroup, processesOfUid } from "./process.ts";
  * the sandbox. The chain, all by argument vector:
  *
  *   prlimit --nproc --fsize --nofile --core -- setpriv --reuid U --regid U --clear-groups
- *     --no-new-privs -- bwrap --args 3 -- /bin/sh -c <cmd>
+ *     --no-new-privs --pdeathsig=SIGKILL -- bwrap --args 3 -- /bin/sh -c <cmd>
  *
  * - As root, the build runs as a host uid U used by this build alone (picked from a pool), so
  *   RLIMIT_NPROC is enforced (the kernel ignores it for uid 0, even behind a user namespace that
@@ -34,6 +34,9 @@ import { killAllOfUid, killProcessGroup, processesOfUid } from "./process.ts";
  * - bwrap's options travel through a pipe (`--args`), so the site's environment variables, which
  *   may hold secrets, never appear in a process list. The platform's own environment is never
  *   passed on (the chain starts from an empty environment).
+ * - If the platform dies, its builds die with it (PR_SET_PDEATHSIG on the bwrap monitor and the
+ *   sandbox's pid 1). bwrap arms the latter only once the sandbox is set up, so a crash in those
+ *   few milliseconds can leave an orphan: `sweepOrphanedBuilds()` at start-up finds and kills it.
  * - Only the checkout (bound at /build) is writable; /tmp and HOME are size-limited tmpfs; /usr and
  *   a few /etc files are read-only; everything else — the data dir, keys, other builds — is not
  *   there at all. Paths to hide that lie under a bound tree get an empty read-only tmpfs on top.
@@ -202,16 +205,14 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
       tools.prlimit,
       ...(await limitArguments(options, await processLimit(options))),
       "--",
+      tools.setpriv,
       ...(asRoot && buildUid !== undefined
-        ? [
-            tools.setpriv,
-            `--reuid=${buildUid}`,
-            `--regid=${buildUid}`,
-            "--clear-groups",
-            "--no-new-privs",
-            "--",
-          ]
+        ? [`--reuid=${buildUid}`, `--regid=${buildUid}`, "--clear-groups"]
         : []),
+      "--no-new-privs",
+      // bwrap only ties itself to its parent after setting up namespaces; this covers the start.
+      "--pdeathsig=SIGKILL",
+      "--",
       bwrap,
       "--args",
       "3",
@@ -266,6 +267,44 @@ export async function checkSandbox(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Kills builds that lost their platform: sandboxes whose bwrap monitor is gone (the platform died
+ * while bwrap was setting up, before bwrap tied the sandbox to it), and monitors that were
+ * re-parented to pid 1. Only uids of the build pool are looked at, and a build whose monitor
+ * still has its parent is left alone, so this is safe while other workers on the machine build.
+ * Call at start-up (and from a periodic watchdog); returns how many processes it killed.
+ */
+export async function sweepOrphanedBuilds(
+  range: { first: number; count: number } = {
+    first: SANDBOX_DEFAULTS.buildUidBase,
+    count: SANDBOX_DEFAULTS.buildUidPoolSize,
+  },
+): Promise<number> {
+  const byUid = new Map<number, { pid: number; ppid: number; nsDepth: number }[]>();
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
+    if (uid < range.first || uid >= range.first + range.count) continue;
+    if (/^State:\s+[ZX]/m.test(status)) continue;
+    const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    const nsDepth = (/^NSpid:\s+(.*)$/m.exec(status)?.[1] ?? "").trim().split(/\s+/).length;
+    const list = byUid.get(uid) ?? [];
+    list.push({ pid: Number(pid), ppid, nsDepth });
+    byUid.set(uid, list);
+  }
+  let killed = 0;
+  for (const [uid, processes] of byUid) {
+    if (uidsInUse.has(uid)) continue; // one of this process's own builds
+    // The monitor is the build's process outside the sandbox's pid namespace.
+    const monitors = processes.filter((p) => p.nsDepth === 1);
+    const orphaned =
+      monitors.length === 0 || monitors.every((m) => m.ppid === 1 && process.pid !== 1);
+    if (orphaned) killed += await killAllOfUid(uid, 5000);
+  }
+  return killed;
 }
 
 /** A one-line summary of a failed run for `build.error` (the log has the details). */

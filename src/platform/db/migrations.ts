@@ -281,6 +281,47 @@ async function initial(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/**
+ * Builds get a per-site sequence `number` (1, 2, 3 …), assigned while the site's row is locked:
+ * creation order without ties, which decides at publish time that an older build never replaces
+ * a newer one. Plus the index the coalescing look-up (site, branch, state) needs.
+ */
+async function buildNumbers(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .alterTable("builds")
+    .addColumn("number", "integer", (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .createIndex("builds_site_branch_state")
+    .on("builds")
+    .columns(["site_id", "branch", "state"])
+    .execute();
+  await db.schema
+    .createIndex("builds_site_number")
+    .on("builds")
+    .columns(["site_id", "number"])
+    .execute();
+}
+
+/**
+ * A provider's delivery id is reserved only by deliveries that started (or joined) a build:
+ * a rejected delivery (anyone can send one with any id) must not block the real one, and an
+ * ignored or failed one is evaluated again when redelivered (e.g. after allowed_branches changed).
+ */
+async function webhookDeliveryDedupe(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropIndex("webhook_deliveries_key").execute();
+  await db.schema
+    .createIndex("webhook_deliveries_key")
+    .on("webhook_deliveries")
+    .columns(["site_id", "delivery_key"])
+    .unique()
+    .where(sql.ref("delivery_key"), "is not", null)
+    .where(sql.ref("outcome"), "in", sql`(${sql.lit("built")}, ${sql.lit("coalesced")})`)
+    .execute();
+}
+
 export const platformMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
+  "0002_build_numbers": { up: buildNumbers },
+  "0003_webhook_delivery_dedupe": { up: webhookDeliveryDedupe },
 };

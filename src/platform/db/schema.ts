@@ -185,6 +185,8 @@ export interface BuildsTable {
   build_hook_id: string | null;
   /** How many times a worker has started it (a restart re-runs an interrupted build once). */
   attempts: number;
+  /** Per-site sequence (1, 2, 3 …) in creation order: a lower number never publishes over a higher. */
+  number: number;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -207,7 +209,14 @@ export interface BuildLogLinesTable {
   message: string;
 }
 
-export type DeliveryOutcome = "built" | "ignored" | "duplicate" | "rejected" | "failed";
+/**
+ * `coalesced`: the push asked for a commit already queued or built (that build's id is kept).
+ * Only `built` and `coalesced` deliveries hold their provider delivery id (`delivery_key`) for
+ * dedupe: a rejected one must not let a forger block the real delivery, and an ignored or
+ * failed one is evaluated again when the provider redelivers it.
+ */
+export type DeliveryOutcome =
+  "built" | "coalesced" | "ignored" | "duplicate" | "rejected" | "failed";
 
 /** Every request to a site's git webhook URL, recorded before it is answered. */
 export interface WebhookDeliveriesTable {

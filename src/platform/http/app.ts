@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifyServerFactory,
 } from "fastify";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "../../lib/logger.ts";
@@ -26,9 +27,13 @@ export const BODY_LIMIT = 1024 * 1024;
  * `{code, message}` (from `PlatformError` or mapped here), schema refusals are 422 naming the
  * field, malformed JSON is 400, an unknown route is a JSON 404, and bad input never a 500.
  */
-export function createHttpApp(logger: Logger): PlatformApp {
+export function createHttpApp(
+  logger: Logger,
+  options: { serverFactory?: FastifyServerFactory } = {},
+): PlatformApp {
   const app = Fastify({
     loggerInstance: logger,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     // Query strings arrive as text, so integers and booleans are coerced; bodies are JSON and

@@ -1,4 +1,7 @@
 import type { FastifyRequest } from "fastify";
+import type { Kysely } from "kysely";
+import { requestBuildInTransaction, type BuildRequestResult } from "../../builds/service.ts";
+import type { PlatformDatabase, Site } from "../../db/schema.ts";
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
@@ -25,8 +28,35 @@ import {
   viewSites,
 } from "./service.ts";
 
-// A build for a newly linked site is started by the build queue (a later step), which will
-// add `build_id` and `deploy_id` to the creation response.
+/**
+ * Linking a repository (creating a linked site, or a PATCH that links one or changes its URL,
+ * branch or deploy key) starts exactly one build, stored in the same transaction as the site;
+ * the response carries its `build_id` and `deploy_id` (null when no build started, e.g. with
+ * `stop_builds`). Other triggers coalesce with it (same branch, not started yet).
+ */
+async function firstBuild(
+  ctx: PlatformContext,
+  trx: Kysely<PlatformDatabase>,
+  site: Site,
+): Promise<BuildRequestResult | undefined> {
+  if (site.repo_url === null || site.stop_builds === 1) return undefined;
+  return requestBuildInTransaction(ctx, trx, {
+    siteId: site.id,
+    branch: site.repo_branch ?? "main",
+    trigger: "link",
+  });
+}
+
+const relinked = (before: Site, after: Site): boolean =>
+  after.repo_url !== null &&
+  (before.repo_url !== after.repo_url ||
+    before.repo_branch !== after.repo_branch ||
+    before.deploy_key_id !== after.deploy_key_id);
+
+const buildIds = (started: BuildRequestResult | undefined) => ({
+  build_id: started?.build.id ?? null,
+  deploy_id: started?.deploy.id ?? null,
+});
 
 /** A bodiless create or update is an empty `siteSetup` (`netlify deploy` creates sites so). */
 const emptyBodyIsEmptyObject = async (request: FastifyRequest): Promise<void> => {
@@ -42,9 +72,18 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     { schema: { body: SiteSetupBody }, preValidation: emptyBodyIsEmptyObject },
     async (request, reply) => {
       const actor = requireActor(request);
-      const site = await createSite(ctx, actor, defaultAccountId(actor), request.body);
-      request.log.info({ siteId: site.id, name: site.name }, "site created");
-      return reply.code(201).send(await present(site));
+      let started: BuildRequestResult | undefined;
+      const site = await createSite(ctx, actor, defaultAccountId(actor), request.body, {
+        onCreated: async (trx, created) => {
+          started = await firstBuild(ctx, trx, created);
+        },
+      });
+      if (started) ctx.jobs.wake();
+      request.log.info(
+        { siteId: site.id, name: site.name, buildId: started?.build.id },
+        "site created",
+      );
+      return reply.code(201).send({ ...(await present(site)), ...buildIds(started) });
     },
   );
 
@@ -57,9 +96,18 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request, reply) => {
       const actor = requireActor(request);
       const account = await findAccountForActor(ctx, actor, request.params.account_slug);
-      const site = await createSite(ctx, actor, account.id, request.body);
-      request.log.info({ siteId: site.id, name: site.name }, "site created");
-      return reply.code(201).send(await present(site));
+      let started: BuildRequestResult | undefined;
+      const site = await createSite(ctx, actor, account.id, request.body, {
+        onCreated: async (trx, created) => {
+          started = await firstBuild(ctx, trx, created);
+        },
+      });
+      if (started) ctx.jobs.wake();
+      request.log.info(
+        { siteId: site.id, name: site.name, buildId: started?.build.id },
+        "site created",
+      );
+      return reply.code(201).send({ ...(await present(site)), ...buildIds(started) });
     },
   );
 
@@ -111,9 +159,15 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request) => {
       const actor = requireActor(request);
       const site = await findSite(ctx, actor, request.params.site_id, "update");
-      const updated = await updateSite(ctx, actor, site, request.body);
-      request.log.info({ siteId: site.id }, "site updated");
-      return present(updated);
+      let started: BuildRequestResult | undefined;
+      const updated = await updateSite(ctx, actor, site, request.body, {
+        onUpdated: async (trx, before, after) => {
+          if (relinked(before, after)) started = await firstBuild(ctx, trx, after);
+        },
+      });
+      if (started) ctx.jobs.wake();
+      request.log.info({ siteId: site.id, buildId: started?.build.id }, "site updated");
+      return { ...(await present(updated)), ...buildIds(started) };
     },
   );
 

@@ -1,9 +1,17 @@
+import type { Kysely } from "kysely";
 import { randomBytes } from "node:crypto";
 import { isUniqueViolation } from "../../../lib/database.ts";
 import { UUID, uuid } from "../../../lib/ids.ts";
 import type { Actor } from "../../auth/tokens.ts";
 import { isoNow, type PlatformContext } from "../../context.ts";
-import type { Account, Deploy, RepoProvider, Site, SiteUpdate } from "../../db/schema.ts";
+import type {
+  Account,
+  Deploy,
+  PlatformDatabase,
+  RepoProvider,
+  Site,
+  SiteUpdate,
+} from "../../db/schema.ts";
 import { invalidField, notFound } from "../../http/errors.ts";
 import { authorize, type Ability } from "../../policies.ts";
 import {
@@ -304,15 +312,23 @@ function nameTaken(name: string): never {
   throw invalidField("name", `the site name ${quote(name)} is already taken; choose another name`);
 }
 
+/** Work done in the transaction that stores a site (its first build, when linked). */
+export interface SiteHooks {
+  onCreated?: (trx: Kysely<PlatformDatabase>, site: Site) => Promise<void>;
+  onUpdated?: (trx: Kysely<PlatformDatabase>, before: Site, after: Site) => Promise<void>;
+}
+
 /**
  * Creates a site in an account: name (given or generated) and, with `repo`, its repository
  * link and a fresh webhook secret. Every field is checked before the site is stored.
+ * `hooks.onCreated` runs in the same transaction (the first build is stored with the site).
  */
 export async function createSite(
   ctx: PlatformContext,
   actor: Actor,
   accountId: string,
   body: SiteSetupBody,
+  hooks: SiteHooks = {},
 ): Promise<Site> {
   authorize(actor, "update", { account_id: accountId }, "Account");
   const requested =
@@ -343,7 +359,10 @@ export async function createSite(
       updated_at: now,
     };
     try {
-      await ctx.db.insertInto("sites").values(site).execute();
+      await ctx.db.transaction().execute(async (trx) => {
+        await trx.insertInto("sites").values(site).execute();
+        await hooks.onCreated?.(trx, site);
+      });
       return site;
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
@@ -374,12 +393,16 @@ export async function findSite(
   return site;
 }
 
-/** Renames a site and/or changes its repository settings (merged into the current ones). */
+/**
+ * Renames a site and/or changes its repository settings (merged into the current ones).
+ * `hooks.onUpdated` runs in the same transaction.
+ */
 export async function updateSite(
   ctx: PlatformContext,
   actor: Actor,
   site: Site,
   body: SiteSetupBody,
+  hooks: SiteHooks = {},
 ): Promise<Site> {
   authorize(actor, "update", site, "Site");
   const changes: SiteUpdate = {};
@@ -409,12 +432,16 @@ export async function updateSite(
   if (Object.keys(changes).length === 0) return site;
   changes.updated_at = isoNow(ctx);
   try {
-    return await ctx.db
-      .updateTable("sites")
-      .set(changes)
-      .where("id", "=", site.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    return await ctx.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable("sites")
+        .set(changes)
+        .where("id", "=", site.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await hooks.onUpdated?.(trx, site, updated);
+      return updated;
+    });
   } catch (error) {
     if (isUniqueViolation(error) && changes.name !== undefined) nameTaken(changes.name);
     throw error;

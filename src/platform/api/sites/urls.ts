@@ -18,3 +18,16 @@ export const GIT_WEBHOOK_PATH = "/webhooks/sites";
 export function gitWebhookUrl(config: Pick<PlatformConfig, "publicUrl">, siteId: string): string {
   return `${config.publicUrl}${GIT_WEBHOOK_PATH}/${siteId}`;
 }
+
+/**
+ * A branch name as a DNS label (`feature/x` → `feature-x`): the `{branch}--{site}` host of the
+ * branch's latest deploy.
+ */
+export function branchLabel(branch: string): string {
+  return branch
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 63)
+    .replace(/-+$/g, "");
+}

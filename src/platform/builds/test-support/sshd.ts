@@ -144,7 +144,17 @@ export class TestSshd {
     ].join("\n");
     await writeFile(join(this.dir, "sshd_config"), config + "\n");
     this.log = "";
-    const child = spawn(SSHD, ["-D", "-e", "-f", join(this.dir, "sshd_config")], {
+    // setpriv --pdeathsig: the server goes away with the test process, even if that crashes.
+    const args = [
+      "--pdeathsig=SIGKILL",
+      "--",
+      SSHD,
+      "-D",
+      "-e",
+      "-f",
+      join(this.dir, "sshd_config"),
+    ];
+    const child = spawn("setpriv", args, {
       stdio: ["ignore", "ignore", "pipe"],
       env: { PATH: "/usr/sbin:/usr/bin:/bin" },
     });

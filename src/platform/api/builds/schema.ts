@@ -1,0 +1,28 @@
+import { Type, type Static } from "typebox";
+
+export const BuildParams = Type.Object({ build_id: Type.String({ maxLength: 100 }) });
+export type BuildParams = Static<typeof BuildParams>;
+
+export const ListBuildsQuery = Type.Object({
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+});
+export type ListBuildsQuery = Static<typeof ListBuildsQuery>;
+
+/** Netlify's createSiteBuild query (`image` and `template_id` are accepted and ignored). */
+export const CreateBuildQuery = Type.Object({
+  branch: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  title: Type.Optional(Type.String({ maxLength: 1000 })),
+  clear_cache: Type.Optional(Type.Boolean()),
+  image: Type.Optional(Type.String({ maxLength: 255 })),
+  template_id: Type.Optional(Type.String({ maxLength: 255 })),
+});
+export type CreateBuildQuery = Static<typeof CreateBuildQuery>;
+
+/** Slipway's log API: lines after `since` (a `seq`), as a JSON array or NDJSON. */
+export const BuildLogQuery = Type.Object({
+  since: Type.Optional(Type.Integer({ minimum: -1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 20_000 })),
+  format: Type.Optional(Type.Enum(["json", "ndjson"])),
+});
+export type BuildLogQuery = Static<typeof BuildLogQuery>;

@@ -1,0 +1,117 @@
+import type { FastifyError } from "fastify";
+import type { PlatformContext } from "../../context.ts";
+import type { PlatformApp } from "../../http/app.ts";
+import { requireActor } from "../../http/auth.ts";
+import { PlatformError } from "../../http/errors.ts";
+import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
+import { acceptRawBodies } from "../../http/raw-body.ts";
+import { GIT_WEBHOOK_PATH } from "../sites/urls.ts";
+import { presentDelivery } from "./presenter.ts";
+import {
+  DeliveryListParams,
+  DeliveryParams,
+  ListDeliveriesQuery,
+  WebhookIntakeParams,
+} from "./schema.ts";
+import {
+  findDelivery,
+  listDeliveries,
+  receiveDelivery,
+  recordUnreadableDelivery,
+} from "./service.ts";
+
+/** GitLab's limit for a webhook body (25 MB); GitHub's cap is the same. */
+export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
+
+/**
+ * `POST /webhooks/sites/:site_id` at the host root (the site's `git_webhook.url`). Its scope
+ * takes the body as raw bytes (signatures are over them), and its errors are deliveries too:
+ * a body too large or unreadable is recorded as rejected before the answer goes out.
+ */
+export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext): Promise<void> {
+  await app.register(async (scope: PlatformApp) => {
+    acceptRawBodies(scope, WEBHOOK_BODY_LIMIT);
+
+    scope.setErrorHandler(async (error: FastifyError, request) => {
+      if (error instanceof PlatformError) throw error;
+      const status = error.statusCode ?? 500;
+      const siteId = (request.params as { site_id?: unknown } | undefined)?.site_id;
+      if (status >= 400 && status < 500) {
+        const reason = transportReason(error);
+        if (typeof siteId === "string") {
+          try {
+            await recordUnreadableDelivery(ctx, siteId, request.headers, status, reason);
+          } catch (recordError) {
+            // The answer still tells the sender what was wrong with its request.
+            request.log.error({ err: recordError }, "could not record a webhook delivery");
+          }
+        }
+        throw new PlatformError(status, reason);
+      }
+      request.log.error({ err: error }, "webhook delivery could not be handled");
+      throw new PlatformError(
+        503,
+        "failed: the platform could not handle this delivery (an internal error, logged); redeliver it later",
+      );
+    });
+
+    scope.post(
+      `${GIT_WEBHOOK_PATH}/:site_id`,
+      { schema: { params: WebhookIntakeParams }, bodyLimit: WEBHOOK_BODY_LIMIT },
+      async (request, reply) => {
+        const result = await receiveDelivery(ctx, {
+          siteId: request.params.site_id,
+          headers: request.headers,
+          body: Buffer.isBuffer(request.body) ? request.body : undefined,
+        });
+        return reply.code(result.statusCode).send(result.body);
+      },
+    );
+  });
+}
+
+function transportReason(error: FastifyError): string {
+  switch (error.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return `rejected: payload too large: the body is larger than ${WEBHOOK_BODY_LIMIT / 1024 / 1024} MB`;
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return "rejected: malformed payload: the Content-Type header is not a valid media type";
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return "rejected: malformed payload: the Content-Length header does not match the body";
+    default:
+      return `rejected: malformed request: ${error.message.slice(0, 200)}`;
+  }
+}
+
+/** `GET /sites/:site_id/webhook_deliveries[/:delivery_id]`: what became of each delivery. */
+export function webhookDeliveryRoutes(app: PlatformApp, ctx: PlatformContext): void {
+  app.get(
+    "/sites/:site_id/webhook_deliveries",
+    { schema: { params: DeliveryListParams, querystring: ListDeliveriesQuery } },
+    async (request, reply) => {
+      const page = readPage({ page: request.query.page, per_page: request.query.per_page ?? 50 });
+      const { deliveries, total } = await listDeliveries(
+        ctx,
+        requireActor(request),
+        request.params.site_id,
+        { offset: page.offset, limit: page.perPage },
+      );
+      setPaginationHeaders(request, reply, ctx.config.publicUrl, page, total);
+      return deliveries.map(presentDelivery);
+    },
+  );
+
+  app.get(
+    "/sites/:site_id/webhook_deliveries/:delivery_id",
+    { schema: { params: DeliveryParams } },
+    async (request) =>
+      presentDelivery(
+        await findDelivery(
+          ctx,
+          requireActor(request),
+          request.params.site_id,
+          request.params.delivery_id,
+        ),
+      ),
+  );
+}

@@ -1,0 +1,499 @@
+import { isUniqueViolation } from "../../../lib/database.ts";
+import { objectId, UUID } from "../../../lib/ids.ts";
+import type { Actor } from "../../auth/tokens.ts";
+import { requestBuild } from "../../builds/service.ts";
+import { isoNow, type PlatformContext } from "../../context.ts";
+import type { DeliveryOutcome, Site, WebhookDelivery } from "../../db/schema.ts";
+import { notFound, PlatformError } from "../../http/errors.ts";
+import { findSite, readRepoSettings, readWebhookSecret } from "../sites/service.ts";
+import { MalformedPayload, parseEvent, type RefUpdate, type WebhookEvent } from "./events.ts";
+import {
+  deliveryKey,
+  header,
+  identifySender,
+  secretHint,
+  verifySender,
+  type RequestHeaders,
+  type Sender,
+} from "./signatures.ts";
+
+/**
+ * The intake of a site's git webhook (`POST /webhooks/sites/:site_id`). Every request to a known
+ * site is recorded in `webhook_deliveries` with its outcome and a reason a person can act on,
+ * before it is answered; the HTTP status tells the provider the truth:
+ *
+ * - 202 `built` (a build started: `{build_id, deploy_id}`);
+ * - 200 `coalesced` (that commit is already queued or built), `duplicate` (a redelivery of a
+ *   delivery that built), `ignored` (ping, tag, deleted branch, branch not allowed, builds stopped);
+ * - 401 `rejected` (missing or bad signature), 400 `rejected` (malformed payload, unknown sender),
+ *   409 `ignored` (the site is not linked: nothing to authenticate against, so nothing to accept);
+ * - 503 `failed` only when the platform itself could not queue the build (providers retry).
+ *
+ * Nothing from the payload chooses the secret or the repository: the site in the URL does.
+ */
+
+export interface IncomingDelivery {
+  siteId: string;
+  headers: RequestHeaders;
+  /** The raw body, exactly as received (signatures are over these bytes). */
+  body: Buffer | undefined;
+}
+
+export interface DeliveryResponse {
+  statusCode: number;
+  body: {
+    delivery_id: string;
+    outcome: DeliveryOutcome;
+    reason: string;
+    build_id?: string;
+    deploy_id?: string;
+    duplicate_of?: string;
+  };
+}
+
+/** How many deliveries each site keeps (the newest); older ones are pruned as new ones come. */
+export const DELIVERIES_KEPT_PER_SITE = 1000;
+
+type Draft = Pick<
+  WebhookDelivery,
+  | "provider"
+  | "event"
+  | "delivery_key"
+  | "ref"
+  | "sha"
+  | "outcome"
+  | "reason"
+  | "status_code"
+  | "build_id"
+  | "duplicate_of"
+>;
+
+/** The site a webhook URL names, or 404 (nothing is recorded for an unknown site). */
+export async function siteForWebhook(ctx: PlatformContext, siteId: string): Promise<Site> {
+  const id = siteId.toLowerCase();
+  const site = UUID.test(id)
+    ? await ctx.db.selectFrom("sites").selectAll().where("id", "=", id).executeTakeFirst()
+    : undefined;
+  if (!site) throw notFound("Site");
+  return site;
+}
+
+export async function receiveDelivery(
+  ctx: PlatformContext,
+  incoming: IncomingDelivery,
+): Promise<DeliveryResponse> {
+  const site = await siteForWebhook(ctx, incoming.siteId);
+  const id = objectId();
+  const sender = identifySender(incoming.headers);
+  // The provider's delivery id is recorded whatever the outcome, but only an authenticated
+  // delivery that builds reserves it (the unique index covers `built` and `coalesced` only).
+  const key = sender ? deliveryKey(sender.provider, incoming.headers) : null;
+  const base: Draft = {
+    provider: sender?.provider ?? null,
+    event: sender?.event ?? null,
+    delivery_key: key,
+    ref: null,
+    sha: null,
+    outcome: "rejected",
+    reason: "",
+    status_code: 400,
+    build_id: null,
+    duplicate_of: null,
+  };
+
+  const repo = readRepoSettings(site);
+  const secret = readWebhookSecret(ctx, site);
+  if (repo === null || secret === null) {
+    return finish(ctx, site, id, {
+      ...base,
+      outcome: "ignored",
+      reason: "ignored: site is not linked to a repository",
+      status_code: 409,
+    });
+  }
+  if (!sender) {
+    return finish(ctx, site, id, {
+      ...base,
+      reason:
+        "rejected: unknown sender: no X-Gitlab-Event, X-GitHub-Event, X-Gitea-Event, X-Forgejo-Event or X-Event-Key header",
+    });
+  }
+  const body = incoming.body ?? Buffer.alloc(0);
+  const verdict = verifySender(sender.provider, incoming.headers, body, secret);
+  if (!verdict.ok) {
+    return finish(
+      ctx,
+      site,
+      id,
+      {
+        ...base,
+        reason: `rejected: ${verdict.missing ? "missing" : "bad"} signature: ${verdict.detail}`,
+        status_code: 401,
+      },
+      secretHint(sender.provider),
+    );
+  }
+
+  // Authenticated from here on: the provider's delivery id can be trusted for dedupe.
+  const authentic = base;
+  if (key !== null) {
+    const original = await findBuiltDelivery(ctx, site.id, key);
+    if (original) return finish(ctx, site, id, duplicateOf(authentic, original));
+  }
+
+  let event: WebhookEvent;
+  try {
+    event = parseEvent(
+      sender.provider,
+      sender.event,
+      header(incoming.headers, "content-type"),
+      body,
+    );
+  } catch (error) {
+    if (!(error instanceof MalformedPayload)) throw error;
+    return finish(ctx, site, id, {
+      ...authentic,
+      reason: `rejected: malformed payload: ${error.message}`,
+      status_code: 400,
+    });
+  }
+
+  if (event.type === "ping") {
+    return finish(ctx, site, id, {
+      ...authentic,
+      outcome: "ignored",
+      reason: "ignored: ping",
+      status_code: 200,
+    });
+  }
+  if (event.type === "other") {
+    return finish(ctx, site, id, {
+      ...authentic,
+      outcome: "ignored",
+      reason: `ignored: ${JSON.stringify(sender.event)} is not a push event`,
+      status_code: 200,
+    });
+  }
+
+  const allowed = repo.allowedBranches.length > 0 ? repo.allowedBranches : [repo.branch];
+  const decisions = event.updates.map((update) => ({
+    update,
+    ignored: ignoreReason(update, repo.stopBuilds, allowed),
+  }));
+  const buildable = decisions.filter((d) => d.ignored === null).map((d) => d.update);
+  if (buildable.length === 0) {
+    const first = decisions[0];
+    return finish(ctx, site, id, {
+      ...authentic,
+      ref: first?.update.ref.slice(0, 255) ?? null,
+      sha: first?.update.after ?? null,
+      outcome: "ignored",
+      reason: first?.ignored ?? "ignored: the push changed no branch",
+      status_code: 200,
+    });
+  }
+  return build(ctx, site, id, authentic, buildable, sender);
+}
+
+/** Why a ref update builds nothing, or null when it builds. */
+function ignoreReason(
+  update: RefUpdate,
+  stopBuilds: boolean,
+  allowed: readonly string[],
+): string | null {
+  if (update.kind === "tag") return "ignored: tag push";
+  if (update.kind === "other") {
+    return `ignored: ref ${JSON.stringify(update.ref.slice(0, 80))} is not a branch`;
+  }
+  if (update.deleted) return "ignored: branch deleted";
+  if (stopBuilds) return "ignored: site has stop_builds set";
+  if (!allowed.includes(update.name)) {
+    return `ignored: branch ${JSON.stringify(update.name)} is not in allowed_branches [${allowed.join(", ")}]`;
+  }
+  return null;
+}
+
+async function build(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  authentic: Draft,
+  updates: readonly RefUpdate[],
+  sender: Sender,
+): Promise<DeliveryResponse> {
+  interface Started {
+    update: RefUpdate;
+    buildId: string;
+    deployId: string;
+    coalesced: boolean;
+  }
+  const started: Started[] = [];
+  const failures: Array<{ update: RefUpdate; reason: string; status: number }> = [];
+  for (const update of updates) {
+    try {
+      const result = await requestBuild(ctx, {
+        siteId: site.id,
+        branch: update.name,
+        sha: update.after ?? undefined,
+        trigger: "webhook",
+        title: update.title ?? undefined,
+        webhookDeliveryId: id,
+      });
+      started.push({
+        update,
+        buildId: result.coalescedWith ?? result.build.id,
+        deployId: result.deploy.id,
+        coalesced: result.coalescedWith !== undefined,
+      });
+    } catch (error) {
+      const known = error instanceof PlatformError && error.statusCode < 500;
+      if (!known) {
+        ctx.log.error(
+          { err: error, siteId: site.id, deliveryId: id },
+          "webhook build request failed",
+        );
+      }
+      failures.push({
+        update,
+        reason: known
+          ? error.message
+          : "the build could not be queued (an internal error, logged); the provider may redeliver",
+        status: known ? error.statusCode : 503,
+      });
+    }
+  }
+
+  const first = started[0];
+  if (first === undefined) {
+    const failure = failures[0]!;
+    return finish(ctx, site, id, {
+      ...authentic,
+      ref: failure.update.ref,
+      sha: failure.update.after,
+      outcome: "failed",
+      reason: `failed: ${failure.reason}`,
+      status_code: failure.status,
+    });
+  }
+  const others = [
+    ...started.slice(1).map((s) => `${JSON.stringify(s.update.name)} → build ${s.buildId}`),
+    ...failures.map((f) => `${JSON.stringify(f.update.name)} failed: ${f.reason}`),
+  ];
+  const also = others.length > 0 ? `; also ${others.join(", ")}` : "";
+  const draft: Draft = {
+    ...authentic,
+    ref: first.update.ref,
+    sha: first.update.after,
+    build_id: first.buildId,
+    ...(first.coalesced
+      ? {
+          outcome: "coalesced" as const,
+          reason: `coalesced with build ${first.buildId}${also}`,
+          status_code: 200,
+        }
+      : {
+          outcome: "built" as const,
+          reason: `built: build ${first.buildId} of branch ${JSON.stringify(first.update.name)} at ${first.update.after?.slice(0, 12) ?? "its head"}${also}`,
+          status_code: 202,
+        }),
+  };
+  try {
+    return await finish(ctx, site, id, draft, undefined, first.deployId);
+  } catch (error) {
+    // The same delivery id won a race in a concurrent request: this one is its duplicate (and
+    // its build request was coalesced with that delivery's build: the same commit).
+    if (!isUniqueViolation(error) || authentic.delivery_key === null) throw error;
+    const original = await findBuiltDelivery(ctx, site.id, authentic.delivery_key);
+    if (!original) throw error;
+    ctx.log.debug({ siteId: site.id, provider: sender.provider }, "concurrent redelivery");
+    return finish(ctx, site, id, duplicateOf(authentic, original));
+  }
+}
+
+function duplicateOf(authentic: Draft, original: WebhookDelivery): Draft {
+  return {
+    ...authentic,
+    ref: original.ref,
+    sha: original.sha,
+    outcome: "duplicate",
+    reason: `duplicate of delivery ${original.id}`,
+    status_code: 200,
+    build_id: original.build_id,
+    duplicate_of: original.id,
+  };
+}
+
+async function findBuiltDelivery(
+  ctx: PlatformContext,
+  siteId: string,
+  key: string,
+): Promise<WebhookDelivery | undefined> {
+  return ctx.db
+    .selectFrom("webhook_deliveries")
+    .selectAll()
+    .where("site_id", "=", siteId)
+    .where("delivery_key", "=", key)
+    .where("outcome", "in", ["built", "coalesced"])
+    .orderBy("received_at")
+    .executeTakeFirst();
+}
+
+/**
+ * Records the delivery, then answers: a success body, or the platform's error (whose message
+ * adds `hint`, what to change at the provider).
+ */
+async function finish(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  draft: Draft,
+  hint?: string,
+  deployId?: string,
+): Promise<DeliveryResponse> {
+  const row = await recordDelivery(ctx, site.id, id, draft);
+  ctx.log.info(
+    {
+      siteId: site.id,
+      deliveryId: id,
+      provider: row.provider,
+      event: row.event,
+      outcome: row.outcome,
+      reason: row.reason,
+      buildId: row.build_id,
+    },
+    "webhook delivery",
+  );
+  if (row.status_code >= 400) {
+    throw new PlatformError(
+      row.status_code,
+      `${row.reason} (delivery ${id})${hint === undefined ? "" : `. ${hint}`}`,
+    );
+  }
+  return {
+    statusCode: row.status_code,
+    body: {
+      delivery_id: id,
+      outcome: row.outcome,
+      reason: row.reason,
+      ...(row.build_id === null ? {} : { build_id: row.build_id }),
+      ...(deployId === undefined ? {} : { deploy_id: deployId }),
+      ...(row.duplicate_of === null ? {} : { duplicate_of: row.duplicate_of }),
+    },
+  };
+}
+
+const cap = (value: string | null, max: number): string | null =>
+  value === null || value.length <= max ? value : `${value.slice(0, max - 1)}…`;
+
+/** Stores one delivery (fields capped) and prunes the site's oldest beyond the limit. */
+export async function recordDelivery(
+  ctx: PlatformContext,
+  siteId: string,
+  id: string,
+  draft: Draft,
+): Promise<WebhookDelivery> {
+  const row: WebhookDelivery = {
+    id,
+    site_id: siteId,
+    ...draft,
+    event: cap(draft.event, 100),
+    ref: cap(draft.ref, 255),
+    reason: cap(draft.reason, 1000) ?? "",
+    received_at: isoNow(ctx),
+  };
+  await ctx.db.insertInto("webhook_deliveries").values(row).execute();
+  await pruneDeliveries(ctx, siteId);
+  return row;
+}
+
+async function pruneDeliveries(ctx: PlatformContext, siteId: string): Promise<void> {
+  const oldestKept = await ctx.db
+    .selectFrom("webhook_deliveries")
+    .select("received_at")
+    .where("site_id", "=", siteId)
+    .orderBy("received_at", "desc")
+    .offset(DELIVERIES_KEPT_PER_SITE - 1)
+    .limit(1)
+    .executeTakeFirst();
+  if (!oldestKept) return;
+  await ctx.db
+    .deleteFrom("webhook_deliveries")
+    .where("site_id", "=", siteId)
+    .where("received_at", "<", oldestKept.received_at)
+    .execute();
+}
+
+/** A site's deliveries, newest first, for its members. */
+export async function listDeliveries(
+  ctx: PlatformContext,
+  actor: Actor,
+  siteIdOrName: string,
+  page: { offset: number; limit: number },
+): Promise<{ deliveries: WebhookDelivery[]; total: number }> {
+  const site = await findSite(ctx, actor, siteIdOrName);
+  const base = ctx.db.selectFrom("webhook_deliveries").where("site_id", "=", site.id);
+  const { n } = await base
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
+  const deliveries = await base
+    .selectAll()
+    .orderBy("received_at", "desc")
+    .orderBy("id", "desc")
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute();
+  return { deliveries, total: Number(n) };
+}
+
+export async function findDelivery(
+  ctx: PlatformContext,
+  actor: Actor,
+  siteIdOrName: string,
+  deliveryId: string,
+): Promise<WebhookDelivery> {
+  const site = await findSite(ctx, actor, siteIdOrName);
+  const delivery = await ctx.db
+    .selectFrom("webhook_deliveries")
+    .selectAll()
+    .where("site_id", "=", site.id)
+    .where("id", "=", deliveryId.toLowerCase())
+    .executeTakeFirst();
+  if (!delivery) throw notFound("Webhook delivery");
+  return delivery;
+}
+
+/**
+ * A request whose body could not even be read (too large, a broken Content-Type or length):
+ * recorded as rejected against the site, when the site exists (nothing is recorded otherwise).
+ */
+export async function recordUnreadableDelivery(
+  ctx: PlatformContext,
+  siteId: string,
+  headers: RequestHeaders,
+  statusCode: number,
+  reason: string,
+): Promise<void> {
+  const id = siteId.toLowerCase();
+  if (!UUID.test(id)) return;
+  const site = await ctx.db
+    .selectFrom("sites")
+    .select("id")
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (!site) return;
+  const sender = identifySender(headers);
+  const deliveryId = objectId();
+  await recordDelivery(ctx, site.id, deliveryId, {
+    provider: sender?.provider ?? null,
+    event: sender?.event ?? null,
+    delivery_key: sender ? deliveryKey(sender.provider, headers) : null,
+    ref: null,
+    sha: null,
+    outcome: "rejected",
+    reason,
+    status_code: statusCode,
+    build_id: null,
+    duplicate_of: null,
+  });
+  ctx.log.info({ siteId: site.id, deliveryId, reason }, "webhook delivery");
+}

@@ -1,0 +1,115 @@
+import type { Kysely } from "kysely";
+import type { LogSection, PlatformDatabase } from "../db/schema.ts";
+
+/**
+ * A build's log, written to `build_log_lines` in small batches (every `flushMs`, or sooner
+ * when many lines are waiting), so that readers polling the table — the log API, the SSE
+ * stream, another process — see the build progress within a fraction of a second. Each line
+ * keeps the time it was produced. One writer per build at a time (the build's job lease).
+ */
+
+/** Longest line kept; longer lines are cut and marked. */
+export const MAX_LINE_CHARS = 4000;
+/** Lines kept per build; after that one note says the rest was dropped. */
+export const MAX_LINES = 20_000;
+
+interface PendingLine {
+  seq: number;
+  time: string;
+  section: LogSection;
+  error: number;
+  message: string;
+}
+
+export class BuildLog {
+  private pending: PendingLine[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private dropped = 0;
+  private failure: unknown;
+
+  private constructor(
+    private readonly db: Kysely<PlatformDatabase>,
+    readonly buildId: string,
+    private nextSeq: number,
+    private readonly flushMs: number,
+  ) {}
+
+  /** Opens the log of a build, appending after its existing lines (a re-run keeps the first). */
+  static async open(
+    db: Kysely<PlatformDatabase>,
+    buildId: string,
+    flushMs = 200,
+  ): Promise<BuildLog> {
+    const last = await db
+      .selectFrom("build_log_lines")
+      .select((eb) => eb.fn.max("seq").as("seq"))
+      .where("build_id", "=", buildId)
+      .executeTakeFirst();
+    const next = last?.seq === null || last?.seq === undefined ? 0 : Number(last.seq) + 1;
+    return new BuildLog(db, buildId, next, flushMs);
+  }
+
+  write(section: LogSection, message: string, error = false): void {
+    for (const part of message.split("\n")) {
+      if (this.nextSeq >= MAX_LINES) {
+        this.dropped++;
+        continue;
+      }
+      const text = part.length > MAX_LINE_CHARS ? `${part.slice(0, MAX_LINE_CHARS)} …[cut]` : part;
+      this.pending.push({
+        seq: this.nextSeq++,
+        time: new Date().toISOString(),
+        section,
+        error: error ? 1 : 0,
+        message: text,
+      });
+    }
+    if (this.pending.length >= 200) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Writes what is pending; resolves when everything written so far is stored. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length > 0) {
+      this.writing = this.writing.then(() =>
+        this.db
+          .insertInto("build_log_lines")
+          .values(batch.map((line) => ({ build_id: this.buildId, ...line })))
+          // A retried flush after a lost acknowledgement must not fail on its own lines.
+          .onConflict((oc) => oc.doNothing())
+          .execute()
+          .then(
+            () => undefined,
+            (error: unknown) => {
+              this.failure ??= error;
+            },
+          ),
+      );
+    }
+    return this.writing;
+  }
+
+  /** Flushes, noting how many lines were dropped past the limit. */
+  async close(): Promise<void> {
+    if (this.dropped > 0) {
+      const dropped = this.dropped;
+      this.dropped = 0;
+      this.pending.push({
+        seq: this.nextSeq++,
+        time: new Date().toISOString(),
+        section: "cleanup",
+        error: 0,
+        message: `(${dropped} more log lines were dropped: a build keeps at most ${MAX_LINES} lines)`,
+      });
+    }
+    await this.flush();
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

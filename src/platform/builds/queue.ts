@@ -1,0 +1,378 @@
+import type { Kysely } from "kysely";
+import { isUniqueViolation } from "../../lib/database.ts";
+import type { Job, PlatformDatabase } from "../db/schema.ts";
+
+/**
+ * The durable job queue, on the `jobs` table (see its comment in `db/schema.ts`). At-least-once:
+ * a worker leases a due job, heartbeats while it runs, and completes or fails it; a lease that
+ * expires (a crash, a lost worker) makes the job pending again until `max_attempts`, so
+ * handlers must be idempotent. A `concurrency_key` lets at most one job per key run at a time
+ * (a unique partial index enforces it), and a `dedupe_key` makes a second enqueue of the same
+ * pending or running work a no-op.
+ *
+ * The SQL is Kysely's portable subset (UPDATE … RETURNING, partial unique indexes, ON CONFLICT
+ * DO NOTHING without a target), so the same class runs on Postgres; there the lease query would
+ * add `FOR UPDATE SKIP LOCKED`, or a Postgres job-queue library takes this interface's place.
+ * Nothing here is held in memory between calls: any number of processes can share the table.
+ */
+export interface JobQueue {
+  /**
+   * Stores a job (inside the caller's transaction when `db` is given). With a `dedupeKey` that
+   * a pending or running job already holds, nothing is stored and that job's id is returned.
+   */
+  enqueue(input: EnqueueInput, db?: Kysely<PlatformDatabase>): Promise<EnqueueResult>;
+  /**
+   * Leases the most urgent due job of the given queues whose concurrency key has no running
+   * job, or returns undefined. The lease lasts `leaseMs` unless extended by `heartbeat`.
+   */
+  lease(owner: string, queues: readonly string[], leaseMs: number): Promise<LeasedJob | undefined>;
+  /** Extends a lease; false when the lease was lost (expired and reclaimed, or cancelled). */
+  heartbeat(jobId: number, owner: string, leaseMs: number): Promise<boolean>;
+  /** Marks a leased job done; false when the lease was lost meanwhile. */
+  complete(jobId: number, owner: string): Promise<boolean>;
+  /**
+   * Records a failure of a leased job: it runs again after `retryInMs` while attempts remain
+   * (and `retry` is not false), and is failed for good otherwise.
+   */
+  fail(jobId: number, owner: string, error: string, options?: FailOptions): Promise<FailOutcome>;
+  /** Gives a lease back at once (a graceful stop): the job is due again now, attempt kept. */
+  release(jobId: number, owner: string): Promise<void>;
+  /** Cancels pending (not running) jobs holding `dedupeKey`; returns how many. */
+  cancelPending(dedupeKey: string, reason: string, db?: Kysely<PlatformDatabase>): Promise<number>;
+  /**
+   * Running jobs whose lease has expired: those with attempts left become pending again, the
+   * others fail ("lease expired"). Returns both kinds, so that the owners of the work they stand
+   * for (e.g. builds) can record what happened.
+   */
+  reclaimExpired(): Promise<ReclaimedJob[]>;
+  /** The newest job holding `dedupeKey`, whatever its state. */
+  findByDedupeKey(dedupeKey: string): Promise<Job | undefined>;
+  /** In-process hint that work was just committed (workers poll anyway; this only saves time). */
+  wake(): void;
+  /** Registers a wake-up listener; returns the function that removes it. */
+  onWake(listener: () => void): () => void;
+}
+
+export interface EnqueueInput {
+  queue: string;
+  payload: Readonly<Record<string, unknown>>;
+  concurrencyKey?: string | null;
+  dedupeKey?: string | null;
+  /** Deliveries before the job fails for good (default 3). */
+  maxAttempts?: number;
+  runAt?: Date;
+  /** Higher runs first (default 0). */
+  priority?: number;
+}
+
+export interface EnqueueResult {
+  id: number;
+  /** False when a pending or running job with the same dedupe key already existed. */
+  created: boolean;
+}
+
+export interface LeasedJob {
+  id: number;
+  queue: string;
+  payload: unknown;
+  /** This delivery's number: 1 for the first run, 2 after one expired lease or retry, … */
+  attempt: number;
+  maxAttempts: number;
+  concurrencyKey: string | null;
+  dedupeKey: string | null;
+  leaseOwner: string;
+}
+
+export interface ReclaimedJob {
+  job: LeasedJob;
+  /** `requeued`: it will run again; `failed`: no attempts were left. */
+  outcome: "requeued" | "failed";
+}
+
+export interface FailOptions {
+  retry?: boolean;
+  retryInMs?: number;
+}
+
+export type FailOutcome = "retrying" | "failed" | "lease_lost";
+
+const DEFAULT_MAX_ATTEMPTS = 3;
+
+function toLeased(row: Job): LeasedJob {
+  return {
+    id: row.id,
+    queue: row.queue,
+    payload: JSON.parse(row.payload) as unknown,
+    attempt: row.attempts,
+    maxAttempts: row.max_attempts,
+    concurrencyKey: row.concurrency_key,
+    dedupeKey: row.dedupe_key,
+    leaseOwner: row.lease_owner ?? "",
+  };
+}
+
+/** The `jobs` table as a `JobQueue`. `now` is injectable so that tests can move time. */
+export class SqlJobQueue implements JobQueue {
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly db: Kysely<PlatformDatabase>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private iso(offsetMs = 0): string {
+    return new Date(this.now().getTime() + offsetMs).toISOString();
+  }
+
+  async enqueue(
+    input: EnqueueInput,
+    db: Kysely<PlatformDatabase> = this.db,
+  ): Promise<EnqueueResult> {
+    const now = this.iso();
+    const inserted = await db
+      .insertInto("jobs")
+      .values({
+        queue: input.queue,
+        payload: JSON.stringify(input.payload),
+        state: "pending",
+        priority: input.priority ?? 0,
+        run_at: (input.runAt ?? this.now()).toISOString(),
+        attempts: 0,
+        max_attempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        lease_owner: null,
+        lease_expires_at: null,
+        concurrency_key: input.concurrencyKey ?? null,
+        dedupe_key: input.dedupeKey ?? null,
+        last_error: null,
+        created_at: now,
+        updated_at: now,
+        finished_at: null,
+      })
+      // No conflict target: portable, and the only unique index that can conflict is the
+      // dedupe one (ids are generated).
+      .onConflict((oc) => oc.doNothing())
+      .returning("id")
+      .executeTakeFirst();
+    if (inserted) return { id: inserted.id, created: true };
+    const existing = await db
+      .selectFrom("jobs")
+      .select("id")
+      .where("dedupe_key", "=", input.dedupeKey ?? "")
+      .where("state", "in", ["pending", "running"])
+      .executeTakeFirst();
+    if (!existing) throw new Error(`enqueue: conflict without a live job for ${input.dedupeKey}`);
+    return { id: existing.id, created: false };
+  }
+
+  async lease(
+    owner: string,
+    queues: readonly string[],
+    leaseMs: number,
+  ): Promise<LeasedJob | undefined> {
+    if (queues.length === 0) return undefined;
+    const now = this.iso();
+    const candidate = this.db
+      .selectFrom("jobs as j")
+      .select("j.id")
+      .where("j.state", "=", "pending")
+      .where("j.queue", "in", [...queues])
+      .where("j.run_at", "<=", now)
+      .where((eb) =>
+        eb.or([
+          eb("j.concurrency_key", "is", null),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("jobs as r")
+                .select("r.id")
+                .where("r.state", "=", "running")
+                .whereRef("r.concurrency_key", "=", "j.concurrency_key"),
+            ),
+          ),
+        ]),
+      )
+      .orderBy("j.priority", "desc")
+      .orderBy("j.id")
+      .limit(1);
+    try {
+      const row = await this.db
+        .updateTable("jobs")
+        .set((eb) => ({
+          state: "running",
+          lease_owner: owner,
+          lease_expires_at: this.iso(leaseMs),
+          attempts: eb("attempts", "+", 1),
+          updated_at: now,
+        }))
+        .where("id", "=", candidate)
+        .where("state", "=", "pending")
+        .returningAll()
+        .executeTakeFirst();
+      return row ? toLeased(row) : undefined;
+    } catch (error) {
+      // Another worker started a job of the same key at the same moment: try again later.
+      if (isUniqueViolation(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async heartbeat(jobId: number, owner: string, leaseMs: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("jobs")
+      .set({ lease_expires_at: this.iso(leaseMs), updated_at: this.iso() })
+      .where("id", "=", jobId)
+      .where("state", "=", "running")
+      .where("lease_owner", "=", owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async complete(jobId: number, owner: string): Promise<boolean> {
+    const now = this.iso();
+    const result = await this.db
+      .updateTable("jobs")
+      .set({
+        state: "completed",
+        lease_owner: null,
+        lease_expires_at: null,
+        updated_at: now,
+        finished_at: now,
+      })
+      .where("id", "=", jobId)
+      .where("state", "=", "running")
+      .where("lease_owner", "=", owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async fail(
+    jobId: number,
+    owner: string,
+    error: string,
+    options: FailOptions = {},
+  ): Promise<FailOutcome> {
+    const now = this.iso();
+    if (options.retry !== false) {
+      const retried = await this.db
+        .updateTable("jobs")
+        .set({
+          state: "pending",
+          lease_owner: null,
+          lease_expires_at: null,
+          run_at: this.iso(options.retryInMs ?? 0),
+          last_error: error,
+          updated_at: now,
+        })
+        .where("id", "=", jobId)
+        .where("state", "=", "running")
+        .where("lease_owner", "=", owner)
+        .where((eb) => eb("attempts", "<", eb.ref("max_attempts")))
+        .executeTakeFirst();
+      if (Number(retried.numUpdatedRows) === 1) return "retrying";
+    }
+    const failed = await this.db
+      .updateTable("jobs")
+      .set({
+        state: "failed",
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: error,
+        updated_at: now,
+        finished_at: now,
+      })
+      .where("id", "=", jobId)
+      .where("state", "=", "running")
+      .where("lease_owner", "=", owner)
+      .executeTakeFirst();
+    return Number(failed.numUpdatedRows) === 1 ? "failed" : "lease_lost";
+  }
+
+  async release(jobId: number, owner: string): Promise<void> {
+    // The attempt is given back too: a graceful stop is not the job's failure.
+    await this.db
+      .updateTable("jobs")
+      .set((eb) => ({
+        state: "pending",
+        lease_owner: null,
+        lease_expires_at: null,
+        run_at: this.iso(),
+        attempts: eb("attempts", "-", 1),
+        updated_at: this.iso(),
+      }))
+      .where("id", "=", jobId)
+      .where("state", "=", "running")
+      .where("lease_owner", "=", owner)
+      .execute();
+  }
+
+  async cancelPending(
+    dedupeKey: string,
+    reason: string,
+    db: Kysely<PlatformDatabase> = this.db,
+  ): Promise<number> {
+    const now = this.iso();
+    const result = await db
+      .updateTable("jobs")
+      .set({ state: "failed", last_error: reason, updated_at: now, finished_at: now })
+      .where("dedupe_key", "=", dedupeKey)
+      .where("state", "=", "pending")
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async reclaimExpired(): Promise<ReclaimedJob[]> {
+    const now = this.iso();
+    const requeued = await this.db
+      .updateTable("jobs")
+      .set({
+        state: "pending",
+        lease_owner: null,
+        lease_expires_at: null,
+        run_at: now,
+        last_error: "lease expired (the worker stopped or lost the database)",
+        updated_at: now,
+      })
+      .where("state", "=", "running")
+      .where("lease_expires_at", "<", now)
+      .where((eb) => eb("attempts", "<", eb.ref("max_attempts")))
+      .returningAll()
+      .execute();
+    const failed = await this.db
+      .updateTable("jobs")
+      .set({
+        state: "failed",
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: "lease expired and no attempts are left",
+        updated_at: now,
+        finished_at: now,
+      })
+      .where("state", "=", "running")
+      .where("lease_expires_at", "<", now)
+      .returningAll()
+      .execute();
+    return [
+      ...requeued.map((row) => ({ job: toLeased(row), outcome: "requeued" as const })),
+      ...failed.map((row) => ({ job: toLeased(row), outcome: "failed" as const })),
+    ];
+  }
+
+  async findByDedupeKey(dedupeKey: string): Promise<Job | undefined> {
+    return this.db
+      .selectFrom("jobs")
+      .selectAll()
+      .where("dedupe_key", "=", dedupeKey)
+      .orderBy("id", "desc")
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  wake(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  onWake(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,364 @@
+import type { Kysely } from "kysely";
+import { objectId } from "../../lib/ids.ts";
+import { isoNow, type PlatformContext } from "../context.ts";
+import type {
+  Build,
+  BuildState,
+  Deploy,
+  LogSection,
+  PlatformDatabase,
+  Site,
+} from "../db/schema.ts";
+import { invalidField, notFound } from "../http/errors.ts";
+import { checkBranch } from "../repos/settings.ts";
+
+/**
+ * Starting builds. `requestBuild` is the one entry point for every trigger (linking a site, a
+ * git webhook, a build hook, the API, a retry): it creates the build and its deploy and enqueues
+ * the job in one transaction, so a build the caller was told about is never lost, and it
+ * coalesces work:
+ *
+ * - the same (site, branch, sha) already queued, building or built → no new build; the
+ *   existing one is returned as `coalescedWith`;
+ * - a request without a sha while a build of that branch is queued and has not resolved its
+ *   commit yet → that build (it will fetch the branch head when it starts);
+ * - otherwise a new build, and the older queued (not started) builds of the branch are
+ *   `superseded`: their deploys end in `error` saying by which build, their jobs are cancelled.
+ *
+ * Each build gets the next per-site `number` while the site's row is locked, so creation order
+ * has no ties; publishing compares it (`runner.ts`), so an older build never replaces a newer
+ * one even when it finishes later.
+ */
+
+export type BuildTrigger = "link" | "webhook" | "build_hook" | "manual" | "retry";
+
+export interface BuildRequest {
+  siteId: string;
+  branch: string;
+  /** The commit to build (a webhook's `after`); without it the branch head at build time. */
+  sha?: string;
+  trigger: BuildTrigger;
+  title?: string;
+  clearCache?: boolean;
+  webhookDeliveryId?: string;
+  buildHookId?: string;
+}
+
+export interface BuildRequestResult {
+  build: Build;
+  deploy: Deploy;
+  /** Set when no build was created: the id of the build that already covers the request. */
+  coalescedWith?: string;
+}
+
+/** The queue builds run on; the job payload is `{ buildId }`. */
+export const BUILD_QUEUE = "build";
+/** One attempt, plus one re-run after an interruption (a restart, a lost worker). */
+export const BUILD_MAX_ATTEMPTS = 2;
+
+export const buildJobKey = (buildId: string): string => `build:${buildId}`;
+export const siteConcurrencyKey = (siteId: string): string => `site:${siteId}`;
+
+const SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** Builds that are not finished. */
+export const ACTIVE_BUILD_STATES: readonly BuildState[] = ["enqueued", "building"];
+
+/** The deploy context of a branch: the production branch publishes, others are branch deploys. */
+export function deployContext(site: Pick<Site, "repo_branch">, branch: string): string {
+  return branch === (site.repo_branch ?? "main") ? "production" : "branch-deploy";
+}
+
+export async function requestBuild(
+  ctx: PlatformContext,
+  request: BuildRequest,
+): Promise<BuildRequestResult> {
+  const result = await ctx.db
+    .transaction()
+    .execute((trx) => requestBuildInTransaction(ctx, trx, request));
+  if (result.coalescedWith === undefined) ctx.jobs.wake();
+  return result;
+}
+
+/**
+ * `requestBuild` inside the caller's transaction (e.g. creating a linked site and its first
+ * build together). The caller should call `ctx.jobs.wake()` after committing.
+ */
+export async function requestBuildInTransaction(
+  ctx: PlatformContext,
+  trx: Kysely<PlatformDatabase>,
+  request: BuildRequest,
+): Promise<BuildRequestResult> {
+  const branch = checkBranch("branch", request.branch);
+  const sha = request.sha?.toLowerCase();
+  if (sha !== undefined && !SHA.test(sha)) {
+    throw invalidField("sha", "must be a full commit id (40 or 64 hexadecimal characters)");
+  }
+  // A no-op update takes the site's row lock (Postgres) or the write lock (SQLite) first, so
+  // that concurrent requests for one site are decided one after the other.
+  const site = await trx
+    .updateTable("sites")
+    .set((eb) => ({ state: eb.ref("state") }))
+    .where("id", "=", request.siteId)
+    .returningAll()
+    .executeTakeFirst();
+  if (!site) throw notFound("Site");
+  if (site.repo_url === null) {
+    throw invalidField(
+      "site_id",
+      "the site is not linked to a repository; link one with PATCH /api/v1/sites/:site_id and a repo object",
+    );
+  }
+
+  const existing = await findCoalescable(trx, site.id, branch, sha, request);
+  if (existing) {
+    if (request.clearCache === true && existing.clear_cache === 0) {
+      await trx
+        .updateTable("builds")
+        .set({ clear_cache: 1, updated_at: isoNow(ctx) })
+        .where("id", "=", existing.id)
+        .execute();
+    }
+    const deploy = await trx
+      .selectFrom("deploys")
+      .selectAll()
+      .where("id", "=", existing.deploy_id ?? "")
+      .executeTakeFirstOrThrow();
+    return { build: existing, deploy, coalescedWith: existing.id };
+  }
+
+  const now = isoNow(ctx);
+  const buildId = objectId();
+  const deployId = objectId();
+  await supersedeQueued(ctx, trx, site.id, branch, buildId, now);
+
+  const last = await trx
+    .selectFrom("builds")
+    .select((eb) => eb.fn.max("number").as("n"))
+    .where("site_id", "=", site.id)
+    .executeTakeFirst();
+  const number = Number(last?.n ?? 0) + 1;
+
+  const deploy: Deploy = {
+    id: deployId,
+    site_id: site.id,
+    build_id: buildId,
+    state: "new",
+    context: deployContext(site, branch),
+    branch,
+    commit_ref: sha ?? null,
+    title: request.title ?? null,
+    draft: 0,
+    locked: 0,
+    error_message: null,
+    required: "[]",
+    file_count: null,
+    size_bytes: null,
+    created_at: now,
+    updated_at: now,
+    published_at: null,
+  };
+  const build: Build = {
+    id: buildId,
+    site_id: site.id,
+    deploy_id: deployId,
+    state: "enqueued",
+    trigger: request.trigger,
+    branch,
+    sha: sha ?? null,
+    title: request.title ?? null,
+    clear_cache: request.clearCache === true ? 1 : 0,
+    error: null,
+    webhook_delivery_id: request.webhookDeliveryId ?? null,
+    build_hook_id: request.buildHookId ?? null,
+    attempts: 0,
+    number,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+    updated_at: now,
+  };
+  await trx.insertInto("deploys").values(deploy).execute();
+  await trx.insertInto("builds").values(build).execute();
+  await ctx.jobs.enqueue(
+    {
+      queue: BUILD_QUEUE,
+      payload: { buildId },
+      concurrencyKey: siteConcurrencyKey(site.id),
+      dedupeKey: buildJobKey(buildId),
+      maxAttempts: BUILD_MAX_ATTEMPTS,
+    },
+    trx,
+  );
+  ctx.log.info(
+    { siteId: site.id, buildId, number, branch, trigger: request.trigger },
+    "build enqueued",
+  );
+  return { build, deploy };
+}
+
+async function findCoalescable(
+  trx: Kysely<PlatformDatabase>,
+  siteId: string,
+  branch: string,
+  sha: string | undefined,
+  request: BuildRequest,
+): Promise<Build | undefined> {
+  // A retry, or a build with a cleared cache, is asked for on purpose: never "already built".
+  const rebuild = request.trigger === "retry" || request.clearCache === true;
+  const base = trx
+    .selectFrom("builds")
+    .selectAll()
+    .where("site_id", "=", siteId)
+    .where("branch", "=", branch);
+  if (sha !== undefined && !rebuild) {
+    const same = await base
+      .where("sha", "=", sha)
+      .where("state", "in", ["enqueued", "building", "done"])
+      .orderBy("number", "desc")
+      .executeTakeFirst();
+    if (same) return same;
+  }
+  if (sha === undefined && request.trigger !== "retry") {
+    // Queued and not started: it will build the branch head, which is what is asked for.
+    return base
+      .where("state", "=", "enqueued")
+      .where("sha", "is", null)
+      .orderBy("number", "desc")
+      .executeTakeFirst();
+  }
+  return undefined;
+}
+
+async function supersedeQueued(
+  ctx: PlatformContext,
+  trx: Kysely<PlatformDatabase>,
+  siteId: string,
+  branch: string,
+  newerBuildId: string,
+  now: string,
+): Promise<void> {
+  const queued = await trx
+    .selectFrom("builds")
+    .select(["id", "deploy_id"])
+    .where("site_id", "=", siteId)
+    .where("branch", "=", branch)
+    .where("state", "=", "enqueued")
+    .execute();
+  for (const old of queued) {
+    const reason = `Superseded by build ${newerBuildId}, a newer request for branch "${branch}"; this build never started`;
+    await trx
+      .updateTable("builds")
+      .set({ state: "superseded", error: reason, finished_at: now, updated_at: now })
+      .where("id", "=", old.id)
+      .where("state", "=", "enqueued")
+      .execute();
+    if (old.deploy_id !== null) {
+      await trx
+        .updateTable("deploys")
+        .set({ state: "error", error_message: reason, updated_at: now })
+        .where("id", "=", old.deploy_id)
+        .execute();
+    }
+    await ctx.jobs.cancelPending(buildJobKey(old.id), reason, trx);
+    await appendLogLines(
+      trx,
+      old.id,
+      [{ section: "initializing", message: reason, error: true }],
+      now,
+    );
+  }
+}
+
+/** A line for a build's log. */
+export interface LogLineInput {
+  section: LogSection;
+  message: string;
+  error?: boolean;
+}
+
+/**
+ * Appends lines to a build's log with the next sequence numbers. The unique (build, seq) index
+ * makes a racing writer fail rather than interleave; each build has one writer at a time.
+ */
+export async function appendLogLines(
+  db: Kysely<PlatformDatabase>,
+  buildId: string,
+  lines: readonly LogLineInput[],
+  time: string,
+): Promise<void> {
+  if (lines.length === 0) return;
+  const last = await db
+    .selectFrom("build_log_lines")
+    .select((eb) => eb.fn.max("seq").as("seq"))
+    .where("build_id", "=", buildId)
+    .executeTakeFirst();
+  let seq = last?.seq === null || last?.seq === undefined ? 0 : Number(last.seq) + 1;
+  await db
+    .insertInto("build_log_lines")
+    .values(
+      lines.map((line) => ({
+        build_id: buildId,
+        seq: seq++,
+        time,
+        section: line.section,
+        error: line.error === true ? 1 : 0,
+        message: line.message,
+      })),
+    )
+    .execute();
+}
+
+/** Builds in these states are finished (`done: true`). */
+export const FINISHED_BUILD_STATES: readonly BuildState[] = [
+  "done",
+  "error",
+  "cancelled",
+  "superseded",
+];
+
+/**
+ * Cancels a build: a queued one never starts (its job is cancelled); a running one is marked
+ * `cancelled` here and its runner, which polls the build's state, kills the sandbox within a
+ * second — in whichever process it runs. A finished build is returned unchanged.
+ */
+export async function cancelBuild(
+  ctx: PlatformContext,
+  buildId: string,
+  by: string,
+): Promise<Build> {
+  const now = isoNow(ctx);
+  const message = `Build cancelled by ${by}`;
+  const build = await ctx.db.transaction().execute(async (trx) => {
+    const before = await trx
+      .selectFrom("builds")
+      .select("state")
+      .where("id", "=", buildId)
+      .executeTakeFirst();
+    const updated = await trx
+      .updateTable("builds")
+      .set({ state: "cancelled", error: message, finished_at: now, updated_at: now })
+      .where("id", "=", buildId)
+      .where("state", "in", [...ACTIVE_BUILD_STATES])
+      .returningAll()
+      .executeTakeFirst();
+    if (!updated) {
+      return trx.selectFrom("builds").selectAll().where("id", "=", buildId).executeTakeFirst();
+    }
+    if (updated.deploy_id !== null) {
+      await trx
+        .updateTable("deploys")
+        .set({ state: "error", error_message: message, updated_at: now })
+        .where("id", "=", updated.deploy_id)
+        .execute();
+    }
+    await ctx.jobs.cancelPending(buildJobKey(buildId), message, trx);
+    // A running build's log belongs to its runner, which notes the cancellation itself.
+    if (before?.state === "enqueued") {
+      await appendLogLines(trx, buildId, [{ section: "cleanup", message, error: true }], now);
+    }
+    return updated;
+  });
+  if (!build) throw notFound("Build");
+  return build;
+}

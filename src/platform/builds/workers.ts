@@ -1,0 +1,180 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Logger } from "../../lib/logger.ts";
+import type { JobQueue, LeasedJob, ReclaimedJob } from "./queue.ts";
+
+/**
+ * A pool of N workers over a `JobQueue`. Each worker leases a job, runs its queue's handler,
+ * heartbeats the lease while the handler runs, and completes or fails the job. Workers hold no
+ * state that another process would need: everything is in the jobs table, so any number of
+ * pools (processes, machines) can share one queue.
+ *
+ * - Lease lost (it expired and another worker took the job, or the row changed): the handler's
+ *   signal is aborted; its result is then ignored.
+ * - A handler may run at most `maxRunMs` (per queue): then its signal is aborted and the lease
+ *   is no longer extended, so even a handler that ignores its signal loses the job to the
+ *   expiry path — nothing runs forever.
+ * - `stop()` aborts running handlers with reason `"shutdown"` and gives their leases back, so
+ *   the next start (or another process) runs them again at once.
+ * - Expired leases of crashed workers are reclaimed at start and every `reclaimEveryMs`, and
+ *   the queue's `onReclaimed` hook records what happened to the work they stand for.
+ */
+
+export type JobResult = "done" | "released";
+
+export interface JobHandler {
+  run(job: LeasedJob, signal: AbortSignal): Promise<JobResult>;
+  /** Called for jobs whose lease expired: requeued (will run again) or failed (no attempts left). */
+  onReclaimed?(reclaimed: ReclaimedJob): Promise<void>;
+  /** Upper bound of one run; default 1 hour. */
+  maxRunMs?: number;
+}
+
+export interface WorkerPoolOptions {
+  queue: JobQueue;
+  handlers: Readonly<Record<string, JobHandler>>;
+  count: number;
+  log: Logger;
+  /** Lease length; heartbeats extend it every third of it. Default 30 s. */
+  leaseMs?: number;
+  /** Idle polling interval. Default 500 ms. */
+  pollMs?: number;
+  reclaimEveryMs?: number;
+  /** A periodic task (e.g. sweeping stuck builds), run with the reclaim. */
+  onSweep?: () => Promise<void>;
+}
+
+export interface WorkerPool {
+  readonly owner: string;
+  /** Jobs running in this process now. */
+  running(): number;
+  stop(): Promise<void>;
+}
+
+export const SHUTDOWN = "shutdown";
+
+export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  const leaseMs = options.leaseMs ?? 30_000;
+  const pollMs = options.pollMs ?? 500;
+  const reclaimEveryMs = options.reclaimEveryMs ?? Math.max(1000, Math.floor(leaseMs / 2));
+  const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  const queues = Object.keys(options.handlers);
+  const log = options.log.child({ component: "workers", owner });
+  const active = new Map<number, AbortController>();
+  let stopping = false;
+  const sleepers = new Set<() => void>();
+  const wakeAll = (): void => {
+    for (const wake of [...sleepers]) wake();
+  };
+  let lastReclaim = 0;
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
+      }
+      sleepers.add(done);
+    });
+  const unsubscribe = options.queue.onWake(wakeAll);
+
+  const reclaim = async (): Promise<void> => {
+    if (Date.now() - lastReclaim < reclaimEveryMs) return;
+    lastReclaim = Date.now();
+    for (const reclaimed of await options.queue.reclaimExpired()) {
+      log.warn(
+        { jobId: reclaimed.job.id, queue: reclaimed.job.queue, outcome: reclaimed.outcome },
+        "reclaimed a job whose lease expired",
+      );
+      await options.handlers[reclaimed.job.queue]?.onReclaimed?.(reclaimed);
+    }
+    await options.onSweep?.();
+  };
+
+  const runJob = async (job: LeasedJob): Promise<void> => {
+    const handler = options.handlers[job.queue]!;
+    const controller = new AbortController();
+    active.set(job.id, controller);
+    const maxRunMs = handler.maxRunMs ?? 3_600_000;
+    const started = Date.now();
+    let leaseLost = false;
+    const beat = setInterval(
+      () => {
+        if (Date.now() - started > maxRunMs) {
+          controller.abort("time limit");
+          return; // no more heartbeats: the lease runs out
+        }
+        options.queue.heartbeat(job.id, owner, leaseMs).then(
+          (ok) => {
+            if (!ok && !controller.signal.aborted) {
+              leaseLost = true;
+              controller.abort("lease lost");
+            }
+          },
+          (error: unknown) => log.warn({ err: error, jobId: job.id }, "heartbeat failed"),
+        );
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    try {
+      const result = await handler.run(job, controller.signal);
+      if (leaseLost) return;
+      if (result === "released" || controller.signal.reason === SHUTDOWN) {
+        await options.queue.release(job.id, owner);
+      } else {
+        await options.queue.complete(job.id, owner);
+      }
+    } catch (error) {
+      if (leaseLost) return;
+      if (controller.signal.reason === SHUTDOWN) {
+        await options.queue.release(job.id, owner);
+        return;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      log.error({ err: error, jobId: job.id, queue: job.queue }, "job failed");
+      await options.queue.fail(job.id, owner, message, { retryInMs: 5000 });
+    } finally {
+      clearInterval(beat);
+      active.delete(job.id);
+    }
+  };
+
+  const loop = async (index: number): Promise<void> => {
+    while (!stopping) {
+      try {
+        await reclaim();
+        const job = await options.queue.lease(owner, queues, leaseMs);
+        if (!job) {
+          await sleep(pollMs);
+          continue;
+        }
+        if (stopping) {
+          await options.queue.release(job.id, owner);
+          break;
+        }
+        log.debug({ jobId: job.id, queue: job.queue, worker: index }, "job leased");
+        await runJob(job);
+      } catch (error) {
+        if (stopping) break;
+        log.error({ err: error }, "worker loop error");
+        await sleep(pollMs * 4);
+      }
+    }
+  };
+
+  const loops = Array.from({ length: Math.max(1, options.count) }, (_, i) => loop(i));
+
+  return {
+    owner,
+    running: () => active.size,
+    stop: async () => {
+      stopping = true;
+      unsubscribe();
+      for (const controller of active.values()) controller.abort(SHUTDOWN);
+      wakeAll();
+      await Promise.all(loops);
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import type { Kysely } from "kysely";
+import { OBJECT_ID } from "../../lib/ids.ts";
+import { branchLabel } from "../api/sites/urls.ts";
+import type { PlatformDatabase } from "../db/schema.ts";
+import type { BlobReader } from "../deploys/blob-store.ts";
+import type { ManifestStore } from "../deploys/manifest.ts";
+import { parseSiteHost, type ResolvedDeploy, type SiteResolver } from "./hosts.ts";
+
+/**
+ * The platform's `SiteResolver`: host → deploy from the database, with two small caches.
+ *
+ * - host → deploy id, for `ttlMs` (default 500 ms; unknown hosts too). A publish in this process
+ *   invalidates the site's hosts at once (`invalidateSite`); other processes see it when their
+ *   entry expires, so a publish is visible everywhere within the TTL — nothing shared in memory.
+ * - deploy id → manifest (immutable per deploy id), bounded LRU.
+ *
+ * Only `ready` deploys are served: `{site}` is the site's published deploy, `{deployId}--{site}`
+ * one ready deploy of that very site, `{branch}--{site}` the newest ready deploy of a branch
+ * (the branch as a DNS label, `feature/x` → `feature-x`). Anything else is undefined → 404.
+ */
+export interface DbSiteResolverOptions {
+  db: Kysely<PlatformDatabase>;
+  sitesDomain: string;
+  blobs: BlobReader;
+  manifests: ManifestStore;
+  ttlMs?: number;
+  maxHosts?: number;
+  maxDeploys?: number;
+  now?: () => number;
+}
+
+interface HostEntry {
+  site: string | undefined;
+  deployId: string | undefined;
+  expires: number;
+}
+
+export class DbSiteResolver implements SiteResolver {
+  private readonly hosts = new Map<string, HostEntry>();
+  private readonly inflight = new Map<string, Promise<HostEntry>>();
+  private readonly deploys = new Map<string, ResolvedDeploy>();
+  private readonly ttlMs: number;
+  private readonly maxHosts: number;
+  private readonly maxDeploys: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: DbSiteResolverOptions) {
+    this.ttlMs = options.ttlMs ?? 500;
+    this.maxHosts = options.maxHosts ?? 10_000;
+    this.maxDeploys = options.maxDeploys ?? 256;
+    this.now = options.now ?? Date.now;
+  }
+
+  async resolve(host: string): Promise<ResolvedDeploy | undefined> {
+    let entry = this.hosts.get(host);
+    if (entry === undefined || entry.expires <= this.now()) {
+      let pending = this.inflight.get(host);
+      if (!pending) {
+        pending = this.lookup(host).finally(() => this.inflight.delete(host));
+        this.inflight.set(host, pending);
+      }
+      entry = await pending;
+    }
+    return entry.deployId === undefined ? undefined : this.deploy(entry.deployId);
+  }
+
+  /** Forgets every cached host of a site (after a publish in this process). */
+  invalidateSite(siteName: string): void {
+    for (const [host, entry] of this.hosts) {
+      if (entry.site === siteName) this.hosts.delete(host);
+    }
+  }
+
+  private async lookup(host: string): Promise<HostEntry> {
+    const parsed = parseSiteHost(host, this.options.sitesDomain);
+    const deployId = parsed ? await this.deployIdFor(parsed.site, parsed.label) : undefined;
+    const entry: HostEntry = { site: parsed?.site, deployId, expires: this.now() + this.ttlMs };
+    if (this.hosts.size >= this.maxHosts) this.hosts.clear();
+    this.hosts.set(host, entry);
+    return entry;
+  }
+
+  private async deployIdFor(
+    siteName: string,
+    label: string | undefined,
+  ): Promise<string | undefined> {
+    const { db } = this.options;
+    const site = await db
+      .selectFrom("sites")
+      .select(["id", "published_deploy_id"])
+      .where("name", "=", siteName)
+      .executeTakeFirst();
+    if (!site) return undefined;
+    if (label === undefined) return site.published_deploy_id ?? undefined;
+    if (OBJECT_ID.test(label)) {
+      const deploy = await db
+        .selectFrom("deploys")
+        .select("id")
+        .where("id", "=", label)
+        .where("site_id", "=", site.id)
+        .where("state", "=", "ready")
+        .executeTakeFirst();
+      if (deploy) return deploy.id;
+    }
+    const candidates = await db
+      .selectFrom("deploys")
+      .select(["id", "branch"])
+      .where("site_id", "=", site.id)
+      .where("state", "=", "ready")
+      .where("branch", "is not", null)
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .limit(500)
+      .execute();
+    return candidates.find((d) => d.branch !== null && branchLabel(d.branch) === label)?.id;
+  }
+
+  private async deploy(deployId: string): Promise<ResolvedDeploy | undefined> {
+    const cached = this.deploys.get(deployId);
+    if (cached) {
+      // LRU: move to the end.
+      this.deploys.delete(deployId);
+      this.deploys.set(deployId, cached);
+      return cached;
+    }
+    const manifest = await this.options.manifests.get(deployId);
+    if (!manifest) return undefined;
+    const resolved: ResolvedDeploy = { deployId, manifest, blobs: this.options.blobs };
+    if (this.deploys.size >= this.maxDeploys) {
+      const oldest = this.deploys.keys().next().value;
+      if (oldest !== undefined) this.deploys.delete(oldest);
+    }
+    this.deploys.set(deployId, resolved);
+    return resolved;
+  }
+}
