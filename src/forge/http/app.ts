@@ -32,7 +32,6 @@ export function createHttpApp(logger: Logger): ForgeApp {
     // Project ids are URL-encoded paths (`group%2Fsite`); keep them as one segment.
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
     ajv: { customOptions: { coerceTypes: "array", removeAdditional: false, allErrors: true } },
-    disableRequestLogging: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   void app.register(formbody, { bodyLimit: BODY_LIMIT, parser: parseForm });
