@@ -17,7 +17,7 @@ import {
   type Pinning,
 } from "./lib/baselines.ts";
 import { Cleanup } from "./lib/cleanup.ts";
-import { settleTree, treeCpuMs, treeSize } from "./lib/cpu.ts";
+import { CpuMeter, type CpuGroup } from "./lib/cpu.ts";
 import {
   forgeSshListening,
   setUpProject,
@@ -56,8 +56,8 @@ interface Transport {
   samples: Record<OpId, number[]>;
   /** CPU ms the server's process trees used per operation. */
   serverCpu: Record<OpId, number[]>;
-  /** Process ids of the server (roots of its process trees). */
-  serverPids: number[];
+  /** The server's cgroup, for its CPU time (undefined: not measured). */
+  cpu: CpuGroup | undefined;
   /** A clone kept across rounds for the fetch measurement. */
   fetchDir: string;
   /** Protocol version, SSH algorithms and server software, from the probe. */
@@ -351,7 +351,7 @@ async function prepare(
     kind: "ssh" | "http",
     url: string,
     env: NodeJS.ProcessEnv,
-    serverPids: number[],
+    cpu: CpuGroup | undefined,
   ): Transport => ({
     id,
     label,
@@ -360,10 +360,24 @@ async function prepare(
     env,
     samples: { clone: [], "clone-n": [], fetch: [], "ls-remote": [] },
     serverCpu: { clone: [], "clone-n": [], fetch: [], "ls-remote": [] },
-    serverPids,
+    cpu,
     fetchDir: join(fetchRoot, id),
     details: "",
   });
+
+  // Server CPU time: one cgroup per server.
+  const meter = CpuMeter.create(`slipway-bench-${process.pid}`);
+  if (typeof meter === "string") {
+    notes.push(`server CPU time not measured: ${meter}`);
+  } else {
+    cleanup.defer("remove the bench cgroups", () => meter.remove());
+  }
+  const cpuGroup = (name: string, pids: (number | undefined)[]): CpuGroup | undefined => {
+    if (typeof meter === "string") return undefined;
+    const group = meter.group(name);
+    group.adopt(pids.filter((pid) => pid !== undefined));
+    return group;
+  };
 
   // 3. The forge, as a child process, set up through its API.
   const byId = new Map<TransportId, Transport>();
@@ -388,14 +402,14 @@ async function prepare(
     });
     const sshEnv = clientEnv();
     const sshUp = await forgeSshListening(forge);
-    const forgePids = forge.daemon.pid === undefined ? [] : [forge.daemon.pid];
+    const forgeCpu = cpuGroup("forge", [forge.daemon.pid]);
     const forgeHttp = newTransport(
       "forge-http",
       "forge HTTP",
       "http",
       project.httpUrl,
       httpEnv,
-      forgePids,
+      forgeCpu,
     );
     const forgeSsh = newTransport(
       "forge-ssh",
@@ -403,7 +417,7 @@ async function prepare(
       "ssh",
       project.sshUrl,
       sshEnv,
-      forgePids,
+      forgeCpu,
     );
     const sshProblem = !sshUp
       ? `nothing listens on the forge's SSH port ${forge.sshPort} (src/forge/git/ssh-server.ts not finished?)`
@@ -443,8 +457,8 @@ async function prepare(
       pin,
       cleanup,
     });
-    const pids = openssh.daemon.pid === undefined ? [] : [openssh.daemon.pid];
-    byId.set("openssh", newTransport("openssh", "OpenSSH", "ssh", openssh.url, clientEnv(), pids));
+    const cpu = cpuGroup("openssh", [openssh.daemon.pid]);
+    byId.set("openssh", newTransport("openssh", "OpenSSH", "ssh", openssh.url, clientEnv(), cpu));
   } catch (error) {
     skipped.push(skipMessage("OpenSSH baseline", error));
   }
@@ -458,7 +472,14 @@ async function prepare(
     });
     byId.set(
       "http-backend",
-      newTransport("http-backend", "http-backend", "http", backend.url, clientEnv(), backend.pids),
+      newTransport(
+        "http-backend",
+        "http-backend",
+        "http",
+        backend.url,
+        clientEnv(),
+        cpuGroup("http-backend", backend.pids),
+      ),
     );
   } catch (error) {
     skipped.push(skipMessage("http-backend baseline", error));
@@ -595,11 +616,11 @@ async function measure(
       if (op !== "ls-remote") await execChecked("sync", []);
       // Server CPU: the server's process trees before and after, once the processes serving
       // this request have exited (and been reaped into their parent's totals).
-      const idleSize = treeSize(t.serverPids);
-      const cpuBefore = treeCpuMs(t.serverPids);
+      const idleCount = t.cpu?.processCount() ?? 0;
+      const cpuBefore = t.cpu?.usageMs() ?? 0;
       const result = await execGit(pin, t, args);
-      await settleTree(t.serverPids, idleSize);
-      const cpuAfter = treeCpuMs(t.serverPids);
+      await t.cpu?.settle(idleCount);
+      const cpuAfter = t.cpu?.usageMs() ?? 0;
       if (result.code !== 0) {
         throw new Error(
           `git ${args[0]} exited ${result.code ?? result.signal}: ${result.stderr.trim()}`,
@@ -607,7 +628,7 @@ async function measure(
       }
       await check();
       t.samples[op].push(result.ms);
-      t.serverCpu[op].push(cpuAfter - cpuBefore);
+      if (t.cpu) t.serverCpu[op].push(cpuAfter - cpuBefore);
     } catch (error) {
       t.failure = `${op}: ${(error as Error).message}`;
       console.log(`  ${t.label} failed and is dropped from the rest of the run: ${t.failure}`);
@@ -701,8 +722,8 @@ function report(bench: Prepared, rounds: number): void {
     return t ? summarize(t.serverCpu[op]) : undefined;
   };
   console.log(
-    "\nserver CPU ms per operation (user+sys of the server's processes), median (min–max);" +
-      "\nsteadier than wall time when other work competes for the CPUs; 10 ms resolution",
+    "\nserver CPU ms per operation (user+sys of all the server's processes, from its cgroup)," +
+      "\nmedian (min–max); steadier than wall time when other work competes for the CPUs",
   );
   console.log(
     renderTable(

@@ -1,97 +1,140 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /**
- * CPU time of process trees, from /proc (Linux). Unlike wall-clock time, it hardly changes when
- * other work competes for the CPUs, so it is the steadier measure on a shared machine.
- * Resolution is one clock tick (10 ms with the usual USER_HZ of 100).
+ * CPU time used by a server, measured with a cgroup v2 group per server (`cpu.stat`'s
+ * usage_usec). Every process in the group counts, also short-lived children nobody waits for
+ * (fcgiwrap ignores SIGCHLD, so its CGI children never show in any parent's rusage). Unlike
+ * wall-clock time, it hardly changes when other work competes for the CPUs.
  */
+export class CpuMeter {
+  private readonly groups: CpuGroup[] = [];
 
-const TICK_MS = 10;
+  private constructor(readonly dir: string) {}
 
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  /** Own user+system time plus that of reaped children, in ticks. */
-  ticks: number;
-}
-
-function readStat(pid: number | "self"): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined; // exited meanwhile
+  /** A meter under the cgroup v2 hierarchy, or the reason there is none. */
+  static create(name: string): CpuMeter | string {
+    const mount = cgroup2Mount();
+    if (mount === undefined) return "no cgroup v2 hierarchy mounted";
+    if (process.getuid?.() !== 0) return "needs root to create cgroups";
+    const dir = join(mount, name);
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      return `cannot create ${dir}: ${(error as Error).message}`;
+    }
+    return new CpuMeter(dir);
   }
-  // The command name is in parentheses and may contain spaces; fields follow the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const field = (i: number): number => Number(fields[i] ?? 0);
-  return {
-    pid: Number(text.slice(0, text.indexOf(" "))),
-    ppid: field(1),
-    ticks: field(11) + field(12) + field(13) + field(14),
-  };
+
+  group(name: string): CpuGroup {
+    const dir = join(this.dir, name);
+    mkdirSync(dir);
+    const group = new CpuGroup(dir);
+    this.groups.push(group);
+    return group;
+  }
+
+  /** Removes the groups (after their servers stopped); stray processes go back to the root. */
+  async remove(): Promise<void> {
+    const root = join(this.dir, "..");
+    for (const group of [...this.groups]) await group.remove(root);
+    await removeDir(this.dir);
+  }
 }
 
-function allStats(): ProcStat[] {
-  const out: ProcStat[] = [];
+export class CpuGroup {
+  constructor(readonly dir: string) {}
+
+  /** Moves these processes and all their descendants into the group. */
+  adopt(pids: readonly number[]): void {
+    for (const pid of descendants(pids)) {
+      try {
+        appendFileSync(join(this.dir, "cgroup.procs"), `${pid}\n`);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+
+  /** CPU ms (user + system) used by everything that ever ran in the group. */
+  usageMs(): number {
+    const stat = readFileSync(join(this.dir, "cpu.stat"), "utf8");
+    return Number(/^usage_usec (\d+)/m.exec(stat)?.[1] ?? 0) / 1000;
+  }
+
+  processCount(): number {
+    return readFileSync(join(this.dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).length;
+  }
+
+  /** Waits (at most `timeoutMs`) until the processes serving a request have exited. */
+  async settle(idleCount: number, timeoutMs = 1_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.processCount() > idleCount && Date.now() < deadline) await sleep(5);
+  }
+
+  async remove(root: string): Promise<void> {
+    try {
+      for (const pid of readFileSync(join(this.dir, "cgroup.procs"), "utf8").split("\n")) {
+        if (pid !== "") appendFileSync(join(root, "cgroup.procs"), `${pid}\n`);
+      }
+    } catch {
+      // already gone
+    }
+    await removeDir(this.dir);
+  }
+}
+
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || attempt >= 40) throw error;
+      await sleep(50);
+    }
+  }
+}
+
+function cgroup2Mount(): string | undefined {
+  try {
+    for (const line of readFileSync("/proc/mounts", "utf8").split("\n")) {
+      const [, mountPoint, type] = line.split(" ");
+      if (type === "cgroup2" && mountPoint !== undefined) return mountPoint;
+    }
+  } catch {
+    // not Linux
+  }
+  return undefined;
+}
+
+/** `roots` and every process below them, from /proc's parent links. */
+function descendants(roots: readonly number[]): number[] {
+  const children = new Map<number, number[]>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = readStat(Number(name));
-    if (stat) out.push(stat);
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // The command name is in parentheses and may contain spaces; fields follow the last ")".
+    const ppid = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+    const list = children.get(ppid);
+    if (list) list.push(Number(name));
+    else children.set(ppid, [Number(name)]);
   }
-  return out;
-}
-
-/** The processes under `roots` (roots included). */
-function trees(roots: readonly number[]): ProcStat[] {
-  const stats = allStats();
-  const children = new Map<number, ProcStat[]>();
-  for (const s of stats) {
-    const list = children.get(s.ppid);
-    if (list) list.push(s);
-    else children.set(s.ppid, [s]);
-  }
-  const byPid = new Map(stats.map((s) => [s.pid, s]));
-  const out: ProcStat[] = [];
-  const queue = roots.map((pid) => byPid.get(pid)).filter((s) => s !== undefined);
+  const out: number[] = [];
+  const queue = [...roots];
   while (queue.length > 0) {
-    const s = queue.pop();
-    if (!s) break;
-    out.push(s);
-    queue.push(...(children.get(s.pid) ?? []));
+    const pid = queue.pop();
+    if (pid === undefined) break;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
   }
   return out;
-}
-
-/**
- * CPU ms used so far by the server trees under `roots`, counting exited processes once their
- * parent (inside the tree) has reaped them.
- */
-export function treeCpuMs(roots: readonly number[]): number {
-  return trees(roots).reduce((sum, s) => sum + s.ticks, 0) * TICK_MS;
-}
-
-export function treeSize(roots: readonly number[]): number {
-  return trees(roots).length;
-}
-
-/**
- * After a request: waits (at most `timeoutMs`) until the per-connection processes under
- * `roots` are gone, so that their CPU time has been reaped into the tree's total.
- */
-export async function settleTree(
-  roots: readonly number[],
-  idleSize: number,
-  timeoutMs = 1_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (treeSize(roots) > idleSize && Date.now() < deadline) await sleep(5);
-}
-
-/** CPU ms of this process's reaped children (the clients it ran and waited for). */
-export function childrenCpuMs(): number {
-  const self = readFileSync("/proc/self/stat", "utf8");
-  const fields = self.slice(self.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) * TICK_MS;
 }

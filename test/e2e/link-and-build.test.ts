@@ -382,4 +382,46 @@ describe("link a private repository and build it (forge + platform, end to end)"
     const again = await api<Build>("GET", `/builds/${buildId}`);
     assert.equal(again.body.state, "cancelled");
   });
+
+  it("links by PATCH with exactly one build, and reports a failing command's exit code and last lines", async () => {
+    const created = await api<{ id: string; build_id: string | null; deploy_id: string | null }>(
+      "POST",
+      "/sites",
+      { name: "later" },
+    );
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.build_id, null, "no repository, no build");
+    assert.equal(created.body.deploy_id, null);
+
+    const linked = await api<{ build_id: string; deploy_id: string }>(
+      "PATCH",
+      `/sites/${created.body.id}`,
+      {
+        repo: {
+          provider: "gitlab",
+          repo_url: project.ssh_url_to_repo,
+          repo_branch: "main",
+          cmd: "echo first line; echo 'something broke' >&2; exit 3",
+          deploy_key_id: keyId,
+        },
+      },
+    );
+    assert.equal(linked.status, 200, linked.text);
+    assert.match(linked.body.build_id, /^[0-9a-f]{24}$/);
+    assert.match(linked.body.deploy_id, /^[0-9a-f]{24}$/);
+    const renamed = await api<{ build_id: string | null }>("PATCH", `/sites/${created.body.id}`, {
+      name: "later-renamed",
+    });
+    assert.equal(renamed.body.build_id, null, "a rename starts no build");
+    assert.equal((await api<Build[]>("GET", `/sites/${created.body.id}/builds`)).body.length, 1);
+
+    const build = await waitForBuild(linked.body.build_id);
+    assert.equal(build.state, "error");
+    assert.match(build.error ?? "", /The build command failed with exit code 3\./);
+    assert.match(build.error ?? "", /first line\nsomething broke/);
+    const log = await api<LogLine[]>("GET", `/builds/${build.id}/log`);
+    assert.ok(
+      log.body.some((l) => l.message === "Failing build: Failed during stage 'building site'"),
+    );
+  });
 });

@@ -182,21 +182,21 @@ async function runBuildJob(
   const startedMs = Date.now();
   if (build.state === "building") {
     // The previous attempt never finished: its process died, or its lease was lost.
-    log.write(
-      "initializing",
-      `The previous attempt (${build.attempts}) was ${INTERRUPTED} of the platform (or its worker was lost) before it finished; running the build again from the start (attempt ${build.attempts + 1} of ${BUILD_MAX_ATTEMPTS}).`,
-      true,
-    );
     if (build.attempts >= BUILD_MAX_ATTEMPTS) {
       await log.close();
       await failBuild(
         ctx,
         buildId,
-        `The build was ${INTERRUPTED} ${build.attempts} times and is not run again; start a new build.`,
+        `The build was ${INTERRUPTED} (or its worker was lost) ${build.attempts} times and is not run again; start a new build.`,
         ["building"],
       );
       return "done";
     }
+    log.write(
+      "initializing",
+      `The previous attempt (${build.attempts}) was ${INTERRUPTED} of the platform (or its worker was lost) before it finished; running the build again from the start (attempt ${build.attempts + 1} of ${BUILD_MAX_ATTEMPTS}).`,
+      true,
+    );
   }
 
   const now = isoNow(ctx);
