@@ -23,14 +23,10 @@ import {
 import { runWithDeadline, type DeadlineRunResult } from "./process.ts";
 import {
   HostNotAllowedError,
-  RepoUrlError,
   resolveAllowedAddress,
-  validateRepoUrl,
   type PrivateNetworkPolicy,
-  type RepoUrl,
-} from "./repo-url.ts";
-
-export { validateRepoUrl, RepoUrlError, type RepoUrl } from "./repo-url.ts";
+} from "../repos/host-guard.ts";
+import { RepoUrlError, validateRepoUrl, type RepoUrl } from "../repos/repo-url.ts";
 export { GitFetchError, type GitErrorCode, type GitProvider } from "./diagnose.ts";
 
 /**

@@ -53,3 +53,73 @@ export async function checkRepoHost(
   }
   return { ok: true, addresses };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Where a connection may go, decided right before connecting (builds/git-fetch.ts)
+
+/**
+ * Decides whether a host that resolves to a non-public address may be contacted anyway (the
+ * administrator's allow-list; `slipway start` allows the built-in forge's own address).
+ */
+export type PrivateNetworkPolicy =
+  boolean | ((host: string, address: string, port: number) => boolean);
+
+export class HostNotAllowedError extends Error {
+  override name = "HostNotAllowedError";
+  constructor(
+    readonly host: string,
+    readonly address: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Resolves `host` and returns the address to connect to, right before connecting. Refuses hosts
+ * that resolve only to non-public addresses (lib/net-guard's classification) unless `policy`
+ * allows it. Callers connect to the returned address (not to
+ * the name again), so DNS rebinding between the check and the connection is impossible.
+ */
+export async function resolveAllowedAddress(
+  host: string,
+  port: number,
+  policy: PrivateNetworkPolicy = false,
+  resolver: ResolveHost = systemResolver,
+): Promise<string> {
+  let addresses: string[];
+  if (isIP(host) !== 0) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = await resolver(host);
+    } catch (error) {
+      throw new HostNotAllowedError(
+        host,
+        undefined,
+        `Could not resolve the host name ${host} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check the repository URL and the platform's DNS.`,
+      );
+    }
+  }
+  if (addresses.length === 0) {
+    throw new HostNotAllowedError(host, undefined, `The host name ${host} has no addresses.`);
+  }
+  // A public address first; a non-public one only if the policy allows it.
+  const publicAddress = addresses.find((a) => addressRefusal(a) === null);
+  if (publicAddress !== undefined) return publicAddress;
+  for (const address of addresses) {
+    if (typeof policy === "function" ? policy(host, address, port) : policy) return address;
+  }
+  const address = addresses[0]!;
+  const what =
+    address === host
+      ? `is ${addressRefusal(address)}`
+      : `resolves to ${address}, ${addressRefusal(address)}`;
+  throw new HostNotAllowedError(
+    host,
+    address,
+    `The repository host ${host} ${what} (a loopback, private or link-local address). Slipway ` +
+      "does not connect there unless the platform's administrator allows this host " +
+      "(SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS): a linked repository must not reach internal services.",
+  );
+}

@@ -1,7 +1,7 @@
 import { isValidBranchName } from "../../lib/git-refs.ts";
 import { invalidField } from "../http/errors.ts";
 import { checkRepoHost, type ResolveHost } from "./host-guard.ts";
-import { parseRepoUrl, quote, type RepoUrl } from "./repo-url.ts";
+import { quote, RepoUrlError, validateRepoUrl, type RepoUrl } from "./repo-url.ts";
 
 /**
  * Checks of the single fields of a site's repository settings. Each throws a 422 that names the
@@ -75,16 +75,21 @@ export function checkText(field: string, value: string, max: number): string {
 }
 
 /**
- * A repository URL: syntax first (`parseRepoUrl`), then where its host points (`checkRepoHost`).
+ * A repository URL: syntax first (`validateRepoUrl`), then where its host points (`checkRepoHost`).
  */
 export async function checkRepoUrl(
   field: string,
   value: string,
   options: { resolve: ResolveHost; allowed: readonly string[] },
 ): Promise<RepoUrl> {
-  const parsed = parseRepoUrl(value);
-  if (!parsed.ok) throw invalidField(field, parsed.reason);
-  const host = await checkRepoHost(options, parsed.url.host, parsed.url.port);
+  let url: RepoUrl;
+  try {
+    url = validateRepoUrl(value);
+  } catch (error) {
+    if (error instanceof RepoUrlError) throw invalidField(field, error.reason);
+    throw error;
+  }
+  const host = await checkRepoHost(options, url.host, url.port);
   if (!host.ok) throw invalidField(field, host.reason);
-  return parsed.url;
+  return url;
 }
