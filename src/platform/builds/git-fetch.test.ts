@@ -375,6 +375,8 @@ describe("git fetch over a real sshd", { skip }, () => {
       while (sampling) {
         for (const pid of await readdir("/proc").catch(() => [])) {
           if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+          // Only this test's own children: other programs on the machine may use git over ssh.
+          if (!(await descendsFromThisProcess(Number(pid)))) continue;
           for (const file of ["cmdline", "environ"]) {
             const text = await readFile(`/proc/${pid}/${file}`, "latin1").catch(() => "");
             if (text.includes(keyBody)) seen.push(text);
@@ -398,6 +400,8 @@ describe("git fetch over a real sshd", { skip }, () => {
       seen.filter((s) => !s.startsWith("ssh:")),
       [],
     );
+    const commands = seen.filter((s) => s.startsWith("ssh:"));
+    assert.ok(commands.length > 0, "the sampler saw the fetch's git processes");
     // What was seen of the ssh command holds a path to the key, never the key.
     for (const command of seen.filter((s) => s.startsWith("ssh:"))) {
       assert.match(command, /-i \S*deploy_key/);
@@ -531,3 +535,17 @@ describe("git hardening", () => {
     }
   });
 });
+
+/** Walks the parent chain in /proc; a process that has exited counts as not ours. */
+async function descendsFromThisProcess(pid: number): Promise<boolean> {
+  let current = pid;
+  for (let depth = 0; depth < 64 && current > 1; depth++) {
+    const stat = await readFile(`/proc/${current}/stat`, "latin1").catch(() => "");
+    // The command name may hold spaces and parentheses: the parent pid follows the last ')'.
+    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (!Number.isInteger(parent)) return false;
+    if (parent === process.pid) return true;
+    current = parent;
+  }
+  return false;
+}
