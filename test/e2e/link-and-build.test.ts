@@ -424,4 +424,39 @@ describe("link a private repository and build it (forge + platform, end to end)"
       log.body.some((l) => l.message === "Failing build: Failed during stage 'building site'"),
     );
   });
+
+  it("runs the build with no network when the site turns it off (repo.build_network false)", async () => {
+    // /proc is the build's own: it lists the network devices of the build's namespace.
+    const cmd = "mkdir -p dist && grep -c : /proc/net/dev > dist/devices.txt";
+    const link = (name: string, buildNetwork?: boolean) =>
+      api<{
+        id: string;
+        name: string;
+        build_id: string;
+        build_settings: { build_network: boolean };
+      }>("POST", "/sites", {
+        name,
+        repo: {
+          provider: "gitlab",
+          repo_url: project.ssh_url_to_repo,
+          repo_branch: "main",
+          cmd,
+          dir: "dist",
+          deploy_key_id: keyId,
+          ...(buildNetwork === undefined ? {} : { build_network: buildNetwork }),
+        },
+      });
+    const offline = await link("offline", false);
+    const online = await link("online");
+    assert.equal(offline.status, 201, offline.text);
+    assert.equal(offline.body.build_settings.build_network, false);
+    assert.equal(online.body.build_settings.build_network, true, "network is on by default");
+    for (const site of [offline.body, online.body]) {
+      assert.equal((await waitForBuild(site.build_id)).state, "done");
+    }
+    const devices = async (name: string) =>
+      Number((await edgeGet(platform.url, `${name}.localhost`, "/devices.txt")).body.trim());
+    assert.equal(await devices("offline"), 1, "only the loopback device without network");
+    assert.ok((await devices("online")) > 1, "the host's devices with network");
+  });
 });

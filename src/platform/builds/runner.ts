@@ -558,6 +558,7 @@ async function buildSite(
     command: script,
     workDir,
     env: readEnv(ctx, site),
+    network: site.build_network === 1,
     netlify: {
       context: build.branch === (site.repo_branch ?? "main") ? "production" : "branch-deploy",
       branch: build.branch,

@@ -320,8 +320,17 @@ async function webhookDeliveryDedupe(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/** A site can run its build with no network at all (`repo.build_network: false`). */
+async function buildNetwork(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .alterTable("sites")
+    .addColumn("build_network", "integer", (c) => c.notNull().defaultTo(1))
+    .execute();
+}
+
 export const platformMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
   "0002_build_numbers": { up: buildNumbers },
   "0003_webhook_delivery_dedupe": { up: webhookDeliveryDedupe },
+  "0004_build_network": { up: buildNetwork },
 };

@@ -116,6 +116,8 @@ export interface SitesTable {
   /** JSON object of build environment variables, sealed with context `site_env:<id>`. */
   env_sealed: string | null;
   stop_builds: number;
+  /** 1: the build command has network access (the default); 0: none. */
+  build_network: number;
   /** The secret providers must present (token or HMAC key), sealed with `site_webhook:<id>`. */
   webhook_secret_sealed: string | null;
   /** The deploy served at the site's own host name (no foreign key: deploys reference sites). */

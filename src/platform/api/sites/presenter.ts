@@ -54,6 +54,7 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
       allowed_branches: repo?.allowedBranches ?? [],
       env_keys: view.envKeys,
       stop_builds: repo?.stopBuilds ?? false,
+      build_network: repo?.buildNetwork ?? true,
     },
     published_deploy: published,
     capabilities: {},

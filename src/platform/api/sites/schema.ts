@@ -26,6 +26,8 @@ export const RepoBody = Type.Object({
     Type.Record(Type.String(), Type.String({ maxLength: 32_768 }), { maxProperties: 200 }),
   ),
   stop_builds: Type.Optional(Type.Boolean()),
+  /** Slipway's addition: false runs the build command with no network at all. */
+  build_network: Type.Optional(Type.Boolean()),
 });
 export type RepoBody = Static<typeof RepoBody>;
 

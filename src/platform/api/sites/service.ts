@@ -38,6 +38,8 @@ export interface RepoSettings {
   deployKeyId: string | null;
   allowedBranches: string[];
   stopBuilds: boolean;
+  /** Whether the build command may use the network (package installs); on by default. */
+  buildNetwork: boolean;
 }
 
 /** Everything the presenter shows about a site, secrets opened for its members. */
@@ -135,6 +137,7 @@ export function readRepoSettings(site: Site): RepoSettings | null {
     deployKeyId: site.deploy_key_id,
     allowedBranches: JSON.parse(site.allowed_branches) as string[],
     stopBuilds: site.stop_builds === 1,
+    buildNetwork: site.build_network === 1,
   };
 }
 
@@ -259,6 +262,7 @@ async function resolveRepoSettings(
     deployKeyId: deployKeyId === undefined ? (current?.deployKeyId ?? null) : deployKeyId,
     allowedBranches,
     stopBuilds: input.stop_builds ?? current?.stopBuilds ?? false,
+    buildNetwork: input.build_network ?? current?.buildNetwork ?? true,
   };
 }
 
@@ -275,6 +279,7 @@ type RepoColumns = Pick<
   | "deploy_key_id"
   | "allowed_branches"
   | "stop_builds"
+  | "build_network"
 >;
 
 /** The columns that hold repository settings. */
@@ -291,6 +296,7 @@ function repoColumns(settings: RepoSettings | null): RepoColumns {
     deploy_key_id: settings?.deployKeyId ?? null,
     allowed_branches: JSON.stringify(settings?.allowedBranches ?? []),
     stop_builds: settings?.stopBuilds === true ? 1 : 0,
+    build_network: settings?.buildNetwork === false ? 0 : 1,
   };
 }
 

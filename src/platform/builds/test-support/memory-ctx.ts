@@ -86,6 +86,7 @@ export async function memoryContext(): Promise<MemoryContext> {
         allowed_branches: '["main"]',
         env_sealed: null,
         stop_builds: 0,
+        build_network: 1,
         webhook_secret_sealed: null,
         published_deploy_id: null,
         created_at: at,
