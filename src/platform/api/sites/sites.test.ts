@@ -135,6 +135,7 @@ describe("sites API", () => {
         allowed_branches: ["main", "release/v1"],
         env_keys: ["API_TOKEN", "NODE_ENV"],
         stop_builds: false,
+        build_network: true,
       });
       assert.doesNotMatch(res.text, /s3cr3t-value/, "env values are never returned");
       const webhook = res.body.git_webhook;
