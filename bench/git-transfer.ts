@@ -54,7 +54,7 @@ interface Transport {
   env: NodeJS.ProcessEnv;
   /** Wall-clock ms per operation. */
   samples: Record<OpId, number[]>;
-  /** CPU ms the server's process trees used per operation. */
+  /** CPU ms the server (all processes in its cgroup) used per operation. */
   serverCpu: Record<OpId, number[]>;
   /** The server's cgroup, for its CPU time (undefined: not measured). */
   cpu: CpuGroup | undefined;

@@ -6,11 +6,14 @@
  *   npm run bench -- git --quick       a small repository and 3 rounds
  *   npm run bench -- --help            the list and the flags
  */
+import { edge } from "./edge.ts";
 import { gitTransfer } from "./git-transfer.ts";
+import { pushToLive } from "./push-to-live.ts";
+import { redeploy } from "./redeploy.ts";
 import { installSignalCleanup } from "./lib/cleanup.ts";
 import { BenchOptions, type BenchFlag, type Benchmark } from "./lib/options.ts";
 
-const BENCHMARKS: readonly Benchmark[] = [gitTransfer];
+const BENCHMARKS: readonly Benchmark[] = [gitTransfer, edge, pushToLive, redeploy];
 
 const COMMON_FLAGS: readonly BenchFlag[] = [
   { flag: "help", help: "show this help" },

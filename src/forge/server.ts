@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import ssh2 from "ssh2";
 import type { ForgeConfig } from "../config.ts";
 import { migrate, openSqlite } from "../lib/database.ts";
 import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
+import { generateEd25519KeyPair } from "../lib/ssh-keys.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
@@ -45,7 +45,7 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
     randomBytes(32).toString("base64"),
   ).value;
   const hostKey = readOrCreateSecretFile(join(config.dataDir, "ssh_host_ed25519_key"), () =>
-    ssh2.utils.generateKeyPairSync("ed25519").private.trim(),
+    generateEd25519KeyPair().private.trim(),
   ).value;
 
   const db = openSqlite<ForgeDatabase>(join(config.dataDir, "forge.sqlite3"));

@@ -1,4 +1,9 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ssh2 from "ssh2";
 import { generateKeyPairSync } from "node:crypto";
 import { before, describe, it } from "node:test";
 import {
@@ -16,6 +21,7 @@ import {
   characterCount,
   fingerprintMd5,
   fingerprintSha256,
+  generateEd25519KeyPair,
   KeyMessages,
   parsePublicKey,
   parsePublicKeyBlob,
@@ -184,5 +190,30 @@ describe("SSH public key parsing", () => {
     }
     const tooLong = validatePublicKey(`ssh-ed25519 ${"A".repeat(5000)}`).errors.key;
     assert.deepEqual(tooLong, ["is too long (maximum is 5000 characters)", forbidden]);
+  });
+});
+
+describe("generateEd25519KeyPair", () => {
+  it("gives keys that ssh2 and OpenSSH both read, even where ssh2's generator fails 1 in 256", () => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-keygen-"));
+    try {
+      // 1,000 keys meet ssh2's bad case about four times; every one must read back.
+      for (let i = 0; i < 1000; i++) {
+        const pair = generateEd25519KeyPair("test");
+        assert.ok(!(ssh2.utils.parseKey(pair.private) instanceof Error), `key ${i} reads back`);
+        assert.ok(pair.private.endsWith("\n"));
+        if (i % 250 === 0) {
+          const file = join(dir, `k${i}`);
+          writeFileSync(file, pair.private, { mode: 0o600 });
+          const derived = execFileSync("ssh-keygen", ["-y", "-f", file], { encoding: "utf8" });
+          assert.equal(
+            derived.trim().split(" ").slice(0, 2).join(" "),
+            pair.public.split(" ").slice(0, 2).join(" "),
+          );
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, type JsonWebKey } from "node:crypto";
+import ssh2 from "ssh2";
 
 /** `SHA256:<base64 without padding>` of the key blob, as `ssh-keygen -l` prints it. */
 export function fingerprintSha256(blob: Buffer): string {
@@ -308,4 +309,22 @@ export function validatePublicKey(text: string): KeyValidation {
     key.push(KeyMessages.forbiddenType);
   }
   return { parsed, sanitized, errors: { key, fingerprint_sha256 } };
+}
+
+/**
+ * A new Ed25519 key pair in OpenSSH format (`private` ends with a newline, as OpenSSH requires).
+ * ssh2's generator emits an unreadable private key about once in 256 times (mscdex/ssh2#1390:
+ * OpenSSH refuses those too), so each key is read back before it is used, and a bad one replaced.
+ */
+export function generateEd25519KeyPair(comment?: string): { private: string; public: string } {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync(
+      "ed25519",
+      comment === undefined ? {} : { comment },
+    );
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) {
+      return { private: pair.private.trimEnd() + "\n", public: pair.public.trim() };
+    }
+  }
+  throw new Error("could not generate a readable Ed25519 key");
 }

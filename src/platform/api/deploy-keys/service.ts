@@ -1,6 +1,5 @@
-import ssh2 from "ssh2";
 import { objectId, OBJECT_ID } from "../../../lib/ids.ts";
-import { fingerprintSha256 } from "../../../lib/ssh-keys.ts";
+import { fingerprintSha256, generateEd25519KeyPair } from "../../../lib/ssh-keys.ts";
 import type { Actor } from "../../auth/tokens.ts";
 import { isoNow, type PlatformContext } from "../../context.ts";
 import type { DeployKey } from "../../db/schema.ts";
@@ -22,16 +21,15 @@ export async function createDeployKey(
 ): Promise<DeployKey> {
   authorize(actor, "update", { account_id: accountId }, "Account");
   const id = objectId();
-  const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: `slipway-deploy-key-${id}` });
+  const pair = generateEd25519KeyPair(`slipway-deploy-key-${id}`);
   const blob = Buffer.from(pair.public.split(" ")[1] ?? "", "base64");
   const key: DeployKey = {
     id,
     account_id: accountId,
     created_by: actor.user.id,
-    public_key: pair.public.trim(),
+    public_key: pair.public,
     fingerprint: fingerprintSha256(blob),
-    // OpenSSH refuses a private key file without its final newline.
-    private_key_sealed: ctx.secrets.seal(pair.private.trimEnd() + "\n", sealContext(id)),
+    private_key_sealed: ctx.secrets.seal(pair.private, sealContext(id)),
     created_at: isoNow(ctx),
   };
   await ctx.db.insertInto("deploy_keys").values(key).execute();

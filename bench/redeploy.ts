@@ -1,0 +1,265 @@
+/**
+ * Redeploy of a 10,000-file site (~101 MiB, the shape of perf-anchors §3) with one file
+ * changed, through the real `publishDirectory` into a `LocalBlobStore`, in this process. The
+ * first deploy stores every file; a redeploy hashes every file but stores only the changed one.
+ * Baselines in the same run: `cp -r` of the tree (a byte copy of everything) and `cp` of the
+ * one changed file. Every copy and store goes into a new directory (on this machine's
+ * no-journal ext4, creating files soon after a mass delete is 17–35× slower), and everything
+ * is deleted only at the end.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LocalBlobStore } from "../src/platform/deploys/blob-store.ts";
+import { publishDirectory, type PublishStats } from "../src/platform/deploys/publish.ts";
+import { Cleanup } from "./lib/cleanup.ts";
+import type { Benchmark, BenchOptions } from "./lib/options.ts";
+import { Prng } from "./lib/prng.ts";
+import { execChecked } from "./lib/proc.ts";
+import { formatBytes, formatSummary, renderTable, summarize } from "./lib/stats.ts";
+
+export const redeploy: Benchmark = {
+  name: "redeploy",
+  aliases: ["publish"],
+  description: "publishDirectory of a 10,000-file site, then redeploys with one file changed",
+  flags: [
+    {
+      flag: "redeploy-files",
+      value: "N",
+      env: "BENCH_REDEPLOY_FILES",
+      help: "files in the site (default 10000)",
+    },
+    {
+      flag: "redeploy-rounds",
+      value: "N",
+      env: "BENCH_REDEPLOY_ROUNDS",
+      help: "first deploys and one-file redeploys (default 3 and 5)",
+    },
+  ],
+  run: runRedeploy,
+};
+
+const MIB = 1024 * 1024;
+
+async function runRedeploy(options: BenchOptions): Promise<void> {
+  const fileCount = options.int("redeploy-files", "BENCH_REDEPLOY_FILES", 10_000);
+  const rounds = options.int("redeploy-rounds", "BENCH_REDEPLOY_ROUNDS", 3);
+  const redeploys = Math.max(rounds, 5);
+  const keep = options.has("keep", "BENCH_KEEP");
+  const cleanup = new Cleanup();
+  const root = await mkdtemp(join(tmpdir(), "slipway-bench-redeploy-"));
+  cleanup.defer(`remove ${root}`, async () => {
+    if (keep) {
+      console.log(`kept ${root}`);
+      return;
+    }
+    const started = performance.now();
+    await rm(root, { recursive: true, force: true });
+    console.log(`(cleanup: removed ${root} in ${Math.round(performance.now() - started)} ms)`);
+  });
+  try {
+    const site = join(root, "site");
+    const paths = generateSite(site, fileCount, 101 * MIB);
+    const totalBytes = paths.reduce((sum, p) => sum + p.size, 0);
+    await execChecked("sync", []);
+    console.log(
+      `site: ${paths.length} files in ${Math.min(100, paths.length)} directories, ${formatBytes(totalBytes)} (log-uniform 170 B–64 KiB + 20 assets of 1–3 MiB, scaled), page cache warm; hashing on the default pool of worker threads`,
+    );
+
+    // First deploys (each into a fresh store), alternated with `cp -r` (each into a fresh dir).
+    const firstMs: number[] = [];
+    const cpTreeMs: number[] = [];
+    let firstStats: PublishStats | undefined;
+    let store: LocalBlobStore | undefined;
+    let storeDir = "";
+    for (let r = 0; r < rounds; r++) {
+      const copy = await execChecked("cp", ["-r", site, join(root, `cp-tree-${r}`)]);
+      cpTreeMs.push(copy.ms);
+      storeDir = join(root, `store-${r}`);
+      store = await LocalBlobStore.open(storeDir);
+      const started = performance.now();
+      const result = await publishDirectory(site, { blobs: store });
+      firstMs.push(performance.now() - started);
+      firstStats = result.stats;
+      console.log(
+        `round ${r + 1}: cp -r ${Math.round(copy.ms)} ms; first deploy ${Math.round(firstMs[r] ?? 0)} ms, stored ${result.stats.newBlobs} blobs / ${formatBytes(result.stats.newBytes)}`,
+      );
+    }
+    if (!store || !firstStats) throw new Error("no first deploy");
+    const storedAfterFirst = dirBytes(join(storeDir, "blobs"));
+
+    // Redeploys into the last store, each with one (different) file changed, against `cp`.
+    const redeployMs: number[] = [];
+    const cpFileMs: number[] = [];
+    const rows: string[][] = [];
+    const prng = new Prng(0xdeb107);
+    let storedBefore = storedAfterFirst.bytes;
+    let allMatch = true;
+    for (let r = 0; r < redeploys; r++) {
+      const pick = paths[prng.int(0, paths.length - 1)];
+      if (!pick) throw new Error("no file to change");
+      writeFileSync(join(site, pick.path), randomBytes(pick.size)); // same size, new content
+      const copy = await execChecked("cp", [join(site, pick.path), join(root, `cp-file-${r}`)]);
+      cpFileMs.push(copy.ms);
+      const started = performance.now();
+      const result = await publishDirectory(site, { blobs: store });
+      const elapsed = performance.now() - started;
+      redeployMs.push(elapsed);
+      const storedNow = dirBytes(join(storeDir, "blobs")).bytes;
+      const grew = storedNow - storedBefore;
+      storedBefore = storedNow;
+      const match = result.stats.newBytes === pick.size && grew === pick.size;
+      allMatch &&= match;
+      rows.push([
+        `redeploy ${r + 1}`,
+        pick.path,
+        formatBytes(pick.size),
+        String(result.stats.newBlobs),
+        `${result.stats.newBytes}`,
+        `${grew}`,
+        match ? "yes" : "NO",
+        `${Math.round(elapsed)}`,
+        `${copy.ms.toFixed(1)}`,
+      ]);
+    }
+    // And one with nothing changed: the pure hashing floor.
+    const unchangedStarted = performance.now();
+    const unchanged = await publishDirectory(site, { blobs: store });
+    const unchangedMs = performance.now() - unchangedStarted;
+
+    console.log("\nredeploys with one file changed (same size, new content):\n");
+    console.log(
+      renderTable(
+        [
+          "",
+          "changed file",
+          "size",
+          "new blobs",
+          "stored B (stats)",
+          "store grew B",
+          "= size",
+          "ms",
+          "cp file ms",
+        ],
+        rows,
+      ),
+    );
+
+    const first = summarize(firstMs);
+    const cpTree = summarize(cpTreeMs);
+    const re = summarize(redeployMs);
+    const cpFile = summarize(cpFileMs);
+    console.log(`\nms, median (min–max):\n`);
+    console.log(
+      renderTable(
+        ["operation", "ms", "stored", "files hashed", "files stored"],
+        [
+          [
+            `baseline: cp -r (whole tree, ${rounds}×)`,
+            formatSummary(cpTree),
+            formatBytes(totalBytes),
+            "-",
+            String(paths.length),
+          ],
+          [
+            `first deploy (fresh store, ${rounds}×)`,
+            formatSummary(first),
+            formatBytes(firstStats.newBytes),
+            String(firstStats.files),
+            String(firstStats.newBlobs),
+          ],
+          [`baseline: cp of the one file (${redeploys}×)`, fmt(cpFile), "1 file", "-", "1"],
+          [
+            `redeploy, 1 file changed (${redeploys}×)`,
+            formatSummary(re),
+            "= that file (see above)",
+            String(paths.length),
+            "1",
+          ],
+          [
+            "redeploy, nothing changed (1×)",
+            String(Math.round(unchangedMs)),
+            formatBytes(unchanged.stats.newBytes),
+            String(unchanged.stats.files),
+            String(unchanged.stats.newBlobs),
+          ],
+        ],
+      ),
+    );
+    if (first && re && cpTree) {
+      const perHashedUs = (re.median / paths.length) * 1000;
+      const perStoredUs = ((first.median - re.median) / (firstStats.newBlobs - 1)) * 1000;
+      console.log(
+        `\ntime per file hashed (redeploy ÷ ${paths.length}): ${perHashedUs.toFixed(1)} µs; ` +
+          `time per file stored ((first − redeploy) ÷ ${firstStats.newBlobs - 1}): ${perStoredUs.toFixed(1)} µs`,
+      );
+      console.log(
+        `first deploy ÷ cp -r: ${(first.median / cpTree.median).toFixed(2)}×; redeploy ÷ first deploy: ${(re.median / first.median).toFixed(2)}×; redeploy ÷ cp -r: ${(re.median / cpTree.median).toFixed(2)}×`,
+      );
+      console.log(
+        `target: redeploy stores only the change — stored bytes = changed file's size in every redeploy: ${allMatch ? "PASS" : "FAIL"}; ` +
+          `time proportional to the change — redeploy (${Math.round(re.median)} ms) ≤ 0.5× first deploy (${Math.round(first.median)} ms): ${re.median <= 0.5 * first.median ? "PASS" : "FAIL"} ` +
+          `(the rest is hashing every file, ${perHashedUs.toFixed(1)} µs each)`,
+      );
+    }
+  } finally {
+    await cleanup.run();
+  }
+}
+
+function fmt(s: ReturnType<typeof summarize>): string {
+  if (!s) return "n/a";
+  return `${s.median.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
+}
+
+interface SiteFile {
+  path: string;
+  size: number;
+}
+
+/**
+ * The anchors' make-out: sizes log-uniform from 170 B to 64 KiB plus 20 assets of 1–3 MiB,
+ * scaled to `targetBytes`, in 100 directories, random content (every file distinct).
+ */
+function generateSite(dir: string, count: number, targetBytes: number): SiteFile[] {
+  const prng = new Prng(0x0ff1ce);
+  const assets = Math.min(20, Math.floor(count / 100));
+  const raw: number[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i < assets) raw.push(prng.int(1 * MIB, 3 * MIB));
+    else raw.push(Math.exp(Math.log(170) + (prng.nextU32() / 2 ** 32) * Math.log(65536 / 170)));
+  }
+  const target = (targetBytes * count) / 10_000;
+  const scale = target / raw.reduce((a, b) => a + b, 0);
+  const dirs = Math.min(100, count);
+  for (let d = 0; d < dirs; d++)
+    mkdirSync(join(dir, `d${String(d).padStart(2, "0")}`), { recursive: true });
+  const files: SiteFile[] = [];
+  for (let i = 0; i < count; i++) {
+    const size = Math.max(1, Math.round((raw[i] ?? 1) * scale));
+    const ext = i < assets ? "bin" : i % 3 === 0 ? "js" : "html";
+    const path = `d${String(i % dirs).padStart(2, "0")}/f${String(i).padStart(5, "0")}.${ext}`;
+    writeFileSync(join(dir, path), randomBytes(size));
+    files.push({ path, size });
+  }
+  return files;
+}
+
+function dirBytes(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const visit = (d: string): void => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) visit(p);
+      else if (entry.isFile()) {
+        files++;
+        bytes += statSync(p).size;
+      }
+    }
+  };
+  visit(dir);
+  return { files, bytes };
+}
