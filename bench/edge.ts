@@ -9,11 +9,10 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
-import { availableParallelism } from "node:os";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pinned, type Pinning } from "./lib/baselines.ts";
+import { choosePinning, pinned, type Pinning } from "./lib/baselines.ts";
 import { Cleanup } from "./lib/cleanup.ts";
 import { CpuMeter, type CpuGroup } from "./lib/cpu.ts";
 import { startForgeChild } from "./lib/forge.ts";
@@ -69,24 +68,6 @@ interface Server {
   cpu: CpuGroup | undefined;
 }
 
-function choosePinning(): Pinning & { note: string } {
-  if (!findExecutable("taskset")) {
-    return {
-      server: [],
-      client: [],
-      note: "not pinned: taskset not found (apt-get install util-linux)",
-    };
-  }
-  if (availableParallelism() < 2) {
-    return { server: [], client: [], note: "not pinned: fewer than 2 CPUs" };
-  }
-  return {
-    server: ["taskset", "-c", "1"],
-    client: ["taskset", "-c", "0"],
-    note: "servers on CPU 1, wrk on CPU 0 (taskset)",
-  };
-}
-
 async function runEdge(options: BenchOptions): Promise<void> {
   const rounds = options.int("edge-rounds", "BENCH_EDGE_ROUNDS", 5);
   const duration = options.int("duration", "BENCH_EDGE_DURATION", 10);
@@ -103,7 +84,7 @@ async function runEdge(options: BenchOptions): Promise<void> {
       return;
     }
   }
-  const pin = choosePinning();
+  const pin = choosePinning({ client: "wrk" });
   const cleanup = new Cleanup();
   const root = await mkdtemp(join(tmpdir(), "slipway-bench-edge-"));
   cleanup.defer(`remove ${root}`, async () => {

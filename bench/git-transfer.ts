@@ -6,10 +6,11 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { availableParallelism, cpus, release, tmpdir } from "node:os";
+import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  choosePinning,
   pinned,
   SkipError,
   startHttpBackend,
@@ -135,7 +136,7 @@ async function runGitTransfer(options: BenchOptions): Promise<void> {
       return;
     }
   }
-  const pin = choosePinning(options.has("no-pin", "BENCH_NO_PIN"));
+  const pin = choosePinning({ disabled: options.has("no-pin", "BENCH_NO_PIN"), client: "clients" });
 
   const cleanup = new Cleanup();
   try {
@@ -211,25 +212,6 @@ async function backgroundBusy(ms = 2_000): Promise<string> {
   } catch {
     return "n/a";
   }
-}
-
-function choosePinning(disabled: boolean): Pinning & { note: string } {
-  if (disabled) return { server: [], client: [], note: "not pinned (--no-pin)" };
-  if (!findExecutable("taskset")) {
-    return {
-      server: [],
-      client: [],
-      note: "not pinned: taskset not found (apt-get install util-linux)",
-    };
-  }
-  if (availableParallelism() < 2) {
-    return { server: [], client: [], note: "not pinned: fewer than 2 CPUs available" };
-  }
-  return {
-    server: ["taskset", "-c", "1"],
-    client: ["taskset", "-c", "0"],
-    note: "servers on CPU 1, clients on CPU 0 (taskset)",
-  };
 }
 
 async function describeMachine(pin: { note: string }): Promise<string> {

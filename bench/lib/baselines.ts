@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Cleanup } from "./cleanup.ts";
 import {
@@ -20,6 +21,32 @@ export interface Pinning {
   /** Prefix for server commands, e.g. ["taskset", "-c", "1"], or [] without pinning. */
   server: readonly string[];
   client: readonly string[];
+}
+
+/**
+ * Servers on CPU 1 and the load generator or git client on CPU 0 (`taskset`), as in
+ * perf-anchors; unpinned, with the reason, when that is off or impossible.
+ */
+export function choosePinning(options: {
+  disabled?: boolean;
+  client: string;
+}): Pinning & { note: string } {
+  if (options.disabled === true) return { server: [], client: [], note: "not pinned (--no-pin)" };
+  if (!findExecutable("taskset")) {
+    return {
+      server: [],
+      client: [],
+      note: "not pinned: taskset not found (apt-get install util-linux)",
+    };
+  }
+  if (availableParallelism() < 2) {
+    return { server: [], client: [], note: "not pinned: fewer than 2 CPUs available" };
+  }
+  return {
+    server: ["taskset", "-c", "1"],
+    client: ["taskset", "-c", "0"],
+    note: `servers on CPU 1, ${options.client} on CPU 0 (taskset)`,
+  };
 }
 
 export function pinned(prefix: readonly string[], command: string, args: readonly string[]) {

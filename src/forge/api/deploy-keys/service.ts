@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { Kysely, SelectQueryBuilder } from "kysely";
 import { parsePublicKey } from "../../../lib/ssh-keys.ts";
 import { createKeyRecord, titleErrors } from "../../auth/ssh-keys.ts";
 import type { ForgeContext } from "../../context.ts";
@@ -46,6 +46,23 @@ export interface DeployKeyWithProjects {
 export interface PageOf<T> {
   total: number;
   items: T[];
+}
+
+/** Rows of `keys` matched by `query`: one page in id order, and how many there are in all. */
+export async function pageOfKeys(
+  query: SelectQueryBuilder<ForgeDatabase, "keys", object>,
+  page: Page,
+): Promise<PageOf<Key>> {
+  const { total } = await query
+    .select((eb) => eb.fn.countAll<number>().as("total"))
+    .executeTakeFirstOrThrow();
+  const items = await query
+    .selectAll()
+    .orderBy("id")
+    .limit(page.perPage)
+    .offset(page.offset)
+    .execute();
+  return { total: Number(total), items };
 }
 
 type Db = Kysely<ForgeDatabase>;
@@ -147,16 +164,8 @@ export async function listAllDeployKeys(
   assertAdmin(user);
   let query = ctx.db.selectFrom("keys").where("kind", "=", "deploy");
   if (options.onlyPublic) query = query.where("public", "=", 1);
-  const { total } = await query
-    .select((eb) => eb.fn.countAll<number>().as("total"))
-    .executeTakeFirstOrThrow();
-  const keys = await query
-    .selectAll()
-    .orderBy("id")
-    .limit(options.page.perPage)
-    .offset(options.page.offset)
-    .execute();
-  if (keys.length === 0) return { total: Number(total), items: [] };
+  const { total, items: keys } = await pageOfKeys(query, options.page);
+  if (keys.length === 0) return { total, items: [] };
   const links = await ctx.db
     .selectFrom("deploy_keys_projects")
     .selectAll()
@@ -523,14 +532,5 @@ export async function listUserProjectDeployKeys(
         .select("deploy_key_id")
         .where("project_id", "in", projectIds),
     );
-  const { total } = await base
-    .select((eb) => eb.fn.countAll<number>().as("total"))
-    .executeTakeFirstOrThrow();
-  const items = await base
-    .selectAll()
-    .orderBy("id")
-    .limit(page.perPage)
-    .offset(page.offset)
-    .execute();
-  return { total: Number(total), items };
+  return pageOfKeys(base, page);
 }

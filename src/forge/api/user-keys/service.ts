@@ -3,7 +3,7 @@ import type { ForgeContext } from "../../context.ts";
 import type { Key, User } from "../../db/schema.ts";
 import { notFound } from "../../http/errors.ts";
 import type { Page } from "../../http/pagination.ts";
-import { checkUnmodifiedSince, type PageOf } from "../deploy-keys/service.ts";
+import { checkUnmodifiedSince, pageOfKeys, type PageOf } from "../deploy-keys/service.ts";
 import { parseExpiresAt } from "../deploy-keys/schema.ts";
 import type { CreateUserKeyBody } from "./schema.ts";
 
@@ -14,16 +14,7 @@ export async function listUserKeys(
   page: Page,
 ): Promise<PageOf<Key>> {
   const base = ctx.db.selectFrom("keys").where("kind", "=", "user").where("user_id", "=", user.id);
-  const { total } = await base
-    .select((eb) => eb.fn.countAll<number>().as("total"))
-    .executeTakeFirstOrThrow();
-  const items = await base
-    .selectAll()
-    .orderBy("id")
-    .limit(page.perPage)
-    .offset(page.offset)
-    .execute();
-  return { total: Number(total), items };
+  return pageOfKeys(base, page);
 }
 
 /** One of the caller's keys; anyone else's key (or a deploy key) is `404 Key Not Found`. */
