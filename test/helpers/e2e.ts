@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runChecked } from "../../src/lib/run.ts";
-import type { TestForge, TestProject } from "./forge.ts";
+import { waitUntil, type TestForge, type TestProject } from "./forge.ts";
 
 /**
  * Helpers for whole-system stories: a git working copy pushed to the forge over smart HTTP with
@@ -121,18 +121,12 @@ export function publicKeyFingerprint(publicKey: string): string {
   return `${(type ?? "").replace(/^ssh-/, "").toUpperCase()} SHA256:${digest}`;
 }
 
-export async function poll<T>(
+/** `waitUntil` with the slower pace and longer patience that whole-system stories need. */
+export function poll<T>(
   check: () => Promise<T | undefined | false>,
   what: string,
   timeoutMs = 30_000,
   intervalMs = 100,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+  return waitUntil(check, what, timeoutMs, intervalMs);
 }
