@@ -328,9 +328,127 @@ async function buildNetwork(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/**
+ * Direct deploys (digest protocol, functions, drafts), the account env API, provider
+ * connections with what linking installed at the provider, and deploy previews.
+ */
+async function deploysAndProviders(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable("deploys").addColumn("deploy_source", "text").execute();
+  await db.schema.alterTable("deploys").addColumn("declared_files", "text").execute();
+  await db.schema
+    .alterTable("deploys")
+    .addColumn("required_functions", "text", (c) => c.notNull().defaultTo("[]"))
+    .execute();
+  await db.schema
+    .alterTable("deploys")
+    .addColumn("warnings", "text", (c) => c.notNull().defaultTo("[]"))
+    .execute();
+  await db.schema.alterTable("deploys").addColumn("review_id", "integer").execute();
+  await db.schema.alterTable("deploys").addColumn("review_url", "text").execute();
+  await db.schema.alterTable("deploys").addColumn("review_state", "text").execute();
+  await db.schema.alterTable("deploys").addColumn("approved_by", "text").execute();
+  await db.schema.alterTable("deploys").addColumn("commit_url", "text").execute();
+  await db.schema
+    .createIndex("deploys_site_review")
+    .on("deploys")
+    .columns(["site_id", "review_id"])
+    .execute();
+
+  await db.schema.alterTable("sites").addColumn("installation_id", "integer").execute();
+  await db.schema.alterTable("sites").addColumn("connection_id", "text").execute();
+  await db.schema.alterTable("sites").addColumn("link_broken_reason", "text").execute();
+
+  await db.schema
+    .createTable("deploy_functions")
+    .addColumn("deploy_id", "text", (c) =>
+      c.notNull().references("deploys.id").onDelete("cascade"),
+    )
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("sha256", "text", (c) => c.notNull())
+    .addColumn("runtime", "text")
+    .addColumn("blob_sha1", "text")
+    .addColumn("size_bytes", "integer")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("deploy_functions_pk", ["deploy_id", "name"])
+    .execute();
+
+  await db.schema
+    .createTable("env_vars")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("account_id", "text", (c) =>
+      c.notNull().references("accounts.id").onDelete("cascade"),
+    )
+    .addColumn("site_id", "text", (c) => c.references("sites.id").onDelete("cascade"))
+    .addColumn("key", "text", (c) => c.notNull())
+    .addColumn("scopes", "text", (c) => c.notNull())
+    .addColumn("is_secret", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("values_sealed", "text", (c) => c.notNull())
+    .addColumn("updated_by", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+  // One row per key for the account, and one per key per site (NULL site ids are distinct
+  // in a unique index, hence two partial indexes).
+  await db.schema
+    .createIndex("env_vars_account_key")
+    .on("env_vars")
+    .columns(["account_id", "key"])
+    .unique()
+    .where(sql.ref("site_id"), "is", null)
+    .execute();
+  await db.schema
+    .createIndex("env_vars_site_key")
+    .on("env_vars")
+    .columns(["site_id", "key"])
+    .unique()
+    .where(sql.ref("site_id"), "is not", null)
+    .execute();
+
+  await db.schema
+    .createTable("git_connections")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("account_id", "text", (c) =>
+      c.notNull().references("accounts.id").onDelete("cascade"),
+    )
+    .addColumn("provider", "text", (c) => c.notNull())
+    .addColumn("base_url", "text", (c) => c.notNull())
+    .addColumn("kind", "text", (c) => c.notNull())
+    .addColumn("remote_identity", "text", (c) => c.notNull())
+    .addColumn("credential_sealed", "text", (c) => c.notNull())
+    .addColumn("created_by", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("last_checked_at", "text")
+    .addColumn("last_error", "text")
+    .execute();
+  await db.schema
+    .createIndex("git_connections_account")
+    .on("git_connections")
+    .columns(["account_id", "provider"])
+    .execute();
+
+  await db.schema
+    .createTable("site_links")
+    .addColumn("site_id", "text", (c) =>
+      c.primaryKey().references("sites.id").onDelete("cascade"),
+    )
+    .addColumn("connection_id", "text", (c) => c.notNull())
+    .addColumn("provider", "text", (c) => c.notNull())
+    .addColumn("repo_ref", "text", (c) => c.notNull())
+    .addColumn("remote_key_id", "text")
+    .addColumn("remote_hook_id", "text")
+    .addColumn("steps", "text", (c) => c.notNull().defaultTo("[]"))
+    .addColumn("health", "text")
+    .addColumn("checked_at", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+}
+
 export const platformMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
   "0002_build_numbers": { up: buildNumbers },
   "0003_webhook_delivery_dedupe": { up: webhookDeliveryDedupe },
   "0004_build_network": { up: buildNetwork },
+  "0005_deploys_and_providers": { up: deploysAndProviders },
 };

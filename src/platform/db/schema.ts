@@ -21,6 +21,10 @@ export interface PlatformDatabase {
   build_hooks: BuildHooksTable;
   known_hosts: KnownHostsTable;
   jobs: JobsTable;
+  deploy_functions: DeployFunctionsTable;
+  env_vars: EnvVarsTable;
+  git_connections: GitConnectionsTable;
+  site_links: SiteLinksTable;
 }
 
 /** Small platform facts, e.g. `master_key_check` (a value sealed with the master key). */
@@ -120,6 +124,15 @@ export interface SitesTable {
   build_network: number;
   /** The secret providers must present (token or HMAC key), sealed with `site_webhook:<id>`. */
   webhook_secret_sealed: string | null;
+  /** GitHub App installation the site's repository is cloned through (`repo.installation_id`). */
+  installation_id: number | null;
+  /** The account's provider connection that linked the repository (see `site_links`). */
+  connection_id: string | null;
+  /**
+   * Why builds are stopped because the link to the provider is broken (key removed, token
+   * revoked...), for a human; null when the link is healthy or the site has no connection.
+   */
+  link_broken_reason: string | null;
   /** The deploy served at the site's own host name (no foreign key: deploys reference sites). */
   published_deploy_id: string | null;
   created_at: string;
@@ -162,9 +175,107 @@ export interface DeploysTable {
   required: string;
   file_count: number | null;
   size_bytes: number | null;
+  /** Who made it: `build` (a git build), `cli`, `api`, `zip`... (Netlify's `deploy_source`). */
+  deploy_source: string | null;
+  /**
+   * Digest deploys: JSON object path → SHA-1 as the client declared it, kept until every
+   * required file has arrived and the manifest is written; then null.
+   */
+  declared_files: string | null;
+  /** JSON array of SHA-256s of functions the platform still needs. */
+  required_functions: Generated<string>;
+  /** Human-readable warnings shown with the deploy (JSON array of strings). */
+  warnings: Generated<string>;
+  /** Deploy previews: the pull/merge request number, its web URL and the head's source. */
+  review_id: number | null;
+  review_url: string | null;
+  /** `open`, `closed` or `merged` for deploy previews; null otherwise. */
+  review_state: string | null;
+  /** Who approved an untrusted preview build (`POST /deploys/:id/approve`). */
+  approved_by: string | null;
+  commit_url: string | null;
   created_at: string;
   updated_at: string;
   published_at: string | null;
+}
+
+/** Functions declared in a deploy (stored, not served: Slipway serves static files). */
+export interface DeployFunctionsTable {
+  deploy_id: string;
+  name: string;
+  /** SHA-256 of the function's zip, as the client declared it. */
+  sha256: string;
+  runtime: string | null;
+  /** SHA-1 of the uploaded zip in the blob store; null until uploaded. */
+  blob_sha1: string | null;
+  size_bytes: number | null;
+  created_at: string;
+}
+
+/**
+ * Netlify's environment variables ("Envelope", `/accounts/:account_id/env`): one row per key,
+ * for the whole account (`site_id` null) or for one site. `values_sealed` holds the JSON array
+ * of `{id, value, context, context_parameter}`, sealed with context `env_var:<id>`.
+ */
+export interface EnvVarsTable {
+  id: string;
+  account_id: string;
+  site_id: string | null;
+  key: string;
+  /** JSON array of scopes: builds, functions, runtime, post-processing. */
+  scopes: string;
+  is_secret: number;
+  values_sealed: string;
+  updated_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type GitProviderName = "github" | "gitlab" | "bitbucket" | "gitea";
+
+/**
+ * An account's credentials at a git provider. `credential_sealed` is the JSON credential
+ * (`{kind:"token", token}`, `{kind:"app_password", username, password}` or
+ * `{kind:"github_app", app_id, private_key}`) sealed with context `git_connection:<id>`;
+ * it is never returned by the API.
+ */
+export interface GitConnectionsTable {
+  id: string;
+  account_id: string;
+  provider: GitProviderName;
+  /** The provider's API base URL (`https://api.github.com`, `https://gitlab.example.com`...). */
+  base_url: string;
+  kind: "token" | "app_password" | "github_app";
+  /** Who the credential is at the provider (user name, or the App's slug), when it was checked. */
+  remote_identity: string;
+  credential_sealed: string;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+  last_checked_at: string | null;
+  last_error: string | null;
+}
+
+/**
+ * What Slipway did at the provider for a site linked through a connection, so that linking
+ * again, unlinking and repairing are exact: the provider's ids of the deploy key and webhook
+ * it installed, each step's result, and the last health check.
+ */
+export interface SiteLinksTable {
+  site_id: string;
+  connection_id: string;
+  provider: GitProviderName;
+  /** The repository in the provider's native form (`42`, `group/project`, `workspace/slug`). */
+  repo_ref: string;
+  remote_key_id: string | null;
+  remote_hook_id: string | null;
+  /** JSON array of `{step, status: ok|failed|skipped, message, hint?, at}`. */
+  steps: string;
+  /** JSON object: the last health check (key, webhook, last delivery, branch readable). */
+  health: string | null;
+  checked_at: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 export type BuildState = "enqueued" | "building" | "done" | "error" | "cancelled" | "superseded";
@@ -310,3 +421,7 @@ export type Build = Selectable<BuildsTable>;
 export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
 export type BuildHook = Selectable<BuildHooksTable>;
 export type Job = Selectable<JobsTable>;
+export type DeployFunction = Selectable<DeployFunctionsTable>;
+export type EnvVar = Selectable<EnvVarsTable>;
+export type GitConnection = Selectable<GitConnectionsTable>;
+export type SiteLink = Selectable<SiteLinksTable>;

@@ -360,6 +360,9 @@ export async function createSite(
       webhook_secret_sealed: settings
         ? ctx.secrets.seal(newWebhookSecret(), webhookContext(id))
         : null,
+      installation_id: null,
+      connection_id: null,
+      link_broken_reason: null,
       published_deploy_id: null,
       created_at: now,
       updated_at: now,
