@@ -62,6 +62,12 @@ export interface PlatformConfig {
    * resolve to loopback, private or link-local addresses. A bare host allows any port.
    */
   allowedPrivateRepoHosts: string[];
+  /**
+   * How often the link of every site linked through a provider connection is checked (deploy
+   * key and webhook still at the provider, branch readable), in seconds; 0 turns it off. Unset
+   * (configs built by hand in tests) means off.
+   */
+  linkCheckIntervalSeconds?: number;
 }
 
 export interface BuildPolicy {
@@ -115,6 +121,10 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       unsafeNoSandbox: readBoolean(env, "SLIPWAY_UNSAFE_NO_SANDBOX", false),
     },
     allowedPrivateRepoHosts: readHostList(env, "SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS"),
+    linkCheckIntervalSeconds: readInteger(env, "SLIPWAY_LINK_CHECK_INTERVAL_SECONDS", 3600, {
+      min: 0,
+      max: 7 * 86_400,
+    }),
   };
   return { dataDir, host, logLevel: readLogLevel(env), forge, platform };
 }

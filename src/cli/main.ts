@@ -1,7 +1,9 @@
 import { allowEmbeddedForge, ConfigError, loadConfig } from "../config.ts";
 import { createLogger } from "../lib/logger.ts";
-import { startForge, type RunningForge } from "../forge/server.ts";
-import { startPlatform, type RunningPlatform } from "../platform/server.ts";
+// The servers are loaded only by the commands that start them, so that `slipway deploy` starts
+// in a fraction of the time.
+import type { RunningForge } from "../forge/server.ts";
+import type { RunningPlatform } from "../platform/server.ts";
 
 const USAGE = `Usage: slipway <command>
 
@@ -9,6 +11,7 @@ Commands:
   start     start Slipway on this machine (the built-in git host, and the platform)
   platform  start only the platform (Netlify-compatible API, webhooks, builds, sites)
   forge     start only the built-in git host (GitLab-compatible API, git over SSH and HTTP)
+  deploy    deploy a directory to a site without git (slipway deploy --help)
   help      show this help
 
 Configuration comes from environment variables; see README.md.`;
@@ -23,6 +26,9 @@ export async function main(argv: readonly string[]): Promise<void> {
         return await runServers({ forge: false, platform: true });
       case "forge":
         return await runServers({ forge: true, platform: false });
+      case "deploy":
+        process.exitCode = await (await import("./deploy/command.ts")).runDeploy(argv.slice(1));
+        return;
       case "help":
       case "--help":
       case "-h":
@@ -53,6 +59,7 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
   let platform: RunningPlatform | undefined;
 
   if (options.forge) {
+    const { startForge } = await import("../forge/server.ts");
     forge = await startForge(config.forge, log.child({ server: "forge" }));
     console.log(`Slipway forge (GitLab API)  ${forge.ctx.config.publicUrl}/api/v4`);
     console.log(`Slipway forge (git over SSH) ssh://git@${config.forge.sshHost}:${forge.sshPort}/`);
@@ -69,6 +76,7 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
       ? allowEmbeddedForge(config.platform, { ...config.forge, sshPort: forge.sshPort })
       : config.platform;
     try {
+      const { startPlatform } = await import("../platform/server.ts");
       platform = await startPlatform(platformConfig, log.child({ server: "platform" }));
     } catch (error) {
       await forge?.stop();

@@ -46,3 +46,29 @@ export function canDownloadCode(a: ProjectAccess): boolean {
 export function canPushCode(a: ProjectAccess): boolean {
   return isAdmin(a) || a.level >= AccessLevel.Developer;
 }
+
+/** `read_commit_status`: like reading the code (Reporter+, or a public or internal project). */
+export function canReadCommitStatus(a: ProjectAccess): boolean {
+  return canDownloadCode(a);
+}
+
+/** `create_commit_status`: Developer or higher (a Reporter or Guest gets a 403). */
+export function canCreateCommitStatus(a: ProjectAccess): boolean {
+  return isAdmin(a) || a.level >= AccessLevel.Developer;
+}
+
+/** `read_merge_request`: whoever can read the project. */
+export function canReadMergeRequest(a: ProjectAccess): boolean {
+  return canReadProject(a);
+}
+
+/** `create_merge_request_from` the project itself: Developer or higher (who can push). */
+export function canCreateMergeRequest(a: ProjectAccess): boolean {
+  return isAdmin(a) || a.level >= AccessLevel.Developer;
+}
+
+/** `update_merge_request`: Developer or higher, or its author while they can read the project. */
+export function canUpdateMergeRequest(a: ProjectAccess, authorId: number | null): boolean {
+  if (canCreateMergeRequest(a)) return true;
+  return a.user !== null && authorId === a.user.id && canReadProject(a);
+}

@@ -8,9 +8,11 @@ import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
 import { generateEd25519KeyPair } from "../lib/ssh-keys.ts";
+import { branchRoutes } from "./api/branches/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
+import { personalAccessTokenRoutes } from "./api/personal-access-tokens/routes.ts";
 import { projectRoutes } from "./api/projects/routes.ts";
 import { userKeyRoutes } from "./api/user-keys/routes.ts";
 import { userRoutes } from "./api/users/routes.ts";
@@ -76,6 +78,8 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
       memberRoutes(api, ctx);
       deployKeyRoutes(api, ctx);
       hookRoutes(api, ctx);
+      branchRoutes(api, ctx);
+      personalAccessTokenRoutes(api, ctx);
     },
     { prefix: "/api/v4" },
   );

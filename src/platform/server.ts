@@ -12,6 +12,8 @@ import { SecretBox } from "../lib/secret-box.ts";
 import { accountRoutes } from "./api/accounts/routes.ts";
 import { buildHookRoutes, buildHookTriggerRoutes } from "./api/build-hooks/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
+import { envRoutes } from "./api/env/routes.ts";
+import { integrationRoutes } from "./api/integrations/routes.ts";
 import { siteRoutes } from "./api/sites/routes.ts";
 import { userRoutes } from "./api/users/routes.ts";
 import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/routes.ts";
@@ -154,12 +156,15 @@ export async function startPlatform(
       deployRoutes(api, ctx);
       webhookDeliveryRoutes(api, ctx);
       buildHookRoutes(api, ctx);
+      envRoutes(api, ctx);
     },
     { prefix: "/api/v1" },
   );
-  // Host root: the sites' git webhooks and Netlify's build hooks (raw bodies, no API auth).
+  // Host root: the sites' git webhooks and Netlify's build hooks (raw bodies, no API auth),
+  // and the extensions lookups of @netlify/config (no auth either).
   await webhookIntakeRoutes(app, ctx);
   await buildHookTriggerRoutes(app, ctx);
+  integrationRoutes(app);
 
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;

@@ -173,7 +173,94 @@ async function hookAttemptRequests(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/** Merge requests (per-project `iid`) and commit statuses with their external pipelines. */
+async function mergeRequestsAndCommitStatuses(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("merge_requests")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("iid", "integer", (c) => c.notNull())
+    .addColumn("source_project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("source_branch", "text", (c) => c.notNull())
+    .addColumn("target_branch", "text", (c) => c.notNull())
+    .addColumn("title", "text", (c) => c.notNull())
+    .addColumn("description", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("author_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("head_sha", "text", (c) => c.notNull())
+    .addColumn("updated_by_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("last_edited_at", "text")
+    .addColumn("last_edited_by_id", "integer", (c) =>
+      c.references("users.id").onDelete("set null"),
+    )
+    .addColumn("closed_at", "text")
+    .addColumn("closed_by_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("merged_at", "text")
+    .addColumn("merged_by_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addUniqueConstraint("merge_requests_project_iid", ["project_id", "iid"])
+    .execute();
+  await db.schema
+    .createIndex("merge_requests_source")
+    .on("merge_requests")
+    .columns(["source_project_id", "source_branch", "state"])
+    .execute();
+  await db.schema
+    .createIndex("merge_requests_target")
+    .on("merge_requests")
+    .columns(["project_id", "target_branch", "state"])
+    .execute();
+
+  await db.schema
+    .createTable("commit_status_pipelines")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("sha", "text", (c) => c.notNull())
+    .addColumn("ref", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addUniqueConstraint("commit_status_pipelines_unique", ["project_id", "sha", "ref"])
+    .execute();
+
+  await db.schema
+    .createTable("commit_statuses")
+    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    .addColumn("project_id", "integer", (c) =>
+      c.notNull().references("projects.id").onDelete("cascade"),
+    )
+    .addColumn("pipeline_id", "integer", (c) =>
+      c.notNull().references("commit_status_pipelines.id").onDelete("cascade"),
+    )
+    .addColumn("sha", "text", (c) => c.notNull())
+    .addColumn("ref", "text", (c) => c.notNull())
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("status", "text", (c) => c.notNull())
+    .addColumn("target_url", "text")
+    .addColumn("description", "text")
+    .addColumn("coverage", "text")
+    .addColumn("author_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("allow_failure", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("retried", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .addColumn("started_at", "text")
+    .addColumn("finished_at", "text")
+    .execute();
+  await db.schema
+    .createIndex("commit_statuses_commit")
+    .on("commit_statuses")
+    .columns(["project_id", "sha", "ref", "name"])
+    .execute();
+}
+
 export const forgeMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
   "0002_hook_attempt_requests": { up: hookAttemptRequests },
+  "0003_merge_requests_and_commit_statuses": { up: mergeRequestsAndCommitStatuses },
 };

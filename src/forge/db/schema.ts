@@ -12,6 +12,9 @@ export interface ForgeDatabase {
   hooks: HooksTable;
   hook_deliveries: HookDeliveriesTable;
   hook_attempts: HookAttemptsTable;
+  merge_requests: MergeRequestsTable;
+  commit_status_pipelines: CommitStatusPipelinesTable;
+  commit_statuses: CommitStatusesTable;
 }
 
 export interface UsersTable {
@@ -151,6 +154,64 @@ export interface HookAttemptsTable {
   webhook_uuid: string | null;
 }
 
+/** A merge request; `iid` is numbered per project and names `refs/merge-requests/<iid>/head`. */
+export interface MergeRequestsTable {
+  id: Generated<number>;
+  /** The target project (the forge has no forks: also the source project). */
+  project_id: number;
+  iid: number;
+  source_project_id: number;
+  source_branch: string;
+  target_branch: string;
+  title: string;
+  description: string;
+  state: "opened" | "closed" | "merged";
+  author_id: number | null;
+  /** The source branch's commit the merge request shows (GitLab's diff_head_sha). */
+  head_sha: string;
+  updated_by_id: number | null;
+  last_edited_at: string | null;
+  last_edited_by_id: number | null;
+  closed_at: string | null;
+  closed_by_id: number | null;
+  merged_at: string | null;
+  merged_by_id: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** GitLab attaches commit statuses to a pipeline; here one external pipeline per (sha, ref). */
+export interface CommitStatusPipelinesTable {
+  id: Generated<number>;
+  project_id: number;
+  sha: string;
+  ref: string;
+  created_at: string;
+}
+
+/** A commit status posted by an external system (GitLab's GenericCommitStatus). */
+export interface CommitStatusesTable {
+  id: Generated<number>;
+  project_id: number;
+  pipeline_id: number;
+  sha: string;
+  ref: string;
+  name: string;
+  status: "created" | "pending" | "running" | "success" | "failed" | "canceled" | "skipped";
+  target_url: string | null;
+  description: string | null;
+  /** A decimal number as text (portable; SQLite and Postgres disagree on floats). */
+  coverage: string | null;
+  author_id: number | null;
+  allow_failure: number;
+  /** 1 once a newer status with the same name replaced it (GitLab's `retried`). */
+  retried: number;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type Project = Selectable<ProjectsTable>;
@@ -161,3 +222,5 @@ export type DeployKeyProject = Selectable<DeployKeysProjectsTable>;
 export type Hook = Selectable<HooksTable>;
 export type HookDelivery = Selectable<HookDeliveriesTable>;
 export type HookAttempt = Selectable<HookAttemptsTable>;
+export type MergeRequest = Selectable<MergeRequestsTable>;
+export type CommitStatus = Selectable<CommitStatusesTable>;

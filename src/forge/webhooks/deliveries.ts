@@ -10,13 +10,14 @@ import {
   type HookHealth,
 } from "./auto-disable.ts";
 import { branchFilterMatches } from "./branch-filter.ts";
-import type { HookDispatcher, PushEvent } from "./dispatcher.ts";
+import type { HookDispatcher, MergeRequestEvent, PushEvent } from "./dispatcher.ts";
 import {
   buildPushPayloads,
   buildSamplePayload,
   classifyUpdates,
   eventHeader,
   loadPushSubjects,
+  MERGE_REQUEST_HOOK,
   withinHookLimit,
   type RefChange,
 } from "./payload.ts";
@@ -42,6 +43,7 @@ export function createHookDispatcher(base: Omit<ForgeContext, "hooks">): HookDis
 
 /** `X-Gitlab-Event` → the `trigger` GitLab records in its hook logs. */
 export function triggerOf(eventName: string): string {
+  if (eventName === MERGE_REQUEST_HOOK) return "merge_request_hooks";
   return eventName === "Tag Push Hook" ? "tag_push_hooks" : "push_hooks";
 }
 
@@ -121,6 +123,39 @@ class WebhookDispatcher implements HookDispatcher {
       return rows.length;
     });
     if (inserted > 0) this.#kick();
+  }
+
+  async recordMergeRequest(trx: Db, event: MergeRequestEvent): Promise<void> {
+    const ctx = this.#ctx;
+    const now = ctx.now();
+    const stamp = now.toISOString();
+    const hooks = await trx
+      .selectFrom("hooks")
+      .selectAll()
+      .where("project_id", "=", event.projectId)
+      .where("merge_requests_events", "=", 1)
+      .orderBy("id")
+      .execute();
+    const body = JSON.stringify(event.payload);
+    const eventUuid = randomUUID();
+    const rows = hooks
+      .filter((hook) => isExecutable(hook, ctx.config.webhooks, now))
+      .map((hook) => ({
+        hook_id: hook.id,
+        event_name: MERGE_REQUEST_HOOK,
+        idempotency_key: randomUUID(),
+        event_uuid: eventUuid,
+        payload: body,
+        state: "pending" as const,
+        attempts: 0,
+        next_attempt_at: stamp,
+        created_at: stamp,
+        updated_at: stamp,
+      }));
+    if (rows.length === 0) return;
+    await trx.insertInto("hook_deliveries").values(rows).execute();
+    // The worker's query waits for this transaction (one connection), so it sees the rows.
+    this.#kick();
   }
 
   start(): void {

@@ -66,6 +66,11 @@ export interface GitAccess {
 
 export interface FetchOptions extends GitAccess {
   branch: string;
+  /**
+   * Fetch this ref instead of the branch (a pull/merge request's head: `refs/pull/5/head`,
+   * `refs/merge-requests/3/head`); it is kept in the mirror under `refs/slipway/`.
+   */
+  fetchRef?: string;
   /** Build this commit (it must be on the branch); default the branch's head. */
   commit?: string;
   /** The site's bare mirror; created on first use, fetched into incrementally afterwards. */
@@ -104,13 +109,18 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
   if (options.commit !== undefined && !SHA.test(options.commit)) {
     throw notAllowed(`the commit ${JSON.stringify(options.commit)} is not a full hexadecimal sha`);
   }
-  const ref = `refs/heads/${options.branch}`;
+  if (options.fetchRef !== undefined && !isFetchableRef(options.fetchRef)) {
+    throw notAllowed(`the ref ${JSON.stringify(options.fetchRef)} is not a valid git ref to fetch`);
+  }
+  const remoteRef = options.fetchRef ?? `refs/heads/${options.branch}`;
+  const ref = options.fetchRef === undefined ? remoteRef : `refs/slipway/${remoteRef.slice(5)}`;
+  const what = options.fetchRef ?? `branch ${options.branch}`;
   return withGitSession(options, async (session) => {
     await ensureMirror(options.mirrorDir, session);
     const previousSha = await revParse(options.mirrorDir, ref, session);
 
     const fetchStarted = performance.now();
-    options.onLog?.(`Fetching branch ${options.branch} from ${session.repo.url}`);
+    options.onLog?.(`Fetching ${what} from ${session.repo.url}`);
     const fetch = () =>
       session.git(
         [
@@ -122,7 +132,7 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
           "--no-recurse-submodules",
           "--end-of-options",
           session.repo.url,
-          `+${ref}:${ref}`,
+          `+${remoteRef}:${ref}`,
         ],
         { network: true },
       );
@@ -133,6 +143,17 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
       await rm(options.mirrorDir, { recursive: true, force: true });
       await ensureMirror(options.mirrorDir, session);
       fetched = await fetch();
+    }
+    if (
+      fetched.code !== 0 &&
+      options.fetchRef !== undefined &&
+      /couldn't find remote ref/i.test(fetched.stderr)
+    ) {
+      throw new GitFetchError({
+        code: "ref_not_found",
+        message: `The repository ${session.repo.url} has no ${options.fetchRef}: the pull or merge request may have been deleted, or the site's repository is not the one the request was opened against.`,
+        detail: fetched.stderr.replaceAll(session.tempDir, "<temp>").trim(),
+      });
     }
     if (fetched.code !== 0) {
       let remoteBranches: string[] | undefined;
@@ -160,7 +181,7 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
         throw new GitFetchError({
           code: "commit_not_on_branch",
           message:
-            `The commit ${options.commit} is not on the branch ${options.branch} of ` +
+            `The commit ${options.commit} is not on the ${what} of ` +
             `${session.repo.url} (its head is ${head}); it may have been removed by a force push.`,
           detail: onBranch.stderr.trim(),
         });
@@ -169,10 +190,10 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
     }
     options.onLog?.(
       previousSha === undefined
-        ? `Fetched ${options.branch} at ${sha} in ${fetchMs} ms`
+        ? `Fetched ${what} at ${sha} in ${fetchMs} ms`
         : previousSha === head
-          ? `Branch ${options.branch} unchanged at ${head} (${fetchMs} ms)`
-          : `Fetched ${options.branch}: ${previousSha.slice(0, 12)}..${head.slice(0, 12)} in ${fetchMs} ms`,
+          ? `The ${what} is unchanged at ${head} (${fetchMs} ms)`
+          : `Fetched ${what}: ${previousSha.slice(0, 12)}..${head.slice(0, 12)} in ${fetchMs} ms`,
     );
 
     const checkoutStarted = performance.now();
@@ -622,6 +643,13 @@ function probeTcp(address: string, port: number, timeoutMs: number): Promise<str
       ),
     );
   });
+}
+
+/** A ref under `refs/` whose rest is a valid branch name (no `..`, no leading dash, ...). */
+function isFetchableRef(ref: string): boolean {
+  return (
+    ref.startsWith("refs/") && !ref.startsWith("refs/slipway/") && isValidBranchName(ref.slice(5))
+  );
 }
 
 function notAllowed(message: string): GitFetchError {

@@ -7,8 +7,10 @@ import type { Build, RepoProvider, Site } from "../db/schema.ts";
 import type { BlobStore } from "../deploys/blob-store.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";
 import { PublishError, publishDirectory } from "../deploys/publish.ts";
+import { publishBuildDeploy } from "../deploys/publish-switch.ts";
+import { manifestBlobs, recordBlobOwnership } from "../deploys/ownership.ts";
 import { branchLabel, siteUrl } from "../api/sites/urls.ts";
-import { readEnv } from "../api/sites/service.ts";
+import { buildEnvVars } from "../api/env/service.ts";
 import { openPrivateKey } from "../api/deploy-keys/service.ts";
 import { checkRepoHost, isAllowedHost } from "../repos/host-guard.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
@@ -18,7 +20,9 @@ import { fetchRepository, type FetchResult } from "./git-fetch.ts";
 import { DbHostKeyStore } from "./known-hosts-store.ts";
 import type { LeasedJob, ReclaimedJob } from "./queue.ts";
 import { describeSandboxFailure, runSandboxed, type SandboxOptions } from "./sandbox.ts";
-import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE } from "./service.ts";
+import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE, deployContext } from "./service.ts";
+import { previewFetchRef, previewLabel } from "../api/previews/refs.ts";
+import { reportCommitStatus } from "../links/statuses.ts";
 import { SHUTDOWN, type JobHandler, type JobResult } from "./workers.ts";
 
 /**
@@ -156,6 +160,7 @@ async function failBuild(
     }
     return true;
   });
+  if (changed) await reportCommitStatus(ctx, buildId, "failure");
   if (changed && !log) {
     const own = await BuildLog.open(ctx.db, buildId);
     own.write("cleanup", message, true);
@@ -249,6 +254,7 @@ async function runBuildJob(
 
   try {
     const outcome = await runStages(options, claimed, log, workDir, signal, startedMs);
+    await reportCommitStatus(ctx, buildId, "success");
     return outcome;
   } catch (error) {
     if (signal.aborted) return stopped(options, claimed, log, signal, workerSignal);
@@ -360,7 +366,10 @@ async function runStages(
 
   // ---- preparing repo
   log.write("preparing_repo", "Starting to prepare the repo for build");
-  const fetched = await prepareRepo(options, site, build, log, workDir, signal);
+  // A deploy preview fetches its request's head ref (its source branch on Bitbucket).
+  const reviewId = deploy.context === "deploy-preview" ? deploy.review_id : null;
+  const fetchRef = reviewId === null ? undefined : previewFetchRef(site.repo_provider, reviewId);
+  const fetched = await prepareRepo(options, site, build, log, workDir, signal, fetchRef);
   if (signal.aborted) throw new Error("stopped");
   await ctx.db
     .updateTable("builds")
@@ -373,6 +382,7 @@ async function runStages(
     .where("id", "=", deployId)
     .execute();
   log.write("preparing_repo", "Section completed: preparing repo");
+  await reportCommitStatus(ctx, build.id, "pending");
 
   // ---- building site
   const base = site.base_dir;
@@ -386,7 +396,7 @@ async function runStages(
   if (site.build_cmd === null || site.build_cmd.trim() === "") {
     log.write("building", "No build command set: publishing the repository's files as they are.");
   } else {
-    await buildSite(options, site, build, deployId, fetched.sha, log, workDir, signal);
+    await buildSite(options, site, build, deployId, fetched.sha, log, workDir, signal, reviewId);
   }
   log.write("building", "Section completed: building");
 
@@ -446,6 +456,7 @@ async function prepareRepo(
   log: BuildLog,
   workDir: string,
   signal: AbortSignal,
+  fetchRef?: string,
 ): Promise<FetchResult> {
   const { ctx } = options;
   const repoUrl = site.repo_url!;
@@ -495,8 +506,8 @@ async function prepareRepo(
   log.write(
     "preparing_repo",
     build.sha
-      ? `Preparing Git Reference ${build.sha} (refs/heads/${build.branch})`
-      : `Preparing Git Reference refs/heads/${build.branch}`,
+      ? `Preparing Git Reference ${build.sha} (${fetchRef ?? `refs/heads/${build.branch}`})`
+      : `Preparing Git Reference ${fetchRef ?? `refs/heads/${build.branch}`}`,
   );
   const mirrorDir = join(options.mirrorRoot, `${site.id}.git`);
   if (build.clear_cache === 1 && existsSync(mirrorDir)) {
@@ -517,6 +528,7 @@ async function prepareRepo(
         tempRoot: options.gitTempRoot,
         onLog: (message) => log.write("preparing_repo", message),
         branch: build.branch,
+        ...(fetchRef !== undefined ? { fetchRef } : {}),
         ...(build.sha !== null ? { commit: build.sha } : {}),
         mirrorDir,
         checkoutDir: workDir,
@@ -540,6 +552,8 @@ async function buildSite(
   log: BuildLog,
   workDir: string,
   signal: AbortSignal,
+  /** The pull/merge request of a deploy preview. */
+  reviewId: number | null = null,
 ): Promise<void> {
   const { ctx } = options;
   const command = site.build_cmd!;
@@ -553,14 +567,15 @@ async function buildSite(
   // The base directory (checked: relative, no "..", no control characters) is entered by the
   // sandbox's own shell, quoted; the whole checkout stays visible, as monorepos need.
   const script = base === null ? command : `cd -- ${shellQuote(base)} || exit 1\n${command}`;
+  const context = deployContext(site, build.branch, reviewId);
   const result = await runSandboxed({
     ...options.sandbox,
     command: script,
     workDir,
-    env: readEnv(ctx, site),
+    env: await buildEnvVars(ctx, site, context, build.branch),
     network: site.build_network === 1,
     netlify: {
-      context: build.branch === (site.repo_branch ?? "main") ? "production" : "branch-deploy",
+      context,
       branch: build.branch,
       commitRef: sha,
       deployId,
@@ -569,7 +584,11 @@ async function buildSite(
       siteName: site.name,
       url: siteUrl(ctx.config, site.name),
       deployUrl: siteUrl(ctx.config, `${deployId}--${site.name}`),
-      deployPrimeUrl: siteUrl(ctx.config, `${branchLabel(build.branch)}--${site.name}`),
+      deployPrimeUrl: siteUrl(
+        ctx.config,
+        `${reviewId === null ? branchLabel(build.branch) : previewLabel(reviewId)}--${site.name}`,
+      ),
+      pullRequest: reviewId !== null,
       repositoryUrl: site.repo_url ?? undefined,
     },
     timeoutMs: ctx.config.builds.timeoutSeconds * 1000,
@@ -640,6 +659,8 @@ async function deploySite(
   // served (not ready), so its old manifest is replaced.
   await options.manifests.delete(deployId);
   await options.manifests.put(deployId, manifest);
+  // The account provided this content: its digest deploys need not upload it again.
+  await recordBlobOwnership(ctx.db, site.account_id, manifestBlobs(manifest), isoNow(ctx));
   await ctx.db
     .updateTable("deploys")
     .set({
@@ -652,7 +673,7 @@ async function deploySite(
     .where("state", "=", "uploading")
     .execute();
 
-  const outcome = await publishDeploy(ctx, site.id, build, deployId);
+  const outcome = await publishBuildDeploy(ctx, site.id, build, deployId);
   switch (outcome.kind) {
     case "stopped":
       return "stopped";
@@ -667,82 +688,8 @@ async function deploySite(
   }
 }
 
-type PublishOutcome =
-  { kind: "published" } | { kind: "ready"; reason: string } | { kind: "stopped" };
-
-/**
- * The atomic switch: in one transaction, with the site's row locked, the deploy becomes
- * `ready`, the build `done`, and — for the production branch, unless the published deploy is
- * locked or comes from a newer build — the site's `published_deploy_id` points at it.
- */
-export async function publishDeploy(
-  ctx: PlatformContext,
-  siteId: string,
-  build: Pick<Build, "id" | "number" | "branch">,
-  deployId: string,
-): Promise<PublishOutcome> {
-  return ctx.db.transaction().execute(async (trx) => {
-    const site = await trx
-      .updateTable("sites")
-      .set((eb) => ({ state: eb.ref("state") }))
-      .where("id", "=", siteId)
-      .returningAll()
-      .executeTakeFirst();
-    const current = await trx
-      .selectFrom("builds")
-      .select("state")
-      .where("id", "=", build.id)
-      .executeTakeFirst();
-    if (!site || current?.state !== "building") return { kind: "stopped" as const };
-    const deploy = await trx
-      .selectFrom("deploys")
-      .selectAll()
-      .where("id", "=", deployId)
-      .executeTakeFirstOrThrow();
-
-    let publish = deploy.context === "production";
-    let reason = `Deploy ${deployId} is ready at its own URL (branch ${build.branch} is not the production branch, so the site itself is unchanged)`;
-    if (publish && site.published_deploy_id !== null && site.published_deploy_id !== deployId) {
-      const published = await trx
-        .selectFrom("deploys")
-        .leftJoin("builds", "builds.id", "deploys.build_id")
-        .select(["deploys.id", "deploys.locked", "deploys.created_at", "builds.number"])
-        .where("deploys.id", "=", site.published_deploy_id)
-        .executeTakeFirst();
-      if (published?.locked === 1) {
-        publish = false;
-        reason = `The published deploy ${published.id} is locked, so this deploy was not published; it is ready at its own URL (unlock the published deploy to publish new builds).`;
-      } else if (
-        published &&
-        (published.number !== null
-          ? published.number > build.number
-          : published.created_at > deploy.created_at)
-      ) {
-        publish = false;
-        reason = `A newer deploy (${published.id}) is already published, so this older one was not; it is ready at its own URL.`;
-      }
-    }
-    const now = isoNow(ctx);
-    await trx
-      .updateTable("deploys")
-      .set({ state: "ready", published_at: publish ? now : null, updated_at: now })
-      .where("id", "=", deployId)
-      .execute();
-    if (publish) {
-      await trx
-        .updateTable("sites")
-        .set({ published_deploy_id: deployId, updated_at: now })
-        .where("id", "=", siteId)
-        .execute();
-    }
-    await trx
-      .updateTable("builds")
-      .set({ state: "done", error: null, finished_at: now, updated_at: now })
-      .where("id", "=", build.id)
-      .execute();
-    return publish ? { kind: "published" as const } : { kind: "ready" as const, reason };
-  });
-}
+/** The shared atomic switch (also used by direct deploys), under its historical name here. */
+export { publishBuildDeploy as publishDeploy };
 
 /**
  * The safety net behind leases: builds still `enqueued` or `building` whose job is neither

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from "kysely";
 import { objectId } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type {
@@ -9,7 +9,7 @@ import type {
   PlatformDatabase,
   Site,
 } from "../db/schema.ts";
-import { invalidField, notFound } from "../http/errors.ts";
+import { invalidField, notFound, PlatformError } from "../http/errors.ts";
 import { checkBranch } from "../repos/settings.ts";
 
 /**
@@ -42,6 +42,21 @@ export interface BuildRequest {
   clearCache?: boolean;
   webhookDeliveryId?: string;
   buildHookId?: string;
+  /** A deploy preview of a pull/merge request: `branch` is then its head branch. */
+  review?: ReviewRequest;
+}
+
+/**
+ * The pull/merge request a preview build is for. Its builds coalesce and supersede only each
+ * other (never the branch's own builds), and its deploy is never published to the site.
+ */
+export interface ReviewRequest {
+  id: number;
+  url: string | null;
+  /** An approved `pending_review` deploy of this request: it becomes this build's deploy. */
+  approvedDeployId?: string;
+  /** Who approved it (the user's id). */
+  approvedBy?: string;
 }
 
 export interface BuildRequestResult {
@@ -64,9 +79,38 @@ const SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Builds that are not finished. */
 export const ACTIVE_BUILD_STATES: readonly BuildState[] = ["enqueued", "building"];
 
-/** The deploy context of a branch: the production branch publishes, others are branch deploys. */
-export function deployContext(site: Pick<Site, "repo_branch">, branch: string): string {
+/**
+ * The deploy context of a build: the production branch publishes, other branches are branch
+ * deploys, and builds of a pull/merge request are deploy previews (never published).
+ */
+export function deployContext(
+  site: Pick<Site, "repo_branch">,
+  branch: string,
+  reviewId?: number | null,
+): "production" | "branch-deploy" | "deploy-preview" {
+  if (reviewId !== undefined && reviewId !== null) return "deploy-preview";
   return branch === (site.repo_branch ?? "main") ? "production" : "branch-deploy";
+}
+
+type BuildQuery = SelectQueryBuilder<PlatformDatabase, "builds", object>;
+
+/**
+ * The builds a request competes with: the same pull/merge request's, or the branch's own
+ * builds outside any request (a preview of head branch `main` is not a build of `main`).
+ */
+function sameLine<Q extends BuildQuery>(query: Q, branch: string, reviewId?: number): Q {
+  const review = (eb: ExpressionBuilder<PlatformDatabase, "builds">) =>
+    eb
+      .selectFrom("deploys")
+      .select("deploys.id")
+      .whereRef("deploys.id", "=", "builds.deploy_id")
+      .where("deploys.review_id", "is not", null);
+  if (reviewId === undefined) {
+    return query.where("builds.branch", "=", branch).where((eb) => eb.not(eb.exists(review(eb)))) as Q;
+  }
+  return query.where((eb) =>
+    eb.exists(review(eb).where("deploys.review_id", "=", reviewId)),
+  ) as Q;
 }
 
 export async function requestBuild(
@@ -129,8 +173,8 @@ export async function requestBuildInTransaction(
 
   const now = isoNow(ctx);
   const buildId = objectId();
-  const deployId = objectId();
-  await supersedeQueued(ctx, trx, site.id, branch, buildId, now);
+  const deployId = request.review?.approvedDeployId ?? objectId();
+  await supersedeQueued(ctx, trx, site.id, branch, buildId, now, request.review);
 
   const last = await trx
     .selectFrom("builds")
@@ -144,7 +188,7 @@ export async function requestBuildInTransaction(
     site_id: site.id,
     build_id: buildId,
     state: "new",
-    context: deployContext(site, branch),
+    context: deployContext(site, branch, request.review?.id),
     branch,
     commit_ref: sha ?? null,
     title: request.title ?? null,
@@ -158,10 +202,10 @@ export async function requestBuildInTransaction(
     declared_files: null,
     required_functions: "[]",
     warnings: "[]",
-    review_id: null,
-    review_url: null,
-    review_state: null,
-    approved_by: null,
+    review_id: request.review?.id ?? null,
+    review_url: request.review?.url ?? null,
+    review_state: request.review === undefined ? null : "open",
+    approved_by: request.review?.approvedBy ?? null,
     commit_url: null,
     created_at: now,
     updated_at: now,
@@ -187,7 +231,11 @@ export async function requestBuildInTransaction(
     finished_at: null,
     updated_at: now,
   };
-  await trx.insertInto("deploys").values(deploy).execute();
+  if (request.review?.approvedDeployId === undefined) {
+    await trx.insertInto("deploys").values(deploy).execute();
+  } else {
+    await claimApprovedDeploy(trx, deploy);
+  }
   await trx.insertInto("builds").values(build).execute();
   await ctx.jobs.enqueue(
     {
@@ -206,6 +254,32 @@ export async function requestBuildInTransaction(
   return { build, deploy };
 }
 
+/**
+ * The approved `pending_review` deploy becomes the new build's deploy (same id, so the deploys
+ * list shows one entry going from waiting to building); a deploy approved or superseded
+ * meanwhile is refused.
+ */
+async function claimApprovedDeploy(trx: Kysely<PlatformDatabase>, deploy: Deploy): Promise<void> {
+  const claimed = await trx
+    .updateTable("deploys")
+    .set({
+      build_id: deploy.build_id,
+      state: deploy.state,
+      context: deploy.context,
+      commit_ref: deploy.commit_ref,
+      error_message: null,
+      approved_by: deploy.approved_by,
+      updated_at: deploy.updated_at,
+    })
+    .where("id", "=", deploy.id)
+    .where("site_id", "=", deploy.site_id)
+    .where("state", "=", "pending_review")
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) {
+    throw new PlatformError(422, "The deploy is no longer waiting for approval");
+  }
+}
+
 async function findCoalescable(
   trx: Kysely<PlatformDatabase>,
   siteId: string,
@@ -213,13 +287,15 @@ async function findCoalescable(
   sha: string | undefined,
   request: BuildRequest,
 ): Promise<Build | undefined> {
-  // A retry, or a build with a cleared cache, is asked for on purpose: never "already built".
+  // A retry, a build with a cleared cache, or an approval is asked for on purpose: never
+  // "already built".
+  if (request.review?.approvedDeployId !== undefined) return undefined;
   const rebuild = request.trigger === "retry" || request.clearCache === true;
-  const base = trx
-    .selectFrom("builds")
-    .selectAll()
-    .where("site_id", "=", siteId)
-    .where("branch", "=", branch);
+  const base = sameLine(
+    trx.selectFrom("builds").selectAll().where("site_id", "=", siteId),
+    branch,
+    request.review?.id,
+  );
   if (sha !== undefined && !rebuild) {
     const same = await base
       .where("sha", "=", sha)
@@ -239,23 +315,46 @@ async function findCoalescable(
   return undefined;
 }
 
-async function supersedeQueued(
+/**
+ * Supersedes the queued (not started) builds of the same branch — or of the same pull/merge
+ * request, whose older deploys still waiting for approval are superseded too.
+ */
+export async function supersedeQueued(
   ctx: PlatformContext,
   trx: Kysely<PlatformDatabase>,
   siteId: string,
   branch: string,
   newerBuildId: string,
   now: string,
+  review?: Pick<ReviewRequest, "id" | "approvedDeployId">,
+  newerWhat = `build ${newerBuildId}`,
 ): Promise<void> {
-  const queued = await trx
-    .selectFrom("builds")
-    .select(["id", "deploy_id"])
-    .where("site_id", "=", siteId)
-    .where("branch", "=", branch)
-    .where("state", "=", "enqueued")
-    .execute();
+  const line = review === undefined ? `branch "${branch}"` : `request #${review.id}`;
+  if (review !== undefined) {
+    await trx
+      .updateTable("deploys")
+      .set({
+        state: "error",
+        error_message: `Superseded by ${newerWhat}, a newer commit of ${line}; this commit was never approved or built`,
+        updated_at: now,
+      })
+      .where("site_id", "=", siteId)
+      .where("review_id", "=", review.id)
+      .where("state", "=", "pending_review")
+      .where("id", "!=", review.approvedDeployId ?? "")
+      .execute();
+  }
+  const queued = await sameLine(
+    trx
+      .selectFrom("builds")
+      .select(["builds.id", "builds.deploy_id"])
+      .where("builds.site_id", "=", siteId)
+      .where("builds.state", "=", "enqueued"),
+    branch,
+    review?.id,
+  ).execute();
   for (const old of queued) {
-    const reason = `Superseded by build ${newerBuildId}, a newer request for branch "${branch}"; this build never started`;
+    const reason = `Superseded by ${newerWhat}, a newer request for ${line}; this build never started`;
     await trx
       .updateTable("builds")
       .set({ state: "superseded", error: reason, finished_at: now, updated_at: now })

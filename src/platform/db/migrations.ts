@@ -445,10 +445,54 @@ async function deploysAndProviders(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/**
+ * Direct deploys: which blobs each account has uploaded or built (so a digest deploy asks an
+ * account only for content it never provided itself), the paths a digest deploy declared, and
+ * the uploads it still waits for (a row per missing file SHA-1 or function SHA-256).
+ */
+async function directDeploys(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("account_blobs")
+    .addColumn("account_id", "text", (c) =>
+      c.notNull().references("accounts.id").onDelete("cascade"),
+    )
+    .addColumn("sha1", "text", (c) => c.notNull())
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("account_blobs_pk", ["account_id", "sha1"])
+    .execute();
+
+  await db.schema
+    .createTable("deploy_files")
+    .addColumn("deploy_id", "text", (c) =>
+      c.notNull().references("deploys.id").onDelete("cascade"),
+    )
+    .addColumn("path", "text", (c) => c.notNull())
+    .addColumn("sha1", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("deploy_files_pk", ["deploy_id", "path"])
+    .execute();
+
+  await db.schema
+    .createTable("deploy_uploads")
+    .addColumn("deploy_id", "text", (c) =>
+      c.notNull().references("deploys.id").onDelete("cascade"),
+    )
+    .addColumn("kind", "text", (c) => c.notNull())
+    .addColumn("digest", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("deploy_uploads_pk", ["deploy_id", "kind", "digest"])
+    .execute();
+
+  await db.schema
+    .createIndex("deploys_state")
+    .on("deploys")
+    .columns(["state", "updated_at"])
+    .execute();
+}
+
 export const platformMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
   "0002_build_numbers": { up: buildNumbers },
   "0003_webhook_delivery_dedupe": { up: webhookDeliveryDedupe },
   "0004_build_network": { up: buildNetwork },
   "0005_deploys_and_providers": { up: deploysAndProviders },
+  "0006_direct_deploys": { up: directDeploys },
 };

@@ -22,6 +22,9 @@ export interface PlatformDatabase {
   known_hosts: KnownHostsTable;
   jobs: JobsTable;
   deploy_functions: DeployFunctionsTable;
+  account_blobs: AccountBlobsTable;
+  deploy_files: DeployFilesTable;
+  deploy_uploads: DeployUploadsTable;
   env_vars: EnvVarsTable;
   git_connections: GitConnectionsTable;
   site_links: SiteLinksTable;
@@ -210,6 +213,32 @@ export interface DeployFunctionsTable {
   blob_sha1: string | null;
   size_bytes: number | null;
   created_at: string;
+}
+
+/**
+ * Content an account has provided (uploaded, or published by one of its builds): a digest deploy
+ * asks an account only for SHA-1s it has no row for here, so one tenant can never skip uploading,
+ * or learn of, content that only another tenant has.
+ */
+export interface AccountBlobsTable {
+  account_id: string;
+  sha1: string;
+  created_at: string;
+}
+
+/** The paths a digest deploy declared (path → SHA-1), until its manifest is written. */
+export interface DeployFilesTable {
+  deploy_id: string;
+  /** Canonical manifest path (no leading slash). */
+  path: string;
+  sha1: string;
+}
+
+/** What a digest deploy still waits for: one row per missing file SHA-1 or function SHA-256. */
+export interface DeployUploadsTable {
+  deploy_id: string;
+  kind: "file" | "function";
+  digest: string;
 }
 
 /**

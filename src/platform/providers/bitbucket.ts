@@ -1,11 +1,561 @@
-import type { ProviderHttp } from "./http.ts";
-import type { ProviderConnection } from "./types.ts";
+import { createHash } from "node:crypto";
+import type { ProviderHttp, ProviderRequest, ProviderResponse } from "./http.ts";
+import {
+  ProviderError,
+  type CommitStatus,
+  type HookEventKind,
+  type HookSpec,
+  type ProviderClient,
+  type ProviderConnection,
+  type ProviderIdentity,
+  type ProviderRepo,
+  type RemoteDeployKey,
+  type RemoteHook,
+} from "./types.ts";
 
-// Placeholder until the adapter is written; replaced in full by its author.
-export class BitbucketClient {
+/**
+ * Bitbucket Cloud (REST API 2.0, `https://api.bitbucket.org/2.0`). Repositories are named
+ * `workspace/repo_slug` — the id Slipway stores — or by their `{uuid}`. Credentials are an app
+ * password (or API token) over Basic with the account's user name, or an access token over
+ * Bearer. Deploy keys are Bitbucket's "access keys", which are always read-only.
+ */
+
+const DEFAULT_BASE_URL = "https://api.bitbucket.org/2.0";
+/** Pages followed at most when listing (100 items each). */
+const MAX_PAGES = 10;
+const HOOK_DESCRIPTION = "Slipway";
+
+/** The events each Slipway event kind subscribes to. */
+const EVENTS: Record<HookEventKind, string[]> = {
+  push: ["repo:push"],
+  pull_request: [
+    "pullrequest:created",
+    "pullrequest:updated",
+    "pullrequest:fulfilled",
+    "pullrequest:rejected",
+  ],
+};
+
+const BUILD_STATES: Record<CommitStatus["state"], string> = {
+  pending: "INPROGRESS",
+  success: "SUCCESSFUL",
+  failure: "FAILED",
+  error: "FAILED",
+};
+
+/** Bitbucket's names for its OAuth scopes, as the app password and access token forms show them. */
+const PERMISSION_NAMES: Record<string, string> = {
+  account: "Account: Read",
+  repository: "Repositories: Read",
+  "repository:write": "Repositories: Write",
+  "repository:admin": "Repositories: Admin",
+  webhook: "Webhooks: Read and write",
+  pullrequest: "Pull requests: Read",
+};
+
+const NEEDED_PERMISSIONS =
+  "Account: Read, Repositories: Read and Admin, Webhooks: Read and write, Pull requests: Read";
+
+/** What a call was for: the words of its error messages and hints. */
+type Operation =
+  | { kind: "user" }
+  | { kind: "list" }
+  | { kind: "repo"; ref: string }
+  | { kind: "branch"; repo: string }
+  | { kind: "keys"; repo: string; action: string }
+  | { kind: "hooks"; repo: string; action: string }
+  | { kind: "status"; repo: string };
+
+const UUID = /^\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}$/;
+const SLUG = /^[A-Za-z0-9._-]{1,128}$/;
+const SHA = /^[0-9a-fA-F]{7,40}$/;
+
+export class BitbucketClient implements ProviderClient {
   readonly provider = "bitbucket" as const;
+  private readonly baseUrl: string;
+  private readonly host: string;
+
   constructor(
     readonly connection: ProviderConnection,
-    readonly http: ProviderHttp,
-  ) {}
+    private readonly http: ProviderHttp,
+  ) {
+    this.baseUrl = (connection.baseUrl || DEFAULT_BASE_URL).replace(/\/+$/, "");
+    this.host = hostOf(this.baseUrl);
+  }
+
+  async verify(): Promise<ProviderIdentity> {
+    const response = await this.call({ method: "GET", url: "/user" }, { kind: "user" });
+    const user = record(response.body);
+    const username = text(user.username) ?? text(user.nickname) ?? text(user.display_name);
+    if (username === undefined) throw this.malformed("user");
+    const scopes = header(response, "x-oauth-scopes");
+    return {
+      username,
+      ...(scopes === undefined ? {} : { scopes: scopes.split(/[\s,]+/).filter(Boolean) }),
+    };
+  }
+
+  async listRepos(search?: string): Promise<ProviderRepo[]> {
+    const query = new URLSearchParams({ role: "admin", pagelen: "100", sort: "full_name" });
+    const term = search?.trim();
+    if (term) query.set("q", `name ~ "${term.replace(/["\\]/g, "\\$&")}"`);
+    const values = await this.paginate(`/repositories?${query.toString()}`, { kind: "list" });
+    return values.map((value) => this.toRepo(value));
+  }
+
+  async getRepo(ref: string): Promise<ProviderRepo> {
+    const path = repositoryPath(ref);
+    const response = await this.call({ method: "GET", url: path }, { kind: "repo", ref });
+    return this.toRepo(response.body);
+  }
+
+  async branchExists(repo: ProviderRepo, branch: string): Promise<boolean> {
+    const url = `${this.repoPath(repo)}/refs/branches/${encodeURIComponent(branch)}`;
+    const response = await this.call(
+      { method: "GET", url },
+      { kind: "branch", repo: repo.id },
+      [404],
+    );
+    return response.status === 200;
+  }
+
+  async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {
+    const values = await this.paginate(`${this.repoPath(repo)}/deploy-keys?pagelen=100`, {
+      kind: "keys",
+      repo: repo.id,
+      action: "list the access keys of",
+    });
+    return values.map((value) => this.toKey(value));
+  }
+
+  async addDeployKey(
+    repo: ProviderRepo,
+    key: { title: string; key: string },
+  ): Promise<RemoteDeployKey> {
+    const operation: Operation = { kind: "keys", repo: repo.id, action: "add an access key to" };
+    const response = await this.call(
+      {
+        method: "POST",
+        url: `${this.repoPath(repo)}/deploy-keys`,
+        body: { key: key.key, label: key.title },
+      },
+      operation,
+      [400],
+    );
+    if (response.status !== 400) return this.toKey(response.body);
+    // Already there (a retried link): the existing key is the one asked for.
+    if (/already added/i.test(errorMessage(response.body))) {
+      const wanted = keyMaterial(key.key);
+      const existing = (await this.listDeployKeys(repo)).find((k) => keyMaterial(k.key) === wanted);
+      if (existing) return existing;
+    }
+    throw this.failure(response, operation);
+  }
+
+  async removeDeployKey(repo: ProviderRepo, id: string): Promise<void> {
+    if (!/^\d{1,18}$/.test(id)) {
+      throw new ProviderError(
+        "invalid",
+        `"${id.slice(0, 40)}" is not a Bitbucket access key id`,
+        "access key ids are integers (GET /repositories/{workspace}/{repo_slug}/deploy-keys lists them)",
+      );
+    }
+    await this.call(
+      { method: "DELETE", url: `${this.repoPath(repo)}/deploy-keys/${id}` },
+      { kind: "keys", repo: repo.id, action: "remove an access key from" },
+      [404],
+    );
+  }
+
+  async listHooks(repo: ProviderRepo): Promise<RemoteHook[]> {
+    const values = await this.paginate(`${this.repoPath(repo)}/hooks?pagelen=100`, {
+      kind: "hooks",
+      repo: repo.id,
+      action: "list the webhooks of",
+    });
+    return values.map((value) => this.toHook(value));
+  }
+
+  async addHook(repo: ProviderRepo, hook: HookSpec): Promise<RemoteHook> {
+    const response = await this.call(
+      { method: "POST", url: `${this.repoPath(repo)}/hooks`, body: hookBody(hook) },
+      { kind: "hooks", repo: repo.id, action: "add a webhook to" },
+    );
+    return this.toHook(response.body);
+  }
+
+  async updateHook(repo: ProviderRepo, id: string, hook: HookSpec): Promise<RemoteHook> {
+    const response = await this.call(
+      { method: "PUT", url: this.hookPath(repo, id), body: hookBody(hook) },
+      { kind: "hooks", repo: repo.id, action: "update the webhook of" },
+    );
+    return this.toHook(response.body);
+  }
+
+  async removeHook(repo: ProviderRepo, id: string): Promise<void> {
+    await this.call(
+      { method: "DELETE", url: this.hookPath(repo, id) },
+      { kind: "hooks", repo: repo.id, action: "remove a webhook from" },
+      [404],
+    );
+  }
+
+  async setCommitStatus(repo: ProviderRepo, sha: string, status: CommitStatus): Promise<void> {
+    if (!SHA.test(sha)) {
+      throw new ProviderError(
+        "invalid",
+        `"${sha.slice(0, 60)}" is not a commit id`,
+        "pass the commit's hash",
+      );
+    }
+    await this.call(
+      {
+        method: "POST",
+        url: `${this.repoPath(repo)}/commit/${sha}/statuses/build`,
+        body: {
+          state: BUILD_STATES[status.state],
+          key: statusKey(status.context),
+          name: status.context.slice(0, 255),
+          url: status.targetUrl,
+          description: status.description.slice(0, 255),
+        },
+      },
+      { kind: "status", repo: repo.id },
+    );
+  }
+
+  // ---------- HTTP ----------
+
+  private authorization(): string {
+    const credential = this.connection.credential;
+    switch (credential.kind) {
+      case "app_password":
+        return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}`;
+      case "token":
+        return `Bearer ${credential.token}`;
+      case "github_app":
+        throw new ProviderError(
+          "invalid",
+          "a GitHub App credential cannot be used with Bitbucket",
+          "use a Bitbucket app password (with its user name) or an access token",
+        );
+    }
+  }
+
+  /**
+   * One request; a status outside 2xx throws a `ProviderError` unless listed in `tolerated`
+   * (the caller then reads it). `url` is a path under the API base, or a `next` link.
+   */
+  private async call(
+    request: ProviderRequest,
+    operation: Operation,
+    tolerated: number[] = [],
+  ): Promise<ProviderResponse> {
+    const url = request.url.startsWith("/") ? `${this.baseUrl}${request.url}` : request.url;
+    const response = await this.http.request({
+      ...request,
+      url,
+      headers: { ...request.headers, authorization: this.authorization() },
+    });
+    if ((response.status >= 200 && response.status < 300) || tolerated.includes(response.status)) {
+      return response;
+    }
+    throw this.failure(response, operation);
+  }
+
+  /** Every `values` of a paginated list, following `next` (only within the API base). */
+  private async paginate(path: string, operation: Operation): Promise<unknown[]> {
+    const values: unknown[] = [];
+    let url: string | undefined = path;
+    for (let page = 0; url !== undefined && page < MAX_PAGES; page++) {
+      const response = await this.call({ method: "GET", url }, operation);
+      const body = record(response.body);
+      if (!Array.isArray(body.values)) throw this.malformed("page");
+      values.push(...(body.values as unknown[]));
+      const next = text(body.next);
+      if (next !== undefined && !next.startsWith(`${this.baseUrl}/`)) {
+        // Never send the credential anywhere but the API it belongs to.
+        throw new ProviderError(
+          "unavailable",
+          `${this.host} sent a next-page link outside its API (${next.slice(0, 100)})`,
+          "check the connection's base_url",
+        );
+      }
+      url = next;
+    }
+    return values;
+  }
+
+  private repoPath(repo: ProviderRepo): string {
+    return repositoryPath(repo.id);
+  }
+
+  private hookPath(repo: ProviderRepo, id: string): string {
+    const uid = id.startsWith("{") ? id : `{${id}}`;
+    return `${this.repoPath(repo)}/hooks/${encodeURIComponent(uid)}`;
+  }
+
+  // ---------- shapes ----------
+
+  private toRepo(value: unknown): ProviderRepo {
+    const repo = record(value);
+    const fullName = text(repo.full_name);
+    const links = record(repo.links);
+    const clones = Array.isArray(links.clone) ? links.clone.map(record) : [];
+    const clone = (name: string) => text(clones.find((c) => c.name === name)?.href);
+    const ssh = clone("ssh");
+    const https = clone("https");
+    if (fullName === undefined || ssh === undefined) throw this.malformed("repository");
+    return {
+      id: fullName,
+      fullPath: fullName,
+      sshUrl: ssh,
+      // Bitbucket puts the viewer's user name in the HTTPS clone URL; it is not part of the repo.
+      httpsUrl: https === undefined ? "" : withoutUserInfo(https),
+      webUrl: text(record(links.html).href) ?? "",
+      defaultBranch: text(record(repo.mainbranch).name) ?? "main",
+      private: repo.is_private === true,
+    };
+  }
+
+  private toKey(value: unknown): RemoteDeployKey {
+    const key = record(value);
+    if (typeof key.id !== "number" || text(key.key) === undefined)
+      throw this.malformed("access key");
+    return {
+      id: String(key.id),
+      title: text(key.label) ?? "",
+      key: text(key.key)!,
+      readOnly: true,
+    };
+  }
+
+  private toHook(value: unknown): RemoteHook {
+    const hook = record(value);
+    const uuid = text(hook.uuid);
+    const url = text(hook.url);
+    if (uuid === undefined || url === undefined) throw this.malformed("webhook");
+    const subscribed = Array.isArray(hook.events) ? hook.events.filter(isString) : [];
+    const events = (Object.keys(EVENTS) as HookEventKind[]).filter((kind) =>
+      subscribed.some((event) => EVENTS[kind].includes(event)),
+    );
+    return { id: uuid, url, events, active: hook.active === true };
+  }
+
+  // ---------- failures ----------
+
+  private malformed(what: string): ProviderError {
+    return new ProviderError(
+      "unavailable",
+      `${this.host} sent a ${what} object Slipway cannot read`,
+      "check that the connection's base_url is Bitbucket Cloud's API (https://api.bitbucket.org/2.0)",
+    );
+  }
+
+  /** A refusal in Bitbucket's terms: what happened, and where in Bitbucket to fix it. */
+  private failure(response: ProviderResponse, operation: Operation): ProviderError {
+    const status = response.status;
+    const said = errorMessage(response.body);
+    const detail = said === "" ? `HTTP ${status}` : `${status}: ${said}`;
+    const target = describe(operation);
+    if (status === 401) {
+      return new ProviderError(
+        "unauthorized",
+        `Bitbucket did not accept the connection's credential (${detail})`,
+        `Check the user name and app password (Personal settings → App passwords) or the access token; it may have been revoked. It needs ${NEEDED_PERMISSIONS}.`,
+        status,
+      );
+    }
+    if (status === 403) {
+      const missing = missingScopes(response.body);
+      if (missing !== undefined) {
+        const names = missing.map((s) => PERMISSION_NAMES[s] ?? s).join(", ");
+        return new ProviderError(
+          "forbidden",
+          `the credential lacks the Bitbucket permission ${names || "required"} needed to ${target}`,
+          `Create an app password (Personal settings → App passwords) or access token with ${NEEDED_PERMISSIONS}, and update the connection.`,
+          status,
+        );
+      }
+      return new ProviderError(
+        "forbidden",
+        `Bitbucket refused to let this credential ${target} (${detail})`,
+        forbiddenHint(operation),
+        status,
+      );
+    }
+    if (status === 404) {
+      const repo = "repo" in operation ? operation.repo : "ref" in operation ? operation.ref : "";
+      return new ProviderError(
+        "not_found",
+        repo
+          ? `repository ${repo} was not found on Bitbucket, or this credential cannot see it (${detail})`
+          : `Bitbucket could not find what Slipway asked for (${detail})`,
+        "Check the workspace and repository slug (bitbucket.org/{workspace}/{repo_slug}) and that the connection's user has access to the repository (Repository settings → User and group access).",
+        status,
+      );
+    }
+    if (status === 400 || status === 422) {
+      return new ProviderError(
+        "invalid",
+        `Bitbucket refused to ${target} (${detail})`,
+        operation.kind === "keys"
+          ? "The key must be an OpenSSH public key not already added to this repository (Repository settings → Access keys)."
+          : operation.kind === "hooks"
+            ? "The webhook URL must be reachable from Bitbucket (Repository settings → Webhooks)."
+            : "See Bitbucket's message.",
+        status,
+      );
+    }
+    if (status === 409) {
+      return new ProviderError(
+        "conflict",
+        `Bitbucket refused to ${target} (${detail})`,
+        "Try again.",
+        status,
+      );
+    }
+    return new ProviderError(
+      "unavailable",
+      `Bitbucket could not ${target} (${detail})`,
+      status === 429
+        ? "Bitbucket is rate limiting this credential; try again in a few minutes."
+        : "Bitbucket may be having trouble (bitbucket.status.atlassian.com); try again later.",
+      status,
+    );
+  }
+}
+
+/** `/repositories/{workspace}/{repo_slug}` for `workspace/repo_slug` or `{uuid}` ids. */
+function repositoryPath(ref: string): string {
+  const trimmed = ref.trim().replace(/\.git$/, "");
+  if (UUID.test(trimmed)) {
+    // `{}` stands for "any workspace" when the repository is named by its UUID.
+    return `/repositories/${encodeURIComponent("{}")}/${encodeURIComponent(trimmed)}`;
+  }
+  const parts = trimmed.split("/");
+  if (parts.length === 2 && parts.every((p) => SLUG.test(p) || UUID.test(p))) {
+    return `/repositories/${parts.map((p) => encodeURIComponent(p)).join("/")}`;
+  }
+  throw new ProviderError(
+    "invalid",
+    `"${ref.slice(0, 200)}" is not a Bitbucket repository id`,
+    "Use workspace/repo_slug, as in bitbucket.org/workspace/repo_slug (your workspace, which may differ from your user name), or the repository's {uuid}.",
+  );
+}
+
+function hookBody(hook: HookSpec) {
+  return {
+    description: HOOK_DESCRIPTION,
+    url: hook.url,
+    active: true,
+    secret: hook.secret,
+    events: [...new Set(hook.events.flatMap((kind) => EVENTS[kind]))],
+  };
+}
+
+/** Bitbucket keys a status by vendor key: the context itself when short, else a stable digest. */
+function statusKey(context: string): string {
+  if (context.length <= 40) return context;
+  const digest = createHash("sha256").update(context).digest("hex").slice(0, 8);
+  return `${context.slice(0, 31)}-${digest}`;
+}
+
+function describe(operation: Operation): string {
+  switch (operation.kind) {
+    case "user":
+      return "read the connection's user (GET /user)";
+    case "list":
+      return "list the repositories it administers";
+    case "repo":
+      return `read repository ${operation.ref}`;
+    case "branch":
+      return `read the branches of ${operation.repo}`;
+    case "keys":
+    case "hooks":
+      return `${operation.action} ${operation.repo}`;
+    case "status":
+      return `report a build status on ${operation.repo}`;
+  }
+}
+
+function forbiddenHint(operation: Operation): string {
+  switch (operation.kind) {
+    case "keys":
+      return `The connection's user needs admin permission on the repository ${operation.repo} to manage its access keys (Repository settings → Access keys); ask a workspace admin to grant it, or add the key there by hand.`;
+    case "hooks":
+      return `The connection's user needs admin permission on the repository ${operation.repo} to manage its webhooks (Repository settings → Webhooks); ask a workspace admin to grant it.`;
+    case "status":
+      return `The connection's user needs write permission on the repository ${operation.repo} to report build statuses.`;
+    default:
+      return "Check the connection user's permissions on the repository (Repository settings → User and group access).";
+  }
+}
+
+/** The scopes a 403 says are missing (`error.detail.required`), or undefined for other 403s. */
+function missingScopes(body: unknown): string[] | undefined {
+  const error = record(record(body).error);
+  const required = record(error.detail).required;
+  if (Array.isArray(required)) return required.filter(isString);
+  return /privilege scopes/i.test(text(error.message) ?? "") ? [] : undefined;
+}
+
+/** Bitbucket's `{type: "error", error: {message, detail, fields}}`, as one capped line. */
+function errorMessage(body: unknown): string {
+  if (typeof body === "string") return oneLine(body);
+  const error = record(record(body).error);
+  const parts = [text(error.message)];
+  if (typeof error.detail === "string") parts.push(error.detail);
+  const fields = record(error.fields);
+  for (const [name, messages] of Object.entries(fields)) {
+    if (Array.isArray(messages)) parts.push(`${name}: ${messages.filter(isString).join(" ")}`);
+  }
+  return oneLine(parts.filter((p) => p !== undefined && p !== "").join("; "));
+}
+
+function oneLine(value: string): string {
+  return value.replace(/\s+/g, " ").trim().slice(0, 300);
+}
+
+/** `type base64` of an OpenSSH key line (its comment dropped), to compare keys. */
+function keyMaterial(key: string): string {
+  return key.trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
+function withoutUserInfo(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+function header(response: ProviderResponse, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === "string";
 }

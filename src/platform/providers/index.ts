@@ -11,13 +11,13 @@ export * from "./types.ts";
 export function providerClient(connection: ProviderConnection, http: ProviderHttp): ProviderClient {
   switch (connection.provider) {
     case "gitlab":
-      return new GitLabClient(connection, http) as unknown as ProviderClient; // cast removed once the adapter exists
+      return new GitLabClient(connection, http);
     case "github":
-      return new GitHubClient(connection, http) as unknown as ProviderClient; // cast removed once the adapter exists
+      return new GitHubClient(connection, http);
     case "bitbucket":
-      return new BitbucketClient(connection, http) as unknown as ProviderClient; // cast removed once the adapter exists
+      return new BitbucketClient(connection, http);
     case "gitea":
-      return new GiteaClient(connection, http) as unknown as ProviderClient; // cast removed once the adapter exists
+      return new GiteaClient(connection, http);
   }
 }
 

@@ -80,6 +80,11 @@ export interface ProviderIdentity {
   username: string;
   /** Scopes the token has, when the provider says (GitHub `X-OAuth-Scopes`, GitLab token info). */
   scopes?: string[];
+  /**
+   * What the credential needs that the provider could not confirm, for a human (e.g. GitHub
+   * fine-grained tokens, whose permissions are not reported).
+   */
+  hint?: string;
 }
 
 /** Credentials for an HTTPS clone (GitHub App installation tokens). */

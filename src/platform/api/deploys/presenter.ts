@@ -1,9 +1,35 @@
+import { createHash } from "node:crypto";
+import mime from "mime-types";
 import type { PlatformConfig } from "../../../config.ts";
 import type { Deploy } from "../../db/schema.ts";
-import { siteUrl } from "../sites/urls.ts";
+import { branchLabel, siteUrl } from "../sites/urls.ts";
 
-/** Netlify's `deploy` (the fields clients read), with its permalink `{id}--{site}`. */
-export function presentDeploy(config: PlatformConfig, deploy: Deploy, siteName: string) {
+function parseList(json: string): string[] {
+  try {
+    const value: unknown = JSON.parse(json);
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** What a digest deploy still waits for, when the caller read it (the columns are snapshots). */
+export interface RemainingUploads {
+  required: string[];
+  requiredFunctions: string[];
+}
+
+/**
+ * Netlify's `deploy` (every field its clients read), with its permalink `{id}--{site}` as
+ * `deploy_url`. Slipway's additions: `warnings` (e.g. functions are stored, not served),
+ * `file_count` and `size_bytes`.
+ */
+export function presentDeploy(
+  config: PlatformConfig,
+  deploy: Deploy,
+  siteName: string,
+  remaining?: RemainingUploads,
+) {
   const url = siteUrl(config, siteName);
   const deployUrl = siteUrl(config, `${deploy.id}--${siteName}`);
   return {
@@ -20,13 +46,58 @@ export function presentDeploy(config: PlatformConfig, deploy: Deploy, siteName: 
     error_message: deploy.error_message,
     branch: deploy.branch,
     commit_ref: deploy.commit_ref,
+    commit_url: deploy.commit_url,
+    review_id: deploy.review_id,
+    review_url: deploy.review_url,
     context: deploy.context,
     title: deploy.title,
     draft: deploy.draft === 1,
     locked: deploy.locked === 1,
-    required: JSON.parse(deploy.required) as string[],
+    required: remaining?.required ?? parseList(deploy.required),
+    required_functions: remaining?.requiredFunctions ?? parseList(deploy.required_functions),
+    deploy_source: deploy.deploy_source,
+    warnings: parseList(deploy.warnings),
+    file_count: deploy.file_count,
+    size_bytes: deploy.size_bytes,
     created_at: deploy.created_at,
     updated_at: deploy.updated_at,
     published_at: deploy.published_at,
+  };
+}
+
+/** Netlify's `file` for an upload: paths with a leading slash, as Netlify lists them. */
+export function presentFile(upload: { path: string; sha1: string; size: number }) {
+  const name = upload.path.slice(upload.path.lastIndexOf("/") + 1);
+  return {
+    id: `/${upload.path}`,
+    path: `/${upload.path}`,
+    sha: upload.sha1,
+    mime_type: (name.includes(".") && mime.lookup(name)) || "application/octet-stream",
+    size: upload.size,
+  };
+}
+
+/** Netlify's `function` for an upload (functions are stored, not served). */
+export function presentFunction(upload: { name: string; sha256: string }) {
+  return { id: upload.sha256, name: upload.name, sha: upload.sha256, region: null };
+}
+
+/** One entry of `GET /sites/:site_id/deployed-branches`. */
+export function presentDeployedBranch(
+  config: PlatformConfig,
+  siteId: string,
+  siteName: string,
+  branch: string,
+  deployId: string,
+) {
+  const slug = branchLabel(branch);
+  const url = siteUrl(config, `${slug}--${siteName}`);
+  return {
+    id: createHash("sha1").update(`${siteId}\u0000${branch}`).digest("hex").slice(0, 24),
+    deploy_id: deployId,
+    name: branch,
+    slug,
+    url,
+    ssl_url: url,
   };
 }

@@ -59,7 +59,7 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
     published_deploy: published,
     capabilities: {},
     processing_settings: { html: { pretty_urls: true } },
-    // The account env API arrives with direct deploys; until then clients must not call it.
-    use_envelope: false,
+    // Variables live in the account env API (`/accounts/:account_id/env`), which clients read.
+    use_envelope: true,
   };
 }

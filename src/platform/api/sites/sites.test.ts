@@ -90,7 +90,7 @@ describe("sites API", () => {
         assert.equal(res.body.build_settings.repo_url, null);
         assert.deepEqual(res.body.build_settings.allowed_branches, []);
         assert.equal(res.body.published_deploy, null);
-        assert.equal(res.body.use_envelope, false);
+        assert.equal(res.body.use_envelope, true);
       }
     });
 

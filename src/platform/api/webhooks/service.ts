@@ -5,8 +5,21 @@ import { requestBuild } from "../../builds/service.ts";
 import { isoNow, type PlatformContext } from "../../context.ts";
 import type { DeliveryOutcome, Site, WebhookDelivery } from "../../db/schema.ts";
 import { notFound, PlatformError } from "../../http/errors.ts";
-import { findSite, readRepoSettings, readWebhookSecret } from "../sites/service.ts";
-import { MalformedPayload, parseEvent, type RefUpdate, type WebhookEvent } from "./events.ts";
+import {
+  findSite,
+  readRepoSettings,
+  readWebhookSecret,
+  type RepoSettings,
+} from "../sites/service.ts";
+import { handleReviewEvent, type PreviewDecision } from "../previews/service.ts";
+import { previewFetchRef, reviewName } from "../previews/refs.ts";
+import {
+  MalformedPayload,
+  parseEvent,
+  type RefUpdate,
+  type ReviewEvent,
+  type WebhookEvent,
+} from "./events.ts";
 import {
   deliveryKey,
   header,
@@ -22,9 +35,11 @@ import {
  * site is recorded in `webhook_deliveries` with its outcome and a reason a person can act on,
  * before it is answered; the HTTP status tells the provider the truth:
  *
- * - 202 `built` (a build started: `{build_id, deploy_id}`);
+ * - 202 `built` (a build started: `{build_id, deploy_id}`; for a pull/merge request, a
+ *   deploy-preview build of its head — see `previews/service.ts`);
  * - 200 `coalesced` (that commit is already queued or built), `duplicate` (a redelivery of a
- *   delivery that built), `ignored` (ping, tag, deleted branch, branch not allowed, builds stopped);
+ *   delivery that built), `ignored` (ping, tag, deleted branch, branch not allowed, builds stopped;
+ *   a request waiting for approval, with its `deploy_id`; a request closed or merged);
  * - 401 `rejected` (missing or bad signature), 400 `rejected` (malformed payload, unknown sender),
  *   409 `ignored` (the site is not linked: nothing to authenticate against, so nothing to accept);
  * - 503 `failed` only when the platform itself could not queue the build (providers retry).
@@ -174,6 +189,9 @@ export async function receiveDelivery(
       status_code: 200,
     });
   }
+  if (event.type === "review") {
+    return reviewDelivery(ctx, site, id, authentic, repo, sender, event.review);
+  }
 
   const allowed = repo.allowedBranches.length > 0 ? repo.allowedBranches : [repo.branch];
   const decisions = event.updates.map((update) => ({
@@ -297,8 +315,21 @@ async function build(
           status_code: 202,
         }),
   };
+  return finishBuilt(ctx, site, id, authentic, draft, first.deployId, sender);
+}
+
+/** Records a delivery that started (or joined) a build, which reserves its delivery id. */
+async function finishBuilt(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  authentic: Draft,
+  draft: Draft,
+  deployId: string,
+  sender: Sender,
+): Promise<DeliveryResponse> {
   try {
-    return await finish(ctx, site, id, draft, undefined, first.deployId);
+    return await finish(ctx, site, id, draft, undefined, deployId);
   } catch (error) {
     // The same delivery id won a race in a concurrent request: this one is its duplicate (and
     // its build request was coalesced with that delivery's build: the same commit).
@@ -307,6 +338,92 @@ async function build(
     if (!original) throw error;
     ctx.log.debug({ siteId: site.id, provider: sender.provider }, "concurrent redelivery");
     return finish(ctx, site, id, duplicateOf(authentic, original));
+  }
+}
+
+/**
+ * A pull/merge request event: a preview build of its head, a preview waiting for approval, its
+ * deploys marked closed or merged, or nothing (with the reason). See `previews/service.ts`.
+ */
+async function reviewDelivery(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  authentic: Draft,
+  repo: RepoSettings,
+  sender: Sender,
+  review: ReviewEvent,
+): Promise<DeliveryResponse> {
+  const name = reviewName(sender.provider, review.number);
+  const shortHead = review.head?.slice(0, 12) ?? "its head";
+  const base: Draft = {
+    ...authentic,
+    ref:
+      previewFetchRef(sender.provider, review.number) ??
+      (review.headBranch === null ? null : `refs/heads/${review.headBranch}`),
+    sha: review.head,
+    outcome: "ignored",
+    status_code: 200,
+  };
+  let decision: PreviewDecision;
+  try {
+    decision = await handleReviewEvent(ctx, {
+      site,
+      repo,
+      provider: sender.provider,
+      review,
+      deliveryId: id,
+    });
+  } catch (error) {
+    const known = error instanceof PlatformError && error.statusCode < 500;
+    if (!known) {
+      ctx.log.error({ err: error, siteId: site.id, deliveryId: id }, "preview request failed");
+    }
+    return finish(ctx, site, id, {
+      ...base,
+      outcome: "failed",
+      reason: `failed: ${known ? error.message : "the preview could not be queued (an internal error, logged); the provider may redeliver"}`,
+      status_code: known ? error.statusCode : 503,
+    });
+  }
+  switch (decision.kind) {
+    case "ignored":
+      return finish(ctx, site, id, { ...base, reason: decision.reason });
+    case "marked":
+      return finish(ctx, site, id, {
+        ...base,
+        reason:
+          decision.state === "open"
+            ? `reopened: ${name}`
+            : `${decision.state}: ${name} was ${decision.state}; its ${decision.count} preview deploy(s) stay at their URLs, marked ${decision.state}`,
+      });
+    case "pending": {
+      const { deploy } = decision;
+      const reason =
+        deploy.state === "pending_review"
+          ? `waiting for approval: ${name} comes ${review.untrusted ?? "from an untrusted source"}; ${decision.coalesced ? "already recorded as" : "recorded as"} deploy ${deploy.id} at ${shortHead}, approve it with POST /api/v1/deploys/${deploy.id}/approve`
+          : `ignored: ${name} at ${shortHead} is already deploy ${deploy.id} (${deploy.state})`;
+      return finish(ctx, site, id, { ...base, reason }, undefined, deploy.id);
+    }
+    case "built": {
+      const { result } = decision;
+      const buildId = result.coalescedWith ?? result.build.id;
+      const draft: Draft = {
+        ...base,
+        build_id: buildId,
+        ...(result.coalescedWith !== undefined
+          ? {
+              outcome: "coalesced" as const,
+              reason: `coalesced with build ${buildId} (the preview of ${name} at ${shortHead})`,
+            }
+          : {
+              outcome: "built" as const,
+              reason: `built: preview build ${buildId} for ${name} at ${shortHead}`,
+              status_code: 202,
+            }),
+      };
+      return finishBuilt(ctx, site, id, authentic, draft, result.deploy.id, sender);
+    }
   }
 }
 

@@ -1,0 +1,318 @@
+import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  DEPLOY_USAGE,
+  deployEnv,
+  HELP,
+  parseDeployArgs,
+  UsageError,
+  type DeployEnv,
+  type DeployOptions,
+} from "./args.ts";
+import { ApiError, ConnectionError, SlipwayApi, type Deploy, type Site } from "./client.ts";
+import { hashFiles } from "./hash.ts";
+import { formatBytes, formatMs, plural, Progress, type ProgressStream } from "./progress.ts";
+import { uploadFiles, type UploadItem } from "./upload.ts";
+import { walkSite, WalkError, type SiteFile } from "./walk.ts";
+
+/**
+ * `slipway deploy`: Netlify's file-digest protocol from the command line. Walk and hash the
+ * directory, create the deploy, send `{files: {path: sha1}}`, upload only the contents in the
+ * answer's `required`, and poll until the deploy is `ready` (or `error`, whose `error_message`
+ * is shown). A deploy left unfinished by a failure or an interrupt is cancelled, so it never
+ * stays half-uploaded.
+ */
+
+export interface DeployIo {
+  stdout: { write(text: string): unknown };
+  stderr: ProgressStream;
+  env: DeployEnv;
+}
+
+export interface DeployResult {
+  deploy_id: string;
+  site_id: string;
+  site_name: string;
+  state: string;
+  draft: boolean;
+  /** The deploy's own permalink (`{deploy id}--{site}`). */
+  deploy_url: string;
+  /** The site's URL, where this deploy is now served; null for a draft. */
+  url: string | null;
+  /** Files uploaded (distinct contents the platform did not have). */
+  uploaded: number;
+  /** Files in the deploy. */
+  files: number;
+}
+
+/** How long `ready` may take after the last upload (netlify-cli's default too). */
+const READY_TIMEOUT_MS = 20 * 60_000;
+
+/** Fails the step with the reason, ready to print. */
+class DeployFailure extends Error {
+  override name = "DeployFailure";
+}
+
+export async function runDeploy(
+  argv: readonly string[],
+  io: DeployIo = { stdout: process.stdout, stderr: process.stderr, env: deployEnv() },
+): Promise<number> {
+  let options: DeployOptions;
+  let api: SlipwayApi;
+  try {
+    const parsed = parseDeployArgs(argv, io.env);
+    if (parsed === HELP) {
+      io.stdout.write(`${DEPLOY_USAGE}\n`);
+      return 0;
+    }
+    options = parsed;
+    api = new SlipwayApi(options.apiUrl, options.token);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof Error)) throw error;
+    io.stderr.write(`slipway deploy: ${error.message}\n\nRun "slipway deploy --help" for usage.\n`);
+    return 2;
+  }
+
+  const progress = new Progress(io.stderr);
+  const state: { deploy?: Deploy } = {};
+  const interrupted = (signal: NodeJS.Signals): void => {
+    progress.close();
+    io.stderr.write(`slipway deploy: interrupted (${signal})\n`);
+    const exit = (): never => process.exit(signal === "SIGINT" ? 130 : 143);
+    void cancelQuietly(api, state.deploy).then(exit, exit);
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
+  try {
+    const result = await deploy(api, options, progress, state);
+    progress.close();
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify(result)}\n`);
+    } else {
+      io.stdout.write(`Deploy URL: ${result.deploy_url}\n`);
+      if (result.url !== null) io.stdout.write(`Site URL:   ${result.url}\n`);
+    }
+    return 0;
+  } catch (error) {
+    progress.close();
+    if (state.deploy !== undefined && state.deploy.state !== "error") {
+      await cancelQuietly(api, state.deploy);
+    }
+    if (error instanceof DeployFailure || error instanceof WalkError) {
+      io.stderr.write(`slipway deploy: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
+  }
+}
+
+async function deploy(
+  api: SlipwayApi,
+  options: DeployOptions,
+  progress: Progress,
+  state: { deploy?: Deploy },
+): Promise<DeployResult> {
+  const dir = resolve(options.dir);
+  // Look the site up first: the answer (or a refused token) arrives while we hash.
+  const { site: wanted } = options;
+  const lookup =
+    wanted === undefined ? undefined : step("looking up the site", () => findSite(api, wanted));
+  void lookup?.catch(() => undefined);
+
+  const files = listFiles(dir, options.dir);
+  const digests = await hashWithProgress(files, progress);
+
+  // A new site only once the files are known to be deployable.
+  const site = await (lookup ?? step("creating a site", () => api.createSite()));
+  if (lookup === undefined) {
+    progress.line(
+      `Created site "${site.name}" (${site.id}); deploy to it again with --site ${site.id}`,
+    );
+  }
+
+  const created = await step("creating the deploy", () =>
+    api.createDeploy(site.id, {
+      draft: !options.prod,
+      ...(options.title === undefined ? {} : { title: options.title }),
+      ...(options.branch === undefined ? {} : { branch: options.branch }),
+    }),
+  );
+  state.deploy = created;
+
+  const manifest: Record<string, string> = {};
+  files.forEach((file, i) => (manifest[file.path] = digests[i]!));
+  let current = await step("sending the list of files", () =>
+    api.sendDigest(site.id, created.id, manifest),
+  );
+  state.deploy = current;
+  current = await waitWhile(api, site.id, current, (d) => !Array.isArray(d.required));
+
+  const uploads = uploadList(files, digests, current.required ?? []);
+  if (uploads.length > 0) {
+    const bytes = uploads.reduce((sum, item) => sum + item.size, 0);
+    progress.line(
+      `Uploading ${plural(uploads.length, "file")} (${formatBytes(bytes)}); the platform has the other ${files.length - uploads.length}`,
+    );
+    await step("uploading", () =>
+      uploadFiles(api, created.id, uploads, {
+        onUploaded: (done) =>
+          progress.status(`Uploaded ${done} of ${uploads.length} files`, done === uploads.length),
+        onRetry: (item, attempt, error) =>
+          progress.line(`Retrying "${item.path}" (attempt ${attempt + 1}): ${error.message}`),
+      }),
+    );
+    progress.line(`Uploaded ${uploads.length} of ${uploads.length} files`);
+  } else {
+    progress.line(`Nothing to upload: the platform has all ${plural(files.length, "file")}`);
+  }
+
+  if (current.state !== "ready") {
+    progress.line("Waiting for the deploy to be ready");
+    current = await waitWhile(api, site.id, current, (d) => d.state !== "ready", READY_TIMEOUT_MS);
+  }
+  state.deploy = current;
+  progress.line(options.prod ? "Deploy is live" : "Draft deploy is ready");
+
+  const deployUrl = current.deploy_ssl_url ?? current.deploy_url ?? "";
+  const siteUrl = current.ssl_url ?? current.url ?? site.ssl_url ?? site.url;
+  return {
+    deploy_id: current.id,
+    site_id: site.id,
+    site_name: site.name,
+    state: current.state,
+    draft: !options.prod,
+    deploy_url: deployUrl,
+    url: options.prod ? siteUrl : null,
+    uploaded: uploads.length,
+    files: files.length,
+  };
+}
+
+function listFiles(dir: string, shown: string): SiteFile[] {
+  let files: SiteFile[];
+  try {
+    files = walkSite(dir);
+  } catch (error) {
+    if (error instanceof WalkError) throw error;
+    throw new DeployFailure(`reading "${shown}": ${(error as Error).message}`);
+  }
+  if (files.length === 0) throw new DeployFailure(`"${shown}" has no files to deploy`);
+  return files;
+}
+
+async function hashWithProgress(files: readonly SiteFile[], progress: Progress): Promise<string[]> {
+  const size = formatBytes(files.reduce((sum, file) => sum + file.size, 0));
+  progress.status(`Hashing ${plural(files.length, "file")} (${size})`, true);
+  const started = performance.now();
+  try {
+    const digests = await hashFiles(files, {
+      onProgress: (done) => progress.status(`Hashed ${done} of ${files.length} files`),
+    });
+    const took = formatMs(performance.now() - started);
+    progress.line(`Hashed ${plural(files.length, "file")} (${size}) in ${took}`);
+    return digests;
+  } catch (error) {
+    throw new DeployFailure((error as Error).message);
+  }
+}
+
+/** One upload per content the platform asked for (any file with that SHA-1 will do). */
+function uploadList(
+  files: readonly SiteFile[],
+  digests: readonly string[],
+  required: readonly string[],
+): UploadItem[] {
+  const wanted = new Set(required);
+  const items: UploadItem[] = [];
+  files.forEach((file, i) => {
+    const sha1 = digests[i]!;
+    if (!wanted.delete(sha1)) return;
+    items.push({ path: file.path, absolute: file.absolute, size: file.size });
+  });
+  if (wanted.size > 0) {
+    throw new DeployFailure(
+      `the platform asked for ${plural(wanted.size, "content")} this deploy does not have ` +
+        `(${[...wanted].slice(0, 3).join(", ")})`,
+    );
+  }
+  return items;
+}
+
+async function findSite(api: SlipwayApi, site: string): Promise<Site> {
+  try {
+    return await api.findSite(site);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      throw new ApiError(
+        404,
+        `site "${site}" not found (${error.message}); check --site or SLIPWAY_SITE_ID`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Polls the deploy while `pending` holds, from 50 ms up to once a second; `error` fails. */
+async function waitWhile(
+  api: SlipwayApi,
+  siteId: string,
+  deploy: Deploy,
+  pending: (deploy: Deploy) => boolean,
+  timeoutMs = READY_TIMEOUT_MS,
+): Promise<Deploy> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 50;
+  let current = deploy;
+  for (;;) {
+    if (current.state === "error") {
+      throw new DeployFailure(
+        `the deploy failed: ${current.error_message ?? "the platform gave no reason"}`,
+      );
+    }
+    if (!pending(current)) return current;
+    if (Date.now() > deadline) {
+      throw new DeployFailure(
+        `the deploy is still "${current.state}" after ${formatMs(timeoutMs)}; ` +
+          `see ${current.deploy_url ?? current.id}`,
+      );
+    }
+    await sleep(delay);
+    delay = Math.min(1000, delay * 1.5);
+    current = await step("checking the deploy", () => api.getDeploy(siteId, deploy.id));
+  }
+}
+
+/** Runs one API step; its failure becomes a `DeployFailure` saying what was being done. */
+async function step<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof DeployFailure) throw error;
+    if (error instanceof ApiError) {
+      const reason =
+        error.status === 401
+          ? `the platform refused the access token: ${error.message} ` +
+            `(check --auth or SLIPWAY_AUTH_TOKEN)`
+          : error.message;
+      throw new DeployFailure(`${what}: ${reason} (HTTP ${error.status})`);
+    }
+    if (error instanceof ConnectionError) {
+      throw new DeployFailure(
+        `${what}: ${error.message}; is the platform running there? (--api or SLIPWAY_API_URL)`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function cancelQuietly(api: SlipwayApi, deploy: Deploy | undefined): Promise<void> {
+  if (deploy === undefined || deploy.state === "ready") return;
+  try {
+    await api.cancelDeploy(deploy.id);
+  } catch {
+    // Best effort: the failure being reported matters more than this one.
+  }
+}

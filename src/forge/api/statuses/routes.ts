@@ -1,0 +1,66 @@
+import type { FastifyRequest } from "fastify";
+import type { ForgeContext } from "../../context.ts";
+import type { ForgeApp } from "../../http/app.ts";
+import { requireActor } from "../../http/auth.ts";
+import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
+import { findProject } from "../projects/service.ts";
+import { presentCommitStatus } from "./presenter.ts";
+import { CommitStatusParams, CreateCommitStatusBody, ListCommitStatusesQuery } from "./schema.ts";
+import {
+  assertCanCreateStatus,
+  assertCanReadStatuses,
+  findCommit,
+  listCommitStatuses,
+  postCommitStatus,
+} from "./service.ts";
+
+/**
+ * Grape reads parameters from the query string as well as the body: GitLab's own examples post
+ * `?state=success`. Body values win; the token is never a parameter.
+ */
+async function queryAsParams(request: FastifyRequest): Promise<void> {
+  const query = { ...(request.query as Record<string, unknown> | undefined) };
+  delete query.private_token;
+  const body = request.body;
+  const fromBody = typeof body === "object" && body !== null ? body : {};
+  request.body = { ...query, ...fromBody };
+}
+
+/** Commit statuses: posting needs Developer, reading needs Reporter (or a public project). */
+export function commitStatusRoutes(app: ForgeApp, ctx: ForgeContext): void {
+  app.post(
+    "/projects/:id/statuses/:sha",
+    {
+      schema: { params: CommitStatusParams, body: CreateCommitStatusBody },
+      preValidation: queryAsParams,
+    },
+    async (request, reply) => {
+      const actor = requireActor(request);
+      const loaded = await findProject(ctx, actor.user, request.params.id);
+      assertCanCreateStatus(loaded);
+      const { status, author } = await postCommitStatus(
+        ctx,
+        loaded,
+        actor.user,
+        request.params.sha,
+        request.body,
+      );
+      return reply.code(201).send(presentCommitStatus(ctx, status, author));
+    },
+  );
+
+  app.get(
+    "/projects/:id/repository/commits/:sha/statuses",
+    { schema: { params: CommitStatusParams, querystring: ListCommitStatusesQuery } },
+    async (request, reply) => {
+      const actor = requireActor(request);
+      const loaded = await findProject(ctx, actor.user, request.params.id);
+      assertCanReadStatuses(loaded);
+      const sha = await findCommit(ctx, loaded, request.params.sha);
+      const page = readPage(request.query);
+      const { rows, total } = await listCommitStatuses(ctx, loaded, sha, request.query, page);
+      setPaginationHeaders(request, reply, page, total);
+      return rows.map(({ status, author }) => presentCommitStatus(ctx, status, author));
+    },
+  );
+}

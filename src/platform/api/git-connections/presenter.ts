@@ -1,0 +1,35 @@
+import type { GitConnection } from "../../db/schema.ts";
+import type { ProviderRepo } from "../../providers/types.ts";
+
+/**
+ * A provider connection, built field by field: the sealed credential can never slip into a
+ * response (not even its kind's secret parts; `kind` says which sort of credential it is).
+ */
+export function presentGitConnection(connection: GitConnection) {
+  return {
+    id: connection.id,
+    account_id: connection.account_id,
+    provider: connection.provider,
+    base_url: connection.base_url,
+    kind: connection.kind,
+    remote_identity: connection.remote_identity,
+    created_by: connection.created_by,
+    created_at: connection.created_at,
+    updated_at: connection.updated_at,
+    last_checked_at: connection.last_checked_at,
+    last_error: connection.last_error,
+  };
+}
+
+/** A repository the connection can reach, with what `POST /sites` needs to link it. */
+export function presentProviderRepo(repo: ProviderRepo) {
+  return {
+    id: repo.id,
+    full_path: repo.fullPath,
+    ssh_url: repo.sshUrl,
+    https_url: repo.httpsUrl,
+    web_url: repo.webUrl,
+    default_branch: repo.defaultBranch,
+    private: repo.private,
+  };
+}

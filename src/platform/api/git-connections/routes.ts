@@ -1,0 +1,101 @@
+import type { PlatformContext } from "../../context.ts";
+import type { PlatformApp } from "../../http/app.ts";
+import { requireActor } from "../../http/auth.ts";
+import { notFound } from "../../http/errors.ts";
+import { defaultAccountId, visibleAccountIds } from "../../policies.ts";
+import { findAccountForActor } from "../accounts/service.ts";
+import { presentGitConnection, presentProviderRepo } from "./presenter.ts";
+import {
+  CreateGitConnectionBody,
+  CreateGitConnectionQuery,
+  GitConnectionParams,
+  ListGitConnectionsQuery,
+  ListReposQuery,
+} from "./schema.ts";
+import {
+  createGitConnection,
+  deleteGitConnection,
+  findGitConnection,
+  listConnectionRepos,
+  listGitConnections,
+} from "./service.ts";
+
+/**
+ * An account's credentials at git providers (`/git_connections`): checked at the provider
+ * when saved, stored sealed, never returned. Sites linked through one get their deploy key
+ * and webhook installed by Slipway.
+ */
+export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): void {
+  app.post(
+    "/git_connections",
+    { schema: { querystring: CreateGitConnectionQuery, body: CreateGitConnectionBody } },
+    async (request, reply) => {
+      const actor = requireActor(request);
+      const slug = request.query.account_slug;
+      const accountId =
+        slug === undefined
+          ? defaultAccountId(actor)
+          : (await findAccountForActor(ctx, actor, slug)).id;
+      const connection = await createGitConnection(ctx, actor, accountId, request.body);
+      request.log.info(
+        {
+          connectionId: connection.id,
+          provider: connection.provider,
+          baseUrl: connection.base_url,
+          identity: connection.remote_identity,
+        },
+        "git connection created",
+      );
+      return reply.code(201).send(presentGitConnection(connection));
+    },
+  );
+
+  app.get(
+    "/git_connections",
+    { schema: { querystring: ListGitConnectionsQuery } },
+    async (request) => {
+      const actor = requireActor(request);
+      const { account_id: accountId, account_slug: slug } = request.query;
+      let accountIds = visibleAccountIds(actor);
+      if (slug !== undefined) accountIds = [(await findAccountForActor(ctx, actor, slug)).id];
+      if (accountId !== undefined) {
+        if (!accountIds.includes(accountId)) throw notFound("Account");
+        accountIds = [accountId];
+      }
+      return (await listGitConnections(ctx, actor, accountIds)).map(presentGitConnection);
+    },
+  );
+
+  app.get(
+    "/git_connections/:connection_id",
+    { schema: { params: GitConnectionParams } },
+    async (request) =>
+      presentGitConnection(
+        await findGitConnection(ctx, requireActor(request), request.params.connection_id),
+      ),
+  );
+
+  app.delete(
+    "/git_connections/:connection_id",
+    { schema: { params: GitConnectionParams } },
+    async (request, reply) => {
+      await deleteGitConnection(ctx, requireActor(request), request.params.connection_id);
+      request.log.info({ connectionId: request.params.connection_id }, "git connection deleted");
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    "/git_connections/:connection_id/repos",
+    { schema: { params: GitConnectionParams, querystring: ListReposQuery } },
+    async (request) => {
+      const connection = await findGitConnection(
+        ctx,
+        requireActor(request),
+        request.params.connection_id,
+      );
+      const repos = await listConnectionRepos(ctx, connection, request.query.search);
+      return repos.map(presentProviderRepo);
+    },
+  );
+}

@@ -1,0 +1,42 @@
+import { Type, type Static } from "typebox";
+
+export const GIT_PROVIDERS = ["github", "gitlab", "bitbucket", "gitea"] as const;
+
+/**
+ * `POST /git_connections`. One credential: `token` (GitLab, Gitea, GitHub; Bitbucket access
+ * tokens), `username` + `app_password` (Bitbucket), or `app_id` + `private_key` (a GitHub App).
+ */
+export const CreateGitConnectionBody = Type.Object({
+  provider: Type.Enum([...GIT_PROVIDERS]),
+  /** The provider's API base URL; required for Gitea, defaults to the public service otherwise. */
+  base_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  username: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  app_password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  app_id: Type.Optional(Type.Integer({ minimum: 1 })),
+  private_key: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })),
+});
+export type CreateGitConnectionBody = Static<typeof CreateGitConnectionBody>;
+
+export const GitConnectionParams = Type.Object({
+  connection_id: Type.String({ maxLength: 100 }),
+});
+export type GitConnectionParams = Static<typeof GitConnectionParams>;
+
+/** The account the connection is for (default: the caller's default account). */
+export const CreateGitConnectionQuery = Type.Object({
+  account_slug: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+});
+export type CreateGitConnectionQuery = Static<typeof CreateGitConnectionQuery>;
+
+/** Narrows the list to one of the caller's accounts (by id or slug). */
+export const ListGitConnectionsQuery = Type.Object({
+  account_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  account_slug: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+});
+export type ListGitConnectionsQuery = Static<typeof ListGitConnectionsQuery>;
+
+export const ListReposQuery = Type.Object({
+  search: Type.Optional(Type.String({ maxLength: 255 })),
+});
+export type ListReposQuery = Static<typeof ListReposQuery>;
