@@ -147,7 +147,9 @@ async function runDeployBench(options: BenchOptions): Promise<void> {
       env: netlifyEnv(netlifyHome, {}),
       cwd: root,
     });
-    console.log(`netlify-cli: ${netlifyVersion.stdout.trim()} (telemetry disabled, HOME=${netlifyHome})`);
+    console.log(
+      `netlify-cli: ${netlifyVersion.stdout.trim()} (telemetry disabled, HOME=${netlifyHome})`,
+    );
 
     const bench: Bench = {
       root,
@@ -265,7 +267,16 @@ interface CliResult {
 async function measureSlipway(bench: Bench): Promise<string> {
   const site = await freshSite(bench, "slipway");
   const env = childEnv({ SLIPWAY_API_URL: bench.platform.url, SLIPWAY_AUTH_TOKEN: site.token });
-  const args = [SLIPWAY_BIN, "deploy", "--dir", bench.siteDir, "--site", site.id, "--prod", "--json"];
+  const args = [
+    SLIPWAY_BIN,
+    "deploy",
+    "--dir",
+    bench.siteDir,
+    "--site",
+    site.id,
+    "--prod",
+    "--json",
+  ];
   const first = await timed(bench.pin, process.execPath, args, { env });
   const firstResult = JSON.parse(first.stdout) as CliResult;
   if (firstResult.uploaded !== bench.uniqueContents || firstResult.state !== "ready") {
@@ -397,12 +408,12 @@ function report(bench: Bench, rounds: number): void {
         ["slipway unchanged ÷ sha1sum", formatRatio(unchanged, sha1sum)],
         ["slipway unchanged ÷ in-process hash", formatRatio(unchanged, inProcess)],
         ["(slipway unchanged − start-up) ÷ sha1sum", formatRatio(withoutStartup, sha1sum)],
-        ["(slipway unchanged − start-up) ÷ in-process hash", formatRatio(withoutStartup, inProcess)],
-        ["slipway first ÷ netlify first", formatRatio(s("slipwayFirst"), s("netlifyFirst"))],
         [
-          "slipway unchanged ÷ netlify unchanged",
-          formatRatio(unchanged, s("netlifyUnchanged")),
+          "(slipway unchanged − start-up) ÷ in-process hash",
+          formatRatio(withoutStartup, inProcess),
         ],
+        ["slipway first ÷ netlify first", formatRatio(s("slipwayFirst"), s("netlifyFirst"))],
+        ["slipway unchanged ÷ netlify unchanged", formatRatio(unchanged, s("netlifyUnchanged"))],
       ],
     ),
   );
@@ -479,7 +490,9 @@ async function backgroundBusy(): Promise<string> {
     const a = await sample();
     await sleep(2_000);
     const b = await sample();
-    return b.total > a.total ? `${(((b.busy - a.busy) / (b.total - a.total)) * 100).toFixed(0)}%` : "n/a";
+    return b.total > a.total
+      ? `${(((b.busy - a.busy) / (b.total - a.total)) * 100).toFixed(0)}%`
+      : "n/a";
   } catch {
     return "n/a";
   }

@@ -1,7 +1,6 @@
 import { allowEmbeddedForge, ConfigError, loadConfig } from "../config.ts";
-import { createLogger } from "../lib/logger.ts";
-// The servers are loaded only by the commands that start them, so that `slipway deploy` starts
-// in a fraction of the time.
+// The servers (and the logger) are loaded only by the commands that start them, so that
+// `slipway deploy` starts in a fraction of the time.
 import type { RunningForge } from "../forge/server.ts";
 import type { RunningPlatform } from "../platform/server.ts";
 
@@ -54,6 +53,7 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
   // The embedded default: the local platform is the forge's webhook receiver.
   if (embedded) env.SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS ??= "true";
   const config = loadConfig(env);
+  const { createLogger } = await import("../lib/logger.ts");
   const log = createLogger({ name: "slipway", level: config.logLevel });
   let forge: RunningForge | undefined;
   let platform: RunningPlatform | undefined;

@@ -12,8 +12,10 @@ import { branchRoutes } from "./api/branches/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
+import { mergeRequestRoutes } from "./api/merge-requests/routes.ts";
 import { personalAccessTokenRoutes } from "./api/personal-access-tokens/routes.ts";
 import { projectRoutes } from "./api/projects/routes.ts";
+import { commitStatusRoutes } from "./api/statuses/routes.ts";
 import { userKeyRoutes } from "./api/user-keys/routes.ts";
 import { userRoutes } from "./api/users/routes.ts";
 import { bootstrapRoot } from "./auth/bootstrap.ts";
@@ -78,6 +80,8 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
       memberRoutes(api, ctx);
       deployKeyRoutes(api, ctx);
       hookRoutes(api, ctx);
+      mergeRequestRoutes(api, ctx);
+      commitStatusRoutes(api, ctx);
       branchRoutes(api, ctx);
       personalAccessTokenRoutes(api, ctx);
     },

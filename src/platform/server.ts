@@ -12,6 +12,9 @@ import { SecretBox } from "../lib/secret-box.ts";
 import { accountRoutes } from "./api/accounts/routes.ts";
 import { buildHookRoutes, buildHookTriggerRoutes } from "./api/build-hooks/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
+import { gitConnectionRoutes } from "./api/git-connections/routes.ts";
+import { siteLinkRoutes } from "./api/site-link/routes.ts";
+import { startLinkChecks } from "./links/health.ts";
 import { envRoutes } from "./api/env/routes.ts";
 import { integrationRoutes } from "./api/integrations/routes.ts";
 import { siteRoutes } from "./api/sites/routes.ts";
@@ -20,6 +23,16 @@ import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/route
 import { bootstrapAdmin } from "./auth/bootstrap.ts";
 import { buildRoutes } from "./api/builds/routes.ts";
 import { deployRoutes } from "./api/deploys/routes.ts";
+import {
+  createDeployFinishHandler,
+  DEPLOY_QUEUE,
+  resumeProcessingDeploys,
+  sweepAbandonedDeploys,
+  type DeployServices,
+} from "./deploys/digest.ts";
+import { prepareUploadDir } from "./deploys/uploads-dir.ts";
+import { previewRoutes } from "./api/previews/routes.ts";
+import { COMMIT_STATUS_QUEUE, createCommitStatusHandler } from "./links/statuses.ts";
 import { prepareBuildDirs, sweepWorkDirs } from "./builds/dirs.ts";
 import { sweepStaleGitTempDirs } from "./builds/git-fetch.ts";
 import { SqlJobQueue } from "./builds/queue.ts";
@@ -60,6 +73,13 @@ export interface PlatformOptions {
   sandbox?: Partial<Omit<SandboxOptions, "command" | "workDir" | "signal" | "onLine">>;
   /** How long the edge caches host → deploy (default 500 ms; a publish here clears it). */
   edgeTtlMs?: number;
+  /** A CA bundle (PEM file) git trusts for https repositories instead of the system's. */
+  gitCaFile?: string;
+  /**
+   * Finish a direct deploy in the request that completes it (default true). False leaves it to
+   * the `deploy` job and the start-up re-run, as after a crash (tests).
+   */
+  finishDeploysInline?: boolean;
 }
 
 /** The platform's composition root: config → keys → database → services → HTTP server. */
@@ -119,6 +139,16 @@ export async function startPlatform(
     manifests,
     ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
   });
+  // Direct deploys (digest protocol, zips): a deploy left `processing` by a crash finishes now.
+  const deployServices: DeployServices = {
+    blobs,
+    manifests,
+    uploadDir: await prepareUploadDir(deployRoot),
+    onPublished: (siteName) => resolver.invalidateSite(siteName),
+    finishInline: options.finishDeploysInline ?? true,
+  };
+  await resumeProcessingDeploys(ctx, deployServices);
+
   const edge = createEdge({ resolver, logger: log.child({ component: "edge" }) });
   const apiHost = normaliseHost(new URL(liveConfig.publicUrl).host);
   const edgeHosts = new Map<string, boolean>();
@@ -153,10 +183,13 @@ export async function startPlatform(
       deployKeyRoutes(api, ctx);
       siteRoutes(api, ctx);
       buildRoutes(api, ctx);
-      deployRoutes(api, ctx);
+      await deployRoutes(api, ctx, deployServices);
+      previewRoutes(api, ctx);
       webhookDeliveryRoutes(api, ctx);
       buildHookRoutes(api, ctx);
       envRoutes(api, ctx);
+      gitConnectionRoutes(api, ctx);
+      siteLinkRoutes(api, ctx);
     },
     { prefix: "/api/v1" },
   );
@@ -186,13 +219,22 @@ export async function startPlatform(
           ...buildDirs,
           onPublished: (site) => resolver.invalidateSite(site.name),
           ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
+          ...(options.gitCaFile !== undefined ? { gitCaFile: options.gitCaFile } : {}),
         }),
+        [COMMIT_STATUS_QUEUE]: createCommitStatusHandler(ctx),
+        [DEPLOY_QUEUE]: createDeployFinishHandler(ctx, deployServices),
       },
       onSweep: async () => {
         await sweepOrphanedBuildRows(ctx);
+        await sweepAbandonedDeploys(ctx);
       },
     });
   }
+  // Periodic link checks (key and webhook still at the provider) run where the workers run.
+  const linkChecks = startLinkChecks(
+    ctx,
+    options.buildWorkers === false ? 0 : (config.linkCheckIntervalSeconds ?? 0),
+  );
   log.info({ url: liveConfig.publicUrl, sitesDomain: config.sitesDomain }, "platform ready");
 
   return {
@@ -203,6 +245,7 @@ export async function startPlatform(
     stop: async () => {
       // Running builds stop and give their jobs back (the next start runs them again).
       await workers?.stop();
+      await linkChecks.stop();
       const closing = app.close();
       app.server.closeAllConnections(); // live log streams end now, not when their builds do
       await closing;

@@ -35,6 +35,9 @@ describe("open-api response validation helper", () => {
     assertSpecResponse("listSites", 200, [site, site]);
     assertSpecResponse("deleteSite", 204, "");
     assertSpecResponse("getSite", 404, { code: 404, message: "Site not found" });
+    // createSiteBuild documents 422 by name only: the error model applies.
+    assertSpecResponse("createSiteBuild", 422, { code: 422, message: "not linked" });
+    assert.throws(() => assertSpecResponse("createSiteBuild", 422, { code: 422 }), /required/);
   });
 
   it("fails on a wrong type, a nested wrong type, and a value outside an enum", () => {

@@ -153,9 +153,13 @@ function validatorFor(op: Operation, status: number): ValidateFunction | null {
       message: `${op.operationId} (${op.method} ${op.path}) answered ${status}, but the spec documents ${documented.join(", ") || "no success status"}`,
     });
   }
-  const response = declared ?? op.responses.default;
+  // An error status documented by name only (`422: Unprocessable Entity`) has the error model.
+  const response =
+    declared?.schema === undefined && status >= 400
+      ? op.responses.default
+      : (declared ?? op.responses.default);
   if (response?.schema === undefined) return null;
-  const key = `${op.operationId} ${declared === undefined ? "default" : status}`;
+  const key = `${op.operationId} ${response === op.responses.default ? "default" : status}`;
   let validate = validators.get(key);
   if (!validate) {
     validate = load().ajv.compile(relax(response.schema, false) as Schema);
@@ -173,7 +177,8 @@ function describe(errors: readonly ErrorObject[] | null | undefined): string {
 
 /**
  * Fails (AssertionError) unless `body` is what the spec says `operation` answers with
- * `status`. A status without a schema (204) must have an empty body.
+ * `status`. A success status without a schema (204) must have an empty body; an error status
+ * without one is checked against the operation's `default` (the error model `{code, message}`).
  */
 export function assertSpecResponse(operation: OperationRef, status: number, body: unknown): void {
   const op = findOperation(operation);

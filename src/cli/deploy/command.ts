@@ -153,8 +153,10 @@ async function deploy(
   const uploads = uploadList(files, digests, current.required ?? []);
   if (uploads.length > 0) {
     const bytes = uploads.reduce((sum, item) => sum + item.size, 0);
+    const known = files.length - uploads.length;
     progress.line(
-      `Uploading ${plural(uploads.length, "file")} (${formatBytes(bytes)}); the platform has the other ${files.length - uploads.length}`,
+      `Uploading ${plural(uploads.length, "file")} (${formatBytes(bytes)})` +
+        (known === 0 ? "" : `; the platform already has the other ${known}`),
     );
     await step("uploading", () =>
       uploadFiles(api, created.id, uploads, {
@@ -246,10 +248,7 @@ async function findSite(api: SlipwayApi, site: string): Promise<Site> {
     return await api.findSite(site);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
-      throw new ApiError(
-        404,
-        `site "${site}" not found (${error.message}); check --site or SLIPWAY_SITE_ID`,
-      );
+      throw new ApiError(404, `site "${site}" not found; check --site or SLIPWAY_SITE_ID`);
     }
     throw error;
   }

@@ -114,8 +114,8 @@ describe("slipway deploy", () => {
     const first = await deployJson(["--dir", dir, "--site", target.id, "--prod"]);
     assert.deepEqual(Object.keys(first).sort(), [
       "deploy_id",
-      "draft",
       "deploy_url",
+      "draft",
       "files",
       "site_id",
       "site_name",

@@ -4,6 +4,7 @@ import { open, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ForgeContext } from "../context.ts";
 import { isoNow } from "../context.ts";
+import { refreshMergeRequests } from "../api/merge-requests/refresh.ts";
 import type { RefUpdate } from "../webhooks/dispatcher.ts";
 
 /**
@@ -130,7 +131,10 @@ export async function completePush(
   try {
     updates = parsePushLog(await readFile(push.logPath, "utf8"));
     if (updates.length === 0) return updates;
-    await ctx.hooks.recordPush({ projectId: push.projectId, userId: push.userId, updates });
+    const event = { projectId: push.projectId, userId: push.userId, updates };
+    await ctx.hooks.recordPush(event);
+    // Open merge requests follow their source branch (head ref, "update" hooks), like GitLab.
+    await refreshMergeRequests(ctx, event);
     await ctx.db
       .updateTable("projects")
       .set({ last_activity_at: isoNow(ctx) })

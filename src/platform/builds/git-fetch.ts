@@ -30,8 +30,9 @@ import { RepoUrlError, validateRepoUrl, type RepoUrl } from "../repos/repo-url.t
 export { GitFetchError, type GitErrorCode, type GitProvider } from "./diagnose.ts";
 
 /**
- * Fetches a site's repository with the system git over SSH (or HTTPS for public repositories),
- * into a per-site bare mirror, and checks a commit out into the build directory.
+ * Fetches a site's repository with the system git over SSH (or HTTPS: public repositories, or
+ * private ones with a GitHub App installation token), into a per-site bare mirror, and checks a
+ * commit out into the build directory.
  *
  * - The deploy key goes to a 0600 file in a private 0700 temp dir that is removed afterwards
  *   (and swept at start-up if the process died): never to a process argument or the log.
@@ -41,12 +42,18 @@ export { GitFetchError, type GitErrorCode, type GitProvider } from "./diagnose.t
  *   private-network policy (HostName=<ip>), so DNS cannot change it in between.
  * - git runs with no system or global config, GIT_ALLOW_PROTOCOL=ssh:https, no prompts, no
  *   credential helpers, no redirects, no submodules, and `--end-of-options` before URLs and refs.
+ * - HTTPS credentials reach git only through its environment (`GIT_CONFIG_COUNT` →
+ *   `http.extraHeader`), never through an argument, the URL or a log line.
  */
 
 export interface GitAccess {
   repoUrl: string;
   /** The deploy key (OpenSSH private key). Needed for ssh URLs. */
   privateKey?: string;
+  /** https URLs only: sent as `Authorization: Basic` (e.g. `x-access-token` + an App token). */
+  httpsCredentials?: HttpsCredentials;
+  /** https URLs only: trust this CA bundle (PEM file) instead of the system's. */
+  caFile?: string;
   /** The site's pinned host keys. */
   hostKeys: HostKeyStore;
   /** Record the keys of a host seen for the first time (default true). */
@@ -62,6 +69,13 @@ export interface GitAccess {
   tempRoot?: string;
   /** Progress notes for the build log ("preparing repo" stage). */
   onLog?: (message: string) => void;
+}
+
+export interface HttpsCredentials {
+  username: string;
+  password: string;
+  /** What a refusal of these credentials means, for the build log (replaces git's words). */
+  refusedMessage?: string;
 }
 
 export interface FetchOptions extends GitAccess {
@@ -295,6 +309,9 @@ async function withGitSession<T>(
   if (repo.protocol === "ssh" && !access.privateKey) {
     throw notAllowed("an ssh repository needs the site's deploy key, and none was given");
   }
+  if (repo.protocol === "ssh" && access.httpsCredentials) {
+    throw notAllowed("HTTPS credentials are only sent to https repositories");
+  }
 
   const tempRoot = access.tempRoot ?? tmpdir();
   const tempDir = join(tempRoot, `${TEMP_PREFIX}${process.pid}-${randomBytes(8).toString("hex")}`);
@@ -345,6 +362,16 @@ async function withGitSession<T>(
       const host = repo.host.includes(":") ? `[${repo.host}]` : repo.host;
       const ip = address.includes(":") ? `[${address}]` : address;
       config.push("-c", `http.curloptResolve=${host}:${repo.port}:${ip}`);
+      if (access.caFile !== undefined) config.push("-c", `http.sslCAInfo=${access.caFile}`);
+      if (access.httpsCredentials) {
+        // In the environment only: arguments are world-readable in /proc, URLs end up in logs.
+        const { username, password } = access.httpsCredentials;
+        const basic = Buffer.from(`${username}:${password}`).toString("base64");
+        baseEnv.GIT_CONFIG_COUNT = "1";
+        baseEnv.GIT_CONFIG_KEY_0 = "http.extraHeader";
+        baseEnv.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${basic}`;
+        access.onLog?.(`Using HTTPS credentials for ${repo.host} (${username})`);
+      }
     }
 
     const git = (
@@ -365,6 +392,14 @@ async function withGitSession<T>(
         ...extra,
         timedOut: result.timedOut,
       });
+      const refused = diagnosis.code === "auth_failed" || diagnosis.code === "repo_not_found";
+      if (refused && access.httpsCredentials) {
+        // git's words ("could not read Username", "not found") would point at the wrong fix.
+        diagnosis.code = "auth_failed";
+        diagnosis.message =
+          access.httpsCredentials.refusedMessage ??
+          `${repo.host} refused the HTTPS credentials for ${repo.path}.`;
+      }
       return new GitFetchError(diagnosis);
     };
 

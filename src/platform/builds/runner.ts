@@ -16,7 +16,8 @@ import { checkRepoHost, isAllowedHost } from "../repos/host-guard.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
 import { BuildLog } from "./build-log.ts";
 import { deployKeyPlace, GitFetchError, type GitProvider } from "./diagnose.ts";
-import { fetchRepository, type FetchResult } from "./git-fetch.ts";
+import { fetchRepository, type FetchResult, type HttpsCredentials } from "./git-fetch.ts";
+import { installationCloneAccess } from "../links/installations.ts";
 import { DbHostKeyStore } from "./known-hosts-store.ts";
 import type { LeasedJob, ReclaimedJob } from "./queue.ts";
 import { describeSandboxFailure, runSandboxed, type SandboxOptions } from "./sandbox.ts";
@@ -57,6 +58,8 @@ export interface BuildRunnerOptions {
   mirrorRoot: string;
   /** Where git-fetch puts its per-fetch key directories (0700 each, removed afterwards). */
   gitTempRoot: string;
+  /** A CA bundle git trusts for https repositories instead of the system's (private CAs, tests). */
+  gitCaFile?: string;
   /** Called after a site's published deploy changed (the edge's cache). */
   onPublished?: (site: Site) => void;
   /** Sandbox settings beyond the config's (tests: limits, extra read-only paths). */
@@ -500,6 +503,14 @@ async function prepareRepo(
     }
     privateKey = openPrivateKey(ctx, key);
   }
+  // A GitHub App installation: checked again (it must still be this account's, with access to
+  // the repository) and a fresh read-only token for this build; over HTTPS only.
+  let httpsCredentials: HttpsCredentials | undefined;
+  if (repo.protocol === "https" && site.installation_id !== null) {
+    const access = await installationCloneAccess(ctx, site);
+    if (!access.ok) throw new StageFailure("preparing repo", access.reason);
+    httpsCredentials = access.credentials;
+  }
 
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true, mode: 0o700 });
@@ -520,6 +531,8 @@ async function prepareRepo(
       fetchRepository({
         repoUrl,
         ...(privateKey !== undefined ? { privateKey } : {}),
+        ...(httpsCredentials !== undefined ? { httpsCredentials } : {}),
+        ...(options.gitCaFile !== undefined ? { caFile: options.gitCaFile } : {}),
         hostKeys: new DbHostKeyStore(ctx.db, site.account_id, ctx.now),
         allowPrivateNetwork: (host, address, port) =>
           isAllowedHost(allowed, host, port) || isAllowedHost(allowed, address, port),

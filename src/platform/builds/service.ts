@@ -106,11 +106,11 @@ function sameLine<Q extends BuildQuery>(query: Q, branch: string, reviewId?: num
       .whereRef("deploys.id", "=", "builds.deploy_id")
       .where("deploys.review_id", "is not", null);
   if (reviewId === undefined) {
-    return query.where("builds.branch", "=", branch).where((eb) => eb.not(eb.exists(review(eb)))) as Q;
+    return query
+      .where("builds.branch", "=", branch)
+      .where((eb) => eb.not(eb.exists(review(eb)))) as Q;
   }
-  return query.where((eb) =>
-    eb.exists(review(eb).where("deploys.review_id", "=", reviewId)),
-  ) as Q;
+  return query.where((eb) => eb.exists(review(eb).where("deploys.review_id", "=", reviewId))) as Q;
 }
 
 export async function requestBuild(

@@ -463,9 +463,7 @@ async function directDeploys(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable("deploy_files")
-    .addColumn("deploy_id", "text", (c) =>
-      c.notNull().references("deploys.id").onDelete("cascade"),
-    )
+    .addColumn("deploy_id", "text", (c) => c.notNull().references("deploys.id").onDelete("cascade"))
     .addColumn("path", "text", (c) => c.notNull())
     .addColumn("sha1", "text", (c) => c.notNull())
     .addPrimaryKeyConstraint("deploy_files_pk", ["deploy_id", "path"])
@@ -473,9 +471,7 @@ async function directDeploys(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable("deploy_uploads")
-    .addColumn("deploy_id", "text", (c) =>
-      c.notNull().references("deploys.id").onDelete("cascade"),
-    )
+    .addColumn("deploy_id", "text", (c) => c.notNull().references("deploys.id").onDelete("cascade"))
     .addColumn("kind", "text", (c) => c.notNull())
     .addColumn("digest", "text", (c) => c.notNull())
     .addPrimaryKeyConstraint("deploy_uploads_pk", ["deploy_id", "kind", "digest"])

@@ -60,8 +60,7 @@ export const MAX_DEPLOY_FILES = DEFAULT_PUBLISH_LIMITS.maxFiles;
 export const MAX_FILE_BYTES = DEFAULT_PUBLISH_LIMITS.maxFileBytes;
 export const MAX_FUNCTIONS = 1000;
 export const MAX_FUNCTION_BYTES = 64 * 1024 * 1024;
-export const FUNCTIONS_WARNING =
-  "Functions are stored but not served: Slipway serves static files";
+export const FUNCTIONS_WARNING = "Functions are stored but not served: Slipway serves static files";
 
 /** States in which a direct deploy takes a (new) declaration of its files. */
 export const DECLARABLE_STATES: readonly DeployState[] = [
@@ -307,7 +306,11 @@ export async function declareContent(
     if (nothingNeeded) await enqueueFinish(ctx, trx, deployId);
   });
   if (nothingNeeded) await finishAfterCommit(ctx, services, deployId);
-  return ctx.db.selectFrom("deploys").selectAll().where("id", "=", deployId).executeTakeFirstOrThrow();
+  return ctx.db
+    .selectFrom("deploys")
+    .selectAll()
+    .where("id", "=", deployId)
+    .executeTakeFirstOrThrow();
 }
 
 /** Runs the finishing step in this request unless configured off; failures are the job's. */

@@ -94,9 +94,8 @@ function corrupt(error: unknown): ZipError {
 function fromYauzl(error: unknown): ZipError {
   if (error instanceof ZipError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const unsafe = /^(absolute path|invalid relative path|invalid characters in fileName): (.*)$/s.exec(
-    message,
-  );
+  const unsafe =
+    /^(absolute path|invalid relative path|invalid characters in fileName): (.*)$/s.exec(message);
   if (unsafe) {
     return new ZipError(
       "invalid_path",

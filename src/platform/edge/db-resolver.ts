@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { OBJECT_ID } from "../../lib/ids.ts";
+import { reviewIdOfLabel } from "../api/previews/refs.ts";
 import { branchLabel } from "../api/sites/urls.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
@@ -16,7 +17,9 @@ import { parseSiteHost, type ResolvedDeploy, type SiteResolver } from "./hosts.t
  *
  * Only `ready` deploys are served: `{site}` is the site's published deploy, `{deployId}--{site}`
  * one ready deploy of that very site, `{branch}--{site}` the newest ready deploy of a branch
- * (the branch as a DNS label, `feature/x` → `feature-x`). Anything else is undefined → 404.
+ * (the branch as a DNS label, `feature/x` → `feature-x`), `deploy-preview-{n}--{site}` the
+ * newest ready preview of pull/merge request n. Anything else is undefined → 404. Drafts
+ * (`netlify deploy` without `--prod`) are reachable only at `{deployId}--{site}`.
  */
 export interface DbSiteResolverOptions {
   db: Kysely<PlatformDatabase>;
@@ -102,12 +105,31 @@ export class DbSiteResolver implements SiteResolver {
         .executeTakeFirst();
       if (deploy) return deploy.id;
     }
+    const reviewId = reviewIdOfLabel(label);
+    if (reviewId !== undefined) {
+      // `deploy-preview-<n>`: the newest ready preview of that pull/merge request.
+      const preview = await db
+        .selectFrom("deploys")
+        .select("id")
+        .where("site_id", "=", site.id)
+        .where("review_id", "=", reviewId)
+        .where("context", "=", "deploy-preview")
+        .where("state", "=", "ready")
+        .orderBy("created_at", "desc")
+        .orderBy("id", "desc")
+        .executeTakeFirst();
+      return preview?.id;
+    }
     const candidates = await db
       .selectFrom("deploys")
       .select(["id", "branch"])
       .where("site_id", "=", site.id)
       .where("state", "=", "ready")
       .where("branch", "is not", null)
+      // A preview's branch is its request's head (maybe a fork's `main`): never a branch deploy.
+      .where("context", "!=", "deploy-preview")
+      // A draft is served only at its own permalink, never as a branch deploy.
+      .where("draft", "=", 0)
       .orderBy("created_at", "desc")
       .orderBy("id", "desc")
       .limit(500)

@@ -60,7 +60,9 @@ interface Route {
 }
 
 const DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate";
-const HIDDEN = new Set(["_redirects", "_headers"]);
+// Rule files are configuration, not content; netlify-cli uploads a generated netlify.toml that
+// holds the deployer's absolute local paths.
+const HIDDEN = new Set(["_redirects", "_headers", "netlify.toml"]);
 const MAX_ROUTES = 20_000;
 const COMPRESSIBLE_TYPES = new Set([
   "application/javascript",

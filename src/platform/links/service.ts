@@ -454,7 +454,15 @@ export async function removeLinkAtProvider(
   site: Site,
 ): Promise<RemovalReport | undefined> {
   const link = await findLink(ctx, site.id);
-  if (!link) return undefined;
+  return link ? removeInstalled(ctx, site, link) : undefined;
+}
+
+/** Removes the key and hook a link row records (also of a link the site has moved away from). */
+export async function removeInstalled(
+  ctx: PlatformContext,
+  site: Site,
+  link: SiteLink,
+): Promise<RemovalReport> {
   const report: RemovalReport = { removed: [], failed: [] };
   if (link.remote_key_id === null && link.remote_hook_id === null) return report;
   const connection = await ctx.db

@@ -67,7 +67,8 @@ type Operation =
   | { kind: "status"; repo: string };
 
 const UUID = /^\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}$/;
-const SLUG = /^[A-Za-z0-9._-]{1,128}$/;
+/** A workspace id or repository slug; never `.` or `..`, which a URL would resolve away. */
+const SLUG = /^(?!\.+$)[A-Za-z0-9._-]{1,128}$/;
 const SHA = /^[0-9a-fA-F]{7,40}$/;
 
 export class BitbucketClient implements ProviderClient {

@@ -37,7 +37,8 @@ type Operation =
   | { kind: "hooks"; repo: string; action: string }
   | { kind: "status"; repo: string };
 
-const NAME = /^[A-Za-z0-9._-]{1,100}$/;
+/** An owner or repository name; never `.` or `..`, which a URL would resolve away. */
+const NAME = /^(?!\.+$)[A-Za-z0-9._-]{1,100}$/;
 const SHA = /^[0-9a-fA-F]{7,64}$/;
 
 export class GiteaClient implements ProviderClient {
@@ -87,17 +88,9 @@ export class GiteaClient implements ProviderClient {
 
   async getRepo(ref: string): Promise<ProviderRepo> {
     const trimmed = ref.trim().replace(/\.git$/, "");
-    let url: string;
-    if (/^\d{1,18}$/.test(trimmed)) url = `/repositories/${trimmed}`;
-    else if (trimmed.split("/").length === 2 && trimmed.split("/").every((p) => NAME.test(p))) {
-      url = `/repos/${trimmed.split("/").map(encodeURIComponent).join("/")}`;
-    } else {
-      throw new ProviderError(
-        "invalid",
-        `"${ref.slice(0, 200)}" is not a Gitea repository id`,
-        "Use owner/name, as in the repository's address (https://gitea.example.com/owner/name), or its numeric id.",
-      );
-    }
+    const url = /^\d{1,18}$/.test(trimmed)
+      ? `/repositories/${trimmed}`
+      : ownerRepoPath(trimmed, ref);
     const response = await this.call({ method: "GET", url }, { kind: "repo", ref: trimmed });
     return this.toRepo(response.body);
   }
@@ -144,6 +137,14 @@ export class GiteaClient implements ProviderClient {
       const wanted = keyMaterial(key.key);
       const existing = (await this.listDeployKeys(repo)).find((k) => keyMaterial(k.key) === wanted);
       if (existing?.readOnly) return existing;
+      if (existing) {
+        throw new ProviderError(
+          "conflict",
+          `this key is already a deploy key of ${repo.fullPath} with write access (id ${existing.id}); Slipway installs read-only keys only`,
+          "Remove it in Repository Settings → Deploy Keys, then link again.",
+          response.status,
+        );
+      }
     }
     throw this.failure(response, operation);
   }
@@ -280,7 +281,7 @@ export class GiteaClient implements ProviderClient {
   }
 
   private repoPath(repo: ProviderRepo): string {
-    return `/repos/${repo.fullPath.split("/").map(encodeURIComponent).join("/")}`;
+    return ownerRepoPath(repo.fullPath);
   }
 
   // ---------- shapes ----------
@@ -407,6 +408,19 @@ export class GiteaClient implements ProviderClient {
       status,
     );
   }
+}
+
+/** `/repos/{owner}/{repo}` for `owner/name`, refusing anything else before a request is made. */
+function ownerRepoPath(fullPath: string, asGiven = fullPath): string {
+  const parts = fullPath.split("/");
+  if (parts.length === 2 && parts.every((part) => NAME.test(part))) {
+    return `/repos/${parts.map(encodeURIComponent).join("/")}`;
+  }
+  throw new ProviderError(
+    "invalid",
+    `"${asGiven.slice(0, 200)}" is not a Gitea repository id`,
+    "Use owner/name, as in the repository's address (https://gitea.example.com/owner/name), or its numeric id.",
+  );
 }
 
 function hookBody(hook: HookSpec) {

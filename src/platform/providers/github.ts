@@ -512,17 +512,18 @@ export class GitHubClient implements ProviderClient {
     await this.installation(installationId);
     const auth = await this.installationAuth({ installationId, permissions: { contents: "read" } });
     const parsed = parseRepoRef(ref);
+    const name = parsed.kind === "id" ? `repository ${parsed.id}` : `${parsed.owner}/${parsed.name}`;
     const res = await this.call("GET", apiRepoPath(parsed), auth);
     if (res.status === 200) return toRepo(res.body, "GET /repos/:owner/:repo");
     if (res.status === 404) {
       throw new ProviderError(
         "not_found",
-        `the GitHub App installation ${installationId} has no access to ${ref}`,
+        `the GitHub App installation ${installationId} has no access to ${name}`,
         `add the repository to the installation (${this.webUrl}/settings/installations/${installationId} → Repository access), or check the owner and name`,
         404,
       );
     }
-    throw this.refusal(res, `read ${ref} through installation ${installationId}`, "repo", ref);
+    throw this.refusal(res, `read ${name} through installation ${installationId}`, "repo", name);
   }
 
   /** An installation of this App: `forbidden` when GitHub says it is not one of the App's. */

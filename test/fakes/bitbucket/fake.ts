@@ -792,9 +792,9 @@ export async function startBitbucketFake(
       handler: (req) => {
         const access = repoFor(req, ["repository", "repository:admin"], "admin");
         if ("status" in access) return access;
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         const fields: Fields = {};
         const text = requiredString(body, "key", fields, 10_000);
         const label = optionalString(body, "label", fields) ?? "";
@@ -871,9 +871,9 @@ export async function startBitbucketFake(
       handler: (req) => {
         const access = repoFor(req, ["webhook"], "admin");
         if ("status" in access) return access;
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         const fields: Fields = {};
         const url = requiredString(body, "url", fields, 2048);
         webhookUrl(url, fields);
@@ -906,9 +906,9 @@ export async function startBitbucketFake(
         if ("status" in access) return access;
         const hook = findHook(access.repo, req.params.uid!);
         if (!hook) return bitbucketError(404, "Webhook not found.", {}, access.headers);
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         const fields: Fields = {};
         const url = optionalString(body, "url", fields, 2048);
         webhookUrl(url, fields);
@@ -966,9 +966,9 @@ export async function startBitbucketFake(
         if ("status" in access) return access;
         const sha = resolveCommit(access.repo, req.params.commit!);
         if (!sha) return bitbucketError(404, "Commit not found", {}, access.headers);
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         const fields: Fields = {};
         const state = requiredString(body, "state", fields);
         if (state !== undefined && !(BUILD_STATES as readonly string[]).includes(state)) {

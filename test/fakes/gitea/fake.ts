@@ -555,9 +555,9 @@ export async function startGiteaFake(
       handler: (req) => {
         const access = repoAccess(req, "admin");
         if ("status" in access) return access;
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         if (typeof body.key !== "string" || body.key === "") return fieldError("Key", "Required");
         if (typeof body.title !== "string" || body.title === "") {
           return fieldError("Title", "Required");
@@ -627,9 +627,9 @@ export async function startGiteaFake(
       handler: (req) => {
         const access = repoAccess(req, "admin");
         if ("status" in access) return access;
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         if (typeof body.type !== "string" || body.type === "")
           return fieldError("Type", "Required");
         if (!HOOK_TYPES.includes(body.type)) return apiError(422, "Invalid hook type");
@@ -668,9 +668,9 @@ export async function startGiteaFake(
         if ("status" in access) return access;
         const hook = access.repo.hooks.find((h) => String(h.id) === req.params.id);
         if (!hook) return notFound();
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         const config = body.config === undefined ? {} : hookConfig(body.config, false);
         if ("status" in config) return config;
         const events = body.events === undefined ? undefined : hookEvents(body.events);
@@ -723,9 +723,9 @@ export async function startGiteaFake(
         if (!access.repo.commits.has(sha)) {
           return apiError(404, `object does not exist [id: ${sha.slice(0, 64)}, rel_path: ]`);
         }
-        const parsed = objectBody(req);
-        if ("status" in parsed) return parsed;
-        const body = parsed.json;
+        const request = objectBody(req);
+        if ("status" in request) return request;
+        const body = request.json;
         if (typeof body.state !== "string" || !STATUS_STATES.includes(body.state)) {
           return fieldError("State", "invalid commit status state");
         }
@@ -802,15 +802,17 @@ export async function startGiteaFake(
     if (filter === "" || filter === "*") return true;
     // Gitea's branch filter is a glob, with `{a,b}` alternatives.
     const alternatives = /^\{(.*)\}$/.exec(filter)?.[1]?.split(",") ?? [filter];
-    return alternatives.some((glob) =>
-      new RegExp(
-        `^${glob
-          .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
-          .replace(/\*\*/g, "\u0000")
-          .replace(/\*/g, "[^/]*")
-          .replace(/\u0000/g, ".*")}$`,
-      ).test(branch),
-    );
+    const toRegExp = (glob: string) =>
+      glob
+        .split("**")
+        .map((part) =>
+          part
+            .split("*")
+            .map((literal) => literal.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+            .join("[^/]*"),
+        )
+        .join(".*");
+    return alternatives.some((glob) => new RegExp(`^${toRegExp(glob)}$`).test(branch));
   }
 
   async function deliver(

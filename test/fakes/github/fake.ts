@@ -280,6 +280,16 @@ const HOOK_EVENTS = new Set([
 const STATUS_STATES = new Set(["error", "failure", "pending", "success"]);
 const LEVEL: Record<Permission, number> = { read: 1, write: 2 };
 
+/** `type base64-blob [comment]`, where the blob really is an SSH key of that type. */
+function isOpenSshPublicKey(text: string): boolean {
+  const match = SSH_KEY.exec(text.trim());
+  if (!match) return false;
+  const blob = Buffer.from(match[2]!, "base64");
+  if (blob.length < 4) return false;
+  const length = blob.readUInt32BE(0);
+  return blob.length > 4 + length && blob.subarray(4, 4 + length).toString("latin1") === match[1];
+}
+
 const keyBlob = (key: string): string => key.trim().split(/\s+/).slice(0, 2).join(" ");
 
 export async function startGitHubFake(): Promise<GitHubFake> {
@@ -868,7 +878,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
         if (typeof body.key !== "string" || body.key.trim() === "") {
           return validationFailed([{ resource: "PublicKey", code: "missing_field", field: "key" }]);
         }
-        if (!SSH_KEY.test(body.key.trim())) {
+        if (!isOpenSshPublicKey(body.key)) {
           return validationFailed([
             {
               resource: "PublicKey",

@@ -81,4 +81,11 @@ export const ListMergeRequestsQuery = Type.Intersect([
     "iids[]": Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
   }),
 ]);
-export type ListMergeRequestsQuery = Static<typeof ListMergeRequestsQuery>;
+// Unions built with `map` lose their literal types in Static; name them explicitly.
+export type ListMergeRequestsQuery = Omit<
+  Static<typeof ListMergeRequestsQuery>,
+  "state" | "order_by"
+> & {
+  state?: (typeof MERGE_REQUEST_STATES)[number];
+  order_by?: (typeof MERGE_REQUEST_ORDERS)[number];
+};

@@ -160,7 +160,9 @@ export async function listMergeRequests(
   const state = query.state ?? "all";
   // The forge never locks merge requests.
   if (state === "locked") return { rows: [], total: 0 };
-  if (state !== "all") base = base.where("state", "=", state);
+  if (state === "opened" || state === "closed" || state === "merged") {
+    base = base.where("state", "=", state);
+  }
   if (query.source_branch !== undefined) base = base.where("source_branch", "=", query.source_branch);
   if (query.target_branch !== undefined) base = base.where("target_branch", "=", query.target_branch);
   if (query.author_id !== undefined) base = base.where("author_id", "=", query.author_id);

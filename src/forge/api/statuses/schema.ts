@@ -35,7 +35,10 @@ export const CreateCommitStatusBody = Type.Object({
   coverage: Type.Optional(Type.Union([Type.Null(), Type.Number()])),
   pipeline_id: Type.Optional(Type.Union([Type.Null(), Type.Integer()])),
 });
-export type CreateCommitStatusBody = Static<typeof CreateCommitStatusBody>;
+// A union built with `map` loses its literal types in Static; name the state explicitly.
+export type CreateCommitStatusBody = Omit<Static<typeof CreateCommitStatusBody>, "state"> & {
+  state: PostableState;
+};
 
 export const ListCommitStatusesQuery = Type.Intersect([
   PaginationQuery,

@@ -1,4 +1,4 @@
-import type { Transaction } from "kysely";
+import type { Transaction, Updateable } from "kysely";
 import type { ForgeContext } from "../../context.ts";
 import type { CommitStatus, CommitStatusesTable, ForgeDatabase, User } from "../../db/schema.ts";
 import { branchesContaining, resolveCommit } from "../../git/commits.ts";
@@ -173,7 +173,7 @@ export async function postCommitStatus(
       .executeTakeFirst();
     const moved = transition(existing?.status ?? "created", input.state);
     if (!moved.ok) throw withMessage(400, moved.message);
-    const values: Partial<CommitStatusesTable> = { status: moved.status, updated_at: now };
+    const values: Updateable<CommitStatusesTable> = { status: moved.status, updated_at: now };
     if (moved.started) values.started_at = now;
     if (moved.finished) values.finished_at = now;
     if (given(input.target_url)) values.target_url = input.target_url;

@@ -332,7 +332,11 @@ export async function createZipDeploy(
     "zip deploy stored",
   );
   if (services.finishInline !== false) await completeDeploy(ctx, services, row.id);
-  return ctx.db.selectFrom("deploys").selectAll().where("id", "=", row.id).executeTakeFirstOrThrow();
+  return ctx.db
+    .selectFrom("deploys")
+    .selectAll()
+    .where("id", "=", row.id)
+    .executeTakeFirstOrThrow();
 }
 
 /**
@@ -346,7 +350,9 @@ export async function cancelDeploy(
   deploy: Deploy,
 ): Promise<Deploy> {
   if (deploy.state === "ready") {
-    throw refused(`deploy ${deploy.id} is ready; only a deploy that is not finished can be cancelled`);
+    throw refused(
+      `deploy ${deploy.id} is ready; only a deploy that is not finished can be cancelled`,
+    );
   }
   if (deploy.state !== "error") {
     if (deploy.build_id !== null) {

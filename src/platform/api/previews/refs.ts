@@ -14,10 +14,7 @@ export function reviewName(provider: RepoProvider, number: number): string {
  * The ref a request's head is fetched from, or undefined for Bitbucket (whose source branch is
  * fetched: Bitbucket Cloud publishes no pull request refs) and providers without requests.
  */
-export function previewFetchRef(
-  provider: RepoProvider | null,
-  number: number,
-): string | undefined {
+export function previewFetchRef(provider: RepoProvider | null, number: number): string | undefined {
   switch (provider) {
     case "github":
     case "gitea":

@@ -1,10 +1,6 @@
 import { objectId } from "../../../lib/ids.ts";
 import type { Actor } from "../../auth/tokens.ts";
-import {
-  requestBuild,
-  supersedeQueued,
-  type BuildRequestResult,
-} from "../../builds/service.ts";
+import { requestBuild, supersedeQueued, type BuildRequestResult } from "../../builds/service.ts";
 import { isoNow, type PlatformContext } from "../../context.ts";
 import type { Deploy, Site } from "../../db/schema.ts";
 import { PlatformError } from "../../http/errors.ts";

@@ -51,12 +51,18 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
       dir: repo?.dir ?? null,
       base: repo?.base ?? null,
       deploy_key_id: repo?.deployKeyId ?? null,
+      // Only ever in a member's view of the site (tenancy hides other accounts' sites).
+      installation_id: repo?.installationId ?? null,
       allowed_branches: repo?.allowedBranches ?? [],
       env_keys: view.envKeys,
       stop_builds: repo?.stopBuilds ?? false,
       build_network: repo?.buildNetwork ?? true,
     },
     published_deploy: published,
+    // Slipway's additions: the git connection the repository was linked through, and why its
+    // builds are stopped when the link to the provider is broken (key removed, token revoked).
+    git_connection_id: site.connection_id,
+    link_broken_reason: site.link_broken_reason,
     capabilities: {},
     processing_settings: { html: { pretty_urls: true } },
     // Variables live in the account env API (`/accounts/:account_id/env`), which clients read.

@@ -8,6 +8,12 @@ import { requireActor } from "../../http/auth.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { accountIdsByOwnership, defaultAccountId, visibleAccountIds } from "../../policies.ts";
 import { findAccountForActor } from "../accounts/service.ts";
+import { removeLinkAtProvider } from "../../links/service.ts";
+import {
+  createSiteThroughConnection,
+  updateSiteThroughConnection,
+  type LinkResult,
+} from "../../links/sites.ts";
 import { presentSite } from "./presenter.ts";
 import {
   AccountParams,
@@ -66,14 +72,29 @@ const emptyBodyIsEmptyObject = async (request: FastifyRequest): Promise<void> =>
 export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
   const present = async (site: Parameters<typeof viewSite>[1]) =>
     presentSite(ctx.config, await viewSite(ctx, site));
+  // Linked through a provider connection: the site, its first build, and what linking did.
+  const presentLinked = async (result: LinkResult) => ({
+    ...(await present(result.site)),
+    ...buildIds(result.started),
+    link: result.link,
+  });
 
   app.post(
     "/sites",
     { schema: { body: SiteSetupBody }, preValidation: emptyBodyIsEmptyObject },
     async (request, reply) => {
       const actor = requireActor(request);
+      const accountId = defaultAccountId(actor);
+      const linked = await createSiteThroughConnection(ctx, actor, accountId, request.body);
+      if (linked) {
+        request.log.info(
+          { siteId: linked.site.id, buildId: linked.started?.build.id, link: linked.link.status },
+          "site created and linked through a git connection",
+        );
+        return reply.code(201).send(await presentLinked(linked));
+      }
       let started: BuildRequestResult | undefined;
-      const site = await createSite(ctx, actor, defaultAccountId(actor), request.body, {
+      const site = await createSite(ctx, actor, accountId, request.body, {
         onCreated: async (trx, created) => {
           started = await firstBuild(ctx, trx, created);
         },
@@ -96,6 +117,14 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request, reply) => {
       const actor = requireActor(request);
       const account = await findAccountForActor(ctx, actor, request.params.account_slug);
+      const linked = await createSiteThroughConnection(ctx, actor, account.id, request.body);
+      if (linked) {
+        request.log.info(
+          { siteId: linked.site.id, buildId: linked.started?.build.id, link: linked.link.status },
+          "site created and linked through a git connection",
+        );
+        return reply.code(201).send(await presentLinked(linked));
+      }
       let started: BuildRequestResult | undefined;
       const site = await createSite(ctx, actor, account.id, request.body, {
         onCreated: async (trx, created) => {
@@ -159,6 +188,14 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request) => {
       const actor = requireActor(request);
       const site = await findSite(ctx, actor, request.params.site_id, "update");
+      const linked = await updateSiteThroughConnection(ctx, actor, site, request.body);
+      if (linked) {
+        request.log.info(
+          { siteId: site.id, buildId: linked.started?.build.id, link: linked.link.status },
+          "site updated and linked through a git connection",
+        );
+        return presentLinked(linked);
+      }
       let started: BuildRequestResult | undefined;
       const updated = await updateSite(ctx, actor, site, request.body, {
         onUpdated: async (trx, before, after) => {
@@ -174,15 +211,33 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
   app.delete("/sites/:site_id", { schema: { params: SiteParams } }, async (request, reply) => {
     const actor = requireActor(request);
     const site = await findSite(ctx, actor, request.params.site_id, "delete");
+    // The deploy key and webhook Slipway installed go first (a 204 has no body: the log says).
+    const removal = await removeLinkAtProvider(ctx, site);
     await deleteSite(ctx, actor, site);
-    request.log.info({ siteId: site.id }, "site deleted");
+    request.log.info(
+      {
+        siteId: site.id,
+        removedAtProvider: removal?.removed.map((r) => r.message),
+        notRemovedAtProvider: removal?.failed.map((f) => `${f.message}; ${f.hint}`),
+      },
+      "site deleted",
+    );
     return reply.code(204).send();
   });
 
   app.put("/sites/:site_id/unlink_repo", { schema: { params: SiteParams } }, async (request) => {
     const actor = requireActor(request);
     const site = await findSite(ctx, actor, request.params.site_id, "update");
-    return present(await unlinkSite(ctx, actor, site));
+    // Linked through a connection: the deploy key and webhook Slipway installed are removed at
+    // the provider, and the response says what was (`link.removed`) and what could not be.
+    const removal = await removeLinkAtProvider(ctx, site);
+    const unlinked = await present(await unlinkSite(ctx, actor, site));
+    if (removal === undefined) return unlinked;
+    request.log.info(
+      { siteId: site.id, removed: removal.removed.map((r) => r.message) },
+      "site unlinked; removed what Slipway had installed at the provider",
+    );
+    return { ...unlinked, link: removal };
   });
 
   app.post(

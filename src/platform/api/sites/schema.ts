@@ -19,6 +19,16 @@ export const RepoBody = Type.Object({
   dir: Type.Optional(Type.String({ maxLength: 1024 })),
   base: Type.Optional(Type.String({ maxLength: 1024 })),
   deploy_key_id: Type.Optional(Type.String({ maxLength: 100 })),
+  /** A GitHub App installation of one of the account's own Apps (null: none). */
+  installation_id: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()]),
+  ),
+  /**
+   * Slipway's addition: the account's git connection to link through (then Slipway installs the
+   * deploy key and webhook itself). Without it, the account's only connection for the provider
+   * and host is used when there is no `deploy_key_id`.
+   */
+  connection_id: Type.Optional(Type.String({ maxLength: 100 })),
   allowed_branches: Type.Optional(
     Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 100 }),
   ),

@@ -22,6 +22,7 @@ import {
   checkText,
 } from "../../repos/settings.ts";
 import { quote } from "../../repos/repo-url.ts";
+import { resolveInstallationSetting } from "../../links/installations.ts";
 import { deployKeyForSite } from "../deploy-keys/service.ts";
 import type { RepoBody, SiteSetupBody } from "./schema.ts";
 
@@ -36,6 +37,8 @@ export interface RepoSettings {
   dir: string | null;
   base: string | null;
   deployKeyId: string | null;
+  /** GitHub App installation the repository is cloned through (`links/installations.ts`). */
+  installationId: number | null;
   allowedBranches: string[];
   stopBuilds: boolean;
   /** Whether the build command may use the network (package installs); on by default. */
@@ -135,6 +138,7 @@ export function readRepoSettings(site: Site): RepoSettings | null {
     dir: site.publish_dir,
     base: site.base_dir,
     deployKeyId: site.deploy_key_id,
+    installationId: site.installation_id,
     allowedBranches: JSON.parse(site.allowed_branches) as string[],
     stopBuilds: site.stop_builds === 1,
     buildNetwork: site.build_network === 1,
@@ -260,6 +264,17 @@ async function resolveRepoSettings(
           ? null
           : checkCheckoutDir(f("base"), base),
     deployKeyId: deployKeyId === undefined ? (current?.deployKeyId ?? null) : deployKeyId,
+    installationId: await resolveInstallationSetting(
+      ctx,
+      accountId,
+      {
+        requested: input.installation_id,
+        current: current?.installationId ?? null,
+        repoUrl: repoUrl ?? current!.repoUrl,
+        repoUrlChanged: repoUrl !== undefined && repoUrl !== current?.repoUrl,
+      },
+      prefix,
+    ),
     allowedBranches,
     stopBuilds: input.stop_builds ?? current?.stopBuilds ?? false,
     buildNetwork: input.build_network ?? current?.buildNetwork ?? true,
@@ -277,6 +292,7 @@ type RepoColumns = Pick<
   | "publish_dir"
   | "base_dir"
   | "deploy_key_id"
+  | "installation_id"
   | "allowed_branches"
   | "stop_builds"
   | "build_network"
@@ -294,6 +310,7 @@ function repoColumns(settings: RepoSettings | null): RepoColumns {
     publish_dir: settings?.dir ?? null,
     base_dir: settings?.base ?? null,
     deploy_key_id: settings?.deployKeyId ?? null,
+    installation_id: settings?.installationId ?? null,
     allowed_branches: JSON.stringify(settings?.allowedBranches ?? []),
     stop_builds: settings?.stopBuilds === true ? 1 : 0,
     build_network: settings?.buildNetwork === false ? 0 : 1,
@@ -360,7 +377,6 @@ export async function createSite(
       webhook_secret_sealed: settings
         ? ctx.secrets.seal(newWebhookSecret(), webhookContext(id))
         : null,
-      installation_id: null,
       connection_id: null,
       link_broken_reason: null,
       published_deploy_id: null,
@@ -466,9 +482,17 @@ export async function unlinkSite(ctx: PlatformContext, actor: Actor, site: Site)
   authorize(actor, "update", site, "Site");
   return ctx.db.transaction().execute(async (trx) => {
     await trx.deleteFrom("build_hooks").where("site_id", "=", site.id).execute();
+    // What linking through a connection recorded goes too (the caller removed it at the provider).
+    await trx.deleteFrom("site_links").where("site_id", "=", site.id).execute();
     return trx
       .updateTable("sites")
-      .set({ ...repoColumns(null), webhook_secret_sealed: null, updated_at: isoNow(ctx) })
+      .set({
+        ...repoColumns(null),
+        webhook_secret_sealed: null,
+        connection_id: null,
+        link_broken_reason: null,
+        updated_at: isoNow(ctx),
+      })
       .where("id", "=", site.id)
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -331,10 +331,15 @@ function webUrl(value: unknown): string | null {
 
 /** A repository name for a reason a person reads: printable, capped. */
 function displayName(value: unknown): string {
-  const text = str(value)?.replace(/[^\x20-\x7e]/g, "?").trim();
+  const text = str(value)
+    ?.replace(/[^\x20-\x7e]/g, "?")
+    .trim();
   if (text === undefined || text === "") return "an unnamed repository";
   return text.length > MAX_NAME ? `${text.slice(0, MAX_NAME - 1)}…` : text;
 }
+
+const numberText = (value: unknown): string =>
+  typeof value === "number" && Number.isSafeInteger(value) ? String(value) : "unknown";
 
 const sameName = (a: unknown, b: unknown): boolean =>
   typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
@@ -501,7 +506,8 @@ function gitlabReview(payload: JsonObject): ReviewEvent {
     throw new MalformedPayload("object_attributes.target_project_id is missing or not a number");
   }
   const fork = attributes.source_project_id !== target;
-  const sourceProject = isObject(payload.source) ? payload.source : {};
+  // GitLab puts the source project's attributes in `object_attributes.source`.
+  const source = isObject(attributes.source) ? attributes.source.path_with_namespace : undefined;
   return {
     ...base,
     head: commitAt(
@@ -511,7 +517,7 @@ function gitlabReview(payload: JsonObject): ReviewEvent {
     headBranch: branchAt(attributes.source_branch, "object_attributes.source_branch"),
     fork,
     untrusted: fork
-      ? `from a fork (${displayName(sourceProject.path_with_namespace ?? `project ${String(attributes.source_project_id)}`)})`
+      ? `from a fork (${displayName(source ?? `project ${numberText(attributes.source_project_id)}`)})`
       : null,
   };
 }
