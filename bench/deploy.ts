@@ -243,7 +243,10 @@ async function measureStartup(bench: Bench): Promise<string> {
 }
 
 /** A fresh account (so nothing of the site is on the platform yet) with one empty site. */
-async function freshSite(bench: Bench, label: string): Promise<{ id: string; token: string }> {
+async function freshSite(
+  bench: Bench,
+  label: string,
+): Promise<{ id: string; name: string; token: string }> {
   const n = ++bench.tenants;
   const tenant = await platformApi<{ token: string }>(
     bench.platform,
@@ -252,10 +255,14 @@ async function freshSite(bench: Bench, label: string): Promise<{ id: string; tok
     bench.platform.adminToken,
     { email: `bench-${label}-${n}@slipway.invalid`, full_name: `bench ${label} ${n}` },
   );
-  const site = await platformApi<{ id: string }>(bench.platform, "POST", "/sites", tenant.token, {
-    name: `bench-${label}-${n}`,
-  });
-  return { id: site.id, token: tenant.token };
+  const site = await platformApi<{ id: string; name: string }>(
+    bench.platform,
+    "POST",
+    "/sites",
+    tenant.token,
+    { name: `bench-${label}-${n}` },
+  );
+  return { id: site.id, name: site.name, token: tenant.token };
 }
 
 interface CliResult {
@@ -309,6 +316,7 @@ function netlifyEnv(home: string, extra: Record<string, string>): NodeJS.Process
     NETLIFY_AUTH_TOKEN: undefined,
     NETLIFY_API_URL: undefined,
     CI: "1",
+    NETLIFY_TELEMETRY_DISABLED: "1",
     ...extra,
   });
 }
@@ -318,7 +326,9 @@ async function measureNetlify(bench: Bench): Promise<string> {
   const env = netlifyEnv(bench.netlifyHome, {
     NETLIFY_API_URL: bench.platform.url,
     NETLIFY_AUTH_TOKEN: site.token,
-    NETLIFY_SITE_ID: site.id,
+    // The name, not the id: without api.netlifysdk.com (unreachable here) the CLI resolves its
+    // config offline, and then finds a site given in NETLIFY_SITE_ID only by listing names.
+    NETLIFY_SITE_ID: site.name,
   });
   const args = ["deploy", "--no-build", "--prod", "--dir", bench.siteDir, "--json"];
   // The project directory is the temp root: no netlify.toml or .netlify state of ours.

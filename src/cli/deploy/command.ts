@@ -153,7 +153,8 @@ async function deploy(
   const uploads = uploadList(files, digests, current.required ?? []);
   if (uploads.length > 0) {
     const bytes = uploads.reduce((sum, item) => sum + item.size, 0);
-    const known = files.length - uploads.length;
+    const wanted = new Set(current.required);
+    const known = digests.filter((sha1) => !wanted.has(sha1)).length;
     progress.line(
       `Uploading ${plural(uploads.length, "file")} (${formatBytes(bytes)})` +
         (known === 0 ? "" : `; the platform already has the other ${known}`),

@@ -194,9 +194,7 @@ async function mergeRequestsAndCommitStatuses(db: Kysely<unknown>): Promise<void
     .addColumn("head_sha", "text", (c) => c.notNull())
     .addColumn("updated_by_id", "integer", (c) => c.references("users.id").onDelete("set null"))
     .addColumn("last_edited_at", "text")
-    .addColumn("last_edited_by_id", "integer", (c) =>
-      c.references("users.id").onDelete("set null"),
-    )
+    .addColumn("last_edited_by_id", "integer", (c) => c.references("users.id").onDelete("set null"))
     .addColumn("closed_at", "text")
     .addColumn("closed_by_id", "integer", (c) => c.references("users.id").onDelete("set null"))
     .addColumn("merged_at", "text")

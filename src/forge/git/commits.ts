@@ -33,7 +33,15 @@ async function gitStatus(repo: string, args: readonly string[]): Promise<number 
 async function verifyCommit(repo: string, revision: string): Promise<string | null> {
   const result = await run(
     "git",
-    ["--git-dir", repo, "rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`],
+    [
+      "--git-dir",
+      repo,
+      "rev-parse",
+      "--verify",
+      "--quiet",
+      "--end-of-options",
+      `${revision}^{commit}`,
+    ],
     { env: gitEnv() },
   );
   const sha = result.stdout.trim();
@@ -100,7 +108,16 @@ export async function mergeBase(repo: string, a: string, b: string): Promise<str
 /** Paths that differ between two commits (GitLab's `changes_count` counts them). */
 export async function changedPaths(repo: string, from: string, to: string): Promise<string[]> {
   if (!isObjectId(from) || !isObjectId(to)) return [];
-  const out = await git(repo, ["diff", "--name-only", "-z", "--no-renames", "--end-of-options", from, to, "--"]);
+  const out = await git(repo, [
+    "diff",
+    "--name-only",
+    "-z",
+    "--no-renames",
+    "--end-of-options",
+    from,
+    to,
+    "--",
+  ]);
   return out.split("\0").filter((path) => path !== "");
 }
 
@@ -111,7 +128,12 @@ export function mergeRequestHeadRef(iid: number): string {
 }
 
 /** Points a ref the forge owns (never one a user named) at a commit. */
-export async function setRef(repo: string, ref: string, sha: string, reason: string): Promise<void> {
+export async function setRef(
+  repo: string,
+  ref: string,
+  sha: string,
+  reason: string,
+): Promise<void> {
   if (!isObjectId(sha)) throw new Error(`not an object id: ${sha}`);
   if (!/^refs\/merge-requests\/\d+\/head$/.test(ref)) throw new Error(`not a forge ref: ${ref}`);
   await git(repo, ["update-ref", "-m", reason, "--end-of-options", ref, sha]);

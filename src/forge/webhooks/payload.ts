@@ -709,4 +709,3 @@ export async function readHookCommit(
     return null;
   }
 }
-

@@ -14,6 +14,7 @@ import { buildEnvVars } from "../api/env/service.ts";
 import { openPrivateKey } from "../api/deploy-keys/service.ts";
 import { checkRepoHost, isAllowedHost } from "../repos/host-guard.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
+import { checkLinkBeforeBuild } from "../links/health.ts";
 import { BuildLog } from "./build-log.ts";
 import { deployKeyPlace, GitFetchError, type GitProvider } from "./diagnose.ts";
 import { fetchRepository, type FetchResult, type HttpsCredentials } from "./git-fetch.ts";
@@ -369,6 +370,14 @@ async function runStages(
 
   // ---- preparing repo
   log.write("preparing_repo", "Starting to prepare the repo for build");
+  if (site.connection_id !== null) {
+    // Linked through a provider connection: a removed key or a revoked token stops the build
+    // here with that reason (shown on the site until the link is repaired).
+    const broken = await checkLinkBeforeBuild(ctx, site, (message, error) =>
+      log.write("preparing_repo", message, error),
+    );
+    if (broken !== undefined) throw new StageFailure("preparing repo", broken);
+  }
   // A deploy preview fetches its request's head ref (its source branch on Bitbucket).
   const reviewId = deploy.context === "deploy-preview" ? deploy.review_id : null;
   const fetchRef = reviewId === null ? undefined : previewFetchRef(site.repo_provider, reviewId);

@@ -71,6 +71,8 @@ export const DECLARABLE_STATES: readonly DeployState[] = [
 ];
 /** States in which a direct deploy takes uploads. */
 export const UPLOADING_STATES: readonly DeployState[] = ["prepared", "uploading"];
+/** States in which a repeated upload of a declared file is accepted and changes nothing. */
+const FINISHED_STATES: readonly DeployState[] = ["processing", "ready"];
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const FUNCTION_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -375,13 +377,33 @@ function checkUploading(deploy: Deploy): void {
       `deploy ${deploy.id} was made by a build; files are uploaded only to deploys created with POST /api/v1/sites/:site_id/deploys`,
     );
   }
-  if (!UPLOADING_STATES.includes(deploy.state)) {
+  // A retried upload whose first try landed (the client saw a network error) must not fail
+  // the client's deploy: a finished deploy still takes the very same bytes, changing nothing.
+  if (!UPLOADING_STATES.includes(deploy.state) && !FINISHED_STATES.includes(deploy.state)) {
     const why =
       deploy.state === "new"
         ? "it has no list of files yet (PUT /api/v1/sites/:site_id/deploys/:deploy_id with files first)"
         : `it is ${deploy.state}${deploy.error_message ? ` (${deploy.error_message})` : ""}`;
     throw refused(`deploy ${deploy.id} does not take uploads: ${why}`);
   }
+}
+
+/** The SHA-1 declared for a path: from the declaration, or the manifest once it is written. */
+async function declaredFile(
+  ctx: PlatformContext,
+  services: DeployServices,
+  deploy: Deploy,
+  path: string,
+): Promise<{ sha1: string } | undefined> {
+  const row = await ctx.db
+    .selectFrom("deploy_files")
+    .select("sha1")
+    .where("deploy_id", "=", deploy.id)
+    .where("path", "=", path)
+    .executeTakeFirst();
+  if (row || UPLOADING_STATES.includes(deploy.state)) return row;
+  const entry = (await services.manifests.get(deploy.id))?.files.get(path);
+  return entry && { sha1: entry.sha1 };
 }
 
 /** One file of a digest deploy: its bytes must hash to the SHA-1 declared for its path. */
@@ -394,12 +416,7 @@ export async function acceptFileUpload(
   body: AsyncIterable<Buffer | string>,
 ): Promise<{ path: string; sha1: string; size: number }> {
   checkUploading(deploy);
-  const declared = await ctx.db
-    .selectFrom("deploy_files")
-    .select("sha1")
-    .where("deploy_id", "=", deploy.id)
-    .where("path", "=", path)
-    .executeTakeFirst();
+  const declared = await declaredFile(ctx, services, deploy, path);
   if (!declared) {
     throw refused(
       `${JSON.stringify(path)} is not one of the files declared for deploy ${deploy.id}; nothing was stored`,

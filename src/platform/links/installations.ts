@@ -44,7 +44,12 @@ interface InstallationAccess {
 
 /** `https://Host/Owner/Repo.git/` and `https://host/owner/repo` are the same repository. */
 const sameCloneUrl = (a: string, b: string): boolean => {
-  const norm = (url: string) => url.trim().replace(/\/+$/, "").replace(/\.git$/, "").toLowerCase();
+  const norm = (url: string) =>
+    url
+      .trim()
+      .replace(/\/+$/, "")
+      .replace(/\.git$/, "")
+      .toLowerCase();
   return norm(a) === norm(b);
 };
 
@@ -59,7 +64,8 @@ async function checkInstallation(
   try {
     protocol = validateRepoUrl(repoUrl).protocol;
   } catch (error) {
-    if (error instanceof RepoUrlError) throw new InstallationRefusal(422, error.message, "repo_url");
+    if (error instanceof RepoUrlError)
+      throw new InstallationRefusal(422, error.message, "repo_url");
     throw error;
   }
   if (protocol !== "https") {
@@ -125,7 +131,12 @@ async function checkInstallation(
     repo = await owner.client.installationRepo(installationId, repoUrl);
   } catch (error) {
     if (!(error instanceof ProviderError)) throw error;
-    const status = error.kind === "invalid" ? 422 : error.kind === "unavailable" || error.kind === "unauthorized" ? 502 : 403;
+    const status =
+      error.kind === "invalid"
+        ? 422
+        : error.kind === "unavailable" || error.kind === "unauthorized"
+          ? 502
+          : 403;
     const field = error.kind === "invalid" ? "repo_url" : "installation_id";
     throw new InstallationRefusal(status, `${error.message}: ${error.hint}`, field);
   }
@@ -172,8 +183,7 @@ export async function resolveInstallationSetting(
 }
 
 export type InstallationCloneAccess =
-  | { ok: true; credentials: HttpsCredentials; repo: ProviderRepo }
-  | { ok: false; reason: string };
+  { ok: true; credentials: HttpsCredentials; repo: ProviderRepo } | { ok: false; reason: string };
 
 /**
  * Before a build of a site cloned through an installation: the same checks as at link time,

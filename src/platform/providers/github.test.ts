@@ -134,7 +134,7 @@ describe("GitHub adapter against the fake", () => {
     assert.equal(site.private, true);
     assert.equal(site.defaultBranch, "main");
     assert.equal(site.httpsUrl, `${gh.gitUrl}/octo/site.git`);
-    assert.equal(site.sshUrl, "git@localhost:octo/site.git");
+    assert.equal(site.sshUrl, `ssh://git@localhost:${gh.sshPort}/octo/site.git`);
     assert.equal(site.webUrl, `${gh.gitUrl}/octo/site`);
     assert.deepEqual(await client.getRepo(site.id), site);
     assert.deepEqual(await client.getRepo(`${gh.gitUrl}/octo/site.git`), site);

@@ -512,7 +512,8 @@ export class GitHubClient implements ProviderClient {
     await this.installation(installationId);
     const auth = await this.installationAuth({ installationId, permissions: { contents: "read" } });
     const parsed = parseRepoRef(ref);
-    const name = parsed.kind === "id" ? `repository ${parsed.id}` : `${parsed.owner}/${parsed.name}`;
+    const name =
+      parsed.kind === "id" ? `repository ${parsed.id}` : `${parsed.owner}/${parsed.name}`;
     const res = await this.call("GET", apiRepoPath(parsed), auth);
     if (res.status === 200) return toRepo(res.body, "GET /repos/:owner/:repo");
     if (res.status === 404) {

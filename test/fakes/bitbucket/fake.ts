@@ -190,7 +190,7 @@ export interface BitbucketFake extends FakeServer {
   hooks(fullName: string): readonly FakeHook[];
   buildStatuses(fullName: string, sha: string): readonly FakeBuildStatus[];
   /** Removes an access key as a user would in Repository settings → Access keys. */
-  removeDeployKeyByHand(fullName: string, id: number): void;
+  removeDeployKeyByHand(fullName: string, id: number): Promise<void>;
   /** Updates a webhook by hand (Repository settings → Webhooks). */
   editHookByHand(
     fullName: string,
@@ -243,8 +243,18 @@ function expandScopes(scopes: Iterable<string>): Set<string> {
   return granted;
 }
 
+export interface BitbucketFakeOptions {
+  /** The web host in links and clone URLs (default `bitbucket.org`). */
+  webHost?: string;
+  /**
+   * Told of a repository's access keys whenever they change, before the API answers: an
+   * access key grants SSH read access, so a test can hand them to a real sshd.
+   */
+  onDeployKeysChanged?: (fullName: string, keys: readonly FakeDeployKey[]) => void | Promise<void>;
+}
+
 export async function startBitbucketFake(
-  options: { webHost?: string } = {},
+  options: BitbucketFakeOptions = {},
 ): Promise<BitbucketFake> {
   const webHost = options.webHost ?? "bitbucket.org";
   const users = new Map<string, User>();
@@ -789,7 +799,7 @@ export async function startBitbucketFake(
     {
       method: "POST",
       pattern: `${R}/deploy-keys`,
-      handler: (req) => {
+      handler: async (req) => {
         const access = repoFor(req, ["repository", "repository:admin"], "admin");
         if ("status" in access) return access;
         const request = objectBody(req);
@@ -824,6 +834,7 @@ export async function startBitbucketFake(
           createdOn: now(),
         };
         access.repo.deployKeys.push(key);
+        await keysChanged(access.repo);
         // Bitbucket documents 200 (not 201) for a created deploy key.
         return { status: 200, body: keyJson(access.repo, key), headers: access.headers };
       },
@@ -831,12 +842,13 @@ export async function startBitbucketFake(
     {
       method: "DELETE",
       pattern: `${R}/deploy-keys/:key_id`,
-      handler: (req) => {
+      handler: async (req) => {
         const access = repoFor(req, ["repository", "repository:admin"], "admin");
         if ("status" in access) return access;
         const index = access.repo.deployKeys.findIndex((k) => String(k.id) === req.params.key_id);
         if (index < 0) return bitbucketError(404, "Deploy key not found.", {}, access.headers);
         access.repo.deployKeys.splice(index, 1);
+        await keysChanged(access.repo);
         return { status: 204, headers: access.headers };
       },
     },
@@ -1016,6 +1028,10 @@ export async function startBitbucketFake(
       },
     },
   ];
+
+  async function keysChanged(repo: Repo): Promise<void> {
+    await options.onDeployKeysChanged?.(fullName(repo), [...repo.deployKeys]);
+  }
 
   function findHook(repo: Repo, uid: string): FakeHook | undefined {
     const wanted = (uid.startsWith("{") ? uid : `{${uid}}`).toLowerCase();
@@ -1224,9 +1240,10 @@ export async function startBitbucketFake(
     deployKeys: (name) => repoByFullName(name).deployKeys,
     hooks: (name) => repoByFullName(name).hooks,
     buildStatuses: (name, sha) => repoByFullName(name).statuses.get(sha) ?? [],
-    removeDeployKeyByHand(name, id) {
+    async removeDeployKeyByHand(name, id) {
       const repo = repoByFullName(name);
       repo.deployKeys = repo.deployKeys.filter((k) => k.id !== id);
+      await keysChanged(repo);
     },
     editHookByHand(name, uuid, change) {
       const hook = findHook(repoByFullName(name), uuid);

@@ -19,6 +19,7 @@ import {
   type LoggedRequest,
 } from "../server.ts";
 import { startGitHttp, type GitAuthDecision, type GitHttpServer } from "./git-http.ts";
+import { startGitSsh, type GitSshServer } from "./git-ssh.ts";
 
 /**
  * # A strict fake of GitHub's REST API (v3, `X-GitHub-Api-Version: 2022-11-28`)
@@ -175,6 +176,10 @@ export interface GitHubFake {
   gitUrl: string;
   /** The git server's self-signed certificate (PEM file), for `http.sslCAInfo`. */
   caFile: string;
+  /** Git over SSH for deploy keys (`ssh_url` is `ssh://git@localhost:<sshPort>/owner/repo.git`). */
+  sshPort: number;
+  /** Every git-over-SSH command and whether the key was allowed. */
+  sshRequests: Array<{ command: string; allowed: boolean }>;
   /** Every API request: method, path, status. */
   requests: LoggedRequest[];
   /** Every git request: path, status, whether credentials were accepted. */
@@ -306,6 +311,8 @@ export async function startGitHubFake(): Promise<GitHubFake> {
   const id = () => ++nextId;
   let rateLimited = false;
   let gitUrl = "";
+  let sshPort = 0;
+  const sshRequests: GitHubFake["sshRequests"] = [];
   let apiUrl = "";
 
   const now = () => new Date().toISOString();
@@ -639,7 +646,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
     url: `${apiUrl}/repos/${repo.fullName}`,
     clone_url: `${gitUrl}/${repo.fullName}.git`,
     git_url: `git://localhost/${repo.fullName}.git`,
-    ssh_url: `git@localhost:${repo.fullName}.git`,
+    ssh_url: `ssh://git@localhost:${sshPort}/${repo.fullName}.git`,
     default_branch: repo.defaultBranch,
     archived: false,
     disabled: false,
@@ -1488,6 +1495,27 @@ export async function startGitHubFake(): Promise<GitHubFake> {
   }
   gitUrl = git.url;
 
+  // Git over SSH: a deploy key reads the one repository it is a key of.
+  const keyRepo = (key: string) =>
+    [...repos.values()].find((r) => r.keys.some((k) => keyBlob(k.key) === keyBlob(key)));
+  let ssh: GitSshServer;
+  try {
+    ssh = await startGitSsh({
+      isKnownKey: (key) => keyRepo(key) !== undefined,
+      repoFor: (key, owner, name) => {
+        const repo = keyRepo(key);
+        return repo && repo.fullName.toLowerCase() === `${owner}/${name}`.toLowerCase()
+          ? repo.gitDir
+          : undefined;
+      },
+      onRequest: (entry) => sshRequests.push(entry),
+    });
+  } catch (error) {
+    await Promise.all([api.close(), git.close()]);
+    throw error;
+  }
+  sshPort = ssh.port;
+
   // -------------------------------------------------------------------------------------------
   // Test controls
 
@@ -1575,6 +1603,8 @@ export async function startGitHubFake(): Promise<GitHubFake> {
     url: api.url,
     gitUrl: git.url,
     caFile: git.caFile,
+    sshPort,
+    sshRequests,
     requests: api.requests,
     gitRequests,
     deliveries,
@@ -1737,7 +1767,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
       return { sha, deliveries: sent };
     },
     async close() {
-      await Promise.all([api.close(), git.close()]);
+      await Promise.all([api.close(), git.close(), ssh.close()]);
       await rm(root, { recursive: true, force: true });
     },
   };

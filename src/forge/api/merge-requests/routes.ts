@@ -55,10 +55,7 @@ export function mergeRequestRoutes(app: ForgeApp, ctx: ForgeContext): void {
     async (request) => {
       const loaded = await findProject(ctx, request.actor?.user ?? null, request.params.id);
       const mr = await findMergeRequest(ctx, loaded, request.params.merge_request_iid);
-      const [view, details] = await Promise.all([
-        loadView(ctx, mr),
-        readDetails(ctx, loaded, mr),
-      ]);
+      const [view, details] = await Promise.all([loadView(ctx, mr), readDetails(ctx, loaded, mr)]);
       return presentMergeRequest(ctx, loaded, view, details);
     },
   );
@@ -73,10 +70,7 @@ export function mergeRequestRoutes(app: ForgeApp, ctx: ForgeContext): void {
       const actor = requireActor(request);
       const loaded = await findProject(ctx, actor.user, request.params.id);
       const mr = await createMergeRequest(ctx, loaded, actor.user, request.body);
-      const [view, details] = await Promise.all([
-        loadView(ctx, mr),
-        readDetails(ctx, loaded, mr),
-      ]);
+      const [view, details] = await Promise.all([loadView(ctx, mr), readDetails(ctx, loaded, mr)]);
       return reply.code(201).send(presentMergeRequest(ctx, loaded, view, details));
     },
   );
@@ -90,17 +84,9 @@ export function mergeRequestRoutes(app: ForgeApp, ctx: ForgeContext): void {
     async (request) => {
       const actor = requireActor(request);
       const loaded = await findProject(ctx, actor.user, request.params.id);
-      const found = await findMergeRequest(
-        ctx,
-        loaded,
-        request.params.merge_request_iid,
-        "update",
-      );
+      const found = await findMergeRequest(ctx, loaded, request.params.merge_request_iid, "update");
       const mr = await updateMergeRequest(ctx, loaded, actor.user, found, request.body);
-      const [view, details] = await Promise.all([
-        loadView(ctx, mr),
-        readDetails(ctx, loaded, mr),
-      ]);
+      const [view, details] = await Promise.all([loadView(ctx, mr), readDetails(ctx, loaded, mr)]);
       return presentMergeRequest(ctx, loaded, view, details);
     },
   );

@@ -1,12 +1,7 @@
 import type { Transaction, Updateable } from "kysely";
 import { isValidBranchName } from "../../../lib/git-refs.ts";
 import type { ForgeContext } from "../../context.ts";
-import type {
-  ForgeDatabase,
-  MergeRequest,
-  MergeRequestsTable,
-  User,
-} from "../../db/schema.ts";
+import type { ForgeDatabase, MergeRequest, MergeRequestsTable, User } from "../../db/schema.ts";
 import {
   branchTip,
   changedPaths,
@@ -104,7 +99,11 @@ export async function loadViews(
   const users =
     ids.size === 0
       ? []
-      : await ctx.db.selectFrom("users").selectAll().where("id", "in", [...ids]).execute();
+      : await ctx.db
+          .selectFrom("users")
+          .selectAll()
+          .where("id", "in", [...ids])
+          .execute();
   const byId = new Map(users.map((u) => [u.id, u]));
   const find = (id: number | null): User | null => (id === null ? null : (byId.get(id) ?? null));
   return mergeRequests.map((mr) => ({
@@ -130,7 +129,8 @@ export async function readDetails(
   const repo = repoOf(ctx, loaded);
   const startSha = await branchTip(repo, mr.target_branch);
   const baseSha = startSha === null ? null : await mergeBase(repo, startSha, mr.head_sha);
-  const changesCount = baseSha === null ? 0 : (await changedPaths(repo, baseSha, mr.head_sha)).length;
+  const changesCount =
+    baseSha === null ? 0 : (await changedPaths(repo, baseSha, mr.head_sha)).length;
   return { baseSha, startSha, changesCount, canMerge: canCreateMergeRequest(loaded.access) };
 }
 
@@ -163,22 +163,25 @@ export async function listMergeRequests(
   if (state === "opened" || state === "closed" || state === "merged") {
     base = base.where("state", "=", state);
   }
-  if (query.source_branch !== undefined) base = base.where("source_branch", "=", query.source_branch);
-  if (query.target_branch !== undefined) base = base.where("target_branch", "=", query.target_branch);
+  if (query.source_branch !== undefined)
+    base = base.where("source_branch", "=", query.source_branch);
+  if (query.target_branch !== undefined)
+    base = base.where("target_branch", "=", query.target_branch);
   if (query.author_id !== undefined) base = base.where("author_id", "=", query.author_id);
   if (iids !== undefined) base = base.where("iid", "in", iids.length > 0 ? iids : [-1]);
   if (query.search !== undefined && query.search !== "") {
     const pattern = `%${query.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
     base = base.where((eb) =>
-      eb.or([
-        eb("title", "like", eb.val(pattern)),
-        eb("description", "like", eb.val(pattern)),
-      ]),
+      eb.or([eb("title", "like", eb.val(pattern)), eb("description", "like", eb.val(pattern))]),
     );
   }
   const count = await base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();
   const column =
-    query.order_by === "title" ? "title" : query.order_by === "updated_at" ? "updated_at" : "created_at";
+    query.order_by === "title"
+      ? "title"
+      : query.order_by === "updated_at"
+        ? "updated_at"
+        : "created_at";
   const direction = query.sort ?? "desc";
   const rows = await base
     .selectAll()
@@ -248,7 +251,10 @@ function changesBetween(
     } else if (key === "project_id") {
       changes.target_project_id = { previous, current };
     } else if (key.endsWith("_at")) {
-      changes[key] = { previous: hookTime(previous as string | null), current: hookTime(current as string | null) };
+      changes[key] = {
+        previous: hookTime(previous as string | null),
+        current: hookTime(current as string | null),
+      };
     } else {
       changes[key] = { previous, current };
     }
@@ -425,7 +431,8 @@ export async function createMergeRequest(
   }
   if (source === target) problems.push("You must select different branches");
   const sourceSha = source === "" ? null : await branchTip(repo, source);
-  if (source !== "" && sourceSha === null) problems.push(`Source branch "${source}" does not exist`);
+  if (source !== "" && sourceSha === null)
+    problems.push(`Source branch "${source}" does not exist`);
   if (target !== "" && (await branchTip(repo, target)) === null) {
     problems.push(`Target branch "${target}" does not exist`);
   }
@@ -557,7 +564,12 @@ async function reopen(
   await assertNoOpenDuplicate(events.trx, mr);
   if (sourceTip !== mr.head_sha) {
     const repo = repoOf(events.ctx, events.project);
-    await setRef(repo, mergeRequestHeadRef(mr.iid), sourceTip, `merge request !${mr.iid}: reopened`);
+    await setRef(
+      repo,
+      mergeRequestHeadRef(mr.iid),
+      sourceTip,
+      `merge request !${mr.iid}: reopened`,
+    );
   }
   const now = events.ctx.now().toISOString();
   const reopened = await saveChanges(events.trx, mr, {

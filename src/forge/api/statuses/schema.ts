@@ -18,7 +18,8 @@ export const CommitStatusParams = Type.Object({
   sha: Type.String({ minLength: 1, maxLength: 255 }),
 });
 
-const OptionalText = Type.Optional(Type.Union([Type.Null(), Type.String()]));
+// One JSON-schema type list rather than a union, so a bad value is one "is invalid" error.
+const OptionalText = Type.Optional(Type.Unsafe<string | null>({ type: ["string", "null"] }));
 
 /**
  * `POST /projects/:id/statuses/:sha`. Lengths and URL rules are the model's validations (a
@@ -32,8 +33,8 @@ export const CreateCommitStatusBody = Type.Object({
   context: OptionalText,
   target_url: OptionalText,
   description: OptionalText,
-  coverage: Type.Optional(Type.Union([Type.Null(), Type.Number()])),
-  pipeline_id: Type.Optional(Type.Union([Type.Null(), Type.Integer()])),
+  coverage: Type.Optional(Type.Unsafe<number | null>({ type: ["number", "null"] })),
+  pipeline_id: Type.Optional(Type.Unsafe<number | null>({ type: ["integer", "null"] })),
 });
 // A union built with `map` loses its literal types in Static; name the state explicitly.
 export type CreateCommitStatusBody = Omit<Static<typeof CreateCommitStatusBody>, "state"> & {

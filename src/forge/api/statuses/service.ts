@@ -6,11 +6,7 @@ import { badParams, forbidden, invalidRecord, notFound, withMessage } from "../.
 import type { Page } from "../../http/pagination.ts";
 import { canCreateCommitStatus, canReadCommitStatus } from "../../policies.ts";
 import type { LoadedProject } from "../projects/service.ts";
-import type {
-  CreateCommitStatusBody,
-  ListCommitStatusesQuery,
-  PostableState,
-} from "./schema.ts";
+import type { CreateCommitStatusBody, ListCommitStatusesQuery, PostableState } from "./schema.ts";
 
 /**
  * Commit statuses (GitLab's `lib/api/commit_statuses.rb` and Ci::CreateCommitStatusService).
@@ -62,7 +58,8 @@ function given<T>(value: T | null | undefined): value is T {
 function validationErrors(input: CreateCommitStatusBody, name: string): Record<string, string[]> {
   const errors: Record<string, string[]> = {};
   if (name.trim() === "") errors.name = ["can't be blank"];
-  else if (name.length > MAX_NAME) errors.name = [`is too long (maximum is ${MAX_NAME} characters)`];
+  else if (name.length > MAX_NAME)
+    errors.name = [`is too long (maximum is ${MAX_NAME} characters)`];
   if (given(input.target_url)) {
     const problems = targetUrlProblems(input.target_url);
     if (problems.length > 0) errors.target_url = problems;

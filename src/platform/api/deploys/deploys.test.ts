@@ -261,6 +261,11 @@ describe("direct deploys API", () => {
     assert.equal(ready.body.state, "ready");
     assert.deepEqual(ready.body.required, []);
     assert.equal(ready.body.published_at, null);
+    // A retried upload that had already landed is harmless; other bytes are still refused.
+    const again = await upload(alice, id, "index.html", SITE_FILES["index.html"]!);
+    assert.equal(again.status, 200);
+    assert.equal((await upload(alice, id, "index.html", "<h1>other</h1>")).status, 422);
+    assert.equal((await getDeploy(alice, siteId, id)).body.state, "ready");
 
     const permalink = await serve(`${id}--draft-site`);
     assert.equal(permalink.status, 200);

@@ -414,7 +414,7 @@ function pullRequestReview(provider: "github" | "gitea", payload: JsonObject): R
   if (fork && (provider === "github" || !collaborator)) {
     untrusted = `from a fork (${displayName(headRepo?.full_name)})`;
   } else if (provider === "github" && !collaborator) {
-    untrusted = `the author is not a collaborator of the repository (author_association ${displayName(association ?? "missing")})`;
+    untrusted = `from an author who is not a collaborator of the repository (author_association ${displayName(association ?? "missing")})`;
   }
   return {
     ...base,
