@@ -347,10 +347,6 @@ describe("linking through a GitLab connection does the provider's half (forge + 
     assert.equal(hooks.length, 1);
     assert.equal(hooks[0]!.alert_status, "executable");
     assert.equal(repaired.body.health?.webhook.enabled, true);
-
-    await repo.commit({ "index.html": "<h1>three</h1>\n" });
-    await repo.push("main");
-    await served(site.name, "<h1>three</h1>");
   });
 
   it("says why a link failed, leaves nothing at the forge, and repair finishes it", async () => {

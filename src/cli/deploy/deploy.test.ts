@@ -221,21 +221,25 @@ describe("slipway deploy", () => {
     assert.match(byId.stderr, /HTTP 404/);
   });
 
-  it("exits non-zero with the server's reason for a path it refuses, publishing nothing", async () => {
-    await createSite("cli-refused");
-    await deployJson([
-      "--dir",
-      site("refused-live", { "index.html": "ok" }),
-      "--site",
-      "cli-refused",
-      "--prod",
-    ]);
+  it("exits non-zero with the server's reason for a path it refuses, and leaves nothing pending", async () => {
+    const target = await createSite("cli-refused");
+    const live = site("refused-live", { "index.html": "ok" });
+    const published = await deployJson(["--dir", live, "--site", "cli-refused", "--prod"]);
     const dir = site("refused", { "index.html": "new", "bad\\name.html": "backslash" });
     const result = await deploy(["--dir", dir, "--site", "cli-refused", "--prod"]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /backslash/);
-    assert.match(result.stderr, /HTTP 4\d\d/);
+    assert.match(result.stderr, /sending the list of files: .*backslash.*\(HTTP 422\)/);
     assert.equal((await edgeGet(platform.url, host("cli-refused"), "/")).body, "ok");
+
+    // The refused deploy was cancelled, not left waiting for uploads.
+    const deploys = await platform.api<{ id: string; state: string }[]>(
+      "GET",
+      `/sites/${target.id}/deploys`,
+      { token: tenant.token },
+    );
+    const others = deploys.body.filter((d) => d.id !== published.deploy_id);
+    assert.equal(others.length, 1);
+    assert.equal(others[0]?.state, "error");
   });
 
   it("exits non-zero for a symlink leaving the directory, before contacting the platform", async () => {

@@ -246,7 +246,7 @@ async function checkBranch(
     };
   }
   try {
-    const branches = await branchesWithKey(ctx, site, site.repo_url, key!, provider);
+    const branches = await branchesWithKey(ctx, site, site.repo_url, key, provider);
     return branches.includes(branch)
       ? {
           ok: true,
@@ -288,7 +288,11 @@ function brokenReason(
 export async function checkLink(
   ctx: PlatformContext,
   site: Site,
-  options: { cloneAccess: boolean } = { cloneAccess: true },
+  options: {
+    cloneAccess: boolean;
+    /** What linking just found with `git ls-remote` (instead of reading it again). */
+    branch?: LinkHealth["branch"];
+  } = { cloneAccess: true },
 ): Promise<LinkHealth> {
   const link = await findLink(ctx, site.id);
   const connection = link
@@ -321,9 +325,11 @@ export async function checkLink(
   }
   const provider = connection?.provider ?? gitProviderOf(site);
   const previous = readHealth(link);
-  const branch = options.cloneAccess
-    ? await checkBranch(ctx, site, key, provider)
-    : (previous?.branch ?? { ok: null, readable: null, message: "not checked yet" });
+  const branch =
+    options.branch ??
+    (options.cloneAccess
+      ? await checkBranch(ctx, site, key, provider)
+      : (previous?.branch ?? { ok: null, readable: null, message: "not checked yet" }));
   const since = link?.created_at ?? site.created_at;
   const partial = {
     checked_at: checkedAt,
@@ -331,7 +337,9 @@ export async function checkLink(
     last_delivery: await lastDelivery(ctx, site.id, since),
     branch,
   };
-  const reason = link ? brokenReason(partial, options.cloneAccess) : null;
+  const reason = link
+    ? brokenReason(partial, options.cloneAccess || options.branch !== undefined)
+    : null;
   const health: LinkHealth = {
     ...partial,
     healthy:

@@ -107,13 +107,13 @@ export async function branchesWithKey(
   ctx: PlatformContext,
   site: Site,
   repoUrl: string,
-  key: DeployKey,
+  key: DeployKey | undefined,
   provider: GitConnection["provider"] | "git",
 ): Promise<string[]> {
   const allowed = ctx.config.allowedPrivateRepoHosts;
   return listRemoteBranches({
     repoUrl,
-    privateKey: openPrivateKey(ctx, key),
+    ...(key ? { privateKey: openPrivateKey(ctx, key) } : {}),
     hostKeys: new DbHostKeyStore(ctx.db, site.account_id, ctx.now),
     allowPrivateNetwork: (host, address, port) =>
       isAllowedHost(allowed, host, port) || isAllowedHost(allowed, address, port),
@@ -379,7 +379,10 @@ async function installHook(
   const secret = readWebhookSecret(ctx, site);
   if (secret === null) throw new Error(`site ${site.id} has no webhook secret`);
   const spec: HookSpec = { url: gitWebhookUrl(ctx.config, site.id), secret, events: LINK_EVENTS };
-  const ours = (await client.listHooks(repo)).filter((h) => h.url === spec.url);
+  // Ours: the hook this link recorded (its URL may be an old public URL) and any with our URL.
+  const ours = (await client.listHooks(repo)).filter(
+    (h) => h.url === spec.url || h.id === link.remote_hook_id,
+  );
   if (ours.length === 0) {
     const added = await client.addHook(repo, spec);
     created.hookId = added.id;

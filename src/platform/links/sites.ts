@@ -432,7 +432,19 @@ export async function repairLink(
     repo,
     branch: site.repo_branch ?? repo.defaultBranch,
   });
-  const health = outcome.ok ? await checkLink(ctx, await reload(ctx, site.id)) : undefined;
+  // Linking has just read the branch with the key: the check reuses that.
+  const cloned = outcome.steps.find((s) => s.step === "clone_access");
+  const health = outcome.ok
+    ? await checkLink(ctx, await reload(ctx, site.id), {
+        cloneAccess: false,
+        branch: {
+          ok: true,
+          readable: true,
+          checked_at: cloned?.at,
+          message: cloned?.message ?? "",
+        },
+      })
+    : undefined;
   const fresh = await reload(ctx, site.id);
   const started = outcome.ok && !built ? await firstBuild(ctx, fresh) : undefined;
   return {

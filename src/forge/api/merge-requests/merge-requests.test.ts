@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { runChecked } from "../../../lib/run.ts";
 import { createWorkingCopy, type WorkingCopy } from "../../../../test/helpers/e2e.ts";
@@ -68,6 +71,17 @@ describe("merge requests API and Merge Request Hook", () => {
     return fresh;
   };
   const refs = () => serverRefs(t, project.id);
+  /** `git push` of refspecs over HTTP in one push, as the developer. */
+  const gitPush = async (...refspecs: string[]): Promise<void> => {
+    const url = new URL(`${t.url}/${project.path_with_namespace}.git`);
+    url.username = "oauth2";
+    url.password = developer.token;
+    await runChecked(
+      "git",
+      ["-C", work.dir, "push", "-q", "--end-of-options", url.toString(), ...refspecs],
+      { env: { PATH: process.env.PATH, HOME: work.dir, GIT_CONFIG_NOSYSTEM: "1" } },
+    );
+  };
   const bare = () => t.forge.ctx.repositories.pathFor(project.id);
 
   before(async () => {
@@ -100,10 +114,15 @@ describe("merge requests API and Merge Request Hook", () => {
     assert.equal(hook.status, 201, hook.text);
     work = await createWorkingCopy(t, project, developer.token);
     mainSha = await work.commit({ "index.html": "<h1>main</h1>" }, "first");
-    await work.push("main");
-    await work.checkout("feature", true);
-    featureSha = await work.commit({ "about.html": "about" }, "Add the about page\n\nBody.");
-    await work.push("feature");
+    // Every branch the tests use, made from main and pushed at once.
+    for (const branch of ["docs", "tmp", "later", "feature"]) {
+      await work.checkout("main");
+      await work.checkout(branch, true);
+      const message = branch === "feature" ? "Add the about page\n\nBody." : `Add ${branch}`;
+      const sha = await work.commit({ [`${branch}.html`]: branch }, message);
+      if (branch === "feature") featureSha = sha;
+    }
+    await gitPush("main", "docs", "tmp", "later", "feature");
   });
   after(async () => {
     await work.cleanup();
@@ -178,25 +197,33 @@ describe("merge requests API and Merge Request Hook", () => {
     assert.deepEqual(payload.changes.state_id, { previous: null, current: 1 });
   });
 
-  it("serves refs/merge-requests/1/head to `git fetch`", async () => {
+  it("serves refs/merge-requests/1/head to `git fetch` into an empty repository", async () => {
     const url = new URL(`${t.url}/${project.path_with_namespace}.git`);
     url.username = "oauth2";
     url.password = developer.token;
-    await runChecked(
-      "git",
-      [
-        "-C",
-        work.dir,
-        "fetch",
-        "-q",
-        "--end-of-options",
-        url.toString(),
-        "+refs/merge-requests/1/head:refs/remotes/mr/1",
-      ],
-      { env: { PATH: process.env.PATH, HOME: work.dir, GIT_CONFIG_NOSYSTEM: "1" } },
-    );
-    const fetched = await runChecked("git", ["-C", work.dir, "rev-parse", "refs/remotes/mr/1"]);
-    assert.equal(fetched.trim(), featureSha);
+    const clone = await mkdtemp(join(tmpdir(), "slipway-mr-fetch-"));
+    try {
+      const env = { PATH: process.env.PATH, HOME: clone, GIT_CONFIG_NOSYSTEM: "1" };
+      await runChecked("git", ["init", "-q", "--bare", "--", clone], { env });
+      await runChecked(
+        "git",
+        [
+          "--git-dir",
+          clone,
+          "fetch",
+          "-q",
+          "--end-of-options",
+          url.toString(),
+          "+refs/merge-requests/1/head:refs/previews/1",
+        ],
+        { env },
+      );
+      const fetched = await runChecked("git", ["--git-dir", clone, "rev-parse", "refs/previews/1"]);
+      assert.equal(fetched.trim(), featureSha);
+      await runChecked("git", ["--git-dir", clone, "cat-file", "-e", `${featureSha}^{tree}`]);
+    } finally {
+      await rm(clone, { recursive: true, force: true });
+    }
   });
 
   it("a push to the source branch moves the head ref and sends `update` with oldrev", async () => {
@@ -389,10 +416,6 @@ describe("merge requests API and Merge Request Hook", () => {
   });
 
   it("lists merge requests with the state filter and pagination headers", async () => {
-    await work.checkout("main");
-    await work.checkout("docs", true);
-    await work.commit({ "docs.md": "docs" }, "Docs");
-    await work.push("docs");
     const second = await create({ source_branch: "docs", target_branch: "main", title: "Docs" });
     assert.equal(second.status, 201, second.text);
     assert.equal(second.body.iid, 2);
@@ -435,21 +458,10 @@ describe("merge requests API and Merge Request Hook", () => {
   });
 
   it("deleting the source branch closes the request with a `close` hook", async () => {
-    await work.checkout("main");
-    await work.checkout("tmp", true);
-    await work.commit({ "tmp.txt": "tmp" }, "Temporary");
-    await work.push("tmp");
     const res = await create({ source_branch: "tmp", target_branch: "main", title: "Temp" });
     assert.equal(res.status, 201, res.text);
     await nextHooks();
-    const url = new URL(`${t.url}/${project.path_with_namespace}.git`);
-    url.username = "oauth2";
-    url.password = developer.token;
-    await runChecked(
-      "git",
-      ["-C", work.dir, "push", "-q", "--end-of-options", url.toString(), ":refs/heads/tmp"],
-      { env: { PATH: process.env.PATH, HOME: work.dir, GIT_CONFIG_NOSYSTEM: "1" } },
-    );
+    await gitPush(":refs/heads/tmp");
     const [hook] = await nextHooks();
     assert.ok(hook);
     assert.equal(payloadOf(hook).object_attributes.action, "close");
@@ -486,10 +498,6 @@ describe("merge requests API and Merge Request Hook", () => {
     let up = false;
     receiver.respond = () => (up ? { status: 200, body: "ok" } : { status: 503 });
     try {
-      await work.checkout("main");
-      await work.checkout("later", true);
-      await work.commit({ "later.txt": "later" }, "Later");
-      await work.push("later");
       const res = await create({ source_branch: "later", target_branch: "main", title: "Later" });
       assert.equal(res.status, 201, res.text);
       const rows = await t.forge.ctx.db

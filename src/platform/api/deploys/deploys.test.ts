@@ -59,6 +59,7 @@ const SITE_FILES: Files = {
   "about.html": "<h1>about</h1>",
   "sub/a b.txt": "a file with a space in its name",
   "assets/app.js": "console.log('v1');",
+  [`deep/${"n".repeat(240)}/${"m".repeat(240)}.html`]: "a long path",
   "netlify.toml": '[[redirects]]\nfrom = "/old"\nto = "/about"\nstatus = 301\n',
 };
 

@@ -20,7 +20,10 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
+import { GitFetchError, fetchRepository } from "../../builds/git-fetch.ts";
+import { MemoryHostKeyStore } from "../../builds/host-keys.ts";
 import { hmacSha256Hex } from "../webhooks/signatures.ts";
+import { previewFetchRef, reviewIdOfLabel } from "./refs.ts";
 
 /**
  * Deploy previews built for real: a private repository on the forge, fetched over SSH with the
@@ -311,5 +314,49 @@ describe("deploy previews, built and served", () => {
       token: alice.token,
     });
     assert.equal(production.status, 422, production.text);
+  });
+});
+
+describe("preview refs", () => {
+  it("names each provider's request ref, and reads preview host labels strictly", () => {
+    assert.equal(previewFetchRef("github", 5), "refs/pull/5/head");
+    assert.equal(previewFetchRef("gitea", 5), "refs/pull/5/head");
+    assert.equal(previewFetchRef("gitlab", 3), "refs/merge-requests/3/head");
+    assert.equal(previewFetchRef("bitbucket", 3), undefined);
+    assert.equal(previewFetchRef("git", 3), undefined);
+    assert.equal(reviewIdOfLabel("deploy-preview-12"), 12);
+    for (const label of [
+      "deploy-preview-0",
+      "deploy-preview-012",
+      "deploy-preview-",
+      "x",
+      "deploy-preview-99999999999",
+    ]) {
+      assert.equal(reviewIdOfLabel(label), undefined, label);
+    }
+  });
+
+  it("refuses a fetch ref git must never see, before connecting anywhere", async () => {
+    for (const fetchRef of [
+      "refs/pull/../../x",
+      "refs/-x",
+      "pull/5/head",
+      "refs/slipway/pull/5/head",
+      "refs/a b",
+    ]) {
+      await assert.rejects(
+        fetchRepository({
+          repoUrl: "ssh://git@192.0.2.1:22/acme/site.git",
+          privateKey: "unused",
+          hostKeys: new MemoryHostKeyStore(),
+          branch: "main",
+          fetchRef,
+          mirrorDir: "/nonexistent/mirror.git",
+          checkoutDir: "/nonexistent/checkout",
+        }),
+        (error: unknown) => error instanceof GitFetchError && error.code === "not_allowed",
+        fetchRef,
+      );
+    }
   });
 });

@@ -13,9 +13,9 @@ import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/pl
  *   own App goes live; an installation of another account's App is refused with 403 (the seed's
  *   unrelated account that kept building someone else's repository); builds stop, with the
  *   reason, when the installation loses the repository; no one else ever sees the id.
- * - linking through a token connection: the deploy key and the webhook appear at GitHub once,
- *   a push delivered by GitHub (signed) goes live, unlinking removes both.
  * - webhook signatures at `/webhooks/sites/:id` with GitHub's documented test vector.
+ *
+ * Linking through a token connection (deploy key + webhook) is in `github-link.test.ts`.
  */
 
 interface Site {
@@ -47,7 +47,7 @@ function installationIds(value: unknown): unknown[] {
   );
 }
 
-describe("GitHub end to end (fake GitHub, real platform)", () => {
+describe("GitHub end to end: App installations and signatures (fake GitHub, real platform)", () => {
   let gh: GitHubFake;
   let t: TestPlatform;
   let alice: Tenant;
@@ -76,7 +76,6 @@ describe("GitHub end to end (fake GitHub, real platform)", () => {
       "index.html": "<h1>through the App</h1>\n",
       "build.sh": "mkdir -p dist && cp index.html dist/\n",
     });
-    await gh.commit("octo/linked", { "index.html": "<h1>linked v1</h1>\n" });
 
     // Alice's and Bob's own Apps, each installed on octo's account.
     const aliceApp = rsaPair();
@@ -257,91 +256,6 @@ describe("GitHub end to end (fake GitHub, real platform)", () => {
       assert.equal(build.state, "done", build.error ?? "");
       assert.equal(build.sha, sha);
       assert.equal((await edgeGet(t.url, `${siteName}.localhost`)).body, "<h1>back again</h1>\n");
-    });
-  });
-
-  describe("linking through a GitHub token connection", () => {
-    let connectionId = "";
-    let siteId = "";
-    let siteName = "";
-
-    before(async () => {
-      const token = gh.addClassicToken("octo", ["repo", "admin:repo_hook"]);
-      const made = await t.api<{ id: string }>("POST", "/git_connections", {
-        token: carol.token,
-        body: { provider: "github", base_url: gh.url, token },
-      });
-      assert.equal(made.status, 201, made.text);
-      connectionId = made.body.id;
-    });
-
-    it("installs the deploy key and the webhook once, builds over SSH with the key, and a signed push goes live", async () => {
-      const res = await t.api<Site>("POST", "/sites", {
-        token: carol.token,
-        body: {
-          repo: {
-            provider: "github",
-            connection_id: connectionId,
-            repo_path: "octo/linked",
-            repo_branch: "main",
-            cmd: "mkdir -p dist && cp index.html dist/",
-            dir: "dist",
-          },
-        },
-      });
-      assert.equal(res.status, 201, res.text);
-      siteId = res.body.id;
-      siteName = res.body.name;
-      const repo = gh.repo("octo/linked");
-      assert.equal(repo.keys.length, 1);
-      assert.equal(repo.keys[0]!.readOnly, true);
-      assert.equal(repo.hooks.length, 1);
-      assert.deepEqual([...repo.hooks[0]!.events].sort(), ["pull_request", "push"]);
-      assert.equal(repo.hooks[0]!.config.url, res.body.git_webhook?.url);
-      assert.equal(repo.hooks[0]!.config.secret, res.body.git_webhook?.secret);
-      assert.equal(repo.hooks[0]!.config.content_type, "json");
-
-      const first = await waitForBuild(res.body.build_id!, carol.token);
-      assert.equal(first.state, "done", first.error ?? "");
-      assert.equal((await edgeGet(t.url, `${siteName}.localhost`)).body, "<h1>linked v1</h1>\n");
-      assert.ok(
-        gh.sshRequests.some((r) => r.allowed),
-        "the build fetched over SSH with the deploy key",
-      );
-
-      const pushed = await gh.push("octo/linked", "main", { "index.html": "<h1>linked v2</h1>\n" });
-      assert.equal(pushed.deliveries.length, 1);
-      assert.ok((pushed.deliveries[0]!.status ?? 0) < 300, JSON.stringify(pushed.deliveries));
-      await poll(
-        async () => {
-          const page = await edgeGet(t.url, `${siteName}.localhost`);
-          return page.body === "<h1>linked v2</h1>\n" ? page : undefined;
-        },
-        "the pushed commit to go live",
-        60_000,
-      );
-      assert.equal(repo.hooks[0]!.lastResponse.status, "active");
-    });
-
-    it("linking again leaves one key and one hook", async () => {
-      const res = await t.api("PATCH", `/sites/${siteId}`, {
-        token: carol.token,
-        body: {
-          repo: { connection_id: connectionId, repo_path: "octo/linked", repo_branch: "main" },
-        },
-      });
-      assert.equal(res.status, 200, res.text);
-      const repo = gh.repo("octo/linked");
-      assert.equal(repo.keys.length, 1);
-      assert.equal(repo.hooks.length, 1);
-    });
-
-    it("unlinking removes the key and the hook at GitHub", async () => {
-      const res = await t.api("PUT", `/sites/${siteId}/unlink_repo`, { token: carol.token });
-      assert.equal(res.status, 200, res.text);
-      const repo = gh.repo("octo/linked");
-      assert.equal(repo.keys.length, 0);
-      assert.equal(repo.hooks.length, 0);
     });
   });
 
