@@ -49,6 +49,7 @@ describe("GitLab adapter against the built-in forge", () => {
   let stranger: TestUser;
   let project: TestProject;
   let repo: ProviderRepo;
+  let head = "";
 
   const clientFor = (token: string, baseUrl = forge.url): GitLabClient => {
     const port = new URL(baseUrl).port;
@@ -75,7 +76,7 @@ describe("GitLab adapter against the built-in forge", () => {
     assert.equal(member.status, 201, member.text);
     const work = await createWorkingCopy(forge, project, owner.token);
     try {
-      await work.commit({ "index.html": "<h1>handbook</h1>\n" });
+      head = await work.commit({ "index.html": "<h1>handbook</h1>\n" });
       await work.push("main");
       await work.push("main", "feature/x");
     } finally {
@@ -252,6 +253,211 @@ describe("GitLab adapter against the built-in forge", () => {
       [[repaired.id, true]],
     );
     await client.removeHook(repo, repaired.id);
+  });
+
+  it("sets commit statuses in GitLab's states (failure and error are `failed`)", async () => {
+    const client = clientFor(owner.token);
+    const status = (state: "pending" | "success" | "failure" | "error", context: string) =>
+      client.setCommitStatus(repo, head, {
+        state,
+        context,
+        description: `build ${state}`,
+        targetUrl: "http://deploy.example.test/1",
+      });
+    await status("pending", "slipway/handbook");
+    await status("success", "slipway/handbook");
+    await status("failure", "slipway/failing");
+    await status("error", "slipway/broken");
+    const listed = await forge.api<{ name: string; status: string; target_url: string }[]>(
+      "GET",
+      `/projects/${project.id}/repository/commits/${head}/statuses`,
+      { token: owner.token },
+    );
+    assert.equal(listed.status, 200, listed.text);
+    const byName = Object.fromEntries(listed.body.map((s) => [s.name, s.status]));
+    assert.deepEqual(byName, {
+      "slipway/handbook": "success",
+      "slipway/failing": "failed",
+      "slipway/broken": "failed",
+    });
+    const bad = await rejection(
+      client.setCommitStatus(repo, "main", {
+        state: "success",
+        context: "x",
+        description: "",
+        targetUrl: "http://x.test",
+      }),
+    );
+    assert.equal(bad.kind, "invalid");
+  });
+
+  it("lists the projects the token can administer, with a search", async () => {
+    await forge.createProject(owner, "blog");
+    const all = await clientFor(owner.token).listRepos();
+    assert.deepEqual(all.map((r) => r.fullPath).sort(), ["gina/blog", "gina/handbook"]);
+    const found = await clientFor(owner.token).listRepos("blo");
+    assert.deepEqual(
+      found.map((r) => r.fullPath),
+      ["gina/blog"],
+    );
+  });
+
+  it("tells an existing branch from a missing one", async () => {
+    const client = clientFor(owner.token);
+    assert.equal(await client.branchExists(repo, "main"), true);
+    assert.equal(await client.branchExists(repo, "feature/x"), true);
+    assert.equal(await client.branchExists(repo, "nope"), false);
+  });
+
+  it("installs a read-only deploy key once, however often it is added, and removes it", async () => {
+    const client = clientFor(owner.token);
+    const pair = generateEd25519KeyPair("slipway-test");
+    const added = await client.addDeployKey(repo, { title: "Slipway", key: pair.public });
+    assert.equal(added.readOnly, true);
+    const again = await client.addDeployKey(repo, { title: "Slipway again", key: pair.public });
+    assert.equal(again.id, added.id);
+
+    const atForge = await forge.api<ForgeKey[]>("GET", `/projects/${project.id}/deploy_keys`, {
+      token: owner.token,
+    });
+    assert.equal(atForge.body.length, 1);
+    assert.equal(atForge.body[0]!.can_push, false);
+    assert.deepEqual(
+      (await client.listDeployKeys(repo)).map((k) => k.id),
+      [added.id],
+    );
+
+    await client.removeDeployKey(repo, added.id);
+    await client.removeDeployKey(repo, added.id); // already gone: not an error
+    assert.deepEqual(await client.listDeployKeys(repo), []);
+  });
+
+  it("enables a key that already exists in another of the user's projects", async () => {
+    const client = clientFor(owner.token);
+    const other = await client.getRepo("gina/blog");
+    const pair = generateEd25519KeyPair("shared");
+    const first = await client.addDeployKey(other, { title: "Slipway", key: pair.public });
+    const second = await client.addDeployKey(repo, { title: "Slipway", key: pair.public });
+    assert.equal(second.id, first.id, "GitLab keeps one key, enabled in both projects");
+    assert.equal((await client.listDeployKeys(repo)).length, 1);
+    await client.removeDeployKey(repo, second.id);
+    await client.removeDeployKey(other, first.id);
+  });
+
+  it("says a Developer needs the Maintainer role to add keys and hooks", async () => {
+    const client = clientFor(developer.token);
+    const asDeveloper = await client.getRepo("gina/handbook");
+    const refused = await rejection(
+      client.addDeployKey(asDeveloper, { title: "x", key: generateEd25519KeyPair().public }),
+    );
+    assert.equal(refused.kind, "forbidden");
+    assert.match(refused.hint, /at least the Maintainer role on gina\/handbook/);
+    const hook = await rejection(
+      client.addHook(asDeveloper, { url: "http://127.0.0.1:9/x", secret: "s", events: ["push"] }),
+    );
+    assert.equal(hook.kind, "forbidden");
+  });
+
+  it("creates, updates and removes a webhook with push and merge request events", async () => {
+    const client = clientFor(owner.token);
+    const spec = {
+      url: "http://127.0.0.1:9/webhooks/sites/one",
+      secret: "first-secret",
+      events: ["push", "pull_request"] as const,
+    };
+    const hook = await client.addHook(repo, { ...spec, events: [...spec.events] });
+    assert.deepEqual(hook.events, ["push", "pull_request"]);
+    assert.equal(hook.active, true);
+    const atForge = await forge.api<ForgeHook>("GET", `/projects/${project.id}/hooks/${hook.id}`, {
+      token: owner.token,
+    });
+    assert.equal(atForge.body.push_events, true);
+    assert.equal(atForge.body.merge_requests_events, true);
+    assert.equal(atForge.body.tag_push_events, false);
+
+    const updated = await client.updateHook(repo, hook.id, {
+      url: spec.url,
+      secret: "second-secret",
+      events: ["push"],
+    });
+    assert.equal(updated.id, hook.id);
+    assert.deepEqual(updated.events, ["push"]);
+    assert.deepEqual(
+      (await client.listHooks(repo)).map((h) => h.id),
+      [hook.id],
+    );
+    await client.removeHook(repo, hook.id);
+    await client.removeHook(repo, hook.id);
+    assert.deepEqual(await client.listHooks(repo), []);
+  });
+
+  it("reports a hook GitLab disabled, and replaces it by an enabled one on update", async () => {
+    const client = clientFor(owner.token);
+    const spec = {
+      url: "http://127.0.0.1:9/webhooks/sites/two",
+      secret: "s",
+      events: ["push" as const],
+    };
+    const hook = await client.addHook(repo, spec);
+    // As after 40 failed deliveries: GitLab's permanent auto-disable.
+    await forge.forge.ctx.db
+      .updateTable("hooks")
+      .set({ recent_failures: 40 })
+      .where("id", "=", Number(hook.id))
+      .execute();
+    const [listed] = await client.listHooks(repo);
+    assert.equal(listed?.active, false);
+    assert.match(
+      listed?.disabledReason ?? "",
+      /GitLab disabled the webhook after repeated delivery failures/,
+    );
+
+    const repaired = await client.updateHook(repo, hook.id, spec);
+    assert.equal(repaired.active, true);
+    const hooks = await client.listHooks(repo);
+    assert.deepEqual(
+      hooks.map((h) => [h.id, h.active]),
+      [[repaired.id, true]],
+    );
+    await client.removeHook(repo, repaired.id);
+  });
+
+  it("sets commit statuses in GitLab's states (failure and error are `failed`)", async () => {
+    const client = clientFor(owner.token);
+    const status = (state: "pending" | "success" | "failure" | "error", context: string) =>
+      client.setCommitStatus(repo, head, {
+        state,
+        context,
+        description: `build ${state}`,
+        targetUrl: "http://deploy.example.test/1",
+      });
+    await status("pending", "slipway/handbook");
+    await status("success", "slipway/handbook");
+    await status("failure", "slipway/failing");
+    await status("error", "slipway/broken");
+    const listed = await forge.api<{ name: string; status: string; target_url: string }[]>(
+      "GET",
+      `/projects/${project.id}/repository/commits/${head}/statuses`,
+      { token: owner.token },
+    );
+    assert.equal(listed.status, 200, listed.text);
+    const byName = Object.fromEntries(listed.body.map((s) => [s.name, s.status]));
+    assert.deepEqual(byName, {
+      "slipway/handbook": "success",
+      "slipway/failing": "failed",
+      "slipway/broken": "failed",
+    });
+    const bad = await rejection(
+      status("success", "x").then(() =>
+        client.setCommitStatus(repo, "main", {
+          state: "success",
+          context: "x",
+          description: "",
+          targetUrl: "http://x.test",
+        }),
+      ),
+    );
+    assert.equal(bad.kind, "invalid");
   });
 
   it("reports an unreachable GitLab as unavailable, naming the host", async () => {

@@ -646,6 +646,45 @@ describe("direct deploys API", () => {
     assert.equal((await serve("history")).body, "<h1>version 6</h1>");
   });
 
+  it("cancels a build's deploy by cancelling its build, and refuses files for it", async () => {
+    // This platform runs no build workers: the site's first build stays queued.
+    const linked = await t.api<{ id: string; build_id: string; deploy_id: string }>(
+      "POST",
+      "/sites",
+      {
+        token: alice.token,
+        body: {
+          name: "built-site",
+          repo: {
+            provider: "gitlab",
+            repo_url: "https://gitlab.com/alice/site.git",
+            repo_branch: "main",
+          },
+        },
+      },
+    );
+    assert.equal(linked.status, 201, linked.text);
+    const { id: siteId, deploy_id: deployId, build_id: buildId } = linked.body;
+    const files = await t.api<ErrorBody>("PUT", `/sites/${siteId}/deploys/${deployId}`, {
+      token: alice.token,
+      body: { files: { "index.html": sha1("x") } },
+    });
+    assert.equal(files.status, 422);
+    assert.match(files.body.message, /made by a build/);
+    const cancelled = await t.api<DeployBody>("POST", `/deploys/${deployId}/cancel`, {
+      token: alice.token,
+    });
+    assert.equal(cancelled.status, 201);
+    assert.equal(cancelled.body.state, "error");
+    const build = await t.api<{ done: boolean; error: string | null }>(
+      "GET",
+      `/builds/${buildId}`,
+      { token: alice.token },
+    );
+    assert.equal(build.body.done, true);
+    assert.match(build.body.error ?? "", /cancelled/);
+  });
+
   it("serves branch deploys at {branch}--{site} and lists the deployed branches", async () => {
     const siteId = await createSite(alice, "branchy");
     await digestDeploy(alice, siteId, { "index.html": "<h1>prod</h1>" });
