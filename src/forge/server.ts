@@ -12,6 +12,7 @@ import { branchRoutes } from "./api/branches/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
+import { reconcileMergeRequests } from "./api/merge-requests/refresh.ts";
 import { mergeRequestRoutes } from "./api/merge-requests/routes.ts";
 import { personalAccessTokenRoutes } from "./api/personal-access-tokens/routes.ts";
 import { projectRoutes } from "./api/projects/routes.ts";
@@ -98,6 +99,8 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
   if (config.httpPort === 0)
     liveConfig.publicUrl = liveConfig.publicUrl.replace(/:0$/, `:${httpPort}`);
   ctx.hooks.start();
+  // Merge requests a crash left behind their source branch catch up (needs the final URLs).
+  await reconcileMergeRequests(ctx);
   log.info({ http: liveConfig.publicUrl, sshPort: ssh.port }, "forge ready");
 
   return {

@@ -8,6 +8,7 @@ import {
 } from "../helpers/forge.ts";
 import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
 import { createWorkingCopy, edgeGet, poll, type WorkingCopy } from "../helpers/e2e.ts";
+import { checkDueLinks } from "../../src/platform/links/health.ts";
 
 /**
  * Linking does the provider's half, end to end, with no fakes: the platform talks to the
@@ -347,6 +348,24 @@ describe("linking through a GitLab connection does the provider's half (forge + 
     assert.equal(hooks.length, 1);
     assert.equal(hooks[0]!.alert_status, "executable");
     assert.equal(repaired.body.health?.webhook.enabled, true);
+  });
+
+  it("re-checks links that are due (the periodic check)", async () => {
+    const { ctx } = platform.platform;
+    await ctx.db
+      .updateTable("site_links")
+      .set({ checked_at: "2000-01-01T00:00:00.000Z" })
+      .where("site_id", "=", site.id)
+      .execute();
+    assert.ok((await checkDueLinks(ctx, 3600)) >= 1);
+    const row = await ctx.db
+      .selectFrom("site_links")
+      .select(["checked_at", "health"])
+      .where("site_id", "=", site.id)
+      .executeTakeFirstOrThrow();
+    assert.ok((row.checked_at ?? "") > "2000-01-01T00:00:00.000Z");
+    assert.equal((JSON.parse(row.health ?? "{}") as { healthy?: boolean }).healthy, true);
+    assert.equal(await checkDueLinks(ctx, 3600), 0, "nothing else is due");
   });
 
   it("says why a link failed, leaves nothing at the forge, and repair finishes it", async () => {

@@ -545,8 +545,8 @@ export type HookChanges = Record<string, { previous: unknown; current: unknown }
 /** GitLab's MergeRequest state_id. */
 const MERGE_REQUEST_STATE_ID = { opened: 1, closed: 2, merged: 3 } as const;
 
-/** GitLab's draft prefixes (MergeRequest::DRAFT_REGEX). */
-const DRAFT_TITLE = /^\s*(?:\[draft\]|\(draft\)|draft:|draft\s)/i;
+/** GitLab's draft prefixes (Gitlab::Regex::MergeRequests#merge_request_draft). */
+const DRAFT_TITLE = /^(?:\[draft\]|\(draft\)|draft:)/i;
 
 export const isDraftTitle = (title: string): boolean => DRAFT_TITLE.test(title);
 

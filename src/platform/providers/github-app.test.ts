@@ -262,20 +262,20 @@ describe("GitHub App flow against the fake: JWT → installation token → HTTPS
     const basic = Buffer.from(`x-access-token:${credentials.password}`).toString("base64");
     const sample = async () => {
       while (sampling) {
-        for (const pid of await readdir("/proc").catch(() => [])) {
-          if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-          if (!(await descendsFromThisProcess(Number(pid)))) continue;
+        for (const pid of await descendants(process.pid)) {
           const cmdline = await readFile(`/proc/${pid}/cmdline`, "latin1").catch(() => "");
           if (cmdline.includes(credentials.password) || cmdline.includes(basic)) seen.push(cmdline);
           const environ = await readFile(`/proc/${pid}/environ`, "latin1").catch(() => "");
-          if (environ.includes(`GIT_CONFIG_VALUE_0=Authorization: Basic ${basic}`))
+          if (environ.includes(`GIT_CONFIG_VALUE_0=Authorization: Basic ${basic}`)) {
             sawHeaderInEnv = true;
+          }
         }
         await new Promise((r) => setTimeout(r, 2));
       }
     };
     const logs: string[] = [];
     const sampler = sample();
+    gh.delayGit(300); // git's processes live long enough to be watched, even on a busy machine
     let result;
     try {
       result = await fetchRepository({
@@ -292,6 +292,7 @@ describe("GitHub App flow against the fake: JWT → installation token → HTTPS
         onLog: (line) => logs.push(line),
       });
     } finally {
+      gh.delayGit(0);
       sampling = false;
       await sampler;
     }
@@ -360,14 +361,17 @@ describe("GitHub App flow against the fake: JWT → installation token → HTTPS
   });
 });
 
-async function descendsFromThisProcess(pid: number): Promise<boolean> {
-  let current = pid;
-  for (let depth = 0; depth < 64 && current > 1; depth++) {
-    const stat = await readFile(`/proc/${current}/stat`, "latin1").catch(() => "");
-    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (!Number.isInteger(parent)) return false;
-    if (parent === process.pid) return true;
-    current = parent;
+/** Every process below `pid`, from the kernel's child lists (cheap on a busy machine). */
+async function descendants(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const text = await readFile(`/proc/${pid}/task/${tid}/children`, "latin1").catch(() => "");
+    for (const child of text
+      .split(" ")
+      .filter((p) => p !== "")
+      .map(Number)) {
+      found.push(child, ...(await descendants(child)));
+    }
   }
-  return false;
+  return found;
 }

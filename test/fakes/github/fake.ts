@@ -226,6 +226,8 @@ export interface GitHubFake {
   /** Changes an installation's repository access (`all` or `owner/name` list). */
   setInstallationRepositories(installationId: number, repositories: "all" | string[]): void;
   suspendInstallation(installationId: number, suspended: boolean): void;
+  /** Git over HTTPS waits this long before each answer (0: none). */
+  delayGit(ms: number): void;
   /** Every API call answers GitHub's rate-limit 403 until called with false. */
   exhaustRateLimit(exhausted: boolean): void;
   /** Sends a webhook to `url`, signed with `secret` as GitHub does. */
@@ -310,6 +312,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
   let nextId = 1000;
   const id = () => ++nextId;
   let rateLimited = false;
+  let gitDelayMs = 0;
   let gitUrl = "";
   let sshPort = 0;
   const sshRequests: GitHubFake["sshRequests"] = [];
@@ -1487,6 +1490,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
     git = await startGitHttp({
       dir: root,
       authorize: authorizeGit,
+      delayMs: () => gitDelayMs,
       onRequest: (entry) => gitRequests.push(entry),
     });
   } catch (error) {
@@ -1711,6 +1715,9 @@ export async function startGitHubFake(): Promise<GitHubFake> {
       const installation = installations.get(installationId);
       if (!installation) throw new Error(`fake GitHub: no installation ${installationId}`);
       installation.suspended = suspended;
+    },
+    delayGit(ms) {
+      gitDelayMs = ms;
     },
     exhaustRateLimit(exhausted) {
       rateLimited = exhausted;

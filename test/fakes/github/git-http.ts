@@ -22,6 +22,8 @@ export interface GitHttpOptions {
   /** Where the self-signed certificate and key are written. */
   dir: string;
   authorize(owner: string, repo: string, authorization: string | undefined): GitAuthDecision;
+  /** Milliseconds to wait before answering each request (tests that watch git's processes). */
+  delayMs?(): number;
   /** Every request, for tests (`owner/repo`, endpoint, status). */
   onRequest?(entry: { path: string; status: number; authorized: boolean }): void;
 }
@@ -138,6 +140,8 @@ async function serve(
     log(plain(res, 403, "Smart HTTP only."), false);
     return;
   }
+  const delay = options.delayMs?.() ?? 0;
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   const decision = options.authorize(owner, repo, req.headers.authorization);
   if (!decision.ok) {
     const headers: Record<string, string> =

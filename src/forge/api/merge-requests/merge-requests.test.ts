@@ -448,6 +448,13 @@ describe("merge requests API and Merge Request Hook", () => {
     );
     assert.equal(page.headers.get("x-total-pages"), "2");
     assert.equal(page.headers.get("x-prev-page"), "1");
+    const bySearch = await t.api<MergeRequestJson[]>("GET", mrPath("?search=doc%25"), {
+      token: developer.token,
+    });
+    assert.deepEqual(
+      bySearch.body.map((m) => m.iid),
+      [2],
+    );
     const bySource = await t.api<MergeRequestJson[]>("GET", mrPath("?source_branch=docs"), {
       token: developer.token,
     });

@@ -85,3 +85,30 @@ async function reachedTarget(repo: string, head: string, change: RefChange): Pro
     return true;
   }
 }
+
+/**
+ * At start: a push the forge stopped in the middle of (after git accepted it, before the
+ * refresh above ran) leaves open merge requests behind their source branch. They catch up here,
+ * with the hooks they missed, in the name of their author.
+ */
+export async function reconcileMergeRequests(ctx: ForgeContext): Promise<void> {
+  const open = await ctx.db
+    .selectFrom("merge_requests")
+    .selectAll()
+    .where("state", "=", "opened")
+    .orderBy("id")
+    .execute();
+  for (const mr of open) {
+    try {
+      const tip = await branchTip(ctx.repositories.pathFor(mr.project_id), mr.source_branch);
+      if (tip === mr.head_sha) continue;
+      const subjects = await loadPushSubjects(ctx, mr.project_id, mr.author_id ?? 0);
+      if (!subjects) continue;
+      await changeMergeRequest(ctx, subjects.project, subjects.user, mr.id, (events, current) =>
+        tip === null ? closeMergeRequest(events, current) : moveHead(events, current, tip),
+      );
+    } catch (error) {
+      ctx.log.error({ err: error, mergeRequestId: mr.id }, "could not reconcile a merge request");
+    }
+  }
+}

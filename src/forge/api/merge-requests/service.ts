@@ -169,10 +169,12 @@ export async function listMergeRequests(
     base = base.where("target_branch", "=", query.target_branch);
   if (query.author_id !== undefined) base = base.where("author_id", "=", query.author_id);
   if (iids !== undefined) base = base.where("iid", "in", iids.length > 0 ? iids : [-1]);
-  if (query.search !== undefined && query.search !== "") {
-    const pattern = `%${query.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+  // Wildcards are dropped rather than escaped: LIKE escapes differ between databases.
+  const search = query.search?.replace(/[%_\\]/g, "") ?? "";
+  if (search !== "") {
+    const pattern = `%${search}%`;
     base = base.where((eb) =>
-      eb.or([eb("title", "like", eb.val(pattern)), eb("description", "like", eb.val(pattern))]),
+      eb.or([eb("title", "like", pattern), eb("description", "like", pattern)]),
     );
   }
   const count = await base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();

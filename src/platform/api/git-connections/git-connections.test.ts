@@ -234,6 +234,58 @@ describe("git connections API", () => {
     assert.equal(site.body.field, "repo.connection_id");
   });
 
+  it("refuses a repository the connection cannot see before storing any site", async () => {
+    const res = await t.api<ErrorBody>("POST", "/sites", {
+      token: alice.token,
+      body: { name: "ghost", repo: { provider: "gitlab", repo_path: "ada/missing" } },
+    });
+    assert.equal(res.status, 422, res.text);
+    assert.equal(res.body.field, "repo.repo_path");
+    assert.match(res.body.message, /project ada\/missing not found or not visible to this token/);
+    assert.match(res.body.hint ?? "", /member of ada\/missing/);
+    const sites = await t.api<unknown[]>("GET", "/sites?name=ghost", { token: alice.token });
+    assert.deepEqual(sites.body, []);
+  });
+
+  it("says a Developer token needs the Maintainer role, and leaves nothing at the forge", async () => {
+    const dev = await forge.createUser("devi");
+    const member = await forge.api("POST", `/projects/${project.id}/members`, {
+      token: owner.token,
+      body: { user_id: dev.id, access_level: 30 },
+    });
+    assert.equal(member.status, 201, member.text);
+    const bob = await t.createTenant("bob");
+    const connection = await connect(bob, {
+      provider: "gitlab",
+      base_url: forge.url,
+      token: dev.token,
+    });
+    assert.equal(connection.status, 201, connection.text);
+    const site = await t.api<{
+      id: string;
+      build_id: string | null;
+      link_broken_reason: string | null;
+      link: { status: string; error: { step: string; message: string; hint: string } };
+    }>("POST", "/sites", {
+      token: bob.token,
+      body: { name: "devi-notes", repo: { provider: "gitlab", repo_path: "ada/notes" } },
+    });
+    assert.equal(site.status, 201, site.text);
+    assert.equal(site.body.link.status, "failed");
+    assert.equal(site.body.link.error.step, "install_key");
+    assert.match(site.body.link.error.hint, /at least the Maintainer role on ada\/notes/);
+    assert.equal(site.body.build_id, null);
+    assert.match(site.body.link_broken_reason ?? "", /Maintainer/);
+    const keys = await forge.api<unknown[]>("GET", `/projects/${project.id}/deploy_keys`, {
+      token: owner.token,
+    });
+    assert.deepEqual(keys.body, []);
+    const hooks = await forge.api<unknown[]>("GET", `/projects/${project.id}/hooks`, {
+      token: owner.token,
+    });
+    assert.deepEqual(hooks.body, []);
+  });
+
   it("refuses to delete a connection a site is linked through, naming the site", async () => {
     const site = await t.api<{ id: string; name: string; git_connection_id: string }>(
       "POST",

@@ -66,6 +66,7 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
     capabilities: {},
     processing_settings: { html: { pretty_urls: true } },
     // Variables live in the account env API (`/accounts/:account_id/env`), which clients read.
+    // `feature_flags` stays absent: the CLI takes every flag missing from a present object as on.
     use_envelope: true,
   };
 }

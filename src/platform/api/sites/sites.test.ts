@@ -132,6 +132,7 @@ describe("sites API", () => {
         dir: "dist",
         base: "web",
         deploy_key_id: keyId,
+        installation_id: null,
         allowed_branches: ["main", "release/v1"],
         env_keys: ["API_TOKEN", "NODE_ENV"],
         stop_builds: false,
