@@ -37,7 +37,9 @@ describe("extensions lookups at the host root (what @netlify/config asks during 
   it("answers the same for ids of no site at all, so it tells nobody which sites exist", async () => {
     const unknown = "00000000-0000-4000-8000-000000000000";
     const known = await get(`/team/${site.account_id}/integrations/installations/meta/${site.id}`);
-    const other = await get(`/team/000000000000000000000000/integrations/installations/meta/${unknown}`);
+    const other = await get(
+      `/team/000000000000000000000000/integrations/installations/meta/${unknown}`,
+    );
     assert.deepEqual(other, known);
     assert.deepEqual(await get(`/site/${unknown}/integrations/safe`), known);
   });
