@@ -106,6 +106,7 @@ export async function runDeploy(
   } finally {
     process.off("SIGINT", interrupted);
     process.off("SIGTERM", interrupted);
+    api.close();
   }
 }
 

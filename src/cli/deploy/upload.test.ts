@@ -16,6 +16,7 @@ interface Received {
   method: string;
   url: string;
   authorization: string | undefined;
+  contentLength: string | undefined;
   body: Buffer;
 }
 
@@ -40,6 +41,7 @@ before(async () => {
         method: request.method ?? "",
         url,
         authorization: request.headers.authorization,
+        contentLength: request.headers["content-length"],
         body,
       });
       const path = url.split("?")[0] ?? "";
@@ -63,6 +65,16 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Runs `work` with a client of the test server, closing its connections afterwards. */
+async function withApi<T>(token: string, work: (api: SlipwayApi) => Promise<T>): Promise<T> {
+  const api = new SlipwayApi(baseUrl, token);
+  try {
+    return await work(api);
+  } finally {
+    api.close();
+  }
+}
+
 function items(names: string[]): UploadItem[] {
   return names.map((name) => {
     const absolute = join(dir, name.replaceAll("/", "_"));
@@ -75,11 +87,12 @@ describe("uploadFiles", () => {
   it("uploads every file with the token, path segments encoded, and the bytes intact", async () => {
     received = [];
     script = new Map();
-    const api = new SlipwayApi(baseUrl, "tok-123");
     const done: number[] = [];
-    await uploadFiles(api, "d1", items(["index.html", "a b/c#d.txt", "x/y.css"]), {
-      onUploaded: (n) => done.push(n),
-    });
+    await withApi("tok-123", (api) =>
+      uploadFiles(api, "d1", items(["index.html", "a b/c#d.txt", "x/y.css"]), {
+        onUploaded: (n) => done.push(n),
+      }),
+    );
     assert.equal(done.at(-1), 3);
     const byUrl = new Map(received.map((r) => [r.url.split("?")[0], r]));
     assert.deepEqual([...byUrl.keys()].sort(), [
@@ -98,10 +111,12 @@ describe("uploadFiles", () => {
     received = [];
     script = new Map([["/api/v1/deploys/d2/files/flaky.html", [503, 429, 502]]]);
     const retries: number[] = [];
-    await uploadFiles(new SlipwayApi(baseUrl, "t"), "d2", items(["flaky.html", "ok.html"]), {
-      backoffMs: 1,
-      onRetry: (_item, attempt) => retries.push(attempt),
-    });
+    await withApi("t", (api) =>
+      uploadFiles(api, "d2", items(["flaky.html", "ok.html"]), {
+        backoffMs: 1,
+        onRetry: (_item, attempt) => retries.push(attempt),
+      }),
+    );
     const flaky = received.filter((r) => r.url.startsWith("/api/v1/deploys/d2/files/flaky"));
     assert.equal(flaky.length, 4, "three failures, then the upload that worked");
     assert.deepEqual(retries, [1, 2, 3]);
@@ -110,9 +125,9 @@ describe("uploadFiles", () => {
   it("never retries a 4xx answer, and stops with the server's reason naming the file", async () => {
     received = [];
     script = new Map([["/api/v1/deploys/d3/files/bad.html", [422]]]);
-    const error = await uploadFiles(new SlipwayApi(baseUrl, "t"), "d3", items(["bad.html"]), {
-      backoffMs: 1,
-    }).then(
+    const error = await withApi("t", (api) =>
+      uploadFiles(api, "d3", items(["bad.html"]), { backoffMs: 1 }),
+    ).then(
       () => assert.fail("the upload should fail"),
       (e: unknown) => e,
     );
@@ -125,14 +140,27 @@ describe("uploadFiles", () => {
     assert.equal(received.length, 1);
   });
 
+  it("streams a file too large to buffer, with its length declared", async () => {
+    received = [];
+    script = new Map();
+    const big = Buffer.alloc(17 * 1024 * 1024 + 3, 0x5a);
+    const absolute = join(dir, "big.bin");
+    writeFileSync(absolute, big);
+    await withApi("t", (api) =>
+      uploadFiles(api, "d5", [{ path: "media/big.bin", absolute, size: big.length }]),
+    );
+    assert.equal(received.length, 1);
+    assert.equal(received[0]?.contentLength, String(big.length));
+    assert.ok(received[0]?.body.equals(big), "the server received the file's bytes");
+  });
+
   it("gives up after the allowed retries", async () => {
     received = [];
     script = new Map([["/api/v1/deploys/d4/files/down.html", [500, 500, 500, 500]]]);
     await assert.rejects(
-      uploadFiles(new SlipwayApi(baseUrl, "t"), "d4", items(["down.html"]), {
-        backoffMs: 1,
-        retries: 2,
-      }),
+      withApi("t", (api) =>
+        uploadFiles(api, "d4", items(["down.html"]), { backoffMs: 1, retries: 2 }),
+      ),
       /uploading "down.html": scripted 500/,
     );
     assert.equal(received.length, 3);

@@ -1,6 +1,5 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, type ReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApiError, type SlipwayApi } from "./client.ts";
 
@@ -37,9 +36,9 @@ function isTransient(error: unknown): boolean {
   return (error as { transient?: unknown }).transient === true;
 }
 
-async function body(item: UploadItem): Promise<Buffer | ReadableStream<Uint8Array>> {
+async function body(item: UploadItem): Promise<Buffer | ReadStream> {
   if (item.size <= BUFFER_LIMIT) return readFile(item.absolute);
-  return Readable.toWeb(createReadStream(item.absolute)) as ReadableStream<Uint8Array>;
+  return createReadStream(item.absolute);
 }
 
 export async function uploadFiles(

@@ -333,6 +333,15 @@ export class GitLabClient implements ProviderClient {
           403,
         );
       case 404:
+        if (context.project === undefined) {
+          // Not about a project: the address is not a GitLab API at all.
+          return new ProviderError(
+            "unavailable",
+            `${what}: ${this.apiBase} answered 404, so it is not a GitLab API`,
+            "check the connection's base_url: it must be the GitLab instance's address (https://gitlab.example.com)",
+            404,
+          );
+        }
         return new ProviderError(
           "not_found",
           `${what}: project ${project} not found or not visible to this token`,

@@ -608,14 +608,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
     const auth = authenticate(req);
     if ("reply" in auth) return auth;
     if (auth.caller.kind === "app") return { app: auth.caller.app };
-    if (auth.caller.kind === "anonymous") {
-      return {
-        reply: json(401, {
-          message: "A JSON web token could not be decoded",
-          documentation_url: DOCS,
-        }),
-      };
-    }
+    // Anything but a JWT (no credentials, a token) is not one GitHub can decode here.
     return {
       reply: json(401, {
         message: "A JSON web token could not be decoded",

@@ -244,17 +244,16 @@ function checkValues(
     }
     seen.add(slot);
     const kept = v.id === undefined ? undefined : current.find((c) => c.id === v.id);
-    if (v.value === undefined && kept === undefined)
-      throw invalidField(`${f}.value`, "is required");
-    // A kept value stays in its own context: moving a secret's masked production value to the
-    // readable `dev` context would reveal it.
-    if (
-      v.value === undefined &&
-      (kept?.context !== context || kept.context_parameter !== parameter)
-    ) {
-      throw invalidField(`${f}.value`, "is required to move a value to another context");
+    let value = v.value;
+    if (value === undefined) {
+      if (kept === undefined) throw invalidField(`${f}.value`, "is required");
+      // A kept value stays in its own context: moving a secret's masked production value to
+      // the readable `dev` context would reveal it.
+      if (kept.context !== context || kept.context_parameter !== parameter) {
+        throw invalidField(`${f}.value`, "is required to move a value to another context");
+      }
+      value = kept.value;
     }
-    const value = v.value ?? kept!.value;
     if (value.includes("\0")) throw invalidField(`${f}.value`, "must not contain NUL characters");
     return {
       id: kept?.id ?? uuid(),

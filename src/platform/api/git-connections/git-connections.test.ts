@@ -136,6 +136,15 @@ describe("git connections API", () => {
     assert.equal(res.status, 422, res.text);
     assert.equal(res.body.field, "base_url");
     assert.match(res.body.hint ?? "", /SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS=127\.0\.0\.1:9/);
+
+    const notGitLab = await connect(alice, {
+      provider: "gitlab",
+      base_url: `${forge.url}/elsewhere`,
+      token: owner.token,
+    });
+    assert.equal(notGitLab.status, 422, notGitLab.text);
+    assert.equal(notGitLab.body.field, "base_url");
+    assert.match(notGitLab.body.message, /answered 404, so it is not a GitLab API/);
   });
 
   let connectionId = "";

@@ -145,7 +145,9 @@ export async function createGitConnection(
   } catch (error) {
     // Not reachable (or not allowed): most likely the base_url; otherwise the credential.
     const field =
-      error instanceof ProviderError && error.kind === "unavailable" && error.status === undefined
+      error instanceof ProviderError &&
+      error.kind === "unavailable" &&
+      (error.status === undefined || error.status === 404)
         ? "base_url"
         : credentialField(credential);
     throw providerFailure(error, { field, unavailableStatus: field === "base_url" ? 422 : 502 });
