@@ -8,7 +8,8 @@
  *   (a fresh account, so every file is uploaded) and a second, unchanged run (nothing uploaded);
  * - baselines in the same rounds: `sha1sum` over the files (hashing alone, as a process), the
  *   CLI's own walk + hash in this process, the CLI's start-up (`slipway deploy --help`), and the
- *   protocol alone in this process (create, digest, wait for ready; the files already hashed).
+ *   protocol alone in this process (site, create, digest, wait for ready; files already hashed),
+ *   and the CLI bundled by esbuild into one plain-JavaScript file (a what-if: start-up without tsx).
  *
  * The order rotates every round; medians and ratios come from the same run. The target (issue 4):
  * an unchanged redeploy within 2× the time of hashing the files alone.

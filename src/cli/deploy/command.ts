@@ -68,7 +68,8 @@ export async function runDeploy(
     options = parsed;
     api = new SlipwayApi(options.apiUrl, options.token);
   } catch (error) {
-    if (!(error instanceof UsageError || error instanceof Error)) throw error;
+    // A UsageError, or an API URL that is not one.
+    if (!(error instanceof Error)) throw error;
     io.stderr.write(`slipway deploy: ${error.message}\n\nRun "slipway deploy --help" for usage.\n`);
     return 2;
   }
@@ -282,7 +283,20 @@ async function waitWhile(
     }
     await sleep(delay);
     delay = Math.min(1000, delay * 1.5);
-    current = await step("checking the deploy", () => api.getDeploy(siteId, deploy.id));
+    current = await step("checking the deploy", () => getDeployPatiently(api, siteId, deploy.id));
+  }
+}
+
+/** A GET is safe to repeat: a few transient failures in a row are waited out. */
+async function getDeployPatiently(api: SlipwayApi, siteId: string, id: string): Promise<Deploy> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await api.getDeploy(siteId, id);
+    } catch (error) {
+      const transient = (error as { transient?: unknown }).transient === true;
+      if (!transient || failures >= 5) throw error;
+      await sleep(250 * 2 ** failures);
+    }
   }
 }
 
