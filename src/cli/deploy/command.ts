@@ -5,7 +5,6 @@ import {
   deployEnv,
   HELP,
   parseDeployArgs,
-  UsageError,
   type DeployEnv,
   type DeployOptions,
 } from "./args.ts";
@@ -68,7 +67,7 @@ export async function runDeploy(
     options = parsed;
     api = new SlipwayApi(options.apiUrl, options.token);
   } catch (error) {
-    // A UsageError, or an API URL that is not one.
+    // A `UsageError`, or an API URL that is not one.
     if (!(error instanceof Error)) throw error;
     io.stderr.write(`slipway deploy: ${error.message}\n\nRun "slipway deploy --help" for usage.\n`);
     return 2;

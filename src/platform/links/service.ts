@@ -223,14 +223,14 @@ async function siteDeployKey(
 }
 
 /** A provider refusal (or a git failure) as the step's failure. */
-function stepFailure(step: LinkStepName, error: unknown): StepFailed | undefined {
+function stepFailure(step: LinkStepName, error: unknown, siteId: string): StepFailed | undefined {
   if (error instanceof StepFailed) return error;
   if (error instanceof ProviderError) return new StepFailed(step, error.message, error.hint);
   if (error instanceof GitFetchError) {
     return new StepFailed(
       step,
       error.message,
-      "once fixed, repair the link (POST /api/v1/sites/:site_id/link/repair)",
+      `once fixed, repair the link (POST /api/v1/sites/${siteId}/link/repair)`,
     );
   }
   return undefined;
@@ -320,7 +320,7 @@ export async function linkRepository(
       .execute();
     return { ok: true, steps: log.steps };
   } catch (error) {
-    const failed = stepFailure(step, error);
+    const failed = stepFailure(step, error, site.id);
     await log.add(step, "failed", failed?.message ?? "internal error", failed?.hint);
     await undoAttempt(ctx, client, site, repo, where, created, log);
     if (!failed) throw error;

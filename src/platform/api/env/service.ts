@@ -393,7 +393,7 @@ export async function setEnvVarValue(
     if (!row) throw notFoundVar(key, owner);
     const values = openValues(ctx, row);
     const same = (v: StoredValue): boolean =>
-      v.context === input.context && (v.context_parameter ?? undefined) === parameter;
+      v.context === input.context && v.context_parameter === parameter;
     const existing = values.find(same);
     const next: StoredValue = {
       id: existing?.id ?? uuid(),
@@ -463,15 +463,12 @@ export async function deleteEnvVarValue(
   });
 }
 
-/** The deploy context a build runs in: `production`, `deploy-preview` or `branch-deploy`. */
-export type BuildContext = string;
-
 /**
  * The value of a variable for a build: the branch's own value, else the context's, else `all`.
  */
 function valueForBuild(
   values: readonly StoredValue[],
-  context: BuildContext,
+  context: string,
   branch: string,
 ): string | undefined {
   return (
@@ -482,7 +479,8 @@ function valueForBuild(
 }
 
 /**
- * The environment variables a build of `site` sees in `context` on `branch`: the site's legacy
+ * The environment variables a build of `site` sees in `context` (`production`, `deploy-preview`
+ * or `branch-deploy`) on `branch`: the site's legacy
  * `repo.env`, then the account's variables in the `builds` scope, then the site's own (each
  * later source wins, as a site's variable overrides its account's on Netlify). Secret values
  * are included: builds are what they are for.
@@ -490,7 +488,7 @@ function valueForBuild(
 export async function buildEnvVars(
   ctx: PlatformContext,
   site: Site,
-  context: BuildContext,
+  context: string,
   branch: string,
 ): Promise<Record<string, string>> {
   const rows = await ctx.db
