@@ -360,9 +360,7 @@ async function deploysAndProviders(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable("deploy_functions")
-    .addColumn("deploy_id", "text", (c) =>
-      c.notNull().references("deploys.id").onDelete("cascade"),
-    )
+    .addColumn("deploy_id", "text", (c) => c.notNull().references("deploys.id").onDelete("cascade"))
     .addColumn("name", "text", (c) => c.notNull())
     .addColumn("sha256", "text", (c) => c.notNull())
     .addColumn("runtime", "text")
@@ -429,9 +427,7 @@ async function deploysAndProviders(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable("site_links")
-    .addColumn("site_id", "text", (c) =>
-      c.primaryKey().references("sites.id").onDelete("cascade"),
-    )
+    .addColumn("site_id", "text", (c) => c.primaryKey().references("sites.id").onDelete("cascade"))
     .addColumn("connection_id", "text", (c) => c.notNull())
     .addColumn("provider", "text", (c) => c.notNull())
     .addColumn("repo_ref", "text", (c) => c.notNull())
