@@ -16,6 +16,12 @@ import { logMark, requestsSince, type LoggedRequest } from "../helpers/request-l
  * off. Create a site, deploy a draft (served only at its permalink), deploy to production with
  * `_redirects` and `_headers` (which the CLI folds into an uploaded `netlify.toml`), list the
  * deploys and roll back with `netlify api`, and redeploy without uploading anything again.
+ * Then a deploy that runs its build locally (`@netlify/build`), which asks the host root for the
+ * site's extensions and reads the account env API for the build's variables.
+ *
+ * Every CLI command first resolves its config with an extensions lookup at api.netlifysdk.com,
+ * which cannot be redirected; without internet that fails and the CLI goes on "offline" (no
+ * account data), so commands such as `netlify env:set` cannot work against any self-hosted API.
  */
 
 const NETLIFY = join(import.meta.dirname, "..", "..", "node_modules", ".bin", "netlify");
@@ -61,6 +67,7 @@ describe("netlify-cli against Slipway", () => {
       _headers: "/*\n  X-Frame-Options: DENY\n",
     });
     host = `cli-site.localhost`;
+    other = join(dir, "other");
   });
   after(async () => {
     await t.stop();
@@ -97,11 +104,16 @@ describe("netlify-cli against Slipway", () => {
     return result;
   }
 
-  /** The JSON document a `--json` command printed (after any progress lines). */
+  /** The JSON document a `--json` command printed last (after any progress or build lines). */
   function printedJson<T>(stdout: string): T {
-    const start = stdout.search(/^[[{]/m);
-    assert.ok(start >= 0, `no JSON in the output:\n${stdout}`);
-    return JSON.parse(stdout.slice(start)) as T;
+    for (const match of stdout.matchAll(/^[[{]/gm)) {
+      try {
+        return JSON.parse(stdout.slice(match.index)) as T;
+      } catch {
+        // a log line that merely starts like JSON: try the next one
+      }
+    }
+    assert.fail(`no JSON document at the end of the output:\n${stdout}`);
   }
 
   /** The platform's answer to the one request matching `method` and `path` since `mark`. */
@@ -121,6 +133,8 @@ describe("netlify-cli against Slipway", () => {
       .map((r) => decodeURI(r.url.slice(`/api/v1/deploys/${deployId}/files/`.length)));
 
   let siteId: string;
+  let other: string;
+  let otherName: string;
   let draft: DeployJson;
   let first: DeployJson;
   let second: DeployJson;
@@ -150,7 +164,6 @@ describe("netlify-cli against Slipway", () => {
   });
 
   it("netlify sites:create with a taken name retries with a suffix after our 422", async () => {
-    const other = join(dir, "other");
     await mkdir(other);
     const mark = logMark(t);
     const result = await netlify(
@@ -162,7 +175,8 @@ describe("netlify-cli against Slipway", () => {
     );
     assert.equal(attempts[0]?.status, 422);
     assert.equal(attempts.at(-1)?.status, 201);
-    assert.match(result.stdout, /cli-site-\d{3}\.localhost/);
+    otherName = /(cli-site-\d{3})\.localhost/.exec(result.stdout)?.[1] ?? "";
+    assert.notEqual(otherName, "", result.stdout);
   });
 
   it("netlify deploy --dir public --no-build: a draft, served only at its permalink", async () => {
@@ -267,5 +281,41 @@ describe("netlify-cli against Slipway", () => {
     );
     assert.equal(update.status, 200);
     assert.equal((await edgeGet(t.url, host)).body, "<h1>version two</h1>\n");
+  });
+
+  it("netlify deploy --prod with its build: the extensions lookup at the host root, and env API variables in the build", async () => {
+    const variable = await t.api("POST", `/accounts/${alice.accountSlug}/env`, {
+      token: alice.token,
+      body: [
+        {
+          key: "GREETING",
+          values: [
+            { context: "production", value: "hello from the env API" },
+            { context: "dev", value: "not this one" },
+          ],
+        },
+      ],
+    });
+    assert.equal(variable.status, 201, variable.text);
+    await mkdir(join(other, "public"), { recursive: true });
+    await writeFile(join(other, "public", "index.html"), "<h1>built</h1>\n");
+    await writeFile(
+      join(other, "netlify.toml"),
+      '[build]\npublish = "public"\ncommand = "printf %s \\"$GREETING\\" > public/greeting.txt"\n',
+    );
+    const mark = logMark(t);
+    const result = await netlify(["deploy", "--prod", "--json"], other);
+    const built = printedJson<DeployJson>(result.stdout);
+    const requests = requestsSince(t, mark);
+    const extensions = requests.find((r) => r.url.startsWith("/team/"));
+    assert.equal(extensions?.status, 200, "@netlify/build asked for the site's extensions");
+    const envReads = requests.filter((r) =>
+      r.url.startsWith(`/api/v1/accounts/${alice.accountSlug}/env`),
+    );
+    assert.ok(envReads.length > 0 && envReads.every((r) => r.status === 200));
+    const greeting = await edgeGet(t.url, `${otherName}.localhost`, "/greeting.txt");
+    assert.equal(greeting.status, 200);
+    assert.equal(greeting.body, "hello from the env API");
+    assert.equal(built.site_name, otherName);
   });
 });
