@@ -160,7 +160,7 @@ async function deploy(
       `Uploading ${plural(uploads.length, "file")} (${formatBytes(bytes)})` +
         (known === 0 ? "" : `; the platform already has the other ${known}`),
     );
-    await step("uploading", () =>
+    await step("uploading the files", () =>
       uploadFiles(api, created.id, uploads, {
         onUploaded: (done) =>
           progress.status(`Uploaded ${done} of ${uploads.length} files`, done === uploads.length),

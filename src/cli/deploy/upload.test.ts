@@ -133,10 +133,7 @@ describe("uploadFiles", () => {
     );
     assert.ok(error instanceof ApiError);
     assert.equal(error.status, 422);
-    assert.equal(
-      error.message,
-      'uploading "bad.html": scripted 422 for /api/v1/deploys/d3/files/bad.html',
-    );
+    assert.equal(error.message, '"bad.html": scripted 422 for /api/v1/deploys/d3/files/bad.html');
     assert.equal(received.length, 1);
   });
 
@@ -161,7 +158,7 @@ describe("uploadFiles", () => {
       withApi("t", (api) =>
         uploadFiles(api, "d4", items(["down.html"]), { backoffMs: 1, retries: 2 }),
       ),
-      /uploading "down.html": scripted 500/,
+      /"down.html": scripted 500/,
     );
     assert.equal(received.length, 3);
   });

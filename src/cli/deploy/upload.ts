@@ -1,7 +1,7 @@
 import { createReadStream, type ReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ApiError, type SlipwayApi } from "./client.ts";
+import { ApiError, ConnectionError, type SlipwayApi } from "./client.ts";
 
 /**
  * Uploads the files the server asked for, several at once. A transient failure (connection
@@ -85,13 +85,8 @@ export async function uploadFiles(
 
 /** Names the file in the error, keeping its type (and status) for the caller. */
 function describe(item: UploadItem, error: unknown): Error {
-  if (error instanceof ApiError) {
-    return new ApiError(error.status, `uploading "${item.path}": ${error.message}`);
-  }
-  if (error instanceof Error) {
-    const wrapped = new Error(`uploading "${item.path}": ${error.message}`);
-    wrapped.name = error.name;
-    return wrapped;
-  }
-  return new Error(`uploading "${item.path}": ${String(error)}`);
+  const message = `"${item.path}": ${error instanceof Error ? error.message : String(error)}`;
+  if (error instanceof ApiError) return new ApiError(error.status, message);
+  if (error instanceof ConnectionError) return new ConnectionError(message);
+  return new Error(message);
 }

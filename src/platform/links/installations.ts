@@ -191,6 +191,25 @@ export type InstallationCloneAccess =
  */
 export async function installationCloneAccess(
   ctx: PlatformContext,
+  site: Pick<Site, "account_id" | "installation_id" | "repo_url"> &
+    Partial<Pick<Site, "id" | "link_broken_reason">>,
+): Promise<InstallationCloneAccess> {
+  const access = await checkCloneAccess(ctx, site);
+  // What a GitHub App webhook said (installation removed, repository removed: see
+  // `api/webhooks/app-webhooks.ts`) stops builds with that reason, until access is found again.
+  const said = site.link_broken_reason ?? null;
+  if (said === null || site.id === undefined) return access;
+  if (!access.ok) return { ok: false, reason: `Builds stop: ${said}. ${access.reason}` };
+  await ctx.db
+    .updateTable("sites")
+    .set({ link_broken_reason: null })
+    .where("id", "=", site.id)
+    .execute();
+  return access;
+}
+
+async function checkCloneAccess(
+  ctx: PlatformContext,
   site: Pick<Site, "account_id" | "installation_id" | "repo_url">,
 ): Promise<InstallationCloneAccess> {
   const installationId = site.installation_id;

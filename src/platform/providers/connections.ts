@@ -14,29 +14,56 @@ interface StoredCredential {
   password?: string;
   app_id?: number;
   private_key?: string;
+  /** A GitHub App's webhook secret (absent in rows stored before App webhooks existed). */
+  webhook_secret?: string;
 }
 
+/** `webhookSecret`: a GitHub App's webhook secret, sealed with the App's credential. */
 export function sealCredential(
   ctx: Pick<PlatformContext, "secrets">,
   connectionId: string,
   credential: ProviderCredential,
+  webhookSecret?: string,
 ): string {
   const stored: StoredCredential =
     credential.kind === "token"
       ? { kind: "token", token: credential.token }
       : credential.kind === "app_password"
         ? { kind: "app_password", username: credential.username, password: credential.password }
-        : { kind: "github_app", app_id: credential.appId, private_key: credential.privateKey };
+        : {
+            kind: "github_app",
+            app_id: credential.appId,
+            private_key: credential.privateKey,
+            ...(webhookSecret === undefined ? {} : { webhook_secret: webhookSecret }),
+          };
   return ctx.secrets.seal(JSON.stringify(stored), credentialContext(connectionId));
+}
+
+function openStored(
+  ctx: Pick<PlatformContext, "secrets">,
+  connection: Pick<GitConnection, "id" | "credential_sealed">,
+): StoredCredential {
+  return JSON.parse(
+    ctx.secrets.open(connection.credential_sealed, credentialContext(connection.id)),
+  ) as StoredCredential;
+}
+
+/** The GitHub App webhook secret stored with a connection, or null (none set, or not an App). */
+export function openAppWebhookSecret(
+  ctx: Pick<PlatformContext, "secrets">,
+  connection: Pick<GitConnection, "id" | "credential_sealed">,
+): string | null {
+  const stored = openStored(ctx, connection);
+  return stored.kind === "github_app" && typeof stored.webhook_secret === "string"
+    ? stored.webhook_secret
+    : null;
 }
 
 export function openCredential(
   ctx: Pick<PlatformContext, "secrets">,
   connection: Pick<GitConnection, "id" | "credential_sealed">,
 ): ProviderCredential {
-  const stored = JSON.parse(
-    ctx.secrets.open(connection.credential_sealed, credentialContext(connection.id)),
-  ) as StoredCredential;
+  const stored = openStored(ctx, connection);
   switch (stored.kind) {
     case "token":
       return { kind: "token", token: stored.token ?? "" };

@@ -115,6 +115,19 @@ export interface FakeApp {
   owner: FakeUser;
   publicKey: KeyObject;
   permissions: Permissions;
+  /**
+   * The App's one webhook (App settings → Webhook): every installation's events go there,
+   * with `installation: {id}` in the payload. Installation events are always sent.
+   */
+  webhook: FakeAppWebhook | null;
+}
+
+export interface FakeAppWebhook {
+  url: string;
+  secret?: string;
+  active: boolean;
+  /** Repository events the App subscribes to (`push`, `pull_request`). */
+  events: string[];
 }
 
 export interface FakeInstallation {
@@ -217,7 +230,23 @@ export interface GitHubFake {
     owner: string;
     publicKey: KeyObject | string;
     permissions?: Permissions;
+    webhook?: { url: string; secret?: string; events?: string[] };
   }): FakeApp;
+  /** Sets (or removes, with null) the App's webhook. */
+  setAppWebhook(
+    appId: number,
+    webhook: { url: string; secret?: string; events?: string[]; active?: boolean } | null,
+  ): void;
+  /** Uninstalls the App: the installation is gone, and `installation` `deleted` is delivered. */
+  uninstallApp(installationId: number): Promise<WebhookDelivery | undefined>;
+  /**
+   * Changes an installation's repositories and delivers `installation_repositories` (`added`,
+   * `removed`) to the App's webhook, as GitHub does when its owner edits Repository access.
+   */
+  changeInstallationRepositories(
+    installationId: number,
+    repositories: string[],
+  ): Promise<WebhookDelivery[]>;
   installApp(
     appId: number,
     account: string,
@@ -235,9 +264,18 @@ export interface GitHubFake {
     url: string,
     event: string,
     payload: unknown,
-    options?: { secret?: string; hookId?: number; deliveryId?: string },
+    options?: {
+      secret?: string;
+      hookId?: number;
+      deliveryId?: string;
+      /** An App's delivery: `X-GitHub-Hook-Installation-Target-Type: integration` and its id. */
+      appId?: number;
+    },
   ): Promise<WebhookDelivery>;
-  /** Commits to a branch and delivers `push` to every active hook subscribed to it. */
+  /**
+   * Commits to a branch and delivers `push` to every active hook subscribed to it, and to the
+   * webhook of every App installed on the repository (with `installation: {id}`).
+   */
   push(
     fullName: string,
     branch: string,
@@ -1533,7 +1571,11 @@ export async function startGitHubFake(): Promise<GitHubFake> {
       "x-github-event": event,
       "x-github-delivery": deliveryId,
       "x-github-hook-id": String(options.hookId ?? 0),
-      "x-github-hook-installation-target-type": "repository",
+      "x-github-hook-installation-target-type":
+        options.appId === undefined ? "repository" : "integration",
+      ...(options.appId === undefined
+        ? {}
+        : { "x-github-hook-installation-target-id": String(options.appId) }),
     };
     if (options.secret !== undefined) {
       headers["x-hub-signature-256"] = githubSignature(options.secret, body);
@@ -1557,6 +1599,49 @@ export async function startGitHubFake(): Promise<GitHubFake> {
     deliveries.push(delivery);
     return delivery;
   };
+
+  /** Delivers an App event to the App's webhook, if it has an active one. */
+  const sendAppWebhook = async (
+    app: FakeApp,
+    event: string,
+    payload: Record<string, unknown>,
+  ): Promise<WebhookDelivery | undefined> => {
+    const hook = app.webhook;
+    if (!hook?.active) return undefined;
+    return sendWebhook(hook.url, event, payload, {
+      hookId: app.id,
+      appId: app.id,
+      ...(hook.secret !== undefined ? { secret: hook.secret } : {}),
+    });
+  };
+
+  /** A repository event for every App installed on the repository and subscribed to it. */
+  const sendToInstalledApps = async (
+    repo: FakeRepo,
+    event: string,
+    payload: Record<string, unknown>,
+  ): Promise<WebhookDelivery[]> => {
+    const sent: WebhookDelivery[] = [];
+    for (const installation of installations.values()) {
+      const app = apps.get(installation.appId);
+      if (!app?.webhook?.events.includes(event)) continue;
+      if (installation.suspended || !installationCovers(installation, repo)) continue;
+      const delivery = await sendAppWebhook(app, event, {
+        ...payload,
+        installation: { id: installation.id, node_id: `I_${installation.id}` },
+      });
+      if (delivery) sent.push(delivery);
+    }
+    return sent;
+  };
+
+  const repoSummary = (repo: FakeRepo) => ({
+    id: repo.id,
+    node_id: `R_${repo.id}`,
+    name: repo.name,
+    full_name: repo.fullName,
+    private: repo.private,
+  });
 
   const commit: GitHubFake["commit"] = async (fullName, files, branch) => {
     const repo = repoOf(fullName);
@@ -1677,9 +1762,66 @@ export async function startGitHubFake(): Promise<GitHubFake> {
           metadata: "read",
           statuses: "write",
         },
+        webhook: options.webhook
+          ? { ...options.webhook, active: true, events: options.webhook.events ?? ["push"] }
+          : null,
       };
       apps.set(app.id, app);
       return app;
+    },
+    setAppWebhook(appId, webhook) {
+      const app = apps.get(appId);
+      if (!app) throw new Error(`fake GitHub: no App ${appId}`);
+      app.webhook =
+        webhook === null
+          ? null
+          : {
+              url: webhook.url,
+              ...(webhook.secret !== undefined ? { secret: webhook.secret } : {}),
+              active: webhook.active ?? true,
+              events: webhook.events ?? ["push"],
+            };
+    },
+    async uninstallApp(installationId) {
+      const installation = installations.get(installationId);
+      if (!installation) throw new Error(`fake GitHub: no installation ${installationId}`);
+      const app = apps.get(installation.appId)!;
+      const payload = {
+        action: "deleted",
+        installation: installationJson(installation),
+        repositories: installationRepos(installation).map(repoSummary),
+        sender: userJson(installation.account),
+      };
+      installations.delete(installationId);
+      return sendAppWebhook(app, "installation", payload);
+    },
+    async changeInstallationRepositories(installationId, repositories) {
+      const installation = installations.get(installationId);
+      if (!installation) throw new Error(`fake GitHub: no installation ${installationId}`);
+      const before = installationRepos(installation);
+      installation.repositories = repositories.map((r) => repoOf(r).id);
+      const after = installationRepos(installation);
+      const added = after.filter((r) => !before.includes(r));
+      const removed = before.filter((r) => !after.includes(r));
+      const app = apps.get(installation.appId)!;
+      const sent: WebhookDelivery[] = [];
+      for (const [action, list] of [
+        ["added", added],
+        ["removed", removed],
+      ] as const) {
+        if (list.length === 0) continue;
+        const delivery = await sendAppWebhook(app, "installation_repositories", {
+          action,
+          installation: installationJson(installation),
+          repository_selection: "selected",
+          repositories_added: action === "added" ? list.map(repoSummary) : [],
+          repositories_removed: action === "removed" ? list.map(repoSummary) : [],
+          requester: null,
+          sender: userJson(installation.account),
+        });
+        if (delivery) sent.push(delivery);
+      }
+      return sent;
     },
     installApp(appId, account, options = {}) {
       const app = apps.get(appId);
@@ -1764,6 +1906,7 @@ export async function startGitHubFake(): Promise<GitHubFake> {
               };
         sent.push(delivery);
       }
+      sent.push(...(await sendToInstalledApps(repo, "push", payload)));
       return { sha, deliveries: sent };
     },
     async close() {

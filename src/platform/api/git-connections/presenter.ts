@@ -1,11 +1,19 @@
 import type { GitConnection } from "../../db/schema.ts";
 import type { ProviderRepo } from "../../providers/types.ts";
 
+/** Where a GitHub App sends its webhooks, and whether their secret is set (never the secret). */
+export interface AppWebhookView {
+  webhookUrl: string;
+  secretSet: boolean;
+}
+
 /**
  * A provider connection, built field by field: the sealed credential can never slip into a
  * response (not even its kind's secret parts; `kind` says which sort of credential it is).
+ * A GitHub App connection also shows `webhook_url` (to paste into the App's settings) and
+ * `webhook_secret_set`.
  */
-export function presentGitConnection(connection: GitConnection) {
+export function presentGitConnection(connection: GitConnection, appWebhook?: AppWebhookView) {
   return {
     id: connection.id,
     account_id: connection.account_id,
@@ -18,6 +26,9 @@ export function presentGitConnection(connection: GitConnection) {
     updated_at: connection.updated_at,
     last_checked_at: connection.last_checked_at,
     last_error: connection.last_error,
+    ...(appWebhook === undefined
+      ? {}
+      : { webhook_url: appWebhook.webhookUrl, webhook_secret_set: appWebhook.secretSet }),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { PlatformContext } from "../../context.ts";
+import type { GitConnection } from "../../db/schema.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { notFound } from "../../http/errors.ts";
@@ -11,13 +12,16 @@ import {
   GitConnectionParams,
   ListGitConnectionsQuery,
   ListReposQuery,
+  UpdateGitConnectionBody,
 } from "./schema.ts";
 import {
+  appWebhookView,
   createGitConnection,
   deleteGitConnection,
   findGitConnection,
   listConnectionRepos,
   listGitConnections,
+  setAppWebhookSecret,
 } from "./service.ts";
 
 /**
@@ -26,6 +30,9 @@ import {
  * and webhook installed by Slipway.
  */
 export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): void {
+  const present = (connection: GitConnection) =>
+    presentGitConnection(connection, appWebhookView(ctx, connection));
+
   app.post(
     "/git_connections",
     { schema: { querystring: CreateGitConnectionQuery, body: CreateGitConnectionBody } },
@@ -46,7 +53,7 @@ export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): voi
         },
         "git connection created",
       );
-      return reply.code(201).send(presentGitConnection(connection));
+      return reply.code(201).send(present(connection));
     },
   );
 
@@ -62,7 +69,7 @@ export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): voi
         if (!accountIds.includes(accountId)) throw notFound("Account");
         accountIds = [accountId];
       }
-      return (await listGitConnections(ctx, actor, accountIds)).map(presentGitConnection);
+      return (await listGitConnections(ctx, actor, accountIds)).map(present);
     },
   );
 
@@ -70,9 +77,22 @@ export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): voi
     "/git_connections/:connection_id",
     { schema: { params: GitConnectionParams } },
     async (request) =>
-      presentGitConnection(
-        await findGitConnection(ctx, requireActor(request), request.params.connection_id),
-      ),
+      present(await findGitConnection(ctx, requireActor(request), request.params.connection_id)),
+  );
+
+  app.patch(
+    "/git_connections/:connection_id",
+    { schema: { params: GitConnectionParams, body: UpdateGitConnectionBody } },
+    async (request) => {
+      const connection = await setAppWebhookSecret(
+        ctx,
+        requireActor(request),
+        request.params.connection_id,
+        request.body.webhook_secret,
+      );
+      request.log.info({ connectionId: connection.id }, "git connection webhook secret changed");
+      return present(connection);
+    },
   );
 
   app.delete(

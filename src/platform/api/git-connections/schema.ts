@@ -4,7 +4,8 @@ export const GIT_PROVIDERS = ["github", "gitlab", "bitbucket", "gitea"] as const
 
 /**
  * `POST /git_connections`. One credential: `token` (GitLab, Gitea, GitHub; Bitbucket access
- * tokens), `username` + `app_password` (Bitbucket), or `app_id` + `private_key` (a GitHub App).
+ * tokens), `username` + `app_password` (Bitbucket), or `app_id` + `private_key` (a GitHub App,
+ * with its `webhook_secret` so that the App's webhooks build the sites linked through it).
  */
 export const CreateGitConnectionBody = Type.Object({
   provider: Type.Enum([...GIT_PROVIDERS]),
@@ -15,6 +16,8 @@ export const CreateGitConnectionBody = Type.Object({
   app_password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   app_id: Type.Optional(Type.Integer({ minimum: 1 })),
   private_key: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })),
+  /** A GitHub App's webhook secret (App settings → Webhook secret), for App webhooks. */
+  webhook_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
 });
 export type CreateGitConnectionBody = Static<typeof CreateGitConnectionBody>;
 
@@ -40,3 +43,9 @@ export const ListReposQuery = Type.Object({
   search: Type.Optional(Type.String({ maxLength: 255 })),
 });
 export type ListReposQuery = Static<typeof ListReposQuery>;
+
+/** `PATCH /git_connections/:id`: sets (or, with null, removes) a GitHub App's webhook secret. */
+export const UpdateGitConnectionBody = Type.Object({
+  webhook_secret: Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()]),
+});
+export type UpdateGitConnectionBody = Static<typeof UpdateGitConnectionBody>;

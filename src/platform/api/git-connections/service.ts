@@ -7,6 +7,8 @@ import { providerFailure } from "../../links/provider-errors.ts";
 import { authorize, visibleAccountIds, type Ability } from "../../policies.ts";
 import {
   connectionClient,
+  openAppWebhookSecret,
+  openCredential,
   platformProviderHttp,
   sealCredential,
 } from "../../providers/connections.ts";
@@ -16,6 +18,8 @@ import {
   type ProviderCredential,
   type ProviderRepo,
 } from "../../providers/types.ts";
+import { githubAppWebhookUrl } from "../webhooks/app-webhooks.ts";
+import type { AppWebhookView } from "./presenter.ts";
 import type { CreateGitConnectionBody } from "./schema.ts";
 
 const PROVIDER_NAMES: Record<GitProviderName, string> = {
@@ -135,6 +139,9 @@ export async function createGitConnection(
   authorize(actor, "update", { account_id: accountId }, "Account");
   const baseUrl = checkBaseUrl(body.provider, body.base_url);
   const credential = readCredential(body);
+  if (body.webhook_secret !== undefined && credential.kind !== "github_app") {
+    throw invalidField("webhook_secret", NOT_AN_APP);
+  }
   const client = providerClient(
     { provider: body.provider, baseUrl, credential },
     platformProviderHttp(ctx),
@@ -161,7 +168,7 @@ export async function createGitConnection(
     base_url: baseUrl,
     kind: credential.kind,
     remote_identity: username,
-    credential_sealed: sealCredential(ctx, id, credential),
+    credential_sealed: sealCredential(ctx, id, credential, body.webhook_secret),
     created_by: actor.user.id,
     created_at: now,
     updated_at: now,
@@ -170,6 +177,47 @@ export async function createGitConnection(
   };
   await ctx.db.insertInto("git_connections").values(row).execute();
   return row;
+}
+
+const NOT_AN_APP =
+  "only a GitHub App connection (app_id and private_key) receives App webhooks; a repository webhook's secret is set per site (git_webhook.secret)";
+
+/** A GitHub App connection's webhook URL and whether its secret is set; undefined otherwise. */
+export function appWebhookView(
+  ctx: PlatformContext,
+  connection: GitConnection,
+): AppWebhookView | undefined {
+  if (connection.kind !== "github_app") return undefined;
+  return {
+    webhookUrl: githubAppWebhookUrl(ctx.config, connection.id),
+    secretSet: openAppWebhookSecret(ctx, connection) !== null,
+  };
+}
+
+/**
+ * Sets (or removes, with null) a GitHub App connection's webhook secret, sealed again with its
+ * credential. Without one, the App's webhooks are refused.
+ */
+export async function setAppWebhookSecret(
+  ctx: PlatformContext,
+  actor: Actor,
+  id: string,
+  secret: string | null,
+): Promise<GitConnection> {
+  const connection = await findGitConnection(ctx, actor, id, "update");
+  if (connection.kind !== "github_app") throw invalidField("webhook_secret", NOT_AN_APP);
+  const credential_sealed = sealCredential(
+    ctx,
+    connection.id,
+    openCredential(ctx, connection),
+    secret ?? undefined,
+  );
+  return ctx.db
+    .updateTable("git_connections")
+    .set({ credential_sealed, updated_at: isoNow(ctx) })
+    .where("id", "=", connection.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /** The connections of the given accounts (already narrowed to the actor's), oldest first. */

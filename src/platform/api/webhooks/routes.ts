@@ -6,8 +6,10 @@ import { PlatformError } from "../../http/errors.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { acceptRawBodies } from "../../http/raw-body.ts";
 import { GIT_WEBHOOK_PATH } from "../sites/urls.ts";
+import { GITHUB_APP_WEBHOOK_PATH, receiveAppDelivery } from "./app-webhooks.ts";
 import { presentDelivery } from "./presenter.ts";
 import {
+  AppWebhookParams,
   DeliveryListParams,
   DeliveryParams,
   ListDeliveriesQuery,
@@ -24,7 +26,8 @@ import {
 export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
 
 /**
- * `POST /webhooks/sites/:site_id` at the host root (the site's `git_webhook.url`). Its scope
+ * `POST /webhooks/sites/:site_id` at the host root (the site's `git_webhook.url`), and
+ * `POST /webhooks/github-app/:connection_id` (a GitHub App's webhook URL). Their scope
  * takes the body as raw bytes (signatures are over them), and its errors are deliveries too:
  * a body too large or unreadable is recorded as rejected before the answer goes out.
  */
@@ -61,6 +64,20 @@ export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext
       async (request, reply) => {
         const result = await receiveDelivery(ctx, {
           siteId: request.params.site_id,
+          headers: request.headers,
+          body: Buffer.isBuffer(request.body) ? request.body : undefined,
+        });
+        return reply.code(result.statusCode).send(result.body);
+      },
+    );
+
+    // A GitHub App's one webhook URL: routed to the sites of the connection's account.
+    scope.post(
+      `${GITHUB_APP_WEBHOOK_PATH}/:connection_id`,
+      { schema: { params: AppWebhookParams }, bodyLimit: WEBHOOK_BODY_LIMIT },
+      async (request, reply) => {
+        const result = await receiveAppDelivery(ctx, {
+          connectionId: request.params.connection_id,
           headers: request.headers,
           body: Buffer.isBuffer(request.body) ? request.body : undefined,
         });

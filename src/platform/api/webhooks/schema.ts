@@ -4,6 +4,10 @@ import { Type, type Static } from "typebox";
 export const WebhookIntakeParams = Type.Object({ site_id: Type.String() });
 export type WebhookIntakeParams = Static<typeof WebhookIntakeParams>;
 
+/** A GitHub App's webhook URL names its connection (checked by the service: unknown is a 404). */
+export const AppWebhookParams = Type.Object({ connection_id: Type.String() });
+export type AppWebhookParams = Static<typeof AppWebhookParams>;
+
 export const DeliveryListParams = Type.Object({ site_id: Type.String({ maxLength: 255 }) });
 export type DeliveryListParams = Static<typeof DeliveryListParams>;
 

@@ -56,6 +56,8 @@ export interface IncomingDelivery {
 
 export interface DeliveryResponse {
   statusCode: number;
+  /** For a refusal (4xx/5xx): what to change at the provider, added to the error's message. */
+  hint?: string;
   body: {
     delivery_id: string;
     outcome: DeliveryOutcome;
@@ -93,39 +95,34 @@ export async function siteForWebhook(ctx: PlatformContext, siteId: string): Prom
   return site;
 }
 
+/** Receives a delivery at a site's own URL: a success, or the platform's error (recorded first). */
 export async function receiveDelivery(
+  ctx: PlatformContext,
+  incoming: IncomingDelivery,
+): Promise<DeliveryResponse> {
+  return answer(await checkAndProcess(ctx, incoming));
+}
+
+/** Throws a recorded refusal as the platform's error: its reason, delivery id and hint. */
+export function answer(response: DeliveryResponse): DeliveryResponse {
+  if (response.statusCode < 400) return response;
+  const { reason, delivery_id: id } = response.body;
+  const hint = response.hint === undefined ? "" : `. ${response.hint}`;
+  throw new PlatformError(response.statusCode, `${reason} (delivery ${id})${hint}`);
+}
+
+async function checkAndProcess(
   ctx: PlatformContext,
   incoming: IncomingDelivery,
 ): Promise<DeliveryResponse> {
   const site = await siteForWebhook(ctx, incoming.siteId);
   const id = objectId();
   const sender = identifySender(incoming.headers);
-  // The provider's delivery id is recorded whatever the outcome, but only an authenticated
-  // delivery that builds reserves it (the unique index covers `built` and `coalesced` only).
-  const key = sender ? deliveryKey(sender.provider, incoming.headers) : null;
-  const base: Draft = {
-    provider: sender?.provider ?? null,
-    event: sender?.event ?? null,
-    delivery_key: key,
-    ref: null,
-    sha: null,
-    outcome: "rejected",
-    reason: "",
-    status_code: 400,
-    build_id: null,
-    duplicate_of: null,
-  };
+  const base = baseDraft(sender, incoming.headers);
 
   const repo = readRepoSettings(site);
   const secret = readWebhookSecret(ctx, site);
-  if (repo === null || secret === null) {
-    return finish(ctx, site, id, {
-      ...base,
-      outcome: "ignored",
-      reason: "ignored: site is not linked to a repository",
-      status_code: 409,
-    });
-  }
+  if (repo === null || secret === null) return notLinked(ctx, site, id, base);
   if (!sender) {
     return finish(ctx, site, id, {
       ...base,
@@ -148,9 +145,82 @@ export async function receiveDelivery(
       secretHint(sender.provider),
     );
   }
+  return processAuthentic(ctx, site, id, base, repo, sender, incoming.headers, body);
+}
 
+/** A delivery whose signature was already checked elsewhere (a GitHub App's webhook). */
+export interface AuthenticDelivery {
+  headers: RequestHeaders;
+  body: Buffer;
+  sender: Sender;
+}
+
+/**
+ * The per-site processing of a delivery authenticated by someone else than the site's own
+ * secret — the GitHub App intake, which checked the App's secret and matched the site: recorded
+ * exactly as a delivery to the site's own URL would be after its signature check. Refusals are
+ * returned (status >= 400), not thrown: one delivery may reach several sites.
+ */
+export async function receiveAuthenticDelivery(
+  ctx: PlatformContext,
+  site: Site,
+  delivery: AuthenticDelivery,
+): Promise<DeliveryResponse> {
+  const id = objectId();
+  const base = baseDraft(delivery.sender, delivery.headers);
+  const repo = readRepoSettings(site);
+  if (repo === null) return notLinked(ctx, site, id, base);
+  return processAuthentic(
+    ctx,
+    site,
+    id,
+    base,
+    repo,
+    delivery.sender,
+    delivery.headers,
+    delivery.body,
+  );
+}
+
+/** A rejected draft naming the sender; the provider's delivery id is recorded whatever the outcome. */
+function baseDraft(sender: Sender | undefined, headers: RequestHeaders): Draft {
+  return {
+    provider: sender?.provider ?? null,
+    event: sender?.event ?? null,
+    // Only an authenticated delivery that builds reserves it (the unique index covers `built`
+    // and `coalesced` only).
+    delivery_key: sender ? deliveryKey(sender.provider, headers) : null,
+    ref: null,
+    sha: null,
+    outcome: "rejected",
+    reason: "",
+    status_code: 400,
+    build_id: null,
+    duplicate_of: null,
+  };
+}
+
+const notLinked = (ctx: PlatformContext, site: Site, id: string, base: Draft) =>
+  finish(ctx, site, id, {
+    ...base,
+    outcome: "ignored",
+    reason: "ignored: site is not linked to a repository",
+    status_code: 409,
+  });
+
+/** Everything after authentication: dedupe, parse, then ping, push or pull/merge request. */
+async function processAuthentic(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  authentic: Draft,
+  repo: RepoSettings,
+  sender: Sender,
+  headers: RequestHeaders,
+  body: Buffer,
+): Promise<DeliveryResponse> {
   // Authenticated from here on: the provider's delivery id can be trusted for dedupe.
-  const authentic = base;
+  const key = authentic.delivery_key;
   if (key !== null) {
     const original = await findBuiltDelivery(ctx, site.id, key);
     if (original) return finish(ctx, site, id, duplicateOf(authentic, original));
@@ -158,12 +228,7 @@ export async function receiveDelivery(
 
   let event: WebhookEvent;
   try {
-    event = parseEvent(
-      sender.provider,
-      sender.event,
-      header(incoming.headers, "content-type"),
-      body,
-    );
+    event = parseEvent(sender.provider, sender.event, header(headers, "content-type"), body);
   } catch (error) {
     if (!(error instanceof MalformedPayload)) throw error;
     return finish(ctx, site, id, {
@@ -456,8 +521,8 @@ async function findBuiltDelivery(
 }
 
 /**
- * Records the delivery, then answers: a success body, or the platform's error (whose message
- * adds `hint`, what to change at the provider).
+ * Records the delivery, then describes it: a success, or a refusal (status >= 400) whose
+ * message adds `hint`, what to change at the provider (see `answer`).
  */
 async function finish(
   ctx: PlatformContext,
@@ -480,14 +545,9 @@ async function finish(
     },
     "webhook delivery",
   );
-  if (row.status_code >= 400) {
-    throw new PlatformError(
-      row.status_code,
-      `${row.reason} (delivery ${id})${hint === undefined ? "" : `. ${hint}`}`,
-    );
-  }
   return {
     statusCode: row.status_code,
+    ...(hint === undefined ? {} : { hint }),
     body: {
       delivery_id: id,
       outcome: row.outcome,
