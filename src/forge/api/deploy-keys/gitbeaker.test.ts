@@ -1,4 +1,4 @@
-import { Gitlab, GitbeakerRequestError } from "@gitbeaker/rest";
+import { Gitlab } from "@gitbeaker/rest";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
@@ -8,21 +8,11 @@ import {
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
 import { freshEd25519, generateOpenSshKeys, type OpenSshKeys } from "./test-keys.ts";
+import { gitbeakerFailure as failure } from "../../../../test/helpers/gitbeaker.ts";
 
 // The real GitLab client, @gitbeaker/rest 43.8.0, against a running forge.
 
 type Client = InstanceType<typeof Gitlab>;
-
-/** Runs a call expected to fail and returns the HTTP status and GitLab's message. */
-async function failure(call: () => Promise<unknown>): Promise<{ status: number; message: string }> {
-  try {
-    await call();
-  } catch (error) {
-    assert.ok(error instanceof GitbeakerRequestError, String(error));
-    return { status: error.cause?.response.status ?? 0, message: error.message };
-  }
-  assert.fail("the call succeeded");
-}
 
 describe("deploy keys through @gitbeaker/rest", () => {
   let t: TestForge;

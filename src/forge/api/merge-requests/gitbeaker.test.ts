@@ -1,4 +1,4 @@
-import { Gitlab, GitbeakerRequestError } from "@gitbeaker/rest";
+import { Gitlab } from "@gitbeaker/rest";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createWorkingCopy, type WorkingCopy } from "../../../../test/helpers/e2e.ts";
@@ -11,18 +11,9 @@ import {
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
 import type { MergeRequestPayload } from "../../webhooks/payload.ts";
+import { gitbeakerFailure as failure } from "../../../../test/helpers/gitbeaker.ts";
 
 // The real GitLab client, @gitbeaker/rest 43.8.0, against a running forge.
-
-async function failure(call: () => Promise<unknown>): Promise<{ status: number; message: string }> {
-  try {
-    await call();
-  } catch (error) {
-    assert.ok(error instanceof GitbeakerRequestError, String(error));
-    return { status: error.cause?.response.status ?? 0, message: error.message };
-  }
-  assert.fail("the call succeeded");
-}
 
 describe("merge requests through @gitbeaker/rest", () => {
   let t: TestForge;
