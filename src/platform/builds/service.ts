@@ -199,7 +199,6 @@ export async function requestBuildInTransaction(
     file_count: null,
     size_bytes: null,
     deploy_source: "build",
-    declared_files: null,
     required_functions: "[]",
     warnings: "[]",
     review_id: request.review?.id ?? null,

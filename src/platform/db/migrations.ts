@@ -334,7 +334,6 @@ async function buildNetwork(db: Kysely<unknown>): Promise<void> {
  */
 async function deploysAndProviders(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable("deploys").addColumn("deploy_source", "text").execute();
-  await db.schema.alterTable("deploys").addColumn("declared_files", "text").execute();
   await db.schema
     .alterTable("deploys")
     .addColumn("required_functions", "text", (c) => c.notNull().defaultTo("[]"))

@@ -180,11 +180,6 @@ export interface DeploysTable {
   size_bytes: number | null;
   /** Who made it: `build` (a git build), `cli`, `api`, `zip`... (Netlify's `deploy_source`). */
   deploy_source: string | null;
-  /**
-   * Digest deploys: JSON object path → SHA-1 as the client declared it, kept until every
-   * required file has arrived and the manifest is written; then null.
-   */
-  declared_files: string | null;
   /** JSON array of SHA-256s of functions the platform still needs. */
   required_functions: Generated<string>;
   /** Human-readable warnings shown with the deploy (JSON array of strings). */

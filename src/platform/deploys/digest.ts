@@ -251,7 +251,6 @@ export async function declareContent(
         required: JSON.stringify(required),
         required_functions: JSON.stringify(requiredFunctions),
         warnings: JSON.stringify(functions.size > 0 ? [FUNCTIONS_WARNING] : []),
-        declared_files: null,
         file_count: files.size,
         error_message: null,
         updated_at: now,

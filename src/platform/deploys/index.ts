@@ -17,8 +17,12 @@
  *   it, FIFOs, sockets, devices and oversize output with a `PublishError`, hashes on worker
  *   threads and stores new blobs only.
  *
- * Not here: deploy rows and states (the platform's database), garbage collection of blobs no
- * manifest references (run off the hot path), and the S3 implementation.
+ * Beside these, in their own modules (they need the platform's database): `publish-switch.ts`
+ * (the one atomic publish, restore and rollback), `digest.ts` (Netlify's digest deploys, finished
+ * by a durable job), `ownership.ts` (which blobs each account has provided) and `zip.ts`.
+ *
+ * Not here: garbage collection of blobs no manifest references (run off the hot path), and the
+ * S3 implementation.
  */
 export {
   BlobIntegrityError,

@@ -156,7 +156,6 @@ function newDeployRow(site: Site, options: NewDeployOptions, now: string): Deplo
     file_count: null,
     size_bytes: null,
     deploy_source: options.deploySource,
-    declared_files: null,
     required_functions: "[]",
     warnings: "[]",
     review_id: null,

@@ -186,7 +186,6 @@ async function recordPendingPreview(
       file_count: null,
       size_bytes: null,
       deploy_source: "build",
-      declared_files: null,
       required_functions: "[]",
       warnings: "[]",
       review_id: review.number,
