@@ -1,3 +1,4 @@
+import type { Actor } from "../../auth/tokens.ts";
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
@@ -26,23 +27,26 @@ import {
   updateEnvVar,
 } from "./service.ts";
 
+interface OwnerRequest {
+  params: { account_id: string };
+  query: { site_id?: string | undefined };
+}
+
 /**
  * Netlify's environment variables API. `:account_id` takes the account's id or its slug (the
  * CLI sends the slug); `?site_id=` addresses that site's own variables instead of the account's.
  */
 export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
+  /** The account (or, with `?site_id=`, the site) whose variables a request addresses. */
+  const ownerOf = (request: OwnerRequest, actor: Actor, ability: "read" | "update") =>
+    resolveEnvOwner(ctx, actor, request.params.account_id, request.query.site_id, ability);
+
   app.get(
     "/accounts/:account_id/env",
     { schema: { params: AccountEnvParams, querystring: ListEnvVarsQuery } },
     async (request) => {
-      const { site_id, context_name, scope } = request.query;
-      const owner = await resolveEnvOwner(
-        ctx,
-        requireActor(request),
-        request.params.account_id,
-        site_id,
-        "read",
-      );
+      const { context_name, scope } = request.query;
+      const owner = await ownerOf(request, requireActor(request), "read");
       const vars = await listEnvVars(ctx, owner, { contextName: context_name, scope });
       return vars.map(presentEnvVar);
     },
@@ -53,13 +57,7 @@ export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
     { schema: { params: AccountEnvParams, querystring: SiteScopeQuery, body: CreateEnvVarsBody } },
     async (request, reply) => {
       const actor = requireActor(request);
-      const owner = await resolveEnvOwner(
-        ctx,
-        actor,
-        request.params.account_id,
-        request.query.site_id,
-        "update",
-      );
+      const owner = await ownerOf(request, actor, "update");
       const created = await createEnvVars(ctx, actor, owner, request.body);
       request.log.info(
         {
@@ -77,13 +75,7 @@ export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
     "/accounts/:account_id/env/:key",
     { schema: { params: EnvVarParams, querystring: SiteScopeQuery } },
     async (request) => {
-      const owner = await resolveEnvOwner(
-        ctx,
-        requireActor(request),
-        request.params.account_id,
-        request.query.site_id,
-        "read",
-      );
+      const owner = await ownerOf(request, requireActor(request), "read");
       return presentEnvVar(await getEnvVar(ctx, owner, request.params.key));
     },
   );
@@ -93,13 +85,7 @@ export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
     { schema: { params: EnvVarParams, querystring: SiteScopeQuery, body: EnvVarBody } },
     async (request) => {
       const actor = requireActor(request);
-      const owner = await resolveEnvOwner(
-        ctx,
-        actor,
-        request.params.account_id,
-        request.query.site_id,
-        "update",
-      );
+      const owner = await ownerOf(request, actor, "update");
       const updated = await updateEnvVar(ctx, actor, owner, request.params.key, request.body);
       request.log.info(
         { key: updated.row.key, envVarId: updated.row.id },
@@ -114,13 +100,7 @@ export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
     { schema: { params: EnvVarParams, querystring: SiteScopeQuery, body: SetEnvVarValueBody } },
     async (request, reply) => {
       const actor = requireActor(request);
-      const owner = await resolveEnvOwner(
-        ctx,
-        actor,
-        request.params.account_id,
-        request.query.site_id,
-        "update",
-      );
+      const owner = await ownerOf(request, actor, "update");
       const updated = await setEnvVarValue(ctx, actor, owner, request.params.key, request.body);
       request.log.info(
         { key: updated.row.key, envVarId: updated.row.id, context: request.body.context },
@@ -134,13 +114,7 @@ export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
     "/accounts/:account_id/env/:key",
     { schema: { params: EnvVarParams, querystring: SiteScopeQuery } },
     async (request, reply) => {
-      const owner = await resolveEnvOwner(
-        ctx,
-        requireActor(request),
-        request.params.account_id,
-        request.query.site_id,
-        "update",
-      );
+      const owner = await ownerOf(request, requireActor(request), "update");
       await deleteEnvVar(ctx, owner, request.params.key);
       request.log.info({ key: request.params.key }, "environment variable deleted");
       return reply.code(204).send();
@@ -152,13 +126,7 @@ export function envRoutes(app: PlatformApp, ctx: PlatformContext): void {
     { schema: { params: EnvVarValueParams, querystring: SiteScopeQuery } },
     async (request, reply) => {
       const actor = requireActor(request);
-      const owner = await resolveEnvOwner(
-        ctx,
-        actor,
-        request.params.account_id,
-        request.query.site_id,
-        "update",
-      );
+      const owner = await ownerOf(request, actor, "update");
       await deleteEnvVarValue(ctx, actor, owner, request.params.key, request.params.id);
       return reply.code(204).send();
     },
