@@ -435,9 +435,8 @@ async function measureProtocol(bench: Bench): Promise<string> {
   const api = new SlipwayApi(bench.platform.url, site.token);
   try {
     const started = performance.now();
-    await api.findSite(site.id);
-    const created = await api.createDeploy(site.id, { draft: false });
-    let deploy = await api.sendDigest(site.id, created.id, site.digests);
+    const created = await api.createDeploy(site.id, { draft: false, files: site.digests });
+    let deploy = created;
     if ((deploy.required ?? []).length !== 0) throw new Error("protocol: files were required");
     while (deploy.state !== "ready") {
       if (deploy.state === "error") throw new Error(`protocol: ${deploy.error_message}`);

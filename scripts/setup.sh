@@ -37,3 +37,7 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+
+# `slipway deploy` prebuilt into plain JavaScript (dist/cli/); bin/slipway.js falls back to the
+# sources whenever the bundle does not match them.
+npm run build --silent

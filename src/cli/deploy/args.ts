@@ -1,3 +1,4 @@
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 export const DEFAULT_API_URL = "http://127.0.0.1:8080";
@@ -21,6 +22,10 @@ Options:
   --title TEXT   a title for the deploy
   --branch NAME  the branch the files come from (recorded with the deploy)
   --json         print one JSON object with the result on stdout, and nothing else there
+  --no-cache     read and hash every file; by default a file unchanged since the last
+                 deploy of DIR (same inode, size and times) reuses its digest from the
+                 cache in $SLIPWAY_CACHE_DIR (default $XDG_CACHE_HOME/slipway or
+                 ~/.cache/slipway)
   -h, --help     show this help
 
 Exit status: 0 when the deploy is ready, 1 when it failed (with the server's reason), 2 for
@@ -35,6 +40,8 @@ export interface DeployOptions {
   token: string;
   title?: string;
   branch?: string;
+  /** Where the hash cache lives; undefined with --no-cache (or when there is no home). */
+  cacheDir?: string;
 }
 
 /** The variables `slipway deploy` reads (the servers' configuration is `src/config.ts`'s). */
@@ -42,6 +49,9 @@ export interface DeployEnv {
   SLIPWAY_API_URL?: string;
   SLIPWAY_AUTH_TOKEN?: string;
   SLIPWAY_SITE_ID?: string;
+  SLIPWAY_CACHE_DIR?: string;
+  XDG_CACHE_HOME?: string;
+  HOME?: string;
 }
 
 /** The one place the deploy command reads the environment. */
@@ -52,6 +62,9 @@ export function deployEnv(env: NodeJS.ProcessEnv = process.env): DeployEnv {
     SLIPWAY_API_URL: pick(env.SLIPWAY_API_URL),
     SLIPWAY_AUTH_TOKEN: pick(env.SLIPWAY_AUTH_TOKEN),
     SLIPWAY_SITE_ID: pick(env.SLIPWAY_SITE_ID),
+    SLIPWAY_CACHE_DIR: pick(env.SLIPWAY_CACHE_DIR),
+    XDG_CACHE_HOME: pick(env.XDG_CACHE_HOME),
+    HOME: pick(env.HOME),
   };
 }
 
@@ -81,6 +94,7 @@ export function parseDeployArgs(
         auth: { type: "string" },
         title: { type: "string" },
         branch: { type: "string" },
+        "no-cache": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -101,6 +115,7 @@ export function parseDeployArgs(
   const site = nonEmpty(values.site) ?? env.SLIPWAY_SITE_ID;
   const title = nonEmpty(values.title);
   const branch = nonEmpty(values.branch);
+  const cacheDir = values["no-cache"] ? undefined : defaultCacheDir(env);
   return {
     dir,
     prod: values.prod,
@@ -110,7 +125,16 @@ export function parseDeployArgs(
     ...(site === undefined ? {} : { site }),
     ...(title === undefined ? {} : { title }),
     ...(branch === undefined ? {} : { branch }),
+    ...(cacheDir === undefined ? {} : { cacheDir }),
   };
+}
+
+/** `$SLIPWAY_CACHE_DIR`, else the XDG cache directory's `slipway`. */
+function defaultCacheDir(env: DeployEnv): string | undefined {
+  if (env.SLIPWAY_CACHE_DIR !== undefined) return resolve(env.SLIPWAY_CACHE_DIR);
+  if (env.XDG_CACHE_HOME !== undefined) return join(resolve(env.XDG_CACHE_HOME), "slipway");
+  if (env.HOME !== undefined) return join(resolve(env.HOME), ".cache", "slipway");
+  return undefined;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

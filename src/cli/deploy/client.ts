@@ -79,8 +79,6 @@ export function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const REQUEST_TIMEOUT_MS = 60_000;
 /** An upload may be a large file on a slow link. */
 const UPLOAD_TIMEOUT_MS = 10 * 60_000;
@@ -118,41 +116,28 @@ export class SlipwayApi {
     this.agent.destroy();
   }
 
-  /** A site by id (UUID) or by exact name; a missing one is an `ApiError` 404. */
-  async findSite(idOrName: string): Promise<Site> {
-    if (UUID.test(idOrName)) return this.call<Site>("GET", `/sites/${idOrName}`);
-    const sites = await this.call<Site[]>("GET", "/sites", {
-      query: { name: idOrName, filter: "all", per_page: "100" },
-    });
-    const site = sites.find((s) => s.name === idOrName);
-    if (!site) throw new ApiError(404, `no site named "${idOrName}" in your account`);
-    return site;
-  }
-
   createSite(name?: string): Promise<Site> {
     return this.call<Site>("POST", "/sites", { json: name === undefined ? {} : { name } });
   }
 
+  /**
+   * Creates a deploy of a site (by id or name) with its digest (path → SHA-1) in one call; the
+   * answer's `required` lists the contents to upload. When the platform already has every
+   * content, the answer is the finished (`ready`) deploy.
+   */
   createDeploy(
-    siteId: string,
-    options: { draft: boolean; title?: string; branch?: string },
+    site: string,
+    options: { draft: boolean; files: Record<string, string>; title?: string; branch?: string },
   ): Promise<Deploy> {
-    return this.call<Deploy>("POST", `/sites/${encodeURIComponent(siteId)}/deploys`, {
+    return this.call<Deploy>("POST", `/sites/${encodeURIComponent(site)}/deploys`, {
       query: { title: options.title },
       json: {
         draft: options.draft,
+        files: options.files,
+        async: false,
         ...(options.branch === undefined ? {} : { branch: options.branch }),
       },
     });
-  }
-
-  /** Sends the digest (path → SHA-1); the answer's `required` lists the contents to upload. */
-  sendDigest(siteId: string, deployId: string, files: Record<string, string>): Promise<Deploy> {
-    return this.call<Deploy>(
-      "PUT",
-      `/sites/${encodeURIComponent(siteId)}/deploys/${encodeURIComponent(deployId)}`,
-      { json: { files, async: false } },
-    );
   }
 
   getDeploy(siteId: string, deployId: string): Promise<Deploy> {

@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -8,8 +9,8 @@ import {
   type DeployEnv,
   type DeployOptions,
 } from "./args.ts";
-import { ApiError, ConnectionError, SlipwayApi, type Deploy, type Site } from "./client.ts";
-import { hashFiles } from "./hash.ts";
+import { ApiError, ConnectionError, SlipwayApi, type Deploy } from "./client.ts";
+import { hashFilesCached } from "./hash-cache.ts";
 import { formatBytes, formatMs, plural, Progress, type ProgressStream } from "./progress.ts";
 import { uploadFiles, type UploadItem } from "./upload.ts";
 import { walkSite, WalkError, type SiteFile } from "./walk.ts";
@@ -116,40 +117,33 @@ async function deploy(
   progress: Progress,
   state: { deploy?: Deploy },
 ): Promise<DeployResult> {
-  const dir = resolve(options.dir);
-  // Look the site up first: the answer (or a refused token) arrives while we hash.
-  const { site: wanted } = options;
-  const lookup =
-    wanted === undefined ? undefined : step("looking up the site", () => findSite(api, wanted));
-  void lookup?.catch(() => undefined);
-
-  const files = listFiles(dir, options.dir);
-  const digests = await hashWithProgress(files, progress);
+  const files = listFiles(resolve(options.dir), options.dir);
+  const digests = await hashWithProgress(files, realpathSync(options.dir), options, progress);
 
   // A new site only once the files are known to be deployable.
-  const site = await (lookup ?? step("creating a site", () => api.createSite()));
-  if (lookup === undefined) {
+  let site = options.site;
+  if (site === undefined) {
+    const created = await step("creating a site", () => api.createSite());
     progress.line(
-      `Created site "${site.name}" (${site.id}); deploy to it again with --site ${site.id}`,
+      `Created site "${created.name}" (${created.id}); deploy to it again with --site ${created.id}`,
     );
+    site = created.id;
   }
 
-  const created = await step("creating the deploy", () =>
-    api.createDeploy(site.id, {
+  // One call creates the deploy with its list of files; a refused list leaves no deploy behind.
+  const manifest: Record<string, string> = {};
+  files.forEach((file, i) => (manifest[file.path] = digests[i]!));
+  let current = await step("creating the deploy", () =>
+    createDeploy(api, site, {
       draft: !options.prod,
+      files: manifest,
       ...(options.title === undefined ? {} : { title: options.title }),
       ...(options.branch === undefined ? {} : { branch: options.branch }),
     }),
   );
-  state.deploy = created;
-
-  const manifest: Record<string, string> = {};
-  files.forEach((file, i) => (manifest[file.path] = digests[i]!));
-  let current = await step("sending the list of files", () =>
-    api.sendDigest(site.id, created.id, manifest),
-  );
   state.deploy = current;
-  current = await waitWhile(api, site.id, current, (d) => !Array.isArray(d.required));
+  const siteId = current.site_id;
+  current = await waitWhile(api, siteId, current, (d) => !Array.isArray(d.required));
 
   const uploads = uploadList(files, digests, current.required ?? []);
   if (uploads.length > 0) {
@@ -161,7 +155,7 @@ async function deploy(
         (known === 0 ? "" : `; the platform already has the other ${known}`),
     );
     await step("uploading the files", () =>
-      uploadFiles(api, created.id, uploads, {
+      uploadFiles(api, current.id, uploads, {
         onUploaded: (done) =>
           progress.status(`Uploaded ${done} of ${uploads.length} files`, done === uploads.length),
         onRetry: (item, attempt, error) =>
@@ -175,17 +169,17 @@ async function deploy(
 
   if (current.state !== "ready") {
     progress.line("Waiting for the deploy to be ready");
-    current = await waitWhile(api, site.id, current, (d) => d.state !== "ready", READY_TIMEOUT_MS);
+    current = await waitWhile(api, siteId, current, (d) => d.state !== "ready", READY_TIMEOUT_MS);
   }
   state.deploy = current;
   progress.line(options.prod ? "Deploy is live" : "Draft deploy is ready");
 
   const deployUrl = current.deploy_ssl_url ?? current.deploy_url ?? "";
-  const siteUrl = current.ssl_url ?? current.url ?? site.ssl_url ?? site.url;
+  const siteUrl = current.ssl_url ?? current.url ?? null;
   return {
     deploy_id: current.id,
-    site_id: site.id,
-    site_name: site.name,
+    site_id: siteId,
+    site_name: current.name ?? site,
     state: current.state,
     draft: !options.prod,
     deploy_url: deployUrl,
@@ -207,16 +201,25 @@ function listFiles(dir: string, shown: string): SiteFile[] {
   return files;
 }
 
-async function hashWithProgress(files: readonly SiteFile[], progress: Progress): Promise<string[]> {
+async function hashWithProgress(
+  files: readonly SiteFile[],
+  root: string,
+  options: DeployOptions,
+  progress: Progress,
+): Promise<string[]> {
   const size = formatBytes(files.reduce((sum, file) => sum + file.size, 0));
   progress.status(`Hashing ${plural(files.length, "file")} (${size})`, true);
   const started = performance.now();
   try {
-    const digests = await hashFiles(files, {
+    const { digests, reused } = await hashFilesCached(files, {
+      cacheDir: options.cacheDir,
+      root,
       onProgress: (done) => progress.status(`Hashed ${done} of ${files.length} files`),
     });
     const took = formatMs(performance.now() - started);
-    progress.line(`Hashed ${plural(files.length, "file")} (${size}) in ${took}`);
+    const cached =
+      reused === 0 ? "" : `; ${reused} unchanged since they were last hashed (cached digests)`;
+    progress.line(`Hashed ${plural(files.length, "file")} (${size}) in ${took}${cached}`);
     return digests;
   } catch (error) {
     throw new DeployFailure((error as Error).message);
@@ -245,9 +248,14 @@ function uploadList(
   return items;
 }
 
-async function findSite(api: SlipwayApi, site: string): Promise<Site> {
+/** `POST /sites/:site/deploys`, where a 404 means the `--site` given is not one of yours. */
+async function createDeploy(
+  api: SlipwayApi,
+  site: string,
+  options: Parameters<SlipwayApi["createDeploy"]>[1],
+): Promise<Deploy> {
   try {
-    return await api.findSite(site);
+    return await api.createDeploy(site, options);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       throw new ApiError(404, `site "${site}" not found; check --site or SLIPWAY_SITE_ID`);

@@ -221,25 +221,26 @@ describe("slipway deploy", () => {
     assert.match(byId.stderr, /HTTP 404/);
   });
 
-  it("exits non-zero with the server's reason for a path it refuses, and leaves nothing pending", async () => {
+  it("exits non-zero with the server's reason for a path it refuses, and leaves no deploy behind", async () => {
     const target = await createSite("cli-refused");
     const live = site("refused-live", { "index.html": "ok" });
     const published = await deployJson(["--dir", live, "--site", "cli-refused", "--prod"]);
     const dir = site("refused", { "index.html": "new", "bad\\name.html": "backslash" });
     const result = await deploy(["--dir", dir, "--site", "cli-refused", "--prod"]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /sending the list of files: .*backslash.*\(HTTP 422\)/);
+    assert.match(result.stderr, /creating the deploy: .*backslash.*\(HTTP 422\)/);
     assert.equal((await edgeGet(platform.url, host("cli-refused"), "/")).body, "ok");
 
-    // The refused deploy was cancelled, not left waiting for uploads.
+    // The list of files came with the create call, so the refusal created no deploy at all.
     const deploys = await platform.api<{ id: string; state: string }[]>(
       "GET",
       `/sites/${target.id}/deploys`,
       { token: tenant.token },
     );
-    const others = deploys.body.filter((d) => d.id !== published.deploy_id);
-    assert.equal(others.length, 1);
-    assert.equal(others[0]?.state, "error");
+    assert.deepEqual(
+      deploys.body.map((d) => d.id),
+      [published.deploy_id],
+    );
   });
 
   it("exits non-zero for a symlink leaving the directory, before contacting the platform", async () => {

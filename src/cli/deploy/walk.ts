@@ -22,6 +22,13 @@ export interface SiteFile {
   /** Where to read it: an absolute path with no symlink in it. */
   absolute: string;
   size: number;
+  /**
+   * What identifies this version of the file without reading it, as git's index does: device,
+   * inode, size, modification and change times. A write, a rename over it or a `touch` changes it.
+   */
+  stamp: string;
+  /** The later of its modification and change times (ms since the epoch). */
+  changedMs: number;
 }
 
 export type WalkErrorCode =
@@ -76,14 +83,20 @@ export function walkSite(dir: string, maxFiles = MAX_FILES): SiteFile[] {
   }
 
   const files: SiteFile[] = [];
-  const add = (path: string, absolute: string, size: number): void => {
+  const add = (path: string, absolute: string, info: Stats): void => {
     if (files.length >= maxFiles) {
       throw new WalkError(
         "too_many_files",
         `"${dir}" has more than ${maxFiles} files; is it the right directory?`,
       );
     }
-    files.push({ path, absolute, size });
+    files.push({
+      path,
+      absolute,
+      size: info.size,
+      stamp: `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`,
+      changedMs: Math.max(info.mtimeMs, info.ctimeMs),
+    });
   };
 
   const visit = (absolute: string, prefix: string, ancestors: readonly string[]): void => {
@@ -107,7 +120,7 @@ export function walkSite(dir: string, maxFiles = MAX_FILES): SiteFile[] {
       } else if (info.isDirectory()) {
         visit(entry, path, [...ancestors, entry]);
       } else if (info.isFile()) {
-        add(path, entry, info.size);
+        add(path, entry, info);
       } else {
         throw new WalkError(
           "special_file",
@@ -144,7 +157,7 @@ export function walkSite(dir: string, maxFiles = MAX_FILES): SiteFile[] {
     }
     const info = statSync(target);
     if (info.isFile()) {
-      add(path, target, info.size);
+      add(path, target, info);
     } else if (info.isDirectory()) {
       if (ancestors.includes(target)) {
         throw new WalkError(

@@ -114,6 +114,22 @@ describe("LocalBlobStore", () => {
     assert.deepEqual(await store.missing([present, ...many]), many);
   });
 
+  it("gives the sizes of the stored blobs of a batch and leaves the absent ones out", async () => {
+    const small = Buffer.from("small");
+    const large = Buffer.alloc(300_000, 7);
+    await store.put(sha1(small), small);
+    await store.put(sha1(large), large);
+    const absent = Array.from({ length: 600 }, (_, i) => sha1(`not stored ${i}`));
+    const sizes = await store.sizes([sha1(small), ...absent, sha1(large), sha1(small)]);
+    assert.deepEqual(
+      [...sizes],
+      [
+        [sha1(small), 5],
+        [sha1(large), 300_000],
+      ],
+    );
+  });
+
   it("refuses names that are not lowercase hex SHA-1s before touching the disk", async () => {
     for (const bad of [
       "../../etc/passwd",
@@ -125,6 +141,7 @@ describe("LocalBlobStore", () => {
       await assert.rejects(store.get(bad), TypeError);
       await assert.rejects(store.put(bad, Buffer.from("x")), TypeError);
       await assert.rejects(store.missing([bad]), TypeError);
+      await assert.rejects(store.sizes([bad]), TypeError);
     }
   });
 

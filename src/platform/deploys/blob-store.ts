@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { statSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -50,6 +50,11 @@ export interface BlobStore extends BlobReader {
    * slices, S3 can list a prefix).
    */
   missing(sha1s: Iterable<string>): Promise<string[]>;
+  /**
+   * The sizes of the blobs of `sha1s` that are in the store (absent ones are left out), batched
+   * like `missing`: how a deploy's manifest learns the size of every file in one call.
+   */
+  sizes(sha1s: Iterable<string>): Promise<Map<string, number>>;
   /**
    * Stores `data` under `sha1` after checking that the bytes hash to `sha1`
    * (`BlobIntegrityError` otherwise; nothing is stored). Resolves once the blob is durable.
@@ -108,7 +113,7 @@ function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
 }
 
-const MISSING_SLICE = 256;
+const SYNC_SLICE = 256;
 
 /** Temp files older than this are leftovers of a crashed writer and are removed by `open`. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -156,16 +161,23 @@ export class LocalBlobStore implements BlobStore {
 
   async missing(sha1s: Iterable<string>): Promise<string[]> {
     const unique = [...new Set(sha1s)];
+    const present = await this.sizes(unique);
+    return unique.filter((sha1) => !present.has(sha1));
+  }
+
+  async sizes(sha1s: Iterable<string>): Promise<Map<string, number>> {
+    const unique = [...new Set(sha1s)];
     for (const sha1 of unique) assertSha1(sha1);
-    const out: string[] = [];
-    // existsSync costs ~3.5 µs here against ~15-50 µs for an async stat; slices of 256 keep
-    // each block of the event loop around a millisecond.
-    for (let start = 0; start < unique.length; start += MISSING_SLICE) {
+    const out = new Map<string, number>();
+    // A synchronous stat costs a few µs here against ~15-50 µs for an async one (thread pool
+    // round trip); slices of 256 keep each block of the event loop around a millisecond.
+    for (let start = 0; start < unique.length; start += SYNC_SLICE) {
       if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      const end = Math.min(unique.length, start + MISSING_SLICE);
+      const end = Math.min(unique.length, start + SYNC_SLICE);
       for (let i = start; i < end; i++) {
         const sha1 = unique[i]!;
-        if (!existsSync(this.pathOf(sha1))) out.push(sha1);
+        const info = statSync(this.pathOf(sha1), { throwIfNoEntry: false });
+        if (info !== undefined) out.set(sha1, info.size);
       }
     }
     return out;

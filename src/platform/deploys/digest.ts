@@ -7,6 +7,7 @@ import { invalidField, PlatformError } from "../http/errors.ts";
 import { BlobIntegrityError, isSha1, type BlobStore } from "./blob-store.ts";
 import {
   createManifest,
+  ManifestConflictError,
   ManifestPathError,
   validateManifestPath,
   type DeployManifest,
@@ -221,7 +222,9 @@ export interface Declaration {
 /**
  * Records what a direct deploy is made of and what it still needs; answers with the updated
  * deploy (its `required` and `required_functions`). When nothing is needed the deploy is
- * finished at once.
+ * finished at once: its manifest is written (durably, before the move to `processing` commits,
+ * so the finishing job always finds it) in place of a per-path declaration that no upload would
+ * ever consult.
  */
 export async function declareContent(
   ctx: PlatformContext,
@@ -232,10 +235,18 @@ export async function declareContent(
 ): Promise<Deploy> {
   const { files } = declaration;
   const functions = declaration.functions ?? new Map<string, string>();
-  const required = await blobsToUpload(ctx.db, services.blobs, site.account_id, files.values());
+  const { required, sizes } = await blobsToUpload(
+    ctx.db,
+    services.blobs,
+    site.account_id,
+    files.values(),
+  );
   const held = await heldFunctions(ctx, services.blobs, site.account_id, [...functions.values()]);
   const requiredFunctions = [...new Set(functions.values())].filter((sha) => !held.has(sha));
   const nothingNeeded = required.length === 0 && requiredFunctions.length === 0;
+  const manifest = nothingNeeded
+    ? createManifest([...files].map(([path, sha1]) => [path, { sha1, size: sizes.get(sha1)! }]))
+    : undefined;
   const state: DeployState = nothingNeeded
     ? "processing"
     : declaration.async === true
@@ -271,7 +282,8 @@ export async function declareContent(
     }
     await clearUploadState(trx, deployId);
     await trx.deleteFrom("deploy_functions").where("deploy_id", "=", deployId).execute();
-    for (const part of chunks([...files])) {
+    if (manifest !== undefined) await putFreshManifest(services.manifests, deployId, manifest);
+    for (const part of manifest === undefined ? chunks([...files]) : []) {
       await trx
         .insertInto("deploy_files")
         .values(part.map(([path, sha1]) => ({ deploy_id: deployId, path, sha1 })))
@@ -306,7 +318,7 @@ export async function declareContent(
     }
     if (nothingNeeded) await enqueueFinish(ctx, trx, deployId);
   });
-  if (nothingNeeded) await finishAfterCommit(ctx, services, deployId);
+  if (nothingNeeded) await finishAfterCommit(ctx, services, deployId, manifest);
   return ctx.db
     .selectFrom("deploys")
     .selectAll()
@@ -314,15 +326,34 @@ export async function declareContent(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Stores the manifest of a deploy that is still being declared. One already there was left by
+ * a declaration whose transaction never committed (a crash), so it is replaced.
+ */
+async function putFreshManifest(
+  manifests: ManifestStore,
+  deployId: string,
+  manifest: DeployManifest,
+): Promise<void> {
+  try {
+    await manifests.put(deployId, manifest);
+  } catch (error) {
+    if (!(error instanceof ManifestConflictError)) throw error;
+    await manifests.delete(deployId);
+    await manifests.put(deployId, manifest);
+  }
+}
+
 /** Runs the finishing step in this request unless configured off; failures are the job's. */
 async function finishAfterCommit(
   ctx: PlatformContext,
   services: DeployServices,
   deployId: string,
+  manifest?: DeployManifest,
 ): Promise<void> {
   if (services.finishInline === false) return;
   try {
-    await completeDeploy(ctx, services, deployId);
+    await completeDeploy(ctx, services, deployId, manifest);
   } catch (error) {
     ctx.log.error({ err: error, deployId }, "finishing a deploy failed; its job will retry");
   }
@@ -540,21 +571,21 @@ export async function failDirectDeploy(
 async function manifestFromDeclaration(
   ctx: PlatformContext,
   blobs: BlobStore,
-  deployId: string,
+  deploy: Deploy,
 ): Promise<DeployManifest | string> {
   const rows = await ctx.db
     .selectFrom("deploy_files")
     .select(["path", "sha1"])
-    .where("deploy_id", "=", deployId)
+    .where("deploy_id", "=", deploy.id)
     .execute();
-  const sizes = new Map<string, number>();
-  for (const sha1 of new Set(rows.map((r) => r.sha1))) {
-    const size = await blobs.size(sha1);
-    if (size === undefined) {
-      const path = rows.find((r) => r.sha1 === sha1)?.path ?? sha1;
-      return `the content of ${JSON.stringify(path)} (${sha1}) is not in the store; deploy again`;
-    }
-    sizes.set(sha1, size);
+  // Never publish a partial list (a declaration is written whole, or as a manifest instead).
+  if (deploy.file_count !== null && rows.length !== deploy.file_count) {
+    return `the list of files declared for this deploy is incomplete (${rows.length} of ${deploy.file_count}); deploy again`;
+  }
+  const sizes = await blobs.sizes(rows.map((r) => r.sha1));
+  const lost = rows.find((r) => !sizes.has(r.sha1));
+  if (lost !== undefined) {
+    return `the content of ${JSON.stringify(lost.path)} (${lost.sha1}) is not in the store; deploy again`;
   }
   const entries: [string, ManifestEntry][] = rows.map((r) => [
     r.path,
@@ -571,6 +602,8 @@ export async function completeDeploy(
   ctx: PlatformContext,
   services: DeployServices,
   deployId: string,
+  /** The deploy's manifest when the caller has just stored it (saves reading it back). */
+  stored?: DeployManifest,
 ): Promise<PublishOutcome> {
   const deploy = await ctx.db
     .selectFrom("deploys")
@@ -583,9 +616,9 @@ export async function completeDeploy(
     .selectAll()
     .where("id", "=", deploy.site_id)
     .executeTakeFirstOrThrow();
-  let manifest = await services.manifests.get(deployId);
+  let manifest = stored ?? (await services.manifests.get(deployId));
   if (!manifest) {
-    const built = await manifestFromDeclaration(ctx, services.blobs, deployId);
+    const built = await manifestFromDeclaration(ctx, services.blobs, deploy);
     if (typeof built === "string") {
       await failDirectDeploy(ctx, deployId, built, ["processing"]);
       return { kind: "stopped" };

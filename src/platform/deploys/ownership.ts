@@ -45,14 +45,15 @@ export function manifestBlobs(manifest: DeployManifest): Set<string> {
 
 /**
  * The SHA-1s of `sha1s` the account must still upload, in first-seen order without duplicates:
- * those it never provided, and those it did provide that are no longer in the store.
+ * those it never provided, and those it did provide that are no longer in the store. `sizes`
+ * holds the size of every other one (the store was asked anyway; the manifest needs them).
  */
 export async function blobsToUpload(
   db: Kysely<PlatformDatabase>,
   blobs: BlobStore,
   accountId: string,
   sha1s: Iterable<string>,
-): Promise<string[]> {
+): Promise<{ required: string[]; sizes: Map<string, number> }> {
   const unique = [...new Set(sha1s)];
   const owned = new Set<string>();
   for (const part of chunks(unique)) {
@@ -64,6 +65,6 @@ export async function blobsToUpload(
       .execute();
     for (const row of rows) owned.add(row.sha1);
   }
-  const lost = new Set(await blobs.missing(owned));
-  return unique.filter((sha1) => !owned.has(sha1) || lost.has(sha1));
+  const sizes = await blobs.sizes(owned);
+  return { required: unique.filter((sha1) => !sizes.has(sha1)), sizes };
 }

@@ -329,6 +329,7 @@ describe("publishDirectory", () => {
       get: (id) => blobs.get(id),
       read: (id, range) => blobs.read(id, range),
       size: (id) => blobs.size(id),
+      sizes: (ids) => blobs.sizes(ids),
       put: (id, data, options) => blobs.put(id, data, options),
       missing: async (ids) => {
         await writeFile(join(dir, "index.html"), "modified content");

@@ -808,12 +808,13 @@ describe("direct deploys API", () => {
 });
 
 describe("direct deploys after a crash", () => {
-  it("finishes at the next start a deploy whose last upload was acknowledged", async () => {
+  it("finishes at the next start every acknowledged deploy: after its last upload, or needing none", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "slipway-deploy-crash-"));
     const masterKey = randomBytes(32);
     const files: Files = { "index.html": "<h1>survived</h1>", "b.txt": "bee" };
     let siteId: string;
     let deployId: string;
+    let rearrangedId: string;
     try {
       // The first process never finishes deploys itself: as if it died right after the last
       // upload was stored and acknowledged.
@@ -844,6 +845,14 @@ describe("direct deploys after a crash", () => {
         }
         const stuck = await first.api<DeployBody>("GET", `/deploys/${deployId}`);
         assert.equal(stuck.body.state, "processing");
+
+        // The same contents at other paths: nothing to upload, so the answer is final at once.
+        const rearranged = await first.api<DeployBody>("POST", `/sites/${siteId}/deploys`, {
+          body: { files: digests({ "index.html": "bee", "old.html": files["index.html"]! }) },
+        });
+        assert.deepEqual(rearranged.body.required, []);
+        assert.equal(rearranged.body.state, "processing");
+        rearrangedId = rearranged.body.id;
       } finally {
         await first.stop();
       }
@@ -852,8 +861,12 @@ describe("direct deploys after a crash", () => {
       try {
         const resumed = await second.api<DeployBody>("GET", `/deploys/${deployId}`);
         assert.equal(resumed.body.state, "ready");
-        assert.notEqual(resumed.body.published_at, null);
-        assert.equal((await edgeGet(second.url, "phoenix.localhost")).body, "<h1>survived</h1>");
+        const latest = await second.api<DeployBody>("GET", `/deploys/${rearrangedId}`);
+        assert.equal(latest.body.state, "ready");
+        assert.notEqual(latest.body.published_at, null, "the newer deploy is the one published");
+        assert.equal((await edgeGet(second.url, "phoenix.localhost")).body, "bee");
+        const moved = await edgeGet(second.url, "phoenix.localhost", "/old.html");
+        assert.equal(moved.body, "<h1>survived</h1>");
       } finally {
         await second.stop();
       }
