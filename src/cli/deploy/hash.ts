@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 
 /**
  * SHA-1 of every file to deploy (the digest protocol's key). On this project's machines the
@@ -138,6 +138,8 @@ async function hashOnWorkers(
   onProgress?: (done: number) => void,
 ): Promise<string[]> {
   const out: string[] = new Array<string>(files.length);
+  // Loaded only here: most sites are hashed on the main thread, and start-up counts.
+  const { Worker } = await import("node:worker_threads");
   const pool = Array.from(
     { length: count },
     () => new Worker(WORKER_SOURCE, { eval: true, execArgv: [] }),

@@ -105,7 +105,8 @@ export function walkSite(dir: string, maxFiles = MAX_FILES): SiteFile[] {
     for (const raw of names) {
       const name = raw.toString("utf8");
       const path = prefix === "" ? name : `${prefix}/${name}`;
-      if (!Buffer.from(name, "utf8").equals(raw)) {
+      // Invalid UTF-8 decodes to U+FFFD; only then is the round trip worth checking.
+      if (name.includes("\uFFFD") && !Buffer.from(name, "utf8").equals(raw)) {
         throw new WalkError(
           "invalid_name",
           `"${path}" has a name that is not valid UTF-8; rename it so it can be served as a URL`,
