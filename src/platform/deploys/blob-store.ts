@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -160,27 +160,38 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async missing(sha1s: Iterable<string>): Promise<string[]> {
-    const unique = [...new Set(sha1s)];
-    const present = await this.sizes(unique);
-    return unique.filter((sha1) => !present.has(sha1));
+    const out: string[] = [];
+    await this.eachStored(sha1s, (sha1, path) => {
+      if (!existsSync(path)) out.push(sha1);
+    });
+    return out;
   }
 
   async sizes(sha1s: Iterable<string>): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await this.eachStored(sha1s, (sha1, path) => {
+      const info = statSync(path, { throwIfNoEntry: false });
+      if (info !== undefined) out.set(sha1, info.size);
+    });
+    return out;
+  }
+
+  /**
+   * Calls `check` with each distinct SHA-1 and its blob's path, synchronously: a sync check costs
+   * ~3.5 µs here (existsSync; a stat a little more) against ~15-50 µs for an async one. Slices
+   * of 256 keep each block of the event loop around a millisecond.
+   */
+  private async eachStored(
+    sha1s: Iterable<string>,
+    check: (sha1: string, path: string) => void,
+  ): Promise<void> {
     const unique = [...new Set(sha1s)];
     for (const sha1 of unique) assertSha1(sha1);
-    const out = new Map<string, number>();
-    // A synchronous stat costs a few µs here against ~15-50 µs for an async one (thread pool
-    // round trip); slices of 256 keep each block of the event loop around a millisecond.
     for (let start = 0; start < unique.length; start += SYNC_SLICE) {
       if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const end = Math.min(unique.length, start + SYNC_SLICE);
-      for (let i = start; i < end; i++) {
-        const sha1 = unique[i]!;
-        const info = statSync(this.pathOf(sha1), { throwIfNoEntry: false });
-        if (info !== undefined) out.set(sha1, info.size);
-      }
+      for (let i = start; i < end; i++) check(unique[i]!, this.pathOf(unique[i]!));
     }
-    return out;
   }
 
   async size(sha1: string): Promise<number | undefined> {
