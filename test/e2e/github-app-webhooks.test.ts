@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { githubSignature, startGitHubFake, type GitHubFake } from "../fakes/github/fake.ts";
-import { edgeGet, poll } from "../helpers/e2e.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
+import { githubSignature, type GitHubFake } from "../fakes/github/fake.ts";
+import { COPY_TO_DIST, edgeGet } from "../helpers/e2e.ts";
+import { addInstalledApp, connectGitHubApp, startGitHubAndPlatform } from "../helpers/github.ts";
+import type { Tenant, TestPlatform } from "../helpers/platform.ts";
+import {
+  createSite,
+  waitForBuild,
+  webhookDeliveries,
+  type BuildBody as Build,
+} from "../helpers/sites.ts";
 
 /**
  * GitHub App webhooks end to end (fake GitHub, real platform): GitHub sends every event of an
@@ -22,26 +28,6 @@ interface Site {
   build_id: string | null;
   link_broken_reason: string | null;
 }
-interface Build {
-  id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-  sha: string | null;
-}
-interface Delivery {
-  event: string | null;
-  outcome: string;
-  reason: string;
-  status_code: number;
-  build_id: string | null;
-  sha: string | null;
-}
-
-const rsaPair = () => {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  return { pem: privateKey.export({ format: "pem", type: "pkcs1" }).toString(), publicKey };
-};
 
 const SECRET = "alice's App webhook secret";
 
@@ -51,28 +37,12 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
   let alice: Tenant;
   let bob: Tenant;
   let aliceApp: Connection;
-  let aliceAppId = 0;
   let aliceInstallation = 0;
   let bobInstallation = 0;
   let aliceSite: Site;
   let bobSite: Site;
   let siteRepoId = 0;
 
-  const waitForBuild = (id: string, token: string): Promise<Build> =>
-    poll(
-      async () => {
-        const b = await t.api<Build>("GET", `/builds/${id}`, { token });
-        assert.equal(b.status, 200, b.text);
-        return b.body.done ? b.body : undefined;
-      },
-      `build ${id} to finish`,
-      60_000,
-    );
-  const deliveriesOf = async (site: Site, token: string) => {
-    const res = await t.api<Delivery[]>("GET", `/sites/${site.id}/webhook_deliveries`, { token });
-    assert.equal(res.status, 200, res.text);
-    return res.body;
-  };
   const appRepo = (fullName: string, installationId: number, id?: number) => ({
     repo: {
       provider: "github",
@@ -86,79 +56,57 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
   });
 
   before(async () => {
-    gh = await startGitHubFake();
-    t = await startTestPlatform({
-      config: {
-        allowedPrivateRepoHosts: ["127.0.0.1", "localhost"],
-        builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
-      },
-      platform: { gitCaFile: gh.caFile },
-    });
+    ({ gh, t } = await startGitHubAndPlatform());
     [alice, bob] = await Promise.all([t.createTenant("alice"), t.createTenant("bob")]);
     siteRepoId = (await gh.addRepo("octo", "site", { private: true })).id;
     await gh.addRepo("bobco", "blog", { private: true });
     for (const name of ["octo/site", "bobco/blog"]) {
       await gh.commit(name, {
         "index.html": `<h1>${name}</h1>\n`,
-        "build.sh": "mkdir -p dist && cp index.html dist/\n",
+        "build.sh": COPY_TO_DIST,
       });
     }
-    const aliceKey = rsaPair();
-    const bobKey = rsaPair();
-    aliceAppId = gh.addApp({
+    const aliceGitHubApp = addInstalledApp(gh, {
       slug: "alice-deploys",
       owner: "octo",
-      publicKey: aliceKey.publicKey,
-    }).id;
-    const bobAppId = gh.addApp({
+      account: "octo",
+      repositories: ["octo/site"],
+    });
+    const bobGitHubApp = addInstalledApp(gh, {
       slug: "bob-deploys",
       owner: "bobco",
-      publicKey: bobKey.publicKey,
-    }).id;
-    aliceInstallation = gh.installApp(aliceAppId, "octo", { repositories: ["octo/site"] }).id;
-    bobInstallation = gh.installApp(bobAppId, "bobco", { repositories: ["bobco/blog"] }).id;
-
-    const made = await t.api<Connection>("POST", "/git_connections", {
-      token: alice.token,
-      body: {
-        provider: "github",
-        base_url: gh.url,
-        app_id: aliceAppId,
-        private_key: aliceKey.pem,
-        webhook_secret: SECRET,
-      },
+      account: "bobco",
+      repositories: ["bobco/blog"],
     });
-    assert.equal(made.status, 201, made.text);
+    aliceInstallation = aliceGitHubApp.installationId;
+    bobInstallation = bobGitHubApp.installationId;
+
+    const made = await connectGitHubApp<Connection>(t, gh, aliceGitHubApp, alice.token, {
+      webhook_secret: SECRET,
+    });
     aliceApp = made.body;
     // Bob's App has no webhook secret (yet).
-    const bobMade = await t.api<Connection>("POST", "/git_connections", {
-      token: bob.token,
-      body: { provider: "github", base_url: gh.url, app_id: bobAppId, private_key: bobKey.pem },
-    });
-    assert.equal(bobMade.status, 201, bobMade.text);
+    const bobMade = await connectGitHubApp<Connection>(t, gh, bobGitHubApp, bob.token);
     assert.equal(bobMade.body.webhook_secret_set, false);
     // The App's settings point at the platform: what the README tells users to paste.
-    gh.setAppWebhook(aliceAppId, { url: aliceApp.webhook_url!, secret: SECRET });
-    gh.setAppWebhook(bobAppId, { url: bobMade.body.webhook_url!, secret: "bob's secret" });
+    gh.setAppWebhook(aliceGitHubApp.appId, { url: aliceApp.webhook_url!, secret: SECRET });
+    gh.setAppWebhook(bobGitHubApp.appId, {
+      url: bobMade.body.webhook_url!,
+      secret: "bob's secret",
+    });
 
-    const a = await t.api<Site>("POST", "/sites", {
-      token: alice.token,
-      body: appRepo("octo/site", aliceInstallation, siteRepoId),
-    });
-    assert.equal(a.status, 201, a.text);
-    aliceSite = a.body;
+    aliceSite = await createSite(
+      t,
+      alice.token,
+      appRepo("octo/site", aliceInstallation, siteRepoId),
+    );
     // Bob's site is linked without a repository id: matched by its clone URL.
-    const b = await t.api<Site>("POST", "/sites", {
-      token: bob.token,
-      body: appRepo("bobco/blog", bobInstallation),
-    });
-    assert.equal(b.status, 201, b.text);
-    bobSite = b.body;
+    bobSite = await createSite(t, bob.token, appRepo("bobco/blog", bobInstallation));
     for (const [site, tenant] of [
       [aliceSite, alice],
       [bobSite, bob],
     ] as const) {
-      const build = await waitForBuild(site.build_id!, tenant.token);
+      const build = await waitForBuild(t, site.build_id!, tenant.token);
       assert.equal(build.state, "done", build.error ?? "");
     }
   });
@@ -184,26 +132,26 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
   });
 
   it("builds a push on the installed repository through the App webhook, and it goes live", async () => {
-    const before = (await deliveriesOf(aliceSite, alice.token)).length;
+    const before = (await webhookDeliveries(t, aliceSite.id, alice.token)).length;
     const { sha, deliveries } = await gh.push("octo/site", "main", {
       "index.html": "<h1>pushed through the App</h1>\n",
     });
     const appDelivery = deliveries.find((d) => d.url === aliceApp.webhook_url);
     assert.equal(appDelivery?.status, 202, JSON.stringify(deliveries));
 
-    const recorded = await deliveriesOf(aliceSite, alice.token);
+    const recorded = await webhookDeliveries(t, aliceSite.id, alice.token);
     assert.equal(recorded.length, before + 1);
     const delivery = recorded[0]!;
     assert.equal(delivery.event, "push");
     assert.equal(delivery.outcome, "built");
     assert.equal(delivery.sha, sha);
-    const build = await waitForBuild(delivery.build_id!, alice.token);
+    const build = await waitForBuild(t, delivery.build_id!, alice.token);
     assert.equal(build.state, "done", build.error ?? "");
     assert.equal(build.sha, sha);
     const page = await edgeGet(t.url, `${aliceSite.name}.localhost`);
     assert.equal(page.body, "<h1>pushed through the App</h1>\n");
     // Bob's site, on another installation, heard nothing of it.
-    assert.ok((await deliveriesOf(bobSite, bob.token)).every((d) => d.event !== "push"));
+    assert.ok((await webhookDeliveries(t, bobSite.id, bob.token)).every((d) => d.event !== "push"));
   });
 
   it("refuses and records wrong or missing signatures, and never answers 5xx", async () => {
@@ -219,7 +167,7 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
     assert.equal(wrong.status, 401);
     const missing = await gh.sendWebhook(url, "push", payload);
     assert.equal(missing.status, 401);
-    const recorded = await deliveriesOf(aliceSite, alice.token);
+    const recorded = await webhookDeliveries(t, aliceSite.id, alice.token);
     assert.match(recorded[0]!.reason, /^rejected: missing signature: no X-Hub-Signature-256/);
     assert.match(recorded[1]!.reason, /^rejected: bad signature: .*App's webhook secret/);
     assert.deepEqual(
@@ -279,8 +227,8 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
   });
 
   it("builds nothing for an installation that is not one of this account's sites", async () => {
-    const bobBefore = await deliveriesOf(bobSite, bob.token);
-    const aliceBefore = await deliveriesOf(aliceSite, alice.token);
+    const bobBefore = await webhookDeliveries(t, bobSite.id, bob.token);
+    const aliceBefore = await webhookDeliveries(t, aliceSite.id, alice.token);
     // Signed with Alice's secret at Alice's URL, but naming Bob's installation and repository.
     const delivery = await gh.sendWebhook(
       aliceApp.webhook_url!,
@@ -295,8 +243,8 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
       { secret: SECRET },
     );
     assert.equal(delivery.status, 200);
-    assert.deepEqual(await deliveriesOf(bobSite, bob.token), bobBefore);
-    assert.deepEqual(await deliveriesOf(aliceSite, alice.token), aliceBefore);
+    assert.deepEqual(await webhookDeliveries(t, bobSite.id, bob.token), bobBefore);
+    assert.deepEqual(await webhookDeliveries(t, aliceSite.id, alice.token), aliceBefore);
     assert.ok(
       t.logs.some((l) =>
         l.includes(`no site of this account builds installation ${bobInstallation} / repository`),
@@ -312,7 +260,7 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
     const reason = `the GitHub App installation ${aliceInstallation} was removed`;
     const site = await t.api<Site>("GET", `/sites/${aliceSite.id}`, { token: alice.token });
     assert.equal(site.body.link_broken_reason, reason);
-    const recorded = await deliveriesOf(aliceSite, alice.token);
+    const recorded = await webhookDeliveries(t, aliceSite.id, alice.token);
     assert.equal(recorded[0]?.event, "installation");
     assert.equal(recorded[0]?.reason, `ignored: builds stop: ${reason}`);
 
@@ -320,7 +268,7 @@ describe("GitHub App webhooks reach the sites built through an installation", ()
       token: alice.token,
     });
     assert.equal(started.status, 200, started.text);
-    const build = await waitForBuild(started.body.id, alice.token);
+    const build = await waitForBuild(t, started.body.id, alice.token);
     assert.equal(build.state, "error");
     assert.match(build.error ?? "", new RegExp(`Builds stop: ${reason}`));
   });

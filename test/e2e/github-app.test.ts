@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { githubSignature, startGitHubFake, type GitHubFake } from "../fakes/github/fake.ts";
-import { edgeGet, poll } from "../helpers/e2e.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
+import { githubSignature, type GitHubFake } from "../fakes/github/fake.ts";
+import { COPY_TO_DIST, edgeGet } from "../helpers/e2e.ts";
+import { addInstalledApp, connectGitHubApp, startGitHubAndPlatform } from "../helpers/github.ts";
+import type { Tenant, TestPlatform } from "../helpers/platform.ts";
+import { waitForBuild, type BuildBody as Build } from "../helpers/sites.ts";
 
 /**
  * GitHub end to end, against the strict fake and a real platform (builds in the sandbox, the
@@ -25,18 +26,6 @@ interface Site {
   git_webhook: { url: string; secret: string } | null;
   build_settings: { installation_id: number | null; repo_url: string | null };
 }
-interface Build {
-  id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-  sha: string | null;
-}
-
-const rsaPair = () => {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  return { pem: privateKey.export({ format: "pem", type: "pkcs1" }).toString(), publicKey };
-};
 
 /** Every `installation_id` anywhere in a JSON value. */
 function installationIds(value: unknown): unknown[] {
@@ -57,14 +46,7 @@ describe("GitHub end to end: App installations and signatures (fake GitHub, real
   let bobInstallation = 0;
 
   before(async () => {
-    gh = await startGitHubFake();
-    t = await startTestPlatform({
-      config: {
-        allowedPrivateRepoHosts: ["127.0.0.1", "localhost"],
-        builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
-      },
-      platform: { gitCaFile: gh.caFile },
-    });
+    ({ gh, t } = await startGitHubAndPlatform());
     [alice, bob, carol] = await Promise.all([
       t.createTenant("alice"),
       t.createTenant("bob"),
@@ -74,33 +56,24 @@ describe("GitHub end to end: App installations and signatures (fake GitHub, real
     await gh.addRepo("octo", "linked", { private: true });
     await gh.commit("octo/site", {
       "index.html": "<h1>through the App</h1>\n",
-      "build.sh": "mkdir -p dist && cp index.html dist/\n",
+      "build.sh": COPY_TO_DIST,
     });
 
     // Alice's and Bob's own Apps, each installed on octo's account.
-    const aliceApp = rsaPair();
-    const bobApp = rsaPair();
-    const aliceAppId = gh.addApp({
+    const aliceApp = addInstalledApp(gh, {
       slug: "alice-deploys",
       owner: "octo",
-      publicKey: aliceApp.publicKey,
-    }).id;
-    const bobAppId = gh.addApp({
-      slug: "bob-deploys",
-      owner: "bob",
-      publicKey: bobApp.publicKey,
-    }).id;
-    aliceInstallation = gh.installApp(aliceAppId, "octo", { repositories: ["octo/site"] }).id;
-    bobInstallation = gh.installApp(bobAppId, "octo").id;
-    for (const [tenant, appId, pem] of [
-      [alice, aliceAppId, aliceApp.pem],
-      [bob, bobAppId, bobApp.pem],
+      account: "octo",
+      repositories: ["octo/site"],
+    });
+    const bobApp = addInstalledApp(gh, { slug: "bob-deploys", owner: "bob", account: "octo" });
+    aliceInstallation = aliceApp.installationId;
+    bobInstallation = bobApp.installationId;
+    for (const [tenant, app] of [
+      [alice, aliceApp],
+      [bob, bobApp],
     ] as const) {
-      const made = await t.api("POST", "/git_connections", {
-        token: tenant.token,
-        body: { provider: "github", base_url: gh.url, app_id: appId, private_key: pem },
-      });
-      assert.equal(made.status, 201, made.text);
+      const made = await connectGitHubApp(t, gh, app, tenant.token);
       assert.doesNotMatch(made.text, /PRIVATE KEY/);
     }
   });
@@ -120,17 +93,6 @@ describe("GitHub end to end: App installations and signatures (fake GitHub, real
       ...extra,
     },
   });
-
-  const waitForBuild = (id: string, token: string): Promise<Build> =>
-    poll(
-      async () => {
-        const b = await t.api<Build>("GET", `/builds/${id}`, { token });
-        assert.equal(b.status, 200, b.text);
-        return b.body.done ? b.body : undefined;
-      },
-      `build ${id} to finish`,
-      60_000,
-    );
 
   describe("GitHub App installations", () => {
     let siteId = "";
@@ -189,7 +151,7 @@ describe("GitHub end to end: App installations and signatures (fake GitHub, real
       siteId = res.body.id;
       siteName = res.body.name;
       assert.equal(res.body.build_settings.installation_id, aliceInstallation);
-      const build = await waitForBuild(res.body.build_id!, alice.token);
+      const build = await waitForBuild(t, res.body.build_id!, alice.token);
       assert.equal(build.state, "done", build.error ?? "");
       const page = await edgeGet(t.url, `${siteName}.localhost`);
       assert.equal(page.status, 200);
@@ -240,7 +202,7 @@ describe("GitHub end to end: App installations and signatures (fake GitHub, real
           token: alice.token,
         });
         assert.equal(started.status, 200, started.text);
-        const build = await waitForBuild(started.body.id, alice.token);
+        const build = await waitForBuild(t, started.body.id, alice.token);
         assert.equal(build.state, "error");
         assert.match(
           build.error ?? "",
@@ -252,7 +214,7 @@ describe("GitHub end to end: App installations and signatures (fake GitHub, real
       }
       const sha = await gh.commit("octo/site", { "index.html": "<h1>back again</h1>\n" });
       const again = await t.api<Build>("POST", `/sites/${siteId}/builds`, { token: alice.token });
-      const build = await waitForBuild(again.body.id, alice.token);
+      const build = await waitForBuild(t, again.body.id, alice.token);
       assert.equal(build.state, "done", build.error ?? "");
       assert.equal(build.sha, sha);
       assert.equal((await edgeGet(t.url, `${siteName}.localhost`)).body, "<h1>back again</h1>\n");

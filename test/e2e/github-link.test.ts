@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startGitHubFake, type GitHubFake } from "../fakes/github/fake.ts";
-import { edgeGet, poll } from "../helpers/e2e.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
+import type { GitHubFake } from "../fakes/github/fake.ts";
+import { edgeGet, waitForPage } from "../helpers/e2e.ts";
+import { startGitHubAndPlatform } from "../helpers/github.ts";
+import type { Tenant, TestPlatform } from "../helpers/platform.ts";
+import { waitForBuild, type SiteBody as Site } from "../helpers/sites.ts";
 
 /**
  * Linking a site through a GitHub token connection, end to end against the strict fake and a
@@ -11,32 +13,13 @@ import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/pl
  * GitHub delivers, signed, goes live; linking again leaves one of each; unlinking removes both.
  */
 
-interface Site {
-  id: string;
-  name: string;
-  build_id: string | null;
-  git_webhook: { url: string; secret: string } | null;
-}
-interface Build {
-  id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-}
-
 describe("GitHub end to end: linking through a token connection (fake GitHub, real platform)", () => {
   let gh: GitHubFake;
   let t: TestPlatform;
   let carol: Tenant;
 
   before(async () => {
-    gh = await startGitHubFake();
-    t = await startTestPlatform({
-      config: {
-        allowedPrivateRepoHosts: ["127.0.0.1", "localhost"],
-        builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
-      },
-    });
+    ({ gh, t } = await startGitHubAndPlatform());
     carol = await t.createTenant("carol");
     await gh.addRepo("octo", "linked", { private: true });
     await gh.commit("octo/linked", { "index.html": "<h1>linked v1</h1>\n" });
@@ -45,17 +28,6 @@ describe("GitHub end to end: linking through a token connection (fake GitHub, re
     await t?.stop();
     await gh?.close();
   });
-
-  const waitForBuild = (id: string, token: string): Promise<Build> =>
-    poll(
-      async () => {
-        const b = await t.api<Build>("GET", `/builds/${id}`, { token });
-        assert.equal(b.status, 200, b.text);
-        return b.body.done ? b.body : undefined;
-      },
-      `build ${id} to finish`,
-      60_000,
-    );
 
   describe("linking through a GitHub token connection", () => {
     let connectionId = "";
@@ -98,7 +70,7 @@ describe("GitHub end to end: linking through a token connection (fake GitHub, re
       assert.equal(repo.hooks[0]!.config.secret, res.body.git_webhook?.secret);
       assert.equal(repo.hooks[0]!.config.content_type, "json");
 
-      const first = await waitForBuild(res.body.build_id!, carol.token);
+      const first = await waitForBuild(t, res.body.build_id!, carol.token);
       assert.equal(first.state, "done", first.error ?? "");
       assert.equal((await edgeGet(t.url, `${siteName}.localhost`)).body, "<h1>linked v1</h1>\n");
       assert.ok(
@@ -109,11 +81,10 @@ describe("GitHub end to end: linking through a token connection (fake GitHub, re
       const pushed = await gh.push("octo/linked", "main", { "index.html": "<h1>linked v2</h1>\n" });
       assert.equal(pushed.deliveries.length, 1);
       assert.ok((pushed.deliveries[0]!.status ?? 0) < 300, JSON.stringify(pushed.deliveries));
-      await poll(
-        async () => {
-          const page = await edgeGet(t.url, `${siteName}.localhost`);
-          return page.body === "<h1>linked v2</h1>\n" ? page : undefined;
-        },
+      await waitForPage(
+        t.url,
+        `${siteName}.localhost`,
+        (page) => page.body === "<h1>linked v2</h1>\n",
         "the pushed commit to go live",
         60_000,
       );

@@ -1,19 +1,18 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { TestForge, TestProject, TestUser } from "../helpers/forge.ts";
+import type { TestPlatform } from "../helpers/platform.ts";
 import {
-  startTestForge,
-  type TestForge,
-  type TestProject,
-  type TestUser,
-} from "../helpers/forge.ts";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform.ts";
-import {
-  createWorkingCopy,
+  addForgeDeployKey,
+  createPushedProject,
   edgeGet,
   poll,
   publicKeyFingerprint,
+  repoWithDeployKey,
+  startForgeAndPlatform,
   type WorkingCopy,
 } from "../helpers/e2e.ts";
+import { createDeployKey, waitForBuild, type BuildBody as Build } from "../helpers/sites.ts";
 
 /**
  * The seed story on real servers, no mocks: a private project on the forge, a deploy key made by
@@ -22,17 +21,6 @@ import {
  * Then the same with the key never added, and with a branch that does not exist.
  */
 
-interface Build {
-  id: string;
-  deploy_id: string;
-  sha: string | null;
-  branch: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-}
 interface Deploy {
   id: string;
   state: string;
@@ -56,26 +44,16 @@ interface LogLine {
 describe("link a private repository and build it (forge + platform, end to end)", () => {
   let forge: TestForge;
   let platform: TestPlatform;
-  let alice: TestUser;
+  let owner: TestUser;
   let project: TestProject;
   let repo: WorkingCopy;
 
   before(async () => {
-    forge = await startTestForge();
-    platform = await startTestPlatform({
-      config: {
-        allowedPrivateRepoHosts: [`127.0.0.1:${forge.sshPort}`],
-        builds: { workers: 2, timeoutSeconds: 60, unsafeNoSandbox: false },
-      },
-    });
-    alice = await forge.createUser("alice");
-    project = await forge.createProject(alice, "web");
-    repo = await createWorkingCopy(forge, project, alice.token);
-    await repo.commit({
+    ({ forge, platform } = await startForgeAndPlatform({ buildWorkers: 2 }));
+    ({ owner, project, repo } = await createPushedProject(forge, "alice", "web", {
       "index.html": "<h1>version one</h1>\n",
       "build.sh": "mkdir -p dist && cp index.html dist/ && echo built v1\n",
-    });
-    await repo.push("main");
+    }));
     await repo.checkout("feature/x", true);
     await repo.commit({ "feature.txt": "x\n" });
     await repo.push("feature/x");
@@ -91,50 +69,19 @@ describe("link a private repository and build it (forge + platform, end to end)"
   const api = <T>(method: string, path: string, body?: unknown) =>
     platform.api<T>(method, path, body === undefined ? {} : { body });
 
-  const waitForBuild = (id: string, timeoutMs = 45_000): Promise<Build> =>
-    poll(
-      async () => {
-        const b = await api<Build>("GET", `/builds/${id}`);
-        assert.equal(b.status, 200, b.text);
-        return b.body.done ? b.body : undefined;
-      },
-      `build ${id} to finish`,
-      timeoutMs,
-    );
-
-  const newDeployKey = async (): Promise<{ id: string; public_key: string }> => {
-    const key = await api<{ id: string; public_key: string }>("POST", "/deploy_keys");
-    assert.equal(key.status, 201, key.text);
-    return key.body;
-  };
-
   let siteId = "";
   let firstDeployId = "";
   let keyId = "";
 
   it("links the site through the API, builds exactly once, and serves it at its host name", async () => {
-    const key = await newDeployKey();
-    const added = await forge.api("POST", `/projects/${project.id}/deploy_keys`, {
-      token: alice.token,
-      body: { title: "slipway", key: key.public_key, can_push: false },
-    });
-    assert.equal(added.status, 201, added.text);
+    const key = await createDeployKey(platform);
+    await addForgeDeployKey(forge, project, owner, key.public_key);
     keyId = key.id;
 
     const created = await api<{ id: string; build_id: string; deploy_id: string }>(
       "POST",
       "/sites",
-      {
-        name: "hello",
-        repo: {
-          provider: "gitlab",
-          repo_url: project.ssh_url_to_repo,
-          repo_branch: "main",
-          cmd: "sh build.sh",
-          dir: "dist",
-          deploy_key_id: key.id,
-        },
-      },
+      { name: "hello", repo: repoWithDeployKey(project, key.id) },
     );
     assert.equal(created.status, 201, created.text);
     assert.match(created.body.build_id, /^[0-9a-f]{24}$/);
@@ -142,7 +89,7 @@ describe("link a private repository and build it (forge + platform, end to end)"
     siteId = created.body.id;
     firstDeployId = created.body.deploy_id;
 
-    const build = await waitForBuild(created.body.build_id);
+    const build = await waitForBuild(platform, created.body.build_id);
     assert.equal(build.state, "done", build.error ?? "");
     assert.equal(build.deploy_id, created.body.deploy_id);
     assert.match(build.sha ?? "", /^[0-9a-f]{40}$/);
@@ -252,24 +199,14 @@ describe("link a private repository and build it (forge + platform, end to end)"
   });
 
   it("names the refused key and where it must go when the key was never added at the forge", async () => {
-    const key = await newDeployKey();
+    const key = await createDeployKey(platform);
     const created = await api<{ id: string; build_id: string; deploy_id: string }>(
       "POST",
       "/sites",
-      {
-        name: "nokey",
-        repo: {
-          provider: "gitlab",
-          repo_url: project.ssh_url_to_repo,
-          repo_branch: "main",
-          cmd: "sh build.sh",
-          dir: "dist",
-          deploy_key_id: key.id,
-        },
-      },
+      { name: "nokey", repo: repoWithDeployKey(project, key.id) },
     );
     assert.equal(created.status, 201, created.text);
-    const build = await waitForBuild(created.body.build_id);
+    const build = await waitForBuild(platform, created.body.build_id);
     assert.equal(build.state, "error");
     const error = build.error ?? "";
     assert.ok(error.includes(publicKeyFingerprint(key.public_key)), error);
@@ -289,25 +226,14 @@ describe("link a private repository and build it (forge + platform, end to end)"
   });
 
   it("lists the branches that exist when the site's branch does not", async () => {
-    const key = await newDeployKey();
-    const added = await forge.api("POST", `/projects/${project.id}/deploy_keys`, {
-      token: alice.token,
-      body: { title: "slipway-2", key: key.public_key },
-    });
-    assert.equal(added.status, 201, added.text);
+    const key = await createDeployKey(platform);
+    await addForgeDeployKey(forge, project, owner, key.public_key);
     const created = await api<{ id: string; build_id: string }>("POST", "/sites", {
       name: "nobranch",
-      repo: {
-        provider: "gitlab",
-        repo_url: project.ssh_url_to_repo,
-        repo_branch: "production",
-        cmd: "sh build.sh",
-        dir: "dist",
-        deploy_key_id: key.id,
-      },
+      repo: repoWithDeployKey(project, key.id, { repo_branch: "production" }),
     });
     assert.equal(created.status, 201, created.text);
-    const build = await waitForBuild(created.body.build_id);
+    const build = await waitForBuild(platform, created.body.build_id);
     assert.equal(build.state, "error");
     assert.match(build.error ?? "", /The branch "production" does not exist/);
     assert.match(build.error ?? "", /Branches that exist: feature\/x, main\./);
@@ -336,13 +262,10 @@ describe("link a private repository and build it (forge + platform, end to end)"
   it("cancels a running build: the live log ends, the command is killed, the site is unchanged", async () => {
     const created = await api<{ id: string; build_id: string }>("POST", "/sites", {
       name: "slow",
-      repo: {
-        provider: "gitlab",
-        repo_url: project.ssh_url_to_repo,
-        repo_branch: "main",
+      repo: repoWithDeployKey(project, keyId, {
         cmd: "echo waiting; sleep 60; echo never",
-        deploy_key_id: keyId,
-      },
+        dir: undefined,
+      }),
     });
     assert.equal(created.status, 201, created.text);
     const buildId = created.body.build_id;
@@ -397,13 +320,10 @@ describe("link a private repository and build it (forge + platform, end to end)"
       "PATCH",
       `/sites/${created.body.id}`,
       {
-        repo: {
-          provider: "gitlab",
-          repo_url: project.ssh_url_to_repo,
-          repo_branch: "main",
+        repo: repoWithDeployKey(project, keyId, {
           cmd: "echo first line; echo 'something broke' >&2; exit 3",
-          deploy_key_id: keyId,
-        },
+          dir: undefined,
+        }),
       },
     );
     assert.equal(linked.status, 200, linked.text);
@@ -415,7 +335,7 @@ describe("link a private repository and build it (forge + platform, end to end)"
     assert.equal(renamed.body.build_id, null, "a rename starts no build");
     assert.equal((await api<Build[]>("GET", `/sites/${created.body.id}/builds`)).body.length, 1);
 
-    const build = await waitForBuild(linked.body.build_id);
+    const build = await waitForBuild(platform, linked.body.build_id);
     assert.equal(build.state, "error");
     assert.match(build.error ?? "", /The build command failed with exit code 3\./);
     assert.match(build.error ?? "", /first line\nsomething broke/);
@@ -436,15 +356,7 @@ describe("link a private repository and build it (forge + platform, end to end)"
         build_settings: { build_network: boolean };
       }>("POST", "/sites", {
         name,
-        repo: {
-          provider: "gitlab",
-          repo_url: project.ssh_url_to_repo,
-          repo_branch: "main",
-          cmd,
-          dir: "dist",
-          deploy_key_id: keyId,
-          ...(buildNetwork === undefined ? {} : { build_network: buildNetwork }),
-        },
+        repo: repoWithDeployKey(project, keyId, { cmd, build_network: buildNetwork }),
       });
     const offline = await link("offline", false);
     const online = await link("online");
@@ -452,7 +364,7 @@ describe("link a private repository and build it (forge + platform, end to end)"
     assert.equal(offline.body.build_settings.build_network, false);
     assert.equal(online.body.build_settings.build_network, true, "network is on by default");
     for (const site of [offline.body, online.body]) {
-      assert.equal((await waitForBuild(site.build_id)).state, "done");
+      assert.equal((await waitForBuild(platform, site.build_id)).state, "done");
     }
     const devices = async (name: string) =>
       Number((await edgeGet(platform.url, `${name}.localhost`, "/devices.txt")).body.trim());

@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
-  createWorkingCopy,
+  COPY_TO_DIST,
+  createPushedProject,
   edgeGet,
   poll,
+  startForgeAndPlatform,
   type EdgeResponse,
   type WorkingCopy,
 } from "../helpers/e2e.ts";
-import {
-  startTestForge,
-  type TestForge,
-  type TestProject,
-  type TestUser,
-} from "../helpers/forge.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
+import type { TestForge, TestProject, TestUser } from "../helpers/forge.ts";
+import type { Tenant, TestPlatform } from "../helpers/platform.ts";
+import { waitForBuild, webhookDeliveries, type SiteBody } from "../helpers/sites.ts";
 
 /**
  * Merge request previews on real servers, with no fakes: the built-in forge is the GitLab
@@ -24,29 +22,6 @@ import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/pl
  * `success` commit status back to the forge, follows a new commit on the source branch, and
  * marks the deploy when the merge request is closed.
  */
-
-interface SiteBody {
-  id: string;
-  name: string;
-  build_id?: string;
-}
-
-interface DeliveryBody {
-  event: string | null;
-  sha: string | null;
-  ref: string | null;
-  outcome: string;
-  reason: string;
-  build_id: string | null;
-}
-
-interface BuildBody {
-  id: string;
-  deploy_id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-}
 
 interface ForgeStatus {
   sha: string;
@@ -65,13 +40,7 @@ describe("a merge request on the forge gets a deploy preview and a commit status
   let tenant: Tenant;
   let site: SiteBody;
 
-  const deliveries = async (): Promise<DeliveryBody[]> => {
-    const res = await platform.api<DeliveryBody[]>("GET", `/sites/${site.id}/webhook_deliveries`, {
-      token: tenant.token,
-    });
-    assert.equal(res.status, 200, res.text);
-    return res.body;
-  };
+  const deliveries = () => webhookDeliveries(platform, site.id, tenant.token);
 
   /** The merge request delivery about `sha` with outcome `outcome`, once it has arrived. */
   const requestDelivery = (sha: string | null, outcome: string, what: string) =>
@@ -84,18 +53,6 @@ describe("a merge request on the forge gets a deploy preview and a commit status
             d.outcome === outcome,
         ),
       what,
-    );
-
-  const finished = (buildId: string): Promise<BuildBody> =>
-    poll(
-      async () => {
-        const res = await platform.api<BuildBody>("GET", `/builds/${buildId}`, {
-          token: tenant.token,
-        });
-        return res.body.done ? res.body : undefined;
-      },
-      `build ${buildId} to finish`,
-      60_000,
     );
 
   const page = (label: string): Promise<EdgeResponse> =>
@@ -112,22 +69,12 @@ describe("a merge request on the forge gets a deploy preview and a commit status
   };
 
   before(async () => {
-    forge = await startTestForge({ allowLocalWebhooks: true });
-    const forgePort = new URL(forge.url).port;
-    platform = await startTestPlatform({
-      config: {
-        allowedPrivateRepoHosts: [`127.0.0.1:${forge.sshPort}`, `127.0.0.1:${forgePort}`],
-        builds: { workers: 2, timeoutSeconds: 60, unsafeNoSandbox: false },
-      },
-    });
-    maya = await forge.createUser("maya");
-    project = await forge.createProject(maya, "blog");
-    repo = await createWorkingCopy(forge, project, maya.token);
-    await repo.commit({
+    ({ forge, platform } = await startForgeAndPlatform({ forgeApi: true, buildWorkers: 2 }));
+    const pushed = await createPushedProject(forge, "maya", "blog", {
       "index.html": "<h1>the blog</h1>\n",
-      "build.sh": "mkdir -p dist && cp index.html dist/\n",
+      "build.sh": COPY_TO_DIST,
     });
-    await repo.push("main");
+    ({ owner: maya, project, repo } = pushed);
     tenant = await platform.createTenant("maya");
   });
 
@@ -168,7 +115,7 @@ describe("a merge request on the forge gets a deploy preview and a commit status
     assert.equal(hooks.body.length, 1, hooks.text);
     assert.equal(hooks.body[0]?.merge_requests_events, true, "the hook carries merge requests");
     assert.ok(site.build_id, created.text);
-    assert.equal((await finished(site.build_id)).state, "done");
+    assert.equal((await waitForBuild(platform, site.build_id, tenant.token)).state, "done");
     assert.equal((await page("")).body, "<h1>the blog</h1>\n");
 
     // A merge request from a branch of the project itself (trusted: its author could push).
@@ -185,7 +132,7 @@ describe("a merge request on the forge gets a deploy preview and a commit status
     const opened = await requestDelivery(first, "built", "the merge request's delivery");
     assert.equal(opened.ref, "refs/merge-requests/1/head");
     assert.match(opened.reason, /^built: preview build [0-9a-f]{24} for merge request !1 at /);
-    const build = await finished(opened.build_id!);
+    const build = await waitForBuild(platform, opened.build_id!, tenant.token);
     assert.equal(build.state, "done", build.error ?? "");
     const preview = await poll(async () => {
       const res = await page("deploy-preview-1");
@@ -208,7 +155,7 @@ describe("a merge request on the forge gets a deploy preview and a commit status
     const second = await repo.commit({ "index.html": "<h1>a better post</h1>\n" }, "better");
     await repo.push("feature");
     const updated = await requestDelivery(second, "built", "the update's delivery");
-    assert.equal((await finished(updated.build_id!)).state, "done");
+    assert.equal((await waitForBuild(platform, updated.build_id!, tenant.token)).state, "done");
     await poll(
       async () => (await page("deploy-preview-1")).body === "<h1>a better post</h1>\n",
       "the preview to show the new commit",

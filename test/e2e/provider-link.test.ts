@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { TestForge, TestProject, TestUser } from "../helpers/forge.ts";
+import type { Tenant, TestPlatform } from "../helpers/platform.ts";
 import {
-  startTestForge,
-  type TestForge,
-  type TestProject,
-  type TestUser,
-} from "../helpers/forge.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
-import { createWorkingCopy, edgeGet, poll, type WorkingCopy } from "../helpers/e2e.ts";
+  COPY_TO_DIST,
+  createPushedProject,
+  createWorkingCopy,
+  startForgeAndPlatform,
+  waitForPage,
+  type WorkingCopy,
+} from "../helpers/e2e.ts";
+import { waitForBuild, type BuildBody as Build } from "../helpers/sites.ts";
 import { checkDueLinks } from "../../src/platform/links/health.ts";
 
 /**
@@ -78,12 +81,6 @@ interface LinkView {
   repair?: LinkOutcome;
   build_id?: string | null;
 }
-interface Build {
-  id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-}
 interface ForgeKey {
   id: number;
   key: string;
@@ -110,23 +107,12 @@ describe("linking through a GitLab connection does the provider's half (forge + 
   let site: SiteBody;
 
   before(async () => {
-    forge = await startTestForge({ allowLocalWebhooks: true });
-    const forgePort = new URL(forge.url).port;
-    platform = await startTestPlatform({
-      config: {
-        // The forge listens on loopback: its API and SSH ports are allowed, nothing else.
-        allowedPrivateRepoHosts: [`127.0.0.1:${forgePort}`, `127.0.0.1:${forge.sshPort}`],
-        builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
-      },
-    });
-    olga = await forge.createUser("olga");
-    project = await forge.createProject(olga, "site");
-    repo = await createWorkingCopy(forge, project, olga.token);
-    await repo.commit({
+    ({ forge, platform } = await startForgeAndPlatform({ forgeApi: true }));
+    const pushed = await createPushedProject(forge, "olga", "site", {
       "index.html": "<h1>one</h1>\n",
-      "build.sh": "mkdir -p dist && cp index.html dist/\n",
+      "build.sh": COPY_TO_DIST,
     });
-    await repo.push("main");
+    ({ owner: olga, project, repo } = pushed);
     tenant = await platform.createTenant("olga");
   });
 
@@ -157,22 +143,11 @@ describe("linking through a GitLab connection does the provider's half (forge + 
     assert.equal(res.status, 200, res.text);
     return res.body;
   };
-  const waitForBuild = (id: string): Promise<Build> =>
-    poll(
-      async () => {
-        const b = await api<Build>("GET", `/builds/${id}`);
-        assert.equal(b.status, 200, b.text);
-        return b.body.done ? b.body : undefined;
-      },
-      `build ${id} to finish`,
-      45_000,
-    );
   const served = (name: string, text: string) =>
-    poll(
-      async () => {
-        const page = await edgeGet(platform.url, `${name}.localhost`);
-        return page.status === 200 && page.body.includes(text) ? page : undefined;
-      },
+    waitForPage(
+      platform.url,
+      `${name}.localhost`,
+      (page) => page.status === 200 && page.body.includes(text),
       `${name} to serve ${JSON.stringify(text)}`,
       45_000,
     );
@@ -245,7 +220,7 @@ describe("linking through a GitLab connection does the provider's half (forge + 
     assert.equal(hooks[0]!.merge_requests_events, true);
     assert.equal(String(hooks[0]!.id), link.body.webhook.remote_id);
 
-    const build = await waitForBuild(site.build_id!);
+    const build = await waitForBuild(platform, site.build_id!, tenant.token);
     assert.equal(build.state, "done", build.error ?? "");
     const builds = await api<Build[]>("GET", `/sites/${site.id}/builds`);
     assert.equal(builds.body.length, 1, "linking starts exactly one build");
@@ -311,7 +286,7 @@ describe("linking through a GitLab connection does the provider's half (forge + 
 
     const build = await api<Build>("POST", `/sites/${site.id}/builds`);
     assert.equal(build.status, 200, build.text);
-    const failed = await waitForBuild(build.body.id);
+    const failed = await waitForBuild(platform, build.body.id, tenant.token);
     assert.equal(failed.state, "error");
     assert.match(failed.error ?? "", /deploy key .* is no longer on 127\.0\.0\.1:\d+ olga\/site/);
     assert.match(failed.error ?? "", /link\/repair/);
@@ -325,7 +300,7 @@ describe("linking through a GitLab connection does the provider's half (forge + 
     assert.equal((await api<SiteBody>("GET", `/sites/${site.id}`)).body.link_broken_reason, null);
 
     const resumed = await api<Build>("POST", `/sites/${site.id}/builds`);
-    assert.equal((await waitForBuild(resumed.body.id)).state, "done");
+    assert.equal((await waitForBuild(platform, resumed.body.id, tenant.token)).state, "done");
   });
 
   it("reports a webhook the forge disabled after failures, and repair re-enables it", async () => {
@@ -405,7 +380,10 @@ describe("linking through a GitLab connection does the provider's half (forge + 
       assert.equal(repaired.status, 200, repaired.text);
       assert.equal(repaired.body.repair?.status, "linked", JSON.stringify(repaired.body.repair));
       assert.match(repaired.body.build_id ?? "", /^[0-9a-f]{24}$/, "the initial build starts now");
-      assert.equal((await waitForBuild(repaired.body.build_id!)).state, "done");
+      assert.equal(
+        (await waitForBuild(platform, repaired.body.build_id!, tenant.token)).state,
+        "done",
+      );
       assert.equal((await forgeKeys(docs)).length, 1);
       assert.equal((await forgeHooks(docs)).length, 1);
 

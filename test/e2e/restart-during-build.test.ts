@@ -5,7 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { PlatformConfig } from "../../src/config.ts";
-import { createWorkingCopy, edgeGet, poll, type WorkingCopy } from "../helpers/e2e.ts";
+import {
+  addForgeDeployKey,
+  COPY_TO_DIST,
+  createPushedProject,
+  edgeGet,
+  poll,
+  repoWithDeployKey,
+  waitForPage,
+  type WorkingCopy,
+} from "../helpers/e2e.ts";
 import {
   startTestForge,
   type TestForge,
@@ -13,7 +22,13 @@ import {
   type TestUser,
 } from "../helpers/forge.ts";
 import { startPlatformProcess, type PlatformProcess } from "../helpers/platform-process.ts";
-import { ADMIN_TOKEN, startTestPlatform, type TestPlatform } from "../helpers/platform.ts";
+import {
+  ADMIN_TOKEN,
+  startTestPlatform,
+  testPlatformConfig,
+  type TestPlatform,
+} from "../helpers/platform.ts";
+import type { BuildBody as Build } from "../helpers/sites.ts";
 
 /**
  * `kill -9` of the platform in the middle of a build: after a restart on the same data dir the
@@ -21,14 +36,6 @@ import { ADMIN_TOKEN, startTestPlatform, type TestPlatform } from "../helpers/pl
  * finished; no build stays `building`, and the site serves its previous deploy throughout.
  */
 
-interface Build {
-  id: string;
-  deploy_id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-  attempts: number;
-}
 interface LogLine {
   section: string;
   message: string;
@@ -39,7 +46,7 @@ const LEASE_MS = 2000;
 
 describe("a platform killed during a build", () => {
   let forge: TestForge;
-  let alice: TestUser;
+  let owner: TestUser;
   let project: TestProject;
   let repo: WorkingCopy;
   let dataDir: string;
@@ -49,25 +56,15 @@ describe("a platform killed during a build", () => {
 
   before(async () => {
     forge = await startTestForge();
-    alice = await forge.createUser("alice");
-    project = await forge.createProject(alice, "site");
-    repo = await createWorkingCopy(forge, project, alice.token);
-    await repo.commit({
+    ({ owner, project, repo } = await createPushedProject(forge, "alice", "site", {
       "index.html": "<p>one</p>\n",
-      "build.sh": "mkdir -p dist && cp index.html dist/\n",
-    });
-    await repo.push("main");
+      "build.sh": COPY_TO_DIST,
+    }));
     dataDir = await mkdtemp(join(tmpdir(), "slipway-restart-"));
+    // Both platforms use this data directory and master key.
     config = {
-      dataDir,
-      host: "127.0.0.1",
-      port: 0,
-      sitesDomain: "localhost",
-      publicUrl: "http://127.0.0.1:0",
-      adminToken: ADMIN_TOKEN,
+      ...testPlatformConfig(dataDir, { allowedPrivateRepoHosts: [`127.0.0.1:${forge.sshPort}`] }),
       masterKey: randomBytes(32),
-      builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
-      allowedPrivateRepoHosts: [`127.0.0.1:${forge.sshPort}`],
     };
   });
 
@@ -97,21 +94,10 @@ describe("a platform killed during a build", () => {
     };
 
     const key = await call<{ id: string; public_key: string }>("POST", "/deploy_keys");
-    const added = await forge.api("POST", `/projects/${project.id}/deploy_keys`, {
-      token: alice.token,
-      body: { title: "slipway", key: key.public_key },
-    });
-    assert.equal(added.status, 201, added.text);
+    await addForgeDeployKey(forge, project, owner, key.public_key);
     const site = await call<{ id: string; build_id: string }>("POST", "/sites", {
       name: "phoenix",
-      repo: {
-        provider: "gitlab",
-        repo_url: project.ssh_url_to_repo,
-        repo_branch: "main",
-        cmd: "sh build.sh",
-        dir: "dist",
-        deploy_key_id: key.id,
-      },
+      repo: repoWithDeployKey(project, key.id),
     });
     const one = await poll(async () => {
       const b = await call<Build>("GET", `/builds/${site.build_id}`);
@@ -133,15 +119,7 @@ describe("a platform killed during a build", () => {
     await first.kill();
     first = undefined;
 
-    second = await startTestPlatform({
-      dataDir,
-      config: {
-        masterKey: config.masterKey,
-        builds: config.builds,
-        allowedPrivateRepoHosts: config.allowedPrivateRepoHosts,
-      },
-      platform: { buildLeaseMs: LEASE_MS },
-    });
+    second = await startTestPlatform({ dataDir, config, platform: { buildLeaseMs: LEASE_MS } });
     const restarted = second;
 
     // Until the re-run publishes, the previous deploy is served.
@@ -171,11 +149,10 @@ describe("a platform killed during a build", () => {
     );
     assert.equal(log.body.filter((l) => l.message === "started").length, 2);
 
-    const page = await poll(
-      async () => {
-        const p = await edgeGet(restarted.url, "phoenix.localhost");
-        return p.body === "<p>two</p>\n" ? p : undefined;
-      },
+    const page = await waitForPage(
+      restarted.url,
+      "phoenix.localhost",
+      (p) => p.body === "<p>two</p>\n",
       "the new deploy",
       2000,
     );

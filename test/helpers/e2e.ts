@@ -1,15 +1,24 @@
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { request } from "node:http";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runChecked } from "../../src/lib/run.ts";
-import { waitUntil, type TestForge, type TestProject } from "./forge.ts";
+import {
+  startTestForge,
+  waitUntil,
+  type TestForge,
+  type TestProject,
+  type TestUser,
+} from "./forge.ts";
+import { startTestPlatform, TEST_BUILD_POLICY, type TestPlatform } from "./platform.ts";
 
 /**
- * Helpers for whole-system stories: a git working copy pushed to the forge over smart HTTP with
- * a token (plain `git`, argument vectors, no machine config), requests to the edge with a site's
- * Host header, and polling.
+ * Helpers for whole-system stories: the forge and a platform that may reach it, a project pushed
+ * from a git working copy over smart HTTP with a token (plain `git`, argument vectors, no machine
+ * config), its deploy key added at the forge by hand, requests to the edge with a site's Host
+ * header, and polling.
  */
 
 export interface WorkingCopy {
@@ -75,6 +84,98 @@ export async function createWorkingCopy(
   };
 }
 
+/**
+ * A forge and a platform allowed to reach it on loopback: its SSH port (builds fetch with deploy
+ * keys), and with `forgeApi` its HTTP port too (linking through a connection, commit statuses).
+ */
+export async function startForgeAndPlatform(
+  options: { forgeApi?: boolean; buildWorkers?: number } = {},
+): Promise<{ forge: TestForge; platform: TestPlatform }> {
+  const forge = await startTestForge();
+  try {
+    const allowed = [`127.0.0.1:${forge.sshPort}`];
+    if (options.forgeApi === true) allowed.push(`127.0.0.1:${new URL(forge.url).port}`);
+    const platform = await startTestPlatform({
+      config: {
+        allowedPrivateRepoHosts: allowed,
+        builds: {
+          ...TEST_BUILD_POLICY,
+          workers: options.buildWorkers ?? TEST_BUILD_POLICY.workers,
+        },
+      },
+    });
+    return { forge, platform };
+  } catch (error) {
+    await forge.stop();
+    throw error;
+  }
+}
+
+/** The usual build script of these stories: publish `index.html` from `dist/`. */
+export const COPY_TO_DIST = "mkdir -p dist && cp index.html dist/\n";
+
+export interface PushedProject {
+  owner: TestUser;
+  project: TestProject;
+  /** The owner's working copy, on `main`; the test cleans it up. */
+  repo: WorkingCopy;
+}
+
+/** A new user's private project on the forge, with `files` committed and pushed to `main`. */
+export async function createPushedProject(
+  forge: TestForge,
+  username: string,
+  path: string,
+  files: Record<string, string>,
+): Promise<PushedProject> {
+  const owner = await forge.createUser(username);
+  const project = await forge.createProject(owner, path);
+  const repo = await createWorkingCopy(forge, project, owner.token);
+  try {
+    await repo.commit(files);
+    await repo.push("main");
+  } catch (error) {
+    await repo.cleanup();
+    throw error;
+  }
+  return { owner, project, repo };
+}
+
+/** Adds a public key to the project as a read-only deploy key, as its owner would by hand. */
+export async function addForgeDeployKey(
+  forge: TestForge,
+  project: TestProject,
+  owner: TestUser,
+  publicKey: string,
+): Promise<void> {
+  const added = await forge.api("POST", `/projects/${project.id}/deploy_keys`, {
+    token: owner.token,
+    body: { title: "slipway", key: publicKey, can_push: false },
+  });
+  assert.equal(added.status, 201, added.text);
+}
+
+/**
+ * A site's `repo` settings for the forge project fetched over SSH with a deploy key (the manual
+ * flow, no connection): branch `main`, `sh build.sh`, publishing `dist`; `settings` on top (a
+ * setting given as undefined is left out of the request).
+ */
+export function repoWithDeployKey(
+  project: TestProject,
+  deployKeyId: string,
+  settings: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    provider: "gitlab",
+    repo_url: project.ssh_url_to_repo,
+    repo_branch: "main",
+    cmd: "sh build.sh",
+    dir: "dist",
+    deploy_key_id: deployKeyId,
+    ...settings,
+  };
+}
+
 export interface EdgeResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -119,6 +220,24 @@ export function publicKeyFingerprint(publicKey: string): string {
     .digest("base64")
     .replace(/=+$/, "");
   return `${(type ?? "").replace(/^ssh-/, "").toUpperCase()} SHA256:${digest}`;
+}
+
+/** Polls the edge at `host` until `check` accepts the page, and returns it. */
+export function waitForPage(
+  baseUrl: string,
+  host: string,
+  check: (page: EdgeResponse) => boolean,
+  what: string,
+  timeoutMs?: number,
+): Promise<EdgeResponse> {
+  return poll(
+    async () => {
+      const page = await edgeGet(baseUrl, host);
+      return check(page) ? page : undefined;
+    },
+    what,
+    timeoutMs,
+  );
 }
 
 /** `waitUntil` with the slower pace and longer patience that whole-system stories need. */

@@ -6,15 +6,11 @@ import { join } from "node:path";
 import { defaultWebhookPolicy, type ForgeConfig, type WebhookPolicy } from "../../src/config.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { startForge, type RunningForge } from "../../src/forge/server.ts";
+import { callJsonApi, type ApiResponse } from "./json-api.ts";
+
+export type { ApiResponse };
 
 export const ROOT_TOKEN = "glpat-test-root-token-0123456789";
-
-export interface ApiResponse<T = unknown> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
 
 export interface TestForge {
   forge: RunningForge;
@@ -75,24 +71,11 @@ export async function startTestForge(
   const forge = await startForge(config, createLogger({ name: "forge-test", level: "silent" }));
   const url = forge.url;
 
-  const api: TestForge["api"] = async (method, path, opts = {}) => {
+  const api: TestForge["api"] = (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? ROOT_TOKEN : opts.token;
     if (token !== null) headers["private-token"] = token;
-    let body: string | undefined;
-    if (opts.body !== undefined) {
-      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
-      headers["content-type"] ??= "application/json";
-    }
-    const response = await fetch(`${url}/api/v4${path}`, { method, headers, body });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text === "" ? "" : JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, headers: response.headers, body: parsed as never, text };
+    return callJsonApi(`${url}/api/v4${path}`, method, headers, opts.body);
   };
 
   let serial = 0;

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import type { PlatformConfig } from "../../src/config.ts";
+import type { BuildPolicy, PlatformConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { systemResolver, type ResolveHost } from "../../src/platform/repos/host-guard.ts";
 import {
@@ -11,15 +11,11 @@ import {
   type PlatformOptions,
   type RunningPlatform,
 } from "../../src/platform/server.ts";
+import { callJsonApi, type ApiResponse } from "./json-api.ts";
+
+export type { ApiResponse };
 
 export const ADMIN_TOKEN = "slp_test-admin-token-0123456789abcdef";
-
-export interface ApiResponse<T = unknown> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
 
 export interface Tenant {
   userId: string;
@@ -69,6 +65,35 @@ export function testResolver(extra: Record<string, string[]> = {}): ResolveHost 
   return async (host) => table[host] ?? systemResolver(host);
 }
 
+/** Builds as test platforms run them unless told otherwise: one worker, in the sandbox. */
+export const TEST_BUILD_POLICY: Readonly<BuildPolicy> = {
+  workers: 1,
+  timeoutSeconds: 60,
+  unsafeNoSandbox: false,
+};
+
+/**
+ * The configuration every test platform starts with (loopback, a fresh master key, one build
+ * worker in the sandbox), with `overrides` on top.
+ */
+export function testPlatformConfig(
+  dataDir: string,
+  overrides: Partial<PlatformConfig> = {},
+): PlatformConfig {
+  return {
+    dataDir,
+    host: "127.0.0.1",
+    port: 0,
+    sitesDomain: "localhost",
+    publicUrl: "http://127.0.0.1:0",
+    adminToken: ADMIN_TOKEN,
+    masterKey: randomBytes(32),
+    builds: { ...TEST_BUILD_POLICY },
+    allowedPrivateRepoHosts: [],
+    ...overrides,
+  };
+}
+
 export async function startTestPlatform(
   options: {
     config?: Partial<PlatformConfig>;
@@ -84,18 +109,7 @@ export async function startTestPlatform(
 ): Promise<TestPlatform> {
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "slipway-platform-")));
-  const config: PlatformConfig = {
-    dataDir,
-    host: "127.0.0.1",
-    port: 0,
-    sitesDomain: "localhost",
-    publicUrl: "http://127.0.0.1:0",
-    adminToken: ADMIN_TOKEN,
-    masterKey: randomBytes(32),
-    builds: { workers: 1, timeoutSeconds: 60, unsafeNoSandbox: false },
-    allowedPrivateRepoHosts: [],
-    ...options.config,
-  };
+  const config = testPlatformConfig(dataDir, options.config);
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -115,21 +129,9 @@ export async function startTestPlatform(
     const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? ADMIN_TOKEN : opts.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    let body: string | undefined;
-    if (opts.body !== undefined) {
-      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
-      headers["content-type"] ??= "application/json";
-    }
-    const response = await fetch(`${url}/api/v1${path}`, { method, headers, body });
-    const text = await response.text();
-    responses.push(text);
-    let parsed: unknown = text;
-    try {
-      parsed = text === "" ? "" : JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, headers: response.headers, body: parsed as never, text };
+    const response = await callJsonApi<never>(`${url}/api/v1${path}`, method, headers, opts.body);
+    responses.push(response.text);
+    return response;
   };
 
   const createTenant: TestPlatform["createTenant"] = async (name) => {

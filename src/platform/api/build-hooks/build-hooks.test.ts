@@ -5,11 +5,7 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
-
-interface SiteBody {
-  id: string;
-  name: string;
-}
+import { createSite, type SiteBody } from "../../../../test/helpers/sites.ts";
 
 interface HookBody {
   id: string;
@@ -32,12 +28,6 @@ describe("build hooks", () => {
   let alice: Tenant;
   let bob: Tenant;
   let site: SiteBody;
-
-  const createSite = async (body: unknown, token = alice.token): Promise<SiteBody> => {
-    const res = await t.api<SiteBody>("POST", "/sites", { token, body });
-    assert.equal(res.status, 201, res.text);
-    return res.body;
-  };
 
   const createHook = async (siteId: string, body: unknown): Promise<HookBody> => {
     const res = await t.api<HookBody>("POST", `/sites/${siteId}/build_hooks`, {
@@ -74,7 +64,7 @@ describe("build hooks", () => {
     t = await startTestPlatform({ platform: { buildWorkers: false } });
     alice = await t.createTenant("alice");
     bob = await t.createTenant("bob");
-    site = await createSite({
+    site = await createSite(t, alice.token, {
       name: "hooks",
       repo: { repo_url: "git@github.com:alice/hooks.git", repo_branch: "production" },
     });
@@ -151,7 +141,7 @@ describe("build hooks", () => {
       assert.equal(res.status, 422, `${JSON.stringify(body)}: ${res.text}`);
       assert.equal(res.body.field, field);
     }
-    const unlinked = await createSite({ name: "hookless" });
+    const unlinked = await createSite(t, alice.token, { name: "hookless" });
     const res = await t.api<{ message: string }>("POST", `/sites/${unlinked.id}/build_hooks`, {
       token: alice.token,
       body: { title: "x" },
@@ -226,7 +216,7 @@ describe("build hooks", () => {
   });
 
   it("refuses to build a site whose builds are stopped (409)", async () => {
-    const stopped = await createSite({
+    const stopped = await createSite(t, alice.token, {
       name: "hooks-stopped",
       repo: { repo_url: "git@github.com:alice/stopped.git" },
     });
@@ -258,10 +248,10 @@ describe("build hooks", () => {
       }
     }
     // A hook id under another tenant's own site is not found either.
-    const bobSite = await createSite(
-      { name: "bobs-hooks", repo: { repo_url: "git@github.com:bob/x.git" } },
-      bob.token,
-    );
+    const bobSite = await createSite(t, bob.token, {
+      name: "bobs-hooks",
+      repo: { repo_url: "git@github.com:bob/x.git" },
+    });
     for (const method of ["GET", "PUT", "DELETE"]) {
       const res = await t.api(method, `/sites/${bobSite.id}/build_hooks/${hook.id}`, {
         token: bob.token,

@@ -1,17 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createWorkingCopy } from "../../../../test/helpers/e2e.ts";
-import {
-  startTestForge,
-  type TestForge,
-  type TestProject,
-  type TestUser,
-} from "../../../../test/helpers/forge.ts";
-import {
-  startTestPlatform,
-  type Tenant,
-  type TestPlatform,
-} from "../../../../test/helpers/platform.ts";
+import { createPushedProject, startForgeAndPlatform } from "../../../../test/helpers/e2e.ts";
+import type { TestForge, TestProject, TestUser } from "../../../../test/helpers/forge.ts";
+import type { Tenant, TestPlatform } from "../../../../test/helpers/platform.ts";
 
 /**
  * `/git_connections` against the real forge (the GitLab adapter's server): the credential is
@@ -44,22 +35,12 @@ describe("git connections API", () => {
   let mallory: Tenant;
 
   before(async () => {
-    forge = await startTestForge();
-    const forgePort = new URL(forge.url).port;
-    t = await startTestPlatform({
-      config: {
-        allowedPrivateRepoHosts: [`127.0.0.1:${forgePort}`, `127.0.0.1:${forge.sshPort}`],
-      },
+    ({ forge, platform: t } = await startForgeAndPlatform({ forgeApi: true }));
+    const notes = await createPushedProject(forge, "ada", "notes", {
+      "index.html": "<h1>notes</h1>\n",
     });
-    owner = await forge.createUser("ada");
-    project = await forge.createProject(owner, "notes");
-    const work = await createWorkingCopy(forge, project, owner.token);
-    try {
-      await work.commit({ "index.html": "<h1>notes</h1>\n" });
-      await work.push("main");
-    } finally {
-      await work.cleanup();
-    }
+    await notes.repo.cleanup();
+    ({ owner, project } = notes);
     await forge.createProject(owner, "recipes");
     alice = await t.createTenant("alice");
     mallory = await t.createTenant("mallory");

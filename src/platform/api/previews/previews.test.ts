@@ -1,28 +1,27 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runChecked } from "../../../lib/run.ts";
 import {
-  createWorkingCopy,
+  addForgeDeployKey,
+  createPushedProject,
   edgeGet,
   poll,
+  repoWithDeployKey,
+  startForgeAndPlatform,
   type WorkingCopy,
 } from "../../../../test/helpers/e2e.ts";
+import type { TestForge } from "../../../../test/helpers/forge.ts";
+import type { Tenant, TestPlatform } from "../../../../test/helpers/platform.ts";
 import {
-  startTestForge,
-  type TestForge,
-  type TestProject,
-  type TestUser,
-} from "../../../../test/helpers/forge.ts";
-import {
-  startTestPlatform,
-  type Tenant,
-  type TestPlatform,
-} from "../../../../test/helpers/platform.ts";
+  createDeployKey,
+  createSite,
+  waitForBuild,
+  type SiteBody,
+} from "../../../../test/helpers/sites.ts";
+import { postWebhook, signedHeaders } from "../../../../test/helpers/webhooks.ts";
 import { GitFetchError, fetchRepository } from "../../builds/git-fetch.ts";
 import { MemoryHostKeyStore } from "../../builds/host-keys.ts";
-import { hmacSha256Hex } from "../webhooks/signatures.ts";
 import { previewFetchRef, reviewIdOfLabel } from "./refs.ts";
 
 /**
@@ -32,12 +31,6 @@ import { previewFetchRef, reviewIdOfLabel } from "./refs.ts";
  * would), signed `pull_request` deliveries, builds in the sandbox, and the edge serving
  * `deploy-preview-<n>--<site>`. Then a fork's request waiting for approval, and the approval.
  */
-
-interface SiteBody {
-  id: string;
-  name: string;
-  git_webhook: { url: string; secret: string } | null;
-}
 
 interface PreviewBody {
   id: string;
@@ -52,19 +45,9 @@ interface PreviewBody {
   links: { preview: string | null };
 }
 
-interface BuildBody {
-  id: string;
-  deploy_id: string;
-  state: string;
-  done: boolean;
-  error: string | null;
-}
-
 describe("deploy previews, built and served", () => {
   let forge: TestForge;
   let platform: TestPlatform;
-  let owner: TestUser;
-  let project: TestProject;
   let repo: WorkingCopy;
   let alice: Tenant;
   let bob: Tenant;
@@ -106,78 +89,38 @@ describe("deploy previews, built and served", () => {
         base: { ref: "main", repo: { full_name: "acme/web" } },
       },
     });
-    const res = await fetch(site.git_webhook!.url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-github-event": "pull_request",
-        "x-github-delivery": randomBytes(8).toString("hex"),
-        "x-hub-signature-256": `sha256=${hmacSha256Hex(site.git_webhook!.secret, body)}`,
-      },
-      body,
+    const headers = signedHeaders("github", site.git_webhook!.secret, body, {
+      event: "pull_request",
     });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    return postWebhook(site.git_webhook!.url, headers, body);
   };
 
-  const finished = (buildId: unknown): Promise<BuildBody> =>
-    poll(
-      async () => {
-        const res = await platform.api<BuildBody>("GET", `/builds/${String(buildId)}`, {
-          token: alice.token,
-        });
-        return res.body.done ? res.body : undefined;
-      },
-      `build ${String(buildId)} to finish`,
-      60_000,
-    );
+  const finished = (buildId: unknown) => waitForBuild(platform, String(buildId), alice.token);
 
   const page = async (label: string, path = "/") =>
     edgeGet(platform.url, `${label === "" ? "" : `${label}--`}${site.name}.localhost`, path);
 
   before(async () => {
-    forge = await startTestForge();
-    platform = await startTestPlatform({
-      config: { allowedPrivateRepoHosts: [`127.0.0.1:${forge.sshPort}`] },
-    });
-    owner = await forge.createUser("owner");
-    project = await forge.createProject(owner, "web");
-    repositoryDir = join(forge.dataDir, "repositories", `${project.id}.git`);
-    repo = await createWorkingCopy(forge, project, owner.token);
-    await repo.commit({
+    ({ forge, platform } = await startForgeAndPlatform());
+    const pushed = await createPushedProject(forge, "owner", "web", {
       "index.html": "<h1>production</h1>\n",
       "build.sh":
         'mkdir -p dist && cp index.html dist/ && printf "%s %s %s" "$CONTEXT" "$PULL_REQUEST" "$DEPLOY_PRIME_URL" > dist/env.txt\n',
     });
-    await repo.push("main");
+    const { owner, project } = pushed;
+    repo = pushed.repo;
+    repositoryDir = join(forge.dataDir, "repositories", `${project.id}.git`);
 
     alice = await platform.createTenant("alice");
     bob = await platform.createTenant("bob");
-    const key = await platform.api<{ id: string; public_key: string }>("POST", "/deploy_keys", {
-      token: alice.token,
+    const key = await createDeployKey(platform, alice.token);
+    await addForgeDeployKey(forge, project, owner, key.public_key);
+    // A GitHub site: a request's head is fetched from refs/pull/<n>/head.
+    site = await createSite(platform, alice.token, {
+      name: "web",
+      repo: repoWithDeployKey(project, key.id, { provider: "github" }),
     });
-    assert.equal(key.status, 201, key.text);
-    const installed = await forge.api("POST", `/projects/${project.id}/deploy_keys`, {
-      token: owner.token,
-      body: { title: "slipway", key: key.body.public_key, can_push: false },
-    });
-    assert.equal(installed.status, 201, installed.text);
-    const created = await platform.api<SiteBody & { build_id: string }>("POST", "/sites", {
-      token: alice.token,
-      body: {
-        name: "web",
-        repo: {
-          provider: "github",
-          repo_url: `ssh://git@127.0.0.1:${forge.sshPort}/${project.path_with_namespace}.git`,
-          repo_branch: "main",
-          cmd: "sh build.sh",
-          dir: "dist",
-          deploy_key_id: key.body.id,
-        },
-      },
-    });
-    assert.equal(created.status, 201, created.text);
-    site = created.body;
-    assert.equal((await finished(created.body.build_id)).state, "done");
+    assert.equal((await finished(site.build_id)).state, "done");
   });
 
   after(async () => {

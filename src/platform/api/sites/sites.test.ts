@@ -233,6 +233,11 @@ describe("sites API", () => {
   });
 
   describe("repository validation, before anything is stored", () => {
+    /** A repository URL that passes, with `settings` that are refused. */
+    const onGitHub = (settings: Record<string, unknown>) => ({
+      repo_url: "https://github.com/a/b.git",
+      ...settings,
+    });
     const refusals: Array<[string, Record<string, unknown>, string, RegExp]> = [
       [
         "option as URL",
@@ -283,94 +288,54 @@ describe("sites API", () => {
       ],
       ["http", { repo_url: "http://github.com/a/b.git" }, "repo.repo_url", /plain http/],
       ["missing URL", { provider: "github", repo_branch: "main" }, "repo.repo_url", /is required/],
-      [
-        "bad provider",
-        { provider: "svn", repo_url: "https://github.com/a/b.git" },
-        "repo.provider",
-        /must be one of/,
-      ],
+      ["bad provider", onGitHub({ provider: "svn" }), "repo.provider", /must be one of/],
       [
         "branch option",
-        { repo_url: "https://github.com/a/b.git", repo_branch: "--upload-pack=x" },
+        onGitHub({ repo_branch: "--upload-pack=x" }),
         "repo.repo_branch",
         /must not start with "-"/,
       ],
       [
         "branch with ..",
-        { repo_url: "https://github.com/a/b.git", repo_branch: "a..b" },
+        onGitHub({ repo_branch: "a..b" }),
         "repo.repo_branch",
         /not a valid git branch name/,
       ],
       [
         "branch with space",
-        { repo_url: "https://github.com/a/b.git", repo_branch: "main branch" },
+        onGitHub({ repo_branch: "main branch" }),
         "repo.repo_branch",
         /not a valid git branch name/,
       ],
-      [
-        "branch .lock",
-        { repo_url: "https://github.com/a/b.git", repo_branch: "x.lock" },
-        "repo.repo_branch",
-        /not a valid/,
-      ],
+      ["branch .lock", onGitHub({ repo_branch: "x.lock" }), "repo.repo_branch", /not a valid/],
       [
         "allowed branch",
-        { repo_url: "https://github.com/a/b.git", allowed_branches: ["main", "$(id)~1"] },
+        onGitHub({ allowed_branches: ["main", "$(id)~1"] }),
         "repo.allowed_branches.1",
         /not a valid git branch name/,
       ],
-      ["dir ..", { repo_url: "https://github.com/a/b.git", dir: "../../etc" }, "repo.dir", /\.\./],
-      [
-        "dir inner ..",
-        { repo_url: "https://github.com/a/b.git", dir: "dist/../../x" },
-        "repo.dir",
-        /\.\./,
-      ],
-      [
-        "dir absolute",
-        { repo_url: "https://github.com/a/b.git", dir: "/etc" },
-        "repo.dir",
-        /not an absolute path/,
-      ],
-      [
-        "base absolute",
-        { repo_url: "https://github.com/a/b.git", base: "/srv" },
-        "repo.base",
-        /not an absolute path/,
-      ],
-      [
-        "base ~",
-        { repo_url: "https://github.com/a/b.git", base: "~/x" },
-        "repo.base",
-        /not an absolute path/,
-      ],
-      [
-        "base option",
-        { repo_url: "https://github.com/a/b.git", base: "-rf" },
-        "repo.base",
-        /must not start with "-"/,
-      ],
+      ["dir ..", onGitHub({ dir: "../../etc" }), "repo.dir", /\.\./],
+      ["dir inner ..", onGitHub({ dir: "dist/../../x" }), "repo.dir", /\.\./],
+      ["dir absolute", onGitHub({ dir: "/etc" }), "repo.dir", /not an absolute path/],
+      ["base absolute", onGitHub({ base: "/srv" }), "repo.base", /not an absolute path/],
+      ["base ~", onGitHub({ base: "~/x" }), "repo.base", /not an absolute path/],
+      ["base option", onGitHub({ base: "-rf" }), "repo.base", /must not start with "-"/],
       [
         "unknown key",
-        { repo_url: "https://github.com/a/b.git", deploy_key_id: "0123456789abcdef01234567" },
+        onGitHub({ deploy_key_id: "0123456789abcdef01234567" }),
         "repo.deploy_key_id",
         /no deploy key/,
       ],
       [
         "env name",
-        { repo_url: "https://github.com/a/b.git", env: { "BAD-NAME": "x" } },
+        onGitHub({ env: { "BAD-NAME": "x" } }),
         "repo.env.BAD-NAME",
         /not a valid environment variable name/,
       ],
-      [
-        "env type",
-        { repo_url: "https://github.com/a/b.git", env: { A: { nested: 1 } } },
-        "repo.env.A",
-        /must be a string/,
-      ],
+      ["env type", onGitHub({ env: { A: { nested: 1 } } }), "repo.env.A", /must be a string/],
       [
         "branches type",
-        { repo_url: "https://github.com/a/b.git", allowed_branches: "main" },
+        onGitHub({ allowed_branches: "main" }),
         "repo.allowed_branches",
         /must be an array/,
       ],

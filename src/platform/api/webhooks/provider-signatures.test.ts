@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { startBitbucketFake, type BitbucketFake } from "../../../../test/fakes/bitbucket/fake.ts";
 import { startGiteaFake, type GiteaFake } from "../../../../test/fakes/gitea/fake.ts";
@@ -8,6 +8,8 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
+import { createSite, webhookDeliveries } from "../../../../test/helpers/sites.ts";
+import { postWebhook, randomSha } from "../../../../test/helpers/webhooks.ts";
 import { systemResolver } from "../../repos/host-guard.ts";
 import { createProviderHttp } from "../../providers/http.ts";
 import { providerClient } from "../../providers/index.ts";
@@ -28,66 +30,21 @@ interface SiteBody {
   git_webhook: { url: string; secret: string };
 }
 
-interface DeliveryBody {
-  provider: string | null;
-  event: string | null;
-  delivery_key: string | null;
-  sha: string | null;
-  outcome: string;
-  reason: string;
-  status_code: number;
-}
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
-
-const sha = (): string => randomBytes(20).toString("hex");
-
-async function post(
-  url: string,
-  headers: Headers | Record<string, string>,
-  body: string,
-): Promise<Answer> {
-  const response = await fetch(url, { method: "POST", headers, body });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text };
-}
-
 describe("provider webhook signatures at the platform", () => {
   let t: TestPlatform;
   let alice: Tenant;
   let bb: BitbucketFake;
   let gitea: GiteaFake;
 
-  const createSite = async (name: string, repoUrl: string): Promise<SiteBody> => {
-    const res = await t.api<SiteBody>("POST", "/sites", {
-      token: alice.token,
-      body: { name, repo: { repo_url: repoUrl, repo_branch: "main" } },
+  const linkSite = (name: string, repoUrl: string) =>
+    createSite<SiteBody>(t, alice.token, {
+      name,
+      repo: { repo_url: repoUrl, repo_branch: "main" },
     });
-    assert.equal(res.status, 201, res.text);
-    return res.body;
-  };
 
-  const latest = async (site: SiteBody): Promise<DeliveryBody> => {
-    const res = await t.api<DeliveryBody[]>(
-      "GET",
-      `/sites/${site.id}/webhook_deliveries?per_page=1`,
-      {
-        token: alice.token,
-      },
-    );
-    assert.equal(res.status, 200, res.text);
-    return res.body[0]!;
-  };
+  /** The site's newest recorded delivery. */
+  const latest = async (site: SiteBody) =>
+    (await webhookDeliveries(t, site.id, alice.token, "per_page=1"))[0]!;
 
   const adapter = (
     connection: Omit<ProviderConnection, "credential">,
@@ -130,7 +87,7 @@ describe("provider webhook signatures at the platform", () => {
         { provider: "bitbucket", baseUrl: bb.apiUrl },
         { kind: "app_password", username: "alice", password: bb.appPassword("alice") },
       );
-      site = await createSite("bb-signed", "git@bitbucket.org:acme-web/site.git");
+      site = await linkSite("bb-signed", "git@bitbucket.org:acme-web/site.git");
       repo = await client.getRepo("acme-web/site");
       hookId = (
         await client.addHook(repo, {
@@ -142,7 +99,7 @@ describe("provider webhook signatures at the platform", () => {
     });
 
     it("builds a push the fake signs with the secret the adapter installed", async () => {
-      const commit = sha();
+      const commit = randomSha();
       const [delivery] = await bb.push("acme-web/site", "main", commit);
       assert.equal(delivery?.status, 202, delivery?.responseBody);
       assert.deepEqual(delivery.attempts, [202]);
@@ -158,7 +115,7 @@ describe("provider webhook signatures at the platform", () => {
         action: "created",
         source: "feature/look",
         destination: "main",
-        sha: sha(),
+        sha: randomSha(),
       });
       assert.ok(pr && (pr.status === 200 || pr.status === 202), pr?.responseBody);
       assert.notEqual((await latest(site)).outcome, "rejected");
@@ -197,7 +154,9 @@ describe("provider webhook signatures at the platform", () => {
     it("accepts only sha256=<the body's HMAC>: every malformed variant is a 401", async () => {
       const body = JSON.stringify({
         push: {
-          changes: [{ new: { type: "branch", name: "main", target: { hash: sha() } }, old: null }],
+          changes: [
+            { new: { type: "branch", name: "main", target: { hash: randomSha() } }, old: null },
+          ],
         },
       });
       const mac = hmacSha256Hex(site.git_webhook.secret, body);
@@ -210,7 +169,7 @@ describe("provider webhook signatures at the platform", () => {
       });
       const accepted = [`sha256=${mac}`, `sha256=${mac.toUpperCase()}`, `SHA256=${mac}`];
       for (const signature of accepted) {
-        const res = await post(site.git_webhook.url, headers(signature), body);
+        const res = await postWebhook(site.git_webhook.url, headers(signature), body);
         assert.ok(res.status === 202 || res.status === 200, `${signature}: ${res.text}`);
       }
       const refused: Array<[string, Record<string, string>, "bad" | "missing"]> = [
@@ -236,7 +195,7 @@ describe("provider webhook signatures at the platform", () => {
         ],
       ];
       for (const [what, sent, kind] of refused) {
-        const res = await post(site.git_webhook.url, sent, body);
+        const res = await postWebhook(site.git_webhook.url, sent, body);
         assert.equal(res.status, 401, `${what}: ${res.text}`);
         assert.match(String(res.body.message), new RegExp(`^rejected: ${kind} signature`), what);
         assert.equal((await latest(site)).status_code, 401, what);
@@ -244,7 +203,7 @@ describe("provider webhook signatures at the platform", () => {
       // The same header twice (arrives joined): not a signature.
       const twice = new Headers(headers(`sha256=${mac}`));
       twice.append("x-hub-signature", `sha256=${mac}`);
-      const joined = await post(site.git_webhook.url, twice, body);
+      const joined = await postWebhook(site.git_webhook.url, twice, body);
       assert.equal(joined.status, 401, joined.text);
     });
   });
@@ -262,7 +221,7 @@ describe("provider webhook signatures at the platform", () => {
         { provider: "gitea", baseUrl: gitea.baseUrl },
         { kind: "token", token: gitea.token("ada") },
       );
-      site = await createSite("gitea-signed", "git@gitea.example:ada/site.git");
+      site = await linkSite("gitea-signed", "git@gitea.example:ada/site.git");
       repo = await client.getRepo("ada/site");
       hookId = Number(
         (
@@ -276,7 +235,7 @@ describe("provider webhook signatures at the platform", () => {
     });
 
     it("builds a push the fake signs with the secret the adapter installed", async () => {
-      const commit = sha();
+      const commit = randomSha();
       const [delivery] = await gitea.push("ada/site", "main", commit);
       assert.equal(delivery?.status, 202, delivery?.responseBody);
       const recorded = await latest(site);
@@ -333,7 +292,11 @@ describe("provider webhook signatures at the platform", () => {
     });
 
     it("accepts Gitea's, Forgejo's and Gogs' headers and GitHub's mirror, and nothing malformed", async () => {
-      const body = JSON.stringify({ ref: "refs/heads/main", before: sha(), after: sha() });
+      const body = JSON.stringify({
+        ref: "refs/heads/main",
+        before: randomSha(),
+        after: randomSha(),
+      });
       const mac = hmacSha256Hex(site.git_webhook.secret, body);
       const base = { "content-type": "application/json" };
       const accepted: Array<[string, Record<string, string>]> = [
@@ -350,7 +313,7 @@ describe("provider webhook signatures at the platform", () => {
         ],
       ];
       for (const [what, headers] of accepted) {
-        const res = await post(
+        const res = await postWebhook(
           site.git_webhook.url,
           { ...base, ...headers, "x-gitea-delivery": randomUUID() },
           body,
@@ -373,7 +336,7 @@ describe("provider webhook signatures at the platform", () => {
         ["empty mirror", { "x-hub-signature-256": "sha256=" }, "missing"],
       ];
       for (const [what, headers, kind] of refused) {
-        const res = await post(
+        const res = await postWebhook(
           site.git_webhook.url,
           { ...base, "x-gitea-event": "push", ...headers },
           body,
@@ -387,19 +350,19 @@ describe("provider webhook signatures at the platform", () => {
   describe("GitLab (X-Gitlab-Token: the secret itself)", () => {
     let site: SiteBody;
     before(async () => {
-      site = await createSite("gitlab-token", "https://gitlab.com/alice/site.git");
+      site = await linkSite("gitlab-token", "https://gitlab.com/alice/site.git");
     });
 
     it("accepts exactly the secret; anything else is a 401 with its reason, never a 5xx", async () => {
       const body = JSON.stringify({
         object_kind: "push",
         ref: "refs/heads/main",
-        before: sha(),
-        after: sha(),
+        before: randomSha(),
+        after: randomSha(),
       });
       const secret = site.git_webhook.secret;
       const send = (token: string | undefined, extra: Record<string, string> = {}) =>
-        post(
+        postWebhook(
           site.git_webhook.url,
           {
             "content-type": "application/json",
@@ -446,7 +409,7 @@ describe("provider webhook signatures at the platform", () => {
       });
       twice.append("x-gitlab-token", secret);
       twice.append("x-gitlab-token", secret);
-      const joined = await post(site.git_webhook.url, twice, body);
+      const joined = await postWebhook(site.git_webhook.url, twice, body);
       assert.equal(joined.status, 401, "two tokens are not the token");
       assert.ok(!t.logs.join("").includes(secret), "the secret is never logged");
     });

@@ -1,38 +1,24 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import {
   startTestPlatform,
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
-import { hmacSha256Hex } from "./signatures.ts";
+import { createSite, webhookDelivery, type SiteBody } from "../../../../test/helpers/sites.ts";
+import {
+  postWebhook,
+  randomSha,
+  signedHeaders,
+  type Provider,
+  type WebhookAnswer,
+} from "../../../../test/helpers/webhooks.ts";
 
 /**
  * Pull/merge request deliveries at the webhook intake, signed as each provider signs them. The
  * builds stay queued (no workers): this file is about what each delivery decides and records —
  * preview builds, approvals waiting, closing — not about running builds.
  */
-
-type Provider = "gitlab" | "github" | "gitea" | "bitbucket";
-
-interface SiteBody {
-  id: string;
-  name: string;
-  git_webhook: { url: string; secret: string } | null;
-}
-
-interface DeliveryBody {
-  id: string;
-  provider: string | null;
-  event: string | null;
-  ref: string | null;
-  sha: string | null;
-  outcome: string;
-  reason: string;
-  status_code: number;
-  build_id: string | null;
-}
 
 interface DeployBody {
   id: string;
@@ -43,14 +29,6 @@ interface DeployBody {
   error_message: string | null;
   title: string | null;
 }
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
-
-const sha = (): string => randomBytes(20).toString("hex");
 
 interface RequestFacts {
   number: number;
@@ -139,52 +117,6 @@ function requestEvent(provider: Provider, facts: RequestFacts): { event: string;
   }
 }
 
-/** The headers each provider sends, signed with `secret`. */
-function signedHeaders(
-  provider: Provider,
-  event: string,
-  secret: string,
-  body: string,
-  id = randomBytes(8).toString("hex"),
-): Record<string, string> {
-  const mac = hmacSha256Hex(secret, body);
-  switch (provider) {
-    case "gitlab":
-      return { "x-gitlab-event": event, "x-gitlab-token": secret, "idempotency-key": id };
-    case "github":
-      return {
-        "x-github-event": event,
-        "x-hub-signature-256": `sha256=${mac}`,
-        "x-github-delivery": id,
-      };
-    case "gitea":
-      return {
-        "x-gitea-event": event,
-        "x-github-event": event,
-        "x-gitea-signature": mac,
-        "x-gitea-delivery": id,
-      };
-    case "bitbucket":
-      return { "x-event-key": event, "x-hub-signature": `sha256=${mac}`, "x-request-uuid": id };
-  }
-}
-
-async function post(url: string, headers: Record<string, string>, body: string): Promise<Answer> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body,
-  });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text };
-}
-
 describe("pull and merge request deliveries", () => {
   let t: TestPlatform;
   let alice: Tenant;
@@ -192,28 +124,16 @@ describe("pull and merge request deliveries", () => {
   let generic: SiteBody;
   let stopped: SiteBody;
 
-  const createSite = async (name: string, repo: Record<string, unknown>): Promise<SiteBody> => {
-    const res = await t.api<SiteBody>("POST", "/sites", {
-      token: alice.token,
-      body: { name, repo },
-    });
-    assert.equal(res.status, 201, res.text);
-    return res.body;
-  };
-
   const send = async (
     site: SiteBody,
     provider: Provider,
     facts: RequestFacts,
     id?: string,
-  ): Promise<Answer> => {
+  ): Promise<WebhookAnswer> => {
     const { event, payload } = requestEvent(provider, facts);
     const body = JSON.stringify(payload);
-    return post(
-      site.git_webhook!.url,
-      signedHeaders(provider, event, site.git_webhook!.secret, body, id),
-      body,
-    );
+    const headers = signedHeaders(provider, site.git_webhook!.secret, body, { event, id });
+    return postWebhook(site.git_webhook!.url, headers, body);
   };
 
   const deployRow = (id: unknown) =>
@@ -228,15 +148,7 @@ describe("pull and merge request deliveries", () => {
       .selectAll()
       .where("id", "=", String(id))
       .executeTakeFirstOrThrow();
-  const delivery = async (site: SiteBody, id: unknown): Promise<DeliveryBody> => {
-    const res = await t.api<DeliveryBody>(
-      "GET",
-      `/sites/${site.id}/webhook_deliveries/${String(id)}`,
-      { token: alice.token },
-    );
-    assert.equal(res.status, 200, res.text);
-    return res.body;
-  };
+  const delivery = (site: SiteBody, id: unknown) => webhookDelivery(t, site.id, id, alice.token);
   const previewBuilds = (siteId: string, reviewId: number) =>
     t.platform.ctx.db
       .selectFrom("builds")
@@ -252,34 +164,36 @@ describe("pull and merge request deliveries", () => {
       hosts: { "gitea.example": ["140.82.121.10"] },
     });
     alice = await t.createTenant("alice");
-    sites.github = await createSite("pr-github", {
-      provider: "github",
-      repo_url: "git@github.com:acme/site.git",
+    const repoUrls: Record<Provider, string> = {
+      github: "git@github.com:acme/site.git",
+      gitlab: "git@gitlab.com:acme/site.git",
+      gitea: "https://gitea.example/acme/site.git",
+      bitbucket: "git@bitbucket.org:acme/site.git",
+    };
+    for (const [provider, repoUrl] of Object.entries(repoUrls) as Array<[Provider, string]>) {
+      sites[provider] = await createSite(t, alice.token, {
+        name: `pr-${provider}`,
+        repo: { provider, repo_url: repoUrl },
+      });
+    }
+    generic = await createSite(t, alice.token, {
+      name: "pr-generic",
+      repo: { repo_url: "git@github.com:acme/generic.git" },
     });
-    sites.gitlab = await createSite("pr-gitlab", {
-      provider: "gitlab",
-      repo_url: "git@gitlab.com:acme/site.git",
-    });
-    sites.gitea = await createSite("pr-gitea", {
-      provider: "gitea",
-      repo_url: "https://gitea.example/acme/site.git",
-    });
-    sites.bitbucket = await createSite("pr-bitbucket", {
-      provider: "bitbucket",
-      repo_url: "git@bitbucket.org:acme/site.git",
-    });
-    generic = await createSite("pr-generic", { repo_url: "git@github.com:acme/generic.git" });
-    stopped = await createSite("pr-stopped", {
-      provider: "github",
-      repo_url: "git@github.com:acme/stopped.git",
-      stop_builds: true,
+    stopped = await createSite(t, alice.token, {
+      name: "pr-stopped",
+      repo: {
+        provider: "github",
+        repo_url: "git@github.com:acme/stopped.git",
+        stop_builds: true,
+      },
     });
   });
   after(() => t.stop());
 
   it("builds a GitHub pull request's head as a deploy preview, recorded with its reason", async () => {
     const site = sites.github!;
-    const head = sha();
+    const head = randomSha();
     const res = await send(site, "github", { number: 5, action: "opened", head });
     assert.equal(res.status, 202, res.text);
     assert.equal(res.body.outcome, "built");
@@ -311,7 +225,7 @@ describe("pull and merge request deliveries", () => {
 
   it("builds every new commit, superseding the request's older queued build, and dedupes", async () => {
     const site = sites.github!;
-    const first = sha();
+    const first = randomSha();
     const opened = await send(site, "github", { number: 6, action: "opened", head: first }, "d-6");
     assert.equal(opened.status, 202, opened.text);
 
@@ -323,7 +237,7 @@ describe("pull and merge request deliveries", () => {
     );
     assert.ok([200, 201, 202].includes(branchBuild.status), branchBuild.text);
 
-    const second = sha();
+    const second = randomSha();
     const pushed = await send(site, "github", { number: 6, action: "synchronize", head: second });
     assert.equal(pushed.status, 202, pushed.text);
     assert.notEqual(pushed.body.build_id, opened.body.build_id);
@@ -356,7 +270,7 @@ describe("pull and merge request deliveries", () => {
   ] as const) {
     it(`${provider}: a trusted request builds a preview of its head`, async () => {
       const site = sites[provider]!;
-      const head = sha();
+      const head = randomSha();
       const opened =
         provider === "gitlab" ? "open" : provider === "bitbucket" ? "created" : "opened";
       const res = await send(site, provider, { number, action: opened, head });
@@ -375,7 +289,7 @@ describe("pull and merge request deliveries", () => {
 
       const updated =
         provider === "gitlab" ? "update" : provider === "bitbucket" ? "updated" : "synchronized";
-      const next = await send(site, provider, { number, action: updated, head: sha() });
+      const next = await send(site, provider, { number, action: updated, head: randomSha() });
       assert.equal(next.status, 202, next.text);
       assert.equal((await buildRow(res.body.build_id)).state, "superseded");
     });
@@ -385,7 +299,7 @@ describe("pull and merge request deliveries", () => {
     const res = await send(sites.bitbucket!, "bitbucket", {
       number: 9,
       action: "created",
-      head: sha().slice(0, 12),
+      head: randomSha().slice(0, 12),
       branch: "short",
     });
     assert.equal(res.status, 202, res.text);
@@ -396,7 +310,7 @@ describe("pull and merge request deliveries", () => {
 
   it("records a fork's or an outsider's request as waiting for approval, and builds nothing", async () => {
     const site = sites.github!;
-    const head = sha();
+    const head = randomSha();
     const res = await send(site, "github", { number: 11, action: "opened", head, fork: true });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.outcome, "ignored");
@@ -433,7 +347,7 @@ describe("pull and merge request deliveries", () => {
     const next = await send(site, "github", {
       number: 11,
       action: "synchronize",
-      head: sha(),
+      head: randomSha(),
       fork: true,
     });
     assert.notEqual(next.body.deploy_id, deployId);
@@ -445,7 +359,7 @@ describe("pull and merge request deliveries", () => {
     const outsider = await send(site, "github", {
       number: 12,
       action: "opened",
-      head: sha(),
+      head: randomSha(),
       association: "CONTRIBUTOR",
     });
     assert.equal(outsider.status, 200, outsider.text);
@@ -459,7 +373,7 @@ describe("pull and merge request deliveries", () => {
     const mr = await send(sites.gitlab!, "gitlab", {
       number: 13,
       action: "open",
-      head: sha(),
+      head: randomSha(),
       fork: true,
     });
     assert.equal((await deployRow(mr.body.deploy_id)).state, "pending_review");
@@ -471,17 +385,17 @@ describe("pull and merge request deliveries", () => {
 
   it("marks a closed or merged request's deploys; those still waiting never build", async () => {
     const site = sites.gitlab!;
-    const built = await send(site, "gitlab", { number: 20, action: "open", head: sha() });
+    const built = await send(site, "gitlab", { number: 20, action: "open", head: randomSha() });
     assert.equal(built.status, 202, built.text);
     const waiting = await send(site, "gitlab", {
       number: 21,
       action: "open",
-      head: sha(),
+      head: randomSha(),
       fork: true,
     });
     const waitingId = waiting.body.deploy_id;
 
-    const merged = await send(site, "gitlab", { number: 20, action: "merge", head: sha() });
+    const merged = await send(site, "gitlab", { number: 20, action: "merge", head: randomSha() });
     assert.equal(merged.status, 200, merged.text);
     assert.equal(
       merged.body.reason,
@@ -489,7 +403,7 @@ describe("pull and merge request deliveries", () => {
     );
     assert.equal((await deployRow(built.body.deploy_id)).review_state, "merged");
 
-    const closed = await send(site, "gitlab", { number: 21, action: "close", head: sha() });
+    const closed = await send(site, "gitlab", { number: 21, action: "close", head: randomSha() });
     assert.equal(closed.status, 200, closed.text);
     const never = await deployRow(waitingId);
     assert.equal(never.review_state, "closed");
@@ -497,16 +411,24 @@ describe("pull and merge request deliveries", () => {
     assert.match(never.error_message ?? "", /^Not built: merge request !21 was closed/);
 
     // Reopened: marked open again, and its head builds.
-    const reopened = await send(site, "gitlab", { number: 20, action: "reopen", head: sha() });
+    const reopened = await send(site, "gitlab", {
+      number: 20,
+      action: "reopen",
+      head: randomSha(),
+    });
     assert.equal(reopened.status, 202, reopened.text);
     assert.equal((await deployRow(built.body.deploy_id)).review_state, "open");
 
     // GitHub's closed with merged: true.
-    const pr = await send(sites.github!, "github", { number: 22, action: "opened", head: sha() });
+    const pr = await send(sites.github!, "github", {
+      number: 22,
+      action: "opened",
+      head: randomSha(),
+    });
     const closedPr = await send(sites.github!, "github", {
       number: 22,
       action: "closed",
-      head: sha(),
+      head: randomSha(),
       merged: true,
     });
     assert.equal(closedPr.status, 200, closedPr.text);
@@ -518,31 +440,31 @@ describe("pull and merge request deliveries", () => {
       [
         sites.bitbucket!,
         "bitbucket",
-        { number: 30, action: "created", head: sha().slice(0, 12), fork: true },
+        { number: 30, action: "created", head: randomSha().slice(0, 12), fork: true },
         /^ignored: pull request #30 is from a fork \(mallory\/site\); Bitbucket does not publish/,
       ],
       [
         generic,
         "github",
-        { number: 31, action: "opened", head: sha() },
+        { number: 31, action: "opened", head: randomSha() },
         /^ignored: a github pull request #31 event, but the site's repository provider is git/,
       ],
       [
         sites.github!,
         "gitlab",
-        { number: 32, action: "open", head: sha() },
+        { number: 32, action: "open", head: randomSha() },
         /^ignored: a gitlab merge request !32 event, but the site's repository provider is github/,
       ],
       [
         stopped,
         "github",
-        { number: 33, action: "opened", head: sha() },
+        { number: 33, action: "opened", head: randomSha() },
         /^ignored: site has stop_builds set$/,
       ],
       [
         sites.github!,
         "github",
-        { number: 34, action: "labeled", head: sha() },
+        { number: 34, action: "labeled", head: randomSha() },
         /^ignored: pull request #34 action "labeled" does not change what its preview builds$/,
       ],
     ];
@@ -563,16 +485,17 @@ describe("pull and merge request deliveries", () => {
       JSON.stringify({ action: "opened", number: "1", pull_request: {} }),
       JSON.stringify(requestEvent("github", { number: 1, action: "opened", head: "HEAD" }).payload),
       JSON.stringify(
-        requestEvent("github", { number: 1, action: "opened", head: sha(), branch: "-x" }).payload,
+        requestEvent("github", { number: 1, action: "opened", head: randomSha(), branch: "-x" })
+          .payload,
       ),
       JSON.stringify({ action: "opened", number: 99_999_999_999, pull_request: {} }),
       "[]",
       "not json",
     ];
     for (const body of bodies) {
-      const res = await post(
+      const res = await postWebhook(
         site.git_webhook!.url,
-        signedHeaders("github", "pull_request", site.git_webhook!.secret, body),
+        signedHeaders("github", site.git_webhook!.secret, body, { event: "pull_request" }),
         body,
       );
       assert.equal(res.status, 400, `${body}: ${res.text}`);
@@ -580,13 +503,17 @@ describe("pull and merge request deliveries", () => {
     }
     // Unsigned, badly signed: 401, as for pushes.
     const body = JSON.stringify(
-      requestEvent("github", { number: 1, action: "opened", head: sha() }).payload,
+      requestEvent("github", { number: 1, action: "opened", head: randomSha() }).payload,
     );
-    const unsigned = await post(site.git_webhook!.url, { "x-github-event": "pull_request" }, body);
-    assert.equal(unsigned.status, 401, unsigned.text);
-    const forged = await post(
+    const unsigned = await postWebhook(
       site.git_webhook!.url,
-      signedHeaders("github", "pull_request", "not-the-secret", body),
+      { "x-github-event": "pull_request" },
+      body,
+    );
+    assert.equal(unsigned.status, 401, unsigned.text);
+    const forged = await postWebhook(
+      site.git_webhook!.url,
+      signedHeaders("github", "not-the-secret", body, { event: "pull_request" }),
       body,
     );
     assert.equal(forged.status, 401, forged.text);

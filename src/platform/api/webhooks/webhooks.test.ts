@@ -7,42 +7,24 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
+import {
+  createSite,
+  webhookDeliveries,
+  webhookDelivery,
+  type DeliveryBody,
+  type SiteBody,
+} from "../../../../test/helpers/sites.ts";
+import {
+  postWebhook,
+  randomSha,
+  signedHeaders,
+  type Provider,
+  type WebhookAnswer,
+} from "../../../../test/helpers/webhooks.ts";
 import { DELIVERIES_KEPT_PER_SITE } from "./service.ts";
 import { hmacSha256Hex } from "./signatures.ts";
 
-interface SiteBody {
-  id: string;
-  name: string;
-  git_webhook: { url: string; secret: string } | null;
-}
-
-interface DeliveryBody {
-  id: string;
-  site_id: string;
-  provider: string | null;
-  event: string | null;
-  delivery_key: string | null;
-  ref: string | null;
-  branch: string | null;
-  sha: string | null;
-  outcome: string;
-  reason: string;
-  status_code: number;
-  build_id: string | null;
-  duplicate_of: string | null;
-  received_at: string;
-}
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
-
-const sha = (): string => randomBytes(20).toString("hex");
 const ZERO = "0".repeat(40);
-
-type Provider = "gitlab" | "github" | "gitea" | "bitbucket";
 
 /** A push payload in each provider's shape (only what matters here, plus decoys). */
 function pushPayload(provider: Provider, branch: string, before: string, afterSha: string) {
@@ -75,60 +57,6 @@ function pushPayload(provider: Provider, branch: string, before: string, afterSh
   };
 }
 
-/** The headers a provider sends with a push, signed with `secret`. */
-function signedHeaders(
-  provider: Provider,
-  secret: string,
-  body: string | Buffer,
-  id = randomBytes(8).toString("hex"),
-): Record<string, string> {
-  const mac = hmacSha256Hex(secret, body);
-  switch (provider) {
-    case "gitlab":
-      return { "x-gitlab-event": "Push Hook", "x-gitlab-token": secret, "idempotency-key": id };
-    case "github":
-      return {
-        "x-github-event": "push",
-        "x-hub-signature-256": `sha256=${mac}`,
-        "x-github-delivery": id,
-      };
-    case "gitea":
-      return {
-        "x-gitea-event": "push",
-        "x-github-event": "push",
-        "x-gitea-signature": mac,
-        "x-gitea-delivery": id,
-      };
-    case "bitbucket":
-      return {
-        "x-event-key": "repo:push",
-        "x-hub-signature": `sha256=${mac}`,
-        "x-request-uuid": id,
-        "x-hook-uuid": "{same-for-every-delivery}",
-      };
-  }
-}
-
-async function post(
-  url: string,
-  headers: Record<string, string>,
-  body?: string | Buffer,
-): Promise<Answer> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body,
-  });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text };
-}
-
 describe("git webhooks", () => {
   let t: TestPlatform;
   let alice: Tenant;
@@ -138,43 +66,22 @@ describe("git webhooks", () => {
   let stopped: SiteBody;
   let unlinked: SiteBody;
 
-  const createSite = async (body: unknown, token = alice.token): Promise<SiteBody> => {
-    const res = await t.api<SiteBody>("POST", "/sites", { token, body });
-    assert.equal(res.status, 201, res.text);
-    return res.body;
-  };
-
   /** Sends a signed push for `branch` at a new commit; returns the answer and the commit. */
   const push = async (
     target: SiteBody,
     provider: Provider,
     branch: string,
     options: { after?: string; id?: string } = {},
-  ): Promise<Answer & { sha: string }> => {
-    const after = options.after ?? sha();
-    const body = JSON.stringify(pushPayload(provider, branch, sha(), after));
-    const headers = signedHeaders(provider, target.git_webhook!.secret, body, options.id);
-    return { ...(await post(target.git_webhook!.url, headers, body)), sha: after };
+  ): Promise<WebhookAnswer & { sha: string }> => {
+    const after = options.after ?? randomSha();
+    const body = JSON.stringify(pushPayload(provider, branch, randomSha(), after));
+    const headers = signedHeaders(provider, target.git_webhook!.secret, body, { id: options.id });
+    return { ...(await postWebhook(target.git_webhook!.url, headers, body)), sha: after };
   };
 
-  const deliveries = async (target: SiteBody, token = alice.token): Promise<DeliveryBody[]> => {
-    const res = await t.api<DeliveryBody[]>("GET", `/sites/${target.id}/webhook_deliveries`, {
-      token,
-    });
-    assert.equal(res.status, 200, res.text);
-    return res.body;
-  };
-
-  const delivery = async (target: SiteBody, id: unknown): Promise<DeliveryBody> => {
-    assert.equal(typeof id, "string", "the answer names its delivery");
-    const res = await t.api<DeliveryBody>(
-      "GET",
-      `/sites/${target.id}/webhook_deliveries/${String(id)}`,
-      { token: alice.token },
-    );
-    assert.equal(res.status, 200, res.text);
-    return res.body;
-  };
+  const deliveries = (target: SiteBody) => webhookDeliveries(t, target.id, alice.token);
+  const delivery = (target: SiteBody, id: unknown) =>
+    webhookDelivery(t, target.id, id, alice.token);
 
   const webhookBuilds = (siteId: string) =>
     t.platform.ctx.db
@@ -189,7 +96,7 @@ describe("git webhooks", () => {
     t = await startTestPlatform({ platform: { buildWorkers: false } });
     alice = await t.createTenant("alice");
     bob = await t.createTenant("bob");
-    site = await createSite({
+    site = await createSite(t, alice.token, {
       name: "hooked",
       repo: {
         provider: "github",
@@ -197,7 +104,7 @@ describe("git webhooks", () => {
         repo_branch: "main",
       },
     });
-    other = await createSite({
+    other = await createSite(t, alice.token, {
       name: "other-hooked",
       repo: {
         repo_url: "https://gitlab.com/alice/other.git",
@@ -205,11 +112,11 @@ describe("git webhooks", () => {
         allowed_branches: ["main", "release"],
       },
     });
-    stopped = await createSite({
+    stopped = await createSite(t, alice.token, {
       name: "stopped",
       repo: { repo_url: "git@github.com:alice/stopped.git", stop_builds: true },
     });
-    unlinked = await createSite({ name: "unlinked" });
+    unlinked = await createSite(t, alice.token, { name: "unlinked" });
   });
   after(() => t.stop());
 
@@ -253,7 +160,7 @@ describe("git webhooks", () => {
       const builds = await webhookBuilds(site.id);
       assert.ok(builds.some((b) => b.sha === ok.sha && b.branch === "main"));
 
-      const body = JSON.stringify(pushPayload(provider, "main", sha(), sha()));
+      const body = JSON.stringify(pushPayload(provider, "main", randomSha(), randomSha()));
       const good = signedHeaders(provider, site.git_webhook!.secret, body);
       const proofHeader = Object.keys(good).find((h) => /token|signature/.test(h))!;
       const wrong = signedHeaders(provider, "not-the-secret", body);
@@ -270,7 +177,7 @@ describe("git webhooks", () => {
         ["other site's secret", signedHeaders(provider, other.git_webhook!.secret, body), "bad"],
       ];
       for (const [what, headers, kind] of attempts) {
-        const res = await post(site.git_webhook!.url, headers, body);
+        const res = await postWebhook(site.git_webhook!.url, headers, body);
         assert.equal(res.status, 401, `${what}: ${res.text}`);
         assert.match(String(res.body.message), new RegExp(`^rejected: ${kind} signature`), what);
         const listed = (await deliveries(site))[0]!;
@@ -282,17 +189,17 @@ describe("git webhooks", () => {
       }
       // The body changed after signing (one byte more): only GitLab's token, which does not
       // sign the body, lets it through.
-      const res = await post(site.git_webhook!.url, good, `${body} `);
+      const res = await postWebhook(site.git_webhook!.url, good, `${body} `);
       assert.equal(res.status, provider === "gitlab" ? 202 : 401, res.text);
     });
   }
 
   it("accepts GitHub's form-encoded deliveries, signed over the raw bytes", async () => {
-    const after = sha();
+    const after = randomSha();
     const body = new URLSearchParams({
-      payload: JSON.stringify(pushPayload("github", "main", sha(), after)),
+      payload: JSON.stringify(pushPayload("github", "main", randomSha(), after)),
     }).toString();
-    const res = await post(
+    const res = await postWebhook(
       site.git_webhook!.url,
       {
         ...signedHeaders("github", site.git_webhook!.secret, body),
@@ -306,10 +213,13 @@ describe("git webhooks", () => {
 
   it("ignores pings, tags, deleted branches, branches not allowed and other events, with 200 and a reason", async () => {
     const secret = site.git_webhook!.secret;
-    const sent = async (headers: Record<string, string>, payload: unknown): Promise<Answer> => {
+    const sent = async (
+      headers: Record<string, string>,
+      payload: unknown,
+    ): Promise<WebhookAnswer> => {
       const body = JSON.stringify(payload);
       const mac = hmacSha256Hex(secret, body);
-      return post(
+      return postWebhook(
         site.git_webhook!.url,
         { "x-hub-signature-256": `sha256=${mac}`, "x-gitlab-token": secret, ...headers },
         body,
@@ -325,25 +235,25 @@ describe("git webhooks", () => {
       [
         "GitLab tag",
         { "x-gitlab-event": "Tag Push Hook" },
-        { ref: "refs/tags/v1.0", before: ZERO, after: sha() },
+        { ref: "refs/tags/v1.0", before: ZERO, after: randomSha() },
         "ignored: tag push",
       ],
       [
         "GitHub tag",
         { "x-github-event": "push" },
-        { ref: "refs/tags/v1.1", before: ZERO, after: sha() },
+        { ref: "refs/tags/v1.1", before: ZERO, after: randomSha() },
         "ignored: tag push",
       ],
       [
         "deleted branch",
         { "x-github-event": "push" },
-        { ref: "refs/heads/main", before: sha(), after: ZERO, deleted: true },
+        { ref: "refs/heads/main", before: randomSha(), after: ZERO, deleted: true },
         "ignored: branch deleted",
       ],
       [
         "branch not allowed",
         { "x-gitlab-event": "Push Hook" },
-        pushPayload("gitlab", "dev", sha(), sha()),
+        pushPayload("gitlab", "dev", randomSha(), randomSha()),
         'ignored: branch "dev" is not in allowed_branches [main]',
       ],
       [
@@ -383,9 +293,9 @@ describe("git webhooks", () => {
     assert.equal(res.body.reason, "ignored: site has stop_builds set");
     assert.equal((await webhookBuilds(stopped.id)).length, 0);
 
-    const body = JSON.stringify(pushPayload("gitlab", "main", sha(), sha()));
+    const body = JSON.stringify(pushPayload("gitlab", "main", randomSha(), randomSha()));
     const url = site.git_webhook!.url.replace(site.id, unlinked.id);
-    const answer = await post(url, signedHeaders("gitlab", "anything", body), body);
+    const answer = await postWebhook(url, signedHeaders("gitlab", "anything", body), body);
     assert.equal(answer.status, 409, answer.text);
     assert.match(String(answer.body.message), /^ignored: site is not linked to a repository/);
     const [recorded] = await deliveries(unlinked);
@@ -404,7 +314,7 @@ describe("git webhooks", () => {
         ).n,
       );
     const before = await count();
-    const body = JSON.stringify(pushPayload("gitlab", "main", sha(), sha()));
+    const body = JSON.stringify(pushPayload("gitlab", "main", randomSha(), randomSha()));
     const base = site.git_webhook!.url.slice(0, -site.id.length);
     for (const id of [
       "3b98baa1-d670-4df2-9e79-924e8508a8e2",
@@ -413,7 +323,7 @@ describe("git webhooks", () => {
       "%2e%2e",
       "x".repeat(150),
     ]) {
-      const res = await post(`${base}${id}`, signedHeaders("gitlab", "s", body), body);
+      const res = await postWebhook(`${base}${id}`, signedHeaders("gitlab", "s", body), body);
       assert.equal(res.status, 404, `${id}: ${res.text}`);
     }
     assert.equal(await count(), before);
@@ -424,10 +334,10 @@ describe("git webhooks", () => {
       ["{not json", /not valid JSON/],
       ["[1,2,3]", /not a JSON object/],
       [JSON.stringify({ ref: "refs/heads/main", after: "HEAD" }), /after is not a commit id/],
-      [JSON.stringify({ ref: "refs/heads/-x", after: sha() }), /not a valid git branch name/],
+      [JSON.stringify({ ref: "refs/heads/-x", after: randomSha() }), /not a valid git branch name/],
       ["", /the body is empty/],
     ] as const) {
-      const res = await post(
+      const res = await postWebhook(
         site.git_webhook!.url,
         signedHeaders("github", site.git_webhook!.secret, body),
         body,
@@ -442,7 +352,7 @@ describe("git webhooks", () => {
 
   it("records a redelivery as a duplicate and a repeated commit as coalesced: one build each", async () => {
     const id = `dup-${randomBytes(6).toString("hex")}`;
-    const after = sha();
+    const after = randomSha();
     const first = await push(site, "github", "main", { after, id });
     assert.equal(first.status, 202, first.text);
     const again = await push(site, "github", "main", { after, id });
@@ -463,7 +373,7 @@ describe("git webhooks", () => {
     assert.equal((await webhookBuilds(site.id)).filter((b) => b.sha === after).length, 1);
 
     // Concurrent redeliveries of one delivery: still one build, the others duplicates.
-    const racing = sha();
+    const racing = randomSha();
     const raceId = `race-${randomBytes(6).toString("hex")}`;
     const answers = await Promise.all(
       Array.from({ length: 5 }, () => push(site, "gitlab", "main", { after: racing, id: raceId })),
@@ -478,8 +388,8 @@ describe("git webhooks", () => {
 
   it("lets neither a forged delivery id nor an ignored delivery block the real one", async () => {
     const id = `forged-${randomBytes(6).toString("hex")}`;
-    const body = JSON.stringify(pushPayload("github", "main", sha(), sha()));
-    const forged = await post(
+    const body = JSON.stringify(pushPayload("github", "main", randomSha(), randomSha()));
+    const forged = await postWebhook(
       site.git_webhook!.url,
       { ...signedHeaders("github", "guess", body), "x-github-delivery": id },
       body,
@@ -489,7 +399,7 @@ describe("git webhooks", () => {
     assert.equal(real.status, 202, real.text);
 
     // Ignored (branch not allowed), then redelivered after allowed_branches changed: it builds.
-    const after = sha();
+    const after = randomSha();
     const ignoredId = `later-${randomBytes(6).toString("hex")}`;
     const ignored = await push(other, "gitea", "feature", { after, id: ignoredId });
     assert.equal(ignored.body.outcome, "ignored");
@@ -531,7 +441,7 @@ describe("git webhooks", () => {
     }
     for (const [headers, body] of garbage) {
       const before = await total();
-      const res = await post(url, headers, body);
+      const res = await postWebhook(url, headers, body);
       assert.ok(res.status >= 200 && res.status < 500, `${res.status} ${res.text}`);
       assert.notEqual(res.status, 204);
       assert.equal(await total(), before + 1, `recorded: ${JSON.stringify(headers)}`);
@@ -571,7 +481,7 @@ describe("git webhooks", () => {
   });
 
   it("lists deliveries newest first with pagination, to the site's members only", async () => {
-    const fresh = await createSite({
+    const fresh = await createSite(t, alice.token, {
       name: "paged",
       repo: { repo_url: "git@github.com:alice/paged.git" },
     });
@@ -625,10 +535,10 @@ describe("git webhooks", () => {
       }
     }
     // A delivery id of one site is not found under another site, even the owner's own.
-    const bobSite = await createSite(
-      { name: "bobs-hooks", repo: { repo_url: "git@github.com:bob/x.git" } },
-      bob.token,
-    );
+    const bobSite = await createSite(t, bob.token, {
+      name: "bobs-hooks",
+      repo: { repo_url: "git@github.com:bob/x.git" },
+    });
     const cross = await t.api("GET", `/sites/${bobSite.id}/webhook_deliveries/${ids[0]}`, {
       token: bob.token,
     });
@@ -638,7 +548,7 @@ describe("git webhooks", () => {
   });
 
   it("answers 100 concurrent deliveries quickly, each recorded", async () => {
-    const busy = await createSite({
+    const busy = await createSite(t, alice.token, {
       name: "busy",
       repo: { repo_url: "git@github.com:alice/busy.git", allowed_branches: ["main", "next"] },
     });
@@ -662,7 +572,7 @@ describe("git webhooks", () => {
   });
 
   it("refuses the old secret once the site's webhook secret is rotated", async () => {
-    const rotating = await createSite({
+    const rotating = await createSite(t, alice.token, {
       name: "rotating",
       repo: { repo_url: "git@github.com:alice/rotating.git" },
     });
@@ -679,7 +589,7 @@ describe("git webhooks", () => {
   });
 
   it("keeps only the newest deliveries of a site", async () => {
-    const noisy = await createSite({
+    const noisy = await createSite(t, alice.token, {
       name: "noisy",
       repo: { repo_url: "git@github.com:alice/noisy.git" },
     });
