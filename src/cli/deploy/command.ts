@@ -163,6 +163,8 @@ async function deploy(
       }),
     );
     progress.line(`Uploaded ${uploads.length} of ${uploads.length} files`);
+    // The last upload finished the deploy on the platform, unless something else is left to do.
+    current = await step("checking the deploy", () => getDeployPatiently(api, siteId, current.id));
   } else {
     progress.line(`Nothing to upload: the platform has all ${plural(files.length, "file")}`);
   }
