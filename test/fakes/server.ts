@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
@@ -88,6 +88,77 @@ export interface FakeServerOptions {
   raw?: (req: IncomingMessage, res: ServerResponse, body: Buffer) => boolean | Promise<boolean>;
 }
 
+/** A route that always answers `reply` (a misbehaving provider, in a test). */
+export const cannedRoute = (method: string, pattern: string, reply: FakeReply): FakeRoute => ({
+  method,
+  pattern,
+  handler: () => reply,
+});
+
+/** Whether a check answered with a refusal rather than with what it grants. */
+export const isReply = (value: object): value is FakeReply => "status" in value;
+
+/**
+ * A maker of routes guarded by `check`: a handler runs only when the check lets the request
+ * through, with what it grants (the caller, the repository…); otherwise the check's refusal is
+ * the answer.
+ */
+export function guardedRoutes<T extends object>(check: (req: FakeRequest) => T | FakeReply) {
+  return (
+    method: string,
+    pattern: string,
+    handler: (req: FakeRequest, granted: T) => FakeReply | Promise<FakeReply>,
+  ): FakeRoute => ({
+    method,
+    pattern,
+    handler: (req) => {
+      const granted = check(req);
+      return isReply(granted) ? granted : handler(req, granted);
+    },
+  });
+}
+
+/**
+ * One webhook delivery attempt, as the fakes make them (no redirects followed): the receiver's
+ * status and answer, or status 0 and why there was none.
+ */
+export async function sendDelivery(
+  url: string,
+  headers: Record<string, string>,
+  body: string | Buffer,
+  timeoutMs = 10_000,
+): Promise<{ status: number; responseBody: string }> {
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers,
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: response.status, responseBody: await response.text() };
+  } catch (error) {
+    return { status: 0, responseBody: (error as Error).message };
+  }
+}
+
+/** `server` listening on a free port of 127.0.0.1, and a `close` that drops open connections. */
+export async function listen(
+  server: Server,
+): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 export async function startFakeServer(options: FakeServerOptions): Promise<FakeServer> {
   const routes = options.routes.map((r) => ({ ...r, match: compile(r.pattern) }));
   const requests: LoggedRequest[] = [];
@@ -144,16 +215,5 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
       })();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listen(server)), requests };
 }

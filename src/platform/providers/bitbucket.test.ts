@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startBitbucketFake, type BitbucketFake } from "../../../test/fakes/bitbucket/fake.ts";
-import { startFakeServer, type FakeServer } from "../../../test/fakes/server.ts";
+import { cannedRoute, startFakeServer, type FakeServer } from "../../../test/fakes/server.ts";
 import { generateEd25519KeyPair } from "../../lib/ssh-keys.ts";
-import { systemResolver } from "../repos/host-guard.ts";
 import { BitbucketClient } from "./bitbucket.ts";
-import { createProviderHttp } from "./http.ts";
 import { providerClient } from "./index.ts";
-import {
-  ProviderError,
-  type ProviderCredential,
-  type ProviderErrorKind,
-  type ProviderRepo,
-} from "./types.ts";
+import { loopbackHttp, refusalCheck } from "./test-support.ts";
+import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
 /** The Bitbucket adapter against the strict Bitbucket Cloud fake, over real HTTP. */
 
@@ -22,11 +16,7 @@ describe("Bitbucket adapter", () => {
   let alicePassword: string;
 
   const client = (credential: ProviderCredential, baseUrl = bb.apiUrl): BitbucketClient => {
-    const url = new URL(baseUrl);
-    const http = createProviderHttp({
-      resolveHost: systemResolver,
-      allowedPrivateHosts: [`127.0.0.1:${url.port}`],
-    });
+    const http = loopbackHttp(new URL(baseUrl).port);
     const made = providerClient({ provider: "bitbucket", baseUrl, credential }, http);
     assert.ok(made instanceof BitbucketClient);
     return made;
@@ -38,26 +28,7 @@ describe("Bitbucket adapter", () => {
   let alice: BitbucketClient;
   let rita: BitbucketClient;
 
-  /** The refusal `promise` ends with, checked for its kind and words; never a credential. */
-  const refusal = async (
-    promise: Promise<unknown>,
-    kind: ProviderErrorKind,
-    message: RegExp,
-    hint: RegExp,
-  ): Promise<ProviderError> => {
-    const error = await promise.then(
-      () => assert.fail("expected a ProviderError"),
-      (e: unknown) => e,
-    );
-    assert.ok(error instanceof ProviderError, String(error));
-    assert.equal(error.kind, kind, error.message);
-    assert.match(error.message, message);
-    assert.match(error.hint, hint);
-    for (const secret of secrets) {
-      assert.ok(!`${error.message} ${error.hint}`.includes(secret), "a credential leaked");
-    }
-    return error;
-  };
+  const refusal = refusalCheck(secrets);
 
   let site: ProviderRepo;
 
@@ -404,41 +375,28 @@ describe("Bitbucket adapter", () => {
     before(async () => {
       odd = await startFakeServer({
         routes: [
-          {
-            method: "GET",
-            pattern: "/2.0/repositories",
-            handler: () => ({
-              status: 200,
-              body: {
-                values: [],
-                pagelen: 100,
-                page: 1,
-                next: "http://127.0.0.2:1/2.0/repositories?page=2",
-              },
-            }),
-          },
-          {
-            method: "GET",
-            pattern: "/2.0/user",
-            handler: () => ({
-              status: 503,
-              body: "<html>down</html>",
-              headers: { "content-type": "text/html" },
-            }),
-          },
-          {
-            method: "GET",
-            pattern: "/2.0/repositories/:w/:s",
-            handler: () => ({ status: 200, body: { type: "repository" } }),
-          },
-          {
-            method: "GET",
-            pattern: "/2.0/repositories/:w/:s/hooks",
-            handler: () => ({
-              status: 429,
-              body: { type: "error", error: { message: "Rate limit" } },
-            }),
-          },
+          cannedRoute("GET", "/2.0/repositories", {
+            status: 200,
+            body: {
+              values: [],
+              pagelen: 100,
+              page: 1,
+              next: "http://127.0.0.2:1/2.0/repositories?page=2",
+            },
+          }),
+          cannedRoute("GET", "/2.0/user", {
+            status: 503,
+            body: "<html>down</html>",
+            headers: { "content-type": "text/html" },
+          }),
+          cannedRoute("GET", "/2.0/repositories/:w/:s", {
+            status: 200,
+            body: { type: "repository" },
+          }),
+          cannedRoute("GET", "/2.0/repositories/:w/:s/hooks", {
+            status: 429,
+            body: { type: "error", error: { message: "Rate limit" } },
+          }),
         ],
         notFound: (req) => {
           reached.push(req.path);

@@ -1,5 +1,19 @@
 import { createHash } from "node:crypto";
-import type { ProviderHttp, ProviderRequest, ProviderResponse } from "./http.ts";
+import type { ProviderHttp } from "./http.ts";
+import {
+  authorization,
+  commitId,
+  header,
+  hostOf,
+  isString,
+  oneLine,
+  record,
+  RestApi,
+  sameKey,
+  text,
+  type Operation,
+  type ProviderWords,
+} from "./rest.ts";
 import {
   ProviderError,
   type CommitStatus,
@@ -56,15 +70,49 @@ const PERMISSION_NAMES: Record<string, string> = {
 const NEEDED_PERMISSIONS =
   "Account: Read, Repositories: Read and Admin, Webhooks: Read and write, Pull requests: Read";
 
-/** What a call was for: the words of its error messages and hints. */
-type Operation =
-  | { kind: "user" }
-  | { kind: "list" }
-  | { kind: "repo"; ref: string }
-  | { kind: "branch"; repo: string }
-  | { kind: "keys"; repo: string; action: string }
-  | { kind: "hooks"; repo: string; action: string }
-  | { kind: "status"; repo: string };
+/** Refusals in Bitbucket's words, and where in Bitbucket to fix them. */
+const WORDS: ProviderWords = {
+  credential: "credential",
+  said: errorMessage,
+  /** A 403 naming the scopes that are missing (`error.detail.required`), or only that some are. */
+  missingScope(body) {
+    const error = record(record(body).error);
+    const required = record(error.detail).required;
+    const missing = Array.isArray(required) ? required.filter(isString) : [];
+    if (!Array.isArray(required) && !/privilege scopes/i.test(text(error.message) ?? "")) {
+      return undefined;
+    }
+    const names = missing.map((s) => PERMISSION_NAMES[s] ?? s).join(", ");
+    return `the credential lacks the Bitbucket permission ${names || "required"}`;
+  },
+  unauthorizedHint: `Check the user name and app password (Personal settings → App passwords) or the access token; it may have been revoked. It needs ${NEEDED_PERMISSIONS}.`,
+  scopeHint: `Create an app password (Personal settings → App passwords) or access token with ${NEEDED_PERMISSIONS}, and update the connection.`,
+  forbiddenHint({ subject, repo }) {
+    switch (subject) {
+      case "keys":
+        return `The connection's user needs admin permission on the repository ${repo} to manage its access keys (Repository settings → Access keys); ask a workspace admin to grant it, or add the key there by hand.`;
+      case "hooks":
+        return `The connection's user needs admin permission on the repository ${repo} to manage its webhooks (Repository settings → Webhooks); ask a workspace admin to grant it.`;
+      case "status":
+        return `The connection's user needs write permission on the repository ${repo} to report build statuses.`;
+      default:
+        return "Check the connection user's permissions on the repository (Repository settings → User and group access).";
+    }
+  },
+  notFoundHint:
+    "Check the workspace and repository slug (bitbucket.org/{workspace}/{repo_slug}) and that the connection's user has access to the repository (Repository settings → User and group access).",
+  invalidHints: {
+    keys: "The key must be an OpenSSH public key not already added to this repository (Repository settings → Access keys).",
+    hooks: "The webhook URL must be reachable from Bitbucket (Repository settings → Webhooks).",
+    other: "See Bitbucket's message.",
+  },
+  unavailableHint: (status) =>
+    status === 429
+      ? "Bitbucket is rate limiting this credential; try again in a few minutes."
+      : "Bitbucket may be having trouble (bitbucket.status.atlassian.com); try again later.",
+  unreadableHint:
+    "check that the connection's base_url is Bitbucket Cloud's API (https://api.bitbucket.org/2.0)",
+};
 
 const UUID = /^\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}$/;
 /** A workspace id or repository slug; never `.` or `..`, which a URL would resolve away. */
@@ -74,21 +122,37 @@ const SHA = /^[0-9a-fA-F]{7,40}$/;
 export class BitbucketClient implements ProviderClient {
   readonly provider = "bitbucket" as const;
   private readonly baseUrl: string;
-  private readonly host: string;
+  private readonly api: RestApi;
 
   constructor(
     readonly connection: ProviderConnection,
-    private readonly http: ProviderHttp,
+    http: ProviderHttp,
   ) {
     this.baseUrl = (connection.baseUrl || DEFAULT_BASE_URL).replace(/\/+$/, "");
-    this.host = hostOf(this.baseUrl);
+    this.api = new RestApi({
+      http,
+      apiUrl: () => this.baseUrl,
+      authorization: () =>
+        authorization(
+          connection.credential,
+          "Bearer",
+          "Bitbucket",
+          "use a Bitbucket app password (with its user name) or an access token",
+        ),
+      provider: "Bitbucket",
+      host: hostOf(this.baseUrl),
+      words: WORDS,
+    });
   }
 
   async verify(): Promise<ProviderIdentity> {
-    const response = await this.call({ method: "GET", url: "/user" }, { kind: "user" });
+    const response = await this.api.call(
+      { method: "GET", url: "/user" },
+      { action: "read the connection's user (GET /user)" },
+    );
     const user = record(response.body);
     const username = text(user.username) ?? text(user.nickname) ?? text(user.display_name);
-    if (username === undefined) throw this.malformed("user");
+    if (username === undefined) throw this.api.unreadable("user");
     const scopes = header(response, "x-oauth-scopes");
     return {
       username,
@@ -100,21 +164,26 @@ export class BitbucketClient implements ProviderClient {
     const query = new URLSearchParams({ role: "admin", pagelen: "100", sort: "full_name" });
     const term = search?.trim();
     if (term) query.set("q", `name ~ "${term.replace(/["\\]/g, "\\$&")}"`);
-    const values = await this.paginate(`/repositories?${query.toString()}`, { kind: "list" });
+    const values = await this.paginate(`/repositories?${query.toString()}`, {
+      action: "list the repositories it administers",
+    });
     return values.map((value) => this.toRepo(value));
   }
 
   async getRepo(ref: string): Promise<ProviderRepo> {
     const path = repositoryPath(ref);
-    const response = await this.call({ method: "GET", url: path }, { kind: "repo", ref });
+    const response = await this.api.call(
+      { method: "GET", url: path },
+      { action: "read repository", repo: ref },
+    );
     return this.toRepo(response.body);
   }
 
   async branchExists(repo: ProviderRepo, branch: string): Promise<boolean> {
     const url = `${this.repoPath(repo)}/refs/branches/${encodeURIComponent(branch)}`;
-    const response = await this.call(
+    const response = await this.api.call(
       { method: "GET", url },
-      { kind: "branch", repo: repo.id },
+      { action: "read the branches of", repo: repo.id },
       [404],
     );
     return response.status === 200;
@@ -122,9 +191,9 @@ export class BitbucketClient implements ProviderClient {
 
   async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {
     const values = await this.paginate(`${this.repoPath(repo)}/deploy-keys?pagelen=100`, {
-      kind: "keys",
-      repo: repo.id,
       action: "list the access keys of",
+      repo: repo.id,
+      subject: "keys",
     });
     return values.map((value) => this.toKey(value));
   }
@@ -133,8 +202,8 @@ export class BitbucketClient implements ProviderClient {
     repo: ProviderRepo,
     key: { title: string; key: string },
   ): Promise<RemoteDeployKey> {
-    const operation: Operation = { kind: "keys", repo: repo.id, action: "add an access key to" };
-    const response = await this.call(
+    const operation: Operation = { action: "add an access key to", repo: repo.id, subject: "keys" };
+    const response = await this.api.call(
       {
         method: "POST",
         url: `${this.repoPath(repo)}/deploy-keys`,
@@ -146,11 +215,10 @@ export class BitbucketClient implements ProviderClient {
     if (response.status !== 400) return this.toKey(response.body);
     // Already there (a retried link): the existing key is the one asked for.
     if (/already added/i.test(errorMessage(response.body))) {
-      const wanted = keyMaterial(key.key);
-      const existing = (await this.listDeployKeys(repo)).find((k) => keyMaterial(k.key) === wanted);
+      const existing = (await this.listDeployKeys(repo)).find((k) => sameKey(k.key, key.key));
       if (existing) return existing;
     }
-    throw this.failure(response, operation);
+    throw this.api.refusal(response, operation);
   }
 
   async removeDeployKey(repo: ProviderRepo, id: string): Promise<void> {
@@ -161,58 +229,52 @@ export class BitbucketClient implements ProviderClient {
         "access key ids are integers (GET /repositories/{workspace}/{repo_slug}/deploy-keys lists them)",
       );
     }
-    await this.call(
+    await this.api.call(
       { method: "DELETE", url: `${this.repoPath(repo)}/deploy-keys/${id}` },
-      { kind: "keys", repo: repo.id, action: "remove an access key from" },
+      { action: "remove an access key from", repo: repo.id, subject: "keys" },
       [404],
     );
   }
 
   async listHooks(repo: ProviderRepo): Promise<RemoteHook[]> {
     const values = await this.paginate(`${this.repoPath(repo)}/hooks?pagelen=100`, {
-      kind: "hooks",
-      repo: repo.id,
       action: "list the webhooks of",
+      repo: repo.id,
+      subject: "hooks",
     });
     return values.map((value) => this.toHook(value));
   }
 
   async addHook(repo: ProviderRepo, hook: HookSpec): Promise<RemoteHook> {
-    const response = await this.call(
+    const response = await this.api.call(
       { method: "POST", url: `${this.repoPath(repo)}/hooks`, body: hookBody(hook) },
-      { kind: "hooks", repo: repo.id, action: "add a webhook to" },
+      { action: "add a webhook to", repo: repo.id, subject: "hooks" },
     );
     return this.toHook(response.body);
   }
 
   async updateHook(repo: ProviderRepo, id: string, hook: HookSpec): Promise<RemoteHook> {
-    const response = await this.call(
+    const response = await this.api.call(
       { method: "PUT", url: this.hookPath(repo, id), body: hookBody(hook) },
-      { kind: "hooks", repo: repo.id, action: "update the webhook of" },
+      { action: "update the webhook of", repo: repo.id, subject: "hooks" },
     );
     return this.toHook(response.body);
   }
 
   async removeHook(repo: ProviderRepo, id: string): Promise<void> {
-    await this.call(
+    await this.api.call(
       { method: "DELETE", url: this.hookPath(repo, id) },
-      { kind: "hooks", repo: repo.id, action: "remove a webhook from" },
+      { action: "remove a webhook from", repo: repo.id, subject: "hooks" },
       [404],
     );
   }
 
   async setCommitStatus(repo: ProviderRepo, sha: string, status: CommitStatus): Promise<void> {
-    if (!SHA.test(sha)) {
-      throw new ProviderError(
-        "invalid",
-        `"${sha.slice(0, 60)}" is not a commit id`,
-        "pass the commit's hash",
-      );
-    }
-    await this.call(
+    const commit = commitId(sha, SHA);
+    await this.api.call(
       {
         method: "POST",
-        url: `${this.repoPath(repo)}/commit/${sha}/statuses/build`,
+        url: `${this.repoPath(repo)}/commit/${commit}/statuses/build`,
         body: {
           state: BUILD_STATES[status.state],
           key: statusKey(status.context),
@@ -221,47 +283,8 @@ export class BitbucketClient implements ProviderClient {
           description: status.description.slice(0, 255),
         },
       },
-      { kind: "status", repo: repo.id },
+      { action: "report a build status on", repo: repo.id, subject: "status" },
     );
-  }
-
-  // ---------- HTTP ----------
-
-  private authorization(): string {
-    const credential = this.connection.credential;
-    switch (credential.kind) {
-      case "app_password":
-        return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}`;
-      case "token":
-        return `Bearer ${credential.token}`;
-      case "github_app":
-        throw new ProviderError(
-          "invalid",
-          "a GitHub App credential cannot be used with Bitbucket",
-          "use a Bitbucket app password (with its user name) or an access token",
-        );
-    }
-  }
-
-  /**
-   * One request; a status outside 2xx throws a `ProviderError` unless listed in `tolerated`
-   * (the caller then reads it). `url` is a path under the API base, or a `next` link.
-   */
-  private async call(
-    request: ProviderRequest,
-    operation: Operation,
-    tolerated: number[] = [],
-  ): Promise<ProviderResponse> {
-    const url = request.url.startsWith("/") ? `${this.baseUrl}${request.url}` : request.url;
-    const response = await this.http.request({
-      ...request,
-      url,
-      headers: { ...request.headers, authorization: this.authorization() },
-    });
-    if ((response.status >= 200 && response.status < 300) || tolerated.includes(response.status)) {
-      return response;
-    }
-    throw this.failure(response, operation);
   }
 
   /** Every `values` of a paginated list, following `next` (only within the API base). */
@@ -269,16 +292,16 @@ export class BitbucketClient implements ProviderClient {
     const values: unknown[] = [];
     let url: string | undefined = path;
     for (let page = 0; url !== undefined && page < MAX_PAGES; page++) {
-      const response = await this.call({ method: "GET", url }, operation);
+      const response = await this.api.call({ method: "GET", url }, operation);
       const body = record(response.body);
-      if (!Array.isArray(body.values)) throw this.malformed("page");
+      if (!Array.isArray(body.values)) throw this.api.unreadable("page");
       values.push(...(body.values as unknown[]));
       const next = text(body.next);
       if (next !== undefined && !next.startsWith(`${this.baseUrl}/`)) {
         // Never send the credential anywhere but the API it belongs to.
         throw new ProviderError(
           "unavailable",
-          `${this.host} sent a next-page link outside its API (${next.slice(0, 100)})`,
+          `${hostOf(this.baseUrl)} sent a next-page link outside its API (${next.slice(0, 100)})`,
           "check the connection's base_url",
         );
       }
@@ -306,7 +329,7 @@ export class BitbucketClient implements ProviderClient {
     const clone = (name: string) => text(clones.find((c) => c.name === name)?.href);
     const ssh = clone("ssh");
     const https = clone("https");
-    if (fullName === undefined || ssh === undefined) throw this.malformed("repository");
+    if (fullName === undefined || ssh === undefined) throw this.api.unreadable("repository");
     return {
       id: fullName,
       fullPath: fullName,
@@ -322,7 +345,7 @@ export class BitbucketClient implements ProviderClient {
   private toKey(value: unknown): RemoteDeployKey {
     const key = record(value);
     if (typeof key.id !== "number" || text(key.key) === undefined)
-      throw this.malformed("access key");
+      throw this.api.unreadable("access key");
     return {
       id: String(key.id),
       title: text(key.label) ?? "",
@@ -335,95 +358,12 @@ export class BitbucketClient implements ProviderClient {
     const hook = record(value);
     const uuid = text(hook.uuid);
     const url = text(hook.url);
-    if (uuid === undefined || url === undefined) throw this.malformed("webhook");
+    if (uuid === undefined || url === undefined) throw this.api.unreadable("webhook");
     const subscribed = Array.isArray(hook.events) ? hook.events.filter(isString) : [];
     const events = (Object.keys(EVENTS) as HookEventKind[]).filter((kind) =>
       subscribed.some((event) => EVENTS[kind].includes(event)),
     );
     return { id: uuid, url, events, active: hook.active === true };
-  }
-
-  // ---------- failures ----------
-
-  private malformed(what: string): ProviderError {
-    return new ProviderError(
-      "unavailable",
-      `${this.host} sent a ${what} object Slipway cannot read`,
-      "check that the connection's base_url is Bitbucket Cloud's API (https://api.bitbucket.org/2.0)",
-    );
-  }
-
-  /** A refusal in Bitbucket's terms: what happened, and where in Bitbucket to fix it. */
-  private failure(response: ProviderResponse, operation: Operation): ProviderError {
-    const status = response.status;
-    const said = errorMessage(response.body);
-    const detail = said === "" ? `HTTP ${status}` : `${status}: ${said}`;
-    const target = describe(operation);
-    if (status === 401) {
-      return new ProviderError(
-        "unauthorized",
-        `Bitbucket did not accept the connection's credential (${detail})`,
-        `Check the user name and app password (Personal settings → App passwords) or the access token; it may have been revoked. It needs ${NEEDED_PERMISSIONS}.`,
-        status,
-      );
-    }
-    if (status === 403) {
-      const missing = missingScopes(response.body);
-      if (missing !== undefined) {
-        const names = missing.map((s) => PERMISSION_NAMES[s] ?? s).join(", ");
-        return new ProviderError(
-          "forbidden",
-          `the credential lacks the Bitbucket permission ${names || "required"} needed to ${target}`,
-          `Create an app password (Personal settings → App passwords) or access token with ${NEEDED_PERMISSIONS}, and update the connection.`,
-          status,
-        );
-      }
-      return new ProviderError(
-        "forbidden",
-        `Bitbucket refused to let this credential ${target} (${detail})`,
-        forbiddenHint(operation),
-        status,
-      );
-    }
-    if (status === 404) {
-      const repo = "repo" in operation ? operation.repo : "ref" in operation ? operation.ref : "";
-      return new ProviderError(
-        "not_found",
-        repo
-          ? `repository ${repo} was not found on Bitbucket, or this credential cannot see it (${detail})`
-          : `Bitbucket could not find what Slipway asked for (${detail})`,
-        "Check the workspace and repository slug (bitbucket.org/{workspace}/{repo_slug}) and that the connection's user has access to the repository (Repository settings → User and group access).",
-        status,
-      );
-    }
-    if (status === 400 || status === 422) {
-      return new ProviderError(
-        "invalid",
-        `Bitbucket refused to ${target} (${detail})`,
-        operation.kind === "keys"
-          ? "The key must be an OpenSSH public key not already added to this repository (Repository settings → Access keys)."
-          : operation.kind === "hooks"
-            ? "The webhook URL must be reachable from Bitbucket (Repository settings → Webhooks)."
-            : "See Bitbucket's message.",
-        status,
-      );
-    }
-    if (status === 409) {
-      return new ProviderError(
-        "conflict",
-        `Bitbucket refused to ${target} (${detail})`,
-        "Try again.",
-        status,
-      );
-    }
-    return new ProviderError(
-      "unavailable",
-      `Bitbucket could not ${target} (${detail})`,
-      status === 429
-        ? "Bitbucket is rate limiting this credential; try again in a few minutes."
-        : "Bitbucket may be having trouble (bitbucket.status.atlassian.com); try again later.",
-      status,
-    );
   }
 }
 
@@ -462,45 +402,6 @@ function statusKey(context: string): string {
   return `${context.slice(0, 31)}-${digest}`;
 }
 
-function describe(operation: Operation): string {
-  switch (operation.kind) {
-    case "user":
-      return "read the connection's user (GET /user)";
-    case "list":
-      return "list the repositories it administers";
-    case "repo":
-      return `read repository ${operation.ref}`;
-    case "branch":
-      return `read the branches of ${operation.repo}`;
-    case "keys":
-    case "hooks":
-      return `${operation.action} ${operation.repo}`;
-    case "status":
-      return `report a build status on ${operation.repo}`;
-  }
-}
-
-function forbiddenHint(operation: Operation): string {
-  switch (operation.kind) {
-    case "keys":
-      return `The connection's user needs admin permission on the repository ${operation.repo} to manage its access keys (Repository settings → Access keys); ask a workspace admin to grant it, or add the key there by hand.`;
-    case "hooks":
-      return `The connection's user needs admin permission on the repository ${operation.repo} to manage its webhooks (Repository settings → Webhooks); ask a workspace admin to grant it.`;
-    case "status":
-      return `The connection's user needs write permission on the repository ${operation.repo} to report build statuses.`;
-    default:
-      return "Check the connection user's permissions on the repository (Repository settings → User and group access).";
-  }
-}
-
-/** The scopes a 403 says are missing (`error.detail.required`), or undefined for other 403s. */
-function missingScopes(body: unknown): string[] | undefined {
-  const error = record(record(body).error);
-  const required = record(error.detail).required;
-  if (Array.isArray(required)) return required.filter(isString);
-  return /privilege scopes/i.test(text(error.message) ?? "") ? [] : undefined;
-}
-
 /** Bitbucket's `{type: "error", error: {message, detail, fields}}`, as one capped line. */
 function errorMessage(body: unknown): string {
   if (typeof body === "string") return oneLine(body);
@@ -514,15 +415,6 @@ function errorMessage(body: unknown): string {
   return oneLine(parts.filter((p) => p !== undefined && p !== "").join("; "));
 }
 
-function oneLine(value: string): string {
-  return value.replace(/\s+/g, " ").trim().slice(0, 300);
-}
-
-/** `type base64` of an OpenSSH key line (its comment dropped), to compare keys. */
-function keyMaterial(key: string): string {
-  return key.trim().split(/\s+/).slice(0, 2).join(" ");
-}
-
 function withoutUserInfo(url: string): string {
   try {
     const parsed = new URL(url);
@@ -532,31 +424,4 @@ function withoutUserInfo(url: string): string {
   } catch {
     return url;
   }
-}
-
-function hostOf(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url;
-  }
-}
-
-function header(response: ProviderResponse, name: string): string | undefined {
-  const value = response.headers[name];
-  return Array.isArray(value) ? value.join(", ") : value;
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {};
-}
-
-function text(value: unknown): string | undefined {
-  return typeof value === "string" && value !== "" ? value : undefined;
-}
-
-function isString(value: unknown): value is string {
-  return typeof value === "string";
 }

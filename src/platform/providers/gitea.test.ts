@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startGiteaFake, type GiteaFake } from "../../../test/fakes/gitea/fake.ts";
-import { startFakeServer, type FakeServer } from "../../../test/fakes/server.ts";
+import { cannedRoute, startFakeServer, type FakeServer } from "../../../test/fakes/server.ts";
 import { generateEd25519KeyPair } from "../../lib/ssh-keys.ts";
-import { systemResolver } from "../repos/host-guard.ts";
 import { GiteaClient } from "./gitea.ts";
-import { createProviderHttp } from "./http.ts";
 import { providerClient } from "./index.ts";
-import {
-  ProviderError,
-  type ProviderCredential,
-  type ProviderErrorKind,
-  type ProviderRepo,
-} from "./types.ts";
+import { loopbackHttp, refusalCheck } from "./test-support.ts";
+import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
 /** The Gitea adapter against the strict Gitea fake, over real HTTP. */
 
@@ -22,10 +16,7 @@ describe("Gitea adapter", () => {
   let host: string;
 
   const client = (credential: ProviderCredential, baseUrl = gitea.baseUrl): GiteaClient => {
-    const http = createProviderHttp({
-      resolveHost: systemResolver,
-      allowedPrivateHosts: [`127.0.0.1:${new URL(baseUrl || "http://x").port}`],
-    });
+    const http = loopbackHttp(new URL(baseUrl || "http://x").port);
     const made = providerClient({ provider: "gitea", baseUrl, credential }, http);
     assert.ok(made instanceof GiteaClient);
     return made;
@@ -36,25 +27,7 @@ describe("Gitea adapter", () => {
     return client({ kind: "token", token: secret });
   };
 
-  const refusal = async (
-    promise: Promise<unknown>,
-    kind: ProviderErrorKind,
-    message: RegExp,
-    hint: RegExp,
-  ): Promise<ProviderError> => {
-    const error = await promise.then(
-      () => assert.fail("expected a ProviderError"),
-      (e: unknown) => e,
-    );
-    assert.ok(error instanceof ProviderError, String(error));
-    assert.equal(error.kind, kind, error.message);
-    assert.match(error.message, message);
-    assert.match(error.hint, hint);
-    for (const secret of secrets) {
-      assert.ok(!`${error.message} ${error.hint}`.includes(secret), "a credential leaked");
-    }
-    return error;
-  };
+  const refusal = refusalCheck(secrets);
 
   let ada: GiteaClient;
   let rex: GiteaClient;
@@ -352,25 +325,13 @@ describe("Gitea adapter", () => {
     before(async () => {
       odd = await startFakeServer({
         routes: [
-          {
-            method: "GET",
-            pattern: "/api/v1/user",
-            handler: () => ({
-              status: 502,
-              body: "Bad Gateway",
-              headers: { "content-type": "text/plain" },
-            }),
-          },
-          {
-            method: "GET",
-            pattern: "/api/v1/repos/:o/:r",
-            handler: () => ({ status: 200, body: { id: "1" } }),
-          },
-          {
-            method: "GET",
-            pattern: "/api/v1/repos/search",
-            handler: () => ({ status: 200, body: [] }),
-          },
+          cannedRoute("GET", "/api/v1/user", {
+            status: 502,
+            body: "Bad Gateway",
+            headers: { "content-type": "text/plain" },
+          }),
+          cannedRoute("GET", "/api/v1/repos/:o/:r", { status: 200, body: { id: "1" } }),
+          cannedRoute("GET", "/api/v1/repos/search", { status: 200, body: [] }),
         ],
         notFound: () => ({
           status: 404,

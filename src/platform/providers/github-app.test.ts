@@ -7,10 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { startGitHubFake, type GitHubFake } from "../../../test/fakes/github/fake.ts";
 import { fetchRepository, GitFetchError } from "../builds/git-fetch.ts";
 import { MemoryHostKeyStore } from "../builds/host-keys.ts";
-import { systemResolver } from "../repos/host-guard.ts";
 import { GitHubClient } from "./github.ts";
 import { appJwt, InstallationTokenCache, parseAppPrivateKey } from "./github-app.ts";
-import { createProviderHttp } from "./http.ts";
+import { loopbackHttp, refusalCheck } from "./test-support.ts";
 import { ProviderError } from "./types.ts";
 
 /**
@@ -21,27 +20,11 @@ import { ProviderError } from "./types.ts";
 
 const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const PEM = privateKey.export({ format: "pem", type: "pkcs1" }).toString();
-const http = createProviderHttp({
-  resolveHost: systemResolver,
-  allowedPrivateHosts: ["127.0.0.1"],
-});
+const http = loopbackHttp();
+const refusal = refusalCheck();
 
 const decode = (part: string): Record<string, unknown> =>
   JSON.parse(Buffer.from(part, "base64url").toString("utf8")) as Record<string, unknown>;
-
-async function refusal(
-  promise: Promise<unknown>,
-  kind: ProviderError["kind"],
-): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `not a ProviderError: ${String(error)}`);
-    assert.equal(error.kind, kind, `${error.message} — ${error.hint}`);
-    return error;
-  }
-  assert.fail(`expected a ${kind} refusal`);
-}
 
 describe("GitHub App JWT", () => {
   it("is RS256, issued 60 s in the past, valid under 10 minutes, issued by the App", () => {

@@ -2,22 +2,19 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { startGitHubFake, type GitHubFake } from "../../../test/fakes/github/fake.ts";
-import { systemResolver } from "../repos/host-guard.ts";
 import { GitHubClient, parseRepoRef } from "./github.ts";
 import { InstallationTokenCache } from "./github-app.ts";
-import { createProviderHttp } from "./http.ts";
 import { providerClient } from "./index.ts";
-import { ProviderError, type ProviderCredential, type ProviderRepo } from "./types.ts";
+import { loopbackHttp, refusalCheck } from "./test-support.ts";
+import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
 /**
  * The GitHub adapter against the strict fake: every method, and every refusal mapped onto a
  * `ProviderError` whose hint says what to do in GitHub's terms.
  */
 
-const http = createProviderHttp({
-  resolveHost: systemResolver,
-  allowedPrivateHosts: ["127.0.0.1"],
-});
+const http = loopbackHttp();
+const refusal = refusalCheck();
 
 const edKey = (): string => {
   const { publicKey } = generateKeyPairSync("ed25519");
@@ -33,21 +30,6 @@ const edKey = (): string => {
   ]);
   return `ssh-ed25519 ${blob.toString("base64")} slipway-test`;
 };
-
-async function refusal(
-  promise: Promise<unknown>,
-  kind: ProviderError["kind"],
-): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `not a ProviderError: ${String(error)}`);
-    assert.equal(error.kind, kind, `${error.message} — ${error.hint}`);
-    assert.ok(error.hint.length > 10, "a refusal carries a hint");
-    return error;
-  }
-  assert.fail(`expected a ${kind} refusal`);
-}
 
 describe("GitHub adapter against the fake", () => {
   let gh: GitHubFake;

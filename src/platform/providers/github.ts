@@ -8,6 +8,7 @@ import {
   type TokenScope,
 } from "./github-app.ts";
 import type { ProviderHttp, ProviderRequest, ProviderResponse } from "./http.ts";
+import { header, isRecord, isString, record, sameKey } from "./rest.ts";
 import {
   ProviderError,
   type CloneCredentials,
@@ -131,11 +132,6 @@ export function parseRepoRef(ref: string): GitHubRepoRef {
 // ---------------------------------------------------------------------------------------------
 // Reading GitHub's JSON (checked, never trusted)
 
-type Json = Record<string, unknown>;
-
-const isRecord = (value: unknown): value is Json =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
 function unexpected(what: string): ProviderError {
   return new ProviderError(
     "unavailable",
@@ -149,7 +145,6 @@ function field<T>(body: unknown, name: string, check: (v: unknown) => v is T, wh
   if (!check(value)) throw unexpected(what);
   return value;
 }
-const isString = (v: unknown): v is string => typeof v === "string";
 const isInteger = (v: unknown): v is number => Number.isSafeInteger(v);
 const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
 
@@ -213,14 +208,6 @@ export function githubMessage(body: unknown): string {
   return details.length > 0 ? `${message} (${details.join("; ")})` : message;
 }
 
-const sameKey = (a: string, b: string): boolean =>
-  a.trim().split(/\s+/).slice(0, 2).join(" ") === b.trim().split(/\s+/).slice(0, 2).join(" ");
-
-const headerValue = (res: ProviderResponse, name: string): string | undefined => {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value.join(", ") : value;
-};
-
 // ---------------------------------------------------------------------------------------------
 
 export class GitHubClient implements ProviderClient {
@@ -249,8 +236,7 @@ export class GitHubClient implements ProviderClient {
       const res = await this.call("GET", "/app", { kind: "jwt" });
       if (res.status !== 200) throw this.refusal(res, "read the App", "app");
       const slug = field(res.body, "slug", isString, "GET /app");
-      const permissions =
-        isRecord(res.body) && isRecord(res.body.permissions) ? res.body.permissions : {};
+      const permissions = record(record(res.body).permissions);
       const missing = [
         ["contents", "Contents: Read-only (to clone)"],
         ["statuses", "Commit statuses: Read and write"],
@@ -276,9 +262,9 @@ export class GitHubClient implements ProviderClient {
     const res = await this.call("GET", "/user", this.patAuth());
     if (res.status !== 200) throw this.refusal(res, "identify the token's user", "identity");
     const username = field(res.body, "login", isString, "GET /user");
-    const header = headerValue(res, "x-oauth-scopes");
-    if (header === undefined) return { username, hint: FINE_GRAINED_NEEDS };
-    const scopes = header
+    const scopesHeader = header(res, "x-oauth-scopes");
+    if (scopesHeader === undefined) return { username, hint: FINE_GRAINED_NEEDS };
+    const scopes = scopesHeader
       .split(",")
       .map((s) => s.trim())
       .filter((s) => s !== "");
@@ -547,8 +533,7 @@ export class GitHubClient implements ProviderClient {
       );
     }
     if (res.status !== 200) throw this.refusal(res, `read installation ${installationId}`, "app");
-    const account =
-      isRecord(res.body) && isRecord(res.body.account) ? res.body.account.login : undefined;
+    const account = record(record(res.body).account).login;
     if (
       isRecord(res.body) &&
       res.body.suspended_at !== null &&
@@ -712,7 +697,7 @@ export class GitHubClient implements ProviderClient {
       const res = await this.call("GET", next, auth);
       if (res.status !== 200) throw this.refusal(res, action, purpose, repo);
       items.push(...list(res.body, action, key));
-      next = nextPage(headerValue(res, "link"), this.baseUrl);
+      next = nextPage(header(res, "link"), this.baseUrl);
     }
     return items;
   }
@@ -746,12 +731,12 @@ export class GitHubClient implements ProviderClient {
         );
       case res.status === 403 || res.status === 429: {
         const limited =
-          headerValue(res, "x-ratelimit-remaining") === "0" ||
-          headerValue(res, "retry-after") !== undefined ||
+          header(res, "x-ratelimit-remaining") === "0" ||
+          header(res, "retry-after") !== undefined ||
           /rate limit/i.test(said);
         if (limited) {
-          const reset = Number(headerValue(res, "x-ratelimit-reset"));
-          const retry = Number(headerValue(res, "retry-after"));
+          const reset = Number(header(res, "x-ratelimit-reset"));
+          const retry = Number(header(res, "retry-after"));
           const when =
             Number.isFinite(retry) && retry > 0
               ? `in ${retry} s`

@@ -1,4 +1,5 @@
 import type { ProviderHttp, ProviderResponse } from "./http.ts";
+import { header, sameKey } from "./rest.ts";
 import {
   ProviderError,
   type CommitStatus,
@@ -229,15 +230,14 @@ export class GitLabClient implements ProviderClient {
     publicKey: string,
     context: CallContext,
   ): Promise<RemoteDeployKey> {
-    const blob = keyBlob(publicKey);
-    const here = (await this.listDeployKeys(repo)).find((k) => keyBlob(k.key) === blob);
+    const here = (await this.listDeployKeys(repo)).find((k) => sameKey(k.key, publicKey));
     if (here) return here;
     const me = await this.call<{ id: number }>("GET", "/user", context);
     const elsewhere = await this.paged<GitLabDeployKey>(
       `/users/${me.id}/project_deploy_keys`,
       context,
     ).catch(() => [] as GitLabDeployKey[]);
-    const known = elsewhere.find((k) => keyBlob(k.key) === blob);
+    const known = elsewhere.find((k) => sameKey(k.key, publicKey));
     if (!known) {
       throw new ProviderError(
         "conflict",
@@ -456,17 +456,6 @@ function hookBody(hook: HookSpec) {
     tag_push_events: false,
     enable_ssl_verification: true,
   };
-}
-
-/** `ssh-ed25519 AAAA…` without the comment: GitLab may keep or trim it. */
-export function keyBlob(key: string): string {
-  const [type, blob] = key.trim().split(/\s+/);
-  return `${type ?? ""} ${blob ?? ""}`;
-}
-
-function header(res: ProviderResponse, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** GitLab's error bodies: `{message}`, `{message: {field: [..]}}`, `{error, error_description}`. */

@@ -7,9 +7,11 @@ import type { GitProviderName } from "../db/schema.ts";
  * key, webhook, branch check — through a `ProviderClient`; health checks, repair, unlink, commit
  * statuses and GitHub App clone tokens go through it too. Each provider has one adapter file
  * (`gitlab.ts`, `github.ts`, `bitbucket.ts`, `gitea.ts`) that maps its API onto this interface
- * and its failures onto `ProviderError` with a hint in the provider's own terminology.
- * Adapters make HTTP calls only through `ProviderHttp` (`http.ts`), which checks the host
- * against the platform's private-address policy at connect time and never logs credentials.
+ * and its failures onto `ProviderError` with a hint in the provider's own terminology; what
+ * they share (reading JSON, comparing keys, Bitbucket's and Gitea's calls and refusal mapping)
+ * is in `rest.ts`. Adapters make HTTP calls only through `ProviderHttp` (`http.ts`), which
+ * checks the host against the platform's private-address policy at connect time and never
+ * logs credentials.
  */
 
 export type { GitProviderName };

@@ -1,51 +1,16 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { generateEd25519KeyPair } from "../../../src/lib/ssh-keys.ts";
+import { callFake, startReceiver, type FakeAnswer } from "../test-support.ts";
 import { startBitbucketFake, type BitbucketFake } from "./fake.ts";
 
 /** The fake answers as Bitbucket Cloud does, refusals included: checked over plain HTTP. */
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-  text: string;
-}
+type Answer = FakeAnswer & { body: Record<string, unknown> };
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
-
-interface Received {
-  headers: IncomingMessage["headers"];
-  body: Buffer;
-}
-
-/** A webhook receiver answering each delivery with the next status of `statuses` (then 200). */
-async function receiver(statuses: number[] = []) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(statuses.shift() ?? 200).end("ok");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 describe("the Bitbucket Cloud fake", () => {
   let bb: BitbucketFake;
@@ -59,23 +24,13 @@ describe("the Bitbucket Cloud fake", () => {
     path: string,
     options: { auth?: string | null; body?: unknown; contentType?: string } = {},
   ): Promise<Answer> => {
-    const headers: Record<string, string> = {};
     const auth = options.auth === undefined ? ownerAuth : options.auth;
-    if (auth !== null) headers.authorization = auth;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
-      headers["content-type"] = options.contentType ?? "application/json";
-    }
-    const res = await fetch(`${bb.apiUrl}${path}`, { method, headers, body });
-    const text = await res.text();
-    let parsed: Record<string, unknown> = {};
-    try {
-      parsed = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, headers: res.headers, body: parsed, text };
+    const answer = await callFake(method, `${bb.apiUrl}${path}`, {
+      authorization: auth ?? undefined,
+      body: options.body,
+      contentType: options.contentType,
+    });
+    return { ...answer, body: (answer.json ?? {}) as Record<string, unknown> };
   };
 
   const errorOf = (a: Answer) =>
@@ -380,7 +335,7 @@ describe("the Bitbucket Cloud fake", () => {
 
   it("signs deliveries with X-Hub-Signature: sha256=<hex>, resending 5xx answers twice", async () => {
     bb.addRepo("alice", { workspace: "acme", slug: "hooked" });
-    const target = await receiver([503, 502]);
+    const target = await startReceiver([503, 502]);
     try {
       const hook = await call("POST", "/repositories/acme/hooked/hooks", {
         body: { description: "t", url: target.url, secret: "topsecret", events: ["repo:push"] },

@@ -1,6 +1,9 @@
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { parsePublicKey } from "../../../src/lib/ssh-keys.ts";
 import {
+  guardedRoutes,
+  isReply,
+  sendDelivery,
   startFakeServer,
   type FakeReply,
   type FakeRequest,
@@ -301,7 +304,7 @@ export async function startBitbucketFake(
     anonymousAllowed = false,
   ): { user: User | undefined; headers: Record<string, string> } | Reply {
     const auth = authenticate(req);
-    if ("status" in auth) return auth;
+    if (isReply(auth)) return auth;
     const accepted = { "x-accepted-oauth-scopes": required.join(", ") };
     if (auth.kind === "anonymous") {
       if (anonymousAllowed) return { user: undefined, headers: accepted };
@@ -352,7 +355,7 @@ export async function startBitbucketFake(
   /** The repository the path names, if the caller may act on it with `need`. */
   function repoFor(req: FakeRequest, scopes: readonly string[], need: BitbucketRole): RepoAccess {
     const who = caller(req, scopes, need === "read");
-    if ("status" in who) return who;
+    if (isReply(who)) return who;
     const repo = findRepo(req.params.workspace ?? "", req.params.repo_slug ?? "");
     const role = repo && roleOf(repo, who.user);
     if (!repo || !role) return bitbucketError(404, REPOSITORY_NOT_FOUND, {}, who.headers);
@@ -611,6 +614,27 @@ export async function startBitbucketFake(
     return [...new Set(value as string[])];
   }
 
+  /** A webhook's fields from a POST (url, description and events required) or a PUT (none). */
+  function hookInput(req: FakeRequest, creating: boolean, headers: Record<string, string>) {
+    const request = objectBody(req);
+    if (isReply(request)) return request;
+    const body = request.json;
+    const fields: Fields = {};
+    const string = creating ? requiredString : optionalString;
+    const url = string(body, "url", fields, 2048);
+    webhookUrl(url, fields);
+    const input = {
+      url,
+      description: string(body, "description", fields),
+      events: hookEvents(body, fields, creating),
+      active: optionalBoolean(body, "active", fields),
+      skip: optionalBoolean(body, "skip_cert_verification", fields),
+      secret: optionalString(body, "secret", fields, 128),
+      secretCleared: body.secret === null,
+    };
+    return invalid(fields, headers) ?? input;
+  }
+
   // ---------- BBQL (`q=`), the subset Slipway and the docs' examples use ----------
 
   type Clause = { field: string; op: string; value: string | boolean };
@@ -679,6 +703,14 @@ export async function startBitbucketFake(
 
   // ---------- routes ----------
 
+  /** Routes on the repository of the path, for callers with `scopes` and the `need` role. */
+  const repoRoutes = (scopes: readonly string[], need: BitbucketRole) =>
+    guardedRoutes((req) => repoFor(req, scopes, need));
+  const reader = repoRoutes(["repository"], "read");
+  const writer = repoRoutes(["repository"], "write");
+  const keyAdmin = repoRoutes(["repository", "repository:admin"], "admin");
+  const hookAdmin = repoRoutes(["webhook"], "admin");
+
   const R = "/2.0/repositories/:workspace/:repo_slug";
   const routes: FakeRoute[] = [
     {
@@ -686,7 +718,7 @@ export async function startBitbucketFake(
       pattern: "/2.0/user",
       handler: (req) => {
         const who = caller(req, ["account"]);
-        if ("status" in who) return who;
+        if (isReply(who)) return who;
         return { status: 200, body: userJson(who.user!), headers: who.headers };
       },
     },
@@ -696,7 +728,7 @@ export async function startBitbucketFake(
       handler: (req) => {
         const role = req.query.get("role");
         const who = caller(req, ["repository"], role === null);
-        if ("status" in who) return who;
+        if (isReply(who)) return who;
         if (role !== null && !["member", "contributor", "admin", "owner"].includes(role)) {
           return bitbucketError(400, `Invalid role: ${role.slice(0, 40)}`, {}, who.headers);
         }
@@ -722,311 +754,203 @@ export async function startBitbucketFake(
         );
       },
     },
-    {
-      method: "GET",
-      pattern: R,
-      handler: (req) => {
-        const access = repoFor(req, ["repository"], "read");
-        if ("status" in access) return access;
-        const who = caller(req, ["repository"], true);
-        const viewer = "status" in who ? undefined : who.user;
-        return { status: 200, body: repoJson(access.repo, viewer), headers: access.headers };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/refs/branches/*`,
-      handler: (req) => {
-        const access = repoFor(req, ["repository"], "read");
-        if ("status" in access) return access;
-        const name = req.params["*"]!;
-        const sha = access.repo.branches.get(name);
-        if (sha === undefined) {
-          return bitbucketError(
-            404,
-            `Branch "${name.slice(0, 100)}" not found`,
-            {},
-            access.headers,
-          );
-        }
-        return {
-          status: 200,
-          headers: access.headers,
-          body: {
-            type: "branch",
-            name,
-            target: {
-              type: "commit",
-              hash: sha,
-              date: now(),
-              message: "commit\n",
-              links: { self: { href: `${repoApi(access.repo)}/commit/${sha}` } },
-            },
-            links: {
-              self: { href: `${repoApi(access.repo)}/refs/branches/${encodeURIComponent(name)}` },
-            },
-            merge_strategies: ["merge_commit", "squash", "fast_forward"],
-            default_merge_strategy: "merge_commit",
+    reader("GET", R, (req, { repo, headers }) => {
+      const who = caller(req, ["repository"], true);
+      const viewer = isReply(who) ? undefined : who.user;
+      return { status: 200, body: repoJson(repo, viewer), headers };
+    }),
+    reader("GET", `${R}/refs/branches/*`, (req, { repo, headers }) => {
+      const name = req.params["*"]!;
+      const sha = repo.branches.get(name);
+      if (sha === undefined) {
+        return bitbucketError(404, `Branch "${name.slice(0, 100)}" not found`, {}, headers);
+      }
+      return {
+        status: 200,
+        headers,
+        body: {
+          type: "branch",
+          name,
+          target: {
+            type: "commit",
+            hash: sha,
+            date: now(),
+            message: "commit\n",
+            links: { self: { href: `${repoApi(repo)}/commit/${sha}` } },
           },
-        };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/deploy-keys`,
-      handler: (req) => {
-        const access = repoFor(req, ["repository", "repository:admin"], "admin");
-        if ("status" in access) return access;
-        const { repo } = access;
-        return paginate(
-          req,
-          repo.deployKeys.map((k) => keyJson(repo, k)),
-          access.headers,
+          links: {
+            self: { href: `${repoApi(repo)}/refs/branches/${encodeURIComponent(name)}` },
+          },
+          merge_strategies: ["merge_commit", "squash", "fast_forward"],
+          default_merge_strategy: "merge_commit",
+        },
+      };
+    }),
+    keyAdmin("GET", `${R}/deploy-keys`, (req, { repo, headers }) =>
+      paginate(
+        req,
+        repo.deployKeys.map((k) => keyJson(repo, k)),
+        headers,
+      ),
+    ),
+    keyAdmin("GET", `${R}/deploy-keys/:key_id`, (req, { repo, headers }) => {
+      const key = repo.deployKeys.find((k) => String(k.id) === req.params.key_id);
+      if (!key) return bitbucketError(404, "Deploy key not found.", {}, headers);
+      return { status: 200, body: keyJson(repo, key), headers };
+    }),
+    keyAdmin("POST", `${R}/deploy-keys`, async (req, { repo, headers }) => {
+      const request = objectBody(req);
+      if (isReply(request)) return request;
+      const body = request.json;
+      const fields: Fields = {};
+      const text = requiredString(body, "key", fields, 10_000);
+      const label = optionalString(body, "label", fields) ?? "";
+      const parsed = text === undefined || fields.key ? undefined : parsePublicKey(text);
+      if (text !== undefined && !fields.key && (!parsed || parsed.hadOptions)) {
+        fields.key = [
+          "Invalid SSH key. Keys must be in OpenSSH format: <type> <base64> [comment].",
+        ];
+      }
+      if (parsed?.technology === "dsa") fields.key = ["DSA keys are not supported."];
+      const refused = invalid(fields, headers);
+      if (refused) return refused;
+      const stored = `${parsed!.type} ${parsed!.base64}`;
+      if (repo.deployKeys.some((k) => k.key === stored)) {
+        return bitbucketError(
+          400,
+          "Someone has already added that access key to this repository.",
+          { fields: { key: ["Someone has already added that access key to this repository."] } },
+          headers,
         );
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/deploy-keys/:key_id`,
-      handler: (req) => {
-        const access = repoFor(req, ["repository", "repository:admin"], "admin");
-        if ("status" in access) return access;
-        const key = access.repo.deployKeys.find((k) => String(k.id) === req.params.key_id);
-        if (!key) return bitbucketError(404, "Deploy key not found.", {}, access.headers);
-        return { status: 200, body: keyJson(access.repo, key), headers: access.headers };
-      },
-    },
-    {
-      method: "POST",
-      pattern: `${R}/deploy-keys`,
-      handler: async (req) => {
-        const access = repoFor(req, ["repository", "repository:admin"], "admin");
-        if ("status" in access) return access;
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        const fields: Fields = {};
-        const text = requiredString(body, "key", fields, 10_000);
-        const label = optionalString(body, "label", fields) ?? "";
-        const parsed = text === undefined || fields.key ? undefined : parsePublicKey(text);
-        if (text !== undefined && !fields.key && (!parsed || parsed.hadOptions)) {
-          fields.key = [
-            "Invalid SSH key. Keys must be in OpenSSH format: <type> <base64> [comment].",
-          ];
-        }
-        if (parsed?.technology === "dsa") fields.key = ["DSA keys are not supported."];
-        const refused = invalid(fields, access.headers);
-        if (refused) return refused;
-        const stored = `${parsed!.type} ${parsed!.base64}`;
-        if (access.repo.deployKeys.some((k) => k.key === stored)) {
-          return bitbucketError(
-            400,
-            "Someone has already added that access key to this repository.",
-            { fields: { key: ["Someone has already added that access key to this repository."] } },
-            access.headers,
-          );
-        }
-        const key: FakeDeployKey = {
-          id: nextKeyId++,
-          key: stored,
-          label,
-          comment: parsed!.comment,
-          createdOn: now(),
-        };
-        access.repo.deployKeys.push(key);
-        await keysChanged(access.repo);
-        // Bitbucket documents 200 (not 201) for a created deploy key.
-        return { status: 200, body: keyJson(access.repo, key), headers: access.headers };
-      },
-    },
-    {
-      method: "DELETE",
-      pattern: `${R}/deploy-keys/:key_id`,
-      handler: async (req) => {
-        const access = repoFor(req, ["repository", "repository:admin"], "admin");
-        if ("status" in access) return access;
-        const index = access.repo.deployKeys.findIndex((k) => String(k.id) === req.params.key_id);
-        if (index < 0) return bitbucketError(404, "Deploy key not found.", {}, access.headers);
-        access.repo.deployKeys.splice(index, 1);
-        await keysChanged(access.repo);
-        return { status: 204, headers: access.headers };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/hooks`,
-      handler: (req) => {
-        const access = repoFor(req, ["webhook"], "admin");
-        if ("status" in access) return access;
-        const { repo } = access;
-        return paginate(
-          req,
-          repo.hooks.map((h) => hookJson(repo, h)),
-          access.headers,
-        );
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/hooks/:uid`,
-      handler: (req) => {
-        const access = repoFor(req, ["webhook"], "admin");
-        if ("status" in access) return access;
-        const hook = findHook(access.repo, req.params.uid!);
-        if (!hook) return bitbucketError(404, "Webhook not found.", {}, access.headers);
-        return { status: 200, body: hookJson(access.repo, hook), headers: access.headers };
-      },
-    },
-    {
-      method: "POST",
-      pattern: `${R}/hooks`,
-      handler: (req) => {
-        const access = repoFor(req, ["webhook"], "admin");
-        if ("status" in access) return access;
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        const fields: Fields = {};
-        const url = requiredString(body, "url", fields, 2048);
-        webhookUrl(url, fields);
-        const description = requiredString(body, "description", fields);
-        const events = hookEvents(body, fields, true);
-        const active = optionalBoolean(body, "active", fields);
-        const skip = optionalBoolean(body, "skip_cert_verification", fields);
-        const secret = optionalString(body, "secret", fields, 128);
-        const refused = invalid(fields, access.headers);
-        if (refused) return refused;
-        const hook: FakeHook = {
-          uuid: braced(),
-          url: url!,
-          description: description!,
-          events: events!,
-          active: active ?? true,
-          secret: secret === undefined || secret === "" ? null : secret,
-          skipCertVerification: skip ?? false,
-          createdAt: new Date().toISOString(),
-        };
-        access.repo.hooks.push(hook);
-        return { status: 201, body: hookJson(access.repo, hook), headers: access.headers };
-      },
-    },
-    {
-      method: "PUT",
-      pattern: `${R}/hooks/:uid`,
-      handler: (req) => {
-        const access = repoFor(req, ["webhook"], "admin");
-        if ("status" in access) return access;
-        const hook = findHook(access.repo, req.params.uid!);
-        if (!hook) return bitbucketError(404, "Webhook not found.", {}, access.headers);
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        const fields: Fields = {};
-        const url = optionalString(body, "url", fields, 2048);
-        webhookUrl(url, fields);
-        const description = optionalString(body, "description", fields);
-        const events = hookEvents(body, fields, false);
-        const active = optionalBoolean(body, "active", fields);
-        const skip = optionalBoolean(body, "skip_cert_verification", fields);
-        const secret = optionalString(body, "secret", fields, 128);
-        const refused = invalid(fields, access.headers);
-        if (refused) return refused;
-        if (url !== undefined) hook.url = url;
-        if (description !== undefined) hook.description = description;
-        if (events !== undefined) hook.events = events;
-        if (active !== undefined) hook.active = active;
-        if (skip !== undefined) hook.skipCertVerification = skip;
-        // An absent secret keeps the current one; null or "" removes it.
-        if (secret !== undefined) hook.secret = secret === "" ? null : secret;
-        else if (body.secret === null) hook.secret = null;
-        return { status: 200, body: hookJson(access.repo, hook), headers: access.headers };
-      },
-    },
-    {
-      method: "DELETE",
-      pattern: `${R}/hooks/:uid`,
-      handler: (req) => {
-        const access = repoFor(req, ["webhook"], "admin");
-        if ("status" in access) return access;
-        const hook = findHook(access.repo, req.params.uid!);
-        if (!hook) return bitbucketError(404, "Webhook not found.", {}, access.headers);
-        access.repo.hooks.splice(access.repo.hooks.indexOf(hook), 1);
-        return { status: 204, headers: access.headers };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/commit/:commit/statuses`,
-      handler: (req) => {
-        const access = repoFor(req, ["repository"], "read");
-        if ("status" in access) return access;
-        const sha = resolveCommit(access.repo, req.params.commit!);
-        if (!sha) return bitbucketError(404, "Commit not found", {}, access.headers);
-        const { repo } = access;
-        return paginate(
-          req,
-          (repo.statuses.get(sha) ?? []).map((s) => statusJson(repo, sha, s)),
-          access.headers,
-        );
-      },
-    },
-    {
-      method: "POST",
-      pattern: `${R}/commit/:commit/statuses/build`,
-      handler: (req) => {
-        const access = repoFor(req, ["repository"], "write");
-        if ("status" in access) return access;
-        const sha = resolveCommit(access.repo, req.params.commit!);
-        if (!sha) return bitbucketError(404, "Commit not found", {}, access.headers);
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        const fields: Fields = {};
-        const state = requiredString(body, "state", fields);
-        if (state !== undefined && !(BUILD_STATES as readonly string[]).includes(state)) {
-          fields.state = [
-            `"${state.slice(0, 40)}" is not a valid choice: ${BUILD_STATES.join(", ")}.`,
-          ];
-        }
-        const key = requiredString(body, "key", fields);
-        const url = requiredString(body, "url", fields, 2048);
-        if (url !== undefined && !fields.url && !/^https?:\/\/[^\s]+$/i.test(url)) {
-          fields.url = ["Enter a valid URL."];
-        }
-        const name = optionalString(body, "name", fields);
-        const description = optionalString(body, "description", fields);
-        const refname = optionalString(body, "refname", fields);
-        const refused = invalid(fields, access.headers);
-        if (refused) return refused;
-        const list = access.repo.statuses.get(sha) ?? [];
-        access.repo.statuses.set(sha, list);
-        // The same key again overwrites the status (Bitbucket's documented behaviour).
-        let status = list.find((s) => s.key === key);
-        const at = now();
-        if (!status) {
-          status = {
-            key: key!,
-            state: "",
-            name: "",
-            url: "",
-            description: "",
-            refname: null,
-            createdOn: at,
-            updatedOn: at,
-          };
-          list.push(status);
-        }
-        Object.assign(status, {
-          state: state!,
-          url: url!,
-          name: name ?? key!,
-          description: description ?? "",
-          refname: refname ?? null,
+      }
+      const key: FakeDeployKey = {
+        id: nextKeyId++,
+        key: stored,
+        label,
+        comment: parsed!.comment,
+        createdOn: now(),
+      };
+      repo.deployKeys.push(key);
+      await keysChanged(repo);
+      // Bitbucket documents 200 (not 201) for a created deploy key.
+      return { status: 200, body: keyJson(repo, key), headers };
+    }),
+    keyAdmin("DELETE", `${R}/deploy-keys/:key_id`, async (req, { repo, headers }) => {
+      const index = repo.deployKeys.findIndex((k) => String(k.id) === req.params.key_id);
+      if (index < 0) return bitbucketError(404, "Deploy key not found.", {}, headers);
+      repo.deployKeys.splice(index, 1);
+      await keysChanged(repo);
+      return { status: 204, headers };
+    }),
+    hookAdmin("GET", `${R}/hooks`, (req, { repo, headers }) =>
+      paginate(
+        req,
+        repo.hooks.map((h) => hookJson(repo, h)),
+        headers,
+      ),
+    ),
+    hookAdmin("GET", `${R}/hooks/:uid`, (req, { repo, headers }) => {
+      const hook = findHook(repo, req.params.uid!);
+      if (!hook) return bitbucketError(404, "Webhook not found.", {}, headers);
+      return { status: 200, body: hookJson(repo, hook), headers };
+    }),
+    hookAdmin("POST", `${R}/hooks`, (req, { repo, headers }) => {
+      const input = hookInput(req, true, headers);
+      if (isReply(input)) return input;
+      const hook: FakeHook = {
+        uuid: braced(),
+        url: input.url!,
+        description: input.description!,
+        events: input.events!,
+        active: input.active ?? true,
+        secret: input.secret === undefined || input.secret === "" ? null : input.secret,
+        skipCertVerification: input.skip ?? false,
+        createdAt: new Date().toISOString(),
+      };
+      repo.hooks.push(hook);
+      return { status: 201, body: hookJson(repo, hook), headers };
+    }),
+    hookAdmin("PUT", `${R}/hooks/:uid`, (req, { repo, headers }) => {
+      const hook = findHook(repo, req.params.uid!);
+      if (!hook) return bitbucketError(404, "Webhook not found.", {}, headers);
+      const input = hookInput(req, false, headers);
+      if (isReply(input)) return input;
+      if (input.url !== undefined) hook.url = input.url;
+      if (input.description !== undefined) hook.description = input.description;
+      if (input.events !== undefined) hook.events = input.events;
+      if (input.active !== undefined) hook.active = input.active;
+      if (input.skip !== undefined) hook.skipCertVerification = input.skip;
+      // An absent secret keeps the current one; null or "" removes it.
+      if (input.secret !== undefined) hook.secret = input.secret === "" ? null : input.secret;
+      else if (input.secretCleared) hook.secret = null;
+      return { status: 200, body: hookJson(repo, hook), headers };
+    }),
+    hookAdmin("DELETE", `${R}/hooks/:uid`, (req, { repo, headers }) => {
+      const hook = findHook(repo, req.params.uid!);
+      if (!hook) return bitbucketError(404, "Webhook not found.", {}, headers);
+      repo.hooks.splice(repo.hooks.indexOf(hook), 1);
+      return { status: 204, headers };
+    }),
+    reader("GET", `${R}/commit/:commit/statuses`, (req, { repo, headers }) => {
+      const sha = resolveCommit(repo, req.params.commit!);
+      if (!sha) return bitbucketError(404, "Commit not found", {}, headers);
+      return paginate(
+        req,
+        (repo.statuses.get(sha) ?? []).map((s) => statusJson(repo, sha, s)),
+        headers,
+      );
+    }),
+    writer("POST", `${R}/commit/:commit/statuses/build`, (req, { repo, headers }) => {
+      const sha = resolveCommit(repo, req.params.commit!);
+      if (!sha) return bitbucketError(404, "Commit not found", {}, headers);
+      const request = objectBody(req);
+      if (isReply(request)) return request;
+      const body = request.json;
+      const fields: Fields = {};
+      const state = requiredString(body, "state", fields);
+      if (state !== undefined && !(BUILD_STATES as readonly string[]).includes(state)) {
+        fields.state = [
+          `"${state.slice(0, 40)}" is not a valid choice: ${BUILD_STATES.join(", ")}.`,
+        ];
+      }
+      const key = requiredString(body, "key", fields);
+      const url = requiredString(body, "url", fields, 2048);
+      if (url !== undefined && !fields.url && !/^https?:\/\/[^\s]+$/i.test(url)) {
+        fields.url = ["Enter a valid URL."];
+      }
+      const name = optionalString(body, "name", fields);
+      const description = optionalString(body, "description", fields);
+      const refname = optionalString(body, "refname", fields);
+      const refused = invalid(fields, headers);
+      if (refused) return refused;
+      const list = repo.statuses.get(sha) ?? [];
+      repo.statuses.set(sha, list);
+      // The same key again overwrites the status (Bitbucket's documented behaviour).
+      let status = list.find((s) => s.key === key);
+      const at = now();
+      if (!status) {
+        status = {
+          key: key!,
+          state: "",
+          name: "",
+          url: "",
+          description: "",
+          refname: null,
+          createdOn: at,
           updatedOn: at,
-        });
-        return { status: 201, body: statusJson(access.repo, sha, status), headers: access.headers };
-      },
-    },
+        };
+        list.push(status);
+      }
+      Object.assign(status, {
+        state: state!,
+        url: url!,
+        name: name ?? key!,
+        description: description ?? "",
+        refname: refname ?? null,
+        updatedOn: at,
+      });
+      return { status: 201, body: statusJson(repo, sha, status), headers };
+    }),
   ];
 
   async function keysChanged(repo: Repo): Promise<void> {
@@ -1076,20 +1000,7 @@ export async function startBitbucketFake(
       // Bitbucket resends a delivery answered with a 5xx (or not answered) twice more, at once.
       for (let attempt = 1; attempt <= 3; attempt++) {
         headers["x-attempt-number"] = String(attempt);
-        try {
-          const response = await fetch(hook.url, {
-            method: "POST",
-            headers,
-            body,
-            redirect: "manual",
-            signal: AbortSignal.timeout(10_000),
-          });
-          delivery.status = response.status;
-          delivery.responseBody = await response.text();
-        } catch (error) {
-          delivery.status = 0;
-          delivery.responseBody = (error as Error).message;
-        }
+        Object.assign(delivery, await sendDelivery(hook.url, headers, body));
         delivery.attempts.push(delivery.status);
         if (delivery.status !== 0 && delivery.status < 500) break;
       }

@@ -1,47 +1,13 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { generateEd25519KeyPair } from "../../../src/lib/ssh-keys.ts";
+import { callFake, startReceiver, type FakeAnswer } from "../test-support.ts";
 import { startGiteaFake, type GiteaFake } from "./fake.ts";
 
 /** The fake answers as Gitea's API v1 does, refusals included: checked over plain HTTP. */
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  text: string;
-}
-
-interface Received {
-  headers: IncomingMessage["headers"];
-  body: Buffer;
-}
-
-async function receiver() {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
+type Answer = FakeAnswer & { body: unknown };
 
 const obj = (a: Answer) => a.body as Record<string, unknown>;
 const message = (a: Answer) => String(obj(a).message);
@@ -58,24 +24,13 @@ describe("the Gitea fake", () => {
     path: string,
     options: { token?: string | null; auth?: string; body?: unknown } = {},
   ): Promise<Answer> => {
-    const headers: Record<string, string> = {};
     const token = options.token === undefined ? owner : options.token;
-    if (options.auth !== undefined) headers.authorization = options.auth;
-    else if (token !== null) headers.authorization = `token ${token}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
-      headers["content-type"] = "application/json";
-    }
-    const res = await fetch(`${gitea.baseUrl}/api/v1${path}`, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, headers: res.headers, body: parsed, text };
+    const authorization = options.auth ?? (token === null ? undefined : `token ${token}`);
+    const answer = await callFake(method, `${gitea.baseUrl}/api/v1${path}`, {
+      authorization,
+      body: options.body,
+    });
+    return { ...answer, body: answer.json === undefined ? answer.text : answer.json };
   };
 
   before(async () => {
@@ -297,7 +252,7 @@ describe("the Gitea fake", () => {
 
   it("delivers pushes with Gitea's headers, signed over the JSON payload", async () => {
     gitea.addRepo("ada", { name: "hooked" });
-    const target = await receiver();
+    const target = await startReceiver([], 204);
     try {
       const post = (config: Record<string, string>, extra: Record<string, unknown> = {}) =>
         call("POST", "/repos/ada/hooked/hooks", {

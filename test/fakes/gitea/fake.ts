@@ -1,6 +1,9 @@
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { parsePublicKey } from "../../../src/lib/ssh-keys.ts";
 import {
+  guardedRoutes,
+  isReply,
+  sendDelivery,
   startFakeServer,
   type FakeReply,
   type FakeRequest,
@@ -242,7 +245,7 @@ export async function startGiteaFake(
     anonymousAllowed: boolean,
   ): { user: User | undefined } | Reply {
     const who = authenticate(req);
-    if ("status" in who) return who;
+    if (isReply(who)) return who;
     if (!who.user) {
       return anonymousAllowed ? who : apiError(401, "token is required");
     }
@@ -270,10 +273,10 @@ export async function startGiteaFake(
 
   type Access = { repo: Repo; user: User | undefined } | Reply;
 
-  function repoAccess(req: FakeRequest, need: GiteaRole, repo?: Repo): Access {
+  function repoAccess(req: FakeRequest, need: GiteaRole): Access {
     const who = scoped(req, "repository", need === "read");
-    if ("status" in who) return who;
-    repo ??= repos.find(
+    if (isReply(who)) return who;
+    const repo = repos.find(
       (r) =>
         r.owner.login.toLowerCase() === (req.params.owner ?? "").toLowerCase() &&
         r.name.toLowerCase() === (req.params.repo ?? "").toLowerCase(),
@@ -444,6 +447,20 @@ export async function startGiteaFake(
 
   // ---------- routes ----------
 
+  /** Routes on the repository of the path, for callers with the `need` role. */
+  const repoRoutes = (need: GiteaRole) => guardedRoutes((req) => repoAccess(req, need));
+  const reader = repoRoutes("read");
+  const writer = repoRoutes("write");
+  const admin = repoRoutes("admin");
+
+  /** Removes the item the path's `:id` names: 204, or Gitea's 404 when there is none. */
+  const remove = (items: Array<{ id: number }>, req: FakeRequest): Reply => {
+    const index = items.findIndex((item) => String(item.id) === req.params.id);
+    if (index < 0) return notFound();
+    items.splice(index, 1);
+    return { status: 204 };
+  };
+
   const R = "/api/v1/repos/:owner/:repo";
   const routes: FakeRoute[] = [
     {
@@ -451,7 +468,7 @@ export async function startGiteaFake(
       pattern: "/api/v1/user",
       handler: (req) => {
         const who = scoped(req, "user", false);
-        if ("status" in who) return who;
+        if (isReply(who)) return who;
         return { status: 200, body: userJson(who.user!) };
       },
     },
@@ -465,7 +482,7 @@ export async function startGiteaFake(
       pattern: "/api/v1/repos/search",
       handler: (req) => {
         const who = scoped(req, "repository", true);
-        if ("status" in who) return who;
+        if (isReply(who)) return who;
         const q = (req.query.get("q") ?? "").toLowerCase();
         const found = repos
           .filter((r) => roleOf(r, who.user) !== undefined)
@@ -480,278 +497,185 @@ export async function startGiteaFake(
       pattern: "/api/v1/repositories/:id",
       handler: (req) => {
         const who = scoped(req, "repository", true);
-        if ("status" in who) return who;
+        if (isReply(who)) return who;
         const repo = repos.find((r) => String(r.id) === req.params.id);
         if (!repo || !roleOf(repo, who.user)) return notFound();
         return { status: 200, body: repoJson(repo, who.user) };
       },
     },
-    {
-      method: "GET",
-      pattern: R,
-      handler: (req) => {
-        const access = repoAccess(req, "read");
-        if ("status" in access) return access;
-        return { status: 200, body: repoJson(access.repo, access.user) };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/branches/*`,
-      handler: (req) => {
-        const access = repoAccess(req, "read");
-        if ("status" in access) return access;
-        const name = req.params["*"]!;
-        const sha = access.repo.branches.get(name);
-        if (sha === undefined) return notFound();
-        return {
-          status: 200,
-          body: {
-            name,
-            commit: {
-              id: sha,
-              message: "Update the site\n",
-              url: `${base}/${fullName(access.repo)}/commit/${sha}`,
-              author: { name: access.repo.owner.login, email: access.repo.owner.email },
-              committer: { name: access.repo.owner.login, email: access.repo.owner.email },
-              timestamp: timestamp(),
-            },
-            protected: false,
-            required_approvals: 0,
-            enable_status_check: false,
-            status_check_contexts: [],
-            user_can_push: roleOf(access.repo, access.user) !== "read",
-            user_can_merge: roleOf(access.repo, access.user) !== "read",
-            effective_branch_protection_name: "",
+    reader("GET", R, (_req, { repo, user }) => ({ status: 200, body: repoJson(repo, user) })),
+    reader("GET", `${R}/branches/*`, (req, { repo, user }) => {
+      const name = req.params["*"]!;
+      const sha = repo.branches.get(name);
+      if (sha === undefined) return notFound();
+      return {
+        status: 200,
+        body: {
+          name,
+          commit: {
+            id: sha,
+            message: "Update the site\n",
+            url: `${base}/${fullName(repo)}/commit/${sha}`,
+            author: { name: repo.owner.login, email: repo.owner.email },
+            committer: { name: repo.owner.login, email: repo.owner.email },
+            timestamp: timestamp(),
           },
-        };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/keys`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        return page(
-          req,
-          access.repo.keys.map((k) => keyJson(access.repo, k)),
-        );
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/keys/:id`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const key = access.repo.keys.find((k) => String(k.id) === req.params.id);
-        return key ? { status: 200, body: keyJson(access.repo, key) } : notFound();
-      },
-    },
-    {
-      method: "POST",
-      pattern: `${R}/keys`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        if (typeof body.key !== "string" || body.key === "") return fieldError("Key", "Required");
-        if (typeof body.title !== "string" || body.title === "") {
-          return fieldError("Title", "Required");
+          protected: false,
+          required_approvals: 0,
+          enable_status_check: false,
+          status_check_contexts: [],
+          user_can_push: roleOf(repo, user) !== "read",
+          user_can_merge: roleOf(repo, user) !== "read",
+          effective_branch_protection_name: "",
+        },
+      };
+    }),
+    admin("GET", `${R}/keys`, (req, { repo }) =>
+      page(
+        req,
+        repo.keys.map((k) => keyJson(repo, k)),
+      ),
+    ),
+    admin("GET", `${R}/keys/:id`, (req, { repo }) => {
+      const key = repo.keys.find((k) => String(k.id) === req.params.id);
+      return key ? { status: 200, body: keyJson(repo, key) } : notFound();
+    }),
+    admin("POST", `${R}/keys`, (req, { repo }) => {
+      const request = objectBody(req);
+      if (isReply(request)) return request;
+      const body = request.json;
+      if (typeof body.key !== "string" || body.key === "") return fieldError("Key", "Required");
+      if (typeof body.title !== "string" || body.title === "") {
+        return fieldError("Title", "Required");
+      }
+      if (body.read_only !== undefined && typeof body.read_only !== "boolean") {
+        return fieldError("ReadOnly", "invalid boolean");
+      }
+      const parsed = parsePublicKey(body.key);
+      if (!parsed || parsed.hadOptions) {
+        return apiError(422, "Invalid key content: no key found");
+      }
+      const content = `${parsed.type} ${parsed.base64}`;
+      if (repo.keys.some((k) => k.key === content)) {
+        return apiError(422, "This key has already been added to this repository");
+      }
+      if (repo.keys.some((k) => k.title === body.title)) {
+        return apiError(422, "Key title has been used");
+      }
+      const key: FakeGiteaKey = {
+        id: ids.key++,
+        keyId: ids.key + 1000,
+        key: content,
+        title: body.title,
+        fingerprint: parsed.fingerprintSha256,
+        // Gitea's default is a read-write key: callers must ask for read_only.
+        readOnly: body.read_only === true,
+        createdAt: timestamp(),
+      };
+      repo.keys.push(key);
+      return { status: 201, body: keyJson(repo, key) };
+    }),
+    admin("DELETE", `${R}/keys/:id`, (req, { repo }) => remove(repo.keys, req)),
+    admin("GET", `${R}/hooks`, (req, { repo }) => page(req, repo.hooks.map(hookJson))),
+    admin("GET", `${R}/hooks/:id`, (req, { repo }) => {
+      const hook = repo.hooks.find((h) => String(h.id) === req.params.id);
+      return hook ? { status: 200, body: hookJson(hook) } : notFound();
+    }),
+    admin("POST", `${R}/hooks`, (req, { repo }) => {
+      const request = objectBody(req);
+      if (isReply(request)) return request;
+      const body = request.json;
+      if (typeof body.type !== "string" || body.type === "") return fieldError("Type", "Required");
+      if (!HOOK_TYPES.includes(body.type)) return apiError(422, "Invalid hook type");
+      const config = hookConfig(body.config, true);
+      if (isReply(config)) return config;
+      const events = hookEvents(body.events);
+      if (isReply(events)) return events;
+      if (body.active !== undefined && typeof body.active !== "boolean") {
+        return fieldError("Active", "invalid boolean");
+      }
+      const filter = body.branch_filter ?? "";
+      if (typeof filter !== "string") return fieldError("BranchFilter", "invalid string");
+      const at = timestamp();
+      const hook: FakeGiteaHook = {
+        id: ids.hook++,
+        type: body.type,
+        url: config.url!,
+        contentType: config.contentType!,
+        secret: config.secret ?? "",
+        events: events.length === 0 ? ["push"] : events,
+        branchFilter: filter,
+        // Gitea's CreateHookOption: `active` defaults to false.
+        active: body.active === true,
+        createdAt: at,
+        updatedAt: at,
+      };
+      repo.hooks.push(hook);
+      return { status: 201, body: hookJson(hook) };
+    }),
+    admin("PATCH", `${R}/hooks/:id`, (req, { repo }) => {
+      const hook = repo.hooks.find((h) => String(h.id) === req.params.id);
+      if (!hook) return notFound();
+      const request = objectBody(req);
+      if (isReply(request)) return request;
+      const body = request.json;
+      const config = body.config === undefined ? {} : hookConfig(body.config, false);
+      if (isReply(config)) return config;
+      const events = body.events === undefined ? undefined : hookEvents(body.events);
+      if (events && isReply(events)) return events;
+      if (body.active !== undefined && typeof body.active !== "boolean") {
+        return fieldError("Active", "invalid boolean");
+      }
+      if (config.url !== undefined) hook.url = config.url;
+      if (config.contentType !== undefined) hook.contentType = config.contentType;
+      if (config.secret !== undefined) hook.secret = config.secret;
+      if (events !== undefined) hook.events = events.length === 0 ? ["push"] : events;
+      if (typeof body.active === "boolean") hook.active = body.active;
+      if (typeof body.branch_filter === "string") hook.branchFilter = body.branch_filter;
+      hook.updatedAt = timestamp();
+      return { status: 200, body: hookJson(hook) };
+    }),
+    admin("DELETE", `${R}/hooks/:id`, (req, { repo }) => remove(repo.hooks, req)),
+    reader("GET", `${R}/statuses/:sha`, (req, { repo }) => {
+      const sha = req.params.sha!;
+      return page(
+        req,
+        (repo.statuses.get(sha) ?? []).map((s) => statusJson(repo, sha, s)),
+      );
+    }),
+    writer("POST", `${R}/statuses/:sha`, (req, { repo }) => {
+      const sha = req.params.sha!;
+      if (!repo.commits.has(sha)) {
+        return apiError(404, `object does not exist [id: ${sha.slice(0, 64)}, rel_path: ]`);
+      }
+      const request = objectBody(req);
+      if (isReply(request)) return request;
+      const body = request.json;
+      if (typeof body.state !== "string" || !STATUS_STATES.includes(body.state)) {
+        return fieldError("State", "invalid commit status state");
+      }
+      for (const field of ["target_url", "description", "context"]) {
+        if (body[field] !== undefined && typeof body[field] !== "string") {
+          return fieldError(field, "invalid string");
         }
-        if (body.read_only !== undefined && typeof body.read_only !== "boolean") {
-          return fieldError("ReadOnly", "invalid boolean");
-        }
-        const parsed = parsePublicKey(body.key);
-        if (!parsed || parsed.hadOptions) {
-          return apiError(422, "Invalid key content: no key found");
-        }
-        const content = `${parsed.type} ${parsed.base64}`;
-        if (access.repo.keys.some((k) => k.key === content)) {
-          return apiError(422, "This key has already been added to this repository");
-        }
-        if (access.repo.keys.some((k) => k.title === body.title)) {
-          return apiError(422, "Key title has been used");
-        }
-        const key: FakeGiteaKey = {
-          id: ids.key++,
-          keyId: ids.key + 1000,
-          key: content,
-          title: body.title,
-          fingerprint: parsed.fingerprintSha256,
-          // Gitea's default is a read-write key: callers must ask for read_only.
-          readOnly: body.read_only === true,
-          createdAt: timestamp(),
-        };
-        access.repo.keys.push(key);
-        return { status: 201, body: keyJson(access.repo, key) };
-      },
-    },
-    {
-      method: "DELETE",
-      pattern: `${R}/keys/:id`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const index = access.repo.keys.findIndex((k) => String(k.id) === req.params.id);
-        if (index < 0) return notFound();
-        access.repo.keys.splice(index, 1);
-        return { status: 204 };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/hooks`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        return page(req, access.repo.hooks.map(hookJson));
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/hooks/:id`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const hook = access.repo.hooks.find((h) => String(h.id) === req.params.id);
-        return hook ? { status: 200, body: hookJson(hook) } : notFound();
-      },
-    },
-    {
-      method: "POST",
-      pattern: `${R}/hooks`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        if (typeof body.type !== "string" || body.type === "")
-          return fieldError("Type", "Required");
-        if (!HOOK_TYPES.includes(body.type)) return apiError(422, "Invalid hook type");
-        const config = hookConfig(body.config, true);
-        if ("status" in config) return config;
-        const events = hookEvents(body.events);
-        if ("status" in events) return events;
-        if (body.active !== undefined && typeof body.active !== "boolean") {
-          return fieldError("Active", "invalid boolean");
-        }
-        const filter = body.branch_filter ?? "";
-        if (typeof filter !== "string") return fieldError("BranchFilter", "invalid string");
-        const at = timestamp();
-        const hook: FakeGiteaHook = {
-          id: ids.hook++,
-          type: body.type,
-          url: config.url!,
-          contentType: config.contentType!,
-          secret: config.secret ?? "",
-          events: events.length === 0 ? ["push"] : events,
-          branchFilter: filter,
-          // Gitea's CreateHookOption: `active` defaults to false.
-          active: body.active === true,
-          createdAt: at,
-          updatedAt: at,
-        };
-        access.repo.hooks.push(hook);
-        return { status: 201, body: hookJson(hook) };
-      },
-    },
-    {
-      method: "PATCH",
-      pattern: `${R}/hooks/:id`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const hook = access.repo.hooks.find((h) => String(h.id) === req.params.id);
-        if (!hook) return notFound();
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        const config = body.config === undefined ? {} : hookConfig(body.config, false);
-        if ("status" in config) return config;
-        const events = body.events === undefined ? undefined : hookEvents(body.events);
-        if (events && "status" in events) return events;
-        if (body.active !== undefined && typeof body.active !== "boolean") {
-          return fieldError("Active", "invalid boolean");
-        }
-        if (config.url !== undefined) hook.url = config.url;
-        if (config.contentType !== undefined) hook.contentType = config.contentType;
-        if (config.secret !== undefined) hook.secret = config.secret;
-        if (events !== undefined) hook.events = events.length === 0 ? ["push"] : events;
-        if (typeof body.active === "boolean") hook.active = body.active;
-        if (typeof body.branch_filter === "string") hook.branchFilter = body.branch_filter;
-        hook.updatedAt = timestamp();
-        return { status: 200, body: hookJson(hook) };
-      },
-    },
-    {
-      method: "DELETE",
-      pattern: `${R}/hooks/:id`,
-      handler: (req) => {
-        const access = repoAccess(req, "admin");
-        if ("status" in access) return access;
-        const index = access.repo.hooks.findIndex((h) => String(h.id) === req.params.id);
-        if (index < 0) return notFound();
-        access.repo.hooks.splice(index, 1);
-        return { status: 204 };
-      },
-    },
-    {
-      method: "GET",
-      pattern: `${R}/statuses/:sha`,
-      handler: (req) => {
-        const access = repoAccess(req, "read");
-        if ("status" in access) return access;
-        const sha = req.params.sha!;
-        return page(
-          req,
-          (access.repo.statuses.get(sha) ?? []).map((s) => statusJson(access.repo, sha, s)),
-        );
-      },
-    },
-    {
-      method: "POST",
-      pattern: `${R}/statuses/:sha`,
-      handler: (req) => {
-        const access = repoAccess(req, "write");
-        if ("status" in access) return access;
-        const sha = req.params.sha!;
-        if (!access.repo.commits.has(sha)) {
-          return apiError(404, `object does not exist [id: ${sha.slice(0, 64)}, rel_path: ]`);
-        }
-        const request = objectBody(req);
-        if ("status" in request) return request;
-        const body = request.json;
-        if (typeof body.state !== "string" || !STATUS_STATES.includes(body.state)) {
-          return fieldError("State", "invalid commit status state");
-        }
-        for (const field of ["target_url", "description", "context"]) {
-          if (body[field] !== undefined && typeof body[field] !== "string") {
-            return fieldError(field, "invalid string");
-          }
-        }
-        const targetUrl = (body.target_url as string | undefined) ?? "";
-        if (targetUrl !== "" && !/^https?:\/\/\S+$/.test(targetUrl)) {
-          return fieldError("TargetURL", "Url");
-        }
-        const status: FakeGiteaStatus = {
-          id: ids.status++,
-          state: body.state,
-          targetUrl,
-          description: (body.description as string | undefined) ?? "",
-          context: (body.context as string | undefined) || "default",
-          createdAt: timestamp(),
-        };
-        const list = access.repo.statuses.get(sha) ?? [];
-        list.push(status);
-        access.repo.statuses.set(sha, list);
-        return { status: 201, body: statusJson(access.repo, sha, status) };
-      },
-    },
+      }
+      const targetUrl = (body.target_url as string | undefined) ?? "";
+      if (targetUrl !== "" && !/^https?:\/\/\S+$/.test(targetUrl)) {
+        return fieldError("TargetURL", "Url");
+      }
+      const status: FakeGiteaStatus = {
+        id: ids.status++,
+        state: body.state,
+        targetUrl,
+        description: (body.description as string | undefined) ?? "",
+        context: (body.context as string | undefined) || "default",
+        createdAt: timestamp(),
+      };
+      const list = repo.statuses.get(sha) ?? [];
+      list.push(status);
+      repo.statuses.set(sha, list);
+      return { status: 201, body: statusJson(repo, sha, status) };
+    }),
   ];
 
   function hookConfig(
@@ -855,29 +779,15 @@ export async function startGiteaFake(
         "x-github-event": event,
         "x-github-event-type": eventType,
       };
-      const delivery: FakeGiteaDelivery = {
+      deliveries.push({
         hookId: hook.id,
         url: hook.url,
         event,
         headers,
         body,
-        status: 0,
-        responseBody: "",
-      };
-      try {
-        const response = await fetch(hook.url, {
-          method: "POST",
-          headers,
-          body,
-          redirect: "manual",
-          signal: AbortSignal.timeout(5_000),
-        });
-        delivery.status = response.status;
-        delivery.responseBody = await response.text();
-      } catch (error) {
-        delivery.responseBody = (error as Error).message;
-      }
-      deliveries.push(delivery);
+        // Gitea's [webhook] DELIVER_TIMEOUT defaults to 5 s.
+        ...(await sendDelivery(hook.url, headers, body, 5_000)),
+      });
     }
     return deliveries;
   }

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { createHmac, generateKeyPairSync, sign } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer, type IncomingMessage } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { appJwt } from "../../../src/platform/providers/github-app.ts";
+import { startReceiver } from "../test-support.ts";
 import { githubSignature, startGitHubFake, type GitHubFake } from "./fake.ts";
 
 /**
@@ -227,26 +227,16 @@ describe("the GitHub fake is strict", () => {
       githubSignature("It's a Secret to Everybody", "Hello, World!"),
       "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
     );
-    const received: Array<{ headers: IncomingMessage["headers"]; body: Buffer }> = [];
-    const receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const receiver = await startReceiver([], 204);
     try {
-      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
       const delivery = await gh.sendWebhook(
-        url,
+        receiver.url,
         "push",
         { ref: "refs/heads/main" },
         { secret: "s3cret", hookId: 7 },
       );
       assert.equal(delivery.status, 204);
-      const [got] = received;
+      const [got] = receiver.received;
       assert.equal(got?.headers["x-github-event"], "push");
       assert.equal(got?.headers["x-github-delivery"], delivery.deliveryId);
       assert.equal(got?.headers["x-github-hook-id"], "7");
@@ -255,7 +245,7 @@ describe("the GitHub fake is strict", () => {
         `sha256=${createHmac("sha256", "s3cret").update(got!.body).digest("hex")}`,
       );
     } finally {
-      await new Promise<void>((r) => receiver.close(() => r()));
+      await receiver.close();
     }
   });
 });

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { run, runChecked } from "../../../src/lib/run.ts";
 import {
+  sendDelivery,
   startFakeServer,
   type FakeReply,
   type FakeRequest,
@@ -1583,19 +1584,9 @@ export async function startGitHubFake(): Promise<GitHubFake> {
         `sha1=${createHmac("sha1", options.secret).update(body).digest("hex")}`;
     }
     const delivery: WebhookDelivery = { url, event, deliveryId, status: null };
-    try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers,
-        body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(10_000),
-      });
-      await res.arrayBuffer();
-      delivery.status = res.status;
-    } catch (error) {
-      delivery.error = (error as Error).message;
-    }
+    const sent = await sendDelivery(url, headers, body);
+    if (sent.status === 0) delivery.error = sent.responseBody;
+    else delivery.status = sent.status;
     deliveries.push(delivery);
     return delivery;
   };
