@@ -8,7 +8,9 @@ const argv = process.argv.slice(2);
 const bundle = argv[0] === "deploy" ? currentBundle() : undefined;
 if (bundle !== undefined) {
   const { runDeploy } = await import(bundle);
-  process.exitCode = await runDeploy(argv.slice(1));
+  // Everything is written (stdout and stderr are synchronous on Linux); exiting now spares the
+  // ~20 ms of an orderly teardown of a process that is done.
+  process.exit(await runDeploy(argv.slice(1)));
 } else {
   const { register } = await import("tsx/esm/api");
   register();

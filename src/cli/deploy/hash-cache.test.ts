@@ -105,7 +105,7 @@ describe("hash cache", () => {
     await hashDir(dir, cache);
     const folder = join(cache, "deploy-hashes");
     const [file] = readdirSync(folder);
-    for (const junk of ["{not json", "null", JSON.stringify({ version: 1, root: dir, files: 5 })]) {
+    for (const junk of ["{not json", "null", JSON.stringify({ version: 2, root: dir, files: 5 })]) {
       writeFileSync(join(folder, file!), junk);
       const result = await hashDir(dir, cache);
       assert.equal(result.reused, 0, junk);

@@ -10,7 +10,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { hashFiles } from "./hash.ts";
-import type { SiteFile } from "./walk.ts";
+import type { FileStamp, SiteFile } from "./walk.ts";
 
 /**
  * The SHA-1s of a previous deploy of the same directory, so that an unchanged file is not read
@@ -22,17 +22,18 @@ import type { SiteFile } from "./walk.ts";
  * times moving. So only files that had not changed for `SETTLE_MS` before hashing began are
  * remembered; one written just before a deploy is hashed again the next time.
  *
- * The cache lives in the user's cache directory (one small JSON file per deployed directory,
- * readable by the user only). It is an optimisation: an unreadable or corrupt cache is ignored,
+ * The cache lives in the user's cache directory (one small JSON file per deployed directory, keyed
+ * by deploy path, readable by the user only). It is an optimisation: an unreadable or corrupt cache is ignored,
  * and a cache that cannot be written is skipped.
  */
 
 export const SETTLE_MS = 3_000;
 /** Cache files of directories not deployed for this long are removed. */
 const FORGET_AFTER_MS = 30 * 24 * 60 * 60 * 1000;
-const VERSION = 1;
+const VERSION = 2;
 
-type Entry = [stamp: string, sha1: string];
+/** A file's stamp followed by its SHA-1, keyed by its deploy path. */
+type Entry = [...FileStamp, string];
 
 interface CacheFile {
   version: number;
@@ -73,8 +74,8 @@ export async function hashFilesCached(
   const digests = new Array<string>(files.length);
   const stale: number[] = [];
   files.forEach((file, i) => {
-    const entry = known[file.absolute];
-    if (entry !== undefined && entry[0] === file.stamp) digests[i] = entry[1];
+    const entry = known[file.path];
+    if (entry !== undefined && sameStamp(entry, file.stamp)) digests[i] = entry[5];
     else stale.push(i);
   });
   const reused = files.length - stale.length;
@@ -86,7 +87,7 @@ export async function hashFilesCached(
 
   const settled: Record<string, Entry> = {};
   files.forEach((file, i) => {
-    if (file.changedMs < startedMs - SETTLE_MS) settled[file.absolute] = [file.stamp, digests[i]!];
+    if (file.changedMs < startedMs - SETTLE_MS) settled[file.path] = [...file.stamp, digests[i]!];
   });
   if (!sameEntries(known, settled))
     writeCache(cacheDir, path, { version: VERSION, root, files: settled });
@@ -110,18 +111,34 @@ function readCache(path: string, root: string): Record<string, Entry> {
     return {};
   }
   const files: Record<string, Entry> = {};
-  for (const [absolute, entry] of Object.entries(cache.files ?? {})) {
-    if (Array.isArray(entry) && typeof entry[0] === "string" && /^[0-9a-f]{40}$/.test(entry[1])) {
-      files[absolute] = [entry[0], entry[1]];
-    }
+  for (const [path, entry] of Object.entries(cache.files ?? {})) {
+    if (isEntry(entry)) files[path] = entry;
   }
   return files;
+}
+
+function isEntry(value: unknown): value is Entry {
+  return (
+    Array.isArray(value) &&
+    value.length === 6 &&
+    value.slice(0, 5).every((n) => typeof n === "number") &&
+    typeof value[5] === "string" &&
+    /^[0-9a-f]{40}$/.test(value[5])
+  );
+}
+
+function sameStamp(entry: Entry, stamp: FileStamp | Entry): boolean {
+  for (let k = 0; k < 5; k++) if (entry[k] !== stamp[k]) return false;
+  return true;
 }
 
 function sameEntries(a: Record<string, Entry>, b: Record<string, Entry>): boolean {
   const keys = Object.keys(b);
   if (Object.keys(a).length !== keys.length) return false;
-  return keys.every((key) => a[key]?.[0] === b[key]![0] && a[key]?.[1] === b[key]![1]);
+  return keys.every((key) => {
+    const [x, y] = [a[key], b[key]!];
+    return x !== undefined && sameStamp(x, y) && x[5] === y[5];
+  });
 }
 
 /** Written whole and renamed into place, so a concurrent deploy reads the old or the new one. */

@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
-import { join, sep } from "node:path";
+import { sep } from "node:path";
 
 /**
  * The files of a directory to deploy, the way the platform publishes a build output: every
@@ -26,10 +26,18 @@ export interface SiteFile {
    * What identifies this version of the file without reading it, as git's index does: device,
    * inode, size, modification and change times. A write, a rename over it or a `touch` changes it.
    */
-  stamp: string;
+  stamp: FileStamp;
   /** The later of its modification and change times (ms since the epoch). */
   changedMs: number;
 }
+
+export type FileStamp = readonly [
+  dev: number,
+  ino: number,
+  size: number,
+  mtimeMs: number,
+  ctimeMs: number,
+];
 
 export type WalkErrorCode =
   | "not_a_directory"
@@ -70,7 +78,21 @@ function describeSpecial(info: Stats): string {
   return "not a regular file";
 }
 
-/** Lists the files to deploy under `dir`, sorted by path within each directory. */
+/** Throws for the first name in `absolute` that is not valid UTF-8. */
+function refuseInvalidNames(absolute: string, prefix: string): void {
+  for (const raw of readdirSync(absolute, { encoding: "buffer" })) {
+    const name = raw.toString("utf8");
+    if (Buffer.from(name, "utf8").equals(raw)) continue;
+    const path = prefix === "" ? name : `${prefix}/${name}`;
+    throw new WalkError(
+      "invalid_name",
+      `"${path}" has a name that is not valid UTF-8; rename it so it can be served as a URL`,
+      path,
+    );
+  }
+}
+
+/** Lists the files to deploy under `dir`, sorted by path (UTF-16 code units) within each directory. */
 export function walkSite(dir: string, maxFiles = MAX_FILES): SiteFile[] {
   let root: string;
   try {
@@ -94,27 +116,21 @@ export function walkSite(dir: string, maxFiles = MAX_FILES): SiteFile[] {
       path,
       absolute,
       size: info.size,
-      stamp: `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`,
+      stamp: [info.dev, info.ino, info.size, info.mtimeMs, info.ctimeMs],
       changedMs: Math.max(info.mtimeMs, info.ctimeMs),
     });
   };
 
   const visit = (absolute: string, prefix: string, ancestors: readonly string[]): void => {
-    const names = readdirSync(absolute, { encoding: "buffer" });
-    names.sort(Buffer.compare);
-    for (const raw of names) {
-      const name = raw.toString("utf8");
+    const names = readdirSync(absolute);
+    // Bytes that are not UTF-8 decode to U+FFFD; only then are the raw names worth reading.
+    if (names.some((name) => name.includes("\uFFFD"))) refuseInvalidNames(absolute, prefix);
+    names.sort();
+    for (const name of names) {
       const path = prefix === "" ? name : `${prefix}/${name}`;
-      // Invalid UTF-8 decodes to U+FFFD; only then is the round trip worth checking.
-      if (name.includes("\uFFFD") && !Buffer.from(name, "utf8").equals(raw)) {
-        throw new WalkError(
-          "invalid_name",
-          `"${path}" has a name that is not valid UTF-8; rename it so it can be served as a URL`,
-          path,
-        );
-      }
       if (isSkippedName(name)) continue;
-      const entry = join(absolute, name);
+      // `absolute` is a real path and `name` one component: nothing for path.join to normalise.
+      const entry = absolute.endsWith(sep) ? absolute + name : absolute + sep + name;
       const info = lstatSync(entry);
       if (info.isSymbolicLink()) {
         followLink(entry, path, ancestors);

@@ -130,6 +130,21 @@ describe("LocalBlobStore", () => {
     );
   });
 
+  it("forgets a blob removed behind its back as soon as a read misses it", async () => {
+    const data = Buffer.from("will be removed by hand");
+    const id = sha1(data);
+    await store.put(id, data);
+    await rm(store.pathOf(id));
+    // Blobs are never deleted by Slipway, so a blob seen once is assumed to stay...
+    assert.deepEqual(await store.missing([id]), []);
+    // ...until a read finds it gone: from then on it is missing, and a deploy asks for it again.
+    await assert.rejects(store.get(id), BlobNotFoundError);
+    assert.deepEqual(await store.missing([id]), [id]);
+    assert.deepEqual([...(await store.sizes([id]))], []);
+    await store.put(id, data);
+    assert.equal(await store.size(id), data.length);
+  });
+
   it("refuses names that are not lowercase hex SHA-1s before touching the disk", async () => {
     for (const bad of [
       "../../etc/passwd",
