@@ -85,12 +85,15 @@ export async function hashFilesCached(
   );
   stale.forEach((i, k) => (digests[i] = hashed[k]!));
 
+  // Every file found in the cache and nothing else in it: the cache is already right.
+  if (stale.length === 0 && Object.keys(known).length === files.length) return { digests, reused };
   const settled: Record<string, Entry> = {};
   files.forEach((file, i) => {
     if (file.changedMs < startedMs - SETTLE_MS) settled[file.path] = [...file.stamp, digests[i]!];
   });
-  if (!sameEntries(known, settled))
+  if (!sameEntries(known, settled)) {
     writeCache(cacheDir, path, { version: VERSION, root, files: settled });
+  }
   return { digests, reused };
 }
 
