@@ -12,6 +12,7 @@ declare -A needs=(
   [sshd]=openssh-server
   [bwrap]=bubblewrap
   [prlimit]=util-linux
+  [slirp4netns]=slirp4netns
 )
 
 missing=()

@@ -47,6 +47,22 @@ async function newWorkDir(): Promise<string> {
 /** A build uid of the test's own choosing, so the test can look for its processes. */
 const testUid = (): number => 2_100_000_000 + Math.floor(Math.random() * 1_000_000);
 
+/** slirp4netns processes this test process started (they run as the platform's user). */
+async function slirpProcesses(): Promise<number[]> {
+  const found: number[] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    if (
+      /^Name:\s+slirp4netns$/m.test(status) &&
+      /^PPid:\s+(\d+)$/m.exec(status)?.[1] === String(process.pid)
+    ) {
+      if (!/^State:\s+Z/m.test(status)) found.push(Number(pid));
+    }
+  }
+  return found;
+}
+
 async function build(options: Partial<SandboxOptions> & { command: string }) {
   const lines: OutputLine[] = [];
   const workDir = options.workDir ?? (await newWorkDir());
@@ -356,20 +372,57 @@ describe("runSandboxed", { skip }, () => {
     assert.match(describeSandboxFailure(result) ?? "", /file size limit/);
   });
 
-  it("has the network unless the site turns it off", async () => {
+  it("gives the build a network of its own: the host's loopback and services stay out of reach", async () => {
     const server: Server = createServer((socket) => socket.end("hello-from-host\n"));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await new Promise<void>((r) => server.listen(0, "0.0.0.0", r));
     const port = (server.address() as { port: number }).port;
+    const connect = (host: string): string =>
+      `timeout 5 bash -c 'exec 3<>/dev/tcp/${host}/${port} && cat <&3' 2>/dev/null || echo "no ${host}"`;
+    const probe = [
+      "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+      "cat /etc/resolv.conf",
+      connect("127.0.0.1"),
+      connect("10.0.2.2"),
+      // The build's own loopback works: a listener and a client inside.
+      `node -e 'const s=require("net").createServer(c=>c.end("inner-ok")).listen(0,"127.0.0.1",()=>require("net").connect(s.address().port,"127.0.0.1").on("data",d=>{console.log(String(d));process.exit(0)}))'`,
+    ].join("; ");
     try {
-      const probe = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port} && cat <&3' 2>&1 || echo no-network`;
       const online = await build({ command: probe });
-      assert.match(online.text, /hello-from-host/);
+      assert.equal(online.result.exitCode, 0, online.text);
+      assert.match(online.text, /^tap0$/m);
+      assert.match(online.text, /^nameserver 10\.0\.2\.3$/m);
+      assert.match(online.text, /^no 127\.0\.0\.1$/m);
+      assert.match(online.text, /^no 10\.0\.2\.2$/m);
+      assert.match(online.text, /^inner-ok$/m);
+      assert.doesNotMatch(online.text, /hello-from-host/);
+      assert.deepEqual(await slirpProcesses(), []);
+
       const offline = await build({ command: probe, network: false });
-      assert.match(offline.text, /no-network/);
+      assert.equal(offline.result.exitCode, 0, offline.text);
+      assert.deepEqual(
+        offline.text.split("\n").filter((l) => /^[a-z0-9]+$/.test(l)),
+        ["lo"],
+        offline.text,
+      );
+      assert.match(offline.text, /^inner-ok$/m);
       assert.doesNotMatch(offline.text, /hello-from-host/);
     } finally {
       server.close();
     }
+  });
+
+  it("stops slirp4netns with the build on every path: failure, time limit, cancel", async () => {
+    const failed = await build({ command: "exit 7" });
+    assert.equal(failed.result.exitCode, 7);
+    assert.deepEqual(await slirpProcesses(), []);
+    const timedOut = await build({ command: "sleep 1000", timeoutMs: 1500, killGraceMs: 500 });
+    assert.equal(timedOut.result.timedOut, true);
+    assert.deepEqual(await slirpProcesses(), []);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 500);
+    const cancelled = await build({ command: "sleep 1000", signal: controller.signal });
+    assert.equal(cancelled.result.cancelled, true);
+    assert.deepEqual(await slirpProcesses(), []);
   });
 
   it("stops a cancelled build", async () => {

@@ -1,4 +1,4 @@
-import { spawn, type StdioOptions } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { constants as fsConstants } from "node:fs";
 import {
   access,
@@ -13,9 +13,10 @@ import {
 } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { run } from "../../lib/run.ts";
 import { LineSplitter, Tail } from "./lines.ts";
+import { sandboxSeccompFilter } from "./seccomp.ts";
 import { killAllOfUid, killProcessGroup, processesOfUid } from "./process.ts";
 
 /**
@@ -40,6 +41,13 @@ import { killAllOfUid, killProcessGroup, processesOfUid } from "./process.ts";
  * - Only the checkout (bound at /build) is writable; /tmp and HOME are size-limited tmpfs; /usr and
  *   a few /etc files are read-only; everything else — the data dir, keys, other builds — is not
  *   there at all. Paths to hide that lie under a bound tree get an empty read-only tmpfs on top.
+ * - A seccomp filter (seccomp.ts: Flatpak's denylist, 32-bit ABIs killed) is on for the command
+ *   and everything it starts (`Seccomp: 2`): no namespaces, mounts, keyrings, ptrace, bpf…
+ * - The build never shares the host's network namespace. With network on, bwrap holds the
+ *   command (--block-fd) until slirp4netns has connected the sandbox's own namespace to the
+ *   outside (NAT; DNS at 10.0.2.3): the host's 127.0.0.1, its abstract unix sockets and
+ *   10.0.2.2 are out of reach. slirp4netns ends with the build; without it a build with network
+ *   fails and says how to fix it (never a silent fallback). With network off there is only lo.
  */
 
 export const SANDBOX_WORKDIR = "/build";
@@ -154,6 +162,15 @@ export class SandboxConfigError extends Error {
   override name = "SandboxConfigError";
 }
 
+const SLIRP_MISSING =
+  "This site's builds have network access, which Slipway gives each build through its own " +
+  "network namespace with slirp4netns (the host's own network and services stay out of " +
+  "reach), but slirp4netns is not installed. Install it with `apt-get install slirp4netns`, " +
+  "or turn the site's build network off if its build needs no downloads.";
+
+/** The guest side of slirp4netns's default network (10.0.2.0/24): its DNS forwarder. */
+const SLIRP_DNS = "10.0.2.3";
+
 const BWRAP_MISSING =
   "Builds run in a bubblewrap sandbox, but bubblewrap (bwrap) is not installed. Install it " +
   "with `apt-get install bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora, " +
@@ -181,6 +198,7 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
 
   const bwrap = await findBwrap(options.bwrapPath);
   const tools = await findTools(["prlimit", "setpriv"]);
+  const slirp4netns = options.network === false ? undefined : await findSlirp4netns();
   const asRoot = process.getuid?.() === 0;
   let buildUid: number | undefined;
   try {
@@ -191,7 +209,8 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
       await chownTree(workDir, buildUid);
     }
     const bwrapArgs = await bwrapArguments(options, workDir, env);
-    // fd 3: bwrap's options; fd 4, 5: /etc/passwd and /etc/group.
+    // fd 3: bwrap's options; fd 4, 5: /etc/passwd and /etc/group; fd 6: the seccomp filter;
+    // fd 7: /etc/resolv.conf. With network, fd 8 and 9 are bwrap's --info-fd and --block-fd.
     const fdData = [
       Buffer.from(bwrapArgs.map((a) => a + "\0").join("")),
       Buffer.from(
@@ -200,6 +219,8 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
           `nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
       ),
       Buffer.from(`root:x:0:\nbuild:x:${SANDBOX_INNER_ID}:\nnogroup:x:65534:\n`),
+      sandboxSeccompFilter(),
+      Buffer.from(`nameserver ${SLIRP_DNS}\n`),
     ];
     const prefix = [
       tools.prlimit,
@@ -228,6 +249,7 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
       buildUid,
       sandboxed: true,
       prefix: [],
+      slirp4netns,
     });
   } finally {
     if (buildUid !== undefined) releaseBuildUid(buildUid);
@@ -455,7 +477,8 @@ async function bwrapArguments(
   const dirs = await systemDirs();
   const args = [
     "--unshare-all",
-    ...(options.network === false ? [] : ["--share-net"]),
+    // With network, the command waits (fd 9) until slirp4netns has set up the namespace.
+    ...(options.network === false ? [] : ["--info-fd", "8", "--block-fd", "9"]),
     "--unshare-user",
     "--disable-userns",
     "--die-with-parent",
@@ -473,8 +496,11 @@ async function bwrapArguments(
     "/usr",
     ...systemDirArguments(dirs),
   ];
-  for (const path of ETC_ESSENTIALS) args.push("--ro-bind-try", path, path);
+  for (const path of ETC_ESSENTIALS) {
+    if (path !== "/etc/resolv.conf") args.push("--ro-bind-try", path, path);
+  }
   args.push("--ro-bind-data", "4", "/etc/passwd", "--ro-bind-data", "5", "/etc/group");
+  args.push("--ro-bind-data", "7", "/etc/resolv.conf");
   args.push("--proc", "/proc", "--dev", "/dev");
   args.push("--size", String(options.tmpSizeBytes ?? SANDBOX_DEFAULTS.tmpSizeBytes));
   args.push("--tmpfs", "/dev/shm");
@@ -511,6 +537,7 @@ async function bwrapArguments(
   }
   // The sandbox's own root (a tmpfs holding the mount points) is not a place to write either.
   args.push("--remount-ro", "/", "--remount-ro", "/dev");
+  args.push("--seccomp", "6");
   args.push("--chdir", SANDBOX_WORKDIR, "--clearenv");
   for (const [name, value] of Object.entries(env)) args.push("--setenv", name, value);
   for (const arg of args) {
@@ -640,6 +667,13 @@ async function findBwrap(explicit: string | undefined): Promise<string> {
     if (await isExecutable(candidate)) return candidate;
   }
   throw new SandboxUnavailableError(BWRAP_MISSING);
+}
+
+async function findSlirp4netns(): Promise<string> {
+  for (const dir of SEARCH_PATH) {
+    if (await isExecutable(`${dir}/slirp4netns`)) return `${dir}/slirp4netns`;
+  }
+  throw new SandboxUnavailableError(SLIRP_MISSING);
 }
 
 async function findTools<T extends string>(names: readonly T[]): Promise<Record<T, string>> {
@@ -779,6 +813,8 @@ interface Execution {
   sandboxed: boolean;
   /** A wrapper (prlimit) to put in front of the command in unsafe mode. */
   prefix: string[];
+  /** Set when the build has network: bwrap then has --info-fd 8 --block-fd 9. */
+  slirp4netns?: string | undefined;
 }
 
 function execute(x: Execution): Promise<SandboxResult> {
@@ -793,7 +829,14 @@ function execute(x: Execution): Promise<SandboxResult> {
     : [x.command, ...x.args];
 
   return new Promise<SandboxResult>((resolvePromise, reject) => {
-    const stdio: StdioOptions = ["ignore", "pipe", "pipe", ...x.fdData.map(() => "pipe" as const)];
+    const networkFds = x.slirp4netns !== undefined ? (["pipe", "pipe"] as const) : [];
+    const stdio: StdioOptions = [
+      "ignore",
+      "pipe",
+      "pipe",
+      ...x.fdData.map(() => "pipe" as const),
+      ...networkFds,
+    ];
     let child;
     try {
       child = spawn(command!, args, {
@@ -815,6 +858,25 @@ function execute(x: Execution): Promise<SandboxResult> {
       });
       stream.end(data);
     });
+
+    let network: BuildNetwork | undefined;
+    let networkError: Error | undefined;
+    let networkReady: Promise<void> = Promise.resolve();
+    if (x.slirp4netns !== undefined) {
+      const infoFd = child.stdio[3 + x.fdData.length] as Readable;
+      const blockFd = child.stdio[4 + x.fdData.length] as Writable;
+      blockFd.on("error", () => {
+        /* bwrap ended first */
+      });
+      networkReady = startNetwork(x.slirp4netns, infoFd, (started) => (network = started))
+        .then(() => {
+          blockFd.end("1");
+        }) // only now may the build command start
+        .catch((error: unknown) => {
+          networkError = error instanceof Error ? error : new Error(String(error));
+          void killEverything();
+        });
+    }
 
     let outputBytes = 0;
     let outputTruncated = false;
@@ -920,6 +982,11 @@ function execute(x: Execution): Promise<SandboxResult> {
       void (async () => {
         // Whatever is left (nothing, inside a pid namespace) is killed and counted.
         if (pid !== undefined) killProcessGroup(pid, "SIGKILL");
+        if (x.slirp4netns !== undefined) {
+          (child.stdio[3 + x.fdData.length] as Readable).destroy();
+          await networkReady;
+          await network?.stop();
+        }
         const stray = x.buildUid !== undefined ? await sweepBuildUid(x.buildUid) : 0;
         if (stray > 0) emit("system", `Killed ${stray} process(es) left behind by the build.`);
         // Let the pipes drain; a process that escaped the group may hold them open.
@@ -929,6 +996,10 @@ function execute(x: Execution): Promise<SandboxResult> {
         if (!outputTruncated) {
           for (const line of splitters.stdout.end()) emit("stdout", line);
           for (const line of splitters.stderr.end()) emit("stderr", line);
+        }
+        if (networkError !== undefined && !cancelled && !timedOut) {
+          reject(networkError);
+          return;
         }
         resolvePromise({
           exitCode: code,
@@ -944,5 +1015,108 @@ function execute(x: Execution): Promise<SandboxResult> {
         });
       })();
     });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build's network: its own namespace, connected to the outside by slirp4netns
+
+interface BuildNetwork {
+  /** Kills slirp4netns and waits until it is gone. */
+  stop(): Promise<void>;
+}
+
+const NETWORK_SETUP_MS = 15_000;
+
+/**
+ * Reads the sandbox's pid from bwrap's --info-fd, then starts slirp4netns on its network
+ * namespace and waits for its ready byte. slirp4netns runs as the platform's user (it must
+ * open /dev/net/tun) in a mount namespace of its own, with its capabilities dropped and its own
+ * seccomp filter; `--disable-host-loopback` keeps 127.0.0.1 of the host out of reach (10.0.2.2
+ * leads nowhere). Its --exit-fd is a pipe from this process: if the platform dies, it exits.
+ */
+async function startNetwork(
+  slirp4netns: string,
+  info: Readable,
+  onStarted: (network: BuildNetwork) => void,
+): Promise<void> {
+  const sandboxPid = await readSandboxPid(info);
+  const slirp = spawn(
+    slirp4netns,
+    [
+      "--configure",
+      "--mtu=65520",
+      "--disable-host-loopback",
+      "--enable-sandbox",
+      "--enable-seccomp",
+      "--ready-fd=3",
+      "--exit-fd=4",
+      // By path: given a pid, slirp4netns also joins the sandbox's (nested) user namespace,
+      // from which it may not enter the network namespace bwrap's outer one owns.
+      "--netns-type=path",
+      "--",
+      `/proc/${sandboxPid}/ns/net`,
+      "tap0",
+    ],
+    { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], env: {}, detached: true },
+  );
+  const exited = new Promise<void>((r) => {
+    if (slirp.exitCode !== null || slirp.signalCode !== null) r();
+    else slirp.once("exit", () => r());
+  });
+  slirp.on("error", () => {
+    /* reported through the ready wait below */
+  });
+  (slirp.stdio[4] as Writable).on("error", () => undefined);
+  onStarted({
+    stop: async () => {
+      if (slirp.pid !== undefined) killProcessGroup(slirp.pid, "SIGKILL");
+      await exited;
+    },
+  });
+  await waitReady(slirp, exited);
+}
+
+function readSandboxPid(info: Readable): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(
+      () => done(new Error("bwrap did not report its sandbox")),
+      NETWORK_SETUP_MS,
+    );
+    const done = (result: number | Error): void => {
+      clearTimeout(timer);
+      info.removeAllListeners("data");
+      info.destroy();
+      if (typeof result === "number") resolve(result);
+      else reject(result);
+    };
+    info.on("data", (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      const pid = /"child-pid"\s*:\s*(\d+)\s*[,}]/.exec(text)?.[1];
+      if (pid !== undefined) done(Number(pid));
+    });
+    info.on("error", () => undefined);
+    // bwrap failed before creating the sandbox: its own message is in the build's output.
+    info.once("close", () => done(new Error("the sandbox ended before its network was set up")));
+  });
+}
+
+function waitReady(slirp: ChildProcess, exited: Promise<void>): Promise<void> {
+  let stderr = "";
+  slirp.stderr!.on("data", (chunk: Buffer) => {
+    if (stderr.length < 4096) stderr += chunk.toString("utf8");
+  });
+  const ready = new Promise<boolean>((resolve) => {
+    (slirp.stdio[3] as Readable).on("data", () => resolve(true));
+    (slirp.stdio[3] as Readable).on("error", () => undefined);
+    void exited.then(() => resolve(false));
+    setTimeout(() => resolve(false), NETWORK_SETUP_MS).unref();
+  });
+  return ready.then((ok) => {
+    if (ok) return;
+    throw new SandboxUnavailableError(
+      `could not set up the build's network with slirp4netns: ${stderr.trim() || "no answer"}`,
+    );
   });
 }
