@@ -1077,21 +1077,27 @@ async function startNetwork(
   await waitReady(slirp, exited);
 }
 
+/**
+ * The sandbox's pid from bwrap's --info-fd JSON. The pipe is read to its end (bwrap closes it
+ * after the JSON): closing it early would let bwrap's next write die of SIGPIPE.
+ */
 function readSandboxPid(info: Readable): Promise<number> {
   return new Promise((resolve, reject) => {
     let text = "";
+    let settled = false;
+    const done = (result: number | Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (typeof result === "number") resolve(result);
+      else reject(result);
+    };
     const timer = setTimeout(
       () => done(new Error("bwrap did not report its sandbox")),
       NETWORK_SETUP_MS,
     );
-    const done = (result: number | Error): void => {
-      clearTimeout(timer);
-      info.removeAllListeners("data");
-      info.destroy();
-      if (typeof result === "number") resolve(result);
-      else reject(result);
-    };
     info.on("data", (chunk: Buffer) => {
+      if (settled) return;
       text += chunk.toString("utf8");
       const pid = /"child-pid"\s*:\s*(\d+)\s*[,}]/.exec(text)?.[1];
       if (pid !== undefined) done(Number(pid));
