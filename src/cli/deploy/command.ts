@@ -17,9 +17,9 @@ import { walkSite, WalkError, type SiteFile } from "./walk.ts";
 
 /**
  * `slipway deploy`: Netlify's file-digest protocol from the command line. Walk and hash the
- * directory, create the deploy, send `{files: {path: sha1}}`, upload only the contents in the
- * answer's `required`, and poll until the deploy is `ready` (or `error`, whose `error_message`
- * is shown). A deploy left unfinished by a failure or an interrupt is cancelled, so it never
+ * directory (digests of unchanged files from the hash cache), create the deploy with its
+ * `{files: {path: sha1}}` in one call, upload only the contents in the answer's `required`, and
+ * wait until the deploy is `ready` (or `error`, whose `error_message` is shown). A deploy left unfinished by a failure or an interrupt is cancelled, so it never
  * stays half-uploaded.
  */
 
