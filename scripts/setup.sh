@@ -13,6 +13,7 @@ declare -A needs=(
   [bwrap]=bubblewrap
   [prlimit]=util-linux
   [slirp4netns]=slirp4netns
+  [nft]=nftables
 )
 
 missing=()

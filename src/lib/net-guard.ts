@@ -145,8 +145,8 @@ function parseIpv6(text: string): number[] | null {
 const v4 = (a: number, b: number, c: number, d: number): number =>
   ((a * 256 + b) * 256 + c) * 256 + d;
 
-/** [first address, prefix length, reason] */
-const IPV4_RANGES: ReadonlyArray<readonly [number, number, string]> = [
+/** [first address, prefix length, reason]; the build sandbox's firewall blocks the same list. */
+export const IPV4_RANGES: ReadonlyArray<readonly [number, number, string]> = [
   [v4(0, 0, 0, 0), 8, "an unspecified address"],
   [v4(10, 0, 0, 0), 8, "a private address"],
   [v4(100, 64, 0, 0), 10, "a shared (CGNAT) address"],

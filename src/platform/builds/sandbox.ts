@@ -11,9 +11,11 @@ import {
   rm,
   stat,
 } from "node:fs/promises";
-import { constants as osConstants, tmpdir } from "node:os";
+import { isIPv4, isIPv6 } from "node:net";
+import { networkInterfaces, constants as osConstants, tmpdir } from "node:os";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { IPV4_RANGES } from "../../lib/net-guard.ts";
 import { run } from "../../lib/run.ts";
 import { LineSplitter, Tail } from "./lines.ts";
 import { sandboxSeccompFilter } from "./seccomp.ts";
@@ -44,10 +46,18 @@ import { killAllOfUid, killProcessGroup, processesOfUid } from "./process.ts";
  * - A seccomp filter (seccomp.ts: Flatpak's denylist, 32-bit ABIs killed) is on for the command
  *   and everything it starts (`Seccomp: 2`): no namespaces, mounts, keyrings, ptrace, bpf…
  * - The build never shares the host's network namespace. With network on, bwrap holds the
- *   command (--block-fd) until slirp4netns has connected the sandbox's own namespace to the
- *   outside (NAT; DNS at 10.0.2.3): the host's 127.0.0.1, its abstract unix sockets and
- *   10.0.2.2 are out of reach. slirp4netns ends with the build; without it a build with network
- *   fails and says how to fix it (never a silent fallback). With network off there is only lo.
+ *   command (--block-fd) until the sandbox's own namespace has a firewall and slirp4netns has
+ *   connected it to the outside (NAT; DNS at 10.0.2.3). The firewall (nftables, installed from
+ *   the host with `nsenter --net=/proc/<pid>/ns/net -- nft -f -`) rejects — TCP reset, ICMP
+ *   admin-prohibited, so builds fail fast — everything outside lo that goes to 10.0.2.0/24
+ *   (slirp's host alias 10.0.2.2 included) except DNS to 10.0.2.3, to the private, loopback,
+ *   link-local (cloud metadata), CGNAT, multicast and reserved ranges the webhook guard refuses
+ *   (lib/net-guard.ts), to fc00::/7, fe80::/10 and friends, and to every address of the host's
+ *   interfaces, read at each build start. The build has no CAP_NET_ADMIN there (capabilities
+ *   dropped, its own user namespace), so it cannot change the rules. The host's abstract unix
+ *   sockets are out of reach too. slirp4netns ends with the build; without it or nft a build
+ *   with network fails and says how to fix it (never a silent fallback). With network off there
+ *   is only lo.
  */
 
 export const SANDBOX_WORKDIR = "/build";
@@ -130,6 +140,10 @@ export interface SandboxOptions {
   lastLinesCount?: number;
   /** Path of bwrap; by default looked up in /usr/bin, /usr/local/bin, /bin. */
   bwrapPath?: string;
+  /** Path of slirp4netns (builds with network); by default looked up like bwrap. */
+  slirp4netnsPath?: string;
+  /** Path of nft, for the firewall of builds with network; by default looked up like bwrap. */
+  nftPath?: string;
   /**
    * Run the command without any isolation (SLIPWAY_UNSAFE_NO_SANDBOX=true): only for machines
    * where bubblewrap cannot run and every build is trusted.
@@ -168,6 +182,13 @@ const SLIRP_MISSING =
   "reach), but slirp4netns is not installed. Install it with `apt-get install slirp4netns`, " +
   "or turn the site's build network off if its build needs no downloads.";
 
+const NFT_MISSING =
+  "This site's builds have network access, and Slipway keeps each build away from the host's " +
+  "own addresses and from private and cloud-metadata networks with an nftables firewall in the " +
+  "build's network namespace, but nft is not installed. Install it with " +
+  "`apt-get install nftables`, or turn the site's build network off if its build needs no " +
+  "downloads.";
+
 /** The guest side of slirp4netns's default network (10.0.2.0/24): its DNS forwarder. */
 const SLIRP_DNS = "10.0.2.3";
 
@@ -198,7 +219,7 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
 
   const bwrap = await findBwrap(options.bwrapPath);
   const tools = await findTools(["prlimit", "setpriv"]);
-  const slirp4netns = options.network === false ? undefined : await findSlirp4netns();
+  const network = options.network === false ? undefined : await findNetworkTools(options);
   const asRoot = process.getuid?.() === 0;
   let buildUid: number | undefined;
   try {
@@ -249,7 +270,7 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
       buildUid,
       sandboxed: true,
       prefix: [],
-      slirp4netns,
+      network,
     });
   } finally {
     if (buildUid !== undefined) releaseBuildUid(buildUid);
@@ -669,11 +690,22 @@ async function findBwrap(explicit: string | undefined): Promise<string> {
   throw new SandboxUnavailableError(BWRAP_MISSING);
 }
 
-async function findSlirp4netns(): Promise<string> {
-  for (const dir of SEARCH_PATH) {
-    if (await isExecutable(`${dir}/slirp4netns`)) return `${dir}/slirp4netns`;
+/** An explicit path, or the first executable `name` on the search path. */
+async function findExecutable(name: string, explicit: string | undefined): Promise<string | null> {
+  const candidates = explicit !== undefined ? [explicit] : SEARCH_PATH.map((d) => `${d}/${name}`);
+  for (const candidate of candidates) {
+    if (await isExecutable(candidate)) return candidate;
   }
-  throw new SandboxUnavailableError(SLIRP_MISSING);
+  return null;
+}
+
+async function findNetworkTools(options: SandboxOptions): Promise<NetworkTools> {
+  const slirp4netns = await findExecutable("slirp4netns", options.slirp4netnsPath);
+  if (slirp4netns === null) throw new SandboxUnavailableError(SLIRP_MISSING);
+  const nft = await findExecutable("nft", options.nftPath);
+  if (nft === null) throw new SandboxUnavailableError(NFT_MISSING);
+  const { nsenter } = await findTools(["nsenter"]);
+  return { slirp4netns, nft, nsenter };
 }
 
 async function findTools<T extends string>(names: readonly T[]): Promise<Record<T, string>> {
@@ -814,7 +846,7 @@ interface Execution {
   /** A wrapper (prlimit) to put in front of the command in unsafe mode. */
   prefix: string[];
   /** Set when the build has network: bwrap then has --info-fd 8 --block-fd 9. */
-  slirp4netns?: string | undefined;
+  network?: NetworkTools | undefined;
 }
 
 function execute(x: Execution): Promise<SandboxResult> {
@@ -829,7 +861,7 @@ function execute(x: Execution): Promise<SandboxResult> {
     : [x.command, ...x.args];
 
   return new Promise<SandboxResult>((resolvePromise, reject) => {
-    const networkFds = x.slirp4netns !== undefined ? (["pipe", "pipe"] as const) : [];
+    const networkFds = x.network !== undefined ? (["pipe", "pipe"] as const) : [];
     const stdio: StdioOptions = [
       "ignore",
       "pipe",
@@ -862,13 +894,13 @@ function execute(x: Execution): Promise<SandboxResult> {
     let network: BuildNetwork | undefined;
     let networkError: Error | undefined;
     let networkReady: Promise<void> = Promise.resolve();
-    if (x.slirp4netns !== undefined) {
+    if (x.network !== undefined) {
       const infoFd = child.stdio[3 + x.fdData.length] as Readable;
       const blockFd = child.stdio[4 + x.fdData.length] as Writable;
       blockFd.on("error", () => {
         /* bwrap ended first */
       });
-      networkReady = startNetwork(x.slirp4netns, infoFd, (started) => (network = started))
+      networkReady = startNetwork(x.network, infoFd, (started) => (network = started))
         .then(() => {
           blockFd.end("1");
         }) // only now may the build command start
@@ -982,7 +1014,7 @@ function execute(x: Execution): Promise<SandboxResult> {
       void (async () => {
         // Whatever is left (nothing, inside a pid namespace) is killed and counted.
         if (pid !== undefined) killProcessGroup(pid, "SIGKILL");
-        if (x.slirp4netns !== undefined) {
+        if (x.network !== undefined) {
           (child.stdio[3 + x.fdData.length] as Readable).destroy();
           await networkReady;
           await network?.stop();
@@ -1026,23 +1058,31 @@ interface BuildNetwork {
   stop(): Promise<void>;
 }
 
+interface NetworkTools {
+  slirp4netns: string;
+  nft: string;
+  nsenter: string;
+}
+
 const NETWORK_SETUP_MS = 15_000;
 
 /**
- * Reads the sandbox's pid from bwrap's --info-fd, then starts slirp4netns on its network
- * namespace and waits for its ready byte. slirp4netns runs as the platform's user (it must
+ * Reads the sandbox's pid from bwrap's --info-fd, installs the firewall in its network namespace
+ * (before any link to the outside exists), then starts slirp4netns on it and waits for its ready
+ * byte. slirp4netns runs as the platform's user (it must
  * open /dev/net/tun) in a mount namespace of its own, with its capabilities dropped and its own
  * seccomp filter; `--disable-host-loopback` keeps 127.0.0.1 of the host out of reach (10.0.2.2
  * leads nowhere). Its --exit-fd is a pipe from this process: if the platform dies, it exits.
  */
 async function startNetwork(
-  slirp4netns: string,
+  tools: NetworkTools,
   info: Readable,
   onStarted: (network: BuildNetwork) => void,
 ): Promise<void> {
   const sandboxPid = await readSandboxPid(info);
+  await installFirewall(tools, sandboxPid);
   const slirp = spawn(
-    slirp4netns,
+    tools.slirp4netns,
     [
       "--configure",
       "--mtu=65520",
@@ -1125,4 +1165,95 @@ function waitReady(slirp: ChildProcess, exited: Promise<void>): Promise<void> {
       `could not set up the build's network with slirp4netns: ${stderr.trim() || "no answer"}`,
     );
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build's firewall
+
+/** IPv6 ranges a build may not reach (lo is allowed before any of this is looked at). */
+const BLOCKED_IPV6 = [
+  "::/128", // unspecified
+  "::1/128", // loopback: only through lo
+  "64:ff9b::/96", // NAT64 to any IPv4 address, private ones included
+  "64:ff9b:1::/48", // local-use NAT64
+  "fc00::/7", // unique local
+  "fe80::/10", // link-local
+  "fec0::/10", // site-local (deprecated)
+  "ff00::/8", // multicast
+] as const;
+
+const ipv4Text = (n: number): string =>
+  [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+
+/** Every address of the host's interfaces: a build must not reach the host through any of them. */
+function hostAddresses(): { ipv4: string[]; ipv6: string[] } {
+  const ipv4 = new Set<string>();
+  const ipv6 = new Set<string>();
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const { address } of addresses ?? []) {
+      if (isIPv4(address)) ipv4.add(address);
+      else if (isIPv6(address)) ipv6.add(address);
+    }
+  }
+  return { ipv4: [...ipv4], ipv6: [...ipv6] };
+}
+
+/**
+ * The ruleset for a build's network namespace. Output only: nothing reaches the build from
+ * outside (slirp4netns forwards no ports). Rejected rather than dropped, so a build that tries
+ * fails at once instead of hanging until its time limit. The sets auto-merge overlapping ranges
+ * (a host address inside a private range, 10.0.2.0/24 inside 10/8).
+ */
+export function buildFirewallRuleset(host = hostAddresses()): string {
+  const ipv4 = [
+    "10.0.2.0/24", // slirp's network: 10.0.2.2 is its alias of the host; DNS is let through below
+    ...IPV4_RANGES.map(([base, bits]) => `${ipv4Text(base)}/${bits}`),
+    ...host.ipv4,
+  ];
+  const ipv6 = [...BLOCKED_IPV6, ...host.ipv6];
+  for (const address of [...host.ipv4, ...host.ipv6]) {
+    if (!isIPv4(address) && !isIPv6(address)) throw new Error(`not an address: ${address}`);
+  }
+  return [
+    "table inet slipway_build {",
+    "  set blocked_ipv4 {",
+    "    type ipv4_addr; flags interval; auto-merge;",
+    `    elements = { ${ipv4.join(", ")} }`,
+    "  }",
+    "  set blocked_ipv6 {",
+    "    type ipv6_addr; flags interval; auto-merge;",
+    `    elements = { ${ipv6.join(", ")} }`,
+    "  }",
+    "  chain output {",
+    "    type filter hook output priority filter; policy accept;",
+    '    oifname "lo" accept',
+    `    ip daddr ${SLIRP_DNS} meta l4proto { tcp, udp } th dport 53 accept`,
+    "    ip daddr @blocked_ipv4 meta l4proto tcp reject with tcp reset",
+    "    ip daddr @blocked_ipv4 reject with icmpx type admin-prohibited",
+    "    ip6 daddr @blocked_ipv6 meta l4proto tcp reject with tcp reset",
+    "    ip6 daddr @blocked_ipv6 reject with icmpx type admin-prohibited",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** Loads the ruleset into the sandbox's network namespace, from the host (as root). */
+async function installFirewall(tools: NetworkTools, sandboxPid: number): Promise<void> {
+  const result = await run(
+    tools.nsenter,
+    [`--net=/proc/${sandboxPid}/ns/net`, "--", tools.nft, "-f", "-"],
+    {
+      input: buildFirewallRuleset(),
+      stdio: ["pipe", "ignore", "pipe"],
+      env: {},
+      // The build's exit waits for its network setup: that must not hang on a stuck nft.
+      signal: AbortSignal.timeout(NETWORK_SETUP_MS),
+    },
+  );
+  if (result.code !== 0) {
+    throw new SandboxUnavailableError(
+      `could not install the build's firewall with nft: ${result.stderr.trim() || `exit ${result.code ?? result.signal}`}`,
+    );
+  }
 }

@@ -150,6 +150,9 @@ describe("the filter in a real sandbox", { skip }, () => {
         rawSyscall("mount", 0, 0, 0, 0, 0),
         rawSyscall("fsopen", 0, 0),
         rawSyscall("clone3", 0, 0),
+        rawSyscall("io_uring_setup", 1, 0),
+        rawSyscall("io_uring_enter", 0, 0, 0, 0, 0, 0),
+        rawSyscall("io_uring_register", 0, 0, 0, 0),
         // CLONE_NEWUSER | SIGCHLD: refused; a plain fork through clone still works.
         rawSyscall("clone", 0x10000000 | 17, 0, 0, 0, 0),
         `perl -e 'open(my $f, "<", "/dev/null"); my $c = "x"; ioctl($f, 0x5412, $c) or print "TIOCSTI: $!\\n"'`,
@@ -164,7 +167,13 @@ describe("the filter in a real sandbox", { skip }, () => {
     for (const name of ["keyctl", "ptrace", "mount", "clone"]) {
       assert.match(text, new RegExp(`^${name}: -1 Operation not permitted$`, "m"));
     }
-    for (const name of ["fsopen", "clone3"]) {
+    for (const name of [
+      "fsopen",
+      "clone3",
+      "io_uring_setup",
+      "io_uring_enter",
+      "io_uring_register",
+    ]) {
       assert.match(text, new RegExp(`^${name}: -1 Function not implemented$`, "m"));
     }
     assert.match(text, /^TIOCSTI: Operation not permitted$/m);

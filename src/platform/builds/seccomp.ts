@@ -10,6 +10,8 @@
  *   swap, clock setting… → EPERM;
  * - the new mount API → ENOSYS (as if the kernel were older), and `clone3` → ENOSYS too: its
  *   flags sit in a struct seccomp cannot read, and libc falls back to `clone` on ENOSYS;
+ * - io_uring (setup, enter, register) → ENOSYS: a known sandbox-escape surface that Docker's
+ *   default profile blocks as well; libuv and liburing users fall back to ordinary I/O;
  * - `clone` with CLONE_NEWUSER and `ioctl` TIOCSTI / TIOCLINUX (typing into a terminal) → EPERM;
  * - everything else is allowed. A denylist misses syscalls newer than itself; the namespaces and
  *   dropped capabilities around the build are the main wall, this is the second one.
@@ -178,6 +180,11 @@ const DENY_ENOSYS = [
   "fspick",
   "mount_setattr",
   "clone3",
+  // io_uring: a large, fast-moving attack surface behind a few syscalls (Docker's default profile
+  // blocks it too); programs fall back to ordinary I/O on ENOSYS.
+  "io_uring_setup",
+  "io_uring_enter",
+  "io_uring_register",
 ] as const;
 
 type SyscallName = (typeof DENY_EPERM)[number] | (typeof DENY_ENOSYS)[number] | "clone" | "ioctl";
@@ -238,6 +245,9 @@ export const SYSCALLS: Record<SyscallName, { x86_64?: number; aarch64?: number }
   fsmount: { x86_64: 432, aarch64: 432 },
   fspick: { x86_64: 433, aarch64: 433 },
   mount_setattr: { x86_64: 442, aarch64: 442 },
+  io_uring_setup: { x86_64: 425, aarch64: 425 },
+  io_uring_enter: { x86_64: 426, aarch64: 426 },
+  io_uring_register: { x86_64: 427, aarch64: 427 },
 };
 
 type Arch = "x86_64" | "aarch64";
