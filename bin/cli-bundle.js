@@ -10,7 +10,7 @@ export const BUNDLE_DIR = new URL("dist/cli/", PROJECT_ROOT);
 /**
  * The URL of `deploy.mjs` in `dir` when every source it was built from (listed with its SHA-1
  * in `deploy.inputs.json`, relative to `root`) is unchanged; otherwise undefined, and the
- * caller runs the sources. Hashing the dozen sources costs well under a millisecond.
+ * caller runs the sources. Reading and hashing the sources took about 2.5 ms here.
  */
 export function currentBundle(dir = BUNDLE_DIR, root = PROJECT_ROOT) {
   let inputs;
