@@ -189,6 +189,12 @@ const NFT_MISSING =
   "`apt-get install nftables`, or turn the site's build network off if its build needs no " +
   "downloads.";
 
+const NETWORK_NEEDS_ROOT =
+  "This site's builds have network access, which Slipway gives each build through a network " +
+  "namespace of its own behind a firewall, set up from the host: that needs Slipway to run as " +
+  "root, and it runs as another user. Run it as root, or turn the site's build network off " +
+  "(repo.build_network: false) if its build needs no downloads.";
+
 /** The guest side of slirp4netns's default network (10.0.2.0/24): its DNS forwarder. */
 const SLIRP_DNS = "10.0.2.3";
 
@@ -700,6 +706,7 @@ async function findExecutable(name: string, explicit: string | undefined): Promi
 }
 
 async function findNetworkTools(options: SandboxOptions): Promise<NetworkTools> {
+  if (process.getuid?.() !== 0) throw new SandboxUnavailableError(NETWORK_NEEDS_ROOT);
   const slirp4netns = await findExecutable("slirp4netns", options.slirp4netnsPath);
   if (slirp4netns === null) throw new SandboxUnavailableError(SLIRP_MISSING);
   const nft = await findExecutable("nft", options.nftPath);
