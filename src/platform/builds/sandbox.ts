@@ -1074,10 +1074,11 @@ interface NetworkTools {
 const NETWORK_SETUP_MS = 15_000;
 
 /**
- * Reads the sandbox's pid from bwrap's --info-fd, then installs the firewall in its network
- * namespace and starts slirp4netns on it, and waits for both (the firewall loaded, slirp4netns's
- * ready byte). slirp4netns runs as the platform's user (it must open /dev/net/tun) in a mount
- * namespace of its own, with its capabilities dropped and its own seccomp filter; `--disable-host-loopback` keeps 127.0.0.1 of the host out of reach (10.0.2.2
+ * Reads the sandbox's pid from bwrap's --info-fd, installs the firewall in its network namespace
+ * (before any link to the outside exists), then starts slirp4netns on it and waits for its ready
+ * byte. slirp4netns runs as the platform's user (it must
+ * open /dev/net/tun) in a mount namespace of its own, with its capabilities dropped and its own
+ * seccomp filter; `--disable-host-loopback` keeps 127.0.0.1 of the host out of reach (10.0.2.2
  * leads nowhere). Its --exit-fd is a pipe from this process: if the platform dies, it exits.
  */
 async function startNetwork(
@@ -1086,9 +1087,7 @@ async function startNetwork(
   onStarted: (network: BuildNetwork) => void,
 ): Promise<void> {
   const sandboxPid = await readSandboxPid(info);
-  // slirp4netns connects the namespace while nft loads the firewall into it: nothing inside can
-  // send a packet before both are done, because the build command is held until then.
-  const firewall = installFirewall(tools, sandboxPid);
+  await installFirewall(tools, sandboxPid);
   const slirp = spawn(
     tools.slirp4netns,
     [
@@ -1122,7 +1121,7 @@ async function startNetwork(
       await exited;
     },
   });
-  await Promise.all([firewall, waitReady(slirp, exited)]);
+  await waitReady(slirp, exited);
 }
 
 /**
