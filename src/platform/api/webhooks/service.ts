@@ -658,19 +658,11 @@ export async function recordUnreadableDelivery(
     .where("id", "=", id)
     .executeTakeFirst();
   if (!site) return;
-  const sender = identifySender(headers);
   const deliveryId = objectId();
   await recordDelivery(ctx, site.id, deliveryId, {
-    provider: sender?.provider ?? null,
-    event: sender?.event ?? null,
-    delivery_key: sender ? deliveryKey(sender.provider, headers) : null,
-    ref: null,
-    sha: null,
-    outcome: "rejected",
+    ...baseDraft(identifySender(headers), headers),
     reason,
     status_code: statusCode,
-    build_id: null,
-    duplicate_of: null,
   });
   ctx.log.info({ siteId: site.id, deliveryId, reason }, "webhook delivery");
 }
