@@ -16,7 +16,7 @@ import {
   sshMpint,
   sshString,
   type OpenSshKeys,
-} from "../forge/api/deploy-keys/test-keys.ts";
+} from "../../test/helpers/ssh-test-keys.ts";
 import {
   characterCount,
   fingerprintMd5,

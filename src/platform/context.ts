@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { PlatformConfig } from "../config.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SecretBox } from "../lib/secret-box.ts";
-import type { JobQueue } from "./builds/queue.ts";
+import type { JobQueue } from "./jobs/queue.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
 import type { ResolveHost } from "./repos/host-guard.ts";
 

@@ -20,7 +20,7 @@ import { integrationRoutes } from "./api/integrations/routes.ts";
 import { siteRoutes } from "./api/sites/routes.ts";
 import { userRoutes } from "./api/users/routes.ts";
 import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/routes.ts";
-import { bootstrapAdmin } from "./auth/bootstrap.ts";
+import { bootstrapAdmin } from "./accounts/bootstrap.ts";
 import { buildRoutes } from "./api/builds/routes.ts";
 import { deployRoutes } from "./api/deploys/routes.ts";
 import {
@@ -32,14 +32,14 @@ import {
 } from "./deploys/digest.ts";
 import { prepareUploadDir } from "./deploys/uploads-dir.ts";
 import { previewRoutes } from "./api/previews/routes.ts";
-import { COMMIT_STATUS_QUEUE, createCommitStatusHandler } from "./links/statuses.ts";
+import { COMMIT_STATUS_QUEUE, createCommitStatusHandler } from "./commit-statuses/statuses.ts";
 import { prepareBuildDirs, sweepWorkDirs } from "./builds/dirs.ts";
 import { sweepStaleGitTempDirs } from "./builds/git-fetch.ts";
-import { SqlJobQueue } from "./builds/queue.ts";
+import { SqlJobQueue } from "./jobs/queue.ts";
 import { createBuildHandler, sweepOrphanedBuildRows } from "./builds/runner.ts";
 import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox.ts";
 import { BUILD_QUEUE } from "./builds/service.ts";
-import { startWorkerPool, type WorkerPool } from "./builds/workers.ts";
+import { startWorkerPool, type WorkerPool } from "./jobs/workers.ts";
 import { LocalBlobStore } from "./deploys/blob-store.ts";
 import { LocalManifestStore } from "./deploys/manifest.ts";
 import { DbSiteResolver } from "./edge/db-resolver.ts";

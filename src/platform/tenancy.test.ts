@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startTestPlatform, type Tenant, type TestPlatform } from "../../test/helpers/platform.ts";
-import { openPrivateKey } from "./api/deploy-keys/service.ts";
+import { openPrivateKey } from "./deploy-keys/deploy-keys.ts";
 
 interface SiteBody {
   id: string;

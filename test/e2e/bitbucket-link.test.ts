@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { sshdSkipReason, TestRepo, TestSshd } from "../../src/platform/builds/test-support/sshd.ts";
+import { sshdSkipReason, TestRepo, TestSshd } from "../helpers/sshd.ts";
 import { startBitbucketFake, type BitbucketFake } from "../fakes/bitbucket/fake.ts";
 import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
 

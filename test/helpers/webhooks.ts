@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { hmacSha256Hex } from "../../src/platform/api/webhooks/signatures.ts";
+import { hmacSha256Hex } from "../../src/platform/webhooks/signatures.ts";
 
 /**
  * Webhook deliveries made by hand, the way each provider makes them: its event and delivery id

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { fingerprintSha256 } from "../../lib/ssh-keys.ts";
-import { accessFor, lookupProject } from "../api/projects/service.ts";
+import { accessFor, lookupProject } from "../projects/projects.ts";
 import type { ProjectWithNamespace } from "../api/projects/presenter.ts";
-import { findKeyByBlob, isKeyExpired } from "../auth/ssh-keys.ts";
+import { findKeyByBlob, isKeyExpired } from "../users/ssh-keys.ts";
 import type { ForgeContext } from "../context.ts";
 import type { Key, User } from "../db/schema.ts";
-import { canDownloadCode, canPushCode, canReadProject } from "../policies.ts";
+import { canDownloadCode, canPushCode, canReadProject } from "../projects/policies.ts";
 
 /**
  * The one place that decides who may fetch from or push to a forge repository, over SSH and over

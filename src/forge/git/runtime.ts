@@ -4,7 +4,7 @@ import { open, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ForgeContext } from "../context.ts";
 import { isoNow } from "../context.ts";
-import { refreshMergeRequests } from "../api/merge-requests/refresh.ts";
+import { refreshMergeRequests } from "../merge-requests/refresh.ts";
 import type { RefUpdate } from "../webhooks/dispatcher.ts";
 
 /**

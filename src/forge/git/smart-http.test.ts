@@ -13,7 +13,7 @@ import {
 import type { PushEvent } from "../webhooks/dispatcher.ts";
 import { GitAccessMessages } from "./access.ts";
 import { HTTP_ACCESS_DENIED } from "./smart-http.ts";
-import { createGitWorkspace, recordPushes, serverRefs, type GitWorkspace } from "./test-support.ts";
+import { createGitWorkspace, recordPushes, serverRefs, type GitWorkspace } from "../../../test/helpers/forge-git.ts";
 
 const ZERO = "0".repeat(40);
 

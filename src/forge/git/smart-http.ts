@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { isAbsolute, relative, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { authenticateToken, hasGitScope } from "../auth/tokens.ts";
+import { authenticateToken, hasGitScope } from "../users/tokens.ts";
 import type { ForgeContext } from "../context.ts";
 import type { ForgeApp } from "../http/app.ts";
 import { checkGitAccess, GitAccessMessages, parseProjectPath, type GitActor } from "./access.ts";

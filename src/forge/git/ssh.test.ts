@@ -24,7 +24,7 @@ import {
   serverRefs,
   type GitWorkspace,
   type KeyPair,
-} from "./test-support.ts";
+} from "../../../test/helpers/forge-git.ts";
 
 const ZERO = "0".repeat(40);
 const FATAL = "fatal: Could not read from remote repository.";

@@ -8,7 +8,7 @@ import Fastify, {
 } from "fastify";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "../../lib/logger.ts";
-import { ForgeError } from "./errors.ts";
+import { ForgeError } from "../errors.ts";
 
 export type ForgeApp = FastifyInstance<
   Server,

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from "fastify";
 import type { ForgeContext } from "../context.ts";
-import { assertApiScope, authenticateToken, type Actor } from "../auth/tokens.ts";
-import { unauthorized } from "./errors.ts";
+import { assertApiScope, authenticateToken, type Actor } from "../users/tokens.ts";
+import { unauthorized } from "../errors.ts";
 import type { ForgeApp } from "./app.ts";
 
 declare module "fastify" {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startTestForge, type TestForge, type TestUser } from "../../../test/helpers/forge.ts";
 import type { ProjectWithNamespace } from "../api/projects/presenter.ts";
-import { lookupProject } from "../api/projects/service.ts";
+import { lookupProject } from "../projects/projects.ts";
 import type { MergeRequest, User } from "../db/schema.ts";
 import { triggerOf } from "./deliveries.ts";
 import {

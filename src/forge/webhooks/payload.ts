@@ -1,6 +1,6 @@
 import { runChecked } from "../../lib/run.ts";
 import { fullPath, httpUrl, sshUrl, type ProjectWithNamespace } from "../api/projects/presenter.ts";
-import { lookupProject } from "../api/projects/service.ts";
+import { lookupProject } from "../projects/projects.ts";
 import type { ForgeContext } from "../context.ts";
 import type { MergeRequest, User } from "../db/schema.ts";
 import type { RefUpdate } from "./dispatcher.ts";

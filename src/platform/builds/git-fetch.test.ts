@@ -34,7 +34,7 @@ import {
   TestRepo,
   TestSshd,
   type KeyPair,
-} from "./test-support/sshd.ts";
+} from "../../../test/helpers/sshd.ts";
 
 const skip = sshdSkipReason() ?? false;
 

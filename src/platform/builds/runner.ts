@@ -9,9 +9,9 @@ import type { ManifestStore } from "../deploys/manifest.ts";
 import { PublishError, publishDirectory } from "../deploys/publish.ts";
 import { publishBuildDeploy } from "../deploys/publish-switch.ts";
 import { manifestBlobs, recordBlobOwnership } from "../deploys/ownership.ts";
-import { branchLabel, siteUrl } from "../api/sites/urls.ts";
-import { buildEnvVars } from "../api/env/service.ts";
-import { openPrivateKey } from "../api/deploy-keys/service.ts";
+import { branchLabel, siteUrl } from "../sites/urls.ts";
+import { buildEnvVars } from "../env/env.ts";
+import { openPrivateKey } from "../deploy-keys/deploy-keys.ts";
 import { checkRepoHost, isAllowedHost } from "../repos/host-guard.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
 import { checkLinkBeforeBuild } from "../links/health.ts";
@@ -20,12 +20,12 @@ import { deployKeyPlace, GitFetchError, type GitProvider } from "./diagnose.ts";
 import { fetchRepository, type FetchResult, type HttpsCredentials } from "./git-fetch.ts";
 import { installationCloneAccess } from "../links/installations.ts";
 import { DbHostKeyStore } from "./known-hosts-store.ts";
-import type { LeasedJob, ReclaimedJob } from "./queue.ts";
+import type { LeasedJob, ReclaimedJob } from "../jobs/queue.ts";
 import { describeSandboxFailure, runSandboxed, type SandboxOptions } from "./sandbox.ts";
 import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE, deployContext } from "./service.ts";
-import { previewFetchRef, previewLabel } from "../api/previews/refs.ts";
-import { reportCommitStatus } from "../links/statuses.ts";
-import { SHUTDOWN, type JobHandler, type JobResult } from "./workers.ts";
+import { previewFetchRef, previewLabel } from "../previews/refs.ts";
+import { reportCommitStatus } from "../commit-statuses/statuses.ts";
+import { SHUTDOWN, type JobHandler, type JobResult } from "../jobs/workers.ts";
 
 /**
  * The build job: one build, from the queue to a published deploy, in Netlify's stages, each

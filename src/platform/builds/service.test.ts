@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { PlatformError } from "../http/errors.ts";
+import { PlatformError } from "../errors.ts";
 import { publishDeploy, sweepOrphanedBuildRows } from "./runner.ts";
 import { buildJobKey, cancelBuild, requestBuild } from "./service.ts";
-import { memoryContext, type MemoryContext } from "./test-support/memory-ctx.ts";
+import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 
 const SHA1 = "1".repeat(40);
 const SHA2 = "2".repeat(40);

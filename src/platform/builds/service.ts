@@ -9,8 +9,8 @@ import type {
   PlatformDatabase,
   Site,
 } from "../db/schema.ts";
-import { invalidField, notFound, PlatformError } from "../http/errors.ts";
-import { checkBranch } from "../repos/settings.ts";
+import { invalidField, notFound, PlatformError } from "../errors.ts";
+import { checkBranch } from "../sites/repo-settings.ts";
 
 /**
  * Starting builds. `requestBuild` is the one entry point for every trigger (linking a site, a

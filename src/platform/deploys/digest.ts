@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import type { Kysely } from "kysely";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { Deploy, DeployState, PlatformDatabase, Site } from "../db/schema.ts";
-import type { JobHandler } from "../builds/workers.ts";
-import { invalidField, PlatformError } from "../http/errors.ts";
+import type { JobHandler } from "../jobs/workers.ts";
+import { invalidField, PlatformError } from "../errors.ts";
 import { BlobIntegrityError, isSha1, type BlobStore } from "./blob-store.ts";
 import {
   createManifest,

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { LocalBlobStore } from "../deploys/blob-store.ts";
 import { publishDirectory } from "../deploys/publish.ts";
 import { MemorySiteResolver } from "./hosts.ts";
-import { startEdge, type RunningEdge } from "./test-support.ts";
+import { startEdge, type RunningEdge } from "../../../test/helpers/edge.ts";
 
 const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 const HOST = "site.sites.test";

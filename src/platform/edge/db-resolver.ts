@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { OBJECT_ID } from "../../lib/ids.ts";
-import { reviewIdOfLabel } from "../api/previews/refs.ts";
-import { branchLabel } from "../api/sites/urls.ts";
+import { reviewIdOfLabel } from "../previews/refs.ts";
+import { branchLabel } from "../sites/urls.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";

@@ -13,7 +13,7 @@ import {
   startEdge,
   type RawResponse,
   type RunningEdge,
-} from "./test-support.ts";
+} from "../../../test/helpers/edge.ts";
 
 const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 const DOMAIN = "sites.test";

@@ -9,7 +9,7 @@ import Fastify, {
 } from "fastify";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "../../lib/logger.ts";
-import { badRequest, PlatformError } from "./errors.ts";
+import { badRequest, PlatformError } from "../errors.ts";
 
 export type PlatformApp = FastifyInstance<
   Server,

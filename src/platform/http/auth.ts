@@ -1,8 +1,8 @@
 import type { FastifyRequest } from "fastify";
-import { authenticateToken, type Actor } from "../auth/tokens.ts";
+import { authenticateToken, type Actor } from "../accounts/tokens.ts";
 import type { PlatformContext } from "../context.ts";
 import type { PlatformApp } from "./app.ts";
-import { unauthorized } from "./errors.ts";
+import { unauthorized } from "../errors.ts";
 
 /** The caller of each request (kept beside the request, not on Fastify's shared request type). */
 const actors = new WeakMap<FastifyRequest, Actor>();

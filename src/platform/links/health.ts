@@ -1,8 +1,8 @@
 import { GitFetchError } from "../builds/diagnose.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { DeployKey, GitConnection, Site, SiteLink } from "../db/schema.ts";
-import { recordConnectionUse } from "../api/git-connections/service.ts";
-import { connectionClient } from "../providers/connections.ts";
+import { recordConnectionUse } from "../connections/connections.ts";
+import { connectionClient } from "../connections/clients.ts";
 import { ProviderError, type ProviderRepo } from "../providers/types.ts";
 import { branchesWithKey, findLink, keyBlob, repoHost } from "./service.ts";
 import { PROVIDER_TERMS } from "./steps.ts";

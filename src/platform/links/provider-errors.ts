@@ -1,4 +1,4 @@
-import { PlatformError } from "../http/errors.ts";
+import { PlatformError } from "../errors.ts";
 import { ProviderError } from "../providers/types.ts";
 
 /**

@@ -1,14 +1,14 @@
 import { join } from "node:path";
-import type { Actor } from "../auth/tokens.ts";
-import { createDeployKey, openPrivateKey } from "../api/deploy-keys/service.ts";
-import { readWebhookSecret } from "../api/sites/service.ts";
-import { gitWebhookUrl } from "../api/sites/urls.ts";
+import type { Actor } from "../accounts/tokens.ts";
+import { createDeployKey, openPrivateKey } from "../deploy-keys/deploy-keys.ts";
+import { readWebhookSecret } from "../sites/sites.ts";
+import { gitWebhookUrl } from "../sites/urls.ts";
 import { GitFetchError } from "../builds/diagnose.ts";
 import { listRemoteBranches } from "../builds/git-fetch.ts";
 import { DbHostKeyStore } from "../builds/known-hosts-store.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { DeployKey, GitConnection, Site, SiteLink } from "../db/schema.ts";
-import { connectionClient } from "../providers/connections.ts";
+import { connectionClient } from "../connections/clients.ts";
 import {
   ProviderError,
   type HookEventKind,

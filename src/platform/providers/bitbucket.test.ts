@@ -5,7 +5,7 @@ import { cannedRoute, startFakeServer, type FakeServer } from "../../../test/fak
 import { generateEd25519KeyPair } from "../../lib/ssh-keys.ts";
 import { BitbucketClient } from "./bitbucket.ts";
 import { providerClient } from "./index.ts";
-import { loopbackHttp, refusalCheck } from "./test-support.ts";
+import { loopbackHttp, refusalCheck } from "../../../test/helpers/providers.ts";
 import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
 /** The Bitbucket adapter against the strict Bitbucket Cloud fake, over real HTTP. */

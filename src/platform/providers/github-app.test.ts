@@ -9,7 +9,7 @@ import { fetchRepository, GitFetchError } from "../builds/git-fetch.ts";
 import { MemoryHostKeyStore } from "../builds/host-keys.ts";
 import { GitHubClient } from "./github.ts";
 import { appJwt, InstallationTokenCache, parseAppPrivateKey } from "./github-app.ts";
-import { loopbackHttp, refusalCheck } from "./test-support.ts";
+import { loopbackHttp, refusalCheck } from "../../../test/helpers/providers.ts";
 import { ProviderError } from "./types.ts";
 
 /**

@@ -5,7 +5,7 @@ import { startGitHubFake, type GitHubFake } from "../../../test/fakes/github/fak
 import { GitHubClient, parseRepoRef } from "./github.ts";
 import { InstallationTokenCache } from "./github-app.ts";
 import { providerClient } from "./index.ts";
-import { loopbackHttp, refusalCheck } from "./test-support.ts";
+import { loopbackHttp, refusalCheck } from "../../../test/helpers/providers.ts";
 import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
 /**

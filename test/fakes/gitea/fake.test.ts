@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { generateEd25519KeyPair } from "../../../src/lib/ssh-keys.ts";
-import { callFake, startReceiver, type FakeAnswer } from "../test-support.ts";
+import { callFake, startReceiver, type FakeAnswer } from "../../helpers/fakes.ts";
 import { startGiteaFake, type GiteaFake } from "./fake.ts";
 
 /** The fake answers as Gitea's API v1 does, refusals included: checked over plain HTTP. */

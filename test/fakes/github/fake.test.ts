@@ -5,7 +5,7 @@ import type { IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { after, before, describe, it } from "node:test";
 import { appJwt } from "../../../src/platform/providers/github-app.ts";
-import { startReceiver } from "../test-support.ts";
+import { startReceiver } from "../../helpers/fakes.ts";
 import { githubSignature, startGitHubFake, type GitHubFake } from "./fake.ts";
 
 /**

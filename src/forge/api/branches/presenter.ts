@@ -1,6 +1,6 @@
 import type { ForgeContext } from "../../context.ts";
 import { fullPath, type ProjectWithNamespace } from "../projects/presenter.ts";
-import type { BranchHead } from "./service.ts";
+import type { BranchHead } from "../../projects/branches.ts";
 
 /** GitLab's Branch entity (the fields clients read; protection is not modelled: false). */
 export function presentBranch(ctx: ForgeContext, project: ProjectWithNamespace, head: BranchHead) {

@@ -1,11 +1,11 @@
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { paginate } from "../../http/pagination.ts";
-import { findProject } from "../projects/service.ts";
+import { findProject } from "../../projects/projects.ts";
 import { ProjectIdParams } from "../projects/schema.ts";
 import { presentBranch } from "./presenter.ts";
 import { BranchParams, ListBranchesQuery } from "./schema.ts";
-import { assertCanReadCode, findBranch, listBranches } from "./service.ts";
+import { assertCanReadCode, findBranch, listBranches } from "../../projects/branches.ts";
 
 /** GitLab's repository branches API (`lib/api/branches.rb`), read-only. */
 export function branchRoutes(app: ForgeApp, ctx: ForgeContext): void {

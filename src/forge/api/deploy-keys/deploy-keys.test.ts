@@ -8,7 +8,7 @@ import {
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
 import { KeyMessages } from "../../../lib/ssh-keys.ts";
-import { createKeyRecord } from "../../auth/ssh-keys.ts";
+import { createKeyRecord } from "../../users/ssh-keys.ts";
 import type { Key } from "../../db/schema.ts";
 import {
   craftedDsa,
@@ -17,7 +17,7 @@ import {
   skEcdsa,
   skEd25519,
   type OpenSshKeys,
-} from "./test-keys.ts";
+} from "../../../../test/helpers/ssh-test-keys.ts";
 
 // A port of GitLab's spec/requests/api/deploy_keys_spec.rb (and the project_deploy_keys cases
 // of users_spec.rb), as black-box HTTP tests. GitLab's setup: `user` is not a member of the

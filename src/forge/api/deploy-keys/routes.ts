@@ -27,7 +27,7 @@ import {
   removeProjectDeployKey,
   showProjectDeployKey,
   updateProjectDeployKey,
-} from "./service.ts";
+} from "../../deploy-keys/deploy-keys.ts";
 
 /**
  * GitLab's `authenticate!` runs before parameter validation: without a user the answer is 401

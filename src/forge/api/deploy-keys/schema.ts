@@ -1,5 +1,5 @@
 import { Type, type Static } from "typebox";
-import { badParams } from "../../http/errors.ts";
+import { badParams } from "../../errors.ts";
 import { PaginationQuery } from "../../http/pagination.ts";
 
 /**

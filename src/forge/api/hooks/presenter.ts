@@ -2,7 +2,7 @@ import type { ForgeContext } from "../../context.ts";
 import type { Hook } from "../../db/schema.ts";
 import { alertStatus } from "../../webhooks/auto-disable.ts";
 import { triggerOf } from "../../webhooks/deliveries.ts";
-import type { HookEventRow } from "./service.ts";
+import type { HookEventRow } from "../../webhooks/hooks.ts";
 
 /**
  * GitLab's ProjectHook entity. The token is never returned; URL variables and custom headers are

@@ -2,7 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { withMessage } from "../../http/errors.ts";
+import { withMessage } from "../../errors.ts";
 import {
   paginate,
   PaginationQuery,
@@ -11,7 +11,7 @@ import {
 } from "../../http/pagination.ts";
 import { testHook } from "../../webhooks/deliveries.ts";
 import { ProjectIdParams } from "../projects/schema.ts";
-import { findProject } from "../projects/service.ts";
+import { findProject } from "../../projects/projects.ts";
 import { presentHook, presentHookEvent } from "./presenter.ts";
 import {
   CreateHookBody,
@@ -28,7 +28,7 @@ import {
   listHooks,
   removeHook,
   updateHook,
-} from "./service.ts";
+} from "../../webhooks/hooks.ts";
 
 /** What GitLab's TestHooks::ProjectService answers for triggers it has no data for here. */
 const UNTESTABLE: Partial<Record<TestTriggerParam, string>> = {

@@ -3,12 +3,12 @@ import { isoNow } from "../../context.ts";
 import type { User } from "../../db/schema.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { notFound, withMessage } from "../../http/errors.ts";
+import { notFound, withMessage } from "../../errors.ts";
 import { paginate, PaginationQuery } from "../../http/pagination.ts";
-import { findProject } from "../projects/service.ts";
+import { findProject } from "../../projects/projects.ts";
 import { ProjectIdParams } from "../projects/schema.ts";
 import { presentUserBasic } from "../users/presenter.ts";
-import { findUser } from "../users/service.ts";
+import { findUser } from "../../users/users.ts";
 import { AddMemberBody, MemberParams } from "./schema.ts";
 
 function presentMember(ctx: ForgeContext, user: User, accessLevel: number, createdAt: string) {

@@ -15,7 +15,7 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
-import { serverRefs } from "../../git/test-support.ts";
+import { serverRefs } from "../../../../test/helpers/forge-git.ts";
 import type { MergeRequestPayload } from "../../webhooks/payload.ts";
 
 interface MergeRequestJson {

@@ -3,7 +3,7 @@ import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
-import { findProject } from "../projects/service.ts";
+import { findProject } from "../../projects/projects.ts";
 import { presentMergeRequest, presentMergeRequestBasic } from "./presenter.ts";
 import {
   CreateMergeRequestBody,
@@ -21,7 +21,7 @@ import {
   loadViews,
   readDetails,
   updateMergeRequest,
-} from "./service.ts";
+} from "../../merge-requests/merge-requests.ts";
 
 /** A request without a body has no parameters (Grape's view), not an invalid body. */
 async function bodylessAsEmpty(request: FastifyRequest): Promise<void> {

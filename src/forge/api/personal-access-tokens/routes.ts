@@ -1,7 +1,7 @@
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { notFound } from "../../http/errors.ts";
+import { notFound } from "../../errors.ts";
 
 /**
  * `GET /personal_access_tokens/self` (GitLab 15.5+): the token the request was made with, so

@@ -3,7 +3,7 @@ import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
-import { findProject } from "../projects/service.ts";
+import { findProject } from "../../projects/projects.ts";
 import { presentCommitStatus } from "./presenter.ts";
 import { CommitStatusParams, CreateCommitStatusBody, ListCommitStatusesQuery } from "./schema.ts";
 import {
@@ -12,7 +12,7 @@ import {
   findCommit,
   listCommitStatuses,
   postCommitStatus,
-} from "./service.ts";
+} from "../../statuses/statuses.ts";
 
 /**
  * Grape reads parameters from the query string as well as the body: GitLab's own examples post

@@ -5,7 +5,7 @@ import { requireActor } from "../../http/auth.ts";
 import { PaginationQuery, readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { presentUserKey } from "./presenter.ts";
 import { CreateUserKeyBody, UserKeyParams } from "./schema.ts";
-import { createUserKey, findUserKey, listUserKeys, removeUserKey } from "./service.ts";
+import { createUserKey, findUserKey, listUserKeys, removeUserKey } from "../../users/user-keys.ts";
 
 /** `authenticate!` before parameter validation, as in GitLab. */
 async function authenticate(request: FastifyRequest): Promise<void> {

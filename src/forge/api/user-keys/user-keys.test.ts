@@ -7,7 +7,7 @@ import {
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
 import { KeyMessages } from "../../../lib/ssh-keys.ts";
-import { freshEd25519, generateOpenSshKeys, type OpenSshKeys } from "../deploy-keys/test-keys.ts";
+import { freshEd25519, generateOpenSshKeys, type OpenSshKeys } from "../../../../test/helpers/ssh-test-keys.ts";
 
 interface SshKeyJson {
   id: number;

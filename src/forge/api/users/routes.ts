@@ -1,12 +1,12 @@
 import { Type } from "typebox";
-import { createPersonalAccessToken } from "../../auth/tokens.ts";
+import { createPersonalAccessToken } from "../../users/tokens.ts";
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { paginate, PaginationQuery } from "../../http/pagination.ts";
 import { presentUser, presentUserBasic } from "./presenter.ts";
 import { CreateTokenBody, CreateUserBody, UserIdParams } from "./schema.ts";
-import { assertAdmin, createUser, findUser, listUsers } from "./service.ts";
+import { assertAdmin, createUser, findUser, listUsers } from "../../users/users.ts";
 
 export function userRoutes(app: ForgeApp, ctx: ForgeContext): void {
   app.get("/user", async (request) => presentUser(ctx, requireActor(request).user));

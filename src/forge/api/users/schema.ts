@@ -1,5 +1,5 @@
 import { Type, type Static } from "typebox";
-import { SCOPES } from "../../auth/tokens.ts";
+import { SCOPES } from "../../users/tokens.ts";
 
 export const UserIdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 

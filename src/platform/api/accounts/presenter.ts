@@ -1,4 +1,4 @@
-import type { AccountWithRole } from "./service.ts";
+import type { AccountWithRole } from "../../accounts/accounts.ts";
 
 /** Netlify's `accountMembership`, plus `default` (which the CLI reads) and the caller's `role`. */
 export function presentAccount(entry: AccountWithRole, owners: readonly string[]) {

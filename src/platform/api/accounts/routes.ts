@@ -3,7 +3,7 @@ import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { presentAccount, presentAccountMinimal } from "./presenter.ts";
 import { ListAccountsQuery } from "./schema.ts";
-import { listAccounts, ownerIds } from "./service.ts";
+import { listAccounts, ownerIds } from "../../accounts/accounts.ts";
 
 export function accountRoutes(app: PlatformApp, ctx: PlatformContext): void {
   app.get("/accounts", { schema: { querystring: ListAccountsQuery } }, async (request) => {

@@ -18,7 +18,7 @@ import {
   listBuildHooks,
   triggerBuildHook,
   updateBuildHook,
-} from "./service.ts";
+} from "../../build-hooks/build-hooks.ts";
 
 /** `/api/v1/sites/:site_id/build_hooks[/:id]`: a site's build hooks, for its members. */
 export function buildHookRoutes(app: PlatformApp, ctx: PlatformContext): void {

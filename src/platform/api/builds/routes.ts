@@ -3,14 +3,14 @@ import { cancelBuild, FINISHED_BUILD_STATES, requestBuild } from "../../builds/s
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { invalidField } from "../../http/errors.ts";
+import { invalidField } from "../../errors.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
-import { authorize } from "../../policies.ts";
+import { authorize } from "../../accounts/policies.ts";
 import { SiteParams } from "../sites/schema.ts";
-import { findSite, readRepoSettings } from "../sites/service.ts";
+import { findSite, readRepoSettings } from "../../sites/sites.ts";
 import { presentBuild, presentLogLine } from "./presenter.ts";
 import { BuildLogQuery, BuildParams, CreateBuildQuery, ListBuildsQuery } from "./schema.ts";
-import { findBuild, listSiteBuilds, readLogLines } from "./service.ts";
+import { findBuild, listSiteBuilds, readLogLines } from "../../builds/queries.ts";
 
 /** How often the live log polls the database (no shared in-memory state: scale-out ready). */
 const STREAM_POLL_MS = 250;

@@ -9,7 +9,7 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
-import { openPrivateKey } from "./service.ts";
+import { openPrivateKey } from "../../deploy-keys/deploy-keys.ts";
 
 interface KeyBody {
   id: string;

@@ -1,11 +1,11 @@
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { defaultAccountId } from "../../policies.ts";
-import { findAccountForActor } from "../accounts/service.ts";
+import { defaultAccountId } from "../../accounts/policies.ts";
+import { findAccountForActor } from "../../accounts/accounts.ts";
 import { presentDeployKey } from "./presenter.ts";
 import { CreateDeployKeyQuery, DeployKeyParams } from "./schema.ts";
-import { createDeployKey, deleteDeployKey, findDeployKey, listDeployKeys } from "./service.ts";
+import { createDeployKey, deleteDeployKey, findDeployKey, listDeployKeys } from "../../deploy-keys/deploy-keys.ts";
 
 export function deployKeyRoutes(app: PlatformApp, ctx: PlatformContext): void {
   app.post(

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import mime from "mime-types";
 import type { PlatformConfig } from "../../../config.ts";
 import type { Deploy } from "../../db/schema.ts";
-import { branchLabel, siteUrl } from "../sites/urls.ts";
+import { branchLabel, siteUrl } from "../../sites/urls.ts";
 
 function parseList(json: string): string[] {
   try {

@@ -14,10 +14,10 @@ import { ManifestPathError, validateManifestPath } from "../../deploys/manifest.
 import { chunksOf } from "../../deploys/verified-upload.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { invalidField } from "../../http/errors.ts";
+import { invalidField } from "../../errors.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { SiteParams } from "../sites/schema.ts";
-import { findSite } from "../sites/service.ts";
+import { findSite } from "../../sites/sites.ts";
 import { presentDeploy, presentDeployedBranch, presentFile, presentFunction } from "./presenter.ts";
 import {
   CreateDeployQuery,
@@ -45,7 +45,7 @@ import {
   setDeployLock,
   spoolZip,
   updateDirectDeploy,
-} from "./service.ts";
+} from "../../deploys/deploys.ts";
 
 /**
  * A `files` map of a 50,000-file deploy with long paths fits; a larger body (e.g. 100,000

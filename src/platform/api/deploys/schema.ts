@@ -1,5 +1,5 @@
 import { Type, type Static } from "typebox";
-import { invalidField } from "../../http/errors.ts";
+import { invalidField } from "../../errors.ts";
 
 export const DeployParams = Type.Object({ deploy_id: Type.String({ maxLength: 100 }) });
 export type DeployParams = Static<typeof DeployParams>;

@@ -6,7 +6,7 @@ import {
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
 import { assertSpecResponse } from "../../../../test/helpers/open-api.ts";
-import { buildEnvVars } from "./service.ts";
+import { buildEnvVars } from "../../env/env.ts";
 
 interface EnvValue {
   id: string;

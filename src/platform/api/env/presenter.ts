@@ -1,4 +1,4 @@
-import type { EnvVarView, StoredValue } from "./service.ts";
+import type { EnvVarView, StoredValue } from "../../env/env.ts";
 
 /**
  * Netlify's `envVarValue`. A secret variable's values are written only; Netlify lets the

@@ -1,4 +1,4 @@
-import type { Actor } from "../../auth/tokens.ts";
+import type { Actor } from "../../accounts/tokens.ts";
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
@@ -25,7 +25,7 @@ import {
   setEnvVarValue,
   siteEnvOwner,
   updateEnvVar,
-} from "./service.ts";
+} from "../../env/env.ts";
 
 interface OwnerRequest {
   params: { account_id: string };

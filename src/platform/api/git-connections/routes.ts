@@ -2,9 +2,9 @@ import type { PlatformContext } from "../../context.ts";
 import type { GitConnection } from "../../db/schema.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { notFound } from "../../http/errors.ts";
-import { defaultAccountId, visibleAccountIds } from "../../policies.ts";
-import { findAccountForActor } from "../accounts/service.ts";
+import { notFound } from "../../errors.ts";
+import { defaultAccountId, visibleAccountIds } from "../../accounts/policies.ts";
+import { findAccountForActor } from "../../accounts/accounts.ts";
 import { presentGitConnection, presentProviderRepo } from "./presenter.ts";
 import {
   CreateGitConnectionBody,
@@ -22,7 +22,7 @@ import {
   listConnectionRepos,
   listGitConnections,
   setAppWebhookSecret,
-} from "./service.ts";
+} from "../../connections/connections.ts";
 
 /**
  * An account's credentials at git providers (`/git_connections`): checked at the provider

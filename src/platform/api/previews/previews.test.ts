@@ -22,7 +22,7 @@ import {
 import { postWebhook, signedHeaders } from "../../../../test/helpers/webhooks.ts";
 import { GitFetchError, fetchRepository } from "../../builds/git-fetch.ts";
 import { MemoryHostKeyStore } from "../../builds/host-keys.ts";
-import { previewFetchRef, reviewIdOfLabel } from "./refs.ts";
+import { previewFetchRef, reviewIdOfLabel } from "../../previews/refs.ts";
 
 /**
  * Deploy previews built for real: a private repository on the forge, fetched over SSH with the

@@ -3,7 +3,7 @@ import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { presentPreview } from "./presenter.ts";
 import { ApproveParams } from "./schema.ts";
-import { approveDeploy } from "./service.ts";
+import { approveDeploy } from "../../previews/previews.ts";
 
 /** `POST /deploys/:deploy_id/approve`: start the build of a preview waiting for approval. */
 export function previewRoutes(app: PlatformApp, ctx: PlatformContext): void {

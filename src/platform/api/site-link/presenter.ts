@@ -4,8 +4,8 @@ import { manualSteps } from "../../links/manual.ts";
 import { readSteps } from "../../links/steps.ts";
 import { validateRepoUrl } from "../../repos/repo-url.ts";
 import { presentGitConnection } from "../git-connections/presenter.ts";
-import { gitWebhookUrl } from "../sites/urls.ts";
-import type { SiteLinkView } from "./service.ts";
+import { gitWebhookUrl } from "../../sites/urls.ts";
+import type { SiteLinkView } from "../../links/view.ts";
 
 /** `https://host/owner/repo` for a repository URL, as the known providers lay out their pages. */
 function webUrlOf(repoUrl: string): string | null {

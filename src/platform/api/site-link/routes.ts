@@ -2,11 +2,11 @@ import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { checkLink } from "../../links/health.ts";
-import { repairLink } from "../../links/sites.ts";
+import { repairLink } from "../../sites/link.ts";
 import { SiteParams } from "../sites/schema.ts";
-import { findSite } from "../sites/service.ts";
+import { findSite } from "../../sites/sites.ts";
 import { presentSiteLink } from "./presenter.ts";
-import { loadSiteLinkView } from "./service.ts";
+import { loadSiteLinkView } from "../../links/view.ts";
 
 /**
  * A site's link to its repository: `GET /sites/:id/link` (steps, health, manual steps),

@@ -1,7 +1,7 @@
 import type { PlatformConfig } from "../../../config.ts";
 import { presentDeploy } from "../deploys/presenter.ts";
-import type { SiteView } from "./service.ts";
-import { gitWebhookUrl, siteUrl } from "./urls.ts";
+import type { SiteView } from "../../sites/sites.ts";
+import { gitWebhookUrl, siteUrl } from "../../sites/urls.ts";
 
 /**
  * Netlify's `site`, with Slipway's additions: `git_webhook` (the URL and secret to register at

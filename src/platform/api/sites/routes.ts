@@ -6,14 +6,14 @@ import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
-import { accountIdsByOwnership, defaultAccountId, visibleAccountIds } from "../../policies.ts";
-import { findAccountForActor } from "../accounts/service.ts";
+import { accountIdsByOwnership, defaultAccountId, visibleAccountIds } from "../../accounts/policies.ts";
+import { findAccountForActor } from "../../accounts/accounts.ts";
 import { removeLinkAtProvider } from "../../links/service.ts";
 import {
   createSiteThroughConnection,
   updateSiteThroughConnection,
   type LinkResult,
-} from "../../links/sites.ts";
+} from "../../sites/link.ts";
 import { presentSite } from "./presenter.ts";
 import {
   AccountParams,
@@ -32,7 +32,7 @@ import {
   updateSite,
   viewSite,
   viewSites,
-} from "./service.ts";
+} from "../../sites/sites.ts";
 
 /**
  * Linking a repository (creating a linked site, or a PATCH that links one or changes its URL,

@@ -1,11 +1,11 @@
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { assertPlatformAdmin } from "../../policies.ts";
+import { assertPlatformAdmin } from "../../accounts/policies.ts";
 import { presentAccount } from "../accounts/presenter.ts";
 import { presentUser } from "./presenter.ts";
 import { CreateUserBody } from "./schema.ts";
-import { countVisibleSites, createUser } from "./service.ts";
+import { countVisibleSites, createUser } from "../../accounts/users.ts";
 
 export function userRoutes(app: PlatformApp, ctx: PlatformContext): void {
   app.get("/user", async (request) => {

@@ -14,7 +14,7 @@ import { systemResolver } from "../../repos/host-guard.ts";
 import { createProviderHttp } from "../../providers/http.ts";
 import { providerClient } from "../../providers/index.ts";
 import type { ProviderClient, ProviderConnection, ProviderRepo } from "../../providers/types.ts";
-import { hmacSha256Hex } from "./signatures.ts";
+import { hmacSha256Hex } from "../../webhooks/signatures.ts";
 
 /**
  * Signature checks at `/webhooks/sites/:id` for deliveries made the way the providers make

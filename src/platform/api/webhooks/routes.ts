@@ -2,11 +2,11 @@ import type { FastifyError } from "fastify";
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
-import { PlatformError } from "../../http/errors.ts";
+import { PlatformError } from "../../errors.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { acceptRawBodies } from "../../http/raw-body.ts";
-import { GIT_WEBHOOK_PATH } from "../sites/urls.ts";
-import { GITHUB_APP_WEBHOOK_PATH, receiveAppDelivery } from "./app-webhooks.ts";
+import { GIT_WEBHOOK_PATH } from "../../sites/urls.ts";
+import { GITHUB_APP_WEBHOOK_PATH, receiveAppDelivery } from "../../webhooks/app-webhooks.ts";
 import { presentDelivery } from "./presenter.ts";
 import {
   AppWebhookParams,
@@ -20,7 +20,7 @@ import {
   listDeliveries,
   receiveDelivery,
   recordUnreadableDelivery,
-} from "./service.ts";
+} from "../../webhooks/intake.ts";
 
 /** GitLab's limit for a webhook body (25 MB); GitHub's cap is the same. */
 export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;

@@ -21,8 +21,8 @@ import {
   type Provider,
   type WebhookAnswer,
 } from "../../../../test/helpers/webhooks.ts";
-import { DELIVERIES_KEPT_PER_SITE } from "./service.ts";
-import { hmacSha256Hex } from "./signatures.ts";
+import { DELIVERIES_KEPT_PER_SITE } from "../../webhooks/intake.ts";
+import { hmacSha256Hex } from "../../webhooks/signatures.ts";
 
 const ZERO = "0".repeat(40);
 
