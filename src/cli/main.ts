@@ -54,7 +54,15 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
   if (embedded) env.SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS ??= "true";
   const config = loadConfig(env);
   const { createLogger } = await import("../lib/logger.ts");
-  const log = createLogger({ name: "slipway", level: config.logLevel });
+  // On a terminal, log records are readable lines; services get JSON lines.
+  const destination = process.stdout.isTTY
+    ? (await import("./log-lines.ts")).readableLogDestination(process.stdout)
+    : undefined;
+  const log = createLogger({
+    name: "slipway",
+    level: config.logLevel,
+    ...(destination ? { destination } : {}),
+  });
   let forge: RunningForge | undefined;
   let platform: RunningPlatform | undefined;
 
@@ -86,6 +94,13 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
     console.log(
       `Slipway sites                  ${new URL(platform.ctx.config.publicUrl).protocol}//<site>.${config.platform.sitesDomain}:${platform.ctx.config.port}/`,
     );
+    console.log(`Slipway dashboard              ${platform.ctx.config.publicUrl}/`);
+    const firstPassword = platform.generatedAdminPassword;
+    if (firstPassword !== undefined) {
+      console.log(
+        `\nSign in to the dashboard at ${platform.ctx.config.publicUrl}/ as ${firstPassword.email} with the password (shown here until someone sets a password; also in ${firstPassword.file}):\n  ${firstPassword.password}\nor paste the administrator's access token into the "Access token" field.\n`,
+      );
+    }
     if (platform.generatedAdminToken !== undefined) {
       console.log(
         `\nThe platform's administrator has this access token (shown once, also in ${config.platform.dataDir}/admin-token):\n  ${platform.generatedAdminToken}\n`,

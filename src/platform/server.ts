@@ -10,6 +10,10 @@ import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
 import { accountRoutes } from "./api/accounts/routes.ts";
+import { accessTokenRoutes } from "./api/access-tokens/routes.ts";
+import { passwordRoutes } from "./api/passwords/routes.ts";
+import { sessionRoutes } from "./api/session/routes.ts";
+import { bootstrapAdminPassword, type GeneratedAdminPassword } from "./accounts/passwords.ts";
 import { buildHookRoutes, buildHookTriggerRoutes } from "./api/build-hooks/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { gitConnectionRoutes } from "./api/git-connections/routes.ts";
@@ -34,10 +38,10 @@ import { prepareUploadDir } from "./deploys/uploads-dir.ts";
 import { previewRoutes } from "./api/previews/routes.ts";
 import { COMMIT_STATUS_QUEUE, createCommitStatusHandler } from "./commit-statuses/statuses.ts";
 import { prepareBuildDirs, sweepWorkDirs } from "./builds/dirs.ts";
-import { sweepStaleGitTempDirs } from "./builds/git-fetch.ts";
+import { sweepStaleGitTempDirs } from "./repos/git-fetch.ts";
 import { SqlJobQueue } from "./jobs/queue.ts";
 import { createBuildHandler, sweepOrphanedBuildRows } from "./builds/runner.ts";
-import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox.ts";
+import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox/run.ts";
 import { BUILD_QUEUE } from "./builds/service.ts";
 import { startWorkerPool, type WorkerPool } from "./jobs/workers.ts";
 import { LocalBlobStore } from "./deploys/blob-store.ts";
@@ -59,6 +63,8 @@ export interface RunningPlatform {
   url: string;
   /** Set when the admin token was generated at this start (to be shown once). */
   generatedAdminToken: string | undefined;
+  /** Set while no user has a dashboard password yet: the administrator's first one. */
+  generatedAdminPassword: GeneratedAdminPassword | undefined;
   stop(): Promise<void>;
 }
 
@@ -121,6 +127,7 @@ export async function startPlatform(
     jobs: new SqlJobQueue(db),
   };
   const generatedAdminToken = await bootstrapAdmin(ctx);
+  const generatedAdminPassword = await bootstrapAdminPassword(ctx);
 
   // Deploy files, build directories, and what a crash may have left behind.
   const deployRoot = join(config.dataDir, "deploys");
@@ -179,6 +186,9 @@ export async function startPlatform(
     async (api) => {
       registerAuthentication(api, ctx);
       userRoutes(api, ctx);
+      sessionRoutes(api, ctx);
+      passwordRoutes(api, ctx);
+      accessTokenRoutes(api, ctx);
       accountRoutes(api, ctx);
       deployKeyRoutes(api, ctx);
       siteRoutes(api, ctx);
@@ -242,6 +252,7 @@ export async function startPlatform(
     app,
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     generatedAdminToken,
+    generatedAdminPassword,
     stop: async () => {
       // Running builds stop and give their jobs back (the next start runs them again).
       await workers?.stop();

@@ -1,12 +1,14 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { runChecked } from "../../lib/run.ts";
+import type { Repositories } from "../context.ts";
+import { gitEnv } from "./env.ts";
 
 /**
  * Bare repositories on local disk. A repository's path comes only from the project's integer
  * id, never from a name a user typed, so no request can point git at another directory.
  */
-export class RepositoryStore {
+export class RepositoryStore implements Repositories {
   constructor(readonly root: string) {}
 
   pathFor(projectId: number): string {
@@ -18,14 +20,12 @@ export class RepositoryStore {
 
   async create(projectId: number, defaultBranch: string): Promise<void> {
     const path = this.pathFor(projectId);
-    await runChecked("git", [
-      "init",
-      "--quiet",
-      "--bare",
-      `--initial-branch=${defaultBranch}`,
-      "--",
-      path,
-    ]);
+    const env = gitEnv();
+    await runChecked(
+      "git",
+      ["init", "--quiet", "--bare", `--initial-branch=${defaultBranch}`, "--", path],
+      { env },
+    );
     // Safe defaults for a server-side repository.
     for (const [key, value] of [
       ["receive.fsckObjects", "true"],
@@ -34,7 +34,7 @@ export class RepositoryStore {
       ["uploadpack.allowAnySHA1InWant", "false"],
       ["core.logAllRefUpdates", "true"],
     ] as const) {
-      await runChecked("git", ["--git-dir", path, "config", key, value]);
+      await runChecked("git", ["--git-dir", path, "config", key, value], { env });
     }
   }
 

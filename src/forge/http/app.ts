@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyReply,
 } from "fastify";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { DomainError, HTTP_STATUS } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { ForgeError } from "../errors.ts";
 
@@ -58,8 +59,10 @@ function parseForm(body: string): Record<string, string | string[]> {
 }
 
 function sendError(error: FastifyError, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply {
-  if (error instanceof ForgeError) {
-    return reply.code(error.statusCode).headers(error.headers).send(error.body);
+  if (error instanceof DomainError) {
+    // A ForgeError carries GitLab's exact body; any other domain error gets GitLab's plain shape.
+    const body = error instanceof ForgeError ? error.body : { message: error.message };
+    return reply.code(HTTP_STATUS[error.kind]).headers(error.headers).send(body);
   }
   if (error.validation) {
     return reply.code(400).send({ error: grapeMessage(error) });

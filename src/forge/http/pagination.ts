@@ -1,17 +1,12 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
+import type { Page } from "../db/page.ts";
 
 export const PaginationQuery = Type.Object({
   page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, default: 20 })),
 });
 export type PaginationQuery = Static<typeof PaginationQuery>;
-
-export interface Page {
-  page: number;
-  perPage: number;
-  offset: number;
-}
 
 /** GitLab's defaults: page 1, 20 per page, at most 100. */
 export function readPage(query: PaginationQuery): Page {

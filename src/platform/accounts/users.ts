@@ -5,7 +5,6 @@ import type { Account, User } from "../db/schema.ts";
 import { invalidField } from "../errors.ts";
 import { visibleAccountIds } from "./policies.ts";
 import { createAccount } from "./accounts.ts";
-import type { CreateUserBody } from "../api/users/schema.ts";
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
@@ -16,13 +15,22 @@ export interface CreatedUser {
   token: string;
 }
 
+/** A new user: the e-mail is the sign-in name; the personal account is named after the user. */
+export interface NewUser {
+  email: string;
+  full_name?: string;
+  account_name?: string;
+  account_slug?: string;
+  admin?: boolean;
+}
+
 /**
  * Creates a user, their personal account (which becomes their default) and a first access
  * token. Used by `POST /api/v1/admin/users` and by the first start's bootstrap.
  */
 export async function createUser(
   ctx: PlatformContext,
-  input: CreateUserBody,
+  input: NewUser,
   token?: string,
 ): Promise<CreatedUser> {
   const email = input.email.trim().toLowerCase();

@@ -6,7 +6,6 @@ import type { BuildHook, Site } from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
 import { findSite, readRepoSettings } from "../sites/sites.ts";
-import type { BuildHookSetupBody, BuildHookUpdateBody } from "../api/build-hooks/schema.ts";
 
 /**
  * Netlify's incoming build hooks. A hook belongs to a site; its random 24-hex id is a
@@ -52,11 +51,23 @@ export async function listBuildHooks(
     .execute();
 }
 
+/** Netlify's `buildHookSetup`; `branch` defaults to the site's production branch. */
+export interface NewBuildHook {
+  title: string;
+  branch?: string;
+}
+
+/** A change to a build hook: what is given changes. */
+export interface BuildHookChange {
+  title?: string;
+  branch?: string;
+}
+
 export async function createBuildHook(
   ctx: PlatformContext,
   actor: Actor,
   siteIdOrName: string,
-  body: BuildHookSetupBody,
+  body: NewBuildHook,
 ): Promise<BuildHook> {
   const site = await findSite(ctx, actor, siteIdOrName, "update");
   const repo = linkedOrRefuse(site);
@@ -96,7 +107,7 @@ export async function updateBuildHook(
   actor: Actor,
   siteIdOrName: string,
   hookId: string,
-  body: BuildHookUpdateBody,
+  body: BuildHookChange,
 ): Promise<BuildHook> {
   const hook = await findBuildHook(ctx, actor, siteIdOrName, hookId, "update");
   const changes: Partial<Pick<BuildHook, "title" | "branch" | "updated_at">> = {};

@@ -16,14 +16,19 @@ import { checkRepoHost, isAllowedHost } from "../repos/host-guard.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
 import { checkLinkBeforeBuild } from "../links/health.ts";
 import { BuildLog } from "./build-log.ts";
-import { deployKeyPlace, GitFetchError, type GitProvider } from "./diagnose.ts";
-import { fetchRepository, type FetchResult, type HttpsCredentials } from "./git-fetch.ts";
-import { installationCloneAccess } from "../links/installations.ts";
-import { DbHostKeyStore } from "./known-hosts-store.ts";
+import { deployKeyPlace, GitFetchError, type GitProvider } from "../repos/diagnose.ts";
+import { fetchRepository, type FetchResult, type HttpsCredentials } from "../repos/git-fetch.ts";
+import { installationCloneAccess } from "../connections/installations.ts";
+import { DbHostKeyStore } from "../repos/known-hosts-store.ts";
 import type { LeasedJob, ReclaimedJob } from "../jobs/queue.ts";
-import { describeSandboxFailure, runSandboxed, type SandboxOptions } from "./sandbox.ts";
-import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE, deployContext } from "./service.ts";
-import { previewFetchRef, previewLabel } from "../previews/refs.ts";
+import {
+  describeSandboxFailure,
+  runSandboxed,
+  type SandboxOptions,
+} from "./sandbox/run.ts";
+import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE } from "./service.ts";
+import { deployContext } from "../deploys/context.ts";
+import { previewFetchRef, previewLabel } from "../sites/review-refs.ts";
 import { reportCommitStatus } from "../commit-statuses/statuses.ts";
 import { SHUTDOWN, type JobHandler, type JobResult } from "../jobs/workers.ts";
 

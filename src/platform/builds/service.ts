@@ -1,6 +1,9 @@
 import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from "kysely";
 import { objectId } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
+import type { Actor } from "../accounts/tokens.ts";
+import { deployContext } from "../deploys/context.ts";
+import { DECLARABLE_STATES, failDirectDeploy } from "../deploys/digest.ts";
 import type {
   Build,
   BuildState,
@@ -83,14 +86,6 @@ export const ACTIVE_BUILD_STATES: readonly BuildState[] = ["enqueued", "building
  * The deploy context of a build: the production branch publishes, other branches are branch
  * deploys, and builds of a pull/merge request are deploy previews (never published).
  */
-export function deployContext(
-  site: Pick<Site, "repo_branch">,
-  branch: string,
-  reviewId?: number | null,
-): "production" | "branch-deploy" | "deploy-preview" {
-  if (reviewId !== undefined && reviewId !== null) return "deploy-preview";
-  return branch === (site.repo_branch ?? "main") ? "production" : "branch-deploy";
-}
 
 type BuildQuery = SelectQueryBuilder<PlatformDatabase, "builds", object>;
 
@@ -468,4 +463,33 @@ export async function cancelBuild(
   });
   if (!build) throw notFound("Build");
   return build;
+}
+
+/**
+ * Cancels a deploy that is not finished: its build when it has one, otherwise the direct
+ * deploy itself (Netlify's `POST /deploys/:id/cancel`).
+ */
+export async function cancelDeploy(
+  ctx: PlatformContext,
+  actor: Actor,
+  deploy: Deploy,
+): Promise<Deploy> {
+  if (deploy.state === "ready") {
+    throw new PlatformError(
+      422,
+      `deploy ${deploy.id} is ready; only a deploy that is not finished can be cancelled`,
+    );
+  }
+  if (deploy.state !== "error") {
+    if (deploy.build_id !== null) {
+      await cancelBuild(ctx, deploy.build_id, actor.user.email);
+    } else {
+      await failDirectDeploy(ctx, deploy.id, "Cancelled", [...DECLARABLE_STATES, "processing"]);
+    }
+  }
+  return ctx.db
+    .selectFrom("deploys")
+    .selectAll()
+    .where("id", "=", deploy.id)
+    .executeTakeFirstOrThrow();
 }

@@ -1,5 +1,5 @@
 import { siteUrl } from "../sites/urls.ts";
-import { previewLabel } from "../previews/refs.ts";
+import { previewLabel } from "../sites/review-refs.ts";
 import type { LeasedJob } from "../jobs/queue.ts";
 import type { JobHandler, JobResult } from "../jobs/workers.ts";
 import type { PlatformContext } from "../context.ts";

@@ -3,7 +3,7 @@ import type { Actor } from "../accounts/tokens.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { GitConnection, GitProviderName } from "../db/schema.ts";
 import { invalidField, notFound } from "../errors.ts";
-import { providerFailure } from "../links/provider-errors.ts";
+import { providerFailure } from "./provider-errors.ts";
 import { authorize, visibleAccountIds, type Ability } from "../accounts/policies.ts";
 import {
   connectionClient,
@@ -13,14 +13,8 @@ import {
   sealCredential,
 } from "./clients.ts";
 import { DEFAULT_BASE_URLS, providerClient } from "../providers/index.ts";
-import {
-  ProviderError,
-  type ProviderCredential,
-  type ProviderRepo,
-} from "../providers/types.ts";
-import { githubAppWebhookUrl } from "../webhooks/app-webhooks.ts";
-import type { AppWebhookView } from "../api/git-connections/presenter.ts";
-import type { CreateGitConnectionBody } from "../api/git-connections/schema.ts";
+import { ProviderError, type ProviderCredential, type ProviderRepo } from "../providers/types.ts";
+import { githubAppWebhookUrl } from "./urls.ts";
 
 const PROVIDER_NAMES: Record<GitProviderName, string> = {
   github: "GitHub",
@@ -67,8 +61,29 @@ export function checkBaseUrl(provider: GitProviderName, raw: string | undefined)
   return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
 }
 
+/**
+ * A new connection: one credential — `token`, `username` + `app_password` (Bitbucket), or
+ * `app_id` + `private_key` (a GitHub App, with its `webhook_secret`).
+ */
+export interface NewGitConnection {
+  provider: GitProviderName;
+  base_url?: string;
+  token?: string;
+  username?: string;
+  app_password?: string;
+  app_id?: number;
+  private_key?: string;
+  webhook_secret?: string;
+}
+
+/** Where a GitHub App sends its webhooks, and whether their secret is set (never the secret). */
+export interface AppWebhookView {
+  webhookUrl: string;
+  secretSet: boolean;
+}
+
 /** The one credential the body gives, as the provider accepts it. */
-export function readCredential(body: CreateGitConnectionBody): ProviderCredential {
+export function readCredential(body: NewGitConnection): ProviderCredential {
   const given = [
     body.token !== undefined ? "token" : undefined,
     body.username !== undefined || body.app_password !== undefined ? "app_password" : undefined,
@@ -134,7 +149,7 @@ export async function createGitConnection(
   ctx: PlatformContext,
   actor: Actor,
   accountId: string,
-  body: CreateGitConnectionBody,
+  body: NewGitConnection,
 ): Promise<GitConnection> {
   authorize(actor, "update", { account_id: accountId }, "Account");
   const baseUrl = checkBaseUrl(body.provider, body.base_url);

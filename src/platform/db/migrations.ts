@@ -479,6 +479,58 @@ async function directDeploys(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/**
+ * The dashboard: users' passwords (scrypt, per-user salt), browser sessions (cookie digests with
+ * an expiry), one-time invite links to set a password, and sign-in throttles (per IP and per
+ * account, in the database so that every API node sees the same counts).
+ */
+async function dashboard(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("user_passwords")
+    .addColumn("user_id", "text", (c) => c.primaryKey().references("users.id").onDelete("cascade"))
+    .addColumn("password_hash", "text", (c) => c.notNull())
+    .addColumn("updated_at", "text", (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable("sessions")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("token_digest", "text", (c) => c.notNull().unique())
+    .addColumn("access_token_id", "text", (c) =>
+      c.references("access_tokens.id").onDelete("cascade"),
+    )
+    .addColumn("method", "text", (c) => c.notNull())
+    .addColumn("ip", "text")
+    .addColumn("user_agent", "text")
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("last_seen_at", "text", (c) => c.notNull())
+    .addColumn("expires_at", "text", (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex("sessions_user").on("sessions").column("user_id").execute();
+  await db.schema.createIndex("sessions_expiry").on("sessions").column("expires_at").execute();
+
+  await db.schema
+    .createTable("invites")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("token_digest", "text", (c) => c.notNull().unique())
+    .addColumn("created_by", "text", (c) => c.references("users.id").onDelete("set null"))
+    .addColumn("created_at", "text", (c) => c.notNull())
+    .addColumn("expires_at", "text", (c) => c.notNull())
+    .addColumn("used_at", "text")
+    .execute();
+  await db.schema.createIndex("invites_user").on("invites").column("user_id").execute();
+
+  await db.schema
+    .createTable("sign_in_throttles")
+    .addColumn("key", "text", (c) => c.primaryKey())
+    .addColumn("failures", "integer", (c) => c.notNull())
+    .addColumn("window_started_at", "text", (c) => c.notNull())
+    .addColumn("blocked_until", "text")
+    .execute();
+}
+
 export const platformMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
   "0002_build_numbers": { up: buildNumbers },
@@ -486,4 +538,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0004_build_network": { up: buildNetwork },
   "0005_deploys_and_providers": { up: deploysAndProviders },
   "0006_direct_deploys": { up: directDeploys },
+  "0007_dashboard": { up: dashboard },
 };

@@ -28,6 +28,10 @@ export interface PlatformDatabase {
   env_vars: EnvVarsTable;
   git_connections: GitConnectionsTable;
   site_links: SiteLinksTable;
+  user_passwords: UserPasswordsTable;
+  sessions: SessionsTable;
+  invites: InvitesTable;
+  sign_in_throttles: SignInThrottlesTable;
 }
 
 /** Small platform facts, e.g. `master_key_check` (a value sealed with the master key). */
@@ -433,6 +437,52 @@ export interface JobsTable {
   finished_at: string | null;
 }
 
+/** A user's dashboard password: `scrypt$N$r$p$<salt>$<hash>` (base64url), never the password. */
+export interface UserPasswordsTable {
+  user_id: string;
+  password_hash: string;
+  updated_at: string;
+}
+
+/** How a browser session was opened. */
+export type SessionMethod = "password" | "token" | "invite";
+
+/**
+ * A signed-in browser (the dashboard): the cookie's SHA-256 digest, never the cookie. A session
+ * opened with a pasted access token ends when that token is revoked (`access_token_id`).
+ */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  token_digest: string;
+  access_token_id: string | null;
+  method: SessionMethod;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+}
+
+/** A one-time link (`/invite/<token>`) with which a user sets their password. */
+export interface InvitesTable {
+  id: string;
+  user_id: string;
+  token_digest: string;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** Failed sign-ins per key (`ip:<address>`, `account:<email>`) in the current window. */
+export interface SignInThrottlesTable {
+  key: string;
+  failures: number;
+  window_started_at: string;
+  blocked_until: string | null;
+}
+
 export type User = Selectable<UsersTable>;
 export type Account = Selectable<AccountsTable>;
 export type AccountMembership = Selectable<AccountMembershipsTable>;
@@ -449,3 +499,5 @@ export type DeployFunction = Selectable<DeployFunctionsTable>;
 export type EnvVar = Selectable<EnvVarsTable>;
 export type GitConnection = Selectable<GitConnectionsTable>;
 export type SiteLink = Selectable<SiteLinksTable>;
+export type Session = Selectable<SessionsTable>;
+export type Invite = Selectable<InvitesTable>;

@@ -2,7 +2,7 @@ import { open, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { objectId, OBJECT_ID } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
-import { cancelBuild, deployContext } from "../builds/service.ts";
+import { deployContext } from "./context.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { Deploy, DeployState, Site } from "../db/schema.ts";
 import {
@@ -19,23 +19,35 @@ import {
 } from "./digest.ts";
 import { tempPath } from "./durable-files.ts";
 import { manifestBlobs, recordBlobOwnership } from "./ownership.ts";
-import {
-  previousPublishedDeploy,
-  restoreDeploy as publishExplicitly,
-} from "./publish-switch.ts";
+import { previousPublishedDeploy, restoreDeploy as publishExplicitly } from "./publish-switch.ts";
 import { chunksOf } from "./verified-upload.ts";
 import { extractZip, ZipError } from "./zip.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { authorize, type Ability } from "../accounts/policies.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
-import type { RemainingUploads } from "../api/deploys/presenter.ts";
-import type { DeployBody } from "../api/deploys/schema.ts";
 
 /**
  * Deploys for the API: loading (another account's deploy is "Deploy not found"), direct deploys
  * (Netlify's digest protocol and zip bodies; the state machine is `deploys/digest.ts`), and
  * what a member does with deploys — restore, rollback, lock, cancel, delete.
  */
+
+/**
+ * Netlify's `deployFiles` (the createSiteDeploy / updateSiteDeploy body), read by hand rather
+ * than by the route schema: the same route also takes zip bodies, and a `files` map may hold
+ * tens of thousands of entries that the service checks (count first) with messages naming the
+ * path. Unknown fields (`include_upload_url`, `framework`, `build_version`, `functions_config`,
+ * `edge_functions`…) are accepted and ignored.
+ */
+export interface DeployBody {
+  files?: unknown;
+  functions?: unknown;
+  draft?: boolean;
+  async?: boolean;
+  branch?: string;
+  title?: string;
+  deploySource?: string;
+}
 
 /** Largest zip body accepted (its expanded size is limited separately). */
 export const MAX_ZIP_BYTES = 512 * 1024 * 1024;
@@ -112,14 +124,6 @@ export async function listSiteDeploys(
     .offset(query.offset)
     .execute();
   return { deploys, total: Number(n) };
-}
-
-/** What the presenter shows as `required` while a deploy waits for uploads. */
-export function remainingFor(
-  ctx: PlatformContext,
-  deploy: Deploy,
-): Promise<RemainingUploads | undefined> {
-  return remainingUploads(ctx, deploy);
 }
 
 export interface NewDeployOptions {
@@ -343,30 +347,6 @@ export async function createZipDeploy(
  * build's deploy cancels its build. A ready deploy cannot be cancelled; an already failed one
  * is returned as it is.
  */
-export async function cancelDeploy(
-  ctx: PlatformContext,
-  actor: Actor,
-  deploy: Deploy,
-): Promise<Deploy> {
-  if (deploy.state === "ready") {
-    throw refused(
-      `deploy ${deploy.id} is ready; only a deploy that is not finished can be cancelled`,
-    );
-  }
-  if (deploy.state !== "error") {
-    if (deploy.build_id !== null) {
-      await cancelBuild(ctx, deploy.build_id, actor.user.email);
-    } else {
-      await failDirectDeploy(ctx, deploy.id, "Cancelled", [...DECLARABLE_STATES, "processing"]);
-    }
-  }
-  return ctx.db
-    .selectFrom("deploys")
-    .selectAll()
-    .where("id", "=", deploy.id)
-    .executeTakeFirstOrThrow();
-}
-
 /**
  * Deletes a deploy that is not the site's published one (its manifest too; blobs stay for a
  * later collection). A deploy whose build is still running must be cancelled first.

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import { OBJECT_ID } from "../../lib/ids.ts";
-import { reviewIdOfLabel } from "../previews/refs.ts";
+import { reviewIdOfLabel } from "../sites/review-refs.ts";
 import { branchLabel } from "../sites/urls.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";

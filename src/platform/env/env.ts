@@ -9,15 +9,7 @@ import { authorize, type Ability } from "../accounts/policies.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
 import { findAccountForActor } from "../accounts/accounts.ts";
 import { findSite, readEnv } from "../sites/sites.ts";
-import {
-  SCOPES,
-  type ContextName,
-  type EnvVarBody,
-  type EnvVarValueBody,
-  type Scope,
-  type SetEnvVarValueBody,
-  type ValueContext,
-} from "../api/env/schema.ts";
+import { SCOPES, type ContextName, type Scope, type ValueContext } from "./contexts.ts";
 
 /**
  * Netlify's environment variables API ("Envelope"). A variable belongs to an account (shared by
@@ -26,6 +18,29 @@ import {
  * context `env_var:<id>`; a secret variable's values are never returned (only its `dev` value,
  * which Netlify defines as readable), and nothing here logs a value.
  */
+
+/** Netlify's `envVarValue` as a client sends it (the `id` of an existing value keeps it). */
+export interface EnvValueInput {
+  id?: string;
+  value?: string;
+  context?: ValueContext;
+  context_parameter?: string;
+}
+
+/** One variable of `createEnvVars`, and a change of `updateEnvVar` (`key` renames). */
+export interface EnvVarInput {
+  key?: string;
+  scopes?: Scope[];
+  values?: EnvValueInput[];
+  is_secret?: boolean;
+}
+
+/** `setEnvVarValue`: one value for one context. */
+export interface EnvValueChange {
+  context: ValueContext;
+  context_parameter?: string;
+  value: string;
+}
 
 /** One value of a variable, as stored (sealed) and presented (`value` left out for secrets). */
 export interface StoredValue {
@@ -227,7 +242,7 @@ function checkContextParameter(
  */
 function checkValues(
   field: string,
-  input: EnvVarValueBody[] | undefined,
+  input: EnvValueInput[] | undefined,
   current: readonly StoredValue[],
 ): StoredValue[] {
   const seen = new Set<string>();
@@ -280,7 +295,7 @@ export async function createEnvVars(
   ctx: PlatformContext,
   actor: Actor,
   owner: EnvOwner,
-  body: EnvVarBody[],
+  body: EnvVarInput[],
 ): Promise<EnvVarView[]> {
   const now = isoNow(ctx);
   const keys = new Set<string>();
@@ -336,7 +351,7 @@ export async function updateEnvVar(
   actor: Actor,
   owner: EnvOwner,
   key: string,
-  input: EnvVarBody,
+  input: EnvVarInput,
 ): Promise<EnvVarView> {
   const now = isoNow(ctx);
   try {
@@ -380,7 +395,7 @@ export async function setEnvVarValue(
   actor: Actor,
   owner: EnvOwner,
   key: string,
-  input: SetEnvVarValueBody,
+  input: EnvValueChange,
 ): Promise<EnvVarView> {
   const parameter = checkContextParameter(
     "context_parameter",

@@ -1,4 +1,4 @@
-import { GitFetchError } from "../builds/diagnose.ts";
+import { GitFetchError } from "../repos/diagnose.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { DeployKey, GitConnection, Site, SiteLink } from "../db/schema.ts";
 import { recordConnectionUse } from "../connections/connections.ts";

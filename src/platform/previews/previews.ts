@@ -2,13 +2,12 @@ import { objectId } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { requestBuild, supersedeQueued, type BuildRequestResult } from "../builds/service.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
-import type { Deploy, Site } from "../db/schema.ts";
+import type { Deploy, GitProviderName, Site } from "../db/schema.ts";
 import { PlatformError } from "../errors.ts";
 import { findDeploy } from "../deploys/deploys.ts";
 import type { RepoSettings } from "../sites/sites.ts";
-import type { ReviewEvent } from "../webhooks/events.ts";
-import type { WebhookProvider } from "../webhooks/signatures.ts";
-import { reviewName } from "./refs.ts";
+import type { ReviewEvent } from "./review-event.ts";
+import { reviewName } from "../sites/review-refs.ts";
 
 /**
  * Deploy previews of pull requests (GitHub, Gitea, Bitbucket) and merge requests (GitLab).
@@ -33,7 +32,7 @@ export type PreviewDecision =
 export interface ReviewIntake {
   site: Site;
   repo: RepoSettings;
-  provider: WebhookProvider;
+  provider: GitProviderName;
   review: ReviewEvent;
   deliveryId: string;
 }

@@ -8,9 +8,11 @@ import {
   isString,
   oneLine,
   record,
+  refusalInWords,
   RestApi,
   sameKey,
   text,
+  withinApi,
   type Operation,
   type ProviderWords,
 } from "./rest.ts";
@@ -35,8 +37,6 @@ import {
  */
 
 const DEFAULT_BASE_URL = "https://api.bitbucket.org/2.0";
-/** Pages followed at most when listing (100 items each). */
-const MAX_PAGES = 10;
 const HOOK_DESCRIPTION = "Slipway";
 
 /** The events each Slipway event kind subscribes to. */
@@ -110,8 +110,6 @@ const WORDS: ProviderWords = {
     status === 429
       ? "Bitbucket is rate limiting this credential; try again in a few minutes."
       : "Bitbucket may be having trouble (bitbucket.status.atlassian.com); try again later.",
-  unreadableHint:
-    "check that the connection's base_url is Bitbucket Cloud's API (https://api.bitbucket.org/2.0)",
 };
 
 const UUID = /^\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}$/;
@@ -132,16 +130,18 @@ export class BitbucketClient implements ProviderClient {
     this.api = new RestApi({
       http,
       apiUrl: () => this.baseUrl,
-      authorization: () =>
-        authorization(
+      headers: () => ({
+        authorization: authorization(
           connection.credential,
           "Bearer",
           "Bitbucket",
           "use a Bitbucket app password (with its user name) or an access token",
         ),
-      provider: "Bitbucket",
+      }),
       host: hostOf(this.baseUrl),
-      words: WORDS,
+      refusal: refusalInWords("Bitbucket", WORDS),
+      unreadableHint:
+        "check that the connection's base_url is Bitbucket Cloud's API (https://api.bitbucket.org/2.0)",
     });
   }
 
@@ -288,16 +288,12 @@ export class BitbucketClient implements ProviderClient {
   }
 
   /** Every `values` of a paginated list, following `next` (only within the API base). */
-  private async paginate(path: string, operation: Operation): Promise<unknown[]> {
-    const values: unknown[] = [];
-    let url: string | undefined = path;
-    for (let page = 0; url !== undefined && page < MAX_PAGES; page++) {
-      const response = await this.api.call({ method: "GET", url }, operation);
+  private paginate(path: string, operation: Operation): Promise<unknown[]> {
+    return this.api.list(path, operation, (response) => {
       const body = record(response.body);
       if (!Array.isArray(body.values)) throw this.api.unreadable("page");
-      values.push(...(body.values as unknown[]));
       const next = text(body.next);
-      if (next !== undefined && !next.startsWith(`${this.baseUrl}/`)) {
+      if (next !== undefined && !withinApi(next, this.baseUrl)) {
         // Never send the credential anywhere but the API it belongs to.
         throw new ProviderError(
           "unavailable",
@@ -305,9 +301,8 @@ export class BitbucketClient implements ProviderClient {
           "check the connection's base_url",
         );
       }
-      url = next;
-    }
-    return values;
+      return { items: body.values as unknown[], next };
+    });
   }
 
   private repoPath(repo: ProviderRepo): string {

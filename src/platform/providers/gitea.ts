@@ -7,6 +7,7 @@ import {
   isString,
   oneLine,
   record,
+  refusalInWords,
   RestApi,
   sameKey,
   text,
@@ -35,6 +36,7 @@ import {
 
 /** Gitea's default `MAX_RESPONSE_ITEMS`: a larger `limit` is cut to it. */
 const PAGE_SIZE = 50;
+/** Pages followed at most: the 1,000 items the other adapters list, at Gitea's page size. */
 const MAX_PAGES = 20;
 
 const EVENTS: Record<HookEventKind, string> = { push: "push", pull_request: "pull_request" };
@@ -74,8 +76,6 @@ const WORDS: ProviderWords = {
     other: "See Gitea's message.",
   },
   unavailableHint: () => "The Gitea instance may be down or overloaded; try again later.",
-  unreadableHint:
-    "check that the connection's base_url is the address of a Gitea or Forgejo instance",
 };
 
 /** An owner or repository name; never `.` or `..`, which a URL would resolve away. */
@@ -105,11 +105,18 @@ export class GiteaClient implements ProviderClient {
           "set base_url to the address of your Gitea or Forgejo instance, e.g. https://gitea.example.com",
         );
       },
-      authorization: () =>
-        authorization(connection.credential, "token", "Gitea", "use a Gitea access token"),
-      provider: host,
+      headers: () => ({
+        authorization: authorization(
+          connection.credential,
+          "token",
+          "Gitea",
+          "use a Gitea access token",
+        ),
+      }),
       host,
-      words: WORDS,
+      refusal: refusalInWords(host, WORDS),
+      unreadableHint:
+        "check that the connection's base_url is the address of a Gitea or Forgejo instance",
     });
   }
 
@@ -269,26 +276,27 @@ export class GiteaClient implements ProviderClient {
    * Every item of a list paged with `page` and `limit` (`items` finds them in a page's body,
    * which is the `what` Slipway cannot read when they are not a list).
    */
-  private async paged(
+  private paged(
     path: string,
     operation: Operation,
     what = "list",
     items = (body: unknown) => body,
   ): Promise<unknown[]> {
-    const found: unknown[] = [];
     const separator = path.includes("?") ? "&" : "?";
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const response = await this.api.call(
-        { method: "GET", url: `${path}${separator}limit=${PAGE_SIZE}&page=${page}` },
-        operation,
-      );
-      const list = items(response.body);
-      if (!Array.isArray(list)) throw this.api.unreadable(what);
-      found.push(...(list as unknown[]));
-      const total = Number(header(response, "x-total-count"));
-      if (list.length < PAGE_SIZE || (Number.isFinite(total) && found.length >= total)) break;
-    }
-    return found;
+    const page = (number: number) => `${path}${separator}limit=${PAGE_SIZE}&page=${number}`;
+    return this.api.list(
+      page(1),
+      operation,
+      (response, number) => {
+        const list = items(response.body);
+        if (!Array.isArray(list)) throw this.api.unreadable(what);
+        const total = Number(header(response, "x-total-count"));
+        const seen = (number - 1) * PAGE_SIZE + list.length;
+        const last = list.length < PAGE_SIZE || (Number.isFinite(total) && seen >= total);
+        return { items: list as unknown[], next: last ? undefined : page(number + 1) };
+      },
+      { maxPages: MAX_PAGES },
+    );
   }
 
   private repoPath(repo: ProviderRepo): string {

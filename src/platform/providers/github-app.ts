@@ -1,5 +1,9 @@
 import { createHash, createPrivateKey, sign, type KeyObject } from "node:crypto";
-import { ProviderError } from "./types.ts";
+import type { Auth, GitHubApi } from "./github-api.ts";
+import { field, githubMessage, isInteger } from "./github-parse.ts";
+import { apiRepoPath, parseRepoRef } from "./github-refs.ts";
+import { isString, PAGE_SIZE, record } from "./rest.ts";
+import { ProviderError, type ProviderCredential, type ProviderRepo } from "./types.ts";
 
 /**
  * # GitHub App authentication
@@ -10,7 +14,9 @@ import { ProviderError } from "./types.ts";
  * repository it exchanges the JWT for an installation access token (one hour), scoped to the
  * repositories and permissions of one installation. Those tokens are cached until shortly
  * before they expire, keyed by the App's credentials, so that a connection with another key
- * never gets a token it did not mint itself.
+ * never gets a token it did not mint itself. `GitHubAppAuth` makes the calls: the App's
+ * installations (which must be this App's), the installation that covers a repository, and
+ * its tokens.
  */
 
 /** How long a JWT lives: GitHub accepts at most 10 minutes; 9 leaves room for clock drift. */
@@ -141,3 +147,152 @@ function cacheKey(
 
 /** The process's cache (tokens are re-minted after a restart, which GitHub allows freely). */
 export const installationTokens = new InstallationTokenCache();
+
+/**
+ * A GitHub App connection's credentials for each call: the App's JWT for `/app/...`, and for a
+ * repository a token of the App's installation that covers it (`GET /repos/:o/:r/installation`),
+ * minted through `tokens`.
+ */
+export class GitHubAppAuth {
+  private appKey: KeyObject | undefined;
+
+  constructor(
+    private readonly api: GitHubApi,
+    private readonly credential: ProviderCredential,
+    private readonly tokens: InstallationTokenCache,
+  ) {}
+
+  /** The App's id and private key; `invalid` for a connection that is not an App's. */
+  app(): { appId: number; privateKey: string } {
+    if (this.credential.kind !== "github_app") {
+      throw new ProviderError(
+        "invalid",
+        "only a GitHub App connection has installations",
+        "create a connection with the App's id and private key to clone through an installation",
+      );
+    }
+    return this.credential;
+  }
+
+  /** The App itself, with a fresh JWT. */
+  jwt(): Auth {
+    const { appId, privateKey } = this.app();
+    this.appKey ??= parseAppPrivateKey(privateKey);
+    return { kind: "jwt", token: appJwt(appId, this.appKey) };
+  }
+
+  /** The ids of the App's installations. */
+  async installationIds(): Promise<number[]> {
+    const installations = await this.api.paged(
+      `/app/installations?per_page=${PAGE_SIZE}`,
+      this.jwt(),
+      { action: "list the App's installations", purpose: "app" },
+    );
+    return installations.map((i) => field(i, "id", isInteger, "GET /app/installations"));
+  }
+
+  /** An installation of this App: `forbidden` when GitHub says it is not one of the App's. */
+  async installation(installationId: number): Promise<{ id: number; account: string }> {
+    const app = this.app();
+    if (!Number.isSafeInteger(installationId) || installationId <= 0) {
+      throw new ProviderError(
+        "invalid",
+        `${installationId} is not an installation id`,
+        "installation ids are positive integers",
+      );
+    }
+    const res = await this.api.call(
+      "GET",
+      `/app/installations/${installationId}`,
+      this.jwt(),
+      { action: `read installation ${installationId}`, purpose: "app" },
+      { tolerated: [404] },
+    );
+    if (res.status === 404) {
+      throw new ProviderError(
+        "forbidden",
+        `installation ${installationId} does not belong to the GitHub App ${app.appId}`,
+        "use an installation of this App (the number at the end of the installation's settings URL, …/settings/installations/<id>), or connect the App that owns it",
+        404,
+      );
+    }
+    const body = record(res.body);
+    if (body.suspended_at !== null && body.suspended_at !== undefined) {
+      throw new ProviderError(
+        "forbidden",
+        `installation ${installationId} of the GitHub App ${app.appId} is suspended`,
+        `unsuspend it in the installation's settings (${this.api.webUrl}/settings/installations/${installationId})`,
+      );
+    }
+    const account = record(body.account).login;
+    return { id: installationId, account: typeof account === "string" ? account : "" };
+  }
+
+  /**
+   * A token of an installation for `scope`, cached; when `repo` is given, GitHub refusing it
+   * means the installation lost access to the repository.
+   */
+  token(scope: TokenScope, repo?: ProviderRepo): Promise<InstallationToken> {
+    const { appId, privateKey } = this.app();
+    return this.tokens.get({ baseUrl: this.api.baseUrl, appId, privateKey }, scope, async () => {
+      const operation = {
+        action: `mint a token for installation ${scope.installationId}`,
+        purpose: "app" as const,
+      };
+      const res = await this.api.call(
+        "POST",
+        `/app/installations/${scope.installationId}/access_tokens`,
+        this.jwt(),
+        operation,
+        {
+          body: {
+            ...(scope.repositoryIds ? { repository_ids: scope.repositoryIds } : {}),
+            ...(scope.permissions ? { permissions: scope.permissions } : {}),
+          },
+          tolerated: [422],
+        },
+      );
+      if (res.status === 422) {
+        if (repo === undefined) throw this.api.refusal(res, operation);
+        throw new ProviderError(
+          "forbidden",
+          `the GitHub App installation ${scope.installationId} no longer has access to ${repo.fullPath} (${githubMessage(res.body)})`,
+          `add the repository back to the installation (${this.api.webUrl}/settings/installations/${scope.installationId} → Repository access)`,
+          422,
+        );
+      }
+      const what = "POST /app/installations/:id/access_tokens";
+      return {
+        token: field(res.body, "token", isString, what),
+        expiresAt: field(res.body, "expires_at", isString, what),
+      };
+    });
+  }
+
+  /** An installation, for calls on its repositories. */
+  async installationAuth(scope: TokenScope): Promise<Auth> {
+    return { kind: "installation", token: (await this.token(scope)).token };
+  }
+
+  /** The App's installation that covers a repository (`owner/name`), for calls on it. */
+  async repositoryAuth(fullPath: string): Promise<Auth> {
+    const res = await this.api.call(
+      "GET",
+      `${apiRepoPath(parseRepoRef(fullPath))}/installation`,
+      this.jwt(),
+      { action: `find the installation of ${fullPath}`, purpose: "app" },
+      { tolerated: [404] },
+    );
+    if (res.status === 404) {
+      throw new ProviderError(
+        "not_found",
+        `the GitHub App ${this.app().appId} is not installed on ${fullPath}`,
+        "install the App on the repository's owner and give it access to this repository",
+        404,
+      );
+    }
+    return this.installationAuth({
+      installationId: field(res.body, "id", isInteger, "GET /repos/:owner/:repo/installation"),
+    });
+  }
+}

@@ -3,8 +3,10 @@ import { ProviderError, type ProviderCredential, type ProviderErrorKind } from "
 
 /**
  * What the adapters share: reading a provider's JSON without trusting it, comparing SSH keys,
- * and (for Bitbucket and Gitea, whose refusals follow one pattern) one call with its refusal
- * mapped onto a `ProviderError` in the provider's own words (`ProviderWords`).
+ * the credential's header, one call with its refusal mapped onto a `ProviderError` in the
+ * provider's own words, and every page of a list up to one cap. Bitbucket and Gitea, whose
+ * refusals follow one pattern, map them with `refusalInWords`; GitHub and GitLab bring their
+ * own mapping (`github-refusals.ts`, `gitlab.ts`).
  */
 
 // ---------- reading JSON ----------
@@ -53,7 +55,7 @@ const keyMaterial = (key: string): string => key.trim().split(/\s+/).slice(0, 2)
 
 export const sameKey = (a: string, b: string): boolean => keyMaterial(a) === keyMaterial(b);
 
-// ---------- one call, and its refusal in the provider's words ----------
+// ---------- the credential, and a refusal in the provider's words ----------
 
 /** The `Authorization` header of a token (`<scheme> <token>`) or an app password (Basic). */
 export function authorization(
@@ -76,7 +78,7 @@ export function authorization(
   }
 }
 
-/** What a call is for: its refusal says it could not `action` (+ ` repo`). */
+/** What a call is for, in the shared mapping: its refusal says it could not `action` (+ ` repo`). */
 export interface Operation {
   /** "list the webhooks of", completed by `repo`, or a whole phrase without one. */
   action: string;
@@ -86,7 +88,7 @@ export interface Operation {
   subject?: "keys" | "hooks" | "status";
 }
 
-/** How a provider words its refusals; `RestApi.refusal` maps the statuses alike for all. */
+/** How a provider words its refusals; `refusalInWords` maps the statuses alike for all. */
 export interface ProviderWords {
   /** What the connection holds: "credential", "token". */
   credential: string;
@@ -102,52 +104,17 @@ export interface ProviderWords {
   notFoundAside?: string;
   invalidHints: { keys: string; hooks: string; other: string };
   unavailableHint(status: number): string;
-  /** What to check when the provider sends JSON Slipway cannot read. */
-  unreadableHint: string;
 }
 
-export interface RestApiOptions {
-  http: ProviderHttp;
-  /** The API root without a trailing slash; throws (before anything is sent) when there is none. */
-  apiUrl: () => string;
-  /** The `Authorization` header; throws for a credential the provider does not take. */
-  authorization: () => string;
-  /** Who answers, in messages: "Bitbucket", or a Gitea instance's host. */
-  provider: string;
-  /** The API's host, named when an answer cannot be read. */
-  host: string;
-  words: ProviderWords;
-}
+/** A refused call as a `ProviderError`; `Op` is what the provider's mapping needs to know. */
+export type Refusal<Op> = (response: ProviderResponse, operation: Op) => ProviderError;
 
-export class RestApi {
-  constructor(private readonly options: RestApiOptions) {}
-
-  /**
-   * One request; a status outside 2xx throws its refusal unless listed in `tolerated` (the
-   * caller then reads it). `url` is a path under the API root, or a whole URL (a next link).
-   */
-  async call(
-    request: ProviderRequest,
-    operation: Operation,
-    tolerated: readonly number[] = [],
-  ): Promise<ProviderResponse> {
-    const url = request.url.startsWith("/")
-      ? `${this.options.apiUrl()}${request.url}`
-      : request.url;
-    const response = await this.options.http.request({
-      ...request,
-      url,
-      headers: { ...request.headers, authorization: this.options.authorization() },
-    });
-    if ((response.status >= 200 && response.status < 300) || tolerated.includes(response.status)) {
-      return response;
-    }
-    throw this.refusal(response, operation);
-  }
-
-  /** A refusal: what happened, in the provider's words, and where at the provider to fix it. */
-  refusal(response: ProviderResponse, operation: Operation): ProviderError {
-    const { provider, words } = this.options;
+/**
+ * The refusals of a provider whose statuses mean what they mean everywhere (Bitbucket, Gitea):
+ * what happened, in the provider's `words`, and where at the provider to fix it.
+ */
+export function refusalInWords(provider: string, words: ProviderWords): Refusal<Operation> {
+  return (response, operation) => {
     const credential = words.credential;
     const status = response.status;
     const said = words.said(response.body);
@@ -200,6 +167,124 @@ export class RestApi {
       `${provider} could not ${target} (${detail})`,
       words.unavailableHint(status),
     );
+  };
+}
+
+// ---------- one call, and every page of a list ----------
+
+/** Pages followed at most when listing: 1,000 items at the page size of 100 most APIs allow. */
+export const MAX_PAGES = 10;
+export const PAGE_SIZE = 100;
+
+/** One page of a list: its items, and the URL of the next page when there is one. */
+export interface Page {
+  items: unknown[];
+  next: string | undefined;
+}
+
+/** Whether `url` is under the API root `apiUrl`: the only place a credential is ever sent. */
+export const withinApi = (url: string, apiUrl: string): boolean =>
+  url === apiUrl || url.startsWith(`${apiUrl}/`) || url.startsWith(`${apiUrl}?`);
+
+/** The `rel="next"` URL of a `Link` header (GitHub, GitLab), if there is one. */
+export function nextLink(response: ProviderResponse): string | undefined {
+  const link = header(response, "link");
+  if (link === undefined) return undefined;
+  for (const part of link.split(",")) {
+    const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+export interface RestApiOptions<Op> {
+  http: ProviderHttp;
+  /** The API root without a trailing slash; throws (before anything is sent) when there is none. */
+  apiUrl: () => string;
+  /**
+   * Headers of every request, the credential's among them (`Authorization`, GitLab's
+   * `PRIVATE-TOKEN`; they win over a request's own); throws for a credential the provider does
+   * not take.
+   */
+  headers: () => Record<string, string>;
+  /** The API's host, named when an answer cannot be read. */
+  host: string;
+  /** A refused call in the provider's words (`refusalInWords`, or the provider's own mapping). */
+  refusal: Refusal<Op>;
+  /** What to check when the provider sends JSON Slipway cannot read. */
+  unreadableHint: string;
+}
+
+/** One provider's REST API: its calls, its lists, and its refusals as `ProviderError`s. */
+export class RestApi<Op = Operation> {
+  constructor(private readonly options: RestApiOptions<Op>) {}
+
+  /** The API root (throws when the connection has none). */
+  get apiUrl(): string {
+    return this.options.apiUrl();
+  }
+
+  /**
+   * One request, whatever the answer (the caller reads the status). `url` is a path under the
+   * API root, or a whole URL (a next link).
+   */
+  send(request: ProviderRequest): Promise<ProviderResponse> {
+    const url = request.url.startsWith("/") ? `${this.apiUrl}${request.url}` : request.url;
+    return this.options.http.request({
+      ...request,
+      url,
+      headers: { ...request.headers, ...this.options.headers() },
+    });
+  }
+
+  /**
+   * One request; a status outside 2xx throws its refusal unless listed in `tolerated` (the
+   * caller then reads it).
+   */
+  async call(
+    request: ProviderRequest,
+    operation: Op,
+    tolerated: readonly number[] = [],
+  ): Promise<ProviderResponse> {
+    const response = await this.send(request);
+    if ((response.status >= 200 && response.status < 300) || tolerated.includes(response.status)) {
+      return response;
+    }
+    throw this.refusal(response, operation);
+  }
+
+  /**
+   * Every item of a paged list from `url` on, `maxPages` pages at most: `page` reads each
+   * answer (its number from 1) into its items, throwing when they are not a list, and the next
+   * page's URL. Each page is a `call` with `headers` on top.
+   */
+  async list(
+    url: string,
+    operation: Op,
+    page: (response: ProviderResponse, number: number) => Page,
+    options: { headers?: Record<string, string>; maxPages?: number } = {},
+  ): Promise<unknown[]> {
+    const items: unknown[] = [];
+    let next: string | undefined = url;
+    for (
+      let number = 1;
+      next !== undefined && number <= (options.maxPages ?? MAX_PAGES);
+      number++
+    ) {
+      const response = await this.call(
+        { method: "GET", url: next, ...(options.headers ? { headers: options.headers } : {}) },
+        operation,
+      );
+      const read = page(response, number);
+      items.push(...read.items);
+      next = read.next;
+    }
+    return items;
+  }
+
+  /** A refusal: what happened, in the provider's words, and where at the provider to fix it. */
+  refusal(response: ProviderResponse, operation: Op): ProviderError {
+    return this.options.refusal(response, operation);
   }
 
   /** An answer whose `what` object is not what the provider's API sends. */
@@ -207,7 +292,7 @@ export class RestApi {
     return new ProviderError(
       "unavailable",
       `${this.options.host} sent a ${what} object Slipway cannot read`,
-      this.options.words.unreadableHint,
+      this.options.unreadableHint,
     );
   }
 }

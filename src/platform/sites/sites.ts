@@ -22,9 +22,40 @@ import {
   checkText,
 } from "./repo-settings.ts";
 import { quote } from "../repos/repo-url.ts";
-import { resolveInstallationSetting } from "../links/installations.ts";
+import { resolveInstallationSetting } from "../connections/installations.ts";
 import { deployKeyForSite } from "../deploy-keys/deploy-keys.ts";
-import type { RepoBody, SiteSetupBody } from "../api/sites/schema.ts";
+
+/**
+ * Netlify's `repoInfo` (`repo`, or `build_settings`) as the domain reads it: the API's schema
+ * caps lengths and types; `resolveRepoSettings` checks contents and says why a value is refused.
+ * An empty string clears an optional setting.
+ */
+export interface RepoInput {
+  provider?: RepoProvider;
+  repo_url?: string;
+  repo_path?: string;
+  /** The provider's repository id: an integer (GitHub, GitLab) or `workspace/repo` (Bitbucket). */
+  id?: number | string;
+  repo_branch?: string;
+  cmd?: string;
+  dir?: string;
+  base?: string;
+  deploy_key_id?: string;
+  installation_id?: number | null;
+  /** The account's git connection to link through (Slipway installs the key and hook itself). */
+  connection_id?: string;
+  allowed_branches?: string[];
+  env?: Record<string, string>;
+  stop_builds?: boolean;
+  build_network?: boolean;
+}
+
+/** Netlify's `siteSetup`: a name and the repository settings, both optional. */
+export interface SiteSetup {
+  name?: string;
+  repo?: RepoInput;
+  build_settings?: RepoInput;
+}
 
 /** A site's repository settings, complete and checked. */
 export interface RepoSettings {
@@ -174,7 +205,7 @@ async function resolveRepoSettings(
   actor: Actor,
   accountId: string,
   current: RepoSettings | null,
-  input: RepoBody,
+  input: RepoInput,
   prefix: string,
 ): Promise<RepoSettings> {
   const f = (name: string): string => `${prefix}.${name}`;
@@ -324,7 +355,7 @@ function sealEnv(ctx: PlatformContext, siteId: string, env: Record<string, strin
 }
 
 /** `repo` wins over `build_settings` when a client sends both. */
-function repoInput(body: SiteSetupBody): { input: RepoBody; prefix: string } | undefined {
+export function repoInput(body: SiteSetup): { input: RepoInput; prefix: string } | undefined {
   if (body.repo !== undefined) return { input: body.repo, prefix: "repo" };
   if (body.build_settings !== undefined)
     return { input: body.build_settings, prefix: "build_settings" };
@@ -350,7 +381,7 @@ export async function createSite(
   ctx: PlatformContext,
   actor: Actor,
   accountId: string,
-  body: SiteSetupBody,
+  body: SiteSetup,
   hooks: SiteHooks = {},
 ): Promise<Site> {
   authorize(actor, "update", { account_id: accountId }, "Account");
@@ -426,7 +457,7 @@ export async function updateSite(
   ctx: PlatformContext,
   actor: Actor,
   site: Site,
-  body: SiteSetupBody,
+  body: SiteSetup,
   hooks: SiteHooks = {},
 ): Promise<Site> {
   authorize(actor, "update", site, "Site");

@@ -1,4 +1,3 @@
-import type { PlatformConfig } from "../../config.ts";
 import { objectId, OBJECT_ID } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { DeliveryOutcome, GitConnection, Site } from "../db/schema.ts";
@@ -31,16 +30,6 @@ import { deliveryKey, header, verifySender, type RequestHeaders } from "./signat
  * names, when there are any, so the site's delivery log shows why pushes do not build; the
  * payload never chooses the secret or the account: the connection in the URL does.
  */
-
-export const GITHUB_APP_WEBHOOK_PATH = "/webhooks/github-app";
-
-/** The URL to paste into the App's settings (Webhook URL); at the host root like site hooks. */
-export function githubAppWebhookUrl(
-  config: Pick<PlatformConfig, "publicUrl">,
-  connectionId: string,
-): string {
-  return `${config.publicUrl}${GITHUB_APP_WEBHOOK_PATH}/${connectionId}`;
-}
 
 export interface AppDeliveryResult {
   site_id: string;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MalformedPayload, parseEvent, type RefUpdate, type ReviewEvent } from "./events.ts";
+import type { ReviewEvent } from "../previews/review-event.ts";
+import { MalformedPayload, parseEvent, type RefUpdate } from "./events.ts";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);

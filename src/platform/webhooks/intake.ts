@@ -12,14 +12,9 @@ import {
   type RepoSettings,
 } from "../sites/sites.ts";
 import { handleReviewEvent, type PreviewDecision } from "../previews/previews.ts";
-import { previewFetchRef, reviewName } from "../previews/refs.ts";
-import {
-  MalformedPayload,
-  parseEvent,
-  type RefUpdate,
-  type ReviewEvent,
-  type WebhookEvent,
-} from "./events.ts";
+import { previewFetchRef, reviewName } from "../sites/review-refs.ts";
+import { MalformedPayload, parseEvent, type RefUpdate, type WebhookEvent } from "./events.ts";
+import type { ReviewEvent } from "../previews/review-event.ts";
 import {
   deliveryKey,
   header,

@@ -5,7 +5,12 @@ import { defaultAccountId } from "../../accounts/policies.ts";
 import { findAccountForActor } from "../../accounts/accounts.ts";
 import { presentDeployKey } from "./presenter.ts";
 import { CreateDeployKeyQuery, DeployKeyParams } from "./schema.ts";
-import { createDeployKey, deleteDeployKey, findDeployKey, listDeployKeys } from "../../deploy-keys/deploy-keys.ts";
+import {
+  createDeployKey,
+  deleteDeployKey,
+  findDeployKey,
+  listDeployKeys,
+} from "../../deploy-keys/deploy-keys.ts";
 
 export function deployKeyRoutes(app: PlatformApp, ctx: PlatformContext): void {
   app.post(

@@ -12,6 +12,7 @@ import {
 } from "../../deploys/digest.ts";
 import { ManifestPathError, validateManifestPath } from "../../deploys/manifest.ts";
 import { chunksOf } from "../../deploys/verified-upload.ts";
+import { cancelDeploy } from "../../builds/service.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { invalidField } from "../../errors.ts";
@@ -31,7 +32,6 @@ import {
   UploadFunctionQuery,
 } from "./schema.ts";
 import {
-  cancelDeploy,
   createDirectDeploy,
   createZipDeploy,
   deleteDeploy,

@@ -1,4 +1,5 @@
 import { Type, type Static } from "typebox";
+import type { DeployBody } from "../../deploys/deploys.ts";
 import { invalidField } from "../../errors.ts";
 
 export const DeployParams = Type.Object({ deploy_id: Type.String({ maxLength: 100 }) });
@@ -75,23 +76,6 @@ export const UploadFunctionQuery = Type.Object({
   size: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type UploadFunctionQuery = Static<typeof UploadFunctionQuery>;
-
-/**
- * Netlify's `deployFiles` (the createSiteDeploy / updateSiteDeploy body), read by hand rather
- * than by the route schema: the same route also takes zip bodies, and a `files` map may hold
- * tens of thousands of entries that the service checks (count first) with messages naming the
- * path. Unknown fields (`include_upload_url`, `framework`, `build_version`, `functions_config`,
- * `edge_functions`…) are accepted and ignored.
- */
-export interface DeployBody {
-  files?: unknown;
-  functions?: unknown;
-  draft?: boolean;
-  async?: boolean;
-  branch?: string;
-  title?: string;
-  deploySource?: string;
-}
 
 function optional<T>(
   body: Record<string, unknown>,

@@ -1,11 +1,6 @@
+import type { AppWebhookView } from "../../connections/connections.ts";
 import type { GitConnection } from "../../db/schema.ts";
 import type { ProviderRepo } from "../../providers/types.ts";
-
-/** Where a GitHub App sends its webhooks, and whether their secret is set (never the secret). */
-export interface AppWebhookView {
-  webhookUrl: string;
-  secretSet: boolean;
-}
 
 /**
  * A provider connection, built field by field: the sealed credential can never slip into a

@@ -2,7 +2,7 @@ import type { PlatformConfig } from "../../../config.ts";
 import type { Deploy } from "../../db/schema.ts";
 import { presentDeploy } from "../deploys/presenter.ts";
 import { siteUrl } from "../../sites/urls.ts";
-import { previewLabel } from "../../previews/refs.ts";
+import { previewLabel } from "../../sites/review-refs.ts";
 
 /**
  * A deploy preview: Netlify's deploy plus its request (`review_id`, `review_url`, whether it is

@@ -20,9 +20,9 @@ import {
   type SiteBody,
 } from "../../../../test/helpers/sites.ts";
 import { postWebhook, signedHeaders } from "../../../../test/helpers/webhooks.ts";
-import { GitFetchError, fetchRepository } from "../../builds/git-fetch.ts";
-import { MemoryHostKeyStore } from "../../builds/host-keys.ts";
-import { previewFetchRef, reviewIdOfLabel } from "../../previews/refs.ts";
+import { GitFetchError, fetchRepository } from "../../repos/git-fetch.ts";
+import { MemoryHostKeyStore } from "../../repos/host-keys.ts";
+import { previewFetchRef, reviewIdOfLabel } from "../../sites/review-refs.ts";
 
 /**
  * Deploy previews built for real: a private repository on the forge, fetched over SSH with the

@@ -2,7 +2,7 @@ import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { checkLink } from "../../links/health.ts";
-import { repairLink } from "../../sites/link.ts";
+import { repairLink } from "../../commands/connection-link.ts";
 import { SiteParams } from "../sites/schema.ts";
 import { findSite } from "../../sites/sites.ts";
 import { presentSiteLink } from "./presenter.ts";

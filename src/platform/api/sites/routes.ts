@@ -1,19 +1,15 @@
-import type { FastifyRequest } from "fastify";
-import type { Kysely } from "kysely";
-import { requestBuildInTransaction, type BuildRequestResult } from "../../builds/service.ts";
-import type { PlatformDatabase, Site } from "../../db/schema.ts";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { BuildRequestResult } from "../../builds/service.ts";
 import type { PlatformContext } from "../../context.ts";
 import type { PlatformApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
-import { accountIdsByOwnership, defaultAccountId, visibleAccountIds } from "../../accounts/policies.ts";
-import { findAccountForActor } from "../../accounts/accounts.ts";
-import { removeLinkAtProvider } from "../../links/service.ts";
 import {
-  createSiteThroughConnection,
-  updateSiteThroughConnection,
-  type LinkResult,
-} from "../../sites/link.ts";
+  accountIdsByOwnership,
+  defaultAccountId,
+  visibleAccountIds,
+} from "../../accounts/policies.ts";
+import { findAccountForActor } from "../../accounts/accounts.ts";
 import { presentSite } from "./presenter.ts";
 import {
   AccountParams,
@@ -23,41 +19,19 @@ import {
   SiteSetupBody,
 } from "./schema.ts";
 import {
-  createSite,
-  deleteSite,
   findSite,
   listSites,
   rotateWebhookSecret,
-  unlinkSite,
-  updateSite,
   viewSite,
   viewSites,
 } from "../../sites/sites.ts";
-
-/**
- * Linking a repository (creating a linked site, or a PATCH that links one or changes its URL,
- * branch or deploy key) starts exactly one build, stored in the same transaction as the site;
- * the response carries its `build_id` and `deploy_id` (null when no build started, e.g. with
- * `stop_builds`). Other triggers coalesce with it (same branch, not started yet).
- */
-async function firstBuild(
-  ctx: PlatformContext,
-  trx: Kysely<PlatformDatabase>,
-  site: Site,
-): Promise<BuildRequestResult | undefined> {
-  if (site.repo_url === null || site.stop_builds === 1) return undefined;
-  return requestBuildInTransaction(ctx, trx, {
-    siteId: site.id,
-    branch: site.repo_branch ?? "main",
-    trigger: "link",
-  });
-}
-
-const relinked = (before: Site, after: Site): boolean =>
-  after.repo_url !== null &&
-  (before.repo_url !== after.repo_url ||
-    before.repo_branch !== after.repo_branch ||
-    before.deploy_key_id !== after.deploy_key_id);
+import {
+  changeSite,
+  removeSite,
+  setUpSite,
+  unlinkRepository,
+  type SiteSetupResult,
+} from "../../commands/site-setup.ts";
 
 const buildIds = (started: BuildRequestResult | undefined) => ({
   build_id: started?.build.id ?? null,
@@ -72,40 +46,36 @@ const emptyBodyIsEmptyObject = async (request: FastifyRequest): Promise<void> =>
 export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
   const present = async (site: Parameters<typeof viewSite>[1]) =>
     presentSite(ctx.config, await viewSite(ctx, site));
-  // Linked through a provider connection: the site, its first build, and what linking did.
-  const presentLinked = async (result: LinkResult) => ({
+  // The site, the build linking started, and (through a connection) what linking did.
+  const presentSetUp = async (result: SiteSetupResult) => ({
     ...(await present(result.site)),
     ...buildIds(result.started),
-    link: result.link,
+    ...(result.link ? { link: result.link } : {}),
   });
+  const create = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    accountId: string,
+    body: SiteSetupBody,
+  ) => {
+    const result = await setUpSite(ctx, requireActor(request), accountId, body);
+    request.log.info(
+      {
+        siteId: result.site.id,
+        name: result.site.name,
+        buildId: result.started?.build.id,
+        link: result.link?.status,
+      },
+      result.link ? "site created and linked through a git connection" : "site created",
+    );
+    return reply.code(201).send(await presentSetUp(result));
+  };
 
   app.post(
     "/sites",
     { schema: { body: SiteSetupBody }, preValidation: emptyBodyIsEmptyObject },
-    async (request, reply) => {
-      const actor = requireActor(request);
-      const accountId = defaultAccountId(actor);
-      const linked = await createSiteThroughConnection(ctx, actor, accountId, request.body);
-      if (linked) {
-        request.log.info(
-          { siteId: linked.site.id, buildId: linked.started?.build.id, link: linked.link.status },
-          "site created and linked through a git connection",
-        );
-        return reply.code(201).send(await presentLinked(linked));
-      }
-      let started: BuildRequestResult | undefined;
-      const site = await createSite(ctx, actor, accountId, request.body, {
-        onCreated: async (trx, created) => {
-          started = await firstBuild(ctx, trx, created);
-        },
-      });
-      if (started) ctx.jobs.wake();
-      request.log.info(
-        { siteId: site.id, name: site.name, buildId: started?.build.id },
-        "site created",
-      );
-      return reply.code(201).send({ ...(await present(site)), ...buildIds(started) });
-    },
+    (request, reply) =>
+      create(request, reply, defaultAccountId(requireActor(request)), request.body),
   );
 
   app.post(
@@ -117,26 +87,7 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request, reply) => {
       const actor = requireActor(request);
       const account = await findAccountForActor(ctx, actor, request.params.account_slug);
-      const linked = await createSiteThroughConnection(ctx, actor, account.id, request.body);
-      if (linked) {
-        request.log.info(
-          { siteId: linked.site.id, buildId: linked.started?.build.id, link: linked.link.status },
-          "site created and linked through a git connection",
-        );
-        return reply.code(201).send(await presentLinked(linked));
-      }
-      let started: BuildRequestResult | undefined;
-      const site = await createSite(ctx, actor, account.id, request.body, {
-        onCreated: async (trx, created) => {
-          started = await firstBuild(ctx, trx, created);
-        },
-      });
-      if (started) ctx.jobs.wake();
-      request.log.info(
-        { siteId: site.id, name: site.name, buildId: started?.build.id },
-        "site created",
-      );
-      return reply.code(201).send({ ...(await present(site)), ...buildIds(started) });
+      return create(request, reply, account.id, request.body);
     },
   );
 
@@ -188,32 +139,20 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request) => {
       const actor = requireActor(request);
       const site = await findSite(ctx, actor, request.params.site_id, "update");
-      const linked = await updateSiteThroughConnection(ctx, actor, site, request.body);
-      if (linked) {
-        request.log.info(
-          { siteId: site.id, buildId: linked.started?.build.id, link: linked.link.status },
-          "site updated and linked through a git connection",
-        );
-        return presentLinked(linked);
-      }
-      let started: BuildRequestResult | undefined;
-      const updated = await updateSite(ctx, actor, site, request.body, {
-        onUpdated: async (trx, before, after) => {
-          if (relinked(before, after)) started = await firstBuild(ctx, trx, after);
-        },
-      });
-      if (started) ctx.jobs.wake();
-      request.log.info({ siteId: site.id, buildId: started?.build.id }, "site updated");
-      return { ...(await present(updated)), ...buildIds(started) };
+      const result = await changeSite(ctx, actor, site, request.body);
+      request.log.info(
+        { siteId: site.id, buildId: result.started?.build.id, link: result.link?.status },
+        result.link ? "site updated and linked through a git connection" : "site updated",
+      );
+      return presentSetUp(result);
     },
   );
 
   app.delete("/sites/:site_id", { schema: { params: SiteParams } }, async (request, reply) => {
     const actor = requireActor(request);
     const site = await findSite(ctx, actor, request.params.site_id, "delete");
-    // The deploy key and webhook Slipway installed go first (a 204 has no body: the log says).
-    const removal = await removeLinkAtProvider(ctx, site);
-    await deleteSite(ctx, actor, site);
+    // A 204 has no body: the log says what was removed at the provider.
+    const removal = await removeSite(ctx, actor, site);
     request.log.info(
       {
         siteId: site.id,
@@ -230,8 +169,8 @@ export function siteRoutes(app: PlatformApp, ctx: PlatformContext): void {
     const site = await findSite(ctx, actor, request.params.site_id, "update");
     // Linked through a connection: the deploy key and webhook Slipway installed are removed at
     // the provider, and the response says what was (`link.removed`) and what could not be.
-    const removal = await removeLinkAtProvider(ctx, site);
-    const unlinked = await present(await unlinkSite(ctx, actor, site));
+    const { site: after, removal } = await unlinkRepository(ctx, actor, site);
+    const unlinked = await present(after);
     if (removal === undefined) return unlinked;
     request.log.info(
       { siteId: site.id, removed: removal.removed.map((r) => r.message) },

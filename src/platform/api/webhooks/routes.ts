@@ -6,7 +6,8 @@ import { PlatformError } from "../../errors.ts";
 import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { acceptRawBodies } from "../../http/raw-body.ts";
 import { GIT_WEBHOOK_PATH } from "../../sites/urls.ts";
-import { GITHUB_APP_WEBHOOK_PATH, receiveAppDelivery } from "../../webhooks/app-webhooks.ts";
+import { GITHUB_APP_WEBHOOK_PATH } from "../../connections/urls.ts";
+import { receiveAppDelivery } from "../../webhooks/app-webhooks.ts";
 import { presentDelivery } from "./presenter.ts";
 import {
   AppWebhookParams,

@@ -6,7 +6,7 @@ import {
   GitFetchError,
   type DiagnoseContext,
 } from "./diagnose.ts";
-import { validateRepoUrl } from "../repos/repo-url.ts";
+import { validateRepoUrl } from "./repo-url.ts";
 
 const FINGERPRINT = "ED25519 SHA256:Dw4z2hWJGRQRq27mNM4btsfTgRT+7TjIz7HXL3vK4D0";
 const gitlab: DiagnoseContext = {

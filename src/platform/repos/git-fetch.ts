@@ -20,13 +20,13 @@ import {
   type HostKey,
   type HostKeyStore,
 } from "./host-keys.ts";
-import { runWithDeadline, type DeadlineRunResult } from "./process.ts";
+import { runWithDeadline, type DeadlineRunResult } from "../../lib/process.ts";
 import {
   HostNotAllowedError,
   resolveAllowedAddress,
   type PrivateNetworkPolicy,
-} from "../repos/host-guard.ts";
-import { RepoUrlError, validateRepoUrl, type RepoUrl } from "../repos/repo-url.ts";
+} from "./host-guard.ts";
+import { RepoUrlError, validateRepoUrl, type RepoUrl } from "./repo-url.ts";
 export { GitFetchError, type GitErrorCode, type GitProvider } from "./diagnose.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { runWithDeadline } from "./process.ts";
+import { runWithDeadline } from "../../lib/process.ts";
 
 /**
  * SSH host key pinning for git fetches. A site's store remembers, per host and port, the keys

@@ -1,4 +1,4 @@
-import type { RepoUrl } from "../repos/repo-url.ts";
+import type { RepoUrl } from "./repo-url.ts";
 
 /**
  * Turns what git and ssh print when a fetch fails into errors a user can act on: which key was

@@ -1,8 +1,14 @@
 import type { Kysely } from "kysely";
 import type { Actor } from "../accounts/tokens.ts";
-import { createSite, updateSite } from "./sites.ts";
-import type { RepoBody, SiteSetupBody } from "../api/sites/schema.ts";
-import { requestBuild, type BuildRequestResult } from "../builds/service.ts";
+import {
+  createSite,
+  repoInput,
+  updateSite,
+  type RepoInput,
+  type SiteSetup,
+} from "../sites/sites.ts";
+import type { BuildRequestResult } from "../builds/service.ts";
+import { firstBuild } from "./first-build.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type {
   GitConnection,
@@ -17,7 +23,7 @@ import { connectionClient } from "../connections/clients.ts";
 import { ProviderError, type ProviderRepo } from "../providers/types.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
 import { checkLink, type LinkHealth } from "../links/health.ts";
-import { asApiError, providerFailure } from "../links/provider-errors.ts";
+import { asApiError, providerFailure } from "../connections/provider-errors.ts";
 import {
   findLink,
   linkRepository,
@@ -42,7 +48,7 @@ export interface ConnectionPlan {
   connection: GitConnection;
   repo: ProviderRepo;
   /** The request with `repo_url`, `repo_path`, `id` and the branch filled in from the provider. */
-  body: SiteSetupBody;
+  body: SiteSetup;
 }
 
 /** What linking through a connection did, as API responses show it (`link`). */
@@ -69,17 +75,10 @@ export function presentOutcome(
   };
 }
 
-const repoPart = (body: SiteSetupBody): { input: RepoBody; prefix: string } | undefined =>
-  body.repo !== undefined
-    ? { input: body.repo, prefix: "repo" }
-    : body.build_settings !== undefined
-      ? { input: body.build_settings, prefix: "build_settings" }
-      : undefined;
-
 const given = (value: string | number | undefined): boolean => value !== undefined && value !== "";
 
 /** Whether a PATCH names the repository (and so links again), not just build settings. */
-const namesRepository = (input: RepoBody): boolean =>
+const namesRepository = (input: RepoInput): boolean =>
   given(input.connection_id) ||
   given(input.id) ||
   given(input.repo_path) ||
@@ -102,7 +101,7 @@ function pathInUrl(url: string): { host: string; path: string } | undefined {
 }
 
 /** The repository in the provider's native form, from what the request gives. */
-function repoRef(input: RepoBody, previous: SiteLink | undefined): string | undefined {
+function repoRef(input: RepoInput, previous: SiteLink | undefined): string | undefined {
   if (typeof input.id === "number") return String(input.id);
   if (given(input.id)) return String(input.id).trim();
   if (given(input.repo_path)) {
@@ -149,10 +148,10 @@ export async function planConnectionLink(
   ctx: PlatformContext,
   actor: Actor,
   accountId: string,
-  body: SiteSetupBody,
+  body: SiteSetup,
   current?: Site,
 ): Promise<ConnectionPlan | undefined> {
-  const part = repoPart(body);
+  const part = repoInput(body);
   if (!part) return undefined;
   const { input, prefix } = part;
   const f = (name: string): string => `${prefix}.${name}`;
@@ -233,7 +232,7 @@ export async function planConnectionLink(
   const client = connectionClient(ctx, connection);
   const field = given(input.id) ? f("id") : f("repo_path");
   const repo = await asApiError(client.getRepo(ref), { field });
-  const linked: RepoBody = {
+  const linked: RepoInput = {
     ...input,
     provider: connection.provider,
     repo_url: repo.sshUrl,
@@ -295,24 +294,12 @@ async function hasBuilds(ctx: PlatformContext, siteId: string): Promise<boolean>
   return row !== undefined;
 }
 
-async function firstBuild(
-  ctx: PlatformContext,
-  site: Site,
-): Promise<BuildRequestResult | undefined> {
-  if (site.repo_url === null || site.stop_builds === 1) return undefined;
-  return requestBuild(ctx, {
-    siteId: site.id,
-    branch: site.repo_branch ?? "main",
-    trigger: "link",
-  });
-}
-
 /** `POST /sites` through a connection; undefined when the request is not one. */
 export async function createSiteThroughConnection(
   ctx: PlatformContext,
   actor: Actor,
   accountId: string,
-  body: SiteSetupBody,
+  body: SiteSetup,
 ): Promise<LinkResult | undefined> {
   const plan = await planConnectionLink(ctx, actor, accountId, body);
   if (!plan) return undefined;
@@ -339,7 +326,7 @@ export async function updateSiteThroughConnection(
   ctx: PlatformContext,
   actor: Actor,
   site: Site,
-  body: SiteSetupBody,
+  body: SiteSetup,
 ): Promise<LinkResult | undefined> {
   const plan = await planConnectionLink(ctx, actor, site.account_id, body, site);
   if (!plan) return undefined;

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runSandboxed } from "./sandbox.ts";
+import { runSandboxed } from "./run.ts";
 import {
   asm,
   assemble,

@@ -1,8 +1,8 @@
 import type { PlatformContext } from "../context.ts";
 import type { GitConnection, Site } from "../db/schema.ts";
 import { PlatformError, invalidField } from "../errors.ts";
-import type { HttpsCredentials } from "../builds/git-fetch.ts";
-import { connectionClient } from "../connections/clients.ts";
+import type { HttpsCredentials } from "../repos/git-fetch.ts";
+import { connectionClient } from "./clients.ts";
 import { GitHubClient } from "../providers/github.ts";
 import { ProviderError, type ProviderRepo } from "../providers/types.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";

@@ -1,0 +1,221 @@
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+import { killAllOfUid, killProcessGroup, processesOfUid } from "../../../lib/process.ts";
+import { SANDBOX_DEFAULTS } from "./limits.ts";
+import { startNetwork, type BuildNetwork } from "./network.ts";
+import { OutputCapture } from "./output.ts";
+import type { SandboxOptions, SandboxResult } from "./run.ts";
+import type { NetworkTools } from "./tools.ts";
+import { sweepBuildUid } from "./uids.ts";
+
+/**
+ * One run of a prepared command, from spawn to a result. Whatever way it ends (exit, time limit,
+ * output cap, cancel, a failed network setup), every process of the build is killed before the
+ * result is given, and slirp4netns is stopped. The command runs in a process group of its own.
+ */
+
+export interface RunPlan {
+  options: SandboxOptions;
+  command: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Written to fds 3, 4, … of the child, in order. */
+  fdData: Buffer[];
+  buildUid: number | undefined;
+  sandboxed: boolean;
+  /** A wrapper (prlimit) to put in front of the command in unsafe mode. */
+  prefix: string[];
+  /** Set when the build has network: bwrap then has --info-fd and --block-fd after fdData. */
+  network?: NetworkTools | undefined;
+}
+
+export function execute(plan: RunPlan): Promise<SandboxResult> {
+  return new Promise((resolve, reject) => new SandboxRun(plan, resolve, reject).start());
+}
+
+class SandboxRun {
+  private readonly options: SandboxOptions;
+  private readonly output: OutputCapture;
+  private readonly startedAt = performance.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private child!: ChildProcess;
+  private pid: number | undefined;
+  private drained: Promise<unknown> = Promise.resolve();
+  private network: BuildNetwork | undefined;
+  private networkError: Error | undefined;
+  private networkReady: Promise<void> = Promise.resolve();
+  private timedOut = false;
+  private cancelled = false;
+  private stopping = false;
+
+  constructor(
+    private readonly plan: RunPlan,
+    private readonly resolve: (result: SandboxResult) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.options = plan.options;
+    this.output = new OutputCapture({
+      maxBytes: this.options.maxOutputBytes ?? SANDBOX_DEFAULTS.maxOutputBytes,
+      lastLines: this.options.lastLinesCount ?? SANDBOX_DEFAULTS.lastLines,
+      onLine: this.options.onLine,
+      onLimit: () => this.stop("output"),
+    });
+  }
+
+  start(): void {
+    const { plan, options } = this;
+    const [command, ...args] = plan.prefix.length
+      ? [...plan.prefix, plan.command, ...plan.args]
+      : [plan.command, ...plan.args];
+    const stdio: StdioOptions = [
+      "ignore",
+      "pipe",
+      "pipe",
+      ...plan.fdData.map(() => "pipe" as const),
+      ...(plan.network !== undefined ? (["pipe", "pipe"] as const) : []),
+    ];
+    const child = spawn(command!, args, {
+      cwd: plan.cwd,
+      env: plan.env,
+      stdio,
+      detached: true,
+      shell: false,
+    });
+    this.child = child;
+    this.pid = child.pid;
+    plan.fdData.forEach((data, i) => {
+      const stream = child.stdio[3 + i] as Writable;
+      stream.on("error", () => {
+        /* bwrap exited before reading it: its own error explains why */
+      });
+      stream.end(data);
+    });
+    if (plan.network !== undefined) this.connectNetwork(plan.network);
+
+    child.stdout!.on("data", (chunk: Buffer) => this.output.write("stdout", chunk));
+    child.stderr!.on("data", (chunk: Buffer) => this.output.write("stderr", chunk));
+    this.drained = Promise.all([
+      new Promise((r) => child.stdout!.once("close", r)),
+      new Promise((r) => child.stderr!.once("close", r)),
+    ]);
+
+    const timeoutMs = options.timeoutMs ?? SANDBOX_DEFAULTS.timeoutMs;
+    this.timers.push(
+      setTimeout(() => {
+        this.timedOut = true;
+        this.output.note(
+          `Build exceeded the time limit of ${Math.round(timeoutMs / 1000)} s: stopping it.`,
+        );
+        this.stop("timeout");
+      }, timeoutMs),
+    );
+    if (options.signal?.aborted) this.onAbort();
+    else options.signal?.addEventListener("abort", this.onAbort, { once: true });
+
+    child.on("error", (error) => {
+      this.clearTimers();
+      this.reject(error);
+    });
+    child.on("exit", (code, signal) => {
+      this.clearTimers();
+      void this.finish(code, signal);
+    });
+  }
+
+  /** The network is set up beside the starting sandbox; only then may the command start. */
+  private connectNetwork(tools: NetworkTools): void {
+    const infoFd = this.child.stdio[3 + this.plan.fdData.length] as Readable;
+    const blockFd = this.child.stdio[4 + this.plan.fdData.length] as Writable;
+    blockFd.on("error", () => {
+      /* bwrap ended first */
+    });
+    this.networkReady = startNetwork(tools, infoFd, (started) => (this.network = started))
+      .then(() => {
+        blockFd.end("1");
+      })
+      .catch((error: unknown) => {
+        this.networkError = error instanceof Error ? error : new Error(String(error));
+        void this.killEverything();
+      });
+  }
+
+  private readonly onAbort = (): void => {
+    this.cancelled = true;
+    this.output.note("Build cancelled: stopping it.");
+    this.stop("cancel");
+  };
+
+  private clearTimers(): void {
+    this.timers.forEach(clearTimeout);
+    this.options.signal?.removeEventListener("abort", this.onAbort);
+  }
+
+  private async killEverything(): Promise<void> {
+    if (this.pid !== undefined) killProcessGroup(this.pid, "SIGKILL");
+    if (this.plan.buildUid !== undefined) await killAllOfUid(this.plan.buildUid, 2000);
+  }
+
+  private stop(reason: "timeout" | "output" | "cancel"): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (reason === "output") {
+      void this.killEverything();
+      return;
+    }
+    void this.terminate();
+    const graceMs = this.options.killGraceMs ?? SANDBOX_DEFAULTS.killGraceMs;
+    this.timers.push(setTimeout(() => void this.killEverything(), graceMs));
+  }
+
+  /** SIGTERM to the build's own processes first (not bwrap: it would take them down at once). */
+  private async terminate(): Promise<void> {
+    const { pid } = this;
+    if (this.plan.buildUid !== undefined) {
+      for (const p of await processesOfUid(this.plan.buildUid)) {
+        if (p === pid) continue;
+        try {
+          process.kill(p, "SIGTERM");
+        } catch {
+          /* gone */
+        }
+      }
+    } else if (pid !== undefined) {
+      killProcessGroup(pid, "SIGTERM");
+    }
+  }
+
+  private async finish(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const { child, plan } = this;
+    // Whatever is left (nothing, inside a pid namespace) is killed and counted.
+    if (this.pid !== undefined) killProcessGroup(this.pid, "SIGKILL");
+    if (plan.network !== undefined) {
+      (child.stdio[3 + plan.fdData.length] as Readable).destroy();
+      await this.networkReady;
+      await this.network?.stop();
+    }
+    const stray = plan.buildUid !== undefined ? await sweepBuildUid(plan.buildUid) : 0;
+    if (stray > 0) this.output.note(`Killed ${stray} process(es) left behind by the build.`);
+    // Let the pipes drain; a process that escaped the group may hold them open.
+    await Promise.race([this.drained, new Promise((r) => setTimeout(r, 1000))]);
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    this.output.end();
+    if (this.networkError !== undefined && !this.cancelled && !this.timedOut) {
+      this.reject(this.networkError);
+      return;
+    }
+    this.resolve({
+      exitCode: code,
+      signal,
+      timedOut: this.timedOut,
+      outputTruncated: this.output.truncated,
+      cancelled: this.cancelled,
+      lastLines: this.output.lastLines(),
+      durationMs: Math.round(performance.now() - this.startedAt),
+      outputBytes: this.output.bytes,
+      sandboxed: plan.sandboxed,
+      strayProcessesKilled: stray,
+    });
+  }
+}
