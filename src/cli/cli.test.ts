@@ -129,6 +129,15 @@ describe("slipway CLI", () => {
     assert.match(token, /^slp_/);
     assert.ok(run.stdout().includes(token), "the generated token is printed once");
     assert.ok(run.stdout().includes(`http://127.0.0.1:${port}/api/v1`));
+    // Where the dashboard is, and the administrator's first password (also in a 0600 file).
+    const password = (await readFile(join(dataDir, "platform", "admin-password"), "utf8")).trim();
+    assert.ok(run.stdout().includes(`Slipway dashboard              http://127.0.0.1:${port}/`));
+    assert.ok(
+      run
+        .stdout()
+        .includes(`Sign in to the dashboard at http://127.0.0.1:${port}/ as admin@localhost`),
+    );
+    assert.ok(run.stdout().includes(`\n  ${password}\n`), "the first password is printed once");
     assert.equal((await stat(join(dataDir, "platform", "master.key"))).mode & 0o777, 0o600);
     const me = await fetch(`http://127.0.0.1:${port}/api/v1/user`, {
       headers: { authorization: `Bearer ${token}` },

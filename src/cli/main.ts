@@ -98,7 +98,7 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
     const firstPassword = platform.generatedAdminPassword;
     if (firstPassword !== undefined) {
       console.log(
-        `\nSign in to the dashboard at ${platform.ctx.config.publicUrl}/ as ${firstPassword.email} with the password (shown here until someone sets a password; also in ${firstPassword.file}):\n  ${firstPassword.password}\nor paste the administrator's access token into the "Access token" field.\n`,
+        `\nSign in to the dashboard at ${platform.ctx.config.publicUrl}/ as ${firstPassword.email} with this password (shown once, also in ${firstPassword.file}):\n  ${firstPassword.password}\nor paste the administrator's access token into the "Access token" field.\n`,
       );
     }
     if (platform.generatedAdminToken !== undefined) {

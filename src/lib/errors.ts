@@ -12,6 +12,7 @@ export type ErrorKind =
   | "gone"
   | "precondition_failed"
   | "too_large"
+  | "unsupported_media_type"
   | "unprocessable"
   | "rate_limited"
   | "bad_gateway"
@@ -27,6 +28,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorKind, number>> = {
   gone: 410,
   precondition_failed: 412,
   too_large: 413,
+  unsupported_media_type: 415,
   unprocessable: 422,
   rate_limited: 429,
   bad_gateway: 502,

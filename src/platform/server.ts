@@ -13,6 +13,7 @@ import { accountRoutes } from "./api/accounts/routes.ts";
 import { accessTokenRoutes } from "./api/access-tokens/routes.ts";
 import { passwordRoutes } from "./api/passwords/routes.ts";
 import { sessionRoutes } from "./api/session/routes.ts";
+import { registerDashboard } from "./dashboard/serve.ts";
 import { bootstrapAdminPassword, type GeneratedAdminPassword } from "./accounts/passwords.ts";
 import { buildHookRoutes, buildHookTriggerRoutes } from "./api/build-hooks/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
@@ -86,6 +87,8 @@ export interface PlatformOptions {
    * the `deploy` job and the start-up re-run, as after a crash (tests).
    */
   finishDeploysInline?: boolean;
+  /** The built dashboard (default: `dist/web` of this checkout). */
+  dashboardDir?: string;
 }
 
 /** The platform's composition root: config → keys → database → services → HTTP server. */
@@ -208,6 +211,8 @@ export async function startPlatform(
   await webhookIntakeRoutes(app, ctx);
   await buildHookTriggerRoutes(app, ctx);
   integrationRoutes(app);
+  // The dashboard (single-page app) on the platform's own host, beside the API.
+  registerDashboard(app, options.dashboardDir !== undefined ? { dir: options.dashboardDir } : {});
 
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;

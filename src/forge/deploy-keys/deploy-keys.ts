@@ -1,32 +1,24 @@
-import type { Kysely, SelectQueryBuilder } from "kysely";
+import type { Kysely } from "kysely";
 import { parsePublicKey } from "../../lib/ssh-keys.ts";
-import { createKeyRecord, titleErrors } from "../users/ssh-keys.ts";
+import { checkUnmodifiedSince, parseExpiresAt } from "../users/key-times.ts";
+import { createKeyRecord, pageOfKeys, titleErrors } from "../users/ssh-keys.ts";
 import type { ForgeContext } from "../context.ts";
 import { isoNow } from "../context.ts";
+import type { Page, PageOf } from "../db/page.ts";
 import type { DeployKeyProject, ForgeDatabase, Key, User } from "../db/schema.ts";
-import {
-  badParams,
-  forbidden,
-  invalidRecord,
-  notFound,
-  preconditionFailed,
-} from "../errors.ts";
-import type { Page } from "../http/pagination.ts";
+import { badParams, forbidden, invalidRecord, notFound } from "../errors.ts";
 import { AccessLevel } from "../projects/policies.ts";
-import type { ProjectWithNamespace } from "../api/projects/presenter.ts";
-import { accessFor, findProject, lookupProject } from "../projects/projects.ts";
+import {
+  accessFor,
+  findProject,
+  lookupProject,
+  type ProjectWithNamespace,
+} from "../projects/projects.ts";
 import {
   canUpdateDeployKey,
   canUpdateDeployKeysProject,
   canUpdateDeployKeyTitle,
 } from "./policy.ts";
-import {
-  parseExpiresAt,
-  parseIsoTime,
-  type CreateDeployKeyBody,
-  type CreateInstanceDeployKeyBody,
-  type UpdateDeployKeyBody,
-} from "../api/deploy-keys/schema.ts";
 
 // Admin mode: GitLab's spec expects an admin *without* admin mode to be treated like a regular
 // user (403 on the admin endpoints, 404 on private projects). This forge has no admin mode —
@@ -43,26 +35,19 @@ export interface DeployKeyWithProjects {
   projects: { project: ProjectWithNamespace; canPush: boolean }[];
 }
 
-export interface PageOf<T> {
-  total: number;
-  items: T[];
+/** A key to create: `POST /deploy_keys` (instance-wide) or `POST /projects/:id/deploy_keys`. */
+export interface NewDeployKey {
+  key: string;
+  title: string;
+  expires_at?: string | null;
+  /** Write access to the project it is added to (project keys only). */
+  can_push?: boolean;
 }
 
-/** Rows of `keys` matched by `query`: one page in id order, and how many there are in all. */
-export async function pageOfKeys(
-  query: SelectQueryBuilder<ForgeDatabase, "keys", object>,
-  page: Page,
-): Promise<PageOf<Key>> {
-  const { total } = await query
-    .select((eb) => eb.fn.countAll<number>().as("total"))
-    .executeTakeFirstOrThrow();
-  const items = await query
-    .selectAll()
-    .orderBy("id")
-    .limit(page.perPage)
-    .offset(page.offset)
-    .execute();
-  return { total: Number(total), items };
+/** `PUT /projects/:id/deploy_keys/:key_id`: at least one of the two. */
+export interface DeployKeyEdit {
+  title?: string;
+  can_push?: boolean;
 }
 
 type Db = Kysely<ForgeDatabase>;
@@ -193,7 +178,7 @@ export async function listAllDeployKeys(
 export async function createInstanceDeployKey(
   ctx: ForgeContext,
   user: User,
-  body: CreateInstanceDeployKeyBody,
+  body: Omit<NewDeployKey, "can_push">,
 ): Promise<Key> {
   assertAdmin(user);
   const expiresAt = parseExpiresAt(body.expires_at);
@@ -281,7 +266,7 @@ export async function addProjectDeployKey(
   ctx: ForgeContext,
   user: User,
   projectId: string,
-  body: CreateDeployKeyBody,
+  body: NewDeployKey,
 ): Promise<AttachedDeployKey> {
   const { project } = await findProject(ctx, user, projectId, "admin");
   const expiresAt = parseExpiresAt(body.expires_at);
@@ -337,7 +322,7 @@ export async function updateProjectDeployKey(
   user: User,
   projectId: string,
   keyId: number,
-  body: UpdateDeployKeyBody,
+  body: DeployKeyEdit,
 ): Promise<AttachedDeployKey> {
   const loaded = await findProject(ctx, user, projectId, "admin");
   if (body.title === undefined && body.can_push === undefined) {
@@ -406,28 +391,6 @@ export async function updateProjectDeployKey(
     }
     return { key: updatedKey, link: updatedLink };
   });
-}
-
-/**
- * GitLab's `check_unmodified_since!`: 412 when the record changed after the client's
- * `If-Unmodified-Since`. HTTP dates have whole seconds, so the comparison is made in seconds
- * (RFC 9110 §13.1.4); a header that is not a date is ignored, as GitLab does.
- */
-export function checkUnmodifiedSince(header: unknown, updatedAt: string): void {
-  if (typeof header !== "string") return;
-  const since = parseIsoTime(header) ?? parseHttpDate(header);
-  if (!since) return;
-  if (Math.floor(Date.parse(updatedAt) / 1000) > Math.floor(since.getTime() / 1000)) {
-    throw preconditionFailed();
-  }
-}
-
-const HTTP_DATE = /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-
-function parseHttpDate(value: string): Date | undefined {
-  if (!HTTP_DATE.test(value.trim())) return undefined;
-  const parsed = new Date(Date.parse(value));
-  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }
 
 /**

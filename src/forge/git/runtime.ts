@@ -2,15 +2,26 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { ForgeContext } from "../context.ts";
+import type { ForgeContext, PushEvent, RefUpdate } from "../context.ts";
 import { isoNow } from "../context.ts";
-import { refreshMergeRequests } from "../merge-requests/refresh.ts";
-import type { RefUpdate } from "../webhooks/dispatcher.ts";
+import type { GitAccess } from "./access.ts";
 
 /**
- * What both git transports share: the forge's own server-side hooks, the environment git runs
- * in, and turning an accepted push into durable webhook deliveries.
+ * What both git transports share: the forge's own server-side hooks, what they are given by the
+ * composition root, and turning an accepted push into durable webhook deliveries.
  */
+
+/**
+ * What else follows an accepted push once its webhook deliveries are stored; `server.ts` gives
+ * it (open merge requests follow their source branch, like GitLab).
+ */
+export type AfterPush = (event: PushEvent) => Promise<void>;
+
+/** What the transports are given by `server.ts`: the access decisions, and what follows a push. */
+export interface GitTransportServices {
+  access: GitAccess;
+  afterPush: AfterPush;
+}
 
 /** Names the file post-receive appends "old new ref" lines to, one fresh file per push. */
 export const PUSH_LOG_ENV = "SLIPWAY_PUSH_LOG";
@@ -83,19 +94,6 @@ export function isValidGitProtocol(value: string): boolean {
   return /^version=[0-2]$/.test(value);
 }
 
-/**
- * The whole environment of a git child: nothing inherited but PATH and HOME, so variables of
- * the forge process (or of whoever started it) never reach git.
- */
-export function gitEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" };
-  if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
-  for (const [name, value] of Object.entries(extra)) {
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
 /** A fresh, empty, private file for post-receive to write one push's updates into. */
 export async function createPushLog(runtime: GitRuntime): Promise<string> {
   const path = join(runtime.tmpDir, `push-${randomUUID()}.log`);
@@ -126,6 +124,7 @@ export function parsePushLog(text: string): RefUpdate[] {
 export async function completePush(
   ctx: ForgeContext,
   push: { projectId: number; userId: number; logPath: string },
+  afterPush: AfterPush,
 ): Promise<RefUpdate[]> {
   let updates: RefUpdate[] = [];
   try {
@@ -133,8 +132,7 @@ export async function completePush(
     if (updates.length === 0) return updates;
     const event = { projectId: push.projectId, userId: push.userId, updates };
     await ctx.hooks.recordPush(event);
-    // Open merge requests follow their source branch (head ref, "update" hooks), like GitLab.
-    await refreshMergeRequests(ctx, event);
+    await afterPush(event);
     await ctx.db
       .updateTable("projects")
       .set({ last_activity_at: isoNow(ctx) })

@@ -1,6 +1,7 @@
 import type { Transaction, Updateable } from "kysely";
 import { isValidBranchName } from "../../lib/git-refs.ts";
 import type { ForgeContext } from "../context.ts";
+import type { Page } from "../db/page.ts";
 import type { ForgeDatabase, MergeRequest, MergeRequestsTable, User } from "../db/schema.ts";
 import {
   branchTip,
@@ -10,28 +11,19 @@ import {
   setRef,
 } from "../git/commits.ts";
 import { badParams, ForgeError, forbidden, invalidRecord, notFound } from "../errors.ts";
-import type { Page } from "../http/pagination.ts";
 import {
   canCreateMergeRequest,
   canReadMergeRequest,
   canUpdateMergeRequest,
 } from "../projects/policies.ts";
+import type { LoadedProject, ProjectWithNamespace } from "../projects/projects.ts";
 import {
   buildMergeRequestPayload,
   hookTime,
   readHookCommit,
   type HookChanges,
   type MergeRequestAction,
-} from "../webhooks/payload.ts";
-import type { ProjectWithNamespace } from "../api/projects/presenter.ts";
-import type { LoadedProject } from "../projects/projects.ts";
-import type { MergeRequestDetails, MergeRequestView } from "../api/merge-requests/presenter.ts";
-import {
-  UPDATE_PARAMS,
-  type CreateMergeRequestBody,
-  type ListMergeRequestsQuery,
-  type UpdateMergeRequestBody,
-} from "../api/merge-requests/schema.ts";
+} from "../webhooks/merge-request-payload.ts";
 
 /**
  * Merge requests within one project (the forge has no forks), after GitLab's
@@ -42,16 +34,91 @@ import {
 
 type Db = Transaction<ForgeDatabase>;
 
+/** `POST /projects/:id/merge_requests`. */
+export interface NewMergeRequest {
+  title: string;
+  source_branch: string;
+  target_branch: string;
+  description?: string | null;
+  target_project_id?: number;
+}
+
+/** GitLab's `at_least_one_of` list for `PUT /projects/:id/merge_requests/:merge_request_iid`. */
+export const UPDATE_PARAMS = [
+  "assignee_id",
+  "assignee_ids",
+  "reviewer_ids",
+  "description",
+  "labels",
+  "add_labels",
+  "remove_labels",
+  "milestone_id",
+  "remove_source_branch",
+  "allow_collaboration",
+  "allow_maintainer_to_push",
+  "squash",
+  "target_branch",
+  "title",
+  "state_event",
+  "discussion_locked",
+  "merge_after",
+] as const;
+
+/**
+ * `PUT /projects/:id/merge_requests/:merge_request_iid`: the attributes the forge changes; the
+ * other parameters GitLab accepts count only for "at least one parameter".
+ */
+export type MergeRequestEdit = {
+  title?: string;
+  description?: string | null;
+  target_branch?: string;
+  state_event?: "close" | "reopen";
+} & Partial<Record<(typeof UPDATE_PARAMS)[number], unknown>>;
+
+/** `GET /projects/:id/merge_requests`: MergeRequestsFinder's filters of the forge's subset. */
+export interface MergeRequestFilter {
+  state?: "opened" | "closed" | "locked" | "merged" | "all";
+  /** `title` and `updated_at` order by themselves; anything else by `created_at`. */
+  order_by?: string;
+  sort?: "asc" | "desc";
+  source_branch?: string;
+  target_branch?: string;
+  author_id?: number;
+  search?: string;
+  /** `iids[]=1&iids[]=2` (as gitbeaker sends arrays) or `iids=1,2`. */
+  iids?: string | string[];
+  "iids[]"?: string | string[];
+}
+
+/** A merge request with the users its entity names. */
+export interface MergeRequestView {
+  mergeRequest: MergeRequest;
+  author: User | null;
+  closedBy: User | null;
+  mergedBy: User | null;
+}
+
+/** What only the single-merge-request entity shows, read from the repository. */
+export interface MergeRequestDetails {
+  /** Merge base of the target branch and the head (GitLab's diff_refs.base_sha). */
+  baseSha: string | null;
+  /** The target branch's commit the diff starts from (diff_refs.start_sha). */
+  startSha: string | null;
+  changesCount: number;
+  canMerge: boolean;
+}
+
 const MAX_TITLE = 255;
 const MAX_DESCRIPTION = 1_048_576;
 const STATE_ID = { opened: 1, closed: 2, merged: 3 } as const;
 
 /** `{"message":[...]}` with 422 (GitLab's `unprocessable_entity!(errors[:base])`). */
 const unprocessable = (messages: string[]): ForgeError =>
-  new ForgeError(422, { message: messages });
+  new ForgeError("unprocessable", { message: messages });
 
 /** `{"message":[...]}` with 409 (`conflict!(errors[:validate_branches])`). */
-const conflict = (messages: string[]): ForgeError => new ForgeError(409, { message: messages });
+const conflict = (messages: string[]): ForgeError =>
+  new ForgeError("conflict", { message: messages });
 
 export function repoOf(ctx: ForgeContext, project: ProjectWithNamespace): string {
   return ctx.repositories.pathFor(project.project.id);
@@ -134,7 +201,7 @@ export async function readDetails(
   return { baseSha, startSha, changesCount, canMerge: canCreateMergeRequest(loaded.access) };
 }
 
-function parseIids(query: ListMergeRequestsQuery): number[] | undefined {
+function parseIids(query: MergeRequestFilter): number[] | undefined {
   const raw = [query.iids, query["iids[]"]].flatMap((v) =>
     v === undefined ? [] : Array.isArray(v) ? v : v.split(","),
   );
@@ -152,7 +219,7 @@ function parseIids(query: ListMergeRequestsQuery): number[] | undefined {
 export async function listMergeRequests(
   ctx: ForgeContext,
   loaded: LoadedProject,
-  query: ListMergeRequestsQuery,
+  query: MergeRequestFilter,
   page: Page,
 ): Promise<{ rows: MergeRequest[]; total: number }> {
   const iids = parseIids(query);
@@ -414,7 +481,7 @@ export async function createMergeRequest(
   ctx: ForgeContext,
   loaded: LoadedProject,
   user: User,
-  input: CreateMergeRequestBody,
+  input: NewMergeRequest,
 ): Promise<MergeRequest> {
   if (!canCreateMergeRequest(loaded.access)) throw forbidden();
   if (input.target_project_id !== undefined && input.target_project_id !== loaded.project.id) {
@@ -494,7 +561,7 @@ export async function updateMergeRequest(
   loaded: LoadedProject,
   user: User,
   mr: MergeRequest,
-  input: UpdateMergeRequestBody,
+  input: MergeRequestEdit,
 ): Promise<MergeRequest> {
   if (!UPDATE_PARAMS.some((name) => input[name] !== undefined)) {
     throw badParams(

@@ -1,8 +1,8 @@
-import type { ForgeContext } from "../context.ts";
+import type { ForgeContext, PushEvent } from "../context.ts";
 import type { MergeRequest } from "../db/schema.ts";
 import { branchTip, isAncestor, isObjectId } from "../git/commits.ts";
-import type { PushEvent } from "../webhooks/dispatcher.ts";
-import { classifyUpdates, loadPushSubjects, type RefChange } from "../webhooks/payload.ts";
+import { loadPushSubjects } from "../webhooks/push-payload.ts";
+import { classifyUpdates, type RefChange } from "../webhooks/ref-changes.ts";
 import {
   changeMergeRequest,
   closeMergeRequest,

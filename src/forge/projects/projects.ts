@@ -1,7 +1,7 @@
 import type { Actor } from "../users/tokens.ts";
 import type { ForgeContext } from "../context.ts";
 import { isoNow } from "../context.ts";
-import type { User } from "../db/schema.ts";
+import type { Namespace, Project, User } from "../db/schema.ts";
 import { badParams, forbidden, invalidRecord, notFound } from "../errors.ts";
 import {
   AccessLevel,
@@ -10,9 +10,23 @@ import {
   canRemoveProject,
   type ProjectAccess,
 } from "./policies.ts";
-import type { ProjectWithNamespace } from "../api/projects/presenter.ts";
-import type { CreateProjectBody } from "../api/projects/schema.ts";
 import { isValidBranchName } from "../../lib/git-refs.ts";
+
+/** A project and the namespace its path lives in. */
+export interface ProjectWithNamespace {
+  project: Project;
+  namespace: Namespace;
+}
+
+/** What `createProject` is given: a name or a path (or both), the rest has GitLab's defaults. */
+export interface NewProject {
+  name?: string;
+  path?: string;
+  namespace_id?: number;
+  description?: string;
+  visibility?: Project["visibility"];
+  default_branch?: string;
+}
 
 export type ProjectAbility = "read" | "admin" | "remove";
 
@@ -126,7 +140,7 @@ function pathFromName(name: string): string {
 export async function createProject(
   ctx: ForgeContext,
   actor: Actor,
-  input: CreateProjectBody,
+  input: NewProject,
 ): Promise<LoadedProject> {
   if (input.name === undefined && input.path === undefined) {
     throw badParams("name, path are missing, at least one parameter must be provided");

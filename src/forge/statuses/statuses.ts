@@ -3,10 +3,9 @@ import type { ForgeContext } from "../context.ts";
 import type { CommitStatus, CommitStatusesTable, ForgeDatabase, User } from "../db/schema.ts";
 import { branchesContaining, resolveCommit } from "../git/commits.ts";
 import { badParams, forbidden, invalidRecord, notFound, withMessage } from "../errors.ts";
-import type { Page } from "../http/pagination.ts";
+import type { Page } from "../db/page.ts";
 import { canCreateCommitStatus, canReadCommitStatus } from "../projects/policies.ts";
 import type { LoadedProject } from "../projects/projects.ts";
-import type { CreateCommitStatusBody, ListCommitStatusesQuery, PostableState } from "../api/statuses/schema.ts";
 
 /**
  * Commit statuses (GitLab's `lib/api/commit_statuses.rb` and Ci::CreateCommitStatusService).
@@ -15,6 +14,40 @@ import type { CreateCommitStatusBody, ListCommitStatusesQuery, PostableState } f
  * once it has finished, a new status replaces it and the old one is marked retried, so the
  * default listing shows one status per name and ref.
  */
+
+/** The states a client may post (`values:` of GitLab's `requires :state`). */
+export const POSTABLE_STATES = [
+  "pending",
+  "running",
+  "success",
+  "failed",
+  "canceled",
+  "skipped",
+] as const;
+export type PostableState = (typeof POSTABLE_STATES)[number];
+
+/** A posted status: the state, and the attributes GitLab's `attributes_for_keys` reads. */
+export interface NewCommitStatus {
+  state: PostableState;
+  ref?: string | null;
+  name?: string | null;
+  context?: string | null;
+  target_url?: string | null;
+  description?: string | null;
+  coverage?: number | null;
+}
+
+/** What a status listing is narrowed and ordered by. */
+export interface CommitStatusFilter {
+  ref?: string;
+  stage?: string;
+  name?: string;
+  pipeline_id?: number;
+  /** Grape's Boolean, read here: `true`/`false`, `1`/`0`, `t`/`f`, `yes`/`no`... */
+  all?: string;
+  order_by?: "id" | "pipeline_id";
+  sort?: "asc" | "desc";
+}
 
 type Status = CommitStatus["status"];
 type Db = Transaction<ForgeDatabase>;
@@ -55,7 +88,7 @@ function given<T>(value: T | null | undefined): value is T {
 }
 
 /** GenericCommitStatus's validations, as `{attribute: [messages]}`. */
-function validationErrors(input: CreateCommitStatusBody, name: string): Record<string, string[]> {
+function validationErrors(input: NewCommitStatus, name: string): Record<string, string[]> {
   const errors: Record<string, string[]> = {};
   if (name.trim() === "") errors.name = ["can't be blank"];
   else if (name.length > MAX_NAME)
@@ -145,7 +178,7 @@ export async function postCommitStatus(
   loaded: LoadedProject,
   user: User,
   revision: string,
-  input: CreateCommitStatusBody,
+  input: NewCommitStatus,
 ): Promise<StatusWithAuthor> {
   const projectId = loaded.project.id;
   const sha = await findCommit(ctx, loaded, revision);
@@ -169,7 +202,7 @@ export async function postCommitStatus(
       .orderBy("id", "desc")
       .executeTakeFirst();
     const moved = transition(existing?.status ?? "created", input.state);
-    if (!moved.ok) throw withMessage(400, moved.message);
+    if (!moved.ok) throw withMessage("bad_request", moved.message);
     const values: Updateable<CommitStatusesTable> = { status: moved.status, updated_at: now };
     if (moved.started) values.started_at = now;
     if (moved.finished) values.finished_at = now;
@@ -276,7 +309,7 @@ export async function listCommitStatuses(
   ctx: ForgeContext,
   loaded: LoadedProject,
   sha: string,
-  query: ListCommitStatusesQuery,
+  query: CommitStatusFilter,
   page: Page,
 ): Promise<{ rows: StatusWithAuthor[]; total: number }> {
   const all = readBoolean("all", query.all);

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { Kysely, SelectQueryBuilder } from "kysely";
 import {
   characterCount,
   fingerprintSha256,
@@ -7,6 +7,7 @@ import {
   type ParsedPublicKey,
 } from "../../lib/ssh-keys.ts";
 import type { ForgeContext } from "../context.ts";
+import type { Page, PageOf } from "../db/page.ts";
 import type { ForgeDatabase, Key, KeysTable } from "../db/schema.ts";
 import { invalidRecord } from "../errors.ts";
 
@@ -38,6 +39,23 @@ export async function findKeyByBlob(
   if (isKeyExpired(key, ctx.now())) return undefined;
   if (key.kind === "user" && key.user_id === null) return undefined;
   return key;
+}
+
+/** Rows of `keys` matched by `query`: one page in id order, and how many there are in all. */
+export async function pageOfKeys(
+  query: SelectQueryBuilder<ForgeDatabase, "keys", object>,
+  page: Page,
+): Promise<PageOf<Key>> {
+  const { total } = await query
+    .select((eb) => eb.fn.countAll<number>().as("total"))
+    .executeTakeFirstOrThrow();
+  const items = await query
+    .selectAll()
+    .orderBy("id")
+    .limit(page.perPage)
+    .offset(page.offset)
+    .execute();
+  return { total: Number(total), items };
 }
 
 /** The Key model's `title` validations: presence (whitespace is blank), at most 255 characters. */

@@ -1,11 +1,16 @@
-import { createKeyRecord } from "./ssh-keys.ts";
+import { createKeyRecord, pageOfKeys } from "./ssh-keys.ts";
+import { checkUnmodifiedSince, parseExpiresAt } from "./key-times.ts";
 import type { ForgeContext } from "../context.ts";
+import type { Page, PageOf } from "../db/page.ts";
 import type { Key, User } from "../db/schema.ts";
 import { notFound } from "../errors.ts";
-import type { Page } from "../http/pagination.ts";
-import { checkUnmodifiedSince, pageOfKeys, type PageOf } from "../deploy-keys/deploy-keys.ts";
-import { parseExpiresAt } from "../api/deploy-keys/schema.ts";
-import type { CreateUserKeyBody } from "../api/user-keys/schema.ts";
+
+/** What `POST /user/keys` gives: the key text, its title, and an optional expiry date. */
+export interface NewUserKey {
+  key: string;
+  title: string;
+  expires_at?: string | null;
+}
 
 /** `GET /user/keys`: the caller's own SSH keys, oldest first. */
 export async function listUserKeys(
@@ -40,7 +45,7 @@ export async function findUserKey(ctx: ForgeContext, user: User, keyId: number):
 export async function createUserKey(
   ctx: ForgeContext,
   user: User,
-  body: CreateUserKeyBody,
+  body: NewUserKey,
 ): Promise<Key> {
   const expiresAt = parseExpiresAt(body.expires_at);
   return ctx.db.transaction().execute(async (trx) => {

@@ -3,7 +3,14 @@ import type { ForgeContext } from "../context.ts";
 import { isoNow } from "../context.ts";
 import type { User } from "../db/schema.ts";
 import { forbidden, notFound, withMessage } from "../errors.ts";
-import type { CreateUserBody } from "../api/users/schema.ts";
+
+/** What `createUser` is given (`POST /users` and the first start's `root`). */
+export interface NewUser {
+  username: string;
+  name: string;
+  email: string;
+  admin?: boolean;
+}
 
 export function assertAdmin(actor: Actor): void {
   if (actor.user.is_admin !== 1) throw forbidden();
@@ -12,7 +19,7 @@ export function assertAdmin(actor: Actor): void {
 /** Creates a user and the personal namespace its projects live in (`username/project`). */
 export async function createUser(
   ctx: ForgeContext,
-  input: Pick<CreateUserBody, "username" | "name" | "email" | "admin">,
+  input: NewUser,
 ): Promise<User> {
   const now = isoNow(ctx);
   return ctx.db.transaction().execute(async (trx) => {
@@ -21,7 +28,7 @@ export async function createUser(
       .select("id")
       .where("path", "=", input.username.toLowerCase())
       .executeTakeFirst();
-    if (taken) throw withMessage(409, "Username has already been taken");
+    if (taken) throw withMessage("conflict", "Username has already been taken");
     const user = await trx
       .insertInto("users")
       .values({

@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Transaction } from "kysely";
-import type { ForgeContext } from "../context.ts";
+import type {
+  ForgeContext,
+  HookDispatcher,
+  MergeRequestEvent,
+  PushEvent,
+} from "../context.ts";
 import type { ForgeDatabase, Hook, HookDelivery, User } from "../db/schema.ts";
 import {
   healthAfterFailure,
@@ -10,17 +15,14 @@ import {
   type HookHealth,
 } from "./auto-disable.ts";
 import { branchFilterMatches } from "./branch-filter.ts";
-import type { HookDispatcher, MergeRequestEvent, PushEvent } from "./dispatcher.ts";
+import { MERGE_REQUEST_HOOK } from "./merge-request-payload.ts";
 import {
   buildPushPayloads,
   buildSamplePayload,
-  classifyUpdates,
   eventHeader,
   loadPushSubjects,
-  MERGE_REQUEST_HOOK,
-  withinHookLimit,
-  type RefChange,
-} from "./payload.ts";
+} from "./push-payload.ts";
+import { classifyUpdates, withinHookLimit, type RefChange } from "./ref-changes.ts";
 import { sendWebhook, type SendResult } from "./sender.ts";
 
 /** Sent as `User-Agent`; GitLab sends `GitLab/<version>`. */

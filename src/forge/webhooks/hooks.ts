@@ -8,12 +8,63 @@ import {
   type BranchFilterStrategy,
 } from "./branch-filter.ts";
 import type { Updateable } from "kysely";
-import {
-  UPDATE_PARAM_NAMES,
-  type CreateHookBody,
-  type HookEventsQuery,
-  type UpdateHookBody,
-} from "../api/hooks/schema.ts";
+
+/** Every `*_events` flag GitLab's `common_hook_parameters` accepts. */
+export const EVENT_FLAGS = [
+  "push_events",
+  "issues_events",
+  "confidential_issues_events",
+  "merge_requests_events",
+  "tag_push_events",
+  "note_events",
+  "confidential_note_events",
+  "job_events",
+  "pipeline_events",
+  "wiki_page_events",
+  "deployment_events",
+  "feature_flag_events",
+  "releases_events",
+  "milestone_events",
+  "emoji_events",
+  "resource_access_token_events",
+  "resource_deploy_token_events",
+  "vulnerability_events",
+  "repository_update_events",
+] as const;
+export type EventFlag = (typeof EVENT_FLAGS)[number];
+
+/** A hook's settings as `PUT /projects/:id/hooks/:hook_id` gives them: any of them. */
+export interface HookSettings extends Partial<Record<EventFlag, boolean>> {
+  url?: string;
+  name?: string;
+  description?: string;
+  token?: string;
+  enable_ssl_verification?: boolean;
+  push_events_branch_filter?: string;
+  branch_filter_strategy?: BranchFilterStrategy;
+}
+
+/** `POST /projects/:id/hooks`: the URL, and any other setting. */
+export interface NewHook extends HookSettings {
+  url: string;
+}
+
+/** The parameters `PUT` reads; anything else in the body does not count as a parameter. */
+export const UPDATE_PARAM_NAMES: ReadonlyArray<keyof HookSettings> = [
+  "url",
+  "name",
+  "description",
+  "token",
+  "enable_ssl_verification",
+  "push_events_branch_filter",
+  "branch_filter_strategy",
+  ...EVENT_FLAGS,
+];
+
+/** Which delivery attempts a hook's events log lists: an HTTP status, or a class of them. */
+export interface HookEventFilter {
+  status?: number | "successful" | "client_failure" | "server_failure";
+}
 
 export async function listHooks(ctx: ForgeContext, project: Project): Promise<Hook[]> {
   return ctx.db
@@ -88,8 +139,8 @@ function urlProblem(raw: string, allowLocal: boolean): string | null {
 
 /** `{"error":"Invalid url given"}`, `{"error":"Invalid branch filter given"}`, or `fallback`. */
 function rejectInvalid(errors: Record<string, string[]>, fallback: () => Error): never {
-  if (errors.url) throw badParams("Invalid url given", 422);
-  if (errors.push_events_branch_filter) throw badParams("Invalid branch filter given", 422);
+  if (errors.url) throw badParams("Invalid url given", "unprocessable");
+  if (errors.push_events_branch_filter) throw badParams("Invalid branch filter given", "unprocessable");
   throw fallback();
 }
 
@@ -108,7 +159,7 @@ const flag = (value: boolean | undefined, fallback: number): number =>
 export async function createHook(
   ctx: ForgeContext,
   project: Project,
-  input: CreateHookBody,
+  input: NewHook,
 ): Promise<Hook> {
   const strategy = input.branch_filter_strategy ?? "wildcard";
   const values: HookValues = {
@@ -119,7 +170,7 @@ export async function createHook(
   };
   const errors = validate(ctx, values);
   if (Object.keys(errors).length > 0) {
-    rejectInvalid(errors, () => badParams(sentence(errors), 422));
+    rejectInvalid(errors, () => badParams(sentence(errors), "unprocessable"));
   }
   const now = ctx.now().toISOString();
   return ctx.db
@@ -149,7 +200,7 @@ export async function createHook(
 export async function updateHook(
   ctx: ForgeContext,
   hook: Hook,
-  input: UpdateHookBody,
+  input: HookSettings,
 ): Promise<Hook> {
   if (!UPDATE_PARAM_NAMES.some((name) => input[name] !== undefined)) {
     throw badParams("No parameters provided");
@@ -167,7 +218,7 @@ export async function updateHook(
   const token = tokenGiven && input.token !== "" ? (input.token ?? null) : null;
   const errors = validate(ctx, { url, token, strategy, filter });
   if (Object.keys(errors).length > 0) {
-    rejectInvalid(errors, () => invalidRecord(errors, 422));
+    rejectInvalid(errors, () => invalidRecord(errors, "unprocessable"));
   }
   const changes: Updateable<HooksTable> = {
     url,
@@ -234,7 +285,7 @@ export interface HookEventRow {
 export async function listHookEvents(
   ctx: ForgeContext,
   hook: Hook,
-  query: HookEventsQuery,
+  query: HookEventFilter,
   page: { offset: number; perPage: number },
 ): Promise<{ rows: HookEventRow[]; total: number }> {
   let base = ctx.db

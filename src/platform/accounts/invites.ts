@@ -56,7 +56,7 @@ export async function createInvite(
 
 const gone = (): PlatformError =>
   new PlatformError(
-    410,
+    "gone",
     "This invite link has expired or was already used; ask an administrator for a new one",
   );
 

@@ -38,7 +38,7 @@ export async function assertNotThrottled(ctx: PlatformContext, keys: string[]): 
   const seconds = Math.max(1, Math.ceil((until - now.getTime()) / 1000));
   const account = rows.some((r) => r.key.startsWith("account:"));
   throw new PlatformError(
-    429,
+    "rate_limited",
     account
       ? `Too many failed sign-ins to this account; try again in ${describeWait(seconds)}, or ask an administrator for an invite link to set a new password`
       : `Too many failed sign-ins from your address; try again in ${describeWait(seconds)}`,

@@ -161,7 +161,7 @@ export async function triggerBuildHook(
   const repo = linkedOrRefuse(site);
   if (repo.stopBuilds) {
     throw new PlatformError(
-      409,
+      "conflict",
       "Builds are stopped for this site (stop_builds); turn them on again with PATCH /api/v1/sites/:site_id and repo.stop_builds false",
     );
   }

@@ -21,11 +21,7 @@ import { fetchRepository, type FetchResult, type HttpsCredentials } from "../rep
 import { installationCloneAccess } from "../connections/installations.ts";
 import { DbHostKeyStore } from "../repos/known-hosts-store.ts";
 import type { LeasedJob, ReclaimedJob } from "../jobs/queue.ts";
-import {
-  describeSandboxFailure,
-  runSandboxed,
-  type SandboxOptions,
-} from "./sandbox/run.ts";
+import { describeSandboxFailure, runSandboxed, type SandboxOptions } from "./sandbox/run.ts";
 import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE } from "./service.ts";
 import { deployContext } from "../deploys/context.ts";
 import { previewFetchRef, previewLabel } from "../sites/review-refs.ts";

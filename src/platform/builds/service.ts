@@ -270,7 +270,7 @@ async function claimApprovedDeploy(trx: Kysely<PlatformDatabase>, deploy: Deploy
     .where("state", "=", "pending_review")
     .executeTakeFirst();
   if (Number(claimed.numUpdatedRows) !== 1) {
-    throw new PlatformError(422, "The deploy is no longer waiting for approval");
+    throw new PlatformError("unprocessable", "The deploy is no longer waiting for approval");
   }
 }
 
@@ -476,7 +476,7 @@ export async function cancelDeploy(
 ): Promise<Deploy> {
   if (deploy.state === "ready") {
     throw new PlatformError(
-      422,
+      "unprocessable",
       `deploy ${deploy.id} is ready; only a deploy that is not finished can be cancelled`,
     );
   }

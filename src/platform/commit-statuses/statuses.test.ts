@@ -43,7 +43,7 @@ describe("commit statuses", () => {
       state: "pending",
       context: "slipway/blog",
       description: "Build started",
-      targetUrl: `http://api.test:8080/api/v1/builds/${"b".repeat(24)}/log`,
+      targetUrl: `http://api.test:8080/sites/blog/deploys/${"d".repeat(24)}`,
     });
     assert.equal(of("done")?.targetUrl, `http://${"d".repeat(24)}--blog.sites.test:8080`);
     assert.equal(

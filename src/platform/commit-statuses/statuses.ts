@@ -133,7 +133,10 @@ export function commitStatus(
   deploy: Pick<Deploy, "id" | "context" | "review_id"> | undefined,
 ): CommitStatus | undefined {
   const context = `slipway/${site.name}`;
-  const logUrl = `${ctx.config.publicUrl}/api/v1/builds/${build.id}/log`;
+  // The dashboard's page of the deploy (its live build log); the raw log without a deploy.
+  const logUrl = deploy
+    ? `${ctx.config.publicUrl}/sites/${site.name}/deploys/${deploy.id}`
+    : `${ctx.config.publicUrl}/api/v1/builds/${build.id}/log`;
   switch (build.state) {
     case "enqueued":
     case "building":

@@ -172,7 +172,10 @@ export async function createGitConnection(
       (error.status === undefined || error.status === 404)
         ? "base_url"
         : credentialField(credential);
-    throw providerFailure(error, { field, unavailableStatus: field === "base_url" ? 422 : 502 });
+    throw providerFailure(error, {
+      field,
+      unavailableKind: field === "base_url" ? "unprocessable" : "bad_gateway",
+    });
   }
   const id = objectId();
   const now = isoNow(ctx);

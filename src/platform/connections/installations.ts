@@ -27,7 +27,7 @@ import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
 /** A refusal, for the API (a 4xx) or the build log (its message). */
 class InstallationRefusal extends Error {
   constructor(
-    readonly status: 403 | 422 | 502,
+    readonly kind: "forbidden" | "unprocessable" | "bad_gateway",
     message: string,
     /** `repo_url` when the site's URL is at fault, else the installation id. */
     readonly field: "installation_id" | "repo_url",
@@ -65,12 +65,12 @@ async function checkInstallation(
     protocol = validateRepoUrl(repoUrl).protocol;
   } catch (error) {
     if (error instanceof RepoUrlError)
-      throw new InstallationRefusal(422, error.message, "repo_url");
+      throw new InstallationRefusal("unprocessable", error.message, "repo_url");
     throw error;
   }
   if (protocol !== "https") {
     throw new InstallationRefusal(
-      422,
+      "unprocessable",
       "a repository cloned through a GitHub App installation is linked by its https clone URL (https://github.com/owner/repo.git); installation tokens are never sent over SSH",
       "repo_url",
     );
@@ -86,7 +86,7 @@ async function checkInstallation(
     .execute();
   const notOurs = (why: string) =>
     new InstallationRefusal(
-      403,
+      "forbidden",
       `installation ${installationId} does not belong to this account's GitHub App: ${why}. Slipway clones through an installation only with the App credentials of the site's own account; install your App on the repository's owner and use that installation's id (the number at the end of its settings URL, …/settings/installations/<id>).`,
       "installation_id",
     );
@@ -109,7 +109,11 @@ async function checkInstallation(
       if (!(error instanceof ProviderError)) throw error;
       if (error.kind === "forbidden" && error.status === 404) continue; // another App's
       if (error.kind === "forbidden") {
-        throw new InstallationRefusal(403, `${error.message}: ${error.hint}`, "installation_id");
+        throw new InstallationRefusal(
+          "forbidden",
+          `${error.message}: ${error.hint}`,
+          "installation_id",
+        );
       }
       unreachable = error;
     }
@@ -117,7 +121,7 @@ async function checkInstallation(
   if (!owner) {
     if (unreachable) {
       throw new InstallationRefusal(
-        502,
+        "bad_gateway",
         `Slipway could not ask GitHub whether installation ${installationId} belongs to this account's GitHub App: ${unreachable.message} (${unreachable.hint})`,
         "installation_id",
       );
@@ -131,18 +135,18 @@ async function checkInstallation(
     repo = await owner.client.installationRepo(installationId, repoUrl);
   } catch (error) {
     if (!(error instanceof ProviderError)) throw error;
-    const status =
+    const kind =
       error.kind === "invalid"
-        ? 422
+        ? "unprocessable"
         : error.kind === "unavailable" || error.kind === "unauthorized"
-          ? 502
-          : 403;
+          ? "bad_gateway"
+          : "forbidden";
     const field = error.kind === "invalid" ? "repo_url" : "installation_id";
-    throw new InstallationRefusal(status, `${error.message}: ${error.hint}`, field);
+    throw new InstallationRefusal(kind, `${error.message}: ${error.hint}`, field);
   }
   if (!sameCloneUrl(repo.httpsUrl, repoUrl)) {
     throw new InstallationRefusal(
-      422,
+      "unprocessable",
       `must be the clone URL GitHub reports for ${repo.fullPath} (${repo.httpsUrl}) when the site is cloned through installation ${installationId}`,
       "repo_url",
     );
@@ -176,8 +180,7 @@ export async function resolveInstallationSetting(
   } catch (error) {
     if (!(error instanceof InstallationRefusal)) throw error;
     const field = `${prefix}.${error.field}`;
-    if (error.status === 422) throw invalidField(field, error.message);
-    throw new PlatformError(error.status, `${field}: ${error.message}`, field);
+    throw new PlatformError(error.kind, `${field}: ${error.message}`, field);
   }
   return installationId;
 }
@@ -231,7 +234,8 @@ async function checkCloneAccess(
     };
   } catch (error) {
     if (error instanceof InstallationRefusal) {
-      const lost = error.status === 403 && /has no access|no longer has access/.test(error.message);
+      const lost =
+        error.kind === "forbidden" && /has no access|no longer has access/.test(error.message);
       return {
         ok: false,
         reason: lost

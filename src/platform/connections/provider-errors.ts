@@ -1,3 +1,4 @@
+import type { ErrorKind } from "../../lib/errors.ts";
 import { PlatformError } from "../errors.ts";
 import { ProviderError } from "../providers/types.ts";
 
@@ -10,12 +11,12 @@ export class ProviderFailure extends PlatformError {
   override name = "ProviderFailure";
 
   constructor(
-    statusCode: number,
+    kind: ErrorKind,
     message: string,
     readonly hint: string,
     field?: string,
   ) {
-    super(statusCode, message, field);
+    super(kind, message, field);
   }
 
   override get body(): { code: number; message: string; field?: string; hint: string } {
@@ -27,19 +28,20 @@ export class ProviderFailure extends PlatformError {
 /** Maps a `ProviderError` (anything else is rethrown as is). */
 export function providerFailure(
   error: unknown,
-  options: { field?: string; unavailableStatus?: number } = {},
+  options: { field?: string; unavailableKind?: ErrorKind } = {},
 ): unknown {
   if (!(error instanceof ProviderError)) return error;
-  const status = error.kind === "unavailable" ? (options.unavailableStatus ?? 502) : 422;
+  const kind =
+    error.kind === "unavailable" ? (options.unavailableKind ?? "bad_gateway") : "unprocessable";
   const message =
     options.field === undefined ? error.message : `${options.field}: ${error.message}`;
-  return new ProviderFailure(status, message, error.hint, options.field);
+  return new ProviderFailure(kind, message, error.hint, options.field);
 }
 
 /** Runs a provider call, turning its refusal into an API error. */
 export async function asApiError<T>(
   work: Promise<T>,
-  options: { field?: string; unavailableStatus?: number } = {},
+  options: { field?: string; unavailableKind?: ErrorKind } = {},
 ): Promise<T> {
   try {
     return await work;

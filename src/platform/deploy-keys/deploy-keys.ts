@@ -79,7 +79,7 @@ export async function deleteDeployKey(
     .execute();
   if (users.length > 0) {
     throw new PlatformError(
-      409,
+      "conflict",
       `The deploy key is used by ${users.length === 1 ? "site" : "sites"} ${users.map((s) => s.name).join(", ")}; give them another deploy_key_id or unlink them first`,
     );
   }

@@ -52,7 +52,7 @@ export interface DeployBody {
 /** Largest zip body accepted (its expanded size is limited separately). */
 export const MAX_ZIP_BYTES = 512 * 1024 * 1024;
 
-const refused = (message: string): PlatformError => new PlatformError(422, message);
+const refused = (message: string): PlatformError => new PlatformError("unprocessable", message);
 
 export async function findDeploy(
   ctx: PlatformContext,

@@ -80,7 +80,7 @@ const FUNCTION_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const CHUNK = 300;
 
 function refused(message: string): PlatformError {
-  return new PlatformError(422, message);
+  return new PlatformError("unprocessable", message);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

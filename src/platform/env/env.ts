@@ -179,7 +179,7 @@ async function findRow(
 function notFoundVar(key: string, owner: EnvOwner): PlatformError {
   const where = owner.site === null ? `account ${owner.account.slug}` : `site ${owner.site.name}`;
   return new PlatformError(
-    404,
+    "not_found",
     `Environment variable ${JSON.stringify(key.slice(0, 255))} not found in ${where}`,
   );
 }
@@ -285,7 +285,7 @@ function sealValues(ctx: PlatformContext, id: string, values: StoredValue[]): st
 
 function conflict(key: string, owner: EnvOwner): PlatformError {
   return new PlatformError(
-    409,
+    "conflict",
     `Environment variable ${key} already exists in ${owner.site === null ? `account ${owner.account.slug}` : `site ${owner.site.name}`}; change it with PUT or PATCH /api/v1/accounts/${owner.account.slug}/env/${key}${owner.site === null ? "" : `?site_id=${owner.site.id}`}`,
   );
 }
@@ -326,7 +326,7 @@ export async function createEnvVars(
         .executeTakeFirstOrThrow();
       if (Number(n) + rows.length > MAX_VARS_PER_OWNER) {
         throw new PlatformError(
-          422,
+          "unprocessable",
           `At most ${MAX_VARS_PER_OWNER} environment variables per account or site`,
         );
       }
@@ -462,7 +462,7 @@ export async function deleteEnvVarValue(
     const rest = values.filter((v) => v.id !== valueId);
     if (rest.length === values.length) {
       throw new PlatformError(
-        404,
+        "not_found",
         `Environment variable ${key} has no value with id ${JSON.stringify(valueId.slice(0, 100))}`,
       );
     }

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyServerFactory,
 } from "fastify";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { DomainError, HTTP_STATUS } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { badRequest, PlatformError } from "../errors.ts";
 
@@ -71,8 +72,11 @@ export function createHttpApp(
 }
 
 function sendError(error: FastifyError, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply {
-  if (error instanceof PlatformError) {
-    return reply.code(error.statusCode).headers(error.headers).send(error.body);
+  if (error instanceof DomainError) {
+    const status = HTTP_STATUS[error.kind];
+    const body =
+      error instanceof PlatformError ? error.body : { code: status, message: error.message };
+    return reply.code(status).headers(error.headers).send(body);
   }
   if (error.validation) {
     const { message, field } = validationMessage(error);

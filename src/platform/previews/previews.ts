@@ -218,12 +218,12 @@ export async function approveDeploy(
   const { deploy, site } = await findDeploy(ctx, actor, deployId, "update");
   if (deploy.state !== "pending_review" || deploy.review_id === null) {
     throw new PlatformError(
-      422,
+      "unprocessable",
       `The deploy is not waiting for approval (its state is ${deploy.state}); only deploy previews in state pending_review can be approved`,
     );
   }
   if (deploy.branch === null || deploy.commit_ref === null) {
-    throw new PlatformError(422, "The deploy names no commit to build");
+    throw new PlatformError("unprocessable", "The deploy names no commit to build");
   }
   const result = await requestBuild(ctx, {
     siteId: site.id,

@@ -1,11 +1,26 @@
 import type { ProviderHttp, ProviderResponse } from "./http.ts";
-import { header, sameKey } from "./rest.ts";
+import {
+  commitId,
+  header,
+  isRecord,
+  isString,
+  nextLink,
+  PAGE_SIZE,
+  record,
+  RestApi,
+  sameKey,
+  text,
+  withinApi,
+  type Page,
+  type Refusal,
+} from "./rest.ts";
 import {
   ProviderError,
   type CommitStatus,
   type HookSpec,
   type ProviderClient,
   type ProviderConnection,
+  type ProviderCredential,
   type ProviderIdentity,
   type ProviderRepo,
   type RemoteDeployKey,
@@ -15,46 +30,18 @@ import {
 /**
  * The GitLab v4 adapter (gitlab.com, self-managed GitLab, and Slipway's own forge, whose API is
  * a faithful subset). Authenticates with `PRIVATE-TOKEN`; projects are addressed by integer id
- * or URL-encoded `group/project`. Every refusal becomes a `ProviderError` whose hint uses
- * GitLab's words (scopes, the Maintainer role, Settings → Repository → Deploy keys).
+ * or URL-encoded `group/project`. Lists are read `per_page=100` through every page
+ * (`X-Next-Page`, else `Link: rel="next"`). Every refusal becomes a `ProviderError` whose hint
+ * uses GitLab's words (scopes, the Maintainer role, Settings → Repository → Deploy keys).
  */
 
-interface GitLabProject {
-  id: number;
-  path_with_namespace: string;
-  ssh_url_to_repo: string;
-  http_url_to_repo: string;
-  web_url: string;
-  default_branch?: string | null;
-  visibility?: string;
-}
-
-interface GitLabDeployKey {
-  id: number;
-  title: string;
-  key: string;
-  can_push?: boolean;
-}
-
-interface GitLabHook {
-  id: number;
-  url: string;
-  push_events?: boolean;
-  merge_requests_events?: boolean;
-  alert_status?: string;
-  disabled_until?: string | null;
-}
-
-/** What a call was about, for messages: "adding the deploy key to group/project". */
-interface CallContext {
+/** A GitLab call, as its refusal tells it: "… refused adding the deploy key for group/project". */
+interface GitLabOperation {
+  /** What the call was doing: "adding the deploy key". */
   doing: string;
   /** The project's path or id, when the call is about one. */
   project?: string;
 }
-
-const PER_PAGE = 100;
-/** Enough for any real project's keys or hooks; stops a misbehaving server from looping us. */
-const MAX_PAGES = 20;
 
 const STATE: Record<CommitStatus["state"], string> = {
   pending: "pending",
@@ -63,9 +50,15 @@ const STATE: Record<CommitStatus["state"], string> = {
   error: "failed",
 };
 
+/** A commit id: SHA-1, or SHA-256 for repositories in that object format. */
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+const BASE_URL_HINT =
+  "check the connection's base_url: it must be the GitLab instance's address (https://gitlab.example.com)";
+
 export class GitLabClient implements ProviderClient {
   readonly provider = "gitlab" as const;
-  private readonly apiBase: string;
+  private readonly api: RestApi<GitLabOperation>;
   private readonly host: string;
 
   constructor(
@@ -73,24 +66,36 @@ export class GitLabClient implements ProviderClient {
     readonly http: ProviderHttp,
   ) {
     const base = connection.baseUrl.replace(/\/+$/, "").replace(/\/api\/v4$/, "");
-    this.apiBase = `${base}/api/v4`;
+    const apiBase = `${base}/api/v4`;
     this.host = new URL(base).host;
+    this.api = new RestApi({
+      http,
+      apiUrl: () => apiBase,
+      headers: () => ({ "private-token": privateToken(connection.credential) }),
+      host: this.host,
+      refusal: gitlabRefusal(this.host, apiBase),
+      unreadableHint: BASE_URL_HINT,
+    });
   }
 
   async verify(): Promise<ProviderIdentity> {
-    const user = await this.call<{ username: string }>("GET", "/user", {
-      doing: "checking the token",
-    });
-    const identity: ProviderIdentity = { username: user.username };
+    const user = await this.api.call(
+      { method: "GET", url: "/user" },
+      { doing: "checking the token" },
+    );
+    const username = text(record(user.body).username);
+    if (username === undefined) throw this.api.unreadable("user");
+    const identity: ProviderIdentity = { username };
     // GitLab 15.5+ says which scopes the token has; older versions answer 404 (then the
     // scopes show when a call needs them).
-    const self = await this.send("GET", "/personal_access_tokens/self");
-    if (self.status === 200 && Array.isArray((self.body as { scopes?: unknown }).scopes)) {
-      identity.scopes = (self.body as { scopes: unknown[] }).scopes.map(String);
+    const self = await this.api.send({ method: "GET", url: "/personal_access_tokens/self" });
+    const scopes = record(self.body).scopes;
+    if (self.status === 200 && Array.isArray(scopes)) {
+      identity.scopes = scopes.filter(isString);
       if (!identity.scopes.includes("api")) {
         throw new ProviderError(
           "forbidden",
-          `the GitLab token of ${user.username} on ${this.host} has the scopes ${identity.scopes.join(", ") || "(none)"}, not \`api\``,
+          `the GitLab token of ${username} on ${this.host} has the scopes ${identity.scopes.join(", ") || "(none)"}, not \`api\``,
           `the token needs the \`api\` scope to install deploy keys and webhooks: create a personal access token with the \`api\` scope (User settings → Access tokens) and connect again`,
           403,
         );
@@ -104,95 +109,102 @@ export class GitLabClient implements ProviderClient {
       membership: "true",
       min_access_level: "40",
       order_by: "last_activity_at",
-      per_page: String(PER_PAGE),
     });
     if (search !== undefined && search !== "") query.set("search", search);
-    const projects = await this.call<GitLabProject[]>("GET", `/projects?${query.toString()}`, {
-      doing: "listing projects",
-    });
-    return projects.map(toRepo);
+    const projects = await this.paged(
+      `/projects?${query.toString()}`,
+      { doing: "listing projects" },
+      "project list",
+    );
+    return projects.map((project) => this.toRepo(project));
   }
 
   async getRepo(ref: string): Promise<ProviderRepo> {
-    const id = projectRef(ref);
-    const project = await this.call<GitLabProject>("GET", `/projects/${id}`, {
-      doing: "looking up the project",
-      project: ref,
-    });
-    return toRepo(project);
+    const project = await this.api.call(
+      { method: "GET", url: `/projects/${projectRef(ref)}` },
+      { doing: "looking up the project", project: ref },
+    );
+    return this.toRepo(project.body);
   }
 
   async branchExists(repo: ProviderRepo, branch: string): Promise<boolean> {
-    const res = await this.send(
-      "GET",
-      `/projects/${repo.id}/repository/branches/${encodeURIComponent(branch)}`,
+    const operation = { doing: `reading the branch ${branch}`, project: repo.fullPath };
+    const res = await this.api.call(
+      {
+        method: "GET",
+        url: `/projects/${repo.id}/repository/branches/${encodeURIComponent(branch)}`,
+      },
+      operation,
+      [404],
     );
-    if (res.status === 200) return true;
-    if (res.status === 404 && /branch/i.test(errorText(res.body))) return false;
-    throw this.failure(res, { doing: `reading the branch ${branch}`, project: repo.fullPath });
+    if (res.status !== 404) return true;
+    if (/branch/i.test(errorText(res.body))) return false;
+    throw this.api.refusal(res, operation);
   }
 
   async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {
-    const keys = await this.paged<GitLabDeployKey>(`/projects/${repo.id}/deploy_keys`, {
-      doing: "listing the deploy keys",
-      project: repo.fullPath,
-    });
-    return keys.map(toDeployKey);
+    const keys = await this.paged(
+      `/projects/${repo.id}/deploy_keys`,
+      { doing: "listing the deploy keys", project: repo.fullPath },
+      "deploy key list",
+    );
+    return keys.map((key) => this.toDeployKey(key));
   }
 
   async addDeployKey(
     repo: ProviderRepo,
     key: { title: string; key: string },
   ): Promise<RemoteDeployKey> {
-    const context = { doing: "adding the deploy key", project: repo.fullPath };
-    const res = await this.send("POST", `/projects/${repo.id}/deploy_keys`, {
-      title: key.title,
-      key: key.key,
-      can_push: false,
-    });
-    if (res.status === 201 || res.status === 200) return toDeployKey(res.body as GitLabDeployKey);
-    if (res.status === 400 && /has already been taken/.test(errorText(res.body))) {
+    const operation = { doing: "adding the deploy key", project: repo.fullPath };
+    const res = await this.api.call(
+      {
+        method: "POST",
+        url: `/projects/${repo.id}/deploy_keys`,
+        body: { title: key.title, key: key.key, can_push: false },
+      },
+      operation,
+      [400],
+    );
+    if (res.status !== 400) return this.toDeployKey(res.body);
+    if (/has already been taken/.test(errorText(res.body))) {
       // The key is known to GitLab already: in this project, or in another one we can enable.
-      return this.reuseDeployKey(repo, key.key, context);
+      return this.reuseDeployKey(repo, key.key, operation);
     }
-    throw this.failure(res, context);
+    throw this.api.refusal(res, operation);
   }
 
   async removeDeployKey(repo: ProviderRepo, id: string): Promise<void> {
-    const res = await this.send("DELETE", `/projects/${repo.id}/deploy_keys/${numericId(id)}`);
-    if (res.status === 204 || res.status === 200 || res.status === 404) return;
-    throw this.failure(res, { doing: `removing the deploy key ${id}`, project: repo.fullPath });
+    await this.api.call(
+      { method: "DELETE", url: `/projects/${repo.id}/deploy_keys/${numericId(id)}` },
+      { doing: `removing the deploy key ${id}`, project: repo.fullPath },
+      [404],
+    );
   }
 
   async listHooks(repo: ProviderRepo): Promise<RemoteHook[]> {
-    const hooks = await this.paged<GitLabHook>(`/projects/${repo.id}/hooks`, {
-      doing: "listing the webhooks",
-      project: repo.fullPath,
-    });
-    return hooks.map(toHook);
+    const hooks = await this.paged(
+      `/projects/${repo.id}/hooks`,
+      { doing: "listing the webhooks", project: repo.fullPath },
+      "webhook list",
+    );
+    return hooks.map((hook) => this.toHook(hook));
   }
 
   async addHook(repo: ProviderRepo, hook: HookSpec): Promise<RemoteHook> {
-    const created = await this.call<GitLabHook>(
-      "POST",
-      `/projects/${repo.id}/hooks`,
+    const created = await this.api.call(
+      { method: "POST", url: `/projects/${repo.id}/hooks`, body: hookBody(hook) },
       { doing: "creating the webhook", project: repo.fullPath },
-      hookBody(hook),
     );
-    return toHook(created);
+    return this.toHook(created.body);
   }
 
   async updateHook(repo: ProviderRepo, id: string, hook: HookSpec): Promise<RemoteHook> {
-    const context = { doing: `updating the webhook ${id}`, project: repo.fullPath };
-    const updated = toHook(
-      await this.call<GitLabHook>(
-        "PUT",
-        `/projects/${repo.id}/hooks/${numericId(id)}`,
-        context,
-        hookBody(hook),
-      ),
+    const updated = await this.api.call(
+      { method: "PUT", url: `/projects/${repo.id}/hooks/${numericId(id)}`, body: hookBody(hook) },
+      { doing: `updating the webhook ${id}`, project: repo.fullPath },
     );
-    if (updated.active) return updated;
+    const hookNow = this.toHook(updated.body);
+    if (hookNow.active) return hookNow;
     // GitLab re-enables a hook it disabled only after a successful delivery; a test delivery
     // would build, so the hook is replaced by a fresh (enabled) one instead.
     await this.removeHook(repo, id);
@@ -200,25 +212,27 @@ export class GitLabClient implements ProviderClient {
   }
 
   async removeHook(repo: ProviderRepo, id: string): Promise<void> {
-    const res = await this.send("DELETE", `/projects/${repo.id}/hooks/${numericId(id)}`);
-    if (res.status === 204 || res.status === 200 || res.status === 404) return;
-    throw this.failure(res, { doing: `removing the webhook ${id}`, project: repo.fullPath });
+    await this.api.call(
+      { method: "DELETE", url: `/projects/${repo.id}/hooks/${numericId(id)}` },
+      { doing: `removing the webhook ${id}`, project: repo.fullPath },
+      [404],
+    );
   }
 
   async setCommitStatus(repo: ProviderRepo, sha: string, status: CommitStatus): Promise<void> {
-    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) {
-      throw new ProviderError("invalid", `${sha} is not a full commit id`, "pass the full sha");
-    }
-    await this.call(
-      "POST",
-      `/projects/${repo.id}/statuses/${sha}`,
-      { doing: `setting the commit status of ${sha.slice(0, 12)}`, project: repo.fullPath },
+    const commit = commitId(sha, SHA);
+    await this.api.call(
       {
-        state: STATE[status.state],
-        name: status.context,
-        description: status.description.slice(0, 255),
-        target_url: status.targetUrl,
+        method: "POST",
+        url: `/projects/${repo.id}/statuses/${commit}`,
+        body: {
+          state: STATE[status.state],
+          name: status.context,
+          description: status.description.slice(0, 255),
+          target_url: status.targetUrl,
+        },
       },
+      { doing: `setting the commit status of ${commit.slice(0, 12)}`, project: repo.fullPath },
     );
   }
 
@@ -228,17 +242,22 @@ export class GitLabClient implements ProviderClient {
   private async reuseDeployKey(
     repo: ProviderRepo,
     publicKey: string,
-    context: CallContext,
+    operation: GitLabOperation,
   ): Promise<RemoteDeployKey> {
     const here = (await this.listDeployKeys(repo)).find((k) => sameKey(k.key, publicKey));
     if (here) return here;
-    const me = await this.call<{ id: number }>("GET", "/user", context);
-    const elsewhere = await this.paged<GitLabDeployKey>(
-      `/users/${me.id}/project_deploy_keys`,
-      context,
-    ).catch(() => [] as GitLabDeployKey[]);
-    const known = elsewhere.find((k) => sameKey(k.key, publicKey));
-    if (!known) {
+    const me = record((await this.api.call({ method: "GET", url: "/user" }, operation)).body);
+    if (!isId(me.id)) throw this.api.unreadable("user");
+    const elsewhere = await this.paged(`/users/${me.id}/project_deploy_keys`, operation).catch(
+      () => [],
+    );
+    const known = elsewhere
+      .map((key) => record(key))
+      .find((key) => {
+        const material = text(key.key);
+        return material !== undefined && sameKey(material, publicKey);
+      });
+    if (!known || !isId(known.id)) {
       throw new ProviderError(
         "conflict",
         `GitLab on ${this.host} already has this deploy key in a project the token cannot reach, so it cannot be added to ${repo.fullPath}`,
@@ -246,69 +265,93 @@ export class GitLabClient implements ProviderClient {
         400,
       );
     }
-    const enabled = await this.call<GitLabDeployKey>(
-      "POST",
-      `/projects/${repo.id}/deploy_keys/${known.id}/enable`,
-      context,
+    const enabled = await this.api.call(
+      { method: "POST", url: `/projects/${repo.id}/deploy_keys/${known.id}/enable` },
+      operation,
     );
-    return toDeployKey({ ...enabled, can_push: false });
+    return this.toDeployKey({ ...record(enabled.body), can_push: false });
   }
 
-  private headers(): Record<string, string> {
-    const credential = this.connection.credential;
-    if (credential.kind !== "token") {
-      throw new ProviderError(
-        "invalid",
-        "a GitLab connection needs a personal, group or project access token",
-        "create the connection with `token`",
-      );
-    }
-    return { "private-token": credential.token };
-  }
-
-  private send(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown) {
-    return this.http.request({
-      method,
-      url: `${this.apiBase}${path}`,
-      headers: this.headers(),
-      ...(body !== undefined ? { body } : {}),
+  /**
+   * Every item of a list, `per_page=100`, following `X-Next-Page` (or, when GitLab sends none,
+   * `Link: rel="next"` within the API) up to the shared cap of pages.
+   */
+  private paged(path: string, operation: GitLabOperation, what = "list"): Promise<unknown[]> {
+    const separator = path.includes("?") ? "&" : "?";
+    const page = (number: number) => `${path}${separator}per_page=${PAGE_SIZE}&page=${number}`;
+    return this.api.list(page(1), operation, (response, number): Page => {
+      if (!Array.isArray(response.body)) throw this.api.unreadable(what);
+      const items = response.body as unknown[];
+      const nextPage = header(response, "x-next-page");
+      if (nextPage !== undefined) {
+        const next = Number(nextPage);
+        return { items, next: nextPage !== "" && next > number ? page(next) : undefined };
+      }
+      const link = nextLink(response);
+      return {
+        items,
+        next: link !== undefined && withinApi(link, this.api.apiUrl) ? link : undefined,
+      };
     });
   }
 
-  /** A call that must succeed (2xx); its JSON body. */
-  private async call<T>(
-    method: "GET" | "POST" | "PUT" | "DELETE",
-    path: string,
-    context: CallContext,
-    body?: unknown,
-  ): Promise<T> {
-    const res = await this.send(method, path, body);
-    if (res.status >= 200 && res.status < 300) return res.body as T;
-    throw this.failure(res, context);
-  }
+  // ---------- shapes ----------
 
-  /** Every page of a list, following `X-Next-Page`. */
-  private async paged<T>(path: string, context: CallContext): Promise<T[]> {
-    const items: T[] = [];
-    let page = 1;
-    for (let n = 0; n < MAX_PAGES; n++) {
-      const separator = path.includes("?") ? "&" : "?";
-      const res = await this.send("GET", `${path}${separator}per_page=${PER_PAGE}&page=${page}`);
-      if (res.status !== 200) throw this.failure(res, context);
-      if (!Array.isArray(res.body)) break;
-      items.push(...(res.body as T[]));
-      const next = Number(header(res, "x-next-page"));
-      if (!Number.isInteger(next) || next <= page) break;
-      page = next;
+  private toRepo(value: unknown): ProviderRepo {
+    const project = record(value);
+    const fullPath = text(project.path_with_namespace);
+    const sshUrl = text(project.ssh_url_to_repo);
+    if (!isId(project.id) || fullPath === undefined || sshUrl === undefined) {
+      throw this.api.unreadable("project");
     }
-    return items;
+    return {
+      id: String(project.id),
+      fullPath,
+      sshUrl,
+      httpsUrl: text(project.http_url_to_repo) ?? "",
+      webUrl: text(project.web_url) ?? "",
+      defaultBranch: text(project.default_branch) ?? "main",
+      private: project.visibility !== "public",
+    };
   }
 
-  /** GitLab's refusal, in GitLab's terms, with what to do about it. */
-  private failure(res: ProviderResponse, context: CallContext): ProviderError {
+  private toDeployKey(value: unknown): RemoteDeployKey {
+    const key = record(value);
+    const material = text(key.key);
+    if (!isId(key.id) || material === undefined) throw this.api.unreadable("deploy key");
+    return {
+      id: String(key.id),
+      title: text(key.title) ?? "",
+      key: material,
+      readOnly: key.can_push !== true,
+    };
+  }
+
+  private toHook(value: unknown): RemoteHook {
+    const body = record(value);
+    const url = text(body.url);
+    if (!isId(body.id) || url === undefined) throw this.api.unreadable("webhook");
+    const events: RemoteHook["events"] = [];
+    if (body.push_events === true) events.push("push");
+    if (body.merge_requests_events === true) events.push("pull_request");
+    const status = text(body.alert_status) ?? "executable";
+    const hook: RemoteHook = { id: String(body.id), url, events, active: status === "executable" };
+    if (status === "disabled") {
+      hook.disabledReason = "GitLab disabled the webhook after repeated delivery failures";
+    } else if (status === "temporarily_disabled") {
+      const until = text(body.disabled_until);
+      hook.disabledReason = `GitLab paused the webhook after repeated delivery failures${until ? ` until ${until}` : ""}`;
+    }
+    return hook;
+  }
+}
+
+/** GitLab's refusals, in GitLab's terms, with what to do about them. */
+function gitlabRefusal(host: string, apiBase: string): Refusal<GitLabOperation> {
+  return (res: ProviderResponse, operation: GitLabOperation): ProviderError => {
     const said = errorText(res.body);
-    const what = `GitLab on ${this.host} refused ${context.doing}${context.project ? ` for ${context.project}` : ""}`;
-    const project = context.project ?? "the project";
+    const what = `GitLab on ${host} refused ${operation.doing}${operation.project ? ` for ${operation.project}` : ""}`;
+    const project = operation.project ?? "the project";
     switch (res.status) {
       case 401:
         return new ProviderError(
@@ -333,12 +376,12 @@ export class GitLabClient implements ProviderClient {
           403,
         );
       case 404:
-        if (context.project === undefined) {
+        if (operation.project === undefined) {
           // Not about a project: the address is not a GitLab API at all.
           return new ProviderError(
             "unavailable",
-            `${what}: ${this.apiBase} answered 404, so it is not a GitLab API`,
-            "check the connection's base_url: it must be the GitLab instance's address (https://gitlab.example.com)",
+            `${what}: ${apiBase} answered 404, so it is not a GitLab API`,
+            BASE_URL_HINT,
             404,
           );
         }
@@ -374,13 +417,23 @@ export class GitLabClient implements ProviderClient {
         return new ProviderError(
           "unavailable",
           `${what}: HTTP ${res.status}${said ? ` (${said})` : ""}`,
-          res.status >= 500
-            ? "GitLab had a problem; try again later"
-            : "check the connection's base_url: it must be the GitLab instance's address (https://gitlab.example.com)",
+          res.status >= 500 ? "GitLab had a problem; try again later" : BASE_URL_HINT,
           res.status,
         );
     }
+  };
+}
+
+/** The `PRIVATE-TOKEN` of a connection: GitLab takes personal, group and project access tokens. */
+function privateToken(credential: ProviderCredential): string {
+  if (credential.kind !== "token") {
+    throw new ProviderError(
+      "invalid",
+      "a GitLab connection needs a personal, group or project access token",
+      "create the connection with `token`",
+    );
   }
+  return credential.token;
 }
 
 /** `42` stays `42`; `group/sub/project` (with or without `.git`, slashes) is URL-encoded. */
@@ -400,6 +453,9 @@ function projectRef(ref: string): string {
   return encodeURIComponent(trimmed);
 }
 
+/** GitLab's ids are integers. */
+const isId = (value: unknown): value is number => Number.isSafeInteger(value);
+
 /** Provider ids come back from GitLab as integers; anything else never reaches a URL. */
 function numericId(id: string): string {
   if (!/^\d+$/.test(id)) {
@@ -410,41 +466,6 @@ function numericId(id: string): string {
     );
   }
   return id;
-}
-
-function toRepo(p: GitLabProject): ProviderRepo {
-  return {
-    id: String(p.id),
-    fullPath: p.path_with_namespace,
-    sshUrl: p.ssh_url_to_repo,
-    httpsUrl: p.http_url_to_repo,
-    webUrl: p.web_url,
-    defaultBranch: p.default_branch ?? "main",
-    private: p.visibility !== "public",
-  };
-}
-
-function toDeployKey(k: GitLabDeployKey): RemoteDeployKey {
-  return { id: String(k.id), title: k.title, key: k.key, readOnly: k.can_push !== true };
-}
-
-function toHook(h: GitLabHook): RemoteHook {
-  const events: RemoteHook["events"] = [];
-  if (h.push_events === true) events.push("push");
-  if (h.merge_requests_events === true) events.push("pull_request");
-  const status = h.alert_status ?? "executable";
-  const hook: RemoteHook = {
-    id: String(h.id),
-    url: h.url,
-    events,
-    active: status === "executable",
-  };
-  if (status === "disabled") {
-    hook.disabledReason = "GitLab disabled the webhook after repeated delivery failures";
-  } else if (status === "temporarily_disabled") {
-    hook.disabledReason = `GitLab paused the webhook after repeated delivery failures${h.disabled_until ? ` until ${h.disabled_until}` : ""}`;
-  }
-  return hook;
 }
 
 function hookBody(hook: HookSpec) {
@@ -461,15 +482,14 @@ function hookBody(hook: HookSpec) {
 /** GitLab's error bodies: `{message}`, `{message: {field: [..]}}`, `{error, error_description}`. */
 function errorText(body: unknown): string {
   if (typeof body === "string") return body.slice(0, 300);
-  if (body === null || typeof body !== "object") return "";
-  const record = body as Record<string, unknown>;
+  if (!isRecord(body)) return "";
   const parts: string[] = [];
-  if (typeof record.error === "string") parts.push(record.error);
-  if (typeof record.error_description === "string") parts.push(record.error_description);
-  const message = record.message;
+  if (typeof body.error === "string") parts.push(body.error);
+  if (typeof body.error_description === "string") parts.push(body.error_description);
+  const message = body.message;
   if (typeof message === "string") parts.push(message);
   else if (message !== null && typeof message === "object") {
-    for (const [field, value] of Object.entries(message as Record<string, unknown>)) {
+    for (const [field, value] of Object.entries(message)) {
       parts.push(`${field} ${Array.isArray(value) ? value.map(String).join(", ") : String(value)}`);
     }
   }

@@ -434,7 +434,7 @@ function logged(
   reason: string,
 ): AppDeliveryResponse {
   ctx.log.info({ connectionId: connection.id, outcome, reason }, "GitHub App webhook delivery");
-  if (statusCode >= 400) throw new PlatformError(statusCode, reason);
+  if (statusCode >= 400) throw PlatformError.withStatus(statusCode, reason);
   return { statusCode, body: { outcome, reason, deliveries: [] } };
 }
 
@@ -471,5 +471,5 @@ async function refuseDelivery(
     { connectionId: connection.id, outcome: "rejected", reason, sites: sites.length },
     "GitHub App webhook delivery",
   );
-  throw new PlatformError(statusCode, hint === undefined ? reason : `${reason}. ${hint}`);
+  throw PlatformError.withStatus(statusCode, hint === undefined ? reason : `${reason}. ${hint}`);
 }

@@ -103,7 +103,7 @@ export function answer(response: DeliveryResponse): DeliveryResponse {
   if (response.statusCode < 400) return response;
   const { reason, delivery_id: id } = response.body;
   const hint = response.hint === undefined ? "" : `. ${response.hint}`;
-  throw new PlatformError(response.statusCode, `${reason} (delivery ${id})${hint}`);
+  throw PlatformError.withStatus(response.statusCode, `${reason} (delivery ${id})${hint}`);
 }
 
 async function checkAndProcess(

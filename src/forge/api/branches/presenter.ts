@@ -1,6 +1,7 @@
 import type { ForgeContext } from "../../context.ts";
-import { fullPath, type ProjectWithNamespace } from "../projects/presenter.ts";
-import type { BranchHead } from "../../projects/branches.ts";
+import type { BranchHead } from "../../git/commits.ts";
+import type { ProjectWithNamespace } from "../../projects/projects.ts";
+import { fullPath } from "../../projects/urls.ts";
 
 /** GitLab's Branch entity (the fields clients read; protection is not modelled: false). */
 export function presentBranch(ctx: ForgeContext, project: ProjectWithNamespace, head: BranchHead) {

@@ -1,5 +1,6 @@
 import type { DeployKeyProject, Key } from "../../db/schema.ts";
-import { presentProjectIdentity, type ProjectWithNamespace } from "../projects/presenter.ts";
+import type { ProjectWithNamespace } from "../../projects/projects.ts";
+import { presentProjectIdentity } from "../projects/presenter.ts";
 
 /**
  * GitLab's `Entities::DeployKey`: unlike a user's SSH key, `key` is the full stored

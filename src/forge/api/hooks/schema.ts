@@ -1,34 +1,11 @@
 import { Type, type Static, type TOptional, type TBoolean } from "typebox";
 import { BRANCH_FILTER_STRATEGIES } from "../../webhooks/branch-filter.ts";
+import { EVENT_FLAGS, type EventFlag } from "../../webhooks/hooks.ts";
 
 export const HookParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 500 }),
   hook_id: Type.Integer({ minimum: 1 }),
 });
-
-/** Every `*_events` flag GitLab's `common_hook_parameters` accepts. */
-export const EVENT_FLAGS = [
-  "push_events",
-  "issues_events",
-  "confidential_issues_events",
-  "merge_requests_events",
-  "tag_push_events",
-  "note_events",
-  "confidential_note_events",
-  "job_events",
-  "pipeline_events",
-  "wiki_page_events",
-  "deployment_events",
-  "feature_flag_events",
-  "releases_events",
-  "milestone_events",
-  "emoji_events",
-  "resource_access_token_events",
-  "resource_deploy_token_events",
-  "vulnerability_events",
-  "repository_update_events",
-] as const;
-export type EventFlag = (typeof EVENT_FLAGS)[number];
 
 const eventFlags = Object.fromEntries(
   EVENT_FLAGS.map((flag) => [flag, Type.Optional(Type.Boolean())]),
@@ -53,18 +30,6 @@ export type CreateHookBody = Static<typeof CreateHookBody>;
 
 export const UpdateHookBody = Type.Object({ url: Type.Optional(URL_PARAM), ...commonHookParams });
 export type UpdateHookBody = Static<typeof UpdateHookBody>;
-
-/** The parameters `PUT` reads; anything else in the body does not count as a parameter. */
-export const UPDATE_PARAM_NAMES: ReadonlyArray<keyof UpdateHookBody> = [
-  "url",
-  "name",
-  "description",
-  "token",
-  "enable_ssl_verification",
-  "push_events_branch_filter",
-  "branch_filter_strategy",
-  ...EVENT_FLAGS,
-];
 
 /** `:trigger` values GitLab's test endpoint accepts. */
 export const TEST_TRIGGERS = [

@@ -56,7 +56,7 @@ export function memberRoutes(app: ForgeApp, ctx: ForgeContext): void {
         .where("project_id", "=", project.id)
         .where("user_id", "=", user.id)
         .executeTakeFirst();
-      if (existing) throw withMessage(409, "Member already exists");
+      if (existing) throw withMessage("conflict", "Member already exists");
       const createdAt = isoNow(ctx);
       await ctx.db
         .insertInto("members")

@@ -1,26 +1,10 @@
 import type { ForgeContext } from "../../context.ts";
-import type { MergeRequest, User } from "../../db/schema.ts";
-import { isDraftTitle } from "../../webhooks/payload.ts";
-import { fullPath, type ProjectWithNamespace } from "../projects/presenter.ts";
+import type { User } from "../../db/schema.ts";
+import type { MergeRequestDetails, MergeRequestView } from "../../merge-requests/merge-requests.ts";
+import type { ProjectWithNamespace } from "../../projects/projects.ts";
+import { fullPath } from "../../projects/urls.ts";
+import { isDraftTitle } from "../../webhooks/merge-request-payload.ts";
 import { presentUserBasic } from "../users/presenter.ts";
-
-/** A merge request with the users its entity names. */
-export interface MergeRequestView {
-  mergeRequest: MergeRequest;
-  author: User | null;
-  closedBy: User | null;
-  mergedBy: User | null;
-}
-
-/** What only the single-merge-request entity shows, read from the repository. */
-export interface MergeRequestDetails {
-  /** Merge base of the target branch and the head (GitLab's diff_refs.base_sha). */
-  baseSha: string | null;
-  /** The target branch's commit the diff starts from (diff_refs.start_sha). */
-  startSha: string | null;
-  changesCount: number;
-  canMerge: boolean;
-}
 
 export function mergeRequestWebUrl(
   ctx: ForgeContext,

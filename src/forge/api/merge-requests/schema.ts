@@ -1,5 +1,6 @@
 import { Type, type Static } from "typebox";
 import { PaginationQuery } from "../../http/pagination.ts";
+import type { UPDATE_PARAMS } from "../../merge-requests/merge-requests.ts";
 
 export const ProjectMergeRequestsParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 500 }),
@@ -23,27 +24,6 @@ export const CreateMergeRequestBody = Type.Object({
   target_project_id: Type.Optional(Type.Integer()),
 });
 export type CreateMergeRequestBody = Static<typeof CreateMergeRequestBody>;
-
-/** GitLab's `at_least_one_of` list for `PUT /projects/:id/merge_requests/:merge_request_iid`. */
-export const UPDATE_PARAMS = [
-  "assignee_id",
-  "assignee_ids",
-  "reviewer_ids",
-  "description",
-  "labels",
-  "add_labels",
-  "remove_labels",
-  "milestone_id",
-  "remove_source_branch",
-  "allow_collaboration",
-  "allow_maintainer_to_push",
-  "squash",
-  "target_branch",
-  "title",
-  "state_event",
-  "discussion_locked",
-  "merge_after",
-] as const;
 
 export const UpdateMergeRequestBody = Type.Object({
   title: Type.Optional(Type.String()),

@@ -1,25 +1,6 @@
 import type { ForgeContext } from "../../context.ts";
-import type { Namespace, Project } from "../../db/schema.ts";
-
-export interface ProjectWithNamespace {
-  project: Project;
-  namespace: Namespace;
-}
-
-export function fullPath({ project, namespace }: ProjectWithNamespace): string {
-  return `${namespace.path}/${project.path}`;
-}
-
-export function sshUrl(ctx: ForgeContext, p: ProjectWithNamespace): string {
-  const { sshHost, sshPort } = ctx.config;
-  return sshPort === 22
-    ? `git@${sshHost}:${fullPath(p)}.git`
-    : `ssh://git@${sshHost}:${sshPort}/${fullPath(p)}.git`;
-}
-
-export function httpUrl(ctx: ForgeContext, p: ProjectWithNamespace): string {
-  return `${ctx.config.publicUrl}/${fullPath(p)}.git`;
-}
+import type { ProjectWithNamespace } from "../../projects/projects.ts";
+import { fullPath, httpUrl, sshUrl } from "../../projects/urls.ts";
 
 /** GitLab's ProjectIdentity, used inside deploy key listings. */
 export function presentProjectIdentity(p: ProjectWithNamespace) {

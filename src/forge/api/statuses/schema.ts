@@ -1,16 +1,6 @@
 import { Type, type Static } from "typebox";
 import { PaginationQuery } from "../../http/pagination.ts";
-
-/** The states a client may post (`values:` of GitLab's `requires :state`). */
-export const POSTABLE_STATES = [
-  "pending",
-  "running",
-  "success",
-  "failed",
-  "canceled",
-  "skipped",
-] as const;
-export type PostableState = (typeof POSTABLE_STATES)[number];
+import { POSTABLE_STATES, type PostableState } from "../../statuses/statuses.ts";
 
 /** `:sha` is a commit id (full or abbreviated) or a branch or tag name, as `project.commit` takes. */
 export const CommitStatusParams = Type.Object({

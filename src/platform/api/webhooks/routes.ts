@@ -50,11 +50,11 @@ export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext
             request.log.error({ err: recordError }, "could not record a webhook delivery");
           }
         }
-        throw new PlatformError(status, reason);
+        throw PlatformError.withStatus(status, reason);
       }
       request.log.error({ err: error }, "webhook delivery could not be handled");
       throw new PlatformError(
-        503,
+        "unavailable",
         "failed: the platform could not handle this delivery (an internal error, logged); redeliver it later",
       );
     });

@@ -118,7 +118,7 @@ describe("runSandboxed", { skip }, () => {
 
   it("refuses to hide a path the sandbox itself needs", async () => {
     await assert.rejects(
-      build({ command: "true", hidePaths: ["/"] }),
+      bed.build({ command: "true", hidePaths: ["/"] }),
       (e: unknown) => e instanceof SandboxConfigError && /the sandbox needs/.test(e.message),
     );
   });
