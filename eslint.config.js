@@ -24,6 +24,108 @@ export default tseslint.config(
     },
   },
   {
+    // Imports run one way: api/ (HTTP) is imported only by its server's composition root, and
+    // the two servers never import each other (docs/ARCHITECTURE.md, "Layers").
+    files: ["src/**/*.ts"],
+    ignores: [
+      "src/platform/server.ts",
+      "src/platform/api/**",
+      "src/forge/server.ts",
+      "src/forge/api/**",
+    ],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)api/",
+              message:
+                "api/ is the HTTP layer: only server.ts imports it; move what you need into a domain folder",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/platform/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "(^|/)api/", message: "api/ is the HTTP layer: only server.ts imports it" },
+            {
+              regex: "(^|/)forge/",
+              message: "the platform talks to the forge only over HTTP and git",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/platform/server.ts", "src/platform/api/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)forge/",
+              message: "the platform talks to the forge only over HTTP and git",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/forge/**/*.ts"],
+    ignores: ["src/forge/server.ts", "src/forge/api/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "(^|/)api/", message: "api/ is the HTTP layer: only server.ts imports it" },
+            { regex: "(^|/)platform/", message: "the forge talks to the platform only over HTTP" },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/forge/server.ts", "src/forge/api/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "(^|/)platform/", message: "the forge talks to the platform only over HTTP" },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/lib/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)(platform|forge|cli)/",
+              message: "src/lib is the bottom: generic helpers only",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // node:test's describe() and it() return promises that the runner itself awaits.
     files: ["**/*.test.ts", "test/**/*.ts"],
     rules: { "@typescript-eslint/no-floating-promises": "off" },

@@ -12,22 +12,24 @@ import { branchRoutes } from "./api/branches/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
-import { reconcileMergeRequests } from "./merge-requests/refresh.ts";
 import { mergeRequestRoutes } from "./api/merge-requests/routes.ts";
 import { personalAccessTokenRoutes } from "./api/personal-access-tokens/routes.ts";
 import { projectRoutes } from "./api/projects/routes.ts";
 import { commitStatusRoutes } from "./api/statuses/routes.ts";
 import { userKeyRoutes } from "./api/user-keys/routes.ts";
 import { userRoutes } from "./api/users/routes.ts";
-import { bootstrapRoot } from "./users/bootstrap.ts";
 import type { ForgeContext } from "./context.ts";
 import { forgeMigrations } from "./db/migrations.ts";
 import type { ForgeDatabase } from "./db/schema.ts";
 import { RepositoryStore } from "./git/repositories.ts";
+import type { GitTransportServices } from "./git/runtime.ts";
 import { smartHttpRoutes } from "./git/smart-http.ts";
 import { startSshServer, type SshServer } from "./git/ssh-server.ts";
 import { createHttpApp, type ForgeApp } from "./http/app.ts";
 import { registerAuthentication } from "./http/auth.ts";
+import { reconcileMergeRequests, refreshMergeRequests } from "./merge-requests/refresh.ts";
+import { gitAccess } from "./projects/git-access.ts";
+import { bootstrapRoot } from "./users/bootstrap.ts";
 import { createHookDispatcher } from "./webhooks/deliveries.ts";
 
 export interface RunningForge {
@@ -88,11 +90,16 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
     },
     { prefix: "/api/v4" },
   );
-  smartHttpRoutes(app, ctx);
+  const git: GitTransportServices = {
+    access: gitAccess(ctx),
+    // Open merge requests follow their source branch (head ref, "update" hooks), like GitLab.
+    afterPush: (event) => refreshMergeRequests(ctx, event),
+  };
+  smartHttpRoutes(app, ctx, git);
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as AddressInfo).port;
-  const ssh = await startSshServer(ctx, hostKey, { host: config.host, port: config.sshPort });
+  const ssh = await startSshServer(ctx, hostKey, { host: config.host, port: config.sshPort }, git);
   // With port 0 (tests) the real ports are known only now; URLs handed out must carry them.
   liveConfig.httpPort = httpPort;
   liveConfig.sshPort = ssh.port;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, runChecked, type RunResult } from "../../src/lib/run.ts";
 import type { TestForge, TestProject, TestUser } from "./forge.ts";
-import type { PushEvent } from "../../src/forge/webhooks/dispatcher.ts";
+import type { PushEvent } from "../../src/forge/context.ts";
 
 /**
  * Fixtures for the git transport tests: a scratch directory with real OpenSSH keys (made by

@@ -117,7 +117,8 @@ export function parsePushLog(text: string): RefUpdate[] {
 
 /**
  * Called once receive-pack has exited: reads what post-receive recorded and, if refs moved,
- * stores the push event (webhook deliveries) and the project's activity time. Returns only once
+ * stores the push event (webhook deliveries), runs `afterPush` and stores the project's activity
+ * time. Returns only once
  * that is durable, so the transport acknowledges the push after its webhooks are safe. The log
  * file is removed in every case.
  */

@@ -10,7 +10,7 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../test/helpers/forge.ts";
-import type { PushEvent } from "../webhooks/dispatcher.ts";
+import type { PushEvent } from "../context.ts";
 import { GitAccessMessages } from "./access.ts";
 import { HTTP_ACCESS_DENIED } from "./smart-http.ts";
 import { createGitWorkspace, recordPushes, serverRefs, type GitWorkspace } from "../../../test/helpers/forge-git.ts";

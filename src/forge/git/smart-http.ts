@@ -1,19 +1,19 @@
 import { spawn } from "node:child_process";
 import { isAbsolute, relative, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import type { FastifyReply, FastifyRequest } from "fastify";
-import { authenticateToken, hasGitScope } from "../users/tokens.ts";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { HTTP_STATUS } from "../../lib/errors.ts";
 import type { ForgeContext } from "../context.ts";
-import type { ForgeApp } from "../http/app.ts";
-import { checkGitAccess, GitAccessMessages, parseProjectPath, type GitActor } from "./access.ts";
+import { GitAccessMessages, parseProjectPath, type GitActor } from "./access.ts";
+import { gitEnv } from "./env.ts";
 import {
   completePush,
   createPushLog,
-  gitEnv,
   isValidGitProtocol,
   prepareGitRuntime,
   PUSH_LOG_ENV,
   type GitRuntime,
+  type GitTransportServices,
 } from "./runtime.ts";
 
 /** GitLab's answer to missing or wrong credentials on git over HTTP. */
@@ -35,7 +35,11 @@ const MAX_CGI_HEAD = 64 * 1024;
  * `git http-backend` as a CGI child. Only the three smart endpoints exist; the dumb protocol's
  * file paths are not routed at all.
  */
-export function smartHttpRoutes(app: ForgeApp, ctx: ForgeContext): void {
+export function smartHttpRoutes(
+  app: FastifyInstance,
+  ctx: ForgeContext,
+  services: GitTransportServices,
+): void {
   const runtime = prepareGitRuntime(ctx);
   void app.register(async (git) => {
     // The request body goes to git untouched (and unbounded): Fastify must not read it.
@@ -44,13 +48,13 @@ export function smartHttpRoutes(app: ForgeApp, ctx: ForgeContext): void {
       (_request, _payload, done) => done(null, undefined),
     );
     git.get("/:namespace/:project/info/refs", (request, reply) =>
-      serve(ctx, runtime, request, reply, "info/refs"),
+      serve(ctx, runtime, services, request, reply, "info/refs"),
     );
     git.post("/:namespace/:project/git-upload-pack", (request, reply) =>
-      serve(ctx, runtime, request, reply, "git-upload-pack"),
+      serve(ctx, runtime, services, request, reply, "git-upload-pack"),
     );
     git.post("/:namespace/:project/git-receive-pack", (request, reply) =>
-      serve(ctx, runtime, request, reply, "git-receive-pack"),
+      serve(ctx, runtime, services, request, reply, "git-receive-pack"),
     );
   });
 }
@@ -81,6 +85,7 @@ function basicPassword(header: string | undefined): string | null | undefined {
 async function serve(
   ctx: ForgeContext,
   runtime: GitRuntime,
+  { access, afterPush }: GitTransportServices,
   request: FastifyRequest,
   reply: FastifyReply,
   endpoint: Endpoint,
@@ -99,12 +104,7 @@ async function serve(
   if (password === null) return challenge(reply);
   if (password !== undefined) {
     try {
-      const token = await authenticateToken(ctx, password);
-      actor = {
-        kind: "user",
-        user: token.user,
-        abilities: { download: hasGitScope(token, false), push: hasGitScope(token, true) },
-      };
+      actor = await access.actorForToken(password);
     } catch {
       return challenge(reply);
     }
@@ -127,10 +127,10 @@ async function serve(
   // Anonymous users may only fetch public projects; anything else asks for credentials (which
   // also keeps private projects' existence hidden).
   if (actor.kind === "anonymous" && push) return challenge(reply);
-  const decision = await checkGitAccess(ctx, actor, projectPath, push ? "push" : "download");
+  const decision = await access.check(actor, projectPath, push ? "push" : "download");
   if (!decision.allowed) {
     if (actor.kind === "anonymous") return challenge(reply);
-    return plain(reply, decision.status === "not_found" ? 404 : 403, decision.message);
+    return plain(reply, HTTP_STATUS[decision.status], decision.message);
   }
 
   let contentType = "";
@@ -146,7 +146,7 @@ async function serve(
     }
   }
 
-  const projectId = decision.project.project.id;
+  const projectId = decision.projectId;
   const repoDir = relative(ctx.repositories.root, ctx.repositories.pathFor(projectId));
   if (repoDir.startsWith("..") || isAbsolute(repoDir)) throw new Error("repository outside root");
   const pusherId = decision.pusherId;
@@ -229,7 +229,11 @@ async function serve(
     }
     if (logPath !== undefined && pusherId !== null) {
       try {
-        const updates = await completePush(ctx, { projectId, userId: pusherId, logPath });
+        const updates = await completePush(
+          ctx,
+          { projectId, userId: pusherId, logPath },
+          afterPush,
+        );
         if (updates.length > 0) {
           request.log.info({ projectId, refs: updates.length }, "push received over http");
         }

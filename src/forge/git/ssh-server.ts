@@ -5,21 +5,16 @@ import ssh2 from "ssh2";
 import type { AuthContext, ClientInfo, Connection, ServerChannel, Session } from "ssh2";
 import type { ForgeContext } from "../context.ts";
 import { isoNow } from "../context.ts";
-import {
-  actorForKey,
-  checkGitAccess,
-  findKeyForBlob,
-  GitAccessMessages,
-  type GitActor,
-} from "./access.ts";
+import { GitAccessMessages, type GitActor } from "./access.ts";
+import { gitEnv } from "./env.ts";
 import {
   completePush,
   createPushLog,
-  gitEnv,
   isValidGitProtocol,
   prepareGitRuntime,
   PUSH_LOG_ENV,
   type GitRuntime,
+  type GitTransportServices,
 } from "./runtime.ts";
 
 export interface SshServer {
@@ -68,11 +63,12 @@ export async function startSshServer(
   ctx: ForgeContext,
   hostKey: string,
   listen: { host: string; port: number },
+  services: GitTransportServices,
 ): Promise<SshServer> {
   const runtime = prepareGitRuntime(ctx);
   const log = ctx.log.child({ component: "git-ssh" });
   const connections = new Set<Connection>();
-  const handler = new SshGitHandler(ctx, runtime, log);
+  const handler = new SshGitHandler(ctx, runtime, services, log);
 
   const server = new ssh2.Server({ hostKeys: [hostKey], ident: "Slipway" }, (conn, info) => {
     connections.add(conn);
@@ -121,6 +117,7 @@ class SshGitHandler {
   constructor(
     private readonly ctx: ForgeContext,
     private readonly runtime: GitRuntime,
+    private readonly services: GitTransportServices,
     private readonly log: Log,
   ) {}
 
@@ -146,7 +143,7 @@ class SshGitHandler {
         return;
       }
       const verify = async (): Promise<void> => {
-        const key = await findKeyForBlob(this.ctx, auth.key.data);
+        const key = await this.services.access.findKeyForBlob(auth.key.data);
         if (!key) return fail();
         const parsed = ssh2.utils.parseKey(auth.key.data);
         if (
@@ -235,7 +232,7 @@ class SshGitHandler {
   private async welcome(channel: ServerChannel, keyId: number): Promise<void> {
     let name = "Anonymous";
     try {
-      const actor = await actorForKey(this.ctx, keyId);
+      const actor = await this.services.access.actorForKey(keyId);
       const userId =
         actor.kind === "user"
           ? actor.user.id
@@ -273,11 +270,11 @@ class SshGitHandler {
 
     const parsed = parseGitCommand(command);
     if (!parsed) return finish(channel, 1, GitAccessMessages.commandNotAllowed);
-    const actor: GitActor = await actorForKey(this.ctx, keyId);
+    const actor: GitActor = await this.services.access.actorForKey(keyId);
     const push = parsed.service === "receive-pack";
-    const decision = await checkGitAccess(this.ctx, actor, parsed.path, push ? "push" : "download");
+    const decision = await this.services.access.check(actor, parsed.path, push ? "push" : "download");
     if (!decision.allowed) return finish(channel, 1, decision.message);
-    const projectId = decision.project.project.id;
+    const projectId = decision.projectId;
     const pusherId = decision.pusherId;
     if (push && pusherId === null) return finish(channel, 1, GitAccessMessages.upload);
     if (channelClosed) return;
@@ -325,7 +322,11 @@ class SshGitHandler {
     } finally {
       // Whatever happened, refs that moved are recorded before the client hears back.
       if (logPath !== undefined && pusherId !== null) {
-        const updates = await completePush(this.ctx, { projectId, userId: pusherId, logPath });
+        const updates = await completePush(
+          this.ctx,
+          { projectId, userId: pusherId, logPath },
+          this.services.afterPush,
+        );
         if (updates.length > 0) {
           this.log.info({ projectId, refs: updates.length, keyId }, "push received over ssh");
         }

@@ -13,7 +13,7 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../test/helpers/forge.ts";
-import type { PushEvent } from "../webhooks/dispatcher.ts";
+import type { PushEvent } from "../context.ts";
 import { GitAccessMessages } from "./access.ts";
 import { formatRemoteError, parseGitCommand } from "./ssh-server.ts";
 import {

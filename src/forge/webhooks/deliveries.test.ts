@@ -14,8 +14,8 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../test/helpers/forge.ts";
-import type { RefUpdate } from "./dispatcher.ts";
-import type { PushPayload } from "./payload.ts";
+import type { RefUpdate } from "../context.ts";
+import type { PushPayload } from "./push-payload.ts";
 import { USER_AGENT } from "./deliveries.ts";
 
 const ZERO = "0".repeat(40);

@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startTestForge, type TestForge, type TestUser } from "../../../test/helpers/forge.ts";
-import type { ProjectWithNamespace } from "../api/projects/presenter.ts";
-import { lookupProject } from "../projects/projects.ts";
+import { lookupProject, type ProjectWithNamespace } from "../projects/projects.ts";
 import type { MergeRequest, User } from "../db/schema.ts";
 import { triggerOf } from "./deliveries.ts";
+import type { HookCommit } from "./hook-attrs.ts";
 import {
   buildMergeRequestPayload,
   hookTime,
   isDraftTitle,
   MERGE_REQUEST_HOOK,
-  type HookCommit,
-} from "./payload.ts";
+} from "./merge-request-payload.ts";
 
 const HEAD = "a".repeat(40);
 const OLD = "b".repeat(40);

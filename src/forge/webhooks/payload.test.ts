@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyUpdates, commitTitle, withinHookLimit } from "./payload.ts";
+import { commitTitle } from "./hook-attrs.ts";
+import { classifyUpdates, withinHookLimit } from "./ref-changes.ts";
 
 const Z = "0".repeat(40);
 const A = "a".repeat(40);

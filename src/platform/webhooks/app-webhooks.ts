@@ -3,12 +3,8 @@ import { isoNow, type PlatformContext } from "../context.ts";
 import type { DeliveryOutcome, GitConnection, Site } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
 import { openAppWebhookSecret } from "../connections/clients.ts";
-import {
-  receiveAuthenticDelivery,
-  recordDelivery,
-  recordUnreadableDelivery,
-  type DeliveryResponse,
-} from "./intake.ts";
+import { receiveAuthenticDelivery, type DeliveryResponse } from "./intake.ts";
+import { recordDelivery, recordUnreadableDelivery } from "./deliveries.ts";
 import { deliveryKey, header, verifySender, type RequestHeaders } from "./signatures.ts";
 
 /**

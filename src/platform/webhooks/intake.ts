@@ -16,7 +16,6 @@ import { previewFetchRef, reviewName } from "../sites/review-refs.ts";
 import { MalformedPayload, parseEvent, type RefUpdate, type WebhookEvent } from "./events.ts";
 import type { ReviewEvent } from "../previews/review-event.ts";
 import {
-  deliveryKey,
   header,
   identifySender,
   secretHint,
@@ -24,6 +23,7 @@ import {
   type RequestHeaders,
   type Sender,
 } from "./signatures.ts";
+import { baseDraft, recordDelivery, type Draft } from "./deliveries.ts";
 
 /**
  * The intake of a site's git webhook (`POST /webhooks/sites/:site_id`). Every request to a known
@@ -62,23 +62,6 @@ export interface DeliveryResponse {
     duplicate_of?: string;
   };
 }
-
-/** How many deliveries each site keeps (the newest); older ones are pruned as new ones come. */
-export const DELIVERIES_KEPT_PER_SITE = 1000;
-
-type Draft = Pick<
-  WebhookDelivery,
-  | "provider"
-  | "event"
-  | "delivery_key"
-  | "ref"
-  | "sha"
-  | "outcome"
-  | "reason"
-  | "status_code"
-  | "build_id"
-  | "duplicate_of"
->;
 
 /** The site a webhook URL names, or 404 (nothing is recorded for an unknown site). */
 export async function siteForWebhook(ctx: PlatformContext, siteId: string): Promise<Site> {
@@ -175,24 +158,6 @@ export async function receiveAuthenticDelivery(
     delivery.headers,
     delivery.body,
   );
-}
-
-/** A rejected draft naming the sender; the provider's delivery id is recorded whatever the outcome. */
-function baseDraft(sender: Sender | undefined, headers: RequestHeaders): Draft {
-  return {
-    provider: sender?.provider ?? null,
-    event: sender?.event ?? null,
-    // Only an authenticated delivery that builds reserves it (the unique index covers `built`
-    // and `coalesced` only).
-    delivery_key: sender ? deliveryKey(sender.provider, headers) : null,
-    ref: null,
-    sha: null,
-    outcome: "rejected",
-    reason: "",
-    status_code: 400,
-    build_id: null,
-    duplicate_of: null,
-  };
 }
 
 const notLinked = (ctx: PlatformContext, site: Site, id: string, base: Draft) =>
@@ -552,112 +517,4 @@ async function finish(
       ...(row.duplicate_of === null ? {} : { duplicate_of: row.duplicate_of }),
     },
   };
-}
-
-const cap = (value: string | null, max: number): string | null =>
-  value === null || value.length <= max ? value : `${value.slice(0, max - 1)}…`;
-
-/** Stores one delivery (fields capped) and prunes the site's oldest beyond the limit. */
-export async function recordDelivery(
-  ctx: PlatformContext,
-  siteId: string,
-  id: string,
-  draft: Draft,
-): Promise<WebhookDelivery> {
-  const row: WebhookDelivery = {
-    id,
-    site_id: siteId,
-    ...draft,
-    event: cap(draft.event, 100),
-    ref: cap(draft.ref, 255),
-    reason: cap(draft.reason, 1000) ?? "",
-    received_at: isoNow(ctx),
-  };
-  await ctx.db.insertInto("webhook_deliveries").values(row).execute();
-  await pruneDeliveries(ctx, siteId);
-  return row;
-}
-
-async function pruneDeliveries(ctx: PlatformContext, siteId: string): Promise<void> {
-  const oldestKept = await ctx.db
-    .selectFrom("webhook_deliveries")
-    .select("received_at")
-    .where("site_id", "=", siteId)
-    .orderBy("received_at", "desc")
-    .offset(DELIVERIES_KEPT_PER_SITE - 1)
-    .limit(1)
-    .executeTakeFirst();
-  if (!oldestKept) return;
-  await ctx.db
-    .deleteFrom("webhook_deliveries")
-    .where("site_id", "=", siteId)
-    .where("received_at", "<", oldestKept.received_at)
-    .execute();
-}
-
-/** A site's deliveries, newest first, for its members. */
-export async function listDeliveries(
-  ctx: PlatformContext,
-  actor: Actor,
-  siteIdOrName: string,
-  page: { offset: number; limit: number },
-): Promise<{ deliveries: WebhookDelivery[]; total: number }> {
-  const site = await findSite(ctx, actor, siteIdOrName);
-  const base = ctx.db.selectFrom("webhook_deliveries").where("site_id", "=", site.id);
-  const { n } = await base
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .executeTakeFirstOrThrow();
-  const deliveries = await base
-    .selectAll()
-    .orderBy("received_at", "desc")
-    .orderBy("id", "desc")
-    .limit(page.limit)
-    .offset(page.offset)
-    .execute();
-  return { deliveries, total: Number(n) };
-}
-
-export async function findDelivery(
-  ctx: PlatformContext,
-  actor: Actor,
-  siteIdOrName: string,
-  deliveryId: string,
-): Promise<WebhookDelivery> {
-  const site = await findSite(ctx, actor, siteIdOrName);
-  const delivery = await ctx.db
-    .selectFrom("webhook_deliveries")
-    .selectAll()
-    .where("site_id", "=", site.id)
-    .where("id", "=", deliveryId.toLowerCase())
-    .executeTakeFirst();
-  if (!delivery) throw notFound("Webhook delivery");
-  return delivery;
-}
-
-/**
- * A request whose body could not even be read (too large, a broken Content-Type or length):
- * recorded as rejected against the site, when the site exists (nothing is recorded otherwise).
- */
-export async function recordUnreadableDelivery(
-  ctx: PlatformContext,
-  siteId: string,
-  headers: RequestHeaders,
-  statusCode: number,
-  reason: string,
-): Promise<void> {
-  const id = siteId.toLowerCase();
-  if (!UUID.test(id)) return;
-  const site = await ctx.db
-    .selectFrom("sites")
-    .select("id")
-    .where("id", "=", id)
-    .executeTakeFirst();
-  if (!site) return;
-  const deliveryId = objectId();
-  await recordDelivery(ctx, site.id, deliveryId, {
-    ...baseDraft(identifySender(headers), headers),
-    reason,
-    status_code: statusCode,
-  });
-  ctx.log.info({ siteId: site.id, deliveryId, reason }, "webhook delivery");
 }

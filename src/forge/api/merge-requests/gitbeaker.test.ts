@@ -10,7 +10,7 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
-import type { MergeRequestPayload } from "../../webhooks/payload.ts";
+import type { MergeRequestPayload } from "../../webhooks/merge-request-payload.ts";
 import { gitbeakerFailure as failure } from "../../../../test/helpers/gitbeaker.ts";
 
 // The real GitLab client, @gitbeaker/rest 43.8.0, against a running forge.

@@ -16,7 +16,7 @@ import {
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
 import { serverRefs } from "../../../../test/helpers/forge-git.ts";
-import type { MergeRequestPayload } from "../../webhooks/payload.ts";
+import type { MergeRequestPayload } from "../../webhooks/merge-request-payload.ts";
 
 interface MergeRequestJson {
   id: number;

@@ -16,12 +16,12 @@ import {
   ListDeliveriesQuery,
   WebhookIntakeParams,
 } from "./schema.ts";
+import { receiveDelivery } from "../../webhooks/intake.ts";
 import {
   findDelivery,
   listDeliveries,
-  receiveDelivery,
   recordUnreadableDelivery,
-} from "../../webhooks/intake.ts";
+} from "../../webhooks/deliveries.ts";
 
 /** GitLab's limit for a webhook body (25 MB); GitHub's cap is the same. */
 export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;

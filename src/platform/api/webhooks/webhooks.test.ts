@@ -21,7 +21,7 @@ import {
   type Provider,
   type WebhookAnswer,
 } from "../../../../test/helpers/webhooks.ts";
-import { DELIVERIES_KEPT_PER_SITE } from "../../webhooks/intake.ts";
+import { DELIVERIES_KEPT_PER_SITE } from "../../webhooks/deliveries.ts";
 import { hmacSha256Hex } from "../../webhooks/signatures.ts";
 
 const ZERO = "0".repeat(40);
