@@ -11,6 +11,7 @@ Commands:
   platform  start only the platform (Netlify-compatible API, webhooks, builds, sites)
   forge     start only the built-in git host (GitLab-compatible API, git over SSH and HTTP)
   deploy    deploy a directory to a site without git (slipway deploy --help)
+  doctor    check that this machine can run Slipway as configured, and say how to fix what fails
   help      show this help
 
 Configuration comes from environment variables; see README.md.`;
@@ -27,6 +28,9 @@ export async function main(argv: readonly string[]): Promise<void> {
         return await runServers({ forge: true, platform: false });
       case "deploy":
         process.exitCode = await (await import("./deploy/command.ts")).runDeploy(argv.slice(1));
+        return;
+      case "doctor":
+        process.exitCode = await (await import("./doctor.ts")).doctorCommand(argv.slice(1));
         return;
       case "help":
       case "--help":

@@ -28,20 +28,21 @@ import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/route
 import { bootstrapAdmin } from "./accounts/bootstrap.ts";
 import { buildRoutes } from "./api/builds/routes.ts";
 import { deployRoutes } from "./api/deploys/routes.ts";
+import type { DeployServices } from "./deploys/digest.ts";
 import {
   createDeployFinishHandler,
   DEPLOY_QUEUE,
   resumeProcessingDeploys,
-  sweepAbandonedDeploys,
-  type DeployServices,
-} from "./deploys/digest.ts";
+} from "./deploys/digest-finish.ts";
+import { sweepAbandonedDeploys } from "./deploys/digest-sweep.ts";
 import { prepareUploadDir } from "./deploys/uploads-dir.ts";
 import { previewRoutes } from "./api/previews/routes.ts";
 import { COMMIT_STATUS_QUEUE, createCommitStatusHandler } from "./commit-statuses/statuses.ts";
 import { prepareBuildDirs, sweepWorkDirs } from "./builds/dirs.ts";
-import { sweepStaleGitTempDirs } from "./repos/git-fetch.ts";
+import { sweepStaleGitTempDirs } from "./repos/git-temp-dirs.ts";
 import { SqlJobQueue } from "./jobs/queue.ts";
-import { createBuildHandler, sweepOrphanedBuildRows } from "./builds/runner.ts";
+import { createBuildHandler } from "./builds/runner.ts";
+import { sweepOrphanedBuildRows } from "./builds/recovery.ts";
 import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox/run.ts";
 import { BUILD_QUEUE } from "./builds/service.ts";
 import { startWorkerPool, type WorkerPool } from "./jobs/workers.ts";

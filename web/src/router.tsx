@@ -27,14 +27,42 @@ const signIn = createRoute({
     typeof search.redirect === "string" ? { redirect: search.redirect } : {},
   component: SignInPage,
 });
-const invite = createRoute({ getParentRoute: () => rootRoute, path: "/invite/$token", component: InvitePage });
+const invite = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/invite/$token",
+  component: InvitePage,
+});
 const home = createRoute({ getParentRoute: () => rootRoute, path: "/", component: SitesPage });
-const sites = createRoute({ getParentRoute: () => rootRoute, path: "/sites", component: SitesPage });
-const newSite = createRoute({ getParentRoute: () => rootRoute, path: "/new", component: NewSitePage });
-const site = createRoute({ getParentRoute: () => rootRoute, path: "/sites/$siteName", component: SiteLayout });
-const siteDeploys = createRoute({ getParentRoute: () => site, path: "/", component: SiteDeploysPage });
-const deploy = createRoute({ getParentRoute: () => site, path: "/deploys/$deployId", component: DeployPage });
-const settings = createRoute({ getParentRoute: () => site, path: "/settings", component: SettingsPage });
+const sites = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/sites",
+  component: SitesPage,
+});
+const newSite = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/new",
+  component: NewSitePage,
+});
+const site = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/sites/$siteName",
+  component: SiteLayout,
+});
+const siteDeploys = createRoute({
+  getParentRoute: () => site,
+  path: "/",
+  component: SiteDeploysPage,
+});
+const deploy = createRoute({
+  getParentRoute: () => site,
+  path: "/deploys/$deployId",
+  component: DeployPage,
+});
+const settings = createRoute({
+  getParentRoute: () => site,
+  path: "/settings",
+  component: SettingsPage,
+});
 const deliveries = createRoute({
   getParentRoute: () => site,
   path: "/deliveries",
@@ -45,9 +73,21 @@ const deliveries = createRoute({
   component: DeliveriesPage,
 });
 const link = createRoute({ getParentRoute: () => site, path: "/link", component: LinkPage });
-const account = createRoute({ getParentRoute: () => rootRoute, path: "/account", component: AccountPage });
-const tokens = createRoute({ getParentRoute: () => rootRoute, path: "/account/tokens", component: TokensPage });
-const users = createRoute({ getParentRoute: () => rootRoute, path: "/users", component: UsersPage });
+const account = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/account",
+  component: AccountPage,
+});
+const tokens = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/account/tokens",
+  component: TokensPage,
+});
+const users = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/users",
+  component: UsersPage,
+});
 
 const routeTree = rootRoute.addChildren([
   signIn,

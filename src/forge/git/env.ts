@@ -14,7 +14,9 @@ export const GIT_HOME = "/nonexistent";
  * not exist, no system or global config, the C locale (messages and dates as the forge parses
  * them), plus `extra` (variables whose value is `undefined` are left out).
  */
-export function gitEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
+export function gitEnv(
+  extra: Readonly<Record<string, string | undefined>> = {},
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: GIT_HOME,

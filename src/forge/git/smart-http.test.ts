@@ -13,7 +13,12 @@ import {
 import type { PushEvent } from "../context.ts";
 import { GitAccessMessages } from "./access.ts";
 import { HTTP_ACCESS_DENIED } from "./smart-http.ts";
-import { createGitWorkspace, recordPushes, serverRefs, type GitWorkspace } from "../../../test/helpers/forge-git.ts";
+import {
+  createGitWorkspace,
+  recordPushes,
+  serverRefs,
+  type GitWorkspace,
+} from "../../../test/helpers/forge-git.ts";
 
 const ZERO = "0".repeat(40);
 

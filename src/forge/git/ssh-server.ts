@@ -272,7 +272,11 @@ class SshGitHandler {
     if (!parsed) return finish(channel, 1, GitAccessMessages.commandNotAllowed);
     const actor: GitActor = await this.services.access.actorForKey(keyId);
     const push = parsed.service === "receive-pack";
-    const decision = await this.services.access.check(actor, parsed.path, push ? "push" : "download");
+    const decision = await this.services.access.check(
+      actor,
+      parsed.path,
+      push ? "push" : "download",
+    );
     if (!decision.allowed) return finish(channel, 1, decision.message);
     const projectId = decision.projectId;
     const pusherId = decision.pusherId;

@@ -3,13 +3,7 @@ import { isValidBranchName } from "../../lib/git-refs.ts";
 import type { ForgeContext } from "../context.ts";
 import type { Page } from "../db/page.ts";
 import type { ForgeDatabase, MergeRequest, MergeRequestsTable, User } from "../db/schema.ts";
-import {
-  branchTip,
-  changedPaths,
-  mergeBase,
-  mergeRequestHeadRef,
-  setRef,
-} from "../git/commits.ts";
+import { branchTip, changedPaths, mergeBase, mergeRequestHeadRef, setRef } from "../git/commits.ts";
 import { badParams, ForgeError, forbidden, invalidRecord, notFound } from "../errors.ts";
 import {
   canCreateMergeRequest,

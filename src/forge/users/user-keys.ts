@@ -42,11 +42,7 @@ export async function findUserKey(ctx: ForgeContext, user: User, keyId: number):
  * fingerprint must be unused by every other key, deploy keys included:
  * 400 `{"message":{"fingerprint_sha256":["has already been taken"]}}`.
  */
-export async function createUserKey(
-  ctx: ForgeContext,
-  user: User,
-  body: NewUserKey,
-): Promise<Key> {
+export async function createUserKey(ctx: ForgeContext, user: User, body: NewUserKey): Promise<Key> {
   const expiresAt = parseExpiresAt(body.expires_at);
   return ctx.db.transaction().execute(async (trx) => {
     const { key } = await createKeyRecord(ctx, trx, {

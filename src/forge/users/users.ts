@@ -17,10 +17,7 @@ export function assertAdmin(actor: Actor): void {
 }
 
 /** Creates a user and the personal namespace its projects live in (`username/project`). */
-export async function createUser(
-  ctx: ForgeContext,
-  input: NewUser,
-): Promise<User> {
+export async function createUser(ctx: ForgeContext, input: NewUser): Promise<User> {
   const now = isoNow(ctx);
   return ctx.db.transaction().execute(async (trx) => {
     const taken = await trx

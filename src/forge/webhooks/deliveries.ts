@@ -1,11 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Transaction } from "kysely";
-import type {
-  ForgeContext,
-  HookDispatcher,
-  MergeRequestEvent,
-  PushEvent,
-} from "../context.ts";
+import type { ForgeContext, HookDispatcher, MergeRequestEvent, PushEvent } from "../context.ts";
 import type { ForgeDatabase, Hook, HookDelivery, User } from "../db/schema.ts";
 import {
   healthAfterFailure,

@@ -140,7 +140,8 @@ function urlProblem(raw: string, allowLocal: boolean): string | null {
 /** `{"error":"Invalid url given"}`, `{"error":"Invalid branch filter given"}`, or `fallback`. */
 function rejectInvalid(errors: Record<string, string[]>, fallback: () => Error): never {
   if (errors.url) throw badParams("Invalid url given", "unprocessable");
-  if (errors.push_events_branch_filter) throw badParams("Invalid branch filter given", "unprocessable");
+  if (errors.push_events_branch_filter)
+    throw badParams("Invalid branch filter given", "unprocessable");
   throw fallback();
 }
 

@@ -2,7 +2,12 @@ import type { ForgeContext } from "../context.ts";
 import type { MergeRequest, User } from "../db/schema.ts";
 import { isObjectId, readCommit } from "../git/commits.ts";
 import type { ProjectWithNamespace } from "../projects/projects.ts";
-import { hookCommit, projectHookAttrs, type HookCommit, type HookProjectAttrs } from "./hook-attrs.ts";
+import {
+  hookCommit,
+  projectHookAttrs,
+  type HookCommit,
+  type HookProjectAttrs,
+} from "./hook-attrs.ts";
 
 /**
  * GitLab's "Merge Request Hook" payload (Gitlab::DataBuilder::Issuable with

@@ -12,7 +12,12 @@ import {
   tagMessage,
 } from "../git/commits.ts";
 import { lookupProject, type ProjectWithNamespace } from "../projects/projects.ts";
-import { hookCommit, projectHookAttrs, type HookCommit, type HookProjectAttrs } from "./hook-attrs.ts";
+import {
+  hookCommit,
+  projectHookAttrs,
+  type HookCommit,
+  type HookProjectAttrs,
+} from "./hook-attrs.ts";
 import { BRANCH_PREFIX, TAG_PREFIX, type RefChange, type RefKind } from "./ref-changes.ts";
 
 /**

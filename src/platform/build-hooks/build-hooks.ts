@@ -5,7 +5,8 @@ import { isoNow, type PlatformContext } from "../context.ts";
 import type { BuildHook, Site } from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
-import { findSite, readRepoSettings } from "../sites/sites.ts";
+import { readRepoSettings } from "../sites/repo-settings.ts";
+import { findSite } from "../sites/sites.ts";
 
 /**
  * Netlify's incoming build hooks. A hook belongs to a site; its random 24-hex id is a

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { PlatformError } from "../errors.ts";
-import { publishDeploy, sweepOrphanedBuildRows } from "./runner.ts";
+import { publishDeploy } from "./runner.ts";
+import { sweepOrphanedBuildRows } from "./recovery.ts";
 import { buildJobKey, cancelBuild, requestBuild } from "./service.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 

@@ -1,12 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Actor } from "../accounts/tokens.ts";
-import {
-  createSite,
-  repoInput,
-  updateSite,
-  type RepoInput,
-  type SiteSetup,
-} from "../sites/sites.ts";
+import type { RepoInput } from "../sites/repo-settings.ts";
+import { createSite, repoInput, updateSite, type SiteSetup } from "../sites/sites.ts";
 import type { BuildRequestResult } from "../builds/service.ts";
 import { firstBuild } from "./first-build.ts";
 import { isoNow, type PlatformContext } from "../context.ts";

@@ -1,7 +1,7 @@
 import type { PlatformContext } from "../context.ts";
 import type { GitConnection, Site } from "../db/schema.ts";
 import { PlatformError, invalidField } from "../errors.ts";
-import type { HttpsCredentials } from "../repos/git-fetch.ts";
+import type { HttpsCredentials } from "../repos/git-session.ts";
 import { connectionClient } from "./clients.ts";
 import { GitHubClient } from "../providers/github.ts";
 import { ProviderError, type ProviderRepo } from "../providers/types.ts";

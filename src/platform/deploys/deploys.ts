@@ -5,18 +5,11 @@ import type { Actor } from "../accounts/tokens.ts";
 import { deployContext } from "./context.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { Deploy, DeployState, Site } from "../db/schema.ts";
-import {
-  completeDeploy,
-  declareContent,
-  DECLARABLE_STATES,
-  DEPLOY_QUEUE,
-  deployJobKey,
-  failDirectDeploy,
-  parseFilesMap,
-  parseFunctionsMap,
-  remainingUploads,
-  type DeployServices,
-} from "./digest.ts";
+import { DECLARABLE_STATES, failDirectDeploy, type DeployServices } from "./digest.ts";
+import { declareContent } from "./digest-declare.ts";
+import { completeDeploy, DEPLOY_QUEUE, deployJobKey } from "./digest-finish.ts";
+import { parseFilesMap, parseFunctionsMap } from "./digest-maps.ts";
+import { remainingUploads } from "./digest-uploads.ts";
 import { tempPath } from "./durable-files.ts";
 import { manifestBlobs, recordBlobOwnership } from "./ownership.ts";
 import { previousPublishedDeploy, restoreDeploy as publishExplicitly } from "./publish-switch.ts";

@@ -8,7 +8,8 @@ import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { authorize, type Ability } from "../accounts/policies.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
 import { findAccountForActor } from "../accounts/accounts.ts";
-import { findSite, readEnv } from "../sites/sites.ts";
+import { readEnv } from "../sites/secrets.ts";
+import { findSite } from "../sites/sites.ts";
 import { SCOPES, type ContextName, type Scope, type ValueContext } from "./contexts.ts";
 
 /**

@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import type { Actor } from "../accounts/tokens.ts";
 import { createDeployKey, openPrivateKey } from "../deploy-keys/deploy-keys.ts";
-import { readWebhookSecret } from "../sites/sites.ts";
+import { readWebhookSecret } from "../sites/secrets.ts";
 import { gitWebhookUrl } from "../sites/urls.ts";
 import { GitFetchError } from "../repos/diagnose.ts";
-import { listRemoteBranches } from "../repos/git-fetch.ts";
+import { listRemoteBranches } from "../repos/git-branches.ts";
 import { DbHostKeyStore } from "../repos/known-hosts-store.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { DeployKey, GitConnection, Site, SiteLink } from "../db/schema.ts";

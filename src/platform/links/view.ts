@@ -2,7 +2,7 @@ import type { PlatformContext } from "../context.ts";
 import type { DeployKey, GitConnection, Site, SiteLink } from "../db/schema.ts";
 import { invalidField } from "../errors.ts";
 import { findLink } from "./service.ts";
-import { readWebhookSecret } from "../sites/sites.ts";
+import { readWebhookSecret } from "../sites/secrets.ts";
 
 /** Everything `GET /sites/:id/link` shows, loaded. */
 export interface SiteLinkView {

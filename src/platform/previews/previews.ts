@@ -5,7 +5,7 @@ import { isoNow, type PlatformContext } from "../context.ts";
 import type { Deploy, GitProviderName, Site } from "../db/schema.ts";
 import { PlatformError } from "../errors.ts";
 import { findDeploy } from "../deploys/deploys.ts";
-import type { RepoSettings } from "../sites/sites.ts";
+import type { RepoSettings } from "../sites/repo-settings.ts";
 import type { ReviewEvent } from "./review-event.ts";
 import { reviewName } from "../sites/review-refs.ts";
 

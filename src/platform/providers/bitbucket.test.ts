@@ -8,7 +8,10 @@ import { providerClient } from "./index.ts";
 import { loopbackHttp, refusalCheck } from "../../../test/helpers/providers.ts";
 import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
-/** The Bitbucket adapter against the strict Bitbucket Cloud fake, over real HTTP. */
+/**
+ * The Bitbucket adapter against the strict Bitbucket Cloud fake, over real HTTP: what Bitbucket
+ * does its own way (what every adapter does is in `contract.test.ts`).
+ */
 
 describe("Bitbucket adapter", () => {
   let bb: BitbucketFake;
@@ -168,19 +171,6 @@ describe("Bitbucket adapter", () => {
     );
     assert.deepEqual(await alice.listRepos('\\" OR name ~ "'), []);
     assert.deepEqual(await rita.listRepos(), [], "a reader administers nothing");
-  });
-
-  it("checks branches, slashes included", async () => {
-    bb.setBranch("acme-web/site", "release/2024");
-    assert.equal(await alice.branchExists(site, "main"), true);
-    assert.equal(await alice.branchExists(site, "release/2024"), true);
-    assert.equal(await alice.branchExists(site, "nope"), false);
-    await refusal(
-      client(appPassword("alice", "wrong")).branchExists(site, "main"),
-      "unauthorized",
-      /did not accept/,
-      /App passwords/,
-    );
   });
 
   it("installs access keys read-only, idempotently, and removes them", async () => {

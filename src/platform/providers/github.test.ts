@@ -10,8 +10,9 @@ import { loopbackHttp, refusalCheck } from "../../../test/helpers/providers.ts";
 import type { ProviderCredential, ProviderRepo } from "./types.ts";
 
 /**
- * The GitHub adapter against the strict fake: every method, and every refusal mapped onto a
- * `ProviderError` whose hint says what to do in GitHub's terms.
+ * The GitHub adapter against the strict fake: every refusal mapped onto a `ProviderError` whose
+ * hint says what to do in GitHub's terms, App credentials, and what else GitHub does its own way
+ * (what every adapter does is in `contract.test.ts`).
  */
 
 const http = loopbackHttp();
@@ -147,23 +148,7 @@ describe("GitHub adapter against the fake", () => {
     assert.deepEqual(parseRepoRef("1296269"), { kind: "id", id: 1296269 });
   });
 
-  it("lists the token's repositories, filtered by a search string", async () => {
-    const all = await client.listRepos();
-    assert.deepEqual(all.map((r) => r.fullPath).sort(), [
-      "octo/other",
-      "octo/public-docs",
-      "octo/site",
-    ]);
-    assert.deepEqual(
-      (await client.listRepos("SIT")).map((r) => r.fullPath),
-      ["octo/site"],
-    );
-  });
-
-  it("tells whether a branch exists, slashes included", async () => {
-    assert.equal(await client.branchExists(site, "main"), true);
-    assert.equal(await client.branchExists(site, "feature/x"), true);
-    assert.equal(await client.branchExists(site, "nope"), false);
+  it("refuses a branch check on a repository GitHub hides with 404", async () => {
     await refusal(
       client.branchExists({ ...site, fullPath: "someone/secret" }, "main"),
       "not_found",

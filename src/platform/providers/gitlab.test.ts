@@ -8,6 +8,8 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../test/helpers/forge.ts";
+import { startFakeServer, type FakeReply, type FakeServer } from "../../../test/fakes/server.ts";
+import { loopbackHttp, refusalCheck } from "../../../test/helpers/providers.ts";
 import { systemResolver } from "../repos/host-guard.ts";
 import { GitLabClient } from "./gitlab.ts";
 import { createProviderHttp } from "./http.ts";
@@ -15,14 +17,10 @@ import { ProviderError, type ProviderRepo } from "./types.ts";
 
 /**
  * The GitLab adapter against the real built-in forge (a faithful subset of GitLab's v4 API):
- * no fakes, every call is an HTTP request the forge answers as GitLab would.
+ * no fakes, every call is an HTTP request the forge answers as GitLab would. What every adapter
+ * does is in `contract.test.ts`; here is what GitLab does its own way.
  */
 
-interface ForgeKey {
-  id: number;
-  key: string;
-  can_push: boolean;
-}
 interface ForgeHook {
   id: number;
   url: string;
@@ -124,49 +122,9 @@ describe("GitLab adapter against the built-in forge", () => {
     assert.equal(bad.kind, "invalid");
   });
 
-  it("lists the projects the token can administer, with a search", async () => {
-    await forge.createProject(owner, "blog");
-    const all = await clientFor(owner.token).listRepos();
-    assert.deepEqual(all.map((r) => r.fullPath).sort(), ["gina/blog", "gina/handbook"]);
-    const found = await clientFor(owner.token).listRepos("blo");
-    assert.deepEqual(
-      found.map((r) => r.fullPath),
-      ["gina/blog"],
-    );
-  });
-
-  it("tells an existing branch from a missing one", async () => {
-    const client = clientFor(owner.token);
-    assert.equal(await client.branchExists(repo, "main"), true);
-    assert.equal(await client.branchExists(repo, "feature/x"), true);
-    assert.equal(await client.branchExists(repo, "nope"), false);
-  });
-
-  it("installs a read-only deploy key once, however often it is added, and removes it", async () => {
-    const client = clientFor(owner.token);
-    const pair = generateEd25519KeyPair("slipway-test");
-    const added = await client.addDeployKey(repo, { title: "Slipway", key: pair.public });
-    assert.equal(added.readOnly, true);
-    const again = await client.addDeployKey(repo, { title: "Slipway again", key: pair.public });
-    assert.equal(again.id, added.id);
-
-    const atForge = await forge.api<ForgeKey[]>("GET", `/projects/${project.id}/deploy_keys`, {
-      token: owner.token,
-    });
-    assert.equal(atForge.body.length, 1);
-    assert.equal(atForge.body[0]!.can_push, false);
-    assert.deepEqual(
-      (await client.listDeployKeys(repo)).map((k) => k.id),
-      [added.id],
-    );
-
-    await client.removeDeployKey(repo, added.id);
-    await client.removeDeployKey(repo, added.id); // already gone: not an error
-    assert.deepEqual(await client.listDeployKeys(repo), []);
-  });
-
   it("enables a key that already exists in another of the user's projects", async () => {
     const client = clientFor(owner.token);
+    await forge.createProject(owner, "blog");
     const other = await client.getRepo("gina/blog");
     const pair = generateEd25519KeyPair("shared");
     const first = await client.addDeployKey(other, { title: "Slipway", key: pair.public });
@@ -296,5 +254,101 @@ describe("GitLab adapter against the built-in forge", () => {
     const down = await rejection(client.verify());
     assert.equal(down.kind, "unavailable");
     assert.match(down.message, /127\.0\.0\.1:9/);
+  });
+});
+
+describe("GitLab adapter against a server that is not quite the forge", () => {
+  let odd: FakeServer;
+  let client: GitLabClient;
+  const refusal = refusalCheck(["odd-token"]);
+  const project = (id: number, path: string) => ({
+    id,
+    path_with_namespace: path,
+    ssh_url_to_repo: `git@gitlab.example:${path}.git`,
+    http_url_to_repo: `https://gitlab.example/${path}.git`,
+    web_url: `https://gitlab.example/${path}`,
+    default_branch: "main",
+    visibility: "private",
+  });
+  const json = (body: unknown, headers: Record<string, string> = {}): FakeReply => ({
+    status: 200,
+    body,
+    headers,
+  });
+
+  before(async () => {
+    odd = await startFakeServer({
+      routes: [
+        {
+          // Keyset-style pages: `Link: rel="next"` only, no X-Next-Page.
+          method: "GET",
+          pattern: "/api/v4/projects",
+          handler: (req) => {
+            if (req.query.get("search") === "off-api") {
+              return json([project(9, "g/off")], {
+                link: '<http://127.0.0.2:1/api/v4/projects?page=2>; rel="next"',
+              });
+            }
+            if (req.query.get("cursor") === "abc") return json([project(2, "g/two")]);
+            return json([project(1, "g/one")], {
+              link: `<${odd.url}/api/v4/projects?cursor=abc&per_page=100>; rel="next"`,
+            });
+          },
+        },
+        {
+          // A server that always says there is a next page.
+          method: "GET",
+          pattern: "/api/v4/projects/:id/hooks",
+          handler: (req) =>
+            json([], { "x-next-page": String(Number(req.query.get("page") ?? "1") + 1) }),
+        },
+        {
+          method: "GET",
+          pattern: "/api/v4/projects/:id/deploy_keys",
+          handler: () => json({ not: "a list" }),
+        },
+        { method: "GET", pattern: "/api/v4/projects/:id", handler: () => json({ id: "1" }) },
+      ],
+      notFound: () => ({ status: 404, body: { message: "404 Not Found" } }),
+    });
+    client = new GitLabClient(
+      { provider: "gitlab", baseUrl: odd.url, credential: { kind: "token", token: "odd-token" } },
+      loopbackHttp(String(odd.port)),
+    );
+  });
+  after(() => odd?.close());
+
+  const site = {
+    id: "1",
+    fullPath: "g/one",
+    sshUrl: "",
+    httpsUrl: "",
+    webUrl: "",
+    defaultBranch: "main",
+    private: true,
+  };
+
+  it("follows Link: rel=next when GitLab sends no X-Next-Page, only within its API", async () => {
+    assert.deepEqual(
+      (await client.listRepos()).map((r) => r.fullPath),
+      ["g/one", "g/two"],
+    );
+    const before = odd.requests.length;
+    assert.deepEqual(
+      (await client.listRepos("off-api")).map((r) => r.fullPath),
+      ["g/off"],
+    );
+    assert.equal(odd.requests.length, before + 1, "the off-API link was not followed");
+  });
+
+  it("stops after the shared cap of pages", async () => {
+    const before = odd.requests.length;
+    assert.deepEqual(await client.listHooks(site), []);
+    assert.equal(odd.requests.length - before, 10);
+  });
+
+  it("refuses answers it cannot read as unavailable, naming base_url", async () => {
+    await refusal(client.getRepo("1"), "unavailable", /sent a project object/, /base_url/);
+    await refusal(client.listDeployKeys(site), "unavailable", /deploy key list/, /base_url/);
   });
 });

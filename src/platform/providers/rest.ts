@@ -265,12 +265,9 @@ export class RestApi<Op = Operation> {
     options: { headers?: Record<string, string>; maxPages?: number } = {},
   ): Promise<unknown[]> {
     const items: unknown[] = [];
+    const maxPages = options.maxPages ?? MAX_PAGES;
     let next: string | undefined = url;
-    for (
-      let number = 1;
-      next !== undefined && number <= (options.maxPages ?? MAX_PAGES);
-      number++
-    ) {
+    for (let number = 1; next !== undefined && number <= maxPages; number++) {
       const response = await this.call(
         { method: "GET", url: next, ...(options.headers ? { headers: options.headers } : {}) },
         operation,

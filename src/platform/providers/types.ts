@@ -6,12 +6,13 @@ import type { GitProviderName } from "../db/schema.ts";
  * Linking a site through a connection (`/git_connections`) does the provider's half — deploy
  * key, webhook, branch check — through a `ProviderClient`; health checks, repair, unlink, commit
  * statuses and GitHub App clone tokens go through it too. Each provider has one adapter file
- * (`gitlab.ts`, `github.ts`, `bitbucket.ts`, `gitea.ts`) that maps its API onto this interface
- * and its failures onto `ProviderError` with a hint in the provider's own terminology; what
- * they share (reading JSON, comparing keys, Bitbucket's and Gitea's calls and refusal mapping)
- * is in `rest.ts`. Adapters make HTTP calls only through `ProviderHttp` (`http.ts`), which
- * checks the host against the platform's private-address policy at connect time and never
- * logs credentials.
+ * (`gitlab.ts`, `github.ts`, `bitbucket.ts`, `gitea.ts`; GitHub's helped by `github-*.ts`) that
+ * maps its API onto this interface and its failures onto `ProviderError` with a hint in the
+ * provider's own terminology; what they share (checked JSON readers, comparing keys, the
+ * credential's header, one call and its refusal mapping, every page of a list) is in `rest.ts`.
+ * Adapters make HTTP calls only through `ProviderHttp` (`http.ts`), which checks the host
+ * against the platform's private-address policy at connect time and never logs credentials.
+ * `contract.test.ts` holds all four to this interface.
  */
 
 export type { GitProviderName };

@@ -16,16 +16,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { run, runChecked } from "../../lib/run.ts";
-import {
-  deployKeyFingerprint,
-  fetchRepository,
-  GitFetchError,
-  gitEnvironment,
-  listRemoteBranches,
-  sshCommand,
-  sweepStaleGitTempDirs,
-  type FetchOptions,
-} from "./git-fetch.ts";
+import { listRemoteBranches } from "./git-branches.ts";
+import { deployKeyFingerprint, gitEnvironment, sshCommand } from "./git-command.ts";
+import { fetchRepository, GitFetchError, type FetchOptions } from "./git-fetch.ts";
+import { sweepStaleGitTempDirs } from "./git-temp-dirs.ts";
 import { hostKeyFingerprint, MemoryHostKeyStore } from "./host-keys.ts";
 import {
   generateKeyPair,

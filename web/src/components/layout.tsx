@@ -1,7 +1,12 @@
 import { useMutation } from "@tanstack/react-query";
 import { Link, Navigate, Outlet, useLocation, useNavigate } from "@tanstack/react-router";
 import { api } from "../lib/api.ts";
-import { SessionProvider, useSession, useSessionChanged, useSessionQuery } from "../lib/session.tsx";
+import {
+  SessionProvider,
+  useSession,
+  useSessionChanged,
+  useSessionQuery,
+} from "../lib/session.tsx";
 import { ErrorBox, Loading } from "./ui.tsx";
 
 /** Pages anyone may open (no session needed). */
@@ -96,7 +101,12 @@ function Header() {
         <span className="muted user-email" title={user.email}>
           {user.email}
         </span>
-        <button type="button" className="btn btn-small" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
+        <button
+          type="button"
+          className="btn btn-small"
+          onClick={() => signOut.mutate()}
+          disabled={signOut.isPending}
+        >
           Sign out
         </button>
       </div>

@@ -100,10 +100,23 @@ export function TimeAgo({ at }: { at: string | null | undefined }) {
   );
 }
 
+/** The current time, updated every `ms` while `active` (running durations tick). */
+function useNow(active: boolean, ms = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [active, ms]);
+  return now;
+}
+
+/** How long from `from` to `to`; while `to` is null, up to now, ticking. */
 export function Duration({ from, to }: { from: string | null; to: string | null }) {
+  const now = useNow(from !== null && to === null);
   if (!from) return <span className="muted">—</span>;
-  const end = to ? Date.parse(to) : Date.now();
-  return <span>{formatDuration(end - Date.parse(from))}</span>;
+  const end = to ? Date.parse(to) : now;
+  return <span>{formatDuration(Math.max(0, end - Date.parse(from)))}</span>;
 }
 
 /** Copies `text` to the clipboard and says so. */
@@ -149,7 +162,15 @@ async function copyText(text: string): Promise<void> {
 }
 
 /** A value to copy: shown in a monospace box with a copy button. */
-export function CopyField({ label, value, secret }: { label: string; value: string; secret?: boolean }) {
+export function CopyField({
+  label,
+  value,
+  secret,
+}: {
+  label: string;
+  value: string;
+  secret?: boolean;
+}) {
   const [shown, setShown] = useState(!secret);
   return (
     <div className="copy-field">
@@ -213,7 +234,12 @@ export function ConfirmButton({
   const [asking, setAsking] = useState(false);
   if (!asking) {
     return (
-      <button type="button" className={className} disabled={disabled} onClick={() => setAsking(true)}>
+      <button
+        type="button"
+        className={className}
+        disabled={disabled}
+        onClick={() => setAsking(true)}
+      >
         {children}
       </button>
     );

@@ -19,16 +19,9 @@ export interface AnsiRun {
 }
 
 /** The 16 basic colours as CSS variables (the stylesheet picks values for light and dark). */
-const BASIC = [
-  "black",
-  "red",
-  "green",
-  "yellow",
-  "blue",
-  "magenta",
-  "cyan",
-  "white",
-].map((name) => `var(--ansi-${name})`);
+const BASIC = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"].map(
+  (name) => `var(--ansi-${name})`,
+);
 const BRIGHT = BASIC.map((v) => v.replace("--ansi-", "--ansi-bright-"));
 
 function color256(n: number): string | undefined {
@@ -86,10 +79,14 @@ function applyCodes(style: AnsiStyle, codes: number[]): AnsiStyle {
 
 // CSI sequences (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and lone ESC + one char.
 // eslint-disable-next-line no-control-regex
-const ESCAPE = /\u001b\[([0-9;?]*)([@-~])|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-Z\\-_]?/g;
+const ESCAPE =
+  /\u001b\[([0-9;?]*)([@-~])|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-Z\\-_]?/g;
 
 /** Splits a line into runs of equally styled text; `carry` is the style from earlier lines. */
-export function parseAnsi(line: string, carry: AnsiStyle = {}): { runs: AnsiRun[]; end: AnsiStyle } {
+export function parseAnsi(
+  line: string,
+  carry: AnsiStyle = {},
+): { runs: AnsiRun[]; end: AnsiStyle } {
   const runs: AnsiRun[] = [];
   let style = carry;
   let last = 0;

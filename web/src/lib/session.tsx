@@ -46,7 +46,13 @@ export function SessionWatcher({ children }: { children: ReactNode }) {
   return <>{children}</>;
 }
 
-export function SessionProvider({ session, children }: { session: SessionInfo; children: ReactNode }) {
+export function SessionProvider({
+  session,
+  children,
+}: {
+  session: SessionInfo;
+  children: ReactNode;
+}) {
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }
 

@@ -154,7 +154,12 @@ export interface SiteLink {
   provider: string | null;
   through_connection: boolean;
   connection: GitConnection | null;
-  repository: { ref: string | null; path: string | null; url: string | null; branch: string | null };
+  repository: {
+    ref: string | null;
+    path: string | null;
+    url: string | null;
+    branch: string | null;
+  };
   deploy_key: { id: string; fingerprint: string; public_key: string } | null;
   webhook: { url: string; events: string[] };
   steps: LinkStep[];

@@ -16,7 +16,8 @@ export function InvitePage() {
   const [mismatch, setMismatch] = useState(false);
   const invite = useQuery({
     queryKey: ["invite", token],
-    queryFn: () => get<{ email: string; full_name: string; expires_at: string }>(`/invites/${seg(token)}`),
+    queryFn: () =>
+      get<{ email: string; full_name: string; expires_at: string }>(`/invites/${seg(token)}`),
   });
   const accept = useMutation({
     mutationFn: () => api<SessionInfo>("POST", `/invites/${seg(token)}/accept`, { password }),
@@ -52,7 +53,11 @@ export function InvitePage() {
       <ErrorBox error={accept.error} />
       <form onSubmit={submit}>
         <input type="email" autoComplete="username" value={invite.data.email} readOnly hidden />
-        <Field label="New password" hint="At least 8 characters." error={fieldError(accept.error, "password")}>
+        <Field
+          label="New password"
+          hint="At least 8 characters."
+          error={fieldError(accept.error, "password")}
+        >
           <input
             type="password"
             autoComplete="new-password"
@@ -63,7 +68,10 @@ export function InvitePage() {
             onChange={(e) => setPassword(e.target.value)}
           />
         </Field>
-        <Field label="The same password again" error={mismatch ? "The two passwords differ" : undefined}>
+        <Field
+          label="The same password again"
+          error={mismatch ? "The two passwords differ" : undefined}
+        >
           <input
             type="password"
             autoComplete="new-password"

@@ -8,7 +8,12 @@ import type { SessionInfo } from "../lib/types.ts";
 
 /** Only paths of this dashboard are followed after signing in (never another site). */
 function safeRedirect(target: string | undefined): string {
-  if (!target || !target.startsWith("/") || target.startsWith("//") || target.startsWith("/sign-in")) {
+  if (
+    !target ||
+    !target.startsWith("/") ||
+    target.startsWith("//") ||
+    target.startsWith("/sign-in")
+  ) {
     return "/";
   }
   return target;
@@ -38,7 +43,10 @@ export function SignInPage() {
     <div className="card narrow">
       <h1>Sign in</h1>
       <ErrorBox error={signIn.error} />
-      <form onSubmit={(e) => submit(e, { email, password })} aria-label="Sign in with e-mail and password">
+      <form
+        onSubmit={(e) => submit(e, { email, password })}
+        aria-label="Sign in with e-mail and password"
+      >
         <Field label="E-mail address" error={fieldError(signIn.error, "email")}>
           <input
             type="email"
@@ -88,8 +96,9 @@ export function SignInPage() {
         </button>
       </form>
       <p className="muted small">
-        First start? <code>npm start</code> printed the administrator&apos;s password and where it is kept
-        (<code>.slipway/platform/admin-password</code>). Other users get an invite link from an administrator.
+        First start? <code>npm start</code> printed the administrator&apos;s password and where it
+        is kept (<code>.slipway/platform/admin-password</code>). Other users get an invite link from
+        an administrator.
       </p>
     </div>
   );

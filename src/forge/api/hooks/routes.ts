@@ -127,7 +127,10 @@ export function hookRoutes(app: ForgeApp, ctx: ForgeContext): void {
       const hook = await findHook(ctx, project, request.params.hook_id);
       const { trigger } = request.params;
       if (trigger !== "push_events" && trigger !== "tag_push_events") {
-        throw withMessage("unprocessable", UNTESTABLE[trigger] ?? "Testing not available for this hook");
+        throw withMessage(
+          "unprocessable",
+          UNTESTABLE[trigger] ?? "Testing not available for this hook",
+        );
       }
       const outcome = await testHook(ctx, hook, actor.user, trigger);
       if (!outcome.ok) throw withMessage("unprocessable", outcome.message);

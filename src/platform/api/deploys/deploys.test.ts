@@ -15,7 +15,7 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../../test/helpers/platform.ts";
-import { sweepAbandonedDeploys } from "../../deploys/digest.ts";
+import { sweepAbandonedDeploys } from "../../deploys/digest-sweep.ts";
 
 /**
  * Direct deploys against a real platform over plain HTTP: Netlify's digest protocol (create,

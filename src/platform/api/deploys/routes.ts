@@ -3,13 +3,13 @@ import type { FastifyRequest } from "fastify";
 import { rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { PlatformContext } from "../../context.ts";
+import type { DeployServices } from "../../deploys/digest.ts";
 import {
   acceptFileUpload,
   acceptFunctionUpload,
   MAX_FILE_BYTES,
   remainingUploads,
-  type DeployServices,
-} from "../../deploys/digest.ts";
+} from "../../deploys/digest-uploads.ts";
 import { ManifestPathError, validateManifestPath } from "../../deploys/manifest.ts";
 import { chunksOf } from "../../deploys/verified-upload.ts";
 import { cancelDeploy } from "../../builds/service.ts";

@@ -249,9 +249,9 @@ describe("runSandboxed", { skip }, () => {
   it("kills `sleep 1000` at a 2 s limit, with nothing left behind", async () => {
     const uid = testUid();
     const started = Date.now();
-    const { result, text } = await bed.build({ command: "sleep 1000", buildUid: uid, timeoutMs: 2000 });
+    const { result } = await bed.build({ command: "sleep 1000", buildUid: uid, timeoutMs: 2000 });
     const elapsed = Date.now() - started;
-    assert.equal(result.timedOut, true, "DEBUG " + text + JSON.stringify(result));
+    assert.equal(result.timedOut, true);
     assert.notEqual(result.exitCode, 0);
     assert.ok(elapsed >= 2000 && elapsed < 6000, `took ${elapsed} ms`);
     assert.deepEqual(await processesOfUid(uid), []);

@@ -1,0 +1,135 @@
+import { sql } from "kysely";
+import { isoNow, type PlatformContext } from "../context.ts";
+import type { Build } from "../db/schema.ts";
+import { reportCommitStatus } from "../commit-statuses/statuses.ts";
+import { SHUTDOWN, type JobResult } from "../jobs/workers.ts";
+import { BuildLog } from "./build-log.ts";
+import { BUILD_QUEUE } from "./service.ts";
+import type { BuildRunnerOptions } from "./stage.ts";
+
+/**
+ * How a build ends when it does not publish: failed (the message in `build.error`, the deploy's
+ * `error_message` and the log), stopped from outside (cancelled, shutting down, lease lost, out of
+ * time), or lost by the queue (the periodic sweep). Each only moves a build still in the states
+ * it expects, so a late or repeated call changes nothing.
+ */
+
+/**
+ * Marks a build (and its deploy) failed with `message`, if it is still in one of `from`;
+ * returns whether it did. The log gets the message as an error line.
+ */
+export async function failBuild(
+  ctx: PlatformContext,
+  buildId: string,
+  message: string,
+  from: readonly Build["state"][] = ["building"],
+  log?: BuildLog,
+): Promise<boolean> {
+  const now = isoNow(ctx);
+  const changed = await ctx.db.transaction().execute(async (trx) => {
+    const build = await trx
+      .updateTable("builds")
+      .set({ state: "error", error: message, finished_at: now, updated_at: now })
+      .where("id", "=", buildId)
+      .where("state", "in", [...from])
+      .returning(["deploy_id"])
+      .executeTakeFirst();
+    if (!build) return false;
+    if (build.deploy_id !== null) {
+      await trx
+        .updateTable("deploys")
+        .set({ state: "error", error_message: message, updated_at: now })
+        .where("id", "=", build.deploy_id)
+        .execute();
+    }
+    return true;
+  });
+  if (changed) await reportCommitStatus(ctx, buildId, "failure");
+  if (changed && !log) {
+    const own = await BuildLog.open(ctx.db, buildId);
+    own.write("cleanup", message, true);
+    await own.close();
+  }
+  return changed;
+}
+
+/** The build was stopped from outside: cancelled, shutting down, lease lost or out of time. */
+export async function stopped(
+  options: BuildRunnerOptions,
+  build: Build,
+  log: BuildLog,
+  signal: AbortSignal,
+  workerSignal: AbortSignal,
+): Promise<JobResult> {
+  const { ctx } = options;
+  const reason: unknown = workerSignal.aborted ? workerSignal.reason : signal.reason;
+  if (reason === SHUTDOWN) {
+    // A graceful stop is not the build's failure: the attempt is given back (as the job's is).
+    await ctx.db
+      .updateTable("builds")
+      .set((eb) => ({ attempts: eb("attempts", "-", 1) }))
+      .where("id", "=", build.id)
+      .where("state", "=", "building")
+      .execute();
+    log.write(
+      "cleanup",
+      "The platform is shutting down: this build stopped here and runs again when it restarts.",
+      true,
+    );
+    await log.close();
+    return "released";
+  }
+  if (reason === "lease lost") {
+    // Another worker owns the job now; it writes the rest of the story.
+    await log.close();
+    return "done";
+  }
+  if (reason === "time limit") {
+    const message = `The build did not finish within its time limit (${Math.round((2 * ctx.config.builds.timeoutSeconds + 300) / 60)} minutes for fetching, building and publishing) and was stopped.`;
+    log.write("cleanup", message, true);
+    await log.close();
+    await failBuild(ctx, build.id, message, ["building"], log);
+    return "done";
+  }
+  log.write("cleanup", "Build cancelled; its processes were stopped.", true);
+  await log.close();
+  return "done";
+}
+
+/**
+ * The safety net behind leases: builds still `enqueued` or `building` whose job is neither
+ * pending nor running (lost by a bug or a hand-edited database) fail with a reason, so that no
+ * build waits forever. Run periodically by the worker pool.
+ */
+export async function sweepOrphanedBuildRows(ctx: PlatformContext): Promise<number> {
+  const orphans = await ctx.db
+    .selectFrom("builds")
+    .select("id")
+    .where("state", "in", ["enqueued", "building"])
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom("jobs")
+            .select("jobs.id")
+            .where("jobs.queue", "=", BUILD_QUEUE)
+            .where("jobs.state", "in", ["pending", "running"])
+            .where("jobs.dedupe_key", "=", sql<string>`${"build:"} || ${sql.ref("builds.id")}`),
+        ),
+      ),
+    )
+    .execute();
+  let failed = 0;
+  for (const { id } of orphans) {
+    if (
+      await failBuild(
+        ctx,
+        id,
+        "The build lost its place in the queue and cannot finish; start a new build.",
+        ["enqueued", "building"],
+      )
+    ) {
+      failed++;
+    }
+  }
+  return failed;
+}
