@@ -18,8 +18,8 @@ import {
 import { readEnv, readWebhookSecret, sealEnv, sealNewWebhookSecret } from "./secrets.ts";
 
 /**
- * Sites: create, find, update, unlink, delete, list, and the view the presenter shows. Every
- * operation asks the policy first, and every field is checked before anything is stored.
+ * Sites: create, find, update, unlink and delete (each asks the policy first, and checks every
+ * field before anything is stored), and the list and views the API presents.
  */
 
 /** Netlify's `siteSetup`: a name and the repository settings, both optional. */

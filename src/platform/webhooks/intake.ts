@@ -7,7 +7,6 @@ import type { DeliveryOutcome, Site, WebhookDelivery } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
 import { readRepoSettings, type RepoSettings } from "../sites/repo-settings.ts";
 import { readWebhookSecret } from "../sites/secrets.ts";
-import { findSite } from "../sites/sites.ts";
 import { handleReviewEvent, type PreviewDecision } from "../previews/previews.ts";
 import { previewFetchRef, reviewName } from "../sites/review-refs.ts";
 import { MalformedPayload, parseEvent, type RefUpdate, type WebhookEvent } from "./events.ts";
