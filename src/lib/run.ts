@@ -38,7 +38,12 @@ export function run(
         stderr: Buffer.concat(err).toString("utf8"),
       }),
     );
-    if (child.stdin) child.stdin.end(input);
+    if (child.stdin) {
+      // A child that exits before reading its input (nft refusing a ruleset) closes the pipe:
+      // its exit status tells what happened, and the EPIPE must not crash the process.
+      child.stdin.on("error", () => {});
+      child.stdin.end(input);
+    }
   });
 }
 

@@ -10,7 +10,6 @@ import type {
   Deploy,
   LogSection,
   PlatformDatabase,
-  Site,
 } from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { checkBranch } from "../sites/repo-settings.ts";

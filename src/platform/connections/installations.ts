@@ -1,6 +1,6 @@
 import type { PlatformContext } from "../context.ts";
 import type { GitConnection, Site } from "../db/schema.ts";
-import { PlatformError, invalidField } from "../errors.ts";
+import { PlatformError } from "../errors.ts";
 import type { HttpsCredentials } from "../repos/git-session.ts";
 import { connectionClient } from "./clients.ts";
 import { GitHubClient } from "../providers/github.ts";

@@ -1,8 +1,7 @@
 import { isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
-import type { Actor } from "../accounts/tokens.ts";
 import { requestBuild } from "../builds/service.ts";
-import { isoNow, type PlatformContext } from "../context.ts";
+import type { PlatformContext } from "../context.ts";
 import type { DeliveryOutcome, Site, WebhookDelivery } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
 import { readRepoSettings, type RepoSettings } from "../sites/repo-settings.ts";
