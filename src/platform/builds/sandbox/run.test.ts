@@ -11,6 +11,7 @@ import { describeSandboxFailure, runSandboxed, sweepOrphanedBuilds } from "./run
 import { sandboxSkip as skip, sandboxTestbed, testUid } from "./testbed.ts";
 
 const bed = sandboxTestbed();
+const realBwrap = existsSync("/usr/bin/bwrap") ? "/usr/bin/bwrap" : "/usr/local/bin/bwrap";
 
 describe("runSandboxed", { skip }, () => {
   it("runs a normal build that writes dist/ in the checkout, streaming timestamped lines", async () => {
@@ -37,6 +38,27 @@ describe("runSandboxed", { skip }, () => {
     assert.equal(lines.find((l) => l.line === "warn")?.stream, "stderr");
     assert.deepEqual(result.lastLines.sort(), ["done", "warn"]);
     assert.equal(describeSandboxFailure(result), undefined);
+  });
+
+  it("starts the sandbox again when bwrap's own loopback set-up fails before the command", async () => {
+    // A bwrap that fails its first start the way gVisor-like kernels do under load.
+    const flags = join(bed.root, "flags");
+    await mkdir(flags, { mode: 0o777 });
+    await chmod(flags, 0o777);
+    const flaky = join(bed.root, "flaky-bwrap");
+    await writeFile(
+      flaky,
+      `#!/bin/sh\nif mkdir ${flags}/failed 2>/dev/null; then\n  echo "bwrap: loopback: Failed RTM_NEWADDR: No child processes" >&2\n  exit 1\nfi\nexec ${realBwrap} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const { result, text } = await bed.build({
+      command: "echo built",
+      bwrapPath: flaky,
+      network: false,
+    });
+    assert.equal(result.exitCode, 0, text);
+    assert.match(text, /built/);
+    assert.ok(existsSync(join(flags, "failed")), "the first start failed");
   });
 
   it("hides the platform's data dir, keys and environment; passes only the build's env", async () => {

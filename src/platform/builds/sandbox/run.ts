@@ -148,22 +148,41 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
       String(BWRAP_FD.args),
       "--",
     ];
-    return await execute({
-      options,
-      command: prefix[0]!,
-      args: [...prefix.slice(1), "/bin/sh", "-c", options.command],
-      cwd: "/",
-      env: { PATH: "/usr/bin:/bin" },
-      fdData,
-      buildUid,
-      sandboxed: true,
-      prefix: [],
-      network,
-    });
+    for (let attempt = 1; ; attempt++) {
+      const result = await execute({
+        options,
+        command: prefix[0]!,
+        args: [...prefix.slice(1), "/bin/sh", "-c", options.command],
+        cwd: "/",
+        env: { PATH: "/usr/bin:/bin" },
+        fdData,
+        buildUid,
+        sandboxed: true,
+        prefix: [],
+        network,
+      });
+      if (!failedBeforeCommand(result) || attempt === SETUP_ATTEMPTS || options.signal?.aborted) {
+        return result;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
   } finally {
     if (buildUid !== undefined) releaseBuildUid(buildUid);
   }
 }
+
+/** How often a sandbox whose namespace set-up failed is started again. */
+const SETUP_ATTEMPTS = 3;
+
+/**
+ * bwrap's own loopback set-up failed, before the build command ran: seen under load on
+ * gVisor-like kernels (`bwrap: loopback: Failed RTM_NEWADDR: No child processes`), and
+ * transient, so the sandbox is simply started again.
+ */
+const failedBeforeCommand = (result: SandboxResult): boolean =>
+  result.exitCode === 1 &&
+  result.lastLines.length === 1 &&
+  /^bwrap: loopback: /.test(result.lastLines[0]!);
 
 async function checkWorkDir(workDir: string): Promise<string> {
   if (!isAbsolute(workDir)) throw new SandboxConfigError(`workDir ${workDir} is not absolute`);
