@@ -165,11 +165,14 @@ describe(
       await see("built <h1>version one</h1>", 5000, ".log");
       const green = page.locator(".log-text span", { hasText: "colour check: green" });
       assert.equal(
-        await green.evaluate("(el) => getComputedStyle(el).color"),
+        await green.evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el).color),
         "rgb(111, 207, 143)",
       );
       const bold = page.locator(".log-text span", { hasText: "bold red" });
-      assert.equal(await bold.evaluate("(el) => getComputedStyle(el).fontWeight"), "700");
+      assert.equal(
+        await bold.evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el).fontWeight),
+        "700",
+      );
       assert.ok(!(await page.locator(".log").innerText()).includes("\u001b"), "no raw escapes");
       const sections = await page.locator(".log-section-name").allInnerTexts();
       for (const stage of ["initializing", "building", "deploying"]) {
@@ -218,7 +221,10 @@ describe(
         (p) => p.body.includes("version one"),
         "rolled back",
       );
-      await page.getByRole("button", { name: "Lock auto publishing" }).waitFor();
+      // Keep it published whatever is pushed next, until unlocked.
+      await page.getByRole("button", { name: "Lock auto publishing" }).click();
+      await page.getByRole("button", { name: "Unlock auto publishing" }).waitFor();
+      await see("Auto publishing is locked");
       await page.getByRole("link", { name: /All deploys of dash/ }).click();
       // The older deploy (second in the list) is the published one now.
       await page.locator("li.deploy-row.is-published").waitFor();
@@ -254,7 +260,7 @@ describe(
     it("saves build settings and an environment variable that the next build uses", async () => {
       await page.getByRole("link", { name: "Settings", exact: true }).click();
       await page
-        .getByLabel("Build command")
+        .getByLabel("Build command", { exact: true })
         .fill(
           'printf "%s\\n" "<h1>$GREETING</h1>" > index.html && mkdir -p out && cp index.html out/',
         );
@@ -272,7 +278,7 @@ describe(
       await row.getByText("hello from the dashboard").waitFor();
       await shot(page, "settings");
 
-      // Unlock auto publishing (the rollback locked it), then build.
+      // Unlock auto publishing (locked after the rollback), then build.
       await page.getByRole("link", { name: "Deploys", exact: true }).click();
       await page.getByRole("button", { name: "Unlock" }).click();
       await page.getByText("Auto publishing is locked").waitFor({ state: "hidden" });
@@ -325,10 +331,12 @@ describe(
       await page.getByRole("button", { name: "Check now" }).click();
       await page.locator('[data-health="Deploy key"] .badge-bad').waitFor({ timeout: 30_000 });
       await see("Builds are stopped:");
+      await page.locator("#link-health").scrollIntoViewIfNeeded();
       await shot(page, "link-broken");
       await page.getByRole("button", { name: "Repair" }).click();
       await see(/What Repair did/, 30_000);
       await page.locator('[data-health="Deploy key"] .badge-ok').waitFor({ timeout: 30_000 });
+      await page.locator(".repair-result").scrollIntoViewIfNeeded();
       const after = await forge.api<unknown[]>("GET", `/projects/${project.id}/deploy_keys`, {
         token: owner.token,
       });
@@ -395,8 +403,14 @@ describe(
       await tab.locator("li.deploy-row").first().waitFor();
       await shot(tab, "phone-dark-deploys");
       await phone.close();
+      // A site without a repository beside it (deployed from a folder, or not yet).
+      const blog = await platform.api("POST", "/sites", { body: { name: "blog" } });
+      assert.equal(blog.status, 201, blog.text);
       await page.goto(`${platform.url}/`);
-      await page.locator("li.site-row[data-site=dash]").waitFor();
+      await page.locator("li.site-row[data-site=blog]").waitFor();
+      await page
+        .locator("li.site-row[data-site=dash] .badge-ok", { hasText: "link healthy" })
+        .waitFor();
       await shot(page, "sites");
     });
 

@@ -9,7 +9,7 @@ import {
   markMerged,
   moveHead,
   type MergeRequestChange,
-} from "./merge-requests.ts";
+} from "./changes.ts";
 
 /**
  * GitLab's MergeRequests::RefreshService, run after every accepted push: open merge requests

@@ -91,7 +91,8 @@ function Header() {
           </Link>
         ) : null}
         <Link to="/account/tokens" activeProps={{ className: "active" }}>
-          Access tokens
+          <span className="wide-only">Access tokens</span>
+          <span className="narrow-only">Tokens</span>
         </Link>
         <Link to="/account" activeOptions={{ exact: true }} activeProps={{ className: "active" }}>
           Account

@@ -131,7 +131,7 @@ export function LogViewer({ buildId, onEnd }: LogViewerProps) {
                   virtualizer.scrollToIndex(section.start, { align: "start" });
                 }}
               >
-                <span className="log-section-name">{section.name}</span>{" "}
+                <span className="log-section-name">{section.name.replaceAll("_", " ")}</span>{" "}
                 <span className="muted">{formatDuration(store.sectionDuration(index))}</span>
               </button>
             </li>

@@ -1,4 +1,4 @@
-import { useEffect, useState, type ReactNode } from "react";
+import { cloneElement, useEffect, useId, useState, type ReactElement, type ReactNode } from "react";
 import { ApiError } from "../lib/api.ts";
 import { formatDuration, timeAgo } from "../lib/time.ts";
 
@@ -190,7 +190,10 @@ export function CopyField({
   );
 }
 
-/** A labelled form field; `error` marks it when the API named this field. */
+/**
+ * A labelled form field: the label names the control (and only the label: hints and errors
+ * are its description), and `error` marks it when the API named this field.
+ */
 export function Field({
   label,
   hint,
@@ -199,16 +202,34 @@ export function Field({
 }: {
   label: string;
   hint?: ReactNode;
-  children: ReactNode;
+  children: ReactElement<{ id?: string; "aria-describedby"?: string; "aria-invalid"?: boolean }>;
   error?: string | undefined;
 }) {
+  const id = useId();
+  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""]
+    .filter(Boolean)
+    .join(" ");
   return (
-    <label className={`field${error ? " field-error" : ""}`}>
-      <span className="field-label">{label}</span>
-      {children}
-      {hint ? <span className="field-hint">{hint}</span> : null}
-      {error ? <span className="field-message">{error}</span> : null}
-    </label>
+    <div className={`field${error ? " field-error" : ""}`}>
+      <label className="field-label" htmlFor={id}>
+        {label}
+      </label>
+      {cloneElement(children, {
+        id,
+        ...(described ? { "aria-describedby": described } : {}),
+        ...(error ? { "aria-invalid": true } : {}),
+      })}
+      {hint ? (
+        <span className="field-hint" id={`${id}-hint`}>
+          {hint}
+        </span>
+      ) : null}
+      {error ? (
+        <span className="field-message" id={`${id}-error`}>
+          {error}
+        </span>
+      ) : null}
+    </div>
   );
 }
 

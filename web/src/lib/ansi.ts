@@ -78,8 +78,8 @@ function applyCodes(style: AnsiStyle, codes: number[]): AnsiStyle {
 }
 
 // CSI sequences (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and lone ESC + one char.
-// eslint-disable-next-line no-control-regex
 const ESCAPE =
+  // eslint-disable-next-line no-control-regex
   /\u001b\[([0-9;?]*)([@-~])|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-Z\\-_]?/g;
 
 /** Splits a line into runs of equally styled text; `carry` is the style from earlier lines. */

@@ -13,7 +13,7 @@ import {
 } from "../components/ui.tsx";
 import { api, get, seg } from "../lib/api.ts";
 import type { Build, Deploy } from "../lib/types.ts";
-import { CONTEXT_LABEL, RUNNING_STATES, useSite } from "./site.tsx";
+import { CONTEXT_LABEL, deployTitle, RUNNING_STATES, useSite } from "./site.tsx";
 
 /**
  * One deploy: what it is, its live build log, and what can be done with it — publish it
@@ -99,7 +99,7 @@ export function DeployPage() {
       <div className="deploy-head">
         <div>
           <h2 className="deploy-heading">
-            {d.title ?? "Deploy"} <StateBadge state={d.state} />
+            {deployTitle(d)} <StateBadge state={d.state} />
             {isPublished ? <span className="badge badge-ok">published</span> : null}
             {d.locked ? <span className="badge badge-warn">locked</span> : null}
           </h2>

@@ -54,21 +54,34 @@ function BuildSettings({ site }: { site: Site }) {
     stop_builds: s.stop_builds,
   });
   const save = useMutation({
-    mutationFn: () =>
-      api<Site>("PATCH", `/sites/${seg(site.id)}`, {
-        repo: {
-          repo_branch: form.repo_branch.trim(),
-          cmd: form.cmd,
-          dir: form.dir.trim(),
-          base: form.base.trim(),
-          allowed_branches: form.allowed_branches
-            .split(/[,\s]+/)
-            .map((b) => b.trim())
-            .filter(Boolean),
-          build_network: form.build_network,
-          stop_builds: form.stop_builds,
-        },
-      }),
+    // Only what changed is sent: naming the branch again makes Slipway re-link the repository.
+    mutationFn: () => {
+      const branches = form.allowed_branches
+        .split(/[,\s]+/)
+        .map((b) => b.trim())
+        .filter(Boolean);
+      const next: Record<string, unknown> = {
+        repo_branch: form.repo_branch.trim(),
+        cmd: form.cmd,
+        dir: form.dir.trim(),
+        base: form.base.trim(),
+        build_network: form.build_network,
+        stop_builds: form.stop_builds,
+      };
+      const now: Record<string, unknown> = {
+        repo_branch: s.repo_branch ?? "",
+        cmd: s.cmd ?? "",
+        dir: s.dir ?? "",
+        base: s.base ?? "",
+        build_network: s.build_network,
+        stop_builds: s.stop_builds,
+      };
+      const repo = Object.fromEntries(
+        Object.entries(next).filter(([key, value]) => value !== now[key]),
+      );
+      if (branches.join(",") !== s.allowed_branches.join(",")) repo.allowed_branches = branches;
+      return api<Site>("PATCH", `/sites/${seg(site.id)}`, { repo });
+    },
     onSuccess: (updated) => client.setQueryData(["site", site.name], updated),
   });
   const set = (key: keyof typeof form) => (value: string | boolean) =>

@@ -43,10 +43,7 @@ export function SignInPage() {
     <div className="card narrow">
       <h1>Sign in</h1>
       <ErrorBox error={signIn.error} />
-      <form
-        onSubmit={(e) => submit(e, { email, password })}
-        aria-label="Sign in with e-mail and password"
-      >
+      <form onSubmit={(e) => submit(e, { email, password })} aria-label="Password sign-in">
         <Field label="E-mail address" error={fieldError(signIn.error, "email")}>
           <input
             type="email"
@@ -75,7 +72,7 @@ export function SignInPage() {
       <div className="divider">
         <span>or</span>
       </div>
-      <form onSubmit={(e) => submit(e, { token })} aria-label="Sign in with an access token">
+      <form onSubmit={(e) => submit(e, { token })} aria-label="Token sign-in">
         <Field
           label="Access token"
           hint="A personal access token (slp_…), such as the one slipway start printed for the administrator."

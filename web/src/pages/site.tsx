@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link, Outlet, useNavigate, useParams } from "@tanstack/react-router";
+import { Link, Outlet, useLocation, useNavigate, useParams } from "@tanstack/react-router";
 import { useEffect } from "react";
 import {
   Duration,
@@ -32,6 +32,13 @@ export const CONTEXT_LABEL: Record<string, string> = {
   "deploy-preview": "Deploy preview",
 };
 
+/** A deploy's title: its commit message, or what it was made from. */
+export function deployTitle(deploy: Deploy): string {
+  if (deploy.title) return deploy.title;
+  if (deploy.branch) return `Deploy of ${deploy.branch}`;
+  return `Deploy from ${deploy.deploy_source ?? "the API"}`;
+}
+
 export function useSiteName(): string {
   return useParams({ strict: false }).siteName ?? "";
 }
@@ -47,6 +54,7 @@ export function useSite(name: string) {
 
 export function SiteLayout() {
   const name = useSiteName();
+  const location = useLocation();
   const site = useSite(name);
   useEffect(() => {
     document.title = `${name} · Slipway`;
@@ -65,6 +73,8 @@ export function SiteLayout() {
   }
   const s = site.data;
   const settings = s.build_settings;
+  const rest = location.pathname.split("/").slice(3).join("/");
+  const onDeploys = rest === "" || rest.startsWith("deploys");
   return (
     <div>
       <div className="page-head">
@@ -104,8 +114,8 @@ export function SiteLayout() {
         <Link
           to="/sites/$siteName"
           params={{ siteName: s.name }}
-          activeOptions={{ exact: true }}
-          activeProps={{ className: "active" }}
+          className={onDeploys ? "active" : undefined}
+          aria-current={onDeploys ? "page" : undefined}
         >
           Deploys
         </Link>
@@ -266,10 +276,7 @@ function DeployRow({
           params={{ siteName, deployId: deploy.id }}
           className="deploy-title"
         >
-          {deploy.title ??
-            (deploy.deploy_source === "build"
-              ? "Build"
-              : `Deploy from ${deploy.deploy_source ?? "the API"}`)}
+          {deployTitle(deploy)}
         </Link>
         <span className="deploy-facts">
           <span>{CONTEXT_LABEL[deploy.context] ?? deploy.context}</span>

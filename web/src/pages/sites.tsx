@@ -100,6 +100,7 @@ function SiteRow({ site }: { site: Site }) {
       </div>
       <div className="site-meta">
         <span className="site-deploy">
+          <span className="meta-label">Last deploy</span>
           {deploy ? (
             <>
               <StateBadge
@@ -114,14 +115,18 @@ function SiteRow({ site }: { site: Site }) {
             <span className="muted">no deploys yet</span>
           )}
         </span>
-        <span className="site-branch" title="Production branch">
+        <span className="site-branch">
+          <span className="meta-label">Branch</span>
           {site.build_settings.repo_branch ? (
             <code>{site.build_settings.repo_branch}</code>
           ) : (
             <span className="muted">no git</span>
           )}
         </span>
-        <LinkBadge site={site} link={link.data} />
+        <span className="site-link">
+          <span className="meta-label">Repository</span>
+          <LinkBadge site={site} link={link.data} />
+        </span>
       </div>
     </li>
   );
