@@ -5,8 +5,10 @@
  *   npm run bench -- git               git transfer only
  *   npm run bench -- git --quick       a small repository and 3 rounds
  *   npm run bench -- deploy --quick    slipway deploy / netlify deploy, 300 files, 3 rounds
+ *   npm run bench -- dashboard         the dashboard in Chromium: JS size, sites page, live log
  *   npm run bench -- --help            the list and the flags
  */
+import { dashboardBench } from "./dashboard.ts";
 import { deployBench } from "./deploy.ts";
 import { edge } from "./edge.ts";
 import { gitTransfer } from "./git-transfer.ts";
@@ -15,7 +17,14 @@ import { redeploy } from "./redeploy.ts";
 import { installSignalCleanup } from "./lib/cleanup.ts";
 import { BenchOptions, type BenchFlag, type Benchmark } from "./lib/options.ts";
 
-const BENCHMARKS: readonly Benchmark[] = [gitTransfer, edge, pushToLive, redeploy, deployBench];
+const BENCHMARKS: readonly Benchmark[] = [
+  gitTransfer,
+  edge,
+  pushToLive,
+  redeploy,
+  deployBench,
+  dashboardBench,
+];
 
 const COMMON_FLAGS: readonly BenchFlag[] = [
   { flag: "help", help: "show this help" },

@@ -14,6 +14,8 @@ declare -A needs=(
   [prlimit]=util-linux
   [slirp4netns]=slirp4netns
   [nft]=nftables
+  # the dashboard's browser tests (driven by playwright-core; never a browser download)
+  [chromium]=chromium
 )
 
 missing=()
@@ -41,5 +43,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # `slipway deploy` prebuilt into plain JavaScript (dist/cli/); bin/slipway.js falls back to the
-# sources whenever the bundle does not match them.
+# sources whenever the bundle does not match them. Then the dashboard (web/ → dist/web/).
 npm run build --silent

@@ -27,6 +27,7 @@ const STATE_ID = { opened: 1, closed: 2, merged: 3 } as const;
 const conflict = (messages: string[]): ForgeError =>
   new ForgeError("conflict", { message: messages });
 
+/** The project's bare repository. */
 export function repoOf(ctx: ForgeContext, project: ProjectWithNamespace): string {
   return ctx.repositories.pathFor(project.project.id);
 }
@@ -106,7 +107,7 @@ export const EDIT_KEYS: (keyof MergeRequest)[] = [
   "last_edited_at",
   "last_edited_by_id",
 ];
-export const STATE_KEYS: (keyof MergeRequest)[] = ["state", "updated_at"];
+const STATE_KEYS: (keyof MergeRequest)[] = ["state", "updated_at"];
 
 export interface EventContext {
   ctx: ForgeContext;

@@ -111,7 +111,6 @@ const MAX_DESCRIPTION = 1_048_576;
 const unprocessable = (messages: string[]): ForgeError =>
   new ForgeError("unprocessable", { message: messages });
 
-
 // --- reading ---
 
 /** `find_merge_request_with_access`: a miss is `404 Not found`, a missing right `403 Forbidden`. */

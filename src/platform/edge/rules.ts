@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllHeaders, type Header, type MinimalHeader } from "@netlify/headers-parser";
 import { parseAllRedirects } from "@netlify/redirect-parser";
+import { compileGlob, GlobText, type Glob, type GlobSyntax, type GlobToken } from "../../lib/glob-match.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest } from "../deploys/manifest.ts";
 import { parseRequestTarget } from "./request-path.ts";
@@ -23,6 +24,13 @@ import { parseRequestTarget } from "./request-path.ts";
  *
  * The parsers read files, so the rule files' bytes are written to a private temporary
  * directory under fixed names for the parse; no request-derived name ever reaches the disk.
+ *
+ * Paths are matched without any RegExp built from a rule (a tenant's pattern must not be able
+ * to stop the event loop): `from` paths by a deterministic segment walk, `for` paths by the
+ * linear-time glob matcher of `src/lib/glob-match.ts`, each with exactly the semantics of the
+ * RegExp the Netlify parsers would build. A deploy keeps at most `MAX_REDIRECT_RULES` redirects
+ * and `MAX_HEADER_RULES` header rules, a rule at most `MAX_RULE_WILDCARDS` wildcards; what is
+ * beyond is skipped with a message in `errors`.
  */
 
 export interface RedirectRule {
@@ -35,14 +43,13 @@ export interface RedirectRule {
   readonly host?: string;
   /** Required query parameters: literal value, `:name` capture, or `undefined` for "present". */
   readonly query: readonly (readonly [string, string | undefined])[];
-  /** Matches a canonical decoded request path; capture groups follow `names`. */
-  readonly pattern: RegExp;
-  readonly names: readonly string[];
+  /** Matches a canonical decoded request path; its captures follow `names`. */
+  readonly path: FromPathMatcher;
 }
 
 export interface HeaderRule {
   readonly for: string;
-  readonly pattern: RegExp;
+  readonly path: Glob;
   /** Lowercase header names with their values. */
   readonly values: readonly (readonly [string, string])[];
 }
@@ -65,6 +72,12 @@ export const EMPTY_RULES: DeployRules = Object.freeze({
 
 /** Rule files larger than this are ignored (with an error), like an oversize `_redirects`. */
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
+/** Redirect rules per deploy (`_redirects` and `netlify.toml` together); later ones are skipped. */
+export const MAX_REDIRECT_RULES = 10_000;
+/** Header rules per deploy (`_headers` and `netlify.toml` together); later ones are skipped. */
+export const MAX_HEADER_RULES = 1_000;
+/** `*` and `:placeholder`s per rule path; a rule with more is skipped. */
+export const MAX_RULE_WILDCARDS = 16;
 
 /** Headers the edge computes itself; a rule may not set them. */
 const RESERVED_HEADERS = new Set([
@@ -86,10 +99,6 @@ const RESERVED_HEADERS = new Set([
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const BAD_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
-
 function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -98,29 +107,119 @@ function decodeSegment(segment: string): string {
   }
 }
 
+const SLASH = 0x2f;
+const PLACEHOLDER = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Where the first line terminator of `text` is (what `.` in a RegExp stops at), or -1. */
+function firstLineTerminator(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return i;
+  }
+  return -1;
+}
+
+type FromPiece = { kind: "literal"; text: string } | { kind: "placeholder" };
+
 /**
- * Compiles a `from` path: literal segments (percent-decoded, case-sensitive), `:name`
- * segments, and a final `*`. A trailing slash is optional on both sides, as on Netlify.
+ * A compiled `from` path: literal segments (percent-decoded, case-sensitive), `:name`
+ * segments, and a final `*`, with a trailing slash optional on both sides, as on Netlify. It
+ * matches like the RegExp `^/lit/([^/]+)…(?:/(.*))?$` (or `…/?$` without a splat) and in one
+ * pass: a placeholder can only end at the next "/" or the end, so there is never a choice.
  */
-export function compileFromPath(path: string): { pattern: RegExp; names: string[] } {
+export class FromPathMatcher {
+  constructor(
+    readonly names: readonly string[],
+    private readonly pieces: readonly FromPiece[],
+    private readonly splat: boolean,
+  ) {}
+
+  /** The captures (in the order of `names`; an absent splat is ""), or undefined. */
+  match(path: string, lineTerminator = firstLineTerminator(path)): string[] | undefined {
+    const captures: string[] = [];
+    let pos = 0;
+    for (const piece of this.pieces) {
+      if (piece.kind === "literal") {
+        if (!path.startsWith(piece.text, pos)) return undefined;
+        pos += piece.text.length;
+        continue;
+      }
+      if (path.charCodeAt(pos) !== SLASH) return undefined;
+      const slash = path.indexOf("/", pos + 1);
+      const end = slash === -1 ? path.length : slash;
+      if (end === pos + 1) return undefined;
+      captures.push(path.slice(pos + 1, end));
+      pos = end;
+    }
+    if (this.splat) {
+      if (pos === path.length) return [...captures, ""];
+      // `(?:/(.*))?$`: the rest after a slash, which `.` does not match past a line terminator.
+      if (path.charCodeAt(pos) !== SLASH || lineTerminator > pos) return undefined;
+      return [...captures, path.slice(pos + 1)];
+    }
+    if (this.pieces.length === 0) return path === "/" ? captures : undefined;
+    const rest = path.length - pos;
+    return rest === 0 || (rest === 1 && path.charCodeAt(pos) === SLASH) ? captures : undefined;
+  }
+}
+
+/** Compiles a `from` path (see `FromPathMatcher`). */
+export function compileFromPath(path: string): FromPathMatcher {
   const segments = path.split("/").filter((segment) => segment !== "");
   const names: string[] = [];
-  let source = "^";
+  const pieces: FromPiece[] = [];
   let splat = false;
   segments.forEach((segment, index) => {
     if (segment === "*" && index === segments.length - 1) {
       splat = true;
       names.push("splat");
-      source += "(?:/(.*))?";
-    } else if (/^:[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) {
+    } else if (PLACEHOLDER.test(segment)) {
       names.push(segment.slice(1));
-      source += "/([^/]+)";
+      pieces.push({ kind: "placeholder" });
     } else {
-      source += "/" + escapeRegExp(decodeSegment(segment));
+      const text = "/" + decodeSegment(segment);
+      const last = pieces[pieces.length - 1];
+      if (last?.kind === "literal") last.text += text;
+      else pieces.push({ kind: "literal", text });
     }
   });
-  if (!splat) source += segments.length === 0 ? "/" : "/?";
-  return { pattern: new RegExp(source + "$"), names };
+  return new FromPathMatcher(names, pieces, splat);
+}
+
+/** How `for` paths compare: case-insensitively, `*` not matching line terminators (`iu`). */
+export const HEADER_PATH_SYNTAX: GlobSyntax = Object.freeze({
+  foldCase: true,
+  starExcludes: Object.freeze([0x0a, 0x0d, 0x2028, 0x2029]),
+});
+
+/**
+ * Compiles a header rule's `for` path with the semantics of `@netlify/headers-parser`'s
+ * `forRegExp` (`^/part/part/?$` with the `iu` flags, parts trimmed at their end and empty ones
+ * dropped): `:name` parts match one segment, a `*` part matches anything including nothing
+ * and the slash before it, and `*` inside a part matches any characters, slashes included.
+ */
+export function compileForPath(forPath: string): Glob {
+  const parts = forPath
+    .split("/")
+    .map((part) => part.trimEnd())
+    .filter(Boolean);
+  const tokens: GlobToken[] = [{ kind: "literal", text: "/" }];
+  parts.forEach((part, index) => {
+    if (index > 0) tokens.push({ kind: "literal", text: "/" });
+    if (part.startsWith(":")) {
+      tokens.push({ kind: "segment" });
+    } else if (part === "*") {
+      // `/?(.*)`: an optional slash before a star is already something the star matches.
+      tokens.pop();
+      tokens.push({ kind: "star" });
+    } else {
+      part.split("*").forEach((text, i) => {
+        if (i > 0) tokens.push({ kind: "star" });
+        tokens.push({ kind: "literal", text });
+      });
+    }
+  });
+  return compileGlob(tokens, HEADER_PATH_SYNTAX, { optionalTrailingSlash: true });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -161,21 +260,32 @@ function compileRedirect(raw: unknown, index: number): RedirectRule | string {
       query.push([key, typeof value === "string" && value !== "" ? value : undefined]);
     }
   }
-  const { pattern, names } = compileFromPath(path);
+  const matcher = compileFromPath(path);
+  if (matcher.names.length > MAX_RULE_WILDCARDS) {
+    return `${where}: ${tooManyWildcards(matcher.names.length)}`;
+  }
   return {
     from,
     to,
     status,
     force: raw.force === true,
     query,
-    pattern,
-    names,
+    path: matcher,
     ...(host && { host }),
   };
 }
 
+function tooManyWildcards(count: number): string {
+  return `${count} wildcards (* and :placeholders); a rule may have at most ${MAX_RULE_WILDCARDS}, so it was ignored`;
+}
+
 function compileHeader(raw: MinimalHeader | Header, errors: string[]): HeaderRule | undefined {
   if (!("forRegExp" in raw)) return undefined;
+  const path = compileForPath(raw.for);
+  if (path.wildcards > MAX_RULE_WILDCARDS) {
+    errors.push(`headers for ${raw.for}: ${tooManyWildcards(path.wildcards)}`);
+    return undefined;
+  }
   const values: [string, string][] = [];
   for (const [name, value] of Object.entries(raw.values)) {
     const lower = name.toLowerCase();
@@ -190,7 +300,7 @@ function compileHeader(raw: MinimalHeader | Header, errors: string[]): HeaderRul
     }
   }
   if (values.length === 0) return undefined;
-  return { for: raw.for, pattern: raw.forRegExp, values };
+  return { for: raw.for, path, values };
 }
 
 /** The rule files' bytes; any may be absent. */
@@ -323,13 +433,14 @@ export function applyRedirectRules(
 ): RuleOutcome | undefined {
   if (rules.redirects.length === 0 || (exists && !rules.hasForced)) return undefined;
   let params: URLSearchParams | undefined;
+  const lineTerminator = firstLineTerminator(request.path);
   for (const rule of rules.redirects) {
     if (exists && !rule.force) continue;
     if (rule.host !== undefined && rule.host !== request.host) continue;
-    const match = rule.pattern.exec(request.path);
-    if (!match) continue;
+    const captures = rule.path.match(request.path, lineTerminator);
+    if (captures === undefined) continue;
     const values = new Map<string, string>();
-    rule.names.forEach((name, i) => values.set(name, match[i + 1] ?? ""));
+    rule.path.names.forEach((name, i) => values.set(name, captures[i]!));
     let queryOk = true;
     for (const [key, expected] of rule.query) {
       params ??= new URLSearchParams(request.query);
@@ -366,8 +477,9 @@ export function applyRedirectRules(
 export function headersForPath(rules: DeployRules, path: string): [string, string][] {
   if (rules.headers.length === 0) return [];
   const out = new Map<string, string>();
+  const text = new GlobText(path, HEADER_PATH_SYNTAX);
   for (const rule of rules.headers) {
-    if (!rule.pattern.test(path)) continue;
+    if (!rule.path.match(text)) continue;
     for (const [name, value] of rule.values) out.set(name, value);
   }
   return [...out];

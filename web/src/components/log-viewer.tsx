@@ -85,8 +85,8 @@ export function LogViewer({ buildId, onEnd }: LogViewerProps) {
       onLines: (lines) => {
         if (store.append(lines) > 0) {
           setVersion((v) => v + 1);
-          const last = lines[lines.length - 1];
-          if (last) window.dispatchEvent(new CustomEvent("slipway:log-line", { detail: last }));
+          // For measurements (bench/dashboard.ts): when each batch reached the page.
+          window.dispatchEvent(new CustomEvent("slipway:log-lines", { detail: lines }));
         }
       },
       onStatus: setStatus,

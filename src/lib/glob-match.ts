@@ -1,0 +1,415 @@
+/**
+ * Glob matching for patterns that tenants write (`_headers` paths, forge branch filters), in
+ * time linear in the text for a given number of wildcards — never a RegExp built from the
+ * pattern, so no pattern can make the event loop backtrack.
+ *
+ * A pattern is a sequence of tokens:
+ *   literal   its code points, compared exactly or case-folded (`GlobSyntax.foldCase`);
+ *   segment   one or more code points other than "/" (a path segment, like `[^/]+`);
+ *   star      any run of code points, except those of `GlobSyntax.starExcludes`
+ *             (like `.*`, which stops at line terminators without the `s` flag).
+ * It is anchored at both ends, optionally with one "/" allowed at the very end.
+ *
+ * How it stays linear: stars split the pattern into blocks of literals and segments. A segment
+ * always takes the whole rest of its path segment (see `compileGlob` for the conditions that
+ * make this exact), so a block matches at a given start in exactly one way, and ends later when
+ * it starts later. The first block is matched at 0; each middle block is searched from where
+ * the previous one ended, at every start a star can reach, with one streaming Knuth–Morris–Pratt
+ * automaton per literal, so each text position is fed to each literal at most once; the last
+ * block must end at the end. Where stars may not cross some code points, the text falls into
+ * "lines" between them and the earliest end per line is kept (a later end in the same line can
+ * reach nothing more). Work per match: O(n · p + m) for a text of n code points and a pattern of
+ * m code points in p pieces (literals and segments), and O(n + m) when the text has no code point
+ * a star excludes (the usual case). `GlobMeter` counts the steps, so tests can check the bound
+ * instead of the clock.
+ */
+
+export type GlobToken =
+  | { readonly kind: "literal"; readonly text: string }
+  | { readonly kind: "segment" }
+  | { readonly kind: "star" };
+
+export interface GlobSyntax {
+  /** Compare case-insensitively, as a RegExp with the `iu` flags does (simple case folding). */
+  readonly foldCase: boolean;
+  /** Code points a star does not match. */
+  readonly starExcludes: readonly number[];
+}
+
+/** Counts the elementary steps of the matches it is given to. */
+export interface GlobMeter {
+  steps: number;
+}
+
+const SLASH = 0x2f;
+
+/** A text prepared once for any number of patterns of the same syntax. */
+export class GlobText {
+  readonly syntax: GlobSyntax;
+  readonly cps: Int32Array;
+  readonly length: number;
+  private stopIndices: number[] | undefined;
+  private slashes: Int32Array | undefined;
+  private stops: Int32Array | undefined;
+
+  constructor(text: string, syntax: GlobSyntax) {
+    this.syntax = syntax;
+    const cps = new Int32Array(text.length);
+    let n = 0;
+    for (let i = 0; i < text.length; i++) {
+      let cp = text.charCodeAt(i);
+      if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < text.length) {
+        const low = text.charCodeAt(i + 1);
+        if (low >= 0xdc00 && low <= 0xdfff) {
+          cp = (cp - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
+          i++;
+        }
+      }
+      if (syntax.starExcludes.includes(cp)) (this.stopIndices ??= []).push(n);
+      cps[n++] = syntax.foldCase ? foldCodePoint(cp) : cp;
+    }
+    this.cps = n === cps.length ? cps : cps.subarray(0, n);
+    this.length = n;
+  }
+
+  /** Does the text hold a code point a star excludes? */
+  get hasStops(): boolean {
+    return this.stopIndices !== undefined;
+  }
+
+  /** The first index at or after `i` that holds "/", or the length. */
+  nextSlash(i: number): number {
+    if (this.slashes === undefined) {
+      const table = new Int32Array(this.length + 1);
+      let next = this.length;
+      table[next] = next;
+      for (let j = this.length - 1; j >= 0; j--) {
+        if (this.cps[j] === SLASH) next = j;
+        table[j] = next;
+      }
+      this.slashes = table;
+    }
+    return this.slashes[i]!;
+  }
+
+  /** The first index at or after `i` that holds a code point a star excludes, or the length. */
+  nextStop(i: number): number {
+    const indices = this.stopIndices;
+    if (indices === undefined) return this.length;
+    if (this.stops === undefined) {
+      const table = new Int32Array(this.length + 1).fill(this.length);
+      let from = 0;
+      for (const index of indices) {
+        table.fill(index, from, index + 1);
+        from = index + 1;
+      }
+      this.stops = table;
+    }
+    return this.stops[i]!;
+  }
+}
+
+interface LiteralPiece {
+  readonly kind: "literal";
+  readonly cps: Int32Array;
+  /** Knuth–Morris–Pratt failure function: longest proper border of cps[0..i]. */
+  readonly fail: Int32Array;
+}
+type Piece = LiteralPiece | { readonly kind: "segment" };
+
+interface Block {
+  readonly pieces: readonly Piece[];
+  /** Total length when the block has no segment, else -1. */
+  readonly fixedLength: number;
+}
+
+export interface Glob {
+  readonly syntax: GlobSyntax;
+  /** Number of segments and stars as written (before adjacent stars are merged). */
+  readonly wildcards: number;
+  match(text: string | GlobText, meter?: GlobMeter): boolean;
+}
+
+/**
+ * Compiles tokens into a matcher. Adjacent literals are joined and adjacent stars merged. So
+ * that a segment can always take its whole path segment (and the match stays exact), a segment
+ * must be followed by the end, by a literal starting with "/", or by a star that is itself
+ * followed by the end or by such a literal; anything else is a programming error and throws.
+ */
+export function compileGlob(
+  tokens: readonly GlobToken[],
+  syntax: GlobSyntax,
+  options: { optionalTrailingSlash?: boolean } = {},
+): Glob {
+  let wildcards = 0;
+  const merged: GlobToken[] = [];
+  for (const token of tokens) {
+    const last = merged[merged.length - 1];
+    if (token.kind !== "literal") wildcards++;
+    if (token.kind === "literal") {
+      if (token.text === "") continue;
+      if (last?.kind === "literal") merged[merged.length - 1] = literal(last.text + token.text);
+      else merged.push(token);
+    } else if (token.kind === "star" && last?.kind === "star") {
+      continue;
+    } else {
+      merged.push(token);
+    }
+  }
+  const startsWithSlash = (token: GlobToken | undefined): boolean =>
+    token === undefined || (token.kind === "literal" && token.text.startsWith("/"));
+  merged.forEach((token, i) => {
+    if (token.kind !== "segment") return;
+    const next = merged[i + 1];
+    const ok =
+      next?.kind === "star" ? startsWithSlash(merged[i + 2]) : startsWithSlash(next);
+    if (!ok) {
+      throw new Error("a segment must be followed by the end, a '/' literal, or a star and then one of those");
+    }
+  });
+
+  const blocks: Block[] = [];
+  let pieces: Piece[] = [];
+  const close = (): void => {
+    const fixed = pieces.every((p) => p.kind === "literal");
+    const fixedLength = fixed
+      ? pieces.reduce((sum, p) => sum + (p as LiteralPiece).cps.length, 0)
+      : -1;
+    blocks.push({ pieces, fixedLength });
+    pieces = [];
+  };
+  for (const token of merged) {
+    if (token.kind === "star") close();
+    else if (token.kind === "segment") pieces.push({ kind: "segment" });
+    else pieces.push(literalPiece(token.text, syntax));
+  }
+  close();
+  const endsWithStar = merged[merged.length - 1]?.kind === "star";
+  const trailingSlash = options.optionalTrailingSlash === true && !endsWithStar;
+  return new BlockGlob(syntax, wildcards, blocks, trailingSlash);
+}
+
+function literal(text: string): GlobToken {
+  return { kind: "literal", text };
+}
+
+function literalPiece(text: string, syntax: GlobSyntax): LiteralPiece {
+  const cps = Int32Array.from(text, (ch) => {
+    const cp = ch.codePointAt(0)!;
+    return syntax.foldCase ? foldCodePoint(cp) : cp;
+  });
+  const fail = new Int32Array(cps.length);
+  let k = 0;
+  for (let i = 1; i < cps.length; i++) {
+    while (k > 0 && cps[i] !== cps[k]) k = fail[k - 1]!;
+    if (cps[i] === cps[k]) k++;
+    fail[i] = k;
+  }
+  return { kind: "literal", cps, fail };
+}
+
+/**
+ * Answers "does the literal occur at x?" for non-decreasing x, feeding each text position to
+ * the automaton at most once.
+ */
+class LiteralStream {
+  private next = -1;
+  private state = 0;
+  private lastEnd = -1;
+
+  constructor(
+    private readonly piece: LiteralPiece,
+    private readonly text: GlobText,
+    private readonly meter: GlobMeter,
+  ) {}
+
+  occursAt(x: number): boolean {
+    const { cps: pattern, fail } = this.piece;
+    const end = x + pattern.length - 1;
+    if (end >= this.text.length) return false;
+    if (this.next < x) {
+      // Only occurrences starting at x or later can still be asked for: start afresh at x.
+      this.next = x;
+      this.state = 0;
+    }
+    const cps = this.text.cps;
+    while (this.next <= end) {
+      const cp = cps[this.next]!;
+      let q = this.state;
+      while (q > 0 && pattern[q] !== cp) {
+        q = fail[q - 1]!;
+        this.meter.steps++;
+      }
+      if (pattern[q] === cp) q++;
+      if (q === pattern.length) {
+        this.lastEnd = this.next;
+        q = fail[q - 1]!;
+      }
+      this.state = q;
+      this.next++;
+      this.meter.steps++;
+    }
+    return this.lastEnd === end;
+  }
+}
+
+class BlockGlob implements Glob {
+  constructor(
+    readonly syntax: GlobSyntax,
+    readonly wildcards: number,
+    private readonly blocks: readonly Block[],
+    private readonly trailingSlash: boolean,
+  ) {}
+
+  match(input: string | GlobText, meter: GlobMeter = { steps: 0 }): boolean {
+    const text = typeof input === "string" ? new GlobText(input, this.syntax) : input;
+    if (text.syntax !== this.syntax) throw new Error("the text was prepared for another syntax");
+    const n = text.length;
+    const blocks = this.blocks;
+    const first = this.matchAt(blocks[0]!, 0, text, meter);
+    if (first < 0) return false;
+    if (blocks.length === 1) return this.atEnd(first, text);
+
+    // Where the star after each block may start: the earliest per line, in order.
+    let entries = [first];
+    for (let k = 1; k < blocks.length - 1; k++) {
+      entries = this.advance(blocks[k]!, entries, text, meter);
+      if (entries.length === 0) return false;
+    }
+
+    const last = blocks[blocks.length - 1]!;
+    if (last.pieces.length === 0) return text.nextStop(entries[entries.length - 1]!) === n;
+    if (last.fixedLength >= 0) {
+      const starts = [n - last.fixedLength];
+      if (this.trailingSlash && n > 0 && text.cps[n - 1] === SLASH) starts.push(n - 1 - last.fixedLength);
+      for (const s of starts) {
+        meter.steps++;
+        if (s < 0 || !reachable(entries, s, text)) continue;
+        const end = this.matchAt(last, s, text, meter);
+        if (end >= 0 && this.atEnd(end, text)) return true;
+      }
+      return false;
+    }
+    let found = false;
+    this.scan(last, entries, text, meter, (end) => {
+      found = this.atEnd(end, text);
+      return found;
+    });
+    return found;
+  }
+
+  private atEnd(end: number, text: GlobText): boolean {
+    const n = text.length;
+    return end === n || (this.trailingSlash && end === n - 1 && text.cps[end] === SLASH);
+  }
+
+  /** Where the block ends when it starts at `start`, or -1 (direct comparison). */
+  private matchAt(block: Block, start: number, text: GlobText, meter: GlobMeter): number {
+    let pos = start;
+    const cps = text.cps;
+    for (const piece of block.pieces) {
+      if (piece.kind === "segment") {
+        meter.steps++;
+        if (pos >= text.length || cps[pos] === SLASH) return -1;
+        pos = text.nextSlash(pos);
+        continue;
+      }
+      const pattern = piece.cps;
+      if (pos + pattern.length > text.length) return -1;
+      for (let i = 0; i < pattern.length; i++) {
+        meter.steps++;
+        if (cps[pos + i] !== pattern[i]) return -1;
+      }
+      pos += pattern.length;
+    }
+    return pos;
+  }
+
+  /** The earliest end per line of the block, over every start the entries' stars reach. */
+  private advance(block: Block, entries: readonly number[], text: GlobText, meter: GlobMeter) {
+    const ends: number[] = [];
+    this.scan(block, entries, text, meter, (end) => {
+      const line = text.nextStop(end);
+      if (ends.length === 0 || text.nextStop(ends[ends.length - 1]!) !== line) ends.push(end);
+      // Ends only grow with the start: in the last line nothing better can follow.
+      return line === text.length;
+    });
+    return ends;
+  }
+
+  /**
+   * Calls `found` with the end of each match of the block at a start some entry's star reaches
+   * (a star from p covers p up to the next excluded code point), in order of start, until
+   * `found` returns true.
+   */
+  private scan(
+    block: Block,
+    entries: readonly number[],
+    text: GlobText,
+    meter: GlobMeter,
+    found: (end: number) => boolean,
+  ): void {
+    const streams = block.pieces.map((piece) =>
+      piece.kind === "literal" ? new LiteralStream(piece, text, meter) : undefined,
+    );
+    const cps = text.cps;
+    for (const entry of entries) {
+      const limit = text.nextStop(entry);
+      starts: for (let start = entry; start <= limit; start++) {
+        meter.steps++;
+        let pos = start;
+        for (let i = 0; i < block.pieces.length; i++) {
+          const stream = streams[i];
+          if (stream === undefined) {
+            meter.steps++;
+            if (pos >= text.length || cps[pos] === SLASH) continue starts;
+            pos = text.nextSlash(pos);
+          } else {
+            if (!stream.occursAt(pos)) continue starts;
+            pos += (block.pieces[i] as LiteralPiece).cps.length;
+          }
+        }
+        if (found(pos)) return;
+      }
+    }
+  }
+}
+
+/** Can a star that starts at one of the entries stop at `s`? */
+function reachable(entries: readonly number[], s: number, text: GlobText): boolean {
+  for (const entry of entries) {
+    if (entry > s) return false;
+    if (text.nextStop(entry) >= s) return true;
+  }
+  return false;
+}
+
+const foldCache = new Map<number, number>();
+
+/**
+ * The code point a case-insensitive Unicode RegExp (`iu`) compares in place of `cp`: two code
+ * points match each other exactly when their folds are equal. Derived from the engine's own
+ * case mappings (upper case, then lower case, kept only when each is a single code point), with
+ * the one code point where that differs from simple case folding (dotless i, which folds only
+ * under Turkic rules); `glob-match.test.ts` checks it against the RegExp engine for every code
+ * point.
+ */
+export function foldCodePoint(cp: number): number {
+  if (cp < 0x80) return cp >= 0x41 && cp <= 0x5a ? cp + 0x20 : cp;
+  const cached = foldCache.get(cp);
+  if (cached !== undefined) return cached;
+  let folded = cp;
+  if (cp !== 0x131 && (cp < 0xd800 || cp > 0xdfff)) {
+    const original = String.fromCodePoint(cp);
+    const upper = original.toUpperCase();
+    const base = isOneCodePoint(upper) ? upper : original;
+    const lower = base.toLowerCase();
+    folded = (isOneCodePoint(lower) ? lower : base).codePointAt(0)!;
+  }
+  if (foldCache.size < 8192) foldCache.set(cp, folded);
+  return folded;
+}
+
+function isOneCodePoint(text: string): boolean {
+  return text.length === 1 || (text.length === 2 && text.codePointAt(0)! > 0xffff);
+}
