@@ -17,9 +17,10 @@
  *    that blocked the page meanwhile.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -110,6 +111,13 @@ async function buildReactBaseline(dir: string): Promise<string> {
     configFile: false,
     logLevel: "silent",
     plugins: [react()],
+    // Outside the project: React is taken from the project's node_modules.
+    resolve: {
+      alias: {
+        react: join(PROJECT_ROOT, "node_modules", "react"),
+        "react-dom": join(PROJECT_ROOT, "node_modules", "react-dom"),
+      },
+    },
     build: { outDir: join(dir, "dist"), emptyOutDir: true, target: "es2022" },
   });
   return join(dir, "dist");
@@ -134,8 +142,7 @@ async function runDashboard(options: BenchOptions): Promise<void> {
     throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh does)`);
   }
   const cleanup = new Cleanup();
-  const work = join(PROJECT_ROOT, ".bench", `dashboard-${process.pid}`);
-  mkdirSync(work, { recursive: true });
+  const work = await mkdtemp(join(tmpdir(), "slipway-bench-dashboard-"));
   if (!options.has("keep", "BENCH_KEEP")) {
     cleanup.defer("remove the work directory", () => rm(work, { recursive: true, force: true }));
   }

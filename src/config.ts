@@ -68,7 +68,47 @@ export interface PlatformConfig {
    * (configs built by hand in tests) means off.
    */
   linkCheckIntervalSeconds?: number;
+  /**
+   * Custom domains, certificates and the public listeners (`docs/production.md`). Unset
+   * (configs built by hand in tests): no HTTPS listener, no ACME, sites on `port` only.
+   */
+  domains?: DomainsConfig;
 }
+
+/** Public listeners, ACME and the checks that a custom domain reaches this Slipway. */
+export interface DomainsConfig {
+  /** Sites and ACME challenges over HTTP (`SLIPWAY_HTTP_PORT`); undefined: the API's `port`. */
+  httpPort: number | undefined;
+  /** Sites over HTTPS (`SLIPWAY_HTTPS_PORT`, 8443; 443 in production); null: no listener. */
+  httpsPort: number | null;
+  /** null: no automatic certificates (`SLIPWAY_ACME_DIRECTORY_URL=off`). */
+  acme: AcmeConfig | null;
+  /** Resolvers for the domain checks, `host` or `host:port` (`SLIPWAY_DNS_SERVERS`); [] = the system's. */
+  dnsServers: string[];
+  /** This Slipway's public addresses, named in DNS advice (`SLIPWAY_PUBLIC_ADDRESSES`). */
+  publicAddresses: string[];
+  /** A certificate (and key) for `*.{sitesDomain}` (`SLIPWAY_SITES_CERT_FILE` / `_KEY_FILE`). */
+  sitesCertFile: string | undefined;
+  sitesKeyFile: string | undefined;
+  /** Addresses whose `X-Forwarded-Proto`/`-For` are believed (`SLIPWAY_TRUSTED_PROXIES`). */
+  trustedProxies: string[];
+}
+
+export interface AcmeConfig {
+  /** The ACME directory (`SLIPWAY_ACME_DIRECTORY_URL`, Let's Encrypt production by default). */
+  directoryUrl: string;
+  email: string | undefined;
+  /** Extra CA certificates (PEM file) trusted when talking to the ACME server. */
+  caFile: string | undefined;
+  /**
+   * The port the CA fetches http-01 challenges on, which the pre-check fetches too
+   * (`SLIPWAY_ACME_CHALLENGE_PORT`, 80); undefined: the platform's live HTTP port (tests).
+   */
+  challengePort: number | undefined;
+}
+
+export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
+export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 export interface BuildPolicy {
   /** Builds that run at the same time (each site builds one at a time). */
@@ -125,6 +165,7 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       min: 0,
       max: 7 * 86_400,
     }),
+    domains: readDomainsConfig(env),
   };
   return { dataDir, host, logLevel: readLogLevel(env), forge, platform };
 }
@@ -154,6 +195,56 @@ export function defaultWebhookPolicy(): WebhookPolicy {
     initialBackoffMs: 60_000,
     maxBackoffMs: 24 * 60 * 60_000,
   };
+}
+
+function readDomainsConfig(env: Env): DomainsConfig {
+  const httpsRaw = env.SLIPWAY_HTTPS_PORT;
+  const directory = env.SLIPWAY_ACME_DIRECTORY_URL;
+  const certFile = env.SLIPWAY_SITES_CERT_FILE || undefined;
+  const keyFile = env.SLIPWAY_SITES_KEY_FILE || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      "SLIPWAY_SITES_CERT_FILE and SLIPWAY_SITES_KEY_FILE go together: set both (the wildcard certificate for the sites domain and its private key) or neither.",
+    );
+  }
+  const email = env.SLIPWAY_ACME_EMAIL || undefined;
+  if (email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+    throw new ConfigError(`SLIPWAY_ACME_EMAIL=${JSON.stringify(email)} is not an e-mail address.`);
+  }
+  return {
+    httpPort: env.SLIPWAY_HTTP_PORT ? readPort(env, "SLIPWAY_HTTP_PORT", 0) : undefined,
+    httpsPort: httpsRaw === "off" ? null : readPort(env, "SLIPWAY_HTTPS_PORT", 8443),
+    acme:
+      directory === "off"
+        ? null
+        : {
+            directoryUrl: readUrl(env, "SLIPWAY_ACME_DIRECTORY_URL", LETS_ENCRYPT_PRODUCTION),
+            email,
+            caFile: env.SLIPWAY_ACME_CA_FILE ? resolve(env.SLIPWAY_ACME_CA_FILE) : undefined,
+            challengePort: readPort(env, "SLIPWAY_ACME_CHALLENGE_PORT", 80),
+          },
+    dnsServers: readHostList(env, "SLIPWAY_DNS_SERVERS"),
+    publicAddresses: readAddressList(env, "SLIPWAY_PUBLIC_ADDRESSES"),
+    sitesCertFile: certFile === undefined ? undefined : resolve(certFile),
+    sitesKeyFile: keyFile === undefined ? undefined : resolve(keyFile),
+    trustedProxies: readAddressList(env, "SLIPWAY_TRUSTED_PROXIES"),
+  };
+}
+
+/** A comma-separated list of IP addresses. */
+function readAddressList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "")
+    .map((item) => {
+      if (isIP(item) === 0) {
+        throw new ConfigError(`${name}: ${JSON.stringify(item)} is not an IP address.`);
+      }
+      return item.toLowerCase();
+    });
 }
 
 function readPort(env: Env, name: string, fallback: number): number {

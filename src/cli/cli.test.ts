@@ -23,7 +23,13 @@ async function freePort(): Promise<number> {
 }
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    // Not the fixed 8443: tests run side by side.
+    SLIPWAY_HTTPS_PORT: "0",
+    ...extra,
+  };
   return env;
 }
 

@@ -50,6 +50,7 @@ export class GlobText {
   readonly length: number;
   private stopIndices: number[] | undefined;
   private slashes: Int32Array | undefined;
+  private previous: Int32Array | undefined;
   private stops: Int32Array | undefined;
 
   constructor(text: string, syntax: GlobSyntax) {
@@ -92,6 +93,20 @@ export class GlobText {
     return this.slashes[i]!;
   }
 
+  /** The last index at or before `i` that holds "/", or -1. */
+  previousSlash(i: number): number {
+    if (this.previous === undefined) {
+      const table = new Int32Array(this.length);
+      let previous = -1;
+      for (let j = 0; j < this.length; j++) {
+        if (this.cps[j] === SLASH) previous = j;
+        table[j] = previous;
+      }
+      this.previous = table;
+    }
+    return this.previous[i]!;
+  }
+
   /** The first index at or after `i` that holds a code point a star excludes, or the length. */
   nextStop(i: number): number {
     const indices = this.stopIndices;
@@ -112,15 +127,18 @@ export class GlobText {
 interface LiteralPiece {
   readonly kind: "literal";
   readonly cps: Int32Array;
-  /** Knuth–Morris–Pratt failure function: longest proper border of cps[0..i]. */
+  /** Knuth–Morris–Pratt failure function: the longest proper border of cps[0..i]. */
   readonly fail: Int32Array;
 }
 type Piece = LiteralPiece | { readonly kind: "segment" };
 
 interface Block {
   readonly pieces: readonly Piece[];
-  /** Total length when the block has no segment, else -1. */
-  readonly fixedLength: number;
+  /**
+   * Every segment follows a literal ending in "/" within the block, so that the block can also
+   * be matched backwards from its end, in one way (used for the last block).
+   */
+  readonly backwards: boolean;
 }
 
 export interface Glob {
@@ -150,9 +168,7 @@ export function compileGlob(
       if (token.text === "") continue;
       if (last?.kind === "literal") merged[merged.length - 1] = literal(last.text + token.text);
       else merged.push(token);
-    } else if (token.kind === "star" && last?.kind === "star") {
-      continue;
-    } else {
+    } else if (token.kind !== "star" || last?.kind !== "star") {
       merged.push(token);
     }
   }
@@ -161,21 +177,22 @@ export function compileGlob(
   merged.forEach((token, i) => {
     if (token.kind !== "segment") return;
     const next = merged[i + 1];
-    const ok =
-      next?.kind === "star" ? startsWithSlash(merged[i + 2]) : startsWithSlash(next);
-    if (!ok) {
-      throw new Error("a segment must be followed by the end, a '/' literal, or a star and then one of those");
+    if (!(next?.kind === "star" ? startsWithSlash(merged[i + 2]) : startsWithSlash(next))) {
+      throw new Error(
+        "a segment must be followed by the end, a literal starting with '/', or a star and then one of those",
+      );
     }
   });
 
   const blocks: Block[] = [];
   let pieces: Piece[] = [];
   const close = (): void => {
-    const fixed = pieces.every((p) => p.kind === "literal");
-    const fixedLength = fixed
-      ? pieces.reduce((sum, p) => sum + (p as LiteralPiece).cps.length, 0)
-      : -1;
-    blocks.push({ pieces, fixedLength });
+    const backwards = pieces.every((piece, i) => {
+      if (piece.kind === "literal") return true;
+      const before = pieces[i - 1];
+      return before?.kind === "literal" && before.cps[before.cps.length - 1] === SLASH;
+    });
+    blocks.push({ pieces, backwards });
     pieces = [];
   };
   for (const token of merged) {
@@ -209,8 +226,8 @@ function literalPiece(text: string, syntax: GlobSyntax): LiteralPiece {
 }
 
 /**
- * Answers "does the literal occur at x?" for non-decreasing x, feeding each text position to
- * the automaton at most once.
+ * Finds a literal's occurrences for non-decreasing positions, feeding each text position to a
+ * Knuth–Morris–Pratt automaton at most once.
  */
 class LiteralStream {
   private next = -1;
@@ -223,33 +240,56 @@ class LiteralStream {
     private readonly meter: GlobMeter,
   ) {}
 
+  /** Does the literal occur at x? */
   occursAt(x: number): boolean {
-    const { cps: pattern, fail } = this.piece;
-    const end = x + pattern.length - 1;
+    const end = x + this.piece.cps.length - 1;
     if (end >= this.text.length) return false;
+    this.run(x, end, Infinity);
+    return this.lastEnd === end;
+  }
+
+  /** The first start at or after x where the literal occurs, or -1. */
+  nextAt(x: number): number {
+    const length = this.piece.cps.length;
+    const firstEnd = x + length - 1;
+    // Feeding stops at each occurrence it reaches, so an earlier answer can be the first.
+    if (this.lastEnd < firstEnd) this.run(x, this.text.length - 1, firstEnd);
+    return this.lastEnd >= firstEnd ? this.lastEnd - length + 1 : -1;
+  }
+
+  /**
+   * Feeds the text from x (or from where feeding stopped, if later) through `end`, stopping
+   * just after an occurrence that ends at `stopAfter` or later.
+   */
+  private run(x: number, end: number, stopAfter: number): void {
+    const { cps: pattern, fail } = this.piece;
     if (this.next < x) {
       // Only occurrences starting at x or later can still be asked for: start afresh at x.
       this.next = x;
       this.state = 0;
     }
     const cps = this.text.cps;
-    while (this.next <= end) {
-      const cp = cps[this.next]!;
-      let q = this.state;
+    let q = this.state;
+    let i = this.next;
+    let steps = 0;
+    while (i <= end) {
+      const cp = cps[i]!;
       while (q > 0 && pattern[q] !== cp) {
         q = fail[q - 1]!;
-        this.meter.steps++;
+        steps++;
       }
       if (pattern[q] === cp) q++;
+      steps++;
+      i++;
       if (q === pattern.length) {
-        this.lastEnd = this.next;
+        this.lastEnd = i - 1;
         q = fail[q - 1]!;
+        if (i - 1 >= stopAfter) break;
       }
-      this.state = q;
-      this.next++;
-      this.meter.steps++;
     }
-    return this.lastEnd === end;
+    this.state = q;
+    this.next = i;
+    this.meter.steps += steps;
   }
 }
 
@@ -264,115 +304,149 @@ class BlockGlob implements Glob {
   match(input: string | GlobText, meter: GlobMeter = { steps: 0 }): boolean {
     const text = typeof input === "string" ? new GlobText(input, this.syntax) : input;
     if (text.syntax !== this.syntax) throw new Error("the text was prepared for another syntax");
-    const n = text.length;
     const blocks = this.blocks;
-    const first = this.matchAt(blocks[0]!, 0, text, meter);
+    const first = forwards(blocks[0]!, 0, text, meter);
     if (first < 0) return false;
-    if (blocks.length === 1) return this.atEnd(first, text);
+    if (blocks.length === 1) return this.ends(first, text);
 
-    // Where the star after each block may start: the earliest per line, in order.
+    // Where the star before each next block may start: the earliest position per line.
     let entries = [first];
     for (let k = 1; k < blocks.length - 1; k++) {
       entries = this.advance(blocks[k]!, entries, text, meter);
       if (entries.length === 0) return false;
     }
-
-    const last = blocks[blocks.length - 1]!;
-    if (last.pieces.length === 0) return text.nextStop(entries[entries.length - 1]!) === n;
-    if (last.fixedLength >= 0) {
-      const starts = [n - last.fixedLength];
-      if (this.trailingSlash && n > 0 && text.cps[n - 1] === SLASH) starts.push(n - 1 - last.fixedLength);
-      for (const s of starts) {
-        meter.steps++;
-        if (s < 0 || !reachable(entries, s, text)) continue;
-        const end = this.matchAt(last, s, text, meter);
-        if (end >= 0 && this.atEnd(end, text)) return true;
-      }
-      return false;
-    }
-    let found = false;
-    this.scan(last, entries, text, meter, (end) => {
-      found = this.atEnd(end, text);
-      return found;
-    });
-    return found;
+    return this.finish(blocks[blocks.length - 1]!, entries, text, meter);
   }
 
-  private atEnd(end: number, text: GlobText): boolean {
+  private ends(end: number, text: GlobText): boolean {
     const n = text.length;
     return end === n || (this.trailingSlash && end === n - 1 && text.cps[end] === SLASH);
   }
 
-  /** Where the block ends when it starts at `start`, or -1 (direct comparison). */
-  private matchAt(block: Block, start: number, text: GlobText, meter: GlobMeter): number {
-    let pos = start;
-    const cps = text.cps;
-    for (const piece of block.pieces) {
-      if (piece.kind === "segment") {
-        meter.steps++;
-        if (pos >= text.length || cps[pos] === SLASH) return -1;
-        pos = text.nextSlash(pos);
-        continue;
-      }
-      const pattern = piece.cps;
-      if (pos + pattern.length > text.length) return -1;
-      for (let i = 0; i < pattern.length; i++) {
-        meter.steps++;
-        if (cps[pos + i] !== pattern[i]) return -1;
-      }
-      pos += pattern.length;
+  /** Can the last block start where a star from the entries reaches, and end at the end? */
+  private finish(block: Block, entries: number[], text: GlobText, meter: GlobMeter): boolean {
+    const n = text.length;
+    if (block.pieces.length === 0) return text.nextStop(entries[entries.length - 1]!) === n;
+    if (block.backwards) {
+      const ends = [n];
+      if (this.trailingSlash && n > 0 && text.cps[n - 1] === SLASH) ends.push(n - 1);
+      return ends.some((end) => {
+        const start = backwards(block, end, text, meter);
+        return start >= 0 && reachable(entries, start, text);
+      });
     }
-    return pos;
+    let found = false;
+    this.scan(block, entries, text, meter, (end) => (found = this.ends(end, text)));
+    return found;
   }
 
-  /** The earliest end per line of the block, over every start the entries' stars reach. */
-  private advance(block: Block, entries: readonly number[], text: GlobText, meter: GlobMeter) {
+  /** The earliest end of the block per line, over every start a star from the entries reaches. */
+  private advance(block: Block, entries: number[], text: GlobText, meter: GlobMeter): number[] {
     const ends: number[] = [];
     this.scan(block, entries, text, meter, (end) => {
       const line = text.nextStop(end);
       if (ends.length === 0 || text.nextStop(ends[ends.length - 1]!) !== line) ends.push(end);
-      // Ends only grow with the start: in the last line nothing better can follow.
+      // Ends grow with starts, so after one in the last line nothing better can follow.
       return line === text.length;
     });
     return ends;
   }
 
   /**
-   * Calls `found` with the end of each match of the block at a start some entry's star reaches
-   * (a star from p covers p up to the next excluded code point), in order of start, until
-   * `found` returns true.
+   * Calls `found` with the end of the block's match at each start a star from the entries
+   * reaches (from p up to the next code point a star excludes), in order, until it returns true.
    */
   private scan(
     block: Block,
-    entries: readonly number[],
+    entries: number[],
     text: GlobText,
     meter: GlobMeter,
     found: (end: number) => boolean,
   ): void {
-    const streams = block.pieces.map((piece) =>
+    const pieces = block.pieces;
+    const streams = pieces.map((piece) =>
       piece.kind === "literal" ? new LiteralStream(piece, text, meter) : undefined,
     );
+    const lead = streams[0];
     const cps = text.cps;
     for (const entry of entries) {
       const limit = text.nextStop(entry);
-      starts: for (let start = entry; start <= limit; start++) {
+      let start = entry;
+      while (start <= limit) {
         meter.steps++;
         let pos = start;
-        for (let i = 0; i < block.pieces.length; i++) {
+        if (lead !== undefined) {
+          // Jump to the next place where the block's first literal occurs.
+          pos = lead.nextAt(start);
+          if (pos < 0 || pos > limit) break;
+          start = pos;
+          pos += (pieces[0] as LiteralPiece).cps.length;
+        }
+        let i = lead === undefined ? 0 : 1;
+        for (; i < pieces.length; i++) {
           const stream = streams[i];
           if (stream === undefined) {
             meter.steps++;
-            if (pos >= text.length || cps[pos] === SLASH) continue starts;
+            if (pos >= text.length || cps[pos] === SLASH) break;
             pos = text.nextSlash(pos);
           } else {
-            if (!stream.occursAt(pos)) continue starts;
-            pos += (block.pieces[i] as LiteralPiece).cps.length;
+            if (!stream.occursAt(pos)) break;
+            pos += (pieces[i] as LiteralPiece).cps.length;
           }
         }
-        if (found(pos)) return;
+        if (i === pieces.length && found(pos)) return;
+        start++;
       }
     }
   }
+}
+
+/** Where the block ends when it starts at `start`, or -1. */
+function forwards(block: Block, start: number, text: GlobText, meter: GlobMeter): number {
+  const cps = text.cps;
+  let pos = start;
+  for (const piece of block.pieces) {
+    if (piece.kind === "segment") {
+      meter.steps++;
+      if (pos >= text.length || cps[pos] === SLASH) return -1;
+      pos = text.nextSlash(pos);
+      continue;
+    }
+    const pattern = piece.cps;
+    if (pos + pattern.length > text.length) return -1;
+    for (let i = 0; i < pattern.length; i++) {
+      meter.steps++;
+      if (cps[pos + i] !== pattern[i]) return -1;
+    }
+    pos += pattern.length;
+  }
+  return pos;
+}
+
+/**
+ * Where the block starts when it ends at `end`, or -1 (blocks whose segments each follow a
+ * literal ending in "/": a segment then starts after the last "/" before its end).
+ */
+function backwards(block: Block, end: number, text: GlobText, meter: GlobMeter): number {
+  const cps = text.cps;
+  let pos = end;
+  for (let k = block.pieces.length - 1; k >= 0; k--) {
+    const piece = block.pieces[k]!;
+    if (piece.kind === "segment") {
+      meter.steps++;
+      if (pos === 0 || cps[pos - 1] === SLASH) return -1;
+      pos = text.previousSlash(pos - 1) + 1;
+      continue;
+    }
+    const pattern = piece.cps;
+    if (pos < pattern.length) return -1;
+    pos -= pattern.length;
+    for (let i = 0; i < pattern.length; i++) {
+      meter.steps++;
+      if (cps[pos + i] !== pattern[i]) return -1;
+    }
+  }
+  return pos;
 }
 
 /** Can a star that starts at one of the entries stop at `s`? */

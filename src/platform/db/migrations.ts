@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration } from "kysely";
+import { domainsMigration } from "./migration-domains.ts";
 
 // Portable column types only (text, integer), so that a Postgres dialect can run the same
 // migrations; `autoIncrement` is SQLite's spelling for the few integer keys (log lines, jobs).
@@ -539,4 +540,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0005_deploys_and_providers": { up: deploysAndProviders },
   "0006_direct_deploys": { up: directDeploys },
   "0007_dashboard": { up: dashboard },
+  "0008_domains": { up: domainsMigration },
 };
