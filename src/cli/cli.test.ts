@@ -5,8 +5,16 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { waitUntil } from "../../test/helpers/wait.ts";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "slipway.js");
+
+/** Whether `url` answers with a 2xx status; false while nothing listens there. */
+const answersOk = (url: string): Promise<boolean> =>
+  fetch(url).then(
+    (r) => r.ok,
+    () => false,
+  );
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -58,16 +66,12 @@ describe("slipway CLI", () => {
       child.on("exit", (code) => resolve(code)),
     );
 
-    const deadline = Date.now() + 30_000;
-    let healthy = false;
-    while (!healthy && Date.now() < deadline) {
-      healthy = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (!healthy) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(healthy, `forge did not become healthy; output: ${stdout}`);
+    await waitUntil(
+      () => answersOk(`http://127.0.0.1:${httpPort}/healthz`),
+      () => `the forge to become healthy; output: ${stdout}`,
+      30_000,
+      100,
+    );
 
     const token = (await readFile(join(dataDir, "forge", "root-token"), "utf8")).trim();
     assert.match(token, /^glpat-/);
@@ -107,17 +111,16 @@ describe("slipway CLI", () => {
         resolve(code);
       }),
     );
-    const deadline = Date.now() + 30_000;
     for (const url of healthUrls) {
-      let healthy = false;
-      while (!healthy && running && Date.now() < deadline) {
-        healthy = await fetch(url).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (!healthy) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.ok(healthy, `${url} did not become healthy; output: ${stdout} ${stderr}`);
+      await waitUntil(
+        () => {
+          if (!running) throw new Error(`slipway ${command} exited; output: ${stdout} ${stderr}`);
+          return answersOk(url);
+        },
+        () => `${url} to become healthy; output: ${stdout} ${stderr}`,
+        30_000,
+        100,
+      );
     }
     return { child, stdout: () => stdout, exited };
   }

@@ -28,7 +28,7 @@ describe("readable log lines for a terminal", () => {
     const line = formatLogLine(
       JSON.stringify({ level: 50, time: 0, msg: "boom", err: { type: "Error", message: "bad" } }),
     );
-    assert.match(line, /ERROR boom  err="Error: bad"$/);
+    assert.match(line, /ERROR boom {2}err="Error: bad"$/);
     assert.equal(formatLogLine("plain text\n"), "plain text");
   });
 });

@@ -145,6 +145,12 @@ export interface Glob {
   readonly syntax: GlobSyntax;
   /** Number of segments and stars as written (before adjacent stars are merged). */
   readonly wildcards: number;
+  /**
+   * Literals and segments between two stars. These are what a match searches for along the
+   * text (the others are compared at the start or backwards from the end), so a match costs
+   * O(n · (1 + floatingPieces)) in the worst case.
+   */
+  readonly floatingPieces: number;
   match(text: string | GlobText, meter?: GlobMeter): boolean;
 }
 
@@ -294,12 +300,20 @@ class LiteralStream {
 }
 
 class BlockGlob implements Glob {
+  readonly floatingPieces: number;
+
   constructor(
     readonly syntax: GlobSyntax,
     readonly wildcards: number,
     private readonly blocks: readonly Block[],
     private readonly trailingSlash: boolean,
-  ) {}
+  ) {
+    const last = blocks[blocks.length - 1]!;
+    const scanned = blocks.slice(1, -1);
+    // The last block is searched too when it cannot be matched backwards.
+    if (blocks.length > 1 && !last.backwards) scanned.push(last);
+    this.floatingPieces = scanned.reduce((sum, block) => sum + block.pieces.length, 0);
+  }
 
   match(input: string | GlobText, meter: GlobMeter = { steps: 0 }): boolean {
     const text = typeof input === "string" ? new GlobText(input, this.syntax) : input;

@@ -8,6 +8,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { runChecked } from "../../src/lib/run.ts";
 import { chromiumAvailable, launchBrowser, type TestBrowser } from "../helpers/browser.ts";
 import {
+  addForgeDeployKey,
   createPushedProject,
   edgeGet,
   startForgeAndPlatform,
@@ -16,6 +17,7 @@ import {
 } from "../helpers/e2e.ts";
 import type { TestForge, TestProject, TestUser } from "../helpers/forge.ts";
 import type { TestPlatform } from "../helpers/platform.ts";
+import { poll } from "../helpers/wait.ts";
 
 /**
  * The dashboard as a person uses it, in a real browser (Debian's Chromium through
@@ -33,6 +35,14 @@ import type { TestPlatform } from "../helpers/platform.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const LONG = 90_000;
+
+/** Prints a line every 50 ms for 2 s, then publishes. */
+const SLOW_BUILD_SH = [
+  "i=0",
+  'while [ $i -lt 40 ]; do i=$((i+1)); echo "step $i"; sleep 0.05; done',
+  "mkdir -p dist && cp index.html dist/",
+  "",
+].join("\n");
 
 const BUILD_SH = [
   "printf '\\033[32mcolour check: green\\033[0m and \\033[1;31mbold red\\033[0m\\n'",
@@ -55,6 +65,7 @@ describe(
     let owner: TestUser;
     let project: TestProject;
     let repo: WorkingCopy;
+    const repos: WorkingCopy[] = [];
     let browser: TestBrowser;
     let context: BrowserContext;
     let page: Page;
@@ -83,6 +94,7 @@ describe(
     after(async () => {
       await browser?.close();
       await repo?.cleanup();
+      for (const other of repos) await other.cleanup();
       await platform?.stop();
       await forge?.stop();
     });
@@ -342,6 +354,69 @@ describe(
       });
       assert.equal(after.body.length, 1, "the key is back at the forge");
       await shot(page, "link");
+    });
+
+    it("links a repository by hand: the key to copy, where it goes, the diagnosis without it", async () => {
+      const manual = await createPushedProject(forge, "erin", "by-hand", {
+        "index.html": "<h1>by hand</h1>\n",
+        "build.sh": SLOW_BUILD_SH,
+      });
+      repos.push(manual.repo);
+      await page.getByRole("link", { name: "New site", exact: true }).click();
+      await page.getByRole("tab", { name: /By hand/ }).click();
+      await page.getByRole("button", { name: "Make a deploy key" }).click();
+      const publicKey = (await page.locator('[data-testid="copy-Public key"]').innerText()).trim();
+      assert.match(publicKey, /^ssh-ed25519 /);
+      await page.getByLabel("Repository URL (SSH)").fill(manual.project.ssh_url_to_repo);
+      await page.getByLabel("Site name").fill("by-hand");
+      await page.getByLabel("Build command").fill("sh build.sh");
+      await page.getByLabel("Publish directory").fill("dist");
+      await page.getByRole("button", { name: "Create site" }).click();
+      await see("3. At the provider", 15_000);
+      await see(/Settings → Repository → Deploy keys/);
+      await page
+        .getByText(/not in your user's SSH keys/)
+        .first()
+        .waitFor();
+      await page.locator('[data-testid="copy-Secret token"]').waitFor();
+      await shot(page, "new-site-by-hand");
+
+      // The key is not at the forge yet: the first build says which key and where it goes.
+      await page.getByRole("link", { name: "open by-hand" }).click();
+      await page.locator('li.deploy-row[data-state="error"]').waitFor({ timeout: LONG });
+      await page.locator("li.deploy-row .deploy-title").first().click();
+      const diagnosis = await page.getByTestId("diagnosis").innerText();
+      assert.match(diagnosis, /SHA256:/, diagnosis);
+      assert.match(diagnosis, /deploy key/i, diagnosis);
+
+      await addForgeDeployKey(forge, manual.project, manual.owner, publicKey);
+      await page.getByRole("button", { name: "Retry build" }).click();
+      await page.locator('.log-status[data-status="ended"]').waitFor({ timeout: LONG });
+      await see("published", LONG, ".deploy-heading");
+    });
+
+    it("resumes the live log after a dropped connection, without losing or repeating a line", async () => {
+      await page.getByRole("link", { name: /All deploys of by-hand/ }).click();
+      await page.getByRole("button", { name: "Trigger deploy" }).click();
+      await page.waitForURL(/\/deploys\/[0-9a-f]{24}$/);
+      const lines = async () =>
+        Number(await page.locator(".log-scroll").getAttribute("data-lines"));
+      await poll(async () => (await lines()) > 12, "the first lines of the log", LONG);
+      // Every connection to the platform drops (a proxy restart, a network blip).
+      const atDrop = await lines();
+      platform.platform.app.server.closeAllConnections();
+      await page.locator('.log-status[data-status="ended"]').waitFor({ timeout: LONG });
+      const deployId = page.url().split("/").pop() ?? "";
+      const deploy = await platform.api<{ build_id: string }>("GET", `/deploys/${deployId}`);
+      const log = await platform.api<Array<{ seq: number; message: string }>>(
+        "GET",
+        `/builds/${deploy.body.build_id}/log`,
+      );
+      assert.ok(atDrop < log.body.length, "the connection dropped while the build printed");
+      assert.equal(await lines(), log.body.length, "every line once");
+      assert.ok(log.body.some((l) => l.message === "step 40"));
+      await page.getByRole("button", { name: "Follow the end" }).waitFor({ state: "hidden" });
+      await see("step 40", 5000, ".log");
     });
 
     it("creates a personal access token shown once, which signs in another browser", async () => {

@@ -6,13 +6,13 @@ import {
   addForgeDeployKey,
   createPushedProject,
   edgeGet,
-  poll,
   publicKeyFingerprint,
   repoWithDeployKey,
   startForgeAndPlatform,
   type WorkingCopy,
 } from "../helpers/e2e.ts";
 import { createDeployKey, waitForBuild, type BuildBody as Build } from "../helpers/sites.ts";
+import { poll } from "../helpers/wait.ts";
 
 /**
  * The seed story on real servers, no mocks: a private project on the forge, a deploy key made by

@@ -4,7 +4,6 @@ import {
   COPY_TO_DIST,
   createPushedProject,
   edgeGet,
-  poll,
   startForgeAndPlatform,
   type EdgeResponse,
   type WorkingCopy,
@@ -12,6 +11,7 @@ import {
 import type { TestForge, TestProject, TestUser } from "../helpers/forge.ts";
 import type { Tenant, TestPlatform } from "../helpers/platform.ts";
 import { waitForBuild, webhookDeliveries, type SiteBody } from "../helpers/sites.ts";
+import { poll } from "../helpers/wait.ts";
 
 /**
  * Merge request previews on real servers, with no fakes: the built-in forge is the GitLab

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { NetlifyAPI } from "@netlify/api";
-import { edgeGet, poll } from "../helpers/e2e.ts";
+import { sha1 } from "../helpers/digests.ts";
+import { edgeGet } from "../helpers/e2e.ts";
 import { assertSpecResponse } from "../helpers/open-api.ts";
 import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
 import { logMark, onlyRequestSince, requestsSince } from "../helpers/request-log.ts";
+import { poll } from "../helpers/wait.ts";
 
 /**
  * Netlify's own JavaScript client, `@netlify/api` (pinned in package.json), pointed at a running
@@ -44,8 +45,6 @@ interface ClientError {
   status: number;
   json: { code: number; message: string };
 }
-
-const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
 
 /** A rejection of `@netlify/api` with a JSON error body (`JSONHTTPError`). */
 function clientError(error: unknown): ClientError {

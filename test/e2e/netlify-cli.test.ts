@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { run, type RunResult } from "../../src/lib/run.ts";
-import { edgeGet, poll } from "../helpers/e2e.ts";
+import { edgeGet } from "../helpers/e2e.ts";
 import { assertSpecResponse } from "../helpers/open-api.ts";
 import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
 import { logMark, requestsSince, type LoggedRequest } from "../helpers/request-log.ts";
+import { poll } from "../helpers/wait.ts";
 
 /**
  * The unmodified `netlify` command line (netlify-cli, pinned in package.json) against a running

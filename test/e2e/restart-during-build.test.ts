@@ -10,7 +10,6 @@ import {
   COPY_TO_DIST,
   createPushedProject,
   edgeGet,
-  poll,
   repoWithDeployKey,
   waitForPage,
   type WorkingCopy,
@@ -29,6 +28,7 @@ import {
   type TestPlatform,
 } from "../helpers/platform.ts";
 import type { BuildBody as Build } from "../helpers/sites.ts";
+import { poll } from "../helpers/wait.ts";
 
 /**
  * `kill -9` of the platform in the middle of a build: after a restart on the same data dir the

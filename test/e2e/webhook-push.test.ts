@@ -9,7 +9,7 @@ import {
   waitForPage,
   type WorkingCopy,
 } from "../helpers/e2e.ts";
-import { waitUntil, type TestForge, type TestProject, type TestUser } from "../helpers/forge.ts";
+import type { TestForge, TestProject, TestUser } from "../helpers/forge.ts";
 import type { Tenant, TestPlatform } from "../helpers/platform.ts";
 import {
   createDeployKey,
@@ -19,6 +19,7 @@ import {
   type BuildBody,
   type SiteBody,
 } from "../helpers/sites.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 /**
  * The push story on real servers, no mocks: a private project on the forge, a deploy key made

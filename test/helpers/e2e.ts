@@ -5,14 +5,9 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runChecked } from "../../src/lib/run.ts";
-import {
-  startTestForge,
-  waitUntil,
-  type TestForge,
-  type TestProject,
-  type TestUser,
-} from "./forge.ts";
+import { startTestForge, type TestForge, type TestProject, type TestUser } from "./forge.ts";
 import { startTestPlatform, TEST_BUILD_POLICY, type TestPlatform } from "./platform.ts";
+import { poll } from "./wait.ts";
 
 /**
  * Helpers for whole-system stories: the forge and a platform that may reach it, a project pushed
@@ -238,14 +233,4 @@ export function waitForPage(
     what,
     timeoutMs,
   );
-}
-
-/** `waitUntil` with the slower pace and longer patience that whole-system stories need. */
-export function poll<T>(
-  check: () => Promise<T | undefined | false>,
-  what: string,
-  timeoutMs = 30_000,
-  intervalMs = 100,
-): Promise<T> {
-  return waitUntil(check, what, timeoutMs, intervalMs);
 }

@@ -7,6 +7,10 @@ import { defaultWebhookPolicy, type ForgeConfig, type WebhookPolicy } from "../.
 import { createLogger } from "../../src/lib/logger.ts";
 import { startForge, type RunningForge } from "../../src/forge/server.ts";
 import { callJsonApi, type ApiResponse } from "./json-api.ts";
+import { waitUntil } from "./wait.ts";
+
+// The forge's tests import it from here.
+export { waitUntil };
 
 export type { ApiResponse };
 
@@ -123,23 +127,6 @@ export async function startTestForge(
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitUntil<T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  timeoutMs = 10_000,
-  intervalMs = 10,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 export interface ReceivedHook {

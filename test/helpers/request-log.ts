@@ -1,5 +1,5 @@
 import type { TestPlatform } from "./platform.ts";
-import { poll } from "./e2e.ts";
+import { poll } from "./wait.ts";
 
 /**
  * The requests a test platform served, read back from its own request log (Fastify's

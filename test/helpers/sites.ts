@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { poll } from "./e2e.ts";
 import type { TestPlatform } from "./platform.ts";
+import { poll } from "./wait.ts";
 
 /**
  * Sites, deploy keys, builds and webhook deliveries through the platform's API, as the tests

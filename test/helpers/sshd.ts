@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, runChecked } from "../../src/lib/run.ts";
+import { waitUntil } from "./wait.ts";
 
 /**
  * A real OpenSSH server for tests: its own config, host key and authorized_keys in a temp dir,
@@ -160,12 +161,16 @@ export class TestSshd {
     });
     this.child = child;
     child.stderr!.on("data", (chunk: Buffer) => (this.log += chunk.toString()));
-    const deadline = Date.now() + 10_000;
-    while (!/Server listening on 127\.0\.0\.1/.test(this.log)) {
-      if (child.exitCode !== null) throw new Error(`sshd exited: ${this.log}`);
-      if (Date.now() > deadline) throw new Error(`sshd did not start: ${this.log}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(
+      () => {
+        if (/Server listening on 127\.0\.0\.1/.test(this.log)) return true;
+        if (child.exitCode !== null) throw new Error(`sshd exited: ${this.log}`);
+        return false;
+      },
+      () => `sshd to start: ${this.log}`,
+      10_000,
+      20,
+    );
   }
 
   /** What sshd logged (for debugging failed tests). */

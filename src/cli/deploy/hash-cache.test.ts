@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import {
   mkdirSync,
   mkdtempSync,
@@ -13,6 +12,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import { hashFilesCached, SETTLE_MS } from "./hash-cache.ts";
 import { walkSite } from "./walk.ts";
 
@@ -29,7 +29,6 @@ function siteDir(files: Record<string, string>): string {
   return realpathSync(dir);
 }
 
-const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
 /** A clock far enough ahead that every file written so far has settled. */
 const later = (): number => Date.now() + SETTLE_MS + 5_000;
 

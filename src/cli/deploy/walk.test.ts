@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import { hashFiles } from "./hash.ts";
 import { walkSite, WalkError } from "./walk.ts";
 
@@ -23,8 +23,6 @@ function tree(files: Record<string, string | Buffer>): string {
   }
   return root;
 }
-
-const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 
 function walkError(run: () => unknown): WalkError {
   try {

@@ -1,3 +1,4 @@
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import { isValidBranchName } from "../../lib/git-refs.ts";
 import { run, runChecked } from "../../lib/run.ts";
 import { gitEnv } from "./env.ts";
@@ -9,10 +10,8 @@ import { gitEnv } from "./env.ts";
  * through stdin, so none can be read as an option.
  */
 
-const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/** What GitLab's API accepts as a commit id: also abbreviated (4 digits or more), any case. */
 const ABBREVIATED_ID = /^[0-9a-f]{4,64}$/i;
-
-export const isObjectId = (value: string): boolean => OBJECT_ID.test(value);
 
 function git(repo: string, args: readonly string[], input?: string): Promise<string> {
   return runChecked("git", ["--git-dir", repo, ...args], {
@@ -43,7 +42,7 @@ async function verifyCommit(repo: string, revision: string): Promise<string | nu
     { env: gitEnv() },
   );
   const sha = result.stdout.trim();
-  return result.code === 0 && isObjectId(sha) ? sha : null;
+  return result.code === 0 && isGitObjectId(sha) ? sha : null;
 }
 
 // --- refs ---
@@ -126,7 +125,7 @@ export async function branchTip(repo: string, branch: string): Promise<string | 
 
 /** Branches whose history contains the commit, by name (GitLab's `branch_names_contains`). */
 export async function branchesContaining(repo: string, sha: string): Promise<string[]> {
-  if (!isObjectId(sha)) return [];
+  if (!isGitObjectId(sha)) return [];
   const out = await git(repo, [
     "for-each-ref",
     "--sort=refname",
@@ -163,7 +162,7 @@ export async function setRef(
   sha: string,
   reason: string,
 ): Promise<void> {
-  if (!isObjectId(sha)) throw new Error(`not an object id: ${sha}`);
+  if (!isGitObjectId(sha)) throw new Error(`not an object id: ${sha}`);
   if (!/^refs\/merge-requests\/\d+\/head$/.test(ref)) throw new Error(`not a forge ref: ${ref}`);
   await git(repo, ["update-ref", "-m", reason, "--end-of-options", ref, sha]);
 }
@@ -200,7 +199,7 @@ export async function peelToCommit(repo: string, sha: string): Promise<string | 
       `${sha}^{commit}`,
     ]);
     const peeled = out.trim();
-    return isObjectId(peeled) ? peeled : null;
+    return isGitObjectId(peeled) ? peeled : null;
   } catch {
     return null;
   }
@@ -223,7 +222,7 @@ export async function isAncestor(
   ancestor: string,
   descendant: string,
 ): Promise<boolean> {
-  if (!isObjectId(ancestor) || !isObjectId(descendant)) return false;
+  if (!isGitObjectId(ancestor) || !isGitObjectId(descendant)) return false;
   const code = await gitStatus(repo, [
     "merge-base",
     "--is-ancestor",
@@ -238,17 +237,17 @@ export async function isAncestor(
 
 /** The best common ancestor of two commits, or null when they share no history. */
 export async function mergeBase(repo: string, a: string, b: string): Promise<string | null> {
-  if (!isObjectId(a) || !isObjectId(b)) return null;
+  if (!isGitObjectId(a) || !isGitObjectId(b)) return null;
   const result = await run("git", ["--git-dir", repo, "merge-base", "--end-of-options", a, b], {
     env: gitEnv(),
   });
   const sha = result.stdout.trim();
-  return result.code === 0 && isObjectId(sha) ? sha : null;
+  return result.code === 0 && isGitObjectId(sha) ? sha : null;
 }
 
 /** Paths that differ between two commits (GitLab's `changes_count` counts them). */
 export async function changedPaths(repo: string, from: string, to: string): Promise<string[]> {
-  if (!isObjectId(from) || !isObjectId(to)) return [];
+  if (!isGitObjectId(from) || !isGitObjectId(to)) return [];
   const out = await git(repo, [
     "diff",
     "--name-only",
@@ -266,7 +265,7 @@ export async function changedPaths(repo: string, from: string, to: string): Prom
 export async function latestCommits(repo: string, head: string, max: number): Promise<string[]> {
   return (await git(repo, ["rev-list", `--max-count=${max}`, "--stdin"], `${head}\n`))
     .split("\n")
-    .filter((line) => isObjectId(line));
+    .filter((line) => isGitObjectId(line));
 }
 
 /**
@@ -290,7 +289,7 @@ export async function newestCommits(
     )
   )
     .split("\n")
-    .filter((line) => isObjectId(line));
+    .filter((line) => isGitObjectId(line));
   return { ids, total: Number.isFinite(total) ? total : ids.length };
 }
 
@@ -328,7 +327,7 @@ export async function readCommits(
 
 /** One commit by its full id; null when the repository does not have it. */
 export async function readCommit(repo: string, sha: string): Promise<CommitInfo | null> {
-  if (!isObjectId(sha)) return null;
+  if (!isGitObjectId(sha)) return null;
   const out = await git(repo, ["log", "-1", "-z", COMMIT_FORMAT, "--end-of-options", sha, "--"]);
   const [id = "", authorName = "", authorEmail = "", committedAt = "", message = ""] =
     out.split("\0");
@@ -367,7 +366,7 @@ export async function changedFiles(
   const tokens = out.split("\0");
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] ?? "";
-    if (isObjectId(token)) {
+    if (isGitObjectId(token)) {
       current = { added: [], modified: [], removed: [] };
       result.set(token, current);
       continue;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { GIT_OBJECT_ID_SOURCE as OID } from "../../lib/git-ids.ts";
 import type { ForgeContext, PushEvent, RefUpdate } from "../context.ts";
 import { isoNow } from "../context.ts";
 import type { GitAccess } from "./access.ts";
@@ -102,7 +103,6 @@ export async function createPushLog(runtime: GitRuntime): Promise<string> {
   return path;
 }
 
-const OID = "(?:[0-9a-f]{40}|[0-9a-f]{64})";
 const UPDATE_LINE = new RegExp(`^(${OID}) (${OID}) (refs/\\S+)$`);
 
 /** Parses post-receive's stdin lines; anything malformed is skipped. */

@@ -5,11 +5,14 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
 } from "fastify";
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { DomainError, HTTP_STATUS } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
-import { ForgeError } from "../errors.ts";
+import { ForgeError, withMessage } from "../errors.ts";
+import { grapeParams } from "./params.ts";
 
 export type ForgeApp = FastifyInstance<
   Server,
@@ -23,12 +26,16 @@ export type ForgeApp = FastifyInstance<
 const BODY_LIMIT = 1024 * 1024;
 
 /**
- * The forge's Fastify instance with GitLab's conventions: Grape-style parameter errors,
- * `{"message": ...}` bodies, a JSON 404 for unknown routes, and never a 500 for bad input.
+ * The forge's Fastify instance with GitLab's conventions: Grape-style parameters (query string,
+ * form or JSON body, one set) and parameter errors, `{"message": ...}` bodies, a JSON 404 for
+ * unknown routes, never a 500 for bad input, and GitLab's response headers: exactly
+ * `Content-Type: application/json` (python-gitlab compares it for equality) and an
+ * `X-Request-Id` that is also the request's id in the log.
  */
 export function createHttpApp(logger: Logger): ForgeApp {
   const app = Fastify({
     loggerInstance: logger,
+    genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT,
     // Project ids are URL-encoded paths (`group%2Fsite`); keep them as one segment.
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
@@ -36,6 +43,32 @@ export function createHttpApp(logger: Logger): ForgeApp {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   void app.register(formbody, { bodyLimit: BODY_LIMIT, parser: parseForm });
+  // GitLab's clients send `Content-Type: application/json` with no body (python-gitlab on every
+  // DELETE, gitbeaker on bodiless POSTs): that is a request without parameters. A malformed
+  // non-empty body stays a 400 that says so.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser(
+    "application/json",
+    { parseAs: "string", bodyLimit: BODY_LIMIT },
+    (_request: FastifyRequest, body: string | Buffer, done) => {
+      const text = body.toString();
+      if (text.trim() === "") return done(null, undefined);
+      try {
+        done(null, JSON.parse(text) as unknown);
+      } catch {
+        done(withMessage("bad_request", "400 Bad Request - the body is not valid JSON"), undefined);
+      }
+    },
+  );
+  app.addHook("preValidation", grapeParams);
+  app.addHook("onSend", async (request, reply, payload) => {
+    void reply.header("x-request-id", request.id);
+    const type = reply.getHeader("content-type");
+    if (typeof type === "string" && /^application\/json\s*(;|$)/i.test(type)) {
+      void reply.header("content-type", "application/json");
+    }
+    return payload;
+  });
   app.setErrorHandler((error: FastifyError, request, reply) =>
     sendError(error, reply, request.log),
   );
@@ -77,10 +110,6 @@ function sendError(error: FastifyError, reply: FastifyReply, log: FastifyBaseLog
 
 function clientErrorText(error: FastifyError, status: number): string {
   switch (error.code) {
-    case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return "Bad Request - the body is not valid JSON";
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return "Bad Request - the body is empty but Content-Type is application/json";
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return `Request Entity Too Large - the body is larger than ${BODY_LIMIT} bytes`;
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
@@ -104,6 +133,8 @@ function grapeMessage(error: FastifyError): string {
       messages.add(`${field} is missing`);
     } else if (issue.keyword === "enum" || issue.keyword === "const" || issue.keyword === "anyOf") {
       messages.add(`${path || error.validationContext} does not have a valid value`);
+    } else if (issue.keyword === "not") {
+      messages.add(`${path || error.validationContext} has a value not allowed`);
     } else if (issue.keyword === "maxLength") {
       messages.add(`${path} is too long (maximum is ${String(params.limit)} characters)`);
     } else {

@@ -2,16 +2,25 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
 import type { Page } from "../db/page.ts";
 
+/**
+ * GitLab's `params :pagination`: integers, and `per_page` `except_values: [0]` (`per_page has a
+ * value not allowed`). Other out-of-range values are not refused; `readPage` reads them as
+ * Kaminari does.
+ */
 export const PaginationQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-  per_page: Type.Optional(Type.Integer({ minimum: 1, default: 20 })),
+  page: Type.Optional(Type.Integer({ default: 1 })),
+  per_page: Type.Optional(Type.Integer({ default: 20, not: { const: 0 } })),
 });
 export type PaginationQuery = Static<typeof PaginationQuery>;
 
-/** GitLab's defaults: page 1, 20 per page, at most 100. */
+/**
+ * Kaminari's reading, as GitLab's lists do it: a page below 1 is the first page, a negative
+ * `per_page` is the default 20, and more than 100 per page is 100.
+ */
 export function readPage(query: PaginationQuery): Page {
-  const page = query.page ?? 1;
-  const perPage = Math.min(query.per_page ?? 20, 100);
+  const page = Math.max(query.page ?? 1, 1);
+  const asked = query.per_page ?? 20;
+  const perPage = asked < 0 ? 20 : Math.min(asked, 100);
   return { page, perPage, offset: (page - 1) * perPage };
 }
 

@@ -1,6 +1,7 @@
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import type { ForgeContext, PushEvent } from "../context.ts";
 import type { MergeRequest } from "../db/schema.ts";
-import { branchTip, isAncestor, isObjectId } from "../git/commits.ts";
+import { branchTip, isAncestor } from "../git/commits.ts";
 import { loadPushSubjects } from "../webhooks/push-payload.ts";
 import { classifyUpdates, type RefChange } from "../webhooks/ref-changes.ts";
 import {
@@ -77,7 +78,7 @@ async function reachedTarget(repo: string, head: string, change: RefChange): Pro
   } catch {
     return false;
   }
-  if (change.action === "create" || !isObjectId(change.before)) return true;
+  if (change.action === "create" || !isGitObjectId(change.before)) return true;
   try {
     return !(await isAncestor(repo, head, change.before));
   } catch {

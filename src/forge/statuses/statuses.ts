@@ -1,4 +1,5 @@
 import type { Transaction, Updateable } from "kysely";
+import { hasControlOrSpace } from "../../lib/text.ts";
 import type { ForgeContext } from "../context.ts";
 import type { CommitStatus, CommitStatusesTable, ForgeDatabase, User } from "../db/schema.ts";
 import { branchesContaining, resolveCommit } from "../git/commits.ts";
@@ -110,8 +111,7 @@ function validationErrors(input: NewCommitStatus, name: string): Record<string, 
 function targetUrlProblems(raw: string): string[] {
   const problems: string[] = [];
   let valid = false;
-  // eslint-disable-next-line no-control-regex
-  if (!/[\x00-\x20\x7f]/.test(raw)) {
+  if (!hasControlOrSpace(raw)) {
     try {
       const url = new URL(raw);
       valid = (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";

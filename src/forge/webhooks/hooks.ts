@@ -2,6 +2,7 @@ import type { ForgeContext } from "../context.ts";
 import type { Hook, HooksTable, Project } from "../db/schema.ts";
 import { badParams, invalidRecord, notFound, preconditionFailed } from "../errors.ts";
 import { refusalForHost } from "../../lib/net-guard.ts";
+import { hasControlOrSpace } from "../../lib/text.ts";
 import {
   branchFilterError,
   normalizeBranchFilter,
@@ -114,8 +115,7 @@ function validate(ctx: ForgeContext, values: HookValues): Record<string, string[
  */
 function urlProblem(raw: string, allowLocal: boolean): string | null {
   if (raw.trim() === "") return "can't be blank";
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x20\x7f]/.test(raw)) return "is blocked: URI is invalid";
+  if (hasControlOrSpace(raw)) return "is blocked: URI is invalid";
   let url: URL;
   try {
     url = new URL(raw);

@@ -1,6 +1,7 @@
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import type { ForgeContext } from "../context.ts";
 import type { MergeRequest, User } from "../db/schema.ts";
-import { isObjectId, readCommit } from "../git/commits.ts";
+import { readCommit } from "../git/commits.ts";
 import type { ProjectWithNamespace } from "../projects/projects.ts";
 import {
   hookCommit,
@@ -130,7 +131,7 @@ export function buildMergeRequestPayload(
     labels: [],
     action: input.action,
   };
-  if (input.oldrev !== undefined && isObjectId(input.oldrev) && !BLANK.test(input.oldrev)) {
+  if (input.oldrev !== undefined && isGitObjectId(input.oldrev) && !BLANK.test(input.oldrev)) {
     attributes.oldrev = input.oldrev;
   }
   return {
@@ -163,7 +164,7 @@ export async function readHookCommit(
   project: ProjectWithNamespace,
   sha: string,
 ): Promise<HookCommit | null> {
-  if (!isObjectId(sha)) return null;
+  if (!isGitObjectId(sha)) return null;
   try {
     const commit = await readCommit(ctx.repositories.pathFor(project.project.id), sha);
     return commit === null ? null : hookCommit(ctx, project, commit);

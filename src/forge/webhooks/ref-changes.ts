@@ -1,3 +1,4 @@
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import type { RefUpdate } from "../context.ts";
 
 /**
@@ -5,7 +6,6 @@ import type { RefUpdate } from "../context.ts";
  * updated or removed (GitLab's Git::ProcessRefChangesService).
  */
 
-const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const BLANK = /^0+$/;
 export const BRANCH_PREFIX = "refs/heads/";
 export const TAG_PREFIX = "refs/tags/";
@@ -26,7 +26,11 @@ export interface RefChange extends RefUpdate {
 export function classifyUpdates(updates: readonly RefUpdate[]): RefChange[] {
   const changes: RefChange[] = [];
   for (const update of updates) {
-    if (!SHA.test(update.before) || !SHA.test(update.after) || update.before === update.after) {
+    if (
+      !isGitObjectId(update.before) ||
+      !isGitObjectId(update.after) ||
+      update.before === update.after
+    ) {
       continue;
     }
     const kind: RefKind | null = update.ref.startsWith(BRANCH_PREFIX)

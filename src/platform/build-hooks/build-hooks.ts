@@ -1,4 +1,5 @@
 import { OBJECT_ID, objectId } from "../../lib/ids.ts";
+import { hasControlCharacters, withoutControlCharacters } from "../../lib/text.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { requestBuild, type BuildRequestResult } from "../builds/service.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
@@ -17,8 +18,7 @@ import { findSite } from "../sites/sites.ts";
 const MAX_TITLE = 255;
 
 function checkTitle(field: string, value: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value)) {
+  if (hasControlCharacters(value)) {
     throw invalidField(field, "must not contain control characters");
   }
   const title = value.trim();
@@ -187,9 +187,6 @@ export async function triggerBuildHook(
 
 /** A title from a query string: one line, no control characters, capped. */
 function sanitizeTitle(value: string): string {
-  const line = value
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\x00-\x1f\x7f]+/g, " ")
-    .trim();
+  const line = withoutControlCharacters(value, { collapse: true }).trim();
   return line.length > MAX_TITLE ? `${line.slice(0, MAX_TITLE - 1)}…` : line;
 }

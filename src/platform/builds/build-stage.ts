@@ -1,3 +1,4 @@
+import { shellQuote } from "../../lib/shell.ts";
 import type { Build, Site } from "../db/schema.ts";
 import { branchLabel, siteUrl } from "../sites/urls.ts";
 import { buildEnvVars } from "../env/env.ts";
@@ -12,8 +13,6 @@ import { StageFailure, type BuildRunnerOptions } from "./stage.ts";
  * with the site's environment and Netlify's build variables, in its base directory, under the
  * configured wall-time limit.
  */
-
-const shellQuote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
 
 export async function buildSite(
   options: BuildRunnerOptions,

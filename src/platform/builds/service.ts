@@ -1,16 +1,11 @@
 import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from "kysely";
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { deployContext } from "../deploys/context.ts";
 import { DECLARABLE_STATES, failDirectDeploy } from "../deploys/digest.ts";
-import type {
-  Build,
-  BuildState,
-  Deploy,
-  LogSection,
-  PlatformDatabase,
-} from "../db/schema.ts";
+import type { Build, BuildState, Deploy, LogSection, PlatformDatabase } from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
 
@@ -76,8 +71,6 @@ export const BUILD_MAX_ATTEMPTS = 2;
 export const buildJobKey = (buildId: string): string => `build:${buildId}`;
 export const siteConcurrencyKey = (siteId: string): string => `site:${siteId}`;
 
-const SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
-
 /** Builds that are not finished. */
 export const ACTIVE_BUILD_STATES: readonly BuildState[] = ["enqueued", "building"];
 
@@ -129,7 +122,7 @@ export async function requestBuildInTransaction(
 ): Promise<BuildRequestResult> {
   const branch = checkBranch("branch", request.branch);
   const sha = request.sha?.toLowerCase();
-  if (sha !== undefined && !SHA.test(sha)) {
+  if (sha !== undefined && !isGitObjectId(sha)) {
     throw invalidField("sha", "must be a full commit id (40 or 64 hexadecimal characters)");
   }
   // A no-op update takes the site's row lock (Postgres) or the write lock (SQLite) first, so

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createWorkingCopy, poll, type WorkingCopy } from "../../../test/helpers/e2e.ts";
+import { createWorkingCopy, type WorkingCopy } from "../../../test/helpers/e2e.ts";
 import {
   startTestForge,
   type TestForge,
@@ -12,6 +12,7 @@ import {
   type Tenant,
   type TestPlatform,
 } from "../../../test/helpers/platform.ts";
+import { poll } from "../../../test/helpers/wait.ts";
 import { commitStatus } from "./statuses.ts";
 
 /**
@@ -137,7 +138,8 @@ describe("commit statuses", () => {
       }, "a failed status on the commit");
       assert.equal(failed.name, "slipway/stella");
       assert.equal(failed.description, build.error!.split("\n")[0]!.slice(0, 140));
-      assert.match(failed.target_url ?? "", /\/api\/v1\/builds\/[0-9a-f]{24}\/log$/);
+      // The dashboard's page of the deploy, with its build log.
+      assert.match(failed.target_url ?? "", /\/sites\/stella\/deploys\/[0-9a-f]{24}$/);
     });
   });
 });

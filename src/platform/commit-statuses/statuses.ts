@@ -1,3 +1,4 @@
+import { withoutControlCharacters } from "../../lib/text.ts";
 import { siteUrl } from "../sites/urls.ts";
 import { previewLabel } from "../sites/review-refs.ts";
 import type { LeasedJob } from "../jobs/queue.ts";
@@ -169,7 +170,6 @@ export function commitStatus(
 }
 
 function describe(reason: string): string {
-  // eslint-disable-next-line no-control-regex
-  const line = (reason.split("\n")[0] ?? "").replace(/[\x00-\x1f\x7f]/g, " ").trim();
+  const line = withoutControlCharacters(reason.split("\n")[0] ?? "").trim();
   return line.length > MAX_DESCRIPTION ? `${line.slice(0, MAX_DESCRIPTION - 1)}…` : line;
 }

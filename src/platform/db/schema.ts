@@ -148,16 +148,14 @@ export interface SitesTable {
   published_deploy_id: string | null;
   created_at: string;
   updated_at: string;
-  // The domain settings (migration 0008) are optional in the type, so that code which builds a
-  // site row by hand needs none of them; absent reads as the column's default.
   /** Netlify's `custom_domain` (ASCII form); its claim and state are in `site_domains`. */
-  custom_domain?: string | null;
+  custom_domain: Generated<string | null>;
   /** JSON array of Netlify's `domain_aliases` (ASCII; `*.example.com` allowed). */
-  domain_aliases?: string;
+  domain_aliases: Generated<string>;
   /** 1: plain HTTP requests to a domain with a certificate are redirected to HTTPS. */
-  force_ssl?: number;
+  force_ssl: Generated<number>;
   /** `Strict-Transport-Security: max-age=N` on HTTPS answers of the custom domains; null: off. */
-  hsts_max_age?: number | null;
+  hsts_max_age: Generated<number | null>;
 }
 
 /** Netlify's deploy states. */
@@ -501,7 +499,11 @@ export type User = Selectable<UsersTable>;
 export type Account = Selectable<AccountsTable>;
 export type AccountMembership = Selectable<AccountMembershipsTable>;
 export type DeployKey = Selectable<DeployKeysTable>;
-export type Site = Selectable<SitesTable>;
+// The domain settings (migration 0008) are optional in `Site`, so that code which builds a site
+// row by hand needs none of them; absent reads as the column's default.
+type SiteDomainColumns = "custom_domain" | "domain_aliases" | "force_ssl" | "hsts_max_age";
+export type Site = Omit<Selectable<SitesTable>, SiteDomainColumns> &
+  Partial<Pick<Selectable<SitesTable>, SiteDomainColumns>>;
 export type NewSite = Insertable<SitesTable>;
 export type SiteUpdate = Updateable<SitesTable>;
 export type Deploy = Selectable<DeploysTable>;

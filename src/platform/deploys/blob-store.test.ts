@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { after, before, describe, it } from "node:test";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import {
   BlobIntegrityError,
   BlobNotFoundError,
   BlobTooLargeError,
   LocalBlobStore,
 } from "./blob-store.ts";
-
-const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 
 describe("LocalBlobStore", () => {
   let root: string;

@@ -95,6 +95,7 @@ export class BlobTooLargeError extends Error {
   }
 }
 
+/** A file's content digest (Netlify's deploy protocol), not a git object id: always SHA-1. */
 const SHA1 = /^[0-9a-f]{40}$/;
 
 export function isSha1(value: string): boolean {

@@ -1,3 +1,4 @@
+import { isRecord } from "../../lib/json.ts";
 import { invalidField } from "../errors.ts";
 import { isSha1 } from "./blob-store.ts";
 import { ManifestPathError, validateManifestPath } from "./manifest.ts";
@@ -14,17 +15,13 @@ export const MAX_FUNCTIONS = 1000;
 const SHA256 = /^[0-9a-f]{64}$/;
 const FUNCTION_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /**
  * Netlify's `files` (path → SHA-1) as a map of canonical paths; every path goes through
  * `validateManifestPath`, and each refusal names the path. The count is checked first, so a
  * huge map is refused before any work.
  */
 export function parseFilesMap(value: unknown): Map<string, string> {
-  if (!isObject(value)) throw invalidField("files", "must be an object of path → SHA-1");
+  if (!isRecord(value)) throw invalidField("files", "must be an object of path → SHA-1");
   const keys = Object.keys(value);
   if (keys.length > MAX_DEPLOY_FILES) {
     throw invalidField(
@@ -61,7 +58,7 @@ export function parseFilesMap(value: unknown): Map<string, string> {
 
 /** Netlify's `functions` (name → SHA-256). */
 export function parseFunctionsMap(value: unknown): Map<string, string> {
-  if (!isObject(value)) throw invalidField("functions", "must be an object of name → SHA-256");
+  if (!isRecord(value)) throw invalidField("functions", "must be an object of name → SHA-256");
   const names = Object.keys(value);
   if (names.length > MAX_FUNCTIONS) {
     throw invalidField("functions", `has ${names.length} entries; at most ${MAX_FUNCTIONS}`);

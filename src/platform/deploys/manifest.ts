@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { hasControlCharacters } from "../../lib/text.ts";
 import { isSha1 } from "./blob-store.ts";
 import { fsyncDir, writeFileAtomic } from "./durable-files.ts";
 
@@ -53,9 +54,6 @@ export class ManifestConflictError extends Error {
   }
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 /**
  * Checks a file path for a manifest and returns its canonical form (no leading slash).
  * Accepts the digest-deploy form `/index.html` as well as `index.html`. With `urlEncoded`
@@ -91,7 +89,9 @@ export function validateManifestPath(path: string, options: { urlEncoded?: boole
       throw new ManifestPathError(path, `has a '${raw}' segment`);
     }
     if (raw.includes("\\")) throw new ManifestPathError(path, "has a backslash");
-    if (CONTROL.test(raw)) throw new ManifestPathError(path, "has a control character or NUL");
+    if (hasControlCharacters(raw)) {
+      throw new ManifestPathError(path, "has a control character or NUL");
+    }
     if (Buffer.byteLength(raw) > MAX_SEGMENT_BYTES) {
       throw new ManifestPathError(path, `has a name longer than ${MAX_SEGMENT_BYTES} bytes`);
     }

@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import { LocalBlobStore, type BlobStore } from "./blob-store.ts";
 import { HashPool } from "./hash-pool.ts";
 import { PublishError, publishDirectory, type PublishErrorCode } from "./publish.ts";
-
-const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 
 async function writeTree(root: string, files: Record<string, string | Buffer>): Promise<void> {
   for (const [path, content] of Object.entries(files)) {

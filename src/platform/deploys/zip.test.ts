@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import yazl from "yazl";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import { LocalBlobStore } from "./blob-store.ts";
 import { extractZip, ZipError, type ZipLimits } from "./zip.ts";
-
-const sha1 = (data: Buffer | string): string => createHash("sha1").update(data).digest("hex");
 
 async function zipOf(
   files: Record<string, Buffer | string>,

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,9 +7,8 @@ import { after, before, describe, it } from "node:test";
 import { LocalBlobStore } from "../deploys/blob-store.ts";
 import { publishDirectory } from "../deploys/publish.ts";
 import { MemorySiteResolver } from "./hosts.ts";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import { startEdge, type RunningEdge } from "../../../test/helpers/edge.ts";
-
-const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 const HOST = "site.sites.test";
 
 /**

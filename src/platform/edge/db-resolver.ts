@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import { OBJECT_ID } from "../../lib/ids.ts";
 import { reviewIdOfLabel } from "../sites/review-refs.ts";
+import { routeForHost } from "../domains/hosts.ts";
 import { branchLabel } from "../sites/urls.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
@@ -76,8 +77,15 @@ export class DbSiteResolver implements SiteResolver {
 
   private async lookup(host: string): Promise<HostEntry> {
     const parsed = parseSiteHost(host, this.options.sitesDomain);
-    const deployId = parsed ? await this.deployIdFor(parsed.site, parsed.label) : undefined;
-    const entry: HostEntry = { site: parsed?.site, deployId, expires: this.now() + this.ttlMs };
+    let site = parsed?.site;
+    let deployId = parsed ? await this.deployIdFor(parsed.site, parsed.label) : undefined;
+    if (!parsed) {
+      // A custom domain, alias or wildcard alias: the site's published deploy.
+      const route = await routeForHost(this.options.db, host, new Date());
+      site = route?.siteName;
+      deployId = route?.publishedDeployId ?? undefined;
+    }
+    const entry: HostEntry = { site, deployId, expires: this.now() + this.ttlMs };
     if (this.hosts.size >= this.maxHosts) this.hosts.clear();
     this.hosts.set(host, entry);
     return entry;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { LocalBlobStore, type BlobReader } from "../deploys/blob-store.ts";
 import { MemorySiteResolver, type ResolvedDeploy } from "./hosts.ts";
+import { sha1 } from "../../../test/helpers/digests.ts";
 import {
   makeDeploy,
   rawRequest,
@@ -14,8 +15,6 @@ import {
   type RawResponse,
   type RunningEdge,
 } from "../../../test/helpers/edge.ts";
-
-const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 const DOMAIN = "sites.test";
 const HOST = `hello.${DOMAIN}`;
 

@@ -1,3 +1,5 @@
+import { hasControlCharacters } from "../../lib/text.ts";
+
 /**
  * Request targets → one canonical, decoded URL path. Everything the edge decides (file lookup,
  * redirect and header rules) uses this one form, so no rule can see a different path than the
@@ -20,8 +22,6 @@ export const MAX_TARGET_LENGTH = 8192;
  * cannot backtrack.
  */
 const PLAIN = /^(?:\/[A-Za-z0-9_~!$&'()*+,;=:@-][A-Za-z0-9._~!$&'()*+,;=:@-]*)*\/?$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Canonicalises a decoded path; `undefined` when it climbs above the root. */
 export function normalisePath(decoded: string): string | undefined {
@@ -68,7 +68,7 @@ export function parseRequestTarget(url: string): RequestTarget {
       return { ok: false, status: 400, reason: "malformed percent-encoding" };
     }
   }
-  if (CONTROL.test(decoded)) {
+  if (hasControlCharacters(decoded)) {
     return { ok: false, status: 400, reason: "control character in path" };
   }
   const path = normalisePath(decoded);

@@ -9,12 +9,12 @@ import {
   EMPTY_RULES,
   MAX_RULES_FILE_BYTES,
   applyRedirectRules,
-  compileFromPath,
   headersForPath,
   loadDeployRules,
   parseRules,
   type DeployRules,
 } from "./rules.ts";
+import { compileFromPath } from "./rule-paths.ts";
 
 const req = (path: string, query = "", host = "site.sites.test") => ({ host, path, query });
 

@@ -1,12 +1,30 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseAllHeaders, type Header, type MinimalHeader } from "@netlify/headers-parser";
+import { parseAllHeaders, type MinimalHeader } from "@netlify/headers-parser";
 import { parseAllRedirects } from "@netlify/redirect-parser";
-import { compileGlob, GlobText, type Glob, type GlobSyntax, type GlobToken } from "../../lib/glob-match.ts";
+import { GlobText, type Glob } from "../../lib/glob-match.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest } from "../deploys/manifest.ts";
 import { parseRequestTarget } from "./request-path.ts";
+import {
+  limitHeadersFile,
+  limitRedirectsFile,
+  MAX_BLANK_RUN,
+  MAX_HEADER_FLOATING_PARTS,
+  MAX_HEADER_RULES,
+  MAX_REDIRECT_RULES,
+  MAX_RULE_WILDCARDS,
+  tomlBlankRun,
+  tooManyWildcards,
+} from "./rule-limits.ts";
+import {
+  compileForPath,
+  compileFromPath,
+  HEADER_PATH_SYNTAX,
+  lastLineTerminator,
+  type FromPathMatcher,
+} from "./rule-paths.ts";
 
 /**
  * A deploy's redirect and header rules: `_redirects` and `_headers` at the root of the
@@ -25,12 +43,9 @@ import { parseRequestTarget } from "./request-path.ts";
  * The parsers read files, so the rule files' bytes are written to a private temporary
  * directory under fixed names for the parse; no request-derived name ever reaches the disk.
  *
- * Paths are matched without any RegExp built from a rule (a tenant's pattern must not be able
- * to stop the event loop): `from` paths by a deterministic segment walk, `for` paths by the
- * linear-time glob matcher of `src/lib/glob-match.ts`, each with exactly the semantics of the
- * RegExp the Netlify parsers would build. A deploy keeps at most `MAX_REDIRECT_RULES` redirects
- * and `MAX_HEADER_RULES` header rules, a rule at most `MAX_RULE_WILDCARDS` wildcards; what is
- * beyond is skipped with a message in `errors`.
+ * Paths are matched without any RegExp built from a rule, so that no tenant's pattern can stop
+ * the event loop (`rule-paths.ts`), and what a deploy's rules may cost is capped
+ * (`rule-limits.ts`): what goes beyond is skipped with a message in `errors`.
  */
 
 export interface RedirectRule {
@@ -72,12 +87,6 @@ export const EMPTY_RULES: DeployRules = Object.freeze({
 
 /** Rule files larger than this are ignored (with an error), like an oversize `_redirects`. */
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
-/** Redirect rules per deploy (`_redirects` and `netlify.toml` together); later ones are skipped. */
-export const MAX_REDIRECT_RULES = 10_000;
-/** Header rules per deploy (`_headers` and `netlify.toml` together); later ones are skipped. */
-export const MAX_HEADER_RULES = 1_000;
-/** `*` and `:placeholder`s per rule path; a rule with more is skipped. */
-export const MAX_RULE_WILDCARDS = 16;
 
 /** Headers the edge computes itself; a rule may not set them. */
 const RESERVED_HEADERS = new Set([
@@ -98,129 +107,6 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const BAD_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
-const SLASH = 0x2f;
-const PLACEHOLDER = /^:[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Where the first line terminator of `text` is (what `.` in a RegExp stops at), or -1. */
-function firstLineTerminator(text: string): number {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return i;
-  }
-  return -1;
-}
-
-type FromPiece = { kind: "literal"; text: string } | { kind: "placeholder" };
-
-/**
- * A compiled `from` path: literal segments (percent-decoded, case-sensitive), `:name`
- * segments, and a final `*`, with a trailing slash optional on both sides, as on Netlify. It
- * matches like the RegExp `^/lit/([^/]+)…(?:/(.*))?$` (or `…/?$` without a splat) and in one
- * pass: a placeholder can only end at the next "/" or the end, so there is never a choice.
- */
-export class FromPathMatcher {
-  constructor(
-    readonly names: readonly string[],
-    private readonly pieces: readonly FromPiece[],
-    private readonly splat: boolean,
-  ) {}
-
-  /** The captures (in the order of `names`; an absent splat is ""), or undefined. */
-  match(path: string, lineTerminator = firstLineTerminator(path)): string[] | undefined {
-    const captures: string[] = [];
-    let pos = 0;
-    for (const piece of this.pieces) {
-      if (piece.kind === "literal") {
-        if (!path.startsWith(piece.text, pos)) return undefined;
-        pos += piece.text.length;
-        continue;
-      }
-      if (path.charCodeAt(pos) !== SLASH) return undefined;
-      const slash = path.indexOf("/", pos + 1);
-      const end = slash === -1 ? path.length : slash;
-      if (end === pos + 1) return undefined;
-      captures.push(path.slice(pos + 1, end));
-      pos = end;
-    }
-    if (this.splat) {
-      if (pos === path.length) return [...captures, ""];
-      // `(?:/(.*))?$`: the rest after a slash, which `.` does not match past a line terminator.
-      if (path.charCodeAt(pos) !== SLASH || lineTerminator > pos) return undefined;
-      return [...captures, path.slice(pos + 1)];
-    }
-    if (this.pieces.length === 0) return path === "/" ? captures : undefined;
-    const rest = path.length - pos;
-    return rest === 0 || (rest === 1 && path.charCodeAt(pos) === SLASH) ? captures : undefined;
-  }
-}
-
-/** Compiles a `from` path (see `FromPathMatcher`). */
-export function compileFromPath(path: string): FromPathMatcher {
-  const segments = path.split("/").filter((segment) => segment !== "");
-  const names: string[] = [];
-  const pieces: FromPiece[] = [];
-  let splat = false;
-  segments.forEach((segment, index) => {
-    if (segment === "*" && index === segments.length - 1) {
-      splat = true;
-      names.push("splat");
-    } else if (PLACEHOLDER.test(segment)) {
-      names.push(segment.slice(1));
-      pieces.push({ kind: "placeholder" });
-    } else {
-      const text = "/" + decodeSegment(segment);
-      const last = pieces[pieces.length - 1];
-      if (last?.kind === "literal") last.text += text;
-      else pieces.push({ kind: "literal", text });
-    }
-  });
-  return new FromPathMatcher(names, pieces, splat);
-}
-
-/** How `for` paths compare: case-insensitively, `*` not matching line terminators (`iu`). */
-export const HEADER_PATH_SYNTAX: GlobSyntax = Object.freeze({
-  foldCase: true,
-  starExcludes: Object.freeze([0x0a, 0x0d, 0x2028, 0x2029]),
-});
-
-/**
- * Compiles a header rule's `for` path with the semantics of `@netlify/headers-parser`'s
- * `forRegExp` (`^/part/part/?$` with the `iu` flags, parts trimmed at their end and empty ones
- * dropped): `:name` parts match one segment, a `*` part matches anything including nothing
- * and the slash before it, and `*` inside a part matches any characters, slashes included.
- */
-export function compileForPath(forPath: string): Glob {
-  const parts = forPath
-    .split("/")
-    .map((part) => part.trimEnd())
-    .filter(Boolean);
-  const tokens: GlobToken[] = [{ kind: "literal", text: "/" }];
-  parts.forEach((part, index) => {
-    if (index > 0) tokens.push({ kind: "literal", text: "/" });
-    if (part.startsWith(":")) {
-      tokens.push({ kind: "segment" });
-    } else if (part === "*") {
-      // `/?(.*)`: an optional slash before a star is already something the star matches.
-      tokens.pop();
-      tokens.push({ kind: "star" });
-    } else {
-      part.split("*").forEach((text, i) => {
-        if (i > 0) tokens.push({ kind: "star" });
-        tokens.push({ kind: "literal", text });
-      });
-    }
-  });
-  return compileGlob(tokens, HEADER_PATH_SYNTAX, { optionalTrailingSlash: true });
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -275,17 +161,11 @@ function compileRedirect(raw: unknown, index: number): RedirectRule | string {
   };
 }
 
-function tooManyWildcards(count: number): string {
-  return `${count} wildcards (* and :placeholders); a rule may have at most ${MAX_RULE_WILDCARDS}, so it was ignored`;
-}
-
-function compileHeader(raw: MinimalHeader | Header, errors: string[]): HeaderRule | undefined {
-  if (!("forRegExp" in raw)) return undefined;
-  const path = compileForPath(raw.for);
-  if (path.wildcards > MAX_RULE_WILDCARDS) {
-    errors.push(`headers for ${raw.for}: ${tooManyWildcards(path.wildcards)}`);
-    return undefined;
-  }
+function compileHeader(
+  raw: MinimalHeader,
+  path: Glob,
+  errors: string[],
+): HeaderRule | undefined {
   const values: [string, string][] = [];
   for (const [name, value] of Object.entries(raw.values)) {
     const lower = name.toLowerCase();
@@ -313,7 +193,7 @@ export interface RuleSources {
 /** Parses rule sources with Netlify's parsers and compiles them. Never throws on bad rules. */
 export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Promise<DeployRules> {
   const errors: string[] = [];
-  const files: [string, Buffer][] = [];
+  const files: [string, string][] = [];
   for (const [name, data] of [
     ["_redirects", sources.redirects],
     ["_headers", sources.headers],
@@ -324,15 +204,22 @@ export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Prom
       errors.push(`${name} is larger than ${MAX_RULES_FILE_BYTES} bytes and was ignored`);
       continue;
     }
-    files.push([name, data]);
+    const text = data.toString("utf8");
+    if (name === "_redirects") files.push([name, limitRedirectsFile(text, errors)]);
+    else if (name === "_headers") files.push([name, limitHeadersFile(text, errors)]);
+    else if (tomlBlankRun(text) > MAX_BLANK_RUN) {
+      errors.push(
+        `netlify.toml has more than ${MAX_BLANK_RUN} blank characters in a row; its redirect and header rules were ignored`,
+      );
+    } else files.push([name, text]);
   }
   if (files.length === 0) return errors.length === 0 ? EMPTY_RULES : { ...EMPTY_RULES, errors };
 
   const dir = await mkdtemp(join(tmpBase, "slipway-rules-"));
   try {
     const has = new Set<string>();
-    for (const [name, data] of files) {
-      await writeFile(join(dir, name), data, { mode: 0o600, flag: "wx" });
+    for (const [name, text] of files) {
+      await writeFile(join(dir, name), text, { mode: 0o600, flag: "wx" });
       has.add(name);
     }
     const netlifyConfigPath = has.has("netlify.toml") ? join(dir, "netlify.toml") : undefined;
@@ -347,28 +234,67 @@ export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Prom
         headersFiles: has.has("_headers") ? [join(dir, "_headers")] : [],
         netlifyConfigPath,
         configHeaders: [],
-        minimal: false,
+        // Without the `forRegExp` the parser would build from each path: paths are matched
+        // by `compileForPath`.
+        minimal: true,
       }),
     ]);
     const hide = (message: string): string => message.replaceAll(dir + "/", "");
     for (const error of [...redirectResult.errors, ...headerResult.errors] as unknown[]) {
       errors.push(hide(error instanceof Error ? error.message : String(error)));
     }
-    const redirects: RedirectRule[] = [];
-    redirectResult.redirects.forEach((raw, index) => {
-      const rule = compileRedirect(raw, index);
-      if (typeof rule === "string") errors.push(rule);
-      else redirects.push(rule);
-    });
-    const headers: HeaderRule[] = [];
-    for (const raw of headerResult.headers) {
-      const rule = compileHeader(raw, errors);
-      if (rule) headers.push(rule);
-    }
-    return { redirects, headers, hasForced: redirects.some((rule) => rule.force), errors };
+    return {
+      ...compileRules(redirectResult.redirects, headerResult.headers, errors),
+      errors,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Compiles parsed rules within the per-deploy limits, adding what was skipped to `errors`. */
+function compileRules(
+  rawRedirects: readonly unknown[],
+  rawHeaders: readonly MinimalHeader[],
+  errors: string[],
+): Omit<DeployRules, "errors"> {
+  if (rawRedirects.length > MAX_REDIRECT_RULES) {
+    errors.push(
+      `${rawRedirects.length} redirect rules in _redirects and netlify.toml; only the first ${MAX_REDIRECT_RULES} are used (the limit per deploy)`,
+    );
+  }
+  const redirects: RedirectRule[] = [];
+  rawRedirects.slice(0, MAX_REDIRECT_RULES).forEach((raw, index) => {
+    const rule = compileRedirect(raw, index);
+    if (typeof rule === "string") errors.push(rule);
+    else redirects.push(rule);
+  });
+
+  if (rawHeaders.length > MAX_HEADER_RULES) {
+    errors.push(
+      `${rawHeaders.length} header rules in _headers and netlify.toml; only the first ${MAX_HEADER_RULES} are used (the limit per deploy)`,
+    );
+  }
+  const headers: HeaderRule[] = [];
+  let floating = 0;
+  for (const raw of rawHeaders.slice(0, MAX_HEADER_RULES)) {
+    const path = compileForPath(raw.for);
+    if (path.wildcards > MAX_RULE_WILDCARDS) {
+      errors.push(`headers for ${raw.for}: ${tooManyWildcards(path.wildcards)}`);
+      continue;
+    }
+    if (floating + path.floatingPieces > MAX_HEADER_FLOATING_PARTS) {
+      errors.push(
+        `headers for ${raw.for}: the deploy's header paths would have more than ${MAX_HEADER_FLOATING_PARTS} parts between two * (each is a search through the request path), so this rule was ignored`,
+      );
+      continue;
+    }
+    const rule = compileHeader(raw, path, errors);
+    if (rule === undefined) continue;
+    floating += path.floatingPieces;
+    headers.push(rule);
+  }
+  return { redirects, headers, hasForced: redirects.some((rule) => rule.force) };
 }
 
 /**
@@ -433,7 +359,7 @@ export function applyRedirectRules(
 ): RuleOutcome | undefined {
   if (rules.redirects.length === 0 || (exists && !rules.hasForced)) return undefined;
   let params: URLSearchParams | undefined;
-  const lineTerminator = firstLineTerminator(request.path);
+  const lineTerminator = lastLineTerminator(request.path);
   for (const rule of rules.redirects) {
     if (exists && !rule.force) continue;
     if (rule.host !== undefined && rule.host !== request.host) continue;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { createLogger } from "../../lib/logger.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
+import { waitUntil } from "../../../test/helpers/wait.ts";
 import { startWorkerPool } from "./workers.ts";
 
 describe("SqlJobQueue", () => {
@@ -178,10 +179,7 @@ describe("startWorkerPool", () => {
         await m.queue.enqueue({ queue: "q", payload: { key, name }, concurrencyKey: key });
       }
       m.queue.wake();
-      const deadline = Date.now() + 5000;
-      while (done.length < 5 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitUntil(() => done.length >= 5, "five jobs to finish", 5000);
       assert.equal(done.length, 5);
       assert.deepEqual(
         done.filter((n) => n.startsWith("a")),
@@ -197,7 +195,7 @@ describe("startWorkerPool", () => {
         concurrencyKey: "z",
       });
       m.queue.wake();
-      while (running.get("z") !== 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      await waitUntil(() => running.get("z") === 1, "the blocker to start");
     } finally {
       await pool.stop();
     }

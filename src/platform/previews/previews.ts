@@ -1,3 +1,4 @@
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { requestBuild, supersedeQueued, type BuildRequestResult } from "../builds/service.ts";
@@ -76,7 +77,7 @@ export async function handleReviewEvent(
       reason: `ignored: ${name} is ${review.untrusted ?? "from a fork"}; Bitbucket does not publish a fork's commits in the destination repository, so its preview cannot be built`,
     };
   }
-  const full = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(review.head);
+  const full = isGitObjectId(review.head);
   if (review.untrusted !== null) {
     return recordPendingPreview(ctx, site, review, review.head, name);
   }

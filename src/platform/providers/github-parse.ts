@@ -1,4 +1,5 @@
-import { isRecord, isString } from "./rest.ts";
+import { isRecord } from "../../lib/json.ts";
+import { isString } from "./rest.ts";
 import {
   ProviderError,
   type HookEventKind,

@@ -298,6 +298,7 @@ export class GitHubClient implements ProviderClient {
   }
 
   async setCommitStatus(repo: ProviderRepo, sha: string, status: CommitStatus): Promise<void> {
+    // SHA-1 only, not `isGitObjectId`: GitHub has no SHA-256 repositories.
     if (!/^[0-9a-f]{40}$/.test(sha)) {
       throw new ProviderError(
         "invalid",

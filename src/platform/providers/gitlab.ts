@@ -1,8 +1,9 @@
+import { GIT_OBJECT_ID } from "../../lib/git-ids.ts";
+import { isRecord } from "../../lib/json.ts";
 import type { ProviderHttp, ProviderResponse } from "./http.ts";
 import {
   commitId,
   header,
-  isRecord,
   isString,
   nextLink,
   PAGE_SIZE,
@@ -49,9 +50,6 @@ const STATE: Record<CommitStatus["state"], string> = {
   failure: "failed",
   error: "failed",
 };
-
-/** A commit id: SHA-1, or SHA-256 for repositories in that object format. */
-const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 const BASE_URL_HINT =
   "check the connection's base_url: it must be the GitLab instance's address (https://gitlab.example.com)";
@@ -220,7 +218,7 @@ export class GitLabClient implements ProviderClient {
   }
 
   async setCommitStatus(repo: ProviderRepo, sha: string, status: CommitStatus): Promise<void> {
-    const commit = commitId(sha, SHA);
+    const commit = commitId(sha, GIT_OBJECT_ID);
     await this.api.call(
       {
         method: "POST",

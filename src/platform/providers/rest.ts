@@ -1,3 +1,4 @@
+import { isRecord } from "../../lib/json.ts";
 import type { ProviderHttp, ProviderRequest, ProviderResponse } from "./http.ts";
 import { ProviderError, type ProviderCredential, type ProviderErrorKind } from "./types.ts";
 
@@ -10,9 +11,6 @@ import { ProviderError, type ProviderCredential, type ProviderErrorKind } from "
  */
 
 // ---------- reading JSON ----------
-
-export const isRecord = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === "object" && !Array.isArray(value);
 
 /** The object, or `{}` for anything else, so that a missing field reads as undefined. */
 export const record = (value: unknown): Record<string, unknown> => (isRecord(value) ? value : {});

@@ -1,4 +1,5 @@
 import { run } from "../../lib/run.ts";
+import { shellQuote } from "../../lib/shell.ts";
 import { hostKeyFingerprint } from "./host-keys.ts";
 
 /**
@@ -84,12 +85,10 @@ export function sshCommand(parts: SshCommandParts): string {
     "-o", "ServerAliveInterval=15",
     "-o", "ServerAliveCountMax=4",
   ]; // prettier-ignore
-  return words.map(shellQuote).join(" ");
-}
-
-function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+  // Words the shell reads literally stay bare, so that the command is easy to read in logs.
+  return words
+    .map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : shellQuote(word)))
+    .join(" ");
 }
 
 /** `ED25519 SHA256:…` of the deploy key, from its public half (no passphrase support needed). */

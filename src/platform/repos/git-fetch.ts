@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { isGitObjectId } from "../../lib/git-ids.ts";
 import { isValidBranchName } from "../../lib/git-refs.ts";
 import { GitFetchError } from "./diagnose.ts";
 import { listBranches } from "./git-branches.ts";
@@ -45,7 +46,6 @@ export interface FetchResult {
   durationMs: number;
 }
 
-const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** git's complaints about the local repository (not the remote one). */
 const LOCAL_DAMAGE =
   /not a git repository|fatal: bad object|is corrupt|unable to read [0-9a-f]{40}|cannot lock ref|fatal: loose object|bad config|unable to write/i;
@@ -58,7 +58,7 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
       `the branch name ${JSON.stringify(options.branch)} is not a valid git branch name`,
     );
   }
-  if (options.commit !== undefined && !SHA.test(options.commit)) {
+  if (options.commit !== undefined && !isGitObjectId(options.commit)) {
     throw notAllowed(`the commit ${JSON.stringify(options.commit)} is not a full hexadecimal sha`);
   }
   if (options.fetchRef !== undefined && !isFetchableRef(options.fetchRef)) {
@@ -191,7 +191,7 @@ async function revParse(
     `${ref}^{commit}`,
   ]);
   const sha = result.stdout.trim();
-  return result.code === 0 && SHA.test(sha) ? sha : undefined;
+  return result.code === 0 && isGitObjectId(sha) ? sha : undefined;
 }
 
 /**

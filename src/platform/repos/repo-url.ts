@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { hasControlCharacters } from "../../lib/text.ts";
 
 /**
  * The one check of repository URLs: when a site links a repository (`settings.ts`) and again
@@ -89,8 +90,9 @@ export function validateRepoUrl(input: string): RepoUrl {
   if (/^[/.~\\]/.test(input)) {
     fail(`local paths are not allowed: the platform never builds from its own disk; ${HOW}`);
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\s\x00-\x20\x7f]/u.test(input)) fail("must not contain spaces or control characters");
+  if (/\s/u.test(input) || hasControlCharacters(input)) {
+    fail("must not contain spaces or control characters");
+  }
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(input)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (scheme === "ssh") return fromUrl(input, "ssh", fail);

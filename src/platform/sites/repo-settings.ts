@@ -2,6 +2,7 @@ import type { Actor } from "../accounts/tokens.ts";
 import type { PlatformContext } from "../context.ts";
 import type { RepoProvider, Site } from "../db/schema.ts";
 import { isValidBranchName } from "../../lib/git-refs.ts";
+import { hasControlCharacters } from "../../lib/text.ts";
 import { invalidField } from "../errors.ts";
 import { checkRepoHost, type ResolveHost } from "../repos/host-guard.ts";
 import { quote, RepoUrlError, validateRepoUrl, type RepoUrl } from "../repos/repo-url.ts";
@@ -84,9 +85,7 @@ const MAX_DIR = 1024;
 export function checkCheckoutDir(field: string, value: string): string | null {
   if (value === "" || value === "." || value === "./") return null;
   if (value.length > MAX_DIR) throw invalidField(field, `must be at most ${MAX_DIR} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value))
-    throw invalidField(field, "must not contain control characters");
+  if (hasControlCharacters(value)) throw invalidField(field, "must not contain control characters");
   if (value.includes("\\")) throw invalidField(field, "must use / as the separator, not \\");
   if (value.startsWith("/") || value.startsWith("~")) {
     throw invalidField(
@@ -120,9 +119,7 @@ export function checkEnv(field: string, env: Record<string, string>): Record<str
 /** Free-text identifiers (`repo_path`, a string `repo.id`): printable, no leading dash. */
 export function checkText(field: string, value: string, max: number): string {
   if (value.length > max) throw invalidField(field, `must be at most ${max} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value))
-    throw invalidField(field, "must not contain control characters");
+  if (hasControlCharacters(value)) throw invalidField(field, "must not contain control characters");
   if (value.startsWith("-")) throw invalidField(field, `${quote(value)} must not start with "-"`);
   return value;
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { domainToASCII } from "node:url";
 import { isUniqueViolation } from "../../lib/database.ts";
 import { UUID, uuid } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
@@ -16,14 +17,20 @@ import {
   type RepoSettings,
 } from "./repo-settings.ts";
 import { readEnv, readWebhookSecret, sealEnv, sealNewWebhookSecret } from "./secrets.ts";
+import {
+  checkDomainInput,
+  readDomainSettings,
+  syncDomainClaims,
+  type DomainInput,
+} from "../domains/claims.ts";
 
 /**
  * Sites: create, find, update, unlink and delete (each asks the policy first, and checks every
  * field before anything is stored), and the list and views the API presents.
  */
 
-/** Netlify's `siteSetup`: a name and the repository settings, both optional. */
-export interface SiteSetup {
+/** Netlify's `siteSetup`: a name, the repository settings and the domains, all optional. */
+export interface SiteSetup extends DomainInput {
   name?: string;
   repo?: RepoInput;
   build_settings?: RepoInput;
@@ -37,6 +44,8 @@ export interface SiteView {
   envKeys: string[];
   webhookSecret: string | null;
   publishedDeploy: Deploy | null;
+  /** The site's certificate is in use (Netlify's `ssl`). */
+  sslActive: boolean;
 }
 
 /** `repo` wins over `build_settings` when a client sends both. */
@@ -76,9 +85,11 @@ export async function createSite(
 
   for (let attempt = 0; ; attempt++) {
     const name = requested ?? generatedName();
+    const domains = checkDomainInput(ctx, name, body, null);
     const id = uuid();
     const now = isoNow(ctx);
     const site: Site = {
+      ...domains.columns,
       id,
       account_id: accountId,
       created_by: actor.user.id,
@@ -96,6 +107,7 @@ export async function createSite(
     try {
       await ctx.db.transaction().execute(async (trx) => {
         await trx.insertInto("sites").values(site).execute();
+        if (domains.namesChanged) await syncDomainClaims(ctx, trx, site);
         await hooks.onCreated?.(trx, site);
       });
       return site;
@@ -118,14 +130,29 @@ export async function findSite(
   ability: Ability = "read",
 ): Promise<Site> {
   const key = idOrName.toLowerCase();
-  const site = await ctx.db
-    .selectFrom("sites")
-    .selectAll()
-    .where(UUID.test(key) ? "id" : "name", "=", key)
-    .executeTakeFirst();
+  // A site's custom domain or alias names it too, as on Netlify (`site_id=www.example.com`).
+  const site = key.includes(".")
+    ? await findSiteByDomain(ctx, key)
+    : await ctx.db
+        .selectFrom("sites")
+        .selectAll()
+        .where(UUID.test(key) ? "id" : "name", "=", key)
+        .executeTakeFirst();
   if (!site) throw notFound("Site");
   authorize(actor, ability, site, "Site");
   return site;
+}
+
+async function findSiteByDomain(ctx: PlatformContext, domain: string): Promise<Site | undefined> {
+  const ascii = domainToASCII(domain.replace(/\.$/, ""));
+  if (ascii === "") return undefined;
+  return ctx.db
+    .selectFrom("sites")
+    .innerJoin("site_domains", "site_domains.site_id", "sites.id")
+    .selectAll("sites")
+    .where("site_domains.domain", "=", ascii)
+    .where("site_domains.kind", "!=", "wildcard")
+    .executeTakeFirst();
 }
 
 /**
@@ -164,6 +191,8 @@ export async function updateSite(
       changes.webhook_secret_sealed = sealNewWebhookSecret(ctx, site.id);
     }
   }
+  const domains = checkDomainInput(ctx, changes.name ?? site.name, body, readDomainSettings(site));
+  Object.assign(changes, domains.columns);
   if (Object.keys(changes).length === 0) return site;
   changes.updated_at = isoNow(ctx);
   try {
@@ -174,6 +203,7 @@ export async function updateSite(
         .where("id", "=", site.id)
         .returningAll()
         .executeTakeFirstOrThrow();
+      if (domains.namesChanged) await syncDomainClaims(ctx, trx, updated);
       await hooks.onUpdated?.(trx, site, updated);
       return updated;
     });
@@ -291,8 +321,23 @@ export async function viewSites(ctx: PlatformContext, sites: readonly Site[]): P
           (d) => [d.id, d],
         ),
   );
+  const secured = new Set(
+    (
+      await ctx.db
+        .selectFrom("site_certificates")
+        .select("site_id")
+        .where(
+          "site_id",
+          "in",
+          sites.map((s) => s.id),
+        )
+        .where("certificate_pem", "is not", null)
+        .execute()
+    ).map((c) => c.site_id),
+  );
   return sites.map((site) => ({
     site,
+    sslActive: secured.has(site.id),
     account: accounts.get(site.account_id)!,
     repo: readRepoSettings(site),
     envKeys: Object.keys(readEnv(ctx, site)).sort(),

@@ -1,4 +1,7 @@
+import { GIT_OBJECT_ID, isGitObjectId } from "../../lib/git-ids.ts";
 import { isValidBranchName } from "../../lib/git-refs.ts";
+import { isRecord } from "../../lib/json.ts";
+import { withoutControlCharacters } from "../../lib/text.ts";
 import type { ReviewAction, ReviewEvent } from "../previews/review-event.ts";
 import type { WebhookProvider } from "./signatures.ts";
 
@@ -35,7 +38,6 @@ export class MalformedPayload extends Error {
   override name = "MalformedPayload";
 }
 
-const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const ZEROS = /^0+$/;
 const MAX_REF = 1024;
 const MAX_TITLE = 255;
@@ -99,14 +101,11 @@ function decodeBody(contentType: string | undefined, body: Buffer | undefined): 
   } catch {
     throw new MalformedPayload("the body is not valid JSON");
   }
-  if (!isObject(parsed)) throw new MalformedPayload("the body is not a JSON object");
+  if (!isRecord(parsed)) throw new MalformedPayload("the body is not a JSON object");
   return parsed;
 }
 
 type JsonObject = Record<string, unknown>;
-
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
 
@@ -119,7 +118,7 @@ function refPushUpdate(payload: JsonObject): RefUpdate[] {
   const after = str(payload.after)?.toLowerCase();
   if (after === undefined) throw new MalformedPayload("after is missing or not a string");
   const deleted = payload.deleted === true || ZEROS.test(after);
-  if (!deleted && !SHA.test(after)) {
+  if (!deleted && !isGitObjectId(after)) {
     throw new MalformedPayload(`after is not a commit id: ${JSON.stringify(after.slice(0, 80))}`);
   }
   const before = str(payload.before)?.toLowerCase();
@@ -128,7 +127,7 @@ function refPushUpdate(payload: JsonObject): RefUpdate[] {
     ref,
     kind,
     name,
-    before: before !== undefined && SHA.test(before) && !ZEROS.test(before) ? before : null,
+    before: before !== undefined && isGitObjectId(before) && !ZEROS.test(before) ? before : null,
     after: deleted ? null : after,
     deleted,
     title: deleted ? null : commitTitle(payload, after),
@@ -156,21 +155,18 @@ function checkBranchName(update: RefUpdate): void {
 function commitTitle(payload: JsonObject, after: string): string | null {
   if (Array.isArray(payload.commits)) {
     for (const commit of payload.commits as unknown[]) {
-      if (isObject(commit) && str(commit.id)?.toLowerCase() === after) {
+      if (isRecord(commit) && str(commit.id)?.toLowerCase() === after) {
         return firstLine(str(commit.title) ?? str(commit.message));
       }
     }
   }
-  if (isObject(payload.head_commit)) return firstLine(str(payload.head_commit.message));
+  if (isRecord(payload.head_commit)) return firstLine(str(payload.head_commit.message));
   return null;
 }
 
 function firstLine(message: string | undefined): string | null {
   if (message === undefined) return null;
-  const line = (message.split("\n")[0] ?? "")
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\x00-\x1f\x7f]/g, " ")
-    .trim();
+  const line = withoutControlCharacters(message.split("\n")[0] ?? "").trim();
   if (line === "") return null;
   return line.length > MAX_TITLE ? `${line.slice(0, MAX_TITLE - 1)}…` : line;
 }
@@ -184,7 +180,7 @@ const MAX_CHANGES = 100;
  */
 function bitbucketUpdates(payload: JsonObject): RefUpdate[] {
   const push = payload.push;
-  if (!isObject(push) || !Array.isArray(push.changes)) {
+  if (!isRecord(push) || !Array.isArray(push.changes)) {
     throw new MalformedPayload("push.changes is missing or not an array");
   }
   const changes = push.changes as unknown[];
@@ -192,13 +188,13 @@ function bitbucketUpdates(payload: JsonObject): RefUpdate[] {
     throw new MalformedPayload(`push.changes has more than ${MAX_CHANGES} entries`);
   }
   return changes.map((change, i) => {
-    if (!isObject(change)) throw new MalformedPayload(`push.changes.${i} is not an object`);
+    if (!isRecord(change)) throw new MalformedPayload(`push.changes.${i} is not an object`);
     const next = change.new;
     const previous = change.old;
-    if (next !== null && !isObject(next)) {
+    if (next !== null && !isRecord(next)) {
       throw new MalformedPayload(`push.changes.${i}.new is not an object`);
     }
-    const subject = next ?? (isObject(previous) ? previous : undefined);
+    const subject = next ?? (isRecord(previous) ? previous : undefined);
     if (subject === undefined) {
       throw new MalformedPayload(`push.changes.${i} has neither new nor old`);
     }
@@ -210,21 +206,21 @@ function bitbucketUpdates(payload: JsonObject): RefUpdate[] {
     const kind: RefUpdate["kind"] =
       type === "branch" || type === "named_branch" ? "branch" : type === "tag" ? "tag" : "other";
     const hash = (target: unknown): string | undefined =>
-      isObject(target) ? str(target.hash)?.toLowerCase() : undefined;
+      isRecord(target) ? str(target.hash)?.toLowerCase() : undefined;
     const deleted = next === null;
     const after = deleted ? undefined : hash(next.target);
-    if (!deleted && (after === undefined || !SHA.test(after))) {
+    if (!deleted && (after === undefined || !isGitObjectId(after))) {
       throw new MalformedPayload(`push.changes.${i}.new.target.hash is not a commit id`);
     }
-    const before = isObject(previous) ? hash(previous.target) : undefined;
+    const before = isRecord(previous) ? hash(previous.target) : undefined;
     const update: RefUpdate = {
       ref: kind === "branch" ? `refs/heads/${name}` : kind === "tag" ? `refs/tags/${name}` : name,
       kind,
       name,
-      before: before !== undefined && SHA.test(before) ? before : null,
+      before: before !== undefined && isGitObjectId(before) ? before : null,
       after: after ?? null,
       deleted,
-      title: deleted || !isObject(next.target) ? null : firstLine(str(next.target.message)),
+      title: deleted || !isRecord(next.target) ? null : firstLine(str(next.target.message)),
     };
     checkBranchName(update);
     return update;
@@ -238,6 +234,7 @@ function bitbucketUpdates(payload: JsonObject): RefUpdate[] {
 const TRUSTED_ASSOCIATIONS = new Set(["OWNER", "MEMBER", "COLLABORATOR"]);
 /** `review_id` is a 32-bit integer column. */
 const MAX_REVIEW_NUMBER = 2_147_483_647;
+/** Bitbucket's pull request events often carry an abbreviated commit id, not a full one. */
 const ABBREVIATED_SHA = /^[0-9a-f]{7,64}$/;
 const MAX_URL = 1000;
 const MAX_NAME = 100;
@@ -255,7 +252,7 @@ function parseReview(provider: WebhookProvider, event: string, payload: JsonObje
 }
 
 function objectAt(value: unknown, field: string): JsonObject {
-  if (!isObject(value)) throw new MalformedPayload(`${field} is missing or not an object`);
+  if (!isRecord(value)) throw new MalformedPayload(`${field} is missing or not an object`);
   return value;
 }
 
@@ -277,7 +274,11 @@ function reviewNumber(value: unknown, field: string): number {
 
 function commitAt(value: unknown, field: string, abbreviated = false): string {
   const sha = str(value)?.toLowerCase();
-  if (sha === undefined || !(abbreviated ? ABBREVIATED_SHA : SHA).test(sha) || ZEROS.test(sha)) {
+  if (
+    sha === undefined ||
+    !(abbreviated ? ABBREVIATED_SHA : GIT_OBJECT_ID).test(sha) ||
+    ZEROS.test(sha)
+  ) {
     throw new MalformedPayload(`${field} is not a commit id`);
   }
   return sha;
@@ -372,7 +373,7 @@ function pullRequestReview(provider: "github" | "gitea", payload: JsonObject): R
 
   const head = objectAt(pr.head, "pull_request.head");
   const target = objectAt(pr.base, "pull_request.base");
-  const headRepo = isObject(head.repo) ? head.repo : undefined;
+  const headRepo = isRecord(head.repo) ? head.repo : undefined;
   const baseRepo = objectAt(target.repo, "pull_request.base.repo");
   let fork: boolean;
   if (provider === "github") {
@@ -418,19 +419,19 @@ function bitbucketReview(event: string, payload: JsonObject): ReviewEvent {
     "pullrequest:rejected": "closed",
   };
   const action = actions[event] ?? "ignored";
-  const links = isObject(pr.links) ? pr.links : {};
+  const links = isRecord(pr.links) ? pr.links : {};
   const base = {
     number,
     action,
     providerAction: event,
-    url: webUrl(isObject(links.html) ? links.html.href : undefined),
+    url: webUrl(isRecord(links.html) ? links.html.href : undefined),
     title: firstLine(str(pr.title)),
   };
   if (action === "ignored" || action === "closed" || action === "merged") return withoutHead(base);
 
   const source = objectAt(pr.source, "pullrequest.source");
   const destination = objectAt(pr.destination, "pullrequest.destination");
-  const sourceRepo = isObject(source.repository) ? source.repository : undefined;
+  const sourceRepo = isRecord(source.repository) ? source.repository : undefined;
   const destinationRepo = objectAt(destination.repository, "pullrequest.destination.repository");
   stringAt(destinationRepo.full_name, "pullrequest.destination.repository.full_name");
   const fork =
@@ -484,7 +485,7 @@ function gitlabReview(payload: JsonObject): ReviewEvent {
   }
   const fork = attributes.source_project_id !== target;
   // GitLab puts the source project's attributes in `object_attributes.source`.
-  const source = isObject(attributes.source) ? attributes.source.path_with_namespace : undefined;
+  const source = isRecord(attributes.source) ? attributes.source.path_with_namespace : undefined;
   return {
     ...base,
     head: commitAt(

@@ -1,4 +1,5 @@
 import { Type, type Static } from "typebox";
+import { PaginationQuery } from "../../http/pagination.ts";
 
 /** `:branch` is URL-encoded when it holds slashes (`feature%2Fx`), as in GitLab. */
 export const BranchParams = Type.Object({
@@ -7,9 +8,8 @@ export const BranchParams = Type.Object({
 });
 export type BranchParams = Static<typeof BranchParams>;
 
-export const ListBranchesQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1 })),
-  per_page: Type.Optional(Type.Integer({ minimum: 1 })),
-  search: Type.Optional(Type.String({ maxLength: 255 })),
-});
+export const ListBranchesQuery = Type.Intersect([
+  PaginationQuery,
+  Type.Object({ search: Type.Optional(Type.String({ maxLength: 255 })) }),
+]);
 export type ListBranchesQuery = Static<typeof ListBranchesQuery>;

@@ -37,11 +37,6 @@ async function authenticate(request: FastifyRequest): Promise<void> {
   requireActor(request);
 }
 
-/** A PUT without a body is a request with no parameters (Grape), not a malformed body. */
-async function defaultToEmptyBody(request: FastifyRequest): Promise<void> {
-  request.body ??= {};
-}
-
 /** GitLab's deploy keys API (`lib/api/deploy_keys.rb`) and `GET /users/:id/project_deploy_keys`. */
 export function deployKeyRoutes(app: ForgeApp, ctx: ForgeContext): void {
   app.get(
@@ -108,7 +103,7 @@ export function deployKeyRoutes(app: ForgeApp, ctx: ForgeContext): void {
   app.put(
     "/projects/:id/deploy_keys/:key_id",
     {
-      preValidation: [authenticate, defaultToEmptyBody],
+      preValidation: authenticate,
       schema: { params: DeployKeyParams, body: UpdateDeployKeyBody },
     },
     async (request) => {

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from "fastify";
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
@@ -43,11 +42,6 @@ const UNTESTABLE: Partial<Record<TestTriggerParam, string>> = {
   releases_events: "Ensure the project has releases.",
 };
 
-/** A request without a body has no parameters (Grape's view), not an invalid body. */
-async function bodylessAsEmpty(request: FastifyRequest): Promise<void> {
-  if (request.body === undefined || request.body === null) request.body = {};
-}
-
 /**
  * Project hooks (GitLab's `lib/api/project_hooks.rb`): reading needs `read_web_hook`, changing
  * `admin_web_hook` — both Maintainer or higher.
@@ -72,7 +66,7 @@ export function hookRoutes(app: ForgeApp, ctx: ForgeContext): void {
 
   app.post(
     "/projects/:id/hooks",
-    { schema: { params: ProjectIdParams, body: CreateHookBody }, preValidation: bodylessAsEmpty },
+    { schema: { params: ProjectIdParams, body: CreateHookBody } },
     async (request, reply) => {
       const actor = requireActor(request);
       const { project } = await findProject(ctx, actor.user, request.params.id, "admin");
@@ -83,7 +77,7 @@ export function hookRoutes(app: ForgeApp, ctx: ForgeContext): void {
 
   app.put(
     "/projects/:id/hooks/:hook_id",
-    { schema: { params: HookParams, body: UpdateHookBody }, preValidation: bodylessAsEmpty },
+    { schema: { params: HookParams, body: UpdateHookBody } },
     async (request) => {
       const actor = requireActor(request);
       const { project } = await findProject(ctx, actor.user, request.params.id, "admin");

@@ -1,4 +1,5 @@
 import { Type, type Static, type TOptional, type TBoolean } from "typebox";
+import { PaginationQuery } from "../../http/pagination.ts";
 import { BRANCH_FILTER_STRATEGIES } from "../../webhooks/branch-filter.ts";
 import { EVENT_FLAGS, type EventFlag } from "../../webhooks/hooks.ts";
 
@@ -55,17 +56,18 @@ export const TestHookParams = Type.Object({
   trigger: Type.Union(TEST_TRIGGERS.map((t) => Type.Literal(t))),
 });
 
-export const HookEventsQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1 })),
-  per_page: Type.Optional(Type.Integer({ minimum: 1 })),
-  /** An HTTP status, or `successful`, `client_failure`, `server_failure`. */
-  status: Type.Optional(
-    Type.Union([
-      Type.Integer({ minimum: 100, maximum: 599 }),
-      Type.Literal("successful"),
-      Type.Literal("client_failure"),
-      Type.Literal("server_failure"),
-    ]),
-  ),
-});
+export const HookEventsQuery = Type.Intersect([
+  PaginationQuery,
+  Type.Object({
+    /** An HTTP status, or `successful`, `client_failure`, `server_failure`. */
+    status: Type.Optional(
+      Type.Union([
+        Type.Integer({ minimum: 100, maximum: 599 }),
+        Type.Literal("successful"),
+        Type.Literal("client_failure"),
+        Type.Literal("server_failure"),
+      ]),
+    ),
+  }),
+]);
 export type HookEventsQuery = Static<typeof HookEventsQuery>;

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from "fastify";
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
@@ -22,11 +21,6 @@ import {
   readDetails,
   updateMergeRequest,
 } from "../../merge-requests/merge-requests.ts";
-
-/** A request without a body has no parameters (Grape's view), not an invalid body. */
-async function bodylessAsEmpty(request: FastifyRequest): Promise<void> {
-  if (request.body === undefined || request.body === null) request.body = {};
-}
 
 /**
  * Merge requests (GitLab's `lib/api/merge_requests.rb`, same-project subset). Reading follows
@@ -62,10 +56,7 @@ export function mergeRequestRoutes(app: ForgeApp, ctx: ForgeContext): void {
 
   app.post(
     "/projects/:id/merge_requests",
-    {
-      schema: { params: ProjectMergeRequestsParams, body: CreateMergeRequestBody },
-      preValidation: bodylessAsEmpty,
-    },
+    { schema: { params: ProjectMergeRequestsParams, body: CreateMergeRequestBody } },
     async (request, reply) => {
       const actor = requireActor(request);
       const loaded = await findProject(ctx, actor.user, request.params.id);
@@ -77,10 +68,7 @@ export function mergeRequestRoutes(app: ForgeApp, ctx: ForgeContext): void {
 
   app.put(
     "/projects/:id/merge_requests/:merge_request_iid",
-    {
-      schema: { params: MergeRequestParams, body: UpdateMergeRequestBody },
-      preValidation: bodylessAsEmpty,
-    },
+    { schema: { params: MergeRequestParams, body: UpdateMergeRequestBody } },
     async (request) => {
       const actor = requireActor(request);
       const loaded = await findProject(ctx, actor.user, request.params.id);

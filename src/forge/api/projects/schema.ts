@@ -1,4 +1,5 @@
 import { Type, type Static } from "typebox";
+import { PaginationQuery } from "../../http/pagination.ts";
 
 /** `:id` is the integer id or the URL-encoded `namespace/path`. */
 export const ProjectIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 500 }) });
@@ -18,10 +19,11 @@ export const CreateProjectBody = Type.Object({
 });
 export type CreateProjectBody = Static<typeof CreateProjectBody>;
 
-export const ListProjectsQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1 })),
-  per_page: Type.Optional(Type.Integer({ minimum: 1 })),
-  search: Type.Optional(Type.String({ maxLength: 255 })),
-  owned: Type.Optional(Type.Boolean()),
-  membership: Type.Optional(Type.Boolean()),
-});
+export const ListProjectsQuery = Type.Intersect([
+  PaginationQuery,
+  Type.Object({
+    search: Type.Optional(Type.String({ maxLength: 255 })),
+    owned: Type.Optional(Type.Boolean()),
+    membership: Type.Optional(Type.Boolean()),
+  }),
+]);

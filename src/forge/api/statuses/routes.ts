@@ -1,4 +1,3 @@
-import type { FastifyRequest } from "fastify";
 import type { ForgeContext } from "../../context.ts";
 import type { ForgeApp } from "../../http/app.ts";
 import { requireActor } from "../../http/auth.ts";
@@ -15,25 +14,14 @@ import {
 } from "../../statuses/statuses.ts";
 
 /**
- * Grape reads parameters from the query string as well as the body: GitLab's own examples post
- * `?state=success`. Body values win; the token is never a parameter.
+ * Commit statuses: posting needs Developer, reading needs Reporter (or a public project). GitLab's
+ * own examples post `?state=success`: the query string is a parameter source for every route
+ * (`http/params.ts`).
  */
-async function queryAsParams(request: FastifyRequest): Promise<void> {
-  const query = { ...(request.query as Record<string, unknown> | undefined) };
-  delete query.private_token;
-  const body = request.body;
-  const fromBody = typeof body === "object" && body !== null ? body : {};
-  request.body = { ...query, ...fromBody };
-}
-
-/** Commit statuses: posting needs Developer, reading needs Reporter (or a public project). */
 export function commitStatusRoutes(app: ForgeApp, ctx: ForgeContext): void {
   app.post(
     "/projects/:id/statuses/:sha",
-    {
-      schema: { params: CommitStatusParams, body: CreateCommitStatusBody },
-      preValidation: queryAsParams,
-    },
+    { schema: { params: CommitStatusParams, body: CreateCommitStatusBody } },
     async (request, reply) => {
       const actor = requireActor(request);
       const loaded = await findProject(ctx, actor.user, request.params.id);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { crc32 } from "node:zlib";
 import yazl from "yazl";
+import { sha1 } from "../../../../test/helpers/digests.ts";
 import { edgeGet } from "../../../../test/helpers/e2e.ts";
 import { assertSpecResponse } from "../../../../test/helpers/open-api.ts";
 import {
@@ -47,7 +48,6 @@ interface ErrorBody {
 
 type Files = Record<string, string | Buffer>;
 
-const sha1 = (data: string | Buffer): string => createHash("sha1").update(data).digest("hex");
 const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
 
 function digests(files: Files): Record<string, string> {

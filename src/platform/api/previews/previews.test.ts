@@ -6,7 +6,6 @@ import {
   addForgeDeployKey,
   createPushedProject,
   edgeGet,
-  poll,
   repoWithDeployKey,
   startForgeAndPlatform,
   type WorkingCopy,
@@ -19,6 +18,7 @@ import {
   waitForBuild,
   type SiteBody,
 } from "../../../../test/helpers/sites.ts";
+import { poll } from "../../../../test/helpers/wait.ts";
 import { postWebhook, signedHeaders } from "../../../../test/helpers/webhooks.ts";
 import { GitFetchError, fetchRepository } from "../../repos/git-fetch.ts";
 import { MemoryHostKeyStore } from "../../repos/host-keys.ts";

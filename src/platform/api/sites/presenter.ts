@@ -2,6 +2,8 @@ import type { PlatformConfig } from "../../../config.ts";
 import { presentDeploy } from "../deploys/presenter.ts";
 import type { SiteView } from "../../sites/sites.ts";
 import { gitWebhookUrl, siteUrl } from "../../sites/urls.ts";
+import { readDomainSettings } from "../../domains/claims.ts";
+import { domainUrls } from "../../domains/urls.ts";
 
 /**
  * Netlify's `site`, with Slipway's additions: `git_webhook` (the URL and secret to register at
@@ -13,6 +15,9 @@ import { gitWebhookUrl, siteUrl } from "../../sites/urls.ts";
 export function presentSite(config: PlatformConfig, view: SiteView) {
   const { site, account, repo } = view;
   const url = siteUrl(config, site.name);
+  const domains = readDomainSettings(site);
+  // With a custom domain, `url` and `ssl_url` are the primary domain's, as on Netlify.
+  const custom = domains.customDomain === null ? null : domainUrls(config, domains.customDomain);
   const webhookUrl = repo ? gitWebhookUrl(config, site.id) : null;
   const published = view.publishedDeploy
     ? presentDeploy(config, view.publishedDeploy, site.name)
@@ -23,10 +28,14 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
     name: site.name,
     state: site.state,
     plan: "self-hosted",
-    custom_domain: null,
-    domain_aliases: [],
-    url,
-    ssl_url: url,
+    custom_domain: domains.customDomain,
+    domain_aliases: domains.aliases,
+    url: custom?.http ?? url,
+    ssl_url: (view.sslActive ? custom?.https : undefined) ?? custom?.http ?? url,
+    ssl: view.sslActive,
+    force_ssl: domains.forceSsl,
+    // Slipway's addition: Strict-Transport-Security on the custom domains' HTTPS answers.
+    hsts_max_age: domains.hstsMaxAge,
     admin_url: `${config.publicUrl}/sites/${site.name}`,
     screenshot_url: null,
     deploy_url: published?.deploy_url ?? null,

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { processesOfUid } from "../../../lib/process.ts";
+import { waitUntil } from "../../../../test/helpers/wait.ts";
 import { SandboxConfigError, SandboxUnavailableError } from "./errors.ts";
 import { describeSandboxFailure, runSandboxed, sweepOrphanedBuilds } from "./run.ts";
 import { sandboxSkip as skip, sandboxTestbed, testUid } from "./testbed.ts";
@@ -212,11 +213,12 @@ describe("runSandboxed", { skip }, () => {
       },
     );
     try {
-      const deadline = Date.now() + 30_000;
-      while ((await processesOfUid(uid)).length < 3) {
-        assert.ok(Date.now() < deadline, "the build never started");
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitUntil(
+        async () => (await processesOfUid(uid)).length >= 3,
+        "the build to start",
+        30_000,
+        50,
+      );
     } finally {
       platform.kill("SIGKILL");
     }
@@ -247,15 +249,15 @@ describe("runSandboxed", { skip }, () => {
       signal: controller.signal,
     });
     try {
-      const deadline = Date.now() + 20_000;
-      while (
-        (await processesOfUid(live)).length === 0 ||
-        (await processesOfUid(orphan)).length === 0 ||
-        (await processesOfUid(running)).length < 3
-      ) {
-        assert.ok(Date.now() < deadline, "the processes never started");
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitUntil(
+        async () =>
+          (await processesOfUid(live)).length > 0 &&
+          (await processesOfUid(orphan)).length > 0 &&
+          (await processesOfUid(running)).length >= 3,
+        "the processes to start",
+        20_000,
+        50,
+      );
       const killed = await sweepOrphanedBuilds({ first, count: 3 });
       assert.equal(killed, 1);
       assert.deepEqual(await processesOfUid(orphan), []);

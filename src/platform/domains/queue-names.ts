@@ -1,0 +1,2 @@
+/** The job queue that obtains and renews a site's certificate (payload `{siteId, force?}`). */
+export const CERTIFICATE_QUEUE = "certificate";
