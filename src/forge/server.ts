@@ -9,6 +9,7 @@ import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
 import { generateEd25519KeyPair } from "../lib/ssh-keys.ts";
 import { branchRoutes } from "./api/branches/routes.ts";
+import { commitRoutes } from "./api/commits/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
@@ -86,6 +87,7 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
       mergeRequestRoutes(api, ctx);
       commitStatusRoutes(api, ctx);
       branchRoutes(api, ctx);
+      commitRoutes(api, ctx);
       personalAccessTokenRoutes(api, ctx);
     },
     { prefix: "/api/v4" },

@@ -1,7 +1,8 @@
 import type { Kysely } from "kysely";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Http2SecureServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ConfigError, type PlatformConfig } from "../config.ts";
@@ -23,6 +24,17 @@ import { startLinkChecks } from "./links/health.ts";
 import { envRoutes } from "./api/env/routes.ts";
 import { integrationRoutes } from "./api/integrations/routes.ts";
 import { siteRoutes } from "./api/sites/routes.ts";
+import { domainRoutes } from "./api/domains/routes.ts";
+import { certificateForHost } from "./domains/certificates.ts";
+import { createCertificateHandler, startCertificateSweeps } from "./domains/issuer.ts";
+import { CERTIFICATE_QUEUE } from "./domains/queue-names.ts";
+import { createFront } from "./edge/front.ts";
+import {
+  createHttpsServer,
+  destroyHttpsConnections,
+  loadSitesCertificate,
+  SecureContextCache,
+} from "./edge/tls.ts";
 import { userRoutes } from "./api/users/routes.ts";
 import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/routes.ts";
 import { bootstrapAdmin } from "./accounts/bootstrap.ts";
@@ -50,7 +62,7 @@ import { LocalBlobStore } from "./deploys/blob-store.ts";
 import { LocalManifestStore } from "./deploys/manifest.ts";
 import { DbSiteResolver } from "./edge/db-resolver.ts";
 import { createEdge } from "./edge/handler.ts";
-import { normaliseHost, parseSiteHost } from "./edge/hosts.ts";
+import { normaliseHost } from "./edge/hosts.ts";
 import type { PlatformContext } from "./context.ts";
 import { platformMigrations } from "./db/migrations.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
@@ -63,6 +75,8 @@ export interface RunningPlatform {
   app: PlatformApp;
   /** Base URL of the HTTP server (API at `${url}/api/v1`). */
   url: string;
+  /** The public listeners' real ports: sites over HTTP (maybe `url`'s port) and HTTPS. */
+  ports: { http: number; https: number | null };
   /** Set when the admin token was generated at this start (to be shown once). */
   generatedAdminToken: string | undefined;
   /** Set while no user has a dashboard password yet: the administrator's first one. */
@@ -90,6 +104,10 @@ export interface PlatformOptions {
   finishDeploysInline?: boolean;
   /** The built dashboard (default: `dist/web` of this checkout). */
   dashboardDir?: string;
+  /** How often due certificate work (renewals, retries) is enqueued (default 60 s). */
+  certificateSweepMs?: number;
+  /** How often the TLS listener re-reads a cached certificate (default 30 s). */
+  tlsRecheckMs?: number;
 }
 
 /** The platform's composition root: config → keys → database → services → HTTP server. */
@@ -161,29 +179,39 @@ export async function startPlatform(
   await resumeProcessingDeploys(ctx, deployServices);
 
   const edge = createEdge({ resolver, logger: log.child({ component: "edge" }) });
-  const apiHost = normaliseHost(new URL(liveConfig.publicUrl).host);
-  const edgeHosts = new Map<string, boolean>();
-  const isSiteHost = (header: string | undefined): boolean => {
-    if (header === undefined) return false;
-    let site = edgeHosts.get(header);
-    if (site === undefined) {
-      const host = normaliseHost(header);
-      site =
-        host !== undefined &&
-        host !== apiHost &&
-        parseSiteHost(host, config.sitesDomain) !== undefined;
-      if (edgeHosts.size >= 4096) edgeHosts.clear();
-      edgeHosts.set(header, site);
-    }
-    return site;
+  // Every listener: ACME challenges first, then sites (own names and custom domains), then API.
+  const domainsConfig = config.domains;
+  const ports: { http: number; https: number | null } = { http: config.port, https: null };
+  const front = createFront({
+    db,
+    sitesDomain: config.sitesDomain,
+    apiHost: normaliseHost(new URL(liveConfig.publicUrl).host),
+    edge: edge.handler,
+    ports: () => ports,
+    trustedProxies: domainsConfig?.trustedProxies ?? [],
+    logger: log.child({ component: "edge" }),
+  });
+  const tlsCache = new SecureContextCache({
+    certificateForHost: (host) => certificateForHost(ctx, host),
+    sitesDomain: config.sitesDomain,
+    sitesCertificate:
+      domainsConfig?.sitesCertFile !== undefined && domainsConfig.sitesKeyFile !== undefined
+        ? loadSitesCertificate(domainsConfig.sitesCertFile, domainsConfig.sitesKeyFile)
+        : undefined,
+    logger: log.child({ component: "tls" }),
+    ...(options.tlsRecheckMs !== undefined ? { recheckMs: options.tlsRecheckMs } : {}),
+  });
+  const certificateChanged = (siteId: string): void => {
+    tlsCache.invalidateSite(siteId);
+    front.invalidate();
   };
 
+  let apiHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = createHttpApp(log, {
-    serverFactory: (handler) =>
-      createServer((req, res) => {
-        if (isSiteHost(req.headers.host)) edge.handler(req, res);
-        else handler(req, res);
-      }),
+    serverFactory: (handler) => {
+      apiHandler = handler;
+      return createServer(front.listener({ api: handler, secure: false }));
+    },
   });
   app.get("/healthz", async () => ({ status: "ok" }));
   await app.register(
@@ -204,6 +232,7 @@ export async function startPlatform(
       envRoutes(api, ctx);
       gitConnectionRoutes(api, ctx);
       siteLinkRoutes(api, ctx);
+      domainRoutes(api, ctx, { onCertificateChanged: certificateChanged });
     },
     { prefix: "/api/v1" },
   );
@@ -220,6 +249,33 @@ export async function startPlatform(
   // With port 0 (tests) the real port is known only now; URLs handed out must carry it.
   liveConfig.port = port;
   if (config.port === 0) liveConfig.publicUrl = liveConfig.publicUrl.replace(/:0$/, `:${port}`);
+  ports.http = port;
+  // The public listeners (docs/production.md): sites and challenges over HTTP on their own port
+  // when `SLIPWAY_HTTP_PORT` differs from the API's (the API stays private there), and HTTPS.
+  let publicHttp: Server | undefined;
+  let https: Http2SecureServer | undefined;
+  try {
+    if (domainsConfig?.httpPort !== undefined && domainsConfig.httpPort !== config.port) {
+      publicHttp = createServer(front.listener({ secure: false }));
+      ports.http = await listen(publicHttp, config.host, domainsConfig.httpPort, "SLIPWAY_HTTP_PORT");
+    }
+    if (domainsConfig?.httpsPort != null) {
+      const apiOverTls = new URL(liveConfig.publicUrl).protocol === "https:";
+      https = createHttpsServer(
+        tlsCache,
+        front.listener({ ...(apiOverTls && apiHandler ? { api: apiHandler } : {}), secure: true }),
+      );
+      ports.https = await listen(https, config.host, domainsConfig.httpsPort, "SLIPWAY_HTTPS_PORT");
+    }
+  } catch (error) {
+    publicHttp?.close();
+    await app.close();
+    await db.destroy();
+    throw error;
+  }
+  if (domainsConfig) {
+    liveConfig.domains = { ...domainsConfig, httpPort: ports.http, httpsPort: ports.https };
+  }
   let workers: WorkerPool | undefined;
   if (options.buildWorkers !== false) {
     workers = startWorkerPool({
@@ -239,6 +295,10 @@ export async function startPlatform(
         }),
         [COMMIT_STATUS_QUEUE]: createCommitStatusHandler(ctx),
         [DEPLOY_QUEUE]: createDeployFinishHandler(ctx, deployServices),
+        [CERTIFICATE_QUEUE]: createCertificateHandler(ctx, {
+          onChanged: certificateChanged,
+          challengePort: () => ports.http,
+        }),
       },
       onSweep: async () => {
         await sweepOrphanedBuildRows(ctx);
@@ -251,24 +311,71 @@ export async function startPlatform(
     ctx,
     options.buildWorkers === false ? 0 : (config.linkCheckIntervalSeconds ?? 0),
   );
-  log.info({ url: liveConfig.publicUrl, sitesDomain: config.sitesDomain }, "platform ready");
+  // Due renewals and retries become durable jobs, where the workers run.
+  const certificateSweeps =
+    options.buildWorkers === false || domainsConfig?.acme == null
+      ? { stop: async () => undefined }
+      : startCertificateSweeps(ctx, options.certificateSweepMs ?? 60_000);
+  log.info(
+    { url: liveConfig.publicUrl, sitesDomain: config.sitesDomain, httpPort: ports.http, httpsPort: ports.https },
+    "platform ready",
+  );
 
   return {
     ctx,
     app,
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    ports,
     generatedAdminToken,
     generatedAdminPassword,
     stop: async () => {
       // Running builds stop and give their jobs back (the next start runs them again).
       await workers?.stop();
       await linkChecks.stop();
+      await certificateSweeps.stop();
+      await Promise.all([closeServer(publicHttp), closeServer(https)]);
       const closing = app.close();
       app.server.closeAllConnections(); // live log streams end now, not when their builds do
       await closing;
       await db.destroy();
     },
   };
+}
+
+/** Listens, and names the variable when the port cannot be had. */
+async function listen(
+  server: Server | Http2SecureServer,
+  host: string,
+  port: number,
+  variable: string,
+): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new ConfigError(
+          error.code === "EADDRINUSE"
+            ? `${variable}=${port}: the port is in use; stop what listens there or choose another port`
+            : error.code === "EACCES"
+              ? `${variable}=${port}: not allowed to listen on a port below 1024; see docs/production.md (run as root, or give node CAP_NET_BIND_SERVICE)`
+              : `${variable}=${port}: ${error.message}`,
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeServer(server: Server | Http2SecureServer | undefined): Promise<void> {
+  if (!server) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  if ("closeAllConnections" in server) server.closeAllConnections();
+  else destroyHttpsConnections(server);
+  await closed;
 }
 
 const KEY_CHECK = "slipway master key check";

@@ -1,6 +1,7 @@
 """Projects through python-gitlab: create, get by id and by path, list, paginate, delete.
 
-Fixtures: ``username`` (the token's user).
+Fixtures: ``username`` (the token's user), ``public_project`` (the id of another user's public
+project: visible, but neither owned nor a membership).
 """
 
 import gitlab
@@ -45,16 +46,20 @@ step("get by id and by path", get)
 
 
 def list_projects():
+    visible = [p.id for p in gl.projects.list(get_all=True)]
+    check(sorted(visible) == sorted(ids + [fx["public_project"]]), f"visible {visible}")
     owned = [p.id for p in gl.projects.list(owned=True, get_all=True)]
     check(sorted(owned) == sorted(ids), f"owned {owned}")
+    member = [p.id for p in gl.projects.list(membership=True, get_all=True)]
+    check(sorted(member) == sorted(ids), f"membership {member}")
     found = [p.name for p in gl.projects.list(search="py-tw", get_all=True)]
     check(found == ["py-two"], f"search {found}")
     # One per page: python-gitlab follows the Link header from page to page.
-    paged = gl.projects.list(per_page=1, iterator=True)
+    paged = gl.projects.list(owned=True, per_page=1, iterator=True)
     walked = [p.id for p in paged]
     check(sorted(walked) == sorted(ids), f"walked {walked}")
     check(paged.total == 3 and paged.total_pages == 3, f"total {paged.total}")
-    return {"owned": owned, "walked": walked}
+    return {"visible": visible, "owned": owned, "walked": walked}
 
 
 step("list, search and paginate", list_projects)

@@ -335,6 +335,67 @@ export async function readCommit(repo: string, sha: string): Promise<CommitInfo 
   return { id, authorName, authorEmail, committedAt, message };
 }
 
+/** Everything GitLab's commit entity shows about one commit. */
+export interface CommitDetail {
+  id: string;
+  parentIds: string[];
+  authorName: string;
+  authorEmail: string;
+  authoredAt: string;
+  committerName: string;
+  committerEmail: string;
+  committedAt: string;
+  message: string;
+  /** Lines added and deleted against the first parent (binary files count 0). */
+  additions: number;
+  deletions: number;
+}
+
+const DETAIL_FORMAT = "--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x00";
+
+/** One commit by its full id, with its parents and line counts; null when it is not there. */
+export async function readCommitDetail(repo: string, sha: string): Promise<CommitDetail | null> {
+  if (!isGitObjectId(sha) || !(await commitExists(repo, sha))) return null;
+  const out = await git(repo, [
+    "show",
+    "-z",
+    "--numstat",
+    "--no-renames",
+    "--diff-merges=first-parent",
+    DETAIL_FORMAT,
+    "--end-of-options",
+    sha,
+    "--",
+  ]);
+  const fields = out.split("\0");
+  const [id = "", parents = "", authorName = "", authorEmail = "", authoredAt = ""] = fields;
+  const [committerName = "", committerEmail = "", committedAt = "", message = ""] =
+    fields.slice(5, 9);
+  if (id !== sha) return null;
+  let additions = 0;
+  let deletions = 0;
+  // After the message: `added<TAB>deleted<TAB>path` records ("-" for binary files).
+  for (const record of fields.slice(9)) {
+    const match = /^\s*(\d+|-)\t(\d+|-)\t/.exec(record);
+    if (!match) continue;
+    additions += match[1] === "-" ? 0 : Number(match[1]);
+    deletions += match[2] === "-" ? 0 : Number(match[2]);
+  }
+  return {
+    id,
+    parentIds: parents.split(" ").filter(isGitObjectId),
+    authorName,
+    authorEmail,
+    authoredAt,
+    committerName,
+    committerEmail,
+    committedAt,
+    message,
+    additions,
+    deletions,
+  };
+}
+
 /** The files a commit added, modified and removed. */
 export interface FileChanges {
   added: string[];

@@ -211,13 +211,39 @@ export async function createProject(
   return { project, namespace, access: { user: actor.user, project, level: AccessLevel.Owner } };
 }
 
-/** Projects the user is a member of (all projects for an admin), newest first like GitLab. */
+/** `GET /projects` filters: a name search, and GitLab's `owned` and `membership` limits. */
+export interface ProjectFilter {
+  search?: string;
+  /** Only projects in a namespace the user owns. */
+  owned?: boolean;
+  /** Only projects the user is a member of (for an admin too). */
+  membership?: boolean;
+}
+
+/**
+ * Projects the user can see (members' projects, internal and public ones; all for an admin),
+ * newest first like GitLab, narrowed by the filter.
+ */
 export async function listProjects(
   ctx: ForgeContext,
   user: User,
-  search: string | undefined,
+  { search, owned = false, membership = false }: ProjectFilter = {},
 ): Promise<ProjectWithNamespace[]> {
   let query = ctx.db.selectFrom("projects as p").select("p.id").orderBy("p.id", "desc");
+  if (owned) {
+    query = query.where(
+      "p.namespace_id",
+      "in",
+      ctx.db.selectFrom("namespaces").select("id").where("owner_id", "=", user.id),
+    );
+  }
+  if (membership) {
+    query = query.where(
+      "p.id",
+      "in",
+      ctx.db.selectFrom("members").select("project_id").where("user_id", "=", user.id),
+    );
+  }
   if (user.is_admin !== 1) {
     query = query.where((eb) =>
       eb.or([

@@ -1,4 +1,5 @@
 import { isValidBranchName } from "../../lib/git-refs.ts";
+import { compileGlob, type GlobSyntax, type GlobToken } from "../../lib/glob-match.ts";
 
 /**
  * GitLab's `push_events_branch_filter` (ActiveHookFilter + the validators of WebHooks::Hook).
@@ -46,7 +47,7 @@ export function branchFilterMatches(
   branch: string,
 ): boolean {
   if (filter === null || filter === "" || strategy === "all_branches") return true;
-  if (strategy === "wildcard") return wildcardRegex(filter).test(branch);
+  if (strategy === "wildcard") return wildcardMatches(filter, branch);
   if (regexError(filter) !== null) return false;
   try {
     // RE2's `===` in GitLab is an unanchored match; so is `test`.
@@ -56,18 +57,23 @@ export function branchFilterMatches(
   }
 }
 
+/** Wildcard filters compare code points exactly; `*` matches any of them, slashes included. */
+const WILDCARD_SYNTAX: GlobSyntax = Object.freeze({ foldCase: false, starExcludes: [] });
+
 /**
  * GitLab's RefMatcher: an exact name, or `*` standing for any run of characters (slashes
- * included, so `**` means the same as `*`), anchored at both ends.
+ * included, so `**` means the same as `*`), anchored at both ends. GitLab turns the filter into
+ * a RegExp of `.*?`s; a chain of those backtracks exponentially on a long branch name, so here
+ * it is a glob match, linear in the branch name (`src/lib/glob-match.ts`).
  */
-function wildcardRegex(filter: string): RegExp {
-  if (!filter.includes("*")) return new RegExp(`^${escapeRegExp(filter)}$`, "su");
-  const body = filter.split("*").map(escapeRegExp).join(".*?");
-  return new RegExp(`^${body}$`, "su");
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+function wildcardMatches(filter: string, branch: string): boolean {
+  if (!filter.includes("*")) return filter === branch;
+  const tokens: GlobToken[] = [];
+  filter.split("*").forEach((text, i) => {
+    if (i > 0) tokens.push({ kind: "star" });
+    tokens.push({ kind: "literal", text });
+  });
+  return compileGlob(tokens, WILDCARD_SYNTAX).match(branch);
 }
 
 /**

@@ -178,6 +178,13 @@ export async function syncDomainClaims(
       continue;
     }
     if (name.kind === "www") continue; // the companion is a courtesy, never a conflict
+    if (existing.find((row) => row.domain === name.domain)?.kind === "www") {
+      // Another site holds it only as its www/apex companion: an explicit claim takes it over.
+      await trx.deleteFrom("site_domains").where("domain", "=", name.domain).execute();
+      holders.delete(name.domain);
+      claimable.push(name);
+      continue;
+    }
     const other = await trx
       .selectFrom("sites")
       .select(["name", "account_id"])

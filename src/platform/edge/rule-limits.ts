@@ -12,7 +12,9 @@ export const MAX_REDIRECT_RULES = 10_000;
 /** Header rules per deploy (`_headers` and `netlify.toml` together); later ones are skipped. */
 export const MAX_HEADER_RULES = 1_000;
 /** Non-blank, non-comment lines of `_headers` (paths and header lines) read. */
-export const MAX_HEADER_LINES = 10_000;
+export const MAX_HEADER_LINES = 5_000;
+/** Header lines under one path of `_headers`. */
+export const MAX_HEADER_VALUES = 64;
 /** `*` and `:placeholder`s in one rule's path; a rule with more is skipped. */
 export const MAX_RULE_WILDCARDS = 16;
 /**
@@ -21,8 +23,10 @@ export const MAX_RULE_WILDCARDS = 16;
  * (a few million steps for an 8 KiB path); a rule that would go past it is skipped.
  */
 export const MAX_HEADER_FLOATING_PARTS = 256;
-/** Longest run of blank characters in a header value (or anywhere in `netlify.toml`). */
-export const MAX_BLANK_RUN = 256;
+/** Longest run of blank characters in a header line of `_headers`. */
+export const MAX_BLANK_RUN = 32;
+/** Longest run of blank characters anywhere in `netlify.toml` (layout included). */
+export const MAX_TOML_BLANK_RUN = 256;
 
 /** Is `c` a blank for `\s` in a RegExp? */
 function isBlank(c: number): boolean {
@@ -72,19 +76,30 @@ export function limitRedirectsFile(text: string, errors: string[]): string {
 
 /**
  * `_headers` cut before its `MAX_HEADER_RULES + 1`-th path or its `MAX_HEADER_LINES + 1`-th
- * line, and without header lines that hold a run of more than `MAX_BLANK_RUN` blanks (removed
- * lines stay as empty ones, so that line numbers in the parser's messages still hold).
+ * line, without header lines beyond `MAX_HEADER_VALUES` under one path, beyond the first before
+ * any path, or with a run of more than `MAX_BLANK_RUN` blanks. Removed lines stay as empty
+ * ones, so that line numbers in the parser's messages still hold.
  */
 export function limitHeadersFile(text: string, errors: string[]): string {
   const lines = text.split("\n");
   let rules = 0;
   let ruleLines = 0;
+  let values = 0;
   let cut = -1;
+  const drop = (i: number, why: string | undefined): void => {
+    if (why !== undefined) errors.push(`_headers line ${i + 1}: ${why}`);
+    lines[i] = "";
+  };
   for (let i = 0; i < lines.length && cut === -1; i++) {
     const line = lines[i]!.trim();
     if (!isRuleLine(line)) continue;
     ruleLines++;
-    if (line.startsWith("/")) rules++;
+    if (line.startsWith("/")) {
+      rules++;
+      values = 0;
+    } else {
+      values++;
+    }
     if (rules > MAX_HEADER_RULES) {
       const total = rules + lines.slice(i + 1).filter((l) => l.trim().startsWith("/")).length;
       errors.push(
@@ -96,11 +111,16 @@ export function limitHeadersFile(text: string, errors: string[]): string {
         `_headers has more than ${MAX_HEADER_LINES} lines of rules; lines from ${i + 1} on were ignored`,
       );
       cut = i;
-    } else if (!line.startsWith("/") && longestBlankRun(line) > MAX_BLANK_RUN) {
-      errors.push(
-        `_headers line ${i + 1}: more than ${MAX_BLANK_RUN} blank characters in a row; the line was ignored`,
-      );
-      lines[i] = "";
+    } else if (line.startsWith("/")) {
+      continue;
+    } else if (rules === 0 && values > 1) {
+      // The parser reports the first; each one more would cost it a copy of all its messages.
+      drop(i, values === 2 ? "more header lines before the first path were ignored" : undefined);
+    } else if (values > MAX_HEADER_VALUES) {
+      const why = `a path may have at most ${MAX_HEADER_VALUES} header lines; the ones from here to the next path were ignored`;
+      drop(i, values === MAX_HEADER_VALUES + 1 ? why : undefined);
+    } else if (longestBlankRun(line) > MAX_BLANK_RUN) {
+      drop(i, `more than ${MAX_BLANK_RUN} blank characters in a row; the line was ignored`);
     }
   }
   return (cut === -1 ? lines : lines.slice(0, cut)).join("\n");

@@ -10,11 +10,11 @@ import { parseRequestTarget } from "./request-path.ts";
 import {
   limitHeadersFile,
   limitRedirectsFile,
-  MAX_BLANK_RUN,
   MAX_HEADER_FLOATING_PARTS,
   MAX_HEADER_RULES,
   MAX_REDIRECT_RULES,
   MAX_RULE_WILDCARDS,
+  MAX_TOML_BLANK_RUN,
   tomlBlankRun,
   tooManyWildcards,
 } from "./rule-limits.ts";
@@ -207,9 +207,9 @@ export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Prom
     const text = data.toString("utf8");
     if (name === "_redirects") files.push([name, limitRedirectsFile(text, errors)]);
     else if (name === "_headers") files.push([name, limitHeadersFile(text, errors)]);
-    else if (tomlBlankRun(text) > MAX_BLANK_RUN) {
+    else if (tomlBlankRun(text) > MAX_TOML_BLANK_RUN) {
       errors.push(
-        `netlify.toml has more than ${MAX_BLANK_RUN} blank characters in a row; its redirect and header rules were ignored`,
+        `netlify.toml has more than ${MAX_TOML_BLANK_RUN} blank characters in a row; its redirect and header rules were ignored`,
       );
     } else files.push([name, text]);
   }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
 import type { Logger } from "../../lib/logger.ts";
 import type { HostCertificate } from "../domains/certificates.ts";
@@ -175,5 +176,18 @@ export function createHttpsServer(
     },
     listener as unknown as Parameters<typeof createSecureServer>[1],
   );
+  const open = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
+  });
+  connections.set(server, open);
   return server;
+}
+
+const connections = new WeakMap<Http2SecureServer, Set<Socket>>();
+
+/** Ends every connection of an HTTPS server (at stop; HTTP/2 servers have no closeAllConnections). */
+export function destroyHttpsConnections(server: Http2SecureServer): void {
+  for (const socket of connections.get(server) ?? []) socket.destroy();
 }

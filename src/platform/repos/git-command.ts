@@ -85,7 +85,7 @@ export function sshCommand(parts: SshCommandParts): string {
     "-o", "ServerAliveInterval=15",
     "-o", "ServerAliveCountMax=4",
   ]; // prettier-ignore
-  // Words the shell reads literally stay bare, so that the command is easy to read in logs.
+  // Words the shell reads literally (options, paths, ports) stay bare; the rest are quoted.
   return words
     .map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : shellQuote(word)))
     .join(" ");

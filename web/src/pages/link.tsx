@@ -3,7 +3,7 @@ import { Link } from "@tanstack/react-router";
 import { CopyField, Empty, ErrorBox, Loading, Notice, TimeAgo } from "../components/ui.tsx";
 import { ApiError, api, get, seg } from "../lib/api.ts";
 import type { HealthItem, LinkStep, SiteLink } from "../lib/types.ts";
-import { useSiteName } from "./site.tsx";
+import { useSite, useSiteName } from "./site.tsx";
 
 const STEP_LABEL: Record<string, string> = {
   repository: "Repository found",
@@ -125,10 +125,13 @@ export function LinkPage() {
   const name = useSiteName();
   const client = useQueryClient();
   const key = ["site", name, "link-page"];
+  const site = useSite(name);
+  const linked = site.data ? site.data.build_settings.repo_url !== null : undefined;
   const link = useQuery({
     queryKey: key,
     queryFn: () => get<SiteLink>(`/sites/${seg(name)}/link`),
     refetchInterval: 15_000,
+    enabled: linked === true,
   });
   const check = useMutation({
     mutationFn: () => api<SiteLink>("POST", `/sites/${seg(name)}/link/check`),
@@ -145,6 +148,16 @@ export function LinkPage() {
     },
   });
 
+  if (linked === false) {
+    return (
+      <Empty title="This site is not linked to a repository">
+        <p>
+          Its deploys are uploaded (<code>slipway deploy</code>, <code>netlify deploy</code>). To
+          build it from git, <Link to="/new">link a repository</Link>.
+        </p>
+      </Empty>
+    );
+  }
   if (link.isPending) return <Loading what="the link" />;
   if (link.error) {
     if (link.error instanceof ApiError && link.error.status === 422) {

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useNavigate } from "@tanstack/react-router";
+import { Link, useNavigate } from "@tanstack/react-router";
 import { useState, type FormEvent } from "react";
 import {
   ConfirmButton,
@@ -28,8 +28,8 @@ export function SettingsPage() {
       ) : (
         <Empty title="This site is not linked to a repository">
           <p>
-            Its deploys are uploaded (slipway deploy, netlify deploy). Link one from New site from
-            git.
+            Its deploys are uploaded (<code>slipway deploy</code>, <code>netlify deploy</code>). To
+            build it from git, <Link to="/new">link a repository</Link>.
           </p>
         </Empty>
       )}

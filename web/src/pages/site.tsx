@@ -114,6 +114,7 @@ export function SiteLayout() {
         <Link
           to="/sites/$siteName"
           params={{ siteName: s.name }}
+          activeOptions={{ exact: true }}
           className={onDeploys ? "active" : undefined}
           aria-current={onDeploys ? "page" : undefined}
         >

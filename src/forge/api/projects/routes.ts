@@ -15,7 +15,8 @@ export function projectRoutes(app: ForgeApp, ctx: ForgeContext): void {
 
   app.get("/projects", { schema: { querystring: ListProjectsQuery } }, async (request, reply) => {
     const actor = requireActor(request);
-    const projects = await listProjects(ctx, actor.user, request.query.search);
+    const { search, owned, membership } = request.query;
+    const projects = await listProjects(ctx, actor.user, { search, owned, membership });
     return paginate(request, reply, request.query, projects).map((p) => presentProject(ctx, p));
   });
 

@@ -45,9 +45,9 @@ export type RepoBody = Static<typeof RepoBody>;
 export const SiteSetupBody = Type.Object({
   name: Type.Optional(Type.String({ maxLength: 255 })),
   /** The site's primary domain (null or "" removes it); IDNA names are accepted. */
-  custom_domain: Type.Optional(Type.Union([Type.String({ maxLength: 300 }), Type.Null()])),
+  custom_domain: Type.Optional(Type.Union([Type.String({ maxLength: 2048 }), Type.Null()])),
   /** More names that serve the site; `*.example.com` is allowed. Replaces the list. */
-  domain_aliases: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 100 })),
+  domain_aliases: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 100 })),
   force_ssl: Type.Optional(Type.Boolean()),
   /** Slipway's addition: HSTS max-age in seconds (null or 0: off). */
   hsts_max_age: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
