@@ -14,14 +14,29 @@ declare -A needs=(
   [prlimit]=util-linux
   [slirp4netns]=slirp4netns
   [nft]=nftables
+  # custom domains: certificates (openssl), and a real ACME server for the tests
+  [openssl]=openssl
+  [pebble]=pebble
+  [pebble-challtestsrv]=pebble
   # the dashboard's browser tests (driven by playwright-core; never a browser download)
   [chromium]=chromium
+)
+
+# python module (for the system python, /usr/bin/python3) → Debian package that provides it
+declare -A python_needs=(
+  # the forge's compatibility tests with GitLab's Python client (test/e2e/python-gitlab.test.ts)
+  [gitlab]=python3-gitlab
 )
 
 missing=()
 for command in "${!needs[@]}"; do
   if ! command -v "$command" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$command" ]; then
     missing+=("${needs[$command]}")
+  fi
+done
+for module in "${!python_needs[@]}"; do
+  if ! /usr/bin/python3 -c "import $module" >/dev/null 2>&1; then
+    missing+=("${python_needs[$module]}")
   fi
 done
 

@@ -96,8 +96,13 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
     }
     console.log(`Slipway platform (Netlify API) ${platform.ctx.config.publicUrl}/api/v1`);
     console.log(
-      `Slipway sites                  ${new URL(platform.ctx.config.publicUrl).protocol}//<site>.${config.platform.sitesDomain}:${platform.ctx.config.port}/`,
+      `Slipway sites                  http://<site>.${config.platform.sitesDomain}:${platform.ports.http}/`,
     );
+    if (platform.ports.https !== null) {
+      console.log(
+        `Slipway sites over HTTPS       https://<custom domain>:${platform.ports.https}/ (certificates per domain; see docs/production.md)`,
+      );
+    }
     console.log(`Slipway dashboard              ${platform.ctx.config.publicUrl}/`);
     const firstPassword = platform.generatedAdminPassword;
     if (firstPassword !== undefined) {

@@ -73,7 +73,7 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
   const ctx: ForgeContext = { ...ctxBase, hooks: createHookDispatcher(ctxBase) };
   const generatedRootToken = await bootstrapRoot(ctx);
 
-  const app = createHttpApp(log);
+  const app = createHttpApp(log, () => liveConfig.publicUrl);
   app.get("/healthz", async () => ({ status: "ok" }));
   await app.register(
     async (api) => {

@@ -42,6 +42,8 @@ export interface GlobMeter {
 }
 
 const SLASH = 0x2f;
+/** Literals up to this long are compared in place while searching (see `scan`). */
+const SHORT = 8;
 
 /** A text prepared once for any number of patterns of the same syntax. */
 export class GlobText {
@@ -378,40 +380,57 @@ class BlockGlob implements Glob {
     found: (end: number) => boolean,
   ): void {
     const pieces = block.pieces;
-    const streams = pieces.map((piece) =>
-      piece.kind === "literal" ? new LiteralStream(piece, text, meter) : undefined,
+    // Short literals are compared in place (at most SHORT steps each); longer ones through a
+    // stream, so that no text position is compared with them more than a constant number of
+    // times. The first literal always streams: it finds the next start to try.
+    const streams = pieces.map((piece, i) =>
+      piece.kind === "literal" && (i === 0 || piece.cps.length > SHORT)
+        ? new LiteralStream(piece, text, meter)
+        : undefined,
     );
     const lead = streams[0];
     const cps = text.cps;
-    for (const entry of entries) {
+    const n = text.length;
+    let steps = 0;
+    search: for (const entry of entries) {
       const limit = text.nextStop(entry);
-      let start = entry;
-      while (start <= limit) {
-        meter.steps++;
+      for (let start = entry; start <= limit; start++) {
+        steps++;
         let pos = start;
+        let i = 0;
         if (lead !== undefined) {
           // Jump to the next place where the block's first literal occurs.
           pos = lead.nextAt(start);
-          if (pos < 0 || pos > limit) break;
+          if (pos < 0) break search;
+          if (pos > limit) continue search;
           start = pos;
           pos += (pieces[0] as LiteralPiece).cps.length;
+          i = 1;
         }
-        let i = lead === undefined ? 0 : 1;
         for (; i < pieces.length; i++) {
+          const piece = pieces[i]!;
           const stream = streams[i];
-          if (stream === undefined) {
-            meter.steps++;
-            if (pos >= text.length || cps[pos] === SLASH) break;
+          if (piece.kind === "segment") {
+            steps++;
+            if (pos >= n || cps[pos] === SLASH) break;
             pos = text.nextSlash(pos);
-          } else {
+          } else if (stream !== undefined) {
             if (!stream.occursAt(pos)) break;
-            pos += (pieces[i] as LiteralPiece).cps.length;
+            pos += piece.cps.length;
+          } else {
+            const pattern = piece.cps;
+            if (pos + pattern.length > n) break;
+            let j = 0;
+            while (j < pattern.length && cps[pos + j] === pattern[j]) j++;
+            steps += j + 1;
+            if (j < pattern.length) break;
+            pos += pattern.length;
           }
         }
-        if (i === pieces.length && found(pos)) return;
-        start++;
+        if (i === pieces.length && found(pos)) break search;
       }
     }
+    meter.steps += steps;
   }
 }
 

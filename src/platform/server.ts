@@ -16,6 +16,7 @@ import { passwordRoutes } from "./api/passwords/routes.ts";
 import { sessionRoutes } from "./api/session/routes.ts";
 import { registerDashboard } from "./dashboard/serve.ts";
 import { bootstrapAdminPassword, type GeneratedAdminPassword } from "./accounts/passwords.ts";
+import { sweepExpiredSessions } from "./accounts/sessions.ts";
 import { buildHookRoutes, buildHookTriggerRoutes } from "./api/build-hooks/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { gitConnectionRoutes } from "./api/git-connections/routes.ts";
@@ -190,6 +191,7 @@ export async function startPlatform(
     ports: () => ports,
     trustedProxies: domainsConfig?.trustedProxies ?? [],
     logger: log.child({ component: "edge" }),
+    ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
   });
   const tlsCache = new SecureContextCache({
     certificateForHost: (host) => certificateForHost(ctx, host),
@@ -257,7 +259,12 @@ export async function startPlatform(
   try {
     if (domainsConfig?.httpPort !== undefined && domainsConfig.httpPort !== config.port) {
       publicHttp = createServer(front.listener({ secure: false }));
-      ports.http = await listen(publicHttp, config.host, domainsConfig.httpPort, "SLIPWAY_HTTP_PORT");
+      ports.http = await listen(
+        publicHttp,
+        config.host,
+        domainsConfig.httpPort,
+        "SLIPWAY_HTTP_PORT",
+      );
     }
     if (domainsConfig?.httpsPort != null) {
       const apiOverTls = new URL(liveConfig.publicUrl).protocol === "https:";
@@ -303,6 +310,7 @@ export async function startPlatform(
       onSweep: async () => {
         await sweepOrphanedBuildRows(ctx);
         await sweepAbandonedDeploys(ctx);
+        await sweepExpiredSessions(ctx);
       },
     });
   }
@@ -317,7 +325,12 @@ export async function startPlatform(
       ? { stop: async () => undefined }
       : startCertificateSweeps(ctx, options.certificateSweepMs ?? 60_000);
   log.info(
-    { url: liveConfig.publicUrl, sitesDomain: config.sitesDomain, httpPort: ports.http, httpsPort: ports.https },
+    {
+      url: liveConfig.publicUrl,
+      sitesDomain: config.sitesDomain,
+      httpPort: ports.http,
+      httpsPort: ports.https,
+    },
     "platform ready",
   );
 

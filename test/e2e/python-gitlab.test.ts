@@ -119,9 +119,15 @@ describe("python-gitlab against the forge", { skip: missing }, () => {
     assert.equal(created.key, key);
     assert.equal(created.can_push, true);
     const updated = steps.get("update with save()") as Json;
-    assert.deepEqual([updated.id, updated.title, updated.can_push], [created.id, "CI (read-only)", false]);
+    assert.deepEqual(
+      [updated.id, updated.title, updated.can_push],
+      [created.id, "CI (read-only)", false],
+    );
     const enabled = steps.get("enable on a second project") as Json;
-    assert.deepEqual([enabled.id, enabled.title, "can_push" in enabled], [created.id, "CI (read-only)", false]);
+    assert.deepEqual(
+      [enabled.id, enabled.title, "can_push" in enabled],
+      [created.id, "CI (read-only)", false],
+    );
     const instance = steps.get("instance-wide list as admin") as { as_maintainer: Json };
     assert.deepEqual(instance.as_maintainer, { status: 403, message: "403 Forbidden" });
     assert.equal((steps.get("add an existing key again") as Json).id, created.id);
@@ -211,7 +217,10 @@ describe("python-gitlab against the forge", { skip: missing }, () => {
       source_sha: previewSha,
     });
     const created = steps.get("create") as Json;
-    assert.deepEqual([created.iid, created.source_branch, created.target_branch], [1, "preview", "main"]);
+    assert.deepEqual(
+      [created.iid, created.source_branch, created.target_branch],
+      [1, "preview", "main"],
+    );
     assert.equal((steps.get("edit with save()") as Json).title, "Preview it");
     assert.deepEqual(steps.get("close and reopen"), { state: "opened" });
   });

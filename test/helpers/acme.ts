@@ -50,18 +50,40 @@ export async function missingAcmeTools(): Promise<string | undefined> {
 export async function selfSigned(
   dir: string,
   names: string[],
-  options: { days?: number; ips?: string[]; name?: string; startDate?: string; endDate?: string } = {},
+  options: {
+    days?: number;
+    ips?: string[];
+    name?: string;
+    startDate?: string;
+    endDate?: string;
+  } = {},
 ): Promise<{ certPem: string; keyPem: string; certFile: string; keyFile: string }> {
   const base = options.name ?? createHash("sha1").update(names.join(",")).digest("hex").slice(0, 8);
   const certFile = join(dir, `${base}.crt`);
   const keyFile = join(dir, `${base}.key`);
-  const san = [...names.map((n) => `DNS:${n}`), ...(options.ips ?? []).map((ip) => `IP:${ip}`)].join(",");
+  const san = [
+    ...names.map((n) => `DNS:${n}`),
+    ...(options.ips ?? []).map((ip) => `IP:${ip}`),
+  ].join(",");
   if (options.endDate !== undefined) {
     // Explicit dates (an expired certificate): OpenSSL 3.0 has them only on `openssl ca`.
     const csr = join(dir, `${base}.csr`);
     await run("openssl", [
-      "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", keyFile, "-out", csr, "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${san}`,
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      csr,
+      "-subj",
+      `/CN=${names[0]}`,
+      "-addext",
+      `subjectAltName=${san}`,
     ]);
     const caDir = await mkdtemp(join(dir, "ca-"));
     await writeFile(join(caDir, "index.txt"), "");
@@ -72,18 +94,53 @@ export async function selfSigned(
     );
     await run(
       "openssl",
-      ["ca", "-batch", "-notext", "-config", "ca.cnf", "-selfsign", "-keyfile", keyFile, "-in", csr, "-out", certFile,
-        "-startdate", options.startDate ?? "20200101000000Z", "-enddate", options.endDate],
+      [
+        "ca",
+        "-batch",
+        "-notext",
+        "-config",
+        "ca.cnf",
+        "-selfsign",
+        "-keyfile",
+        keyFile,
+        "-in",
+        csr,
+        "-out",
+        certFile,
+        "-startdate",
+        options.startDate ?? "20200101000000Z",
+        "-enddate",
+        options.endDate,
+      ],
       { cwd: caDir },
     );
   } else {
     await run("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", keyFile, "-out", certFile, "-days", String(options.days ?? 30),
-      "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${san}`,
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-days",
+      String(options.days ?? 30),
+      "-subj",
+      `/CN=${names[0]}`,
+      "-addext",
+      `subjectAltName=${san}`,
     ]);
   }
-  return { certPem: await readFile(certFile, "utf8"), keyPem: await readFile(keyFile, "utf8"), certFile, keyFile };
+  return {
+    certPem: await readFile(certFile, "utf8"),
+    keyPem: await readFile(keyFile, "utf8"),
+    certFile,
+    keyFile,
+  };
 }
 
 export interface Pebble {
@@ -112,12 +169,20 @@ export interface Pebble {
 export async function preparePebble(): Promise<Pebble> {
   const dir = await mkdtemp(join(tmpdir(), "slipway-pebble-"));
   const [dnsPort, mgmtPort, acmePort, pebbleMgmt, tlsPort] = [
-    await freePort(), await freePort(), await freePort(), await freePort(), await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
   ];
   const tlsCert = await selfSigned(dir, ["localhost"], { ips: ["127.0.0.1"], name: "pebble" });
   const children: ChildProcess[] = [];
   let output = "";
-  const start = (command: string, args: string[], env: Record<string, string> = {}): ChildProcess => {
+  const start = (
+    command: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ): ChildProcess => {
     const child = spawn(command, args, {
       cwd: dir,
       env: { PATH: process.env.PATH, ...env },
@@ -129,13 +194,31 @@ export async function preparePebble(): Promise<Pebble> {
     return child;
   };
   start("pebble-challtestsrv", [
-    "-defaultIPv4", "", "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "",
-    "-doh", "",
-    "-dns01", `127.0.0.1:${dnsPort}`, "-management", `127.0.0.1:${mgmtPort}`,
+    "-defaultIPv4",
+    "",
+    "-defaultIPv6",
+    "",
+    "-http01",
+    "",
+    "-https01",
+    "",
+    "-tlsalpn01",
+    "",
+    "-dns01",
+    `127.0.0.1:${dnsPort}`,
+    "-management",
+    `127.0.0.1:${mgmtPort}`,
   ]);
   const mgmt = `http://127.0.0.1:${mgmtPort}`;
   await waitUntil(
-    () => fetch(`${mgmt}/add-a`, { method: "POST", body: JSON.stringify({ host: "probe.invalid.", addresses: ["127.0.0.1"] }) }).then((r) => r.ok, () => false),
+    () =>
+      fetch(`${mgmt}/add-a`, {
+        method: "POST",
+        body: JSON.stringify({ host: "probe.invalid.", addresses: ["127.0.0.1"] }),
+      }).then(
+        (r) => r.ok,
+        () => false,
+      ),
     () => `pebble-challtestsrv to start:\n${output}`,
     10_000,
     50,
@@ -171,7 +254,12 @@ export async function preparePebble(): Promise<Pebble> {
         PEBBLE_WFE_NONCEREJECT: "0",
         PEBBLE_AUTHZREUSE: "0",
       });
-      await waitUntil(() => output.includes("ACME directory available"), () => `pebble to start:\n${output}`, 15_000, 50);
+      await waitUntil(
+        () => output.includes("ACME directory available"),
+        () => `pebble to start:\n${output}`,
+        15_000,
+        50,
+      );
     },
     root: async () => {
       const res = await fetchInsecureRoot(pebbleMgmt, tlsCert.certPem);
@@ -181,7 +269,9 @@ export async function preparePebble(): Promise<Pebble> {
     stop: async () => {
       for (const child of children) child.kill("SIGTERM");
       await Promise.all(
-        children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
+        children.map((c) =>
+          c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)),
+        ),
       );
       await rm(dir, { recursive: true, force: true });
     },
@@ -217,12 +307,17 @@ export interface TlsGet {
 /** One HTTPS GET over a fresh TLS connection with SNI `servername`, trusting `ca`. */
 export function tlsGet(port: number, servername: string, ca: string, path = "/"): Promise<TlsGet> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port, servername, ca, ALPNProtocols: ["http/1.1"] }, () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`);
-    });
+    const socket = connect(
+      { host: "127.0.0.1", port, servername, ca, ALPNProtocols: ["http/1.1"] },
+      () => {
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`);
+      },
+    );
     let data = Buffer.alloc(0);
     socket.on("data", (c: Buffer) => (data = Buffer.concat([data, c])));
-    socket.on("end", () => resolve(parseResponse(data.toString("utf8"), socket.getPeerCertificate())));
+    socket.on("end", () =>
+      resolve(parseResponse(data.toString("utf8"), socket.getPeerCertificate())),
+    );
     socket.on("error", reject);
   });
 }
@@ -262,7 +357,10 @@ export async function publishFiles(
   const sha1 = (s: string): string => createHash("sha1").update(s).digest("hex");
   const created = await t.api<{ id: string }>("POST", `/sites/${siteId}/deploys`, {
     token,
-    body: { draft: false, files: Object.fromEntries(Object.entries(files).map(([p, d]) => [p, sha1(d)])) },
+    body: {
+      draft: false,
+      files: Object.fromEntries(Object.entries(files).map(([p, d]) => [p, sha1(d)])),
+    },
   });
   if (created.status !== 200) throw new Error(`create deploy: ${created.status} ${created.text}`);
   for (const [path, data] of Object.entries(files)) {
@@ -275,7 +373,11 @@ export async function publishFiles(
   }
   await waitUntil(
     async () =>
-      (await t.api<{ state: string }>("GET", `/sites/${siteId}/deploys/${created.body.id}`, { token })).body.state === "ready",
+      (
+        await t.api<{ state: string }>("GET", `/sites/${siteId}/deploys/${created.body.id}`, {
+          token,
+        })
+      ).body.state === "ready",
     "the deploy to be ready",
   );
   return created.body.id;

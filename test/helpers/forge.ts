@@ -10,7 +10,6 @@ import { callJsonApi, type ApiResponse } from "./json-api.ts";
 import { waitUntil } from "./wait.ts";
 
 // The forge's tests import it from here.
-export { waitUntil };
 
 export type { ApiResponse };
 

@@ -369,8 +369,10 @@ export async function readCommitDetail(repo: string, sha: string): Promise<Commi
   ]);
   const fields = out.split("\0");
   const [id = "", parents = "", authorName = "", authorEmail = "", authoredAt = ""] = fields;
-  const [committerName = "", committerEmail = "", committedAt = "", message = ""] =
-    fields.slice(5, 9);
+  const [committerName = "", committerEmail = "", committedAt = "", message = ""] = fields.slice(
+    5,
+    9,
+  );
   if (id !== sha) return null;
   let additions = 0;
   let deletions = 0;

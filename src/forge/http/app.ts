@@ -22,6 +22,13 @@ export type ForgeApp = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The forge's public base URL (`SLIPWAY_FORGE_PUBLIC_URL`), for URLs in headers. */
+    publicUrl: string;
+  }
+}
+
 /** Largest JSON or form body the API accepts (deploy keys are at most 5,000 characters). */
 const BODY_LIMIT = 1024 * 1024;
 
@@ -30,9 +37,10 @@ const BODY_LIMIT = 1024 * 1024;
  * form or JSON body, one set) and parameter errors, `{"message": ...}` bodies, a JSON 404 for
  * unknown routes, never a 500 for bad input, and GitLab's response headers: exactly
  * `Content-Type: application/json` (python-gitlab compares it for equality) and an
- * `X-Request-Id` that is also the request's id in the log.
+ * `X-Request-Id` that is also the request's id in the log. `publicUrl` is read per request (it is
+ * known only once the server listens, when started on port 0).
  */
-export function createHttpApp(logger: Logger): ForgeApp {
+export function createHttpApp(logger: Logger, publicUrl: () => string): ForgeApp {
   const app = Fastify({
     loggerInstance: logger,
     genReqId: () => randomUUID(),
@@ -42,6 +50,7 @@ export function createHttpApp(logger: Logger): ForgeApp {
     ajv: { customOptions: { coerceTypes: "array", removeAdditional: false, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.decorateRequest("publicUrl", { getter: publicUrl });
   void app.register(formbody, { bodyLimit: BODY_LIMIT, parser: parseForm });
   // GitLab's clients send `Content-Type: application/json` with no body (python-gitlab on every
   // DELETE, gitbeaker on bodiless POSTs): that is a request without parameters. A malformed

@@ -24,7 +24,11 @@ export function readPage(query: PaginationQuery): Page {
   return { page, perPage, offset: (page - 1) * perPage };
 }
 
-/** Sets X-Total, X-Total-Pages, X-Per-Page, X-Page, X-Next-Page, X-Prev-Page and Link. */
+/**
+ * Sets X-Total, X-Total-Pages, X-Per-Page, X-Page, X-Next-Page, X-Prev-Page and Link. Like
+ * GitLab (which puts its configured host in them), the links start with the forge's public URL,
+ * not with whatever Host the request came through: behind a TLS proxy they stay https.
+ */
 export function setPaginationHeaders(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -34,7 +38,7 @@ export function setPaginationHeaders(
   const totalPages = Math.max(1, Math.ceil(total / page.perPage));
   const next = page.page < totalPages ? page.page + 1 : null;
   const prev = page.page > 1 ? page.page - 1 : null;
-  const base = new URL(request.url, `http://${request.headers.host ?? "localhost"}`);
+  const base = new URL(request.publicUrl.replace(/\/+$/, "") + request.url);
   const link = (n: number, rel: string): string => {
     base.searchParams.set("page", String(n));
     base.searchParams.set("per_page", String(page.perPage));

@@ -1,5 +1,10 @@
 import { isValidBranchName } from "../../lib/git-refs.ts";
-import { compileGlob, type GlobSyntax, type GlobToken } from "../../lib/glob-match.ts";
+import {
+  compileGlob,
+  type GlobMeter,
+  type GlobSyntax,
+  type GlobToken,
+} from "../../lib/glob-match.ts";
 
 /**
  * GitLab's `push_events_branch_filter` (ActiveHookFilter + the validators of WebHooks::Hook).
@@ -40,14 +45,15 @@ export function branchFilterError(
   return null;
 }
 
-/** Does a push to `branch` pass the hook's filter? */
+/** Does a push to `branch` pass the hook's filter? `meter` counts a wildcard match's steps. */
 export function branchFilterMatches(
   strategy: BranchFilterStrategy,
   filter: string | null,
   branch: string,
+  meter?: GlobMeter,
 ): boolean {
   if (filter === null || filter === "" || strategy === "all_branches") return true;
-  if (strategy === "wildcard") return wildcardMatches(filter, branch);
+  if (strategy === "wildcard") return wildcardMatches(filter, branch, meter);
   if (regexError(filter) !== null) return false;
   try {
     // RE2's `===` in GitLab is an unanchored match; so is `test`.
@@ -66,14 +72,14 @@ const WILDCARD_SYNTAX: GlobSyntax = Object.freeze({ foldCase: false, starExclude
  * a RegExp of `.*?`s; a chain of those backtracks exponentially on a long branch name, so here
  * it is a glob match, linear in the branch name (`src/lib/glob-match.ts`).
  */
-function wildcardMatches(filter: string, branch: string): boolean {
+function wildcardMatches(filter: string, branch: string, meter?: GlobMeter): boolean {
   if (!filter.includes("*")) return filter === branch;
   const tokens: GlobToken[] = [];
   filter.split("*").forEach((text, i) => {
     if (i > 0) tokens.push({ kind: "star" });
     tokens.push({ kind: "literal", text });
   });
-  return compileGlob(tokens, WILDCARD_SYNTAX).match(branch);
+  return compileGlob(tokens, WILDCARD_SYNTAX).match(branch, meter);
 }
 
 /**

@@ -7,13 +7,13 @@ import { runChecked } from "../../lib/run.ts";
 import {
   startHookReceiver,
   startTestForge,
-  waitUntil,
   type HookReceiver,
   type ReceivedHook,
   type TestForge,
   type TestProject,
   type TestUser,
 } from "../../../test/helpers/forge.ts";
+import { waitUntil } from "../../../test/helpers/wait.ts";
 import type { RefUpdate } from "../context.ts";
 import type { PushPayload } from "./push-payload.ts";
 import { USER_AGENT } from "./deliveries.ts";

@@ -169,7 +169,17 @@ export async function authenticateSession(
     .executeTakeFirst();
   if (!session) return undefined;
   const now = ctx.now();
-  if (session.expires_at <= now.toISOString()) {
+  let expired = session.expires_at <= now.toISOString();
+  if (!expired && session.access_token_id !== null) {
+    // Opened with an access token: it ends when the token does (revoked: cascade; expired: here).
+    const token = await ctx.db
+      .selectFrom("access_tokens")
+      .select("expires_at")
+      .where("id", "=", session.access_token_id)
+      .executeTakeFirst();
+    expired = !token || (token.expires_at !== null && token.expires_at <= now.toISOString());
+  }
+  if (expired) {
     await ctx.db.deleteFrom("sessions").where("id", "=", session.id).execute();
     return undefined;
   }

@@ -7,10 +7,7 @@ import type { Kysely } from "kysely";
  * Private keys are sealed (`*_sealed`); a challenge's key authorization is public by design.
  */
 export async function domainsMigration(db: Kysely<unknown>): Promise<void> {
-  await db.schema
-    .alterTable("sites")
-    .addColumn("custom_domain", "text")
-    .execute();
+  await db.schema.alterTable("sites").addColumn("custom_domain", "text").execute();
   await db.schema
     .alterTable("sites")
     .addColumn("domain_aliases", "text", (c) => c.notNull().defaultTo("[]"))
@@ -36,9 +33,7 @@ export async function domainsMigration(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable("site_certificates")
-    .addColumn("site_id", "text", (c) =>
-      c.primaryKey().references("sites.id").onDelete("cascade"),
-    )
+    .addColumn("site_id", "text", (c) => c.primaryKey().references("sites.id").onDelete("cascade"))
     .addColumn("source", "text")
     .addColumn("state", "text", (c) => c.notNull())
     .addColumn("reason", "text")

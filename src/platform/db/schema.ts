@@ -519,7 +519,8 @@ export type Session = Selectable<SessionsTable>;
 export type Invite = Selectable<InvitesTable>;
 
 /** Where a domain stands: checked, ordered, served with a certificate, or why not. */
-export type DomainState = "pending_dns" | "verifying" | "issuing" | "active" | "failed" | "renewing";
+export type DomainState =
+  "pending_dns" | "verifying" | "issuing" | "active" | "failed" | "renewing";
 
 /** `primary` (custom_domain), `www` (its www/apex companion), `alias`, `wildcard` alias. */
 export type DomainKind = "primary" | "www" | "alias" | "wildcard";

@@ -14,7 +14,11 @@ import {
   type Pebble,
 } from "../../../test/helpers/acme.ts";
 import { rawRequest } from "../../../test/helpers/edge.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../../../test/helpers/platform.ts";
+import {
+  startTestPlatform,
+  type Tenant,
+  type TestPlatform,
+} from "../../../test/helpers/platform.ts";
 import { poll } from "../../../test/helpers/wait.ts";
 
 /**
@@ -99,18 +103,22 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     siteId = created.body.id;
     await publishFiles(t, alice.token, siteId, { "index.html": "<h1>shop over TLS</h1>" });
 
+    let last = "";
     const cert = await poll(
       async () => {
         const now = await ssl(siteId);
+        last = `${JSON.stringify(now)} ${JSON.stringify(await domains(siteId))}`;
         return now.state === "active" ? now : undefined;
       },
-      async () => `the certificate: ${JSON.stringify(await ssl(siteId))} ${JSON.stringify(await domains(siteId))}`,
+      () => `the certificate (last seen: ${last})`,
       60_000,
       200,
     );
     assert.deepEqual([...cert.domains].sort(), ["alias.site.test", "site.test", "www.site.test"]);
     assert.equal(cert.source, "acme");
-    assert.ok(cert.renew_at !== null && cert.expires_at !== null && cert.renew_at < cert.expires_at);
+    assert.ok(
+      cert.renew_at !== null && cert.expires_at !== null && cert.renew_at < cert.expires_at,
+    );
     assert.ok((await domains(siteId)).every((d) => d.state === "active"));
 
     const res = await tlsGet(httpsPort, "site.test", root);
@@ -120,7 +128,9 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     assert.match(JSON.stringify(res.certificate.issuer), /Pebble/i);
 
     // The site shows it: ssl true, ssl_url over https.
-    const site = await t.api<{ ssl: boolean; ssl_url: string }>("GET", "/sites/site.test", { token: alice.token });
+    const site = await t.api<{ ssl: boolean; ssl_url: string }>("GET", "/sites/site.test", {
+      token: alice.token,
+    });
     assert.equal(site.body.ssl, true);
     assert.equal(site.body.ssl_url, `https://site.test:${httpsPort}`);
   });
@@ -143,17 +153,21 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     assert.equal(forced.status, 301);
     assert.equal(forced.headers.location, `https://site.test:${httpsPort}/page?q=1`);
     // The ACME challenge path is still answered over plain HTTP (not redirected).
-    const probe = await rawRequest(httpPort, "site.test", "/.well-known/acme-challenge/unknown-token");
+    const probe = await rawRequest(
+      httpPort,
+      "site.test",
+      "/.well-known/acme-challenge/unknown-token",
+    );
     assert.notEqual(probe.status, 200);
     const secure = await tlsGet(httpsPort, "site.test", root);
     assert.equal(secure.headers["strict-transport-security"], "max-age=31536000");
 
-    const session = http2Connect(`https://site.test:${httpsPort}`, {
+    const session = http2Connect(`https://127.0.0.1:${httpsPort}`, {
       ca: root,
-      lookup: (_h, _o, cb) => cb(null, "127.0.0.1", 4),
+      servername: "site.test",
     });
     const body = await new Promise<string>((resolve, reject) => {
-      const req = session.request({ ":path": "/" });
+      const req = session.request({ ":path": "/", ":authority": "site.test" });
       let data = "";
       req.on("data", (c: Buffer) => (data += c.toString()));
       req.on("end", () => resolve(data));
@@ -166,32 +180,30 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
   it("renews (forced) and swaps the certificate while a keep-alive client keeps working", async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: root });
     const get = () =>
-      new Promise<{ status: number; body: string; serial: string; reused: boolean }>((resolve, reject) => {
-        const req = httpsRequest(
-          {
-            host: "127.0.0.1",
-            port: httpsPort,
-            servername: "site.test",
-            headers: { host: "site.test" },
-            path: "/",
-            agent,
-          },
-          (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString()));
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                body,
-                serial: (res.socket as TLSSocket).getPeerCertificate().serialNumber,
-                reused: req.reusedSocket,
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end();
-      });
+      new Promise<{ status: number; body: string; serial: string; reused: boolean }>(
+        (resolve, reject) => {
+          const req = httpsRequest(
+            {
+              host: "127.0.0.1",
+              port: httpsPort,
+              servername: "site.test",
+              headers: { host: "site.test" },
+              path: "/",
+              agent,
+            },
+            (res) => {
+              let body = "";
+              const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+              res.on("data", (c: Buffer) => (body += c.toString()));
+              res.on("end", () =>
+                resolve({ status: res.statusCode ?? 0, body, serial, reused: req.reusedSocket }),
+              );
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        },
+      );
     const first = await get();
     assert.equal(first.status, 200);
     const before = await ssl(siteId);
@@ -200,7 +212,9 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     const renewed = await poll(
       async () => {
         const now = await ssl(siteId);
-        return now.state === "active" && now.updated_at !== before.updated_at && now.expires_at !== null
+        return now.state === "active" &&
+          now.updated_at !== before.updated_at &&
+          now.expires_at !== null
           ? now
           : undefined;
       },
@@ -278,9 +292,15 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     const rows = await t.platform.ctx.db.selectFrom("site_certificates").selectAll().execute();
     const keys = rows
       .filter((r) => r.private_key_sealed !== null)
-      .map((r) => t.platform.ctx.secrets.open(r.private_key_sealed!, `site_certificate:${r.site_id}`));
+      .map((r) =>
+        t.platform.ctx.secrets.open(r.private_key_sealed!, `site_certificate:${r.site_id}`),
+      );
     const account = await t.platform.ctx.db.selectFrom("acme_accounts").selectAll().execute();
-    keys.push(...account.map((a) => t.platform.ctx.secrets.open(a.key_sealed, `acme_account:${a.directory_url}`)));
+    keys.push(
+      ...account.map((a) =>
+        t.platform.ctx.secrets.open(a.key_sealed, `acme_account:${a.directory_url}`),
+      ),
+    );
     assert.ok(keys.length >= 3);
     const database = (await readFile(join(t.dataDir, "platform.sqlite3"))).toString("latin1");
     for (const key of keys) {

@@ -1,3 +1,4 @@
+import type * as AcmeClient from "acme-client";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
@@ -13,7 +14,7 @@ import { putChallenge, removeChallenge } from "./challenges.ts";
  * guard; `SLIPWAY_ACME_CA_FILE` adds CA certificates to trust when talking to it.
  */
 
-type AcmeModule = typeof import("acme-client");
+type AcmeModule = typeof AcmeClient;
 let loaded: Promise<AcmeModule> | undefined;
 let trustedCaFile: string | undefined | null = null;
 
@@ -25,7 +26,10 @@ async function acmeClient(config: AcmeConfig): Promise<AcmeModule> {
     acme.axios.defaults.httpsAgent =
       config.caFile === undefined
         ? undefined
-        : new Agent({ ca: [...rootCertificates, readFileSync(config.caFile, "utf8")], keepAlive: false });
+        : new Agent({
+            ca: [...rootCertificates, readFileSync(config.caFile, "utf8")],
+            keepAlive: false,
+          });
     trustedCaFile = config.caFile;
   }
   return acme;
@@ -42,7 +46,11 @@ export class AcmeOrderError extends Error {
   }
 }
 
-async function accountKey(ctx: PlatformContext, acme: AcmeModule, directoryUrl: string): Promise<{ key: string; url: string | null }> {
+async function accountKey(
+  ctx: PlatformContext,
+  acme: AcmeModule,
+  directoryUrl: string,
+): Promise<{ key: string; url: string | null }> {
   const context = `acme_account:${directoryUrl}`;
   const row = await ctx.db
     .selectFrom("acme_accounts")

@@ -66,21 +66,29 @@ export function checkUpload(input: UploadInput, now: Date): CertificateMaterial 
   const certificate = input.certificate ?? "";
   const key = input.key ?? "";
   const ca = input.ca_certificates ?? "";
-  if (certificate.trim() === "") throw invalidField("certificate", "is required to upload a certificate (PEM)");
-  if (key.trim() === "") throw invalidField("key", "is required with a certificate: its private key (PEM)");
+  if (certificate.trim() === "")
+    throw invalidField("certificate", "is required to upload a certificate (PEM)");
+  if (key.trim() === "")
+    throw invalidField("key", "is required with a certificate: its private key (PEM)");
   sizeCheck("certificate", certificate, MAX_CERTIFICATE_CHARS);
   sizeCheck("key", key, MAX_KEY_CHARS);
   sizeCheck("ca_certificates", ca, MAX_CA_CHARS);
 
   const blocks = certificate.match(PEM_CERT) ?? [];
   if (blocks.length === 0) {
-    throw invalidField("certificate", "is not a PEM certificate (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----)");
+    throw invalidField(
+      "certificate",
+      "is not a PEM certificate (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----)",
+    );
   }
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(blocks[0]!);
   } catch (error) {
-    throw invalidField("certificate", `cannot be read as an X.509 certificate (${(error as Error).message})`);
+    throw invalidField(
+      "certificate",
+      `cannot be read as an X.509 certificate (${(error as Error).message})`,
+    );
   }
   const caBlocks = [...blocks.slice(1), ...(ca.match(PEM_CERT) ?? [])];
   if (ca.trim() !== "" && (ca.match(PEM_CERT) ?? []).length === 0) {
@@ -90,7 +98,10 @@ export function checkUpload(input: UploadInput, now: Date): CertificateMaterial 
     try {
       new X509Certificate(block);
     } catch (error) {
-      throw invalidField("ca_certificates", `certificate ${i + 1} of the chain cannot be read (${(error as Error).message})`);
+      throw invalidField(
+        "ca_certificates",
+        `certificate ${i + 1} of the chain cannot be read (${(error as Error).message})`,
+      );
     }
   }
   let privateKey: KeyObject;
@@ -120,14 +131,18 @@ export function checkUpload(input: UploadInput, now: Date): CertificateMaterial 
     throw invalidField("certificate", `is not valid before ${notBefore.toISOString()}`);
   }
   const names = certificateNames(leaf);
-  if (names.length === 0) throw invalidField("certificate", "names no DNS name (no subjectAltName or CN)");
+  if (names.length === 0)
+    throw invalidField("certificate", "names no DNS name (no subjectAltName or CN)");
   const privateKeyPem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   const certificatePem = blocks.join("\n") + "\n";
   const caCertificatesPem = ca.trim() === "" ? null : (ca.match(PEM_CERT) ?? []).join("\n") + "\n";
   try {
     createSecureContext({ cert: certificatePem + (caCertificatesPem ?? ""), key: privateKeyPem });
   } catch (error) {
-    throw invalidField("certificate", `is refused by the TLS library (${(error as Error).message})`);
+    throw invalidField(
+      "certificate",
+      `is refused by the TLS library (${(error as Error).message})`,
+    );
   }
   return { certificatePem, caCertificatesPem, privateKeyPem, names, notBefore, notAfter };
 }
@@ -186,7 +201,10 @@ export async function storeCertificate(
     .execute();
 }
 
-export function openPrivateKey(ctx: Pick<PlatformContext, "secrets">, row: SiteCertificate): string {
+export function openPrivateKey(
+  ctx: Pick<PlatformContext, "secrets">,
+  row: SiteCertificate,
+): string {
   if (row.private_key_sealed === null) throw new Error("the certificate has no key");
   return ctx.secrets.open(row.private_key_sealed, sealContext(row.site_id));
 }

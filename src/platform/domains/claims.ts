@@ -163,11 +163,7 @@ export async function syncDomainClaims(
   const existing = await trx
     .selectFrom("site_domains")
     .select(["domain", "site_id", "kind"])
-    .where(
-      "domain",
-      "in",
-      names.length === 0 ? ["\u0000"] : names.map((n) => n.domain),
-    )
+    .where("domain", "in", names.length === 0 ? ["\u0000"] : names.map((n) => n.domain))
     .execute();
   const holders = new Map(existing.map((row) => [row.domain, row.site_id]));
   const claimable: WantedName[] = [];

@@ -69,7 +69,9 @@ async function setDomain(
 async function setCertificate(
   ctx: PlatformContext,
   siteId: string,
-  changes: Partial<Pick<SiteCertificate, "state" | "reason" | "attempts" | "next_attempt_at" | "renewal_failures">>,
+  changes: Partial<
+    Pick<SiteCertificate, "state" | "reason" | "attempts" | "next_attempt_at" | "renewal_failures">
+  >,
 ): Promise<void> {
   await ctx.db
     .updateTable("site_certificates")
@@ -84,7 +86,11 @@ async function setCertificate(
  */
 export async function applyCoverage(ctx: PlatformContext, siteId: string): Promise<void> {
   const now = ctx.now();
-  const rows = await ctx.db.selectFrom("site_domains").selectAll().where("site_id", "=", siteId).execute();
+  const rows = await ctx.db
+    .selectFrom("site_domains")
+    .selectAll()
+    .where("site_id", "=", siteId)
+    .execute();
   const cert = await ctx.db
     .selectFrom("site_certificates")
     .selectAll()
@@ -92,7 +98,8 @@ export async function applyCoverage(ctx: PlatformContext, siteId: string): Promi
     .executeTakeFirst();
   for (const row of rows) {
     if (cert && certificateServes(cert, row.domain, now)) {
-      if (row.state !== "active" || row.reason !== null) await setDomain(ctx, row.domain, "active", null);
+      if (row.state !== "active" || row.reason !== null)
+        await setDomain(ctx, row.domain, "active", null);
       continue;
     }
     if (cert?.source === "custom") {
@@ -135,7 +142,11 @@ export async function obtainCertificate(
   options: { force?: boolean } = {},
 ): Promise<void> {
   const log = ctx.log.child({ component: "certificates", siteId });
-  const rows = await ctx.db.selectFrom("site_domains").selectAll().where("site_id", "=", siteId).execute();
+  const rows = await ctx.db
+    .selectFrom("site_domains")
+    .selectAll()
+    .where("site_id", "=", siteId)
+    .execute();
   const cert = await ctx.db
     .selectFrom("site_certificates")
     .selectAll()
@@ -179,7 +190,10 @@ export async function obtainCertificate(
     else {
       unreachable.push(row);
       await setDomain(ctx, row.domain, "failed", reach.reason);
-      log.info({ domain: row.domain, reason: reach.reason }, "domain does not reach this Slipway; no certificate ordered for it");
+      log.info(
+        { domain: row.domain, reason: reach.reason },
+        "domain does not reach this Slipway; no certificate ordered for it",
+      );
     }
   }
   await applyCoverage(ctx, siteId).catch(() => undefined);
@@ -204,7 +218,12 @@ export async function obtainCertificate(
   log.info({ names, renewing }, "ordering a certificate");
   try {
     const issued = await orderCertificate(ctx, acme, names);
-    await storeCertificate(ctx, siteId, "acme", materialFromIssued(issued.chainPem, issued.privateKeyPem));
+    await storeCertificate(
+      ctx,
+      siteId,
+      "acme",
+      materialFromIssued(issued.chainPem, issued.privateKeyPem),
+    );
     for (const row of ready) await setDomain(ctx, row.domain, "active", null);
     if (unreachable.length > 0) {
       await setCertificate(ctx, siteId, {
@@ -215,14 +234,17 @@ export async function obtainCertificate(
     log.info({ names }, renewing ? "certificate renewed" : "certificate issued");
   } catch (error) {
     const failure =
-      error instanceof AcmeOrderError ? error : new AcmeOrderError((error as Error).message, undefined);
+      error instanceof AcmeOrderError
+        ? error
+        : new AcmeOrderError((error as Error).message, undefined);
     const attempts = cert.attempts + 1;
     const next = new Date(now.getTime() + backoff(ORDER_BACKOFF, attempts)).toISOString();
     const renewalFailures = cert.renewal_failures + (valid ? 1 : 0);
     const reason = valid
       ? `renewal failed (${renewalFailures} in a row): ${failure.message}. ${orderHint(failure, names)}. The current certificate stays in use until ${cert.not_after}; Slipway tries again at ${next}`
       : `the CA did not issue the certificate: ${failure.message}. ${orderHint(failure, names)}. Slipway tries again at ${next}`;
-    for (const row of ready) await setDomain(ctx, row.domain, valid ? "renewing" : "failed", reason);
+    for (const row of ready)
+      await setDomain(ctx, row.domain, valid ? "renewing" : "failed", reason);
     await setCertificate(ctx, siteId, {
       state: valid ? "renewing" : "failed",
       reason,
@@ -230,11 +252,18 @@ export async function obtainCertificate(
       next_attempt_at: next,
       renewal_failures: renewalFailures,
     });
-    log.warn({ names, err: failure.message, problemType: failure.problemType }, "certificate order failed");
+    log.warn(
+      { names, err: failure.message, problemType: failure.problemType },
+      "certificate order failed",
+    );
   }
 
   // 3. Names changed while this ran: run again now (the change's own job was deduplicated).
-  const after = await ctx.db.selectFrom("site_domains").select("domain").where("site_id", "=", siteId).execute();
+  const after = await ctx.db
+    .selectFrom("site_domains")
+    .select("domain")
+    .where("site_id", "=", siteId)
+    .execute();
   const before = new Set(rows.map((r) => r.domain));
   if (after.length !== before.size || after.some((r) => !before.has(r.domain))) {
     await setCertificate(ctx, siteId, { next_attempt_at: isoNow(ctx) });
@@ -263,7 +292,10 @@ export async function enqueueDueCertificates(ctx: PlatformContext): Promise<numb
 }
 
 /** The periodic sweep (where workers run): due renewals and retries become durable jobs. */
-export function startCertificateSweeps(ctx: PlatformContext, intervalMs: number): { stop(): Promise<void> } {
+export function startCertificateSweeps(
+  ctx: PlatformContext,
+  intervalMs: number,
+): { stop(): Promise<void> } {
   let running: Promise<unknown> | undefined;
   const tick = (): void => {
     if (running) return;

@@ -21,7 +21,8 @@ export interface DomainRules {
   wildcard: boolean;
 }
 
-const show = (value: string): string => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+const show = (value: string): string =>
+  JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 
 /** The ASCII form of `raw`, or a 422 naming `field` and what is wrong with it. */
 export function checkDomain(field: string, raw: string, rules: DomainRules): string {

@@ -90,7 +90,13 @@ export async function checkReachability(
   }
   const token = `slipway-probe-${randomBytes(18).toString("base64url")}`;
   const answer = randomBytes(24).toString("base64url");
-  await putChallenge(ctx.db, { token, keyAuthorization: answer, domain, ttlMs: 120_000, now: ctx.now() });
+  await putChallenge(ctx.db, {
+    token,
+    keyAuthorization: answer,
+    domain,
+    ttlMs: 120_000,
+    now: ctx.now(),
+  });
   try {
     const failures: string[] = [];
     for (const address of resolved.addresses) {
@@ -101,7 +107,9 @@ export async function checkReachability(
       }
       const got = await fetchToken(address, domain, options.port, token, options.timeoutMs ?? 5000);
       if (got.body === answer) return { ok: true, addresses: resolved.addresses };
-      failures.push(`${address} answered ${got.error ?? `HTTP ${got.status} without Slipway's token`}`);
+      failures.push(
+        `${address} answered ${got.error ?? `HTTP ${got.status} without Slipway's token`}`,
+      );
     }
     return {
       ok: false,
@@ -127,7 +135,10 @@ function fetchToken(
         port,
         path: `${CHALLENGE_PREFIX}${token}`,
         method: "GET",
-        headers: { host: port === 80 ? domain : `${domain}:${port}`, "user-agent": "Slipway domain check" },
+        headers: {
+          host: port === 80 ? domain : `${domain}:${port}`,
+          "user-agent": "Slipway domain check",
+        },
         timeout: timeoutMs,
       },
       (res) => {
@@ -143,7 +154,12 @@ function fetchToken(
     );
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", (error: NodeJS.ErrnoException) =>
-      resolve({ error: error.code === "ECONNREFUSED" ? `nothing listens on port ${port} (connection refused)` : error.message }),
+      resolve({
+        error:
+          error.code === "ECONNREFUSED"
+            ? `nothing listens on port ${port} (connection refused)`
+            : error.message,
+      }),
     );
     req.end();
   });

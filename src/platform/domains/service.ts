@@ -97,7 +97,9 @@ export async function renewNow(ctx: PlatformContext, site: Site): Promise<SiteCe
     );
   }
   if (ctx.config.domains?.acme == null) {
-    throw refused("automatic certificates are off on this Slipway (SLIPWAY_ACME_DIRECTORY_URL=off)");
+    throw refused(
+      "automatic certificates are off on this Slipway (SLIPWAY_ACME_DIRECTORY_URL=off)",
+    );
   }
   await enqueueCertificateWork(ctx, site.id, ctx.db, { force: true });
   ctx.jobs.wake();
@@ -112,7 +114,9 @@ export async function removeUploadedCertificate(
 ): Promise<void> {
   const cert = await findCertificate(ctx, site);
   if (cert.source !== "custom") {
-    throw refused("only an uploaded certificate can be removed; Slipway manages the one it obtained");
+    throw refused(
+      "only an uploaded certificate can be removed; Slipway manages the one it obtained",
+    );
   }
   const domains = await listDomains(ctx, site);
   if (domains.length === 0) {

@@ -13,6 +13,7 @@ export function domainUrls(
   const httpsPort = config.domains?.httpsPort ?? null;
   return {
     http: `http://${domain}${httpPort === 80 ? "" : `:${httpPort}`}`,
-    https: httpsPort === null ? null : `https://${domain}${httpsPort === 443 ? "" : `:${httpsPort}`}`,
+    https:
+      httpsPort === null ? null : `https://${domain}${httpsPort === 443 ? "" : `:${httpsPort}`}`,
   };
 }

@@ -50,7 +50,12 @@ export interface Front {
   invalidate(): void;
 }
 
-const plain = (res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void => {
+const plain = (
+  res: ServerResponse,
+  status: number,
+  text: string,
+  extra: Record<string, string> = {},
+): void => {
   const body = Buffer.from(`${text}\n`);
   res.writeHead(status, {
     "content-type": "text/plain; charset=utf-8",
@@ -101,7 +106,9 @@ export function createFront(options: FrontOptions): Front {
     const remote = req.socket.remoteAddress?.replace(/^::ffff:/, "");
     if (remote === undefined || !options.trustedProxies.includes(remote)) return false;
     const proto = req.headers["x-forwarded-proto"];
-    return (Array.isArray(proto) ? proto[0] : proto)?.split(",")[0]?.trim().toLowerCase() === "https";
+    return (
+      (Array.isArray(proto) ? proto[0] : proto)?.split(",")[0]?.trim().toLowerCase() === "https"
+    );
   };
 
   const urlOf = (scheme: "http" | "https", host: string, path: string): string => {
@@ -122,11 +129,21 @@ export function createFront(options: FrontOptions): Front {
     res.end(head ? undefined : body);
   };
 
-  const serveCustom = (req: IncomingMessage, res: ServerResponse, host: string, found: DomainRoute, secure: boolean): void => {
+  const serveCustom = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    host: string,
+    found: DomainRoute,
+    secure: boolean,
+  ): void => {
     const path = req.url ?? "/";
     const head = req.method === "HEAD";
     const httpsOn = options.ports().https !== null;
-    if ((found.kind === "alias" || found.kind === "www") && found.primary !== null && found.primary !== host) {
+    if (
+      (found.kind === "alias" || found.kind === "www") &&
+      found.primary !== null &&
+      found.primary !== host
+    ) {
       const scheme = found.primarySecure && httpsOn ? "https" : "http";
       return redirect(res, urlOf(scheme, found.primary, path), head);
     }
@@ -172,7 +189,10 @@ export function createFront(options: FrontOptions): Front {
         // A request on a TLS socket is secure whatever the listener says.
         const tls = secure || (req.socket as Partial<TLSSocket>).encrypted === true;
         dispatch(req, res, api, tls).catch((error: unknown) => {
-          options.logger?.error({ err: error, host: req.headers.host, url: req.url }, "front: request failed");
+          options.logger?.error(
+            { err: error, host: req.headers.host, url: req.url },
+            "front: request failed",
+          );
           if (!res.headersSent) plain(res, 500, "Internal Server Error");
           else res.destroy();
         });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllHeaders, type MinimalHeader } from "@netlify/headers-parser";
 import { parseAllRedirects } from "@netlify/redirect-parser";
-import { GlobText, type Glob } from "../../lib/glob-match.ts";
+import { GlobText, type Glob, type GlobMeter } from "../../lib/glob-match.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest } from "../deploys/manifest.ts";
 import { parseRequestTarget } from "./request-path.ts";
@@ -399,13 +399,20 @@ export function applyRedirectRules(
   return undefined;
 }
 
-/** Custom headers for a request path, later rules overriding earlier ones per header name. */
-export function headersForPath(rules: DeployRules, path: string): [string, string][] {
+/**
+ * Custom headers for a request path, later rules overriding earlier ones per header name;
+ * `meter` counts the matching steps.
+ */
+export function headersForPath(
+  rules: DeployRules,
+  path: string,
+  meter?: GlobMeter,
+): [string, string][] {
   if (rules.headers.length === 0) return [];
   const out = new Map<string, string>();
   const text = new GlobText(path, HEADER_PATH_SYNTAX);
   for (const rule of rules.headers) {
-    if (!rule.path.match(text)) continue;
+    if (!rule.path.match(text, meter)) continue;
     for (const [name, value] of rule.values) out.set(name, value);
   }
   return [...out];

@@ -71,12 +71,19 @@ export class SecureContextCache {
     this.sitesContext =
       sites === undefined
         ? undefined
-        : createSecureContext({ cert: sites.certificatePem, key: sites.privateKeyPem, minVersion: MIN_VERSION });
+        : createSecureContext({
+            cert: sites.certificatePem,
+            key: sites.privateKeyPem,
+            minVersion: MIN_VERSION,
+          });
     this.sitesNames = sites === undefined ? [] : namesOf(sites.certificatePem);
   }
 
   /** For `tls.createServer({ SNICallback })`. */
-  readonly sniCallback = (servername: string, callback: (error: Error | null, context?: SecureContext) => void): void => {
+  readonly sniCallback = (
+    servername: string,
+    callback: (error: Error | null, context?: SecureContext) => void,
+  ): void => {
     const host = servername.toLowerCase().replace(/\.$/, "");
     this.contextFor(host).then(
       (context) => {
@@ -92,9 +99,11 @@ export class SecureContextCache {
 
   /** Drops the cached contexts of one site (its certificate changed in this process). */
   invalidateSite(siteId: string): void {
-    for (const [host, entry] of this.entries) if (entry.siteId === siteId) this.entries.delete(host);
+    for (const [host, entry] of this.entries)
+      if (entry.siteId === siteId) this.entries.delete(host);
     // Names that had no certificate yet may have one now.
-    for (const [host, entry] of this.entries) if (entry.context === undefined) this.entries.delete(host);
+    for (const [host, entry] of this.entries)
+      if (entry.context === undefined) this.entries.delete(host);
   }
 
   async contextFor(host: string): Promise<SecureContext | undefined> {
@@ -103,7 +112,10 @@ export class SecureContextCache {
     }
     const entry = this.entries.get(host);
     const age = entry === undefined ? Infinity : Date.now() - entry.checkedAt;
-    if (entry !== undefined && age < (entry.context === undefined ? this.negativeTtlMs : this.recheckMs)) {
+    if (
+      entry !== undefined &&
+      age < (entry.context === undefined ? this.negativeTtlMs : this.recheckMs)
+    ) {
       return entry.context;
     }
     let pending = this.inflight.get(host);
@@ -144,10 +156,7 @@ export class SecureContextCache {
     if (Date.now() - last < 10 * 60_000) return;
     if (this.warned.size >= 10_000) this.warned.clear();
     this.warned.set(host, Date.now());
-    this.options.logger?.info(
-      { host, reason },
-      `tls: refused a handshake for ${host}: ${reason}`,
-    );
+    this.options.logger?.info({ host, reason }, `tls: refused a handshake for ${host}: ${reason}`);
   }
 }
 

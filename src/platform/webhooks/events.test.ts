@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ReviewEvent } from "../previews/review-event.ts";
-import { MalformedPayload, parseEvent, type RefUpdate } from "./events.ts";
+import { parseEvent } from "./events.ts";
+import { MalformedPayload, type RefUpdate } from "./payloads.ts";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);

@@ -8,7 +8,8 @@ import { readRepoSettings, type RepoSettings } from "../sites/repo-settings.ts";
 import { readWebhookSecret } from "../sites/secrets.ts";
 import { handleReviewEvent, type PreviewDecision } from "../previews/previews.ts";
 import { previewFetchRef, reviewName } from "../sites/review-refs.ts";
-import { MalformedPayload, parseEvent, type RefUpdate, type WebhookEvent } from "./events.ts";
+import { parseEvent, type WebhookEvent } from "./events.ts";
+import { MalformedPayload, type RefUpdate } from "./payloads.ts";
 import type { ReviewEvent } from "../previews/review-event.ts";
 import {
   header,

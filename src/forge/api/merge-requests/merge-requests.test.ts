@@ -8,13 +8,13 @@ import { createWorkingCopy, type WorkingCopy } from "../../../../test/helpers/e2
 import {
   startHookReceiver,
   startTestForge,
-  waitUntil,
   type HookReceiver,
   type ReceivedHook,
   type TestForge,
   type TestProject,
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
+import { waitUntil } from "../../../../test/helpers/wait.ts";
 import { serverRefs } from "../../../../test/helpers/forge-git.ts";
 import type { MergeRequestPayload } from "../../webhooks/merge-request-payload.ts";
 

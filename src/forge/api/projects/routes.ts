@@ -4,7 +4,12 @@ import { requireActor } from "../../http/auth.ts";
 import { paginate } from "../../http/pagination.ts";
 import { presentProject } from "./presenter.ts";
 import { CreateProjectBody, ListProjectsQuery, ProjectIdParams } from "./schema.ts";
-import { createProject, findProject, listProjects, removeProject } from "../../projects/projects.ts";
+import {
+  createProject,
+  findProject,
+  listProjects,
+  removeProject,
+} from "../../projects/projects.ts";
 
 export function projectRoutes(app: ForgeApp, ctx: ForgeContext): void {
   app.post("/projects", { schema: { body: CreateProjectBody } }, async (request, reply) => {

@@ -112,10 +112,18 @@ describe("custom domains (API and edge, without ACME)", () => {
       [{ custom_domain: "-bad-.example.com" }, "custom_domain", /label "-bad-" is not valid/],
       [{ custom_domain: `${"a".repeat(64)}.example.com` }, "custom_domain", /longer than 63/],
       [{ custom_domain: `${"abcdefghi.".repeat(26)}com` }, "custom_domain", /longer than 253/],
-      [{ custom_domain: "*.example.com" }, "custom_domain", /wildcard is allowed only in domain_aliases/],
+      [
+        { custom_domain: "*.example.com" },
+        "custom_domain",
+        /wildcard is allowed only in domain_aliases/,
+      ],
       [{ domain_aliases: ["a.*.example.com"] }, "domain_aliases.0", /whole first label/],
       [{ custom_domain: "other.localhost" }, "custom_domain", /under this platform's sites domain/],
-      [{ domain_aliases: ["ok.example.net", "exa mple.com"] }, "domain_aliases.1", /without a scheme, path, port or spaces/],
+      [
+        { domain_aliases: ["ok.example.net", "exa mple.com"] },
+        "domain_aliases.1",
+        /without a scheme, path, port or spaces/,
+      ],
       [{ custom_domain: "x".repeat(400) }, "custom_domain", /longer than 253/],
       [{ custom_domain: "x".repeat(3000) }, "custom_domain", /wrong type|at most/],
     ];
@@ -140,7 +148,11 @@ describe("custom domains (API and edge, without ACME)", () => {
     assert.doesNotMatch(other.text, /alice|taken[^.]|"shop"/);
     const viaAlias = await create(bob, { name: "bobs2", domain_aliases: ["taken.example.com"] });
     assert.equal(viaAlias.status, 409);
-    assert.equal((await t.api("GET", "/sites/bobs2", { token: bob.token })).status, 404, "not created");
+    assert.equal(
+      (await t.api("GET", "/sites/bobs2", { token: bob.token })).status,
+      404,
+      "not created",
+    );
     // Within one account, the message names the site that holds it.
     const mine = await create(alice, { name: "again", domain_aliases: ["taken.example.com"] });
     assert.equal(mine.status, 409);
@@ -171,7 +183,10 @@ describe("custom domains (API and edge, without ACME)", () => {
       assert.equal(got.status, 200, key);
       assert.equal(got.body.id, res.body.id);
     }
-    assert.equal((await t.api("GET", "/sites/named.example.com", { token: bob.token })).status, 404);
+    assert.equal(
+      (await t.api("GET", "/sites/named.example.com", { token: bob.token })).status,
+      404,
+    );
     const changed = await patch(alice, "named.example.com", { force_ssl: true, hsts_max_age: 300 });
     assert.equal(changed.status, 200, changed.text);
     assert.equal(changed.body.force_ssl, true);
@@ -218,7 +233,13 @@ describe("custom domains (API and edge, without ACME)", () => {
       })
       .execute();
     const port = Number(new URL(t.url).port);
-    for (const host of ["served.example.com", "old.example.com", "served.localhost", `127.0.0.1:${port}`, "nobody.example"]) {
+    for (const host of [
+      "served.example.com",
+      "old.example.com",
+      "served.localhost",
+      `127.0.0.1:${port}`,
+      "nobody.example",
+    ]) {
       const res = await rawRequest(port, host, "/.well-known/acme-challenge/tok-123");
       assert.equal(res.status, 200, host);
       assert.equal(res.text.trim(), "tok-123.thumbprint");
@@ -229,15 +250,41 @@ describe("custom domains (API and edge, without ACME)", () => {
     const site = await create(alice, { name: "certs", custom_domain: "certs.example.com" });
     const good = await selfSigned(dir, ["certs.example.com"]);
     const other = await selfSigned(dir, ["other.example.com"]);
-    const expired = await selfSigned(dir, ["certs.example.com"], { name: "expired", endDate: "20200201000000Z" });
+    const expired = await selfSigned(dir, ["certs.example.com"], {
+      name: "expired",
+      endDate: "20200201000000Z",
+    });
     const post = (body: unknown) =>
-      t.api<SslBody & ErrorBody>("POST", `/sites/${site.body.id}/ssl`, { token: alice.token, body });
+      t.api<SslBody & ErrorBody>("POST", `/sites/${site.body.id}/ssl`, {
+        token: alice.token,
+        body,
+      });
     const cases: Array<[unknown, number, string, RegExp]> = [
-      [{ certificate: "not a pem", key: good.keyPem }, 422, "certificate", /is not a PEM certificate/],
+      [
+        { certificate: "not a pem", key: good.keyPem },
+        422,
+        "certificate",
+        /is not a PEM certificate/,
+      ],
       [{ certificate: good.certPem, key: "nope" }, 422, "key", /is not a PEM private key/],
-      [{ certificate: good.certPem, key: other.keyPem }, 422, "key", /does not match the certificate/],
-      [{ certificate: expired.certPem, key: expired.keyPem }, 422, "certificate", /expired on 2020-02-01/],
-      [{ certificate: "A".repeat(10 * 1024 * 1024), key: good.keyPem }, 422, "certificate", /at most 65536 characters/],
+      [
+        { certificate: good.certPem, key: other.keyPem },
+        422,
+        "key",
+        /does not match the certificate/,
+      ],
+      [
+        { certificate: expired.certPem, key: expired.keyPem },
+        422,
+        "certificate",
+        /expired on 2020-02-01/,
+      ],
+      [
+        { certificate: "A".repeat(10 * 1024 * 1024), key: good.keyPem },
+        422,
+        "certificate",
+        /at most 65536 characters/,
+      ],
       [{ certificate: good.certPem }, 422, "key", /is required with a certificate/],
     ];
     for (const [body, status, field, message] of cases) {
@@ -261,7 +308,10 @@ describe("custom domains (API and edge, without ACME)", () => {
     assert.equal(got.body.source, "custom");
     const listed = await domains(alice, site.body.id);
     assert.equal(listed.find((d) => d.domain === "certs.example.com")?.state, "active");
-    assert.match(listed.find((d) => d.domain === "www.certs.example.com")?.reason ?? "", /does not cover www\.certs\.example\.com/);
+    assert.match(
+      listed.find((d) => d.domain === "www.certs.example.com")?.reason ?? "",
+      /does not cover www\.certs\.example\.com/,
+    );
     const keyBody = good.keyPem.split("\n")[1]!;
     assert.ok(!t.responses.some((r) => r.includes(keyBody)), "the key is in no API response");
     assert.ok(!t.logs.some((l) => l.includes(keyBody)), "nor in a log line");
@@ -272,9 +322,17 @@ describe("custom domains (API and edge, without ACME)", () => {
       .executeTakeFirstOrThrow();
     assert.ok(!JSON.stringify(row).includes(keyBody), "nor in the database in the clear");
     // Another account cannot see or change it.
-    assert.equal((await t.api("GET", `/sites/${site.body.id}/ssl`, { token: bob.token })).status, 404);
     assert.equal(
-      (await t.api("POST", `/sites/${site.body.id}/ssl`, { token: bob.token, body: { certificate: good.certPem, key: good.keyPem } })).status,
+      (await t.api("GET", `/sites/${site.body.id}/ssl`, { token: bob.token })).status,
+      404,
+    );
+    assert.equal(
+      (
+        await t.api("POST", `/sites/${site.body.id}/ssl`, {
+          token: bob.token,
+          body: { certificate: good.certPem, key: good.keyPem },
+        })
+      ).status,
       404,
     );
   });

@@ -1,9 +1,5 @@
 import { Type, type Static } from "typebox";
-import {
-  MAX_CA_CHARS,
-  MAX_CERTIFICATE_CHARS,
-  MAX_KEY_CHARS,
-} from "../../domains/certificates.ts";
+import { MAX_CA_CHARS, MAX_CERTIFICATE_CHARS, MAX_KEY_CHARS } from "../../domains/certificates.ts";
 
 export const SiteParams = Type.Object({ site_id: Type.String({ maxLength: 255 }) });
 export type SiteParams = Static<typeof SiteParams>;

@@ -189,6 +189,25 @@ describe("dashboard sign-in: passwords, sessions, CSRF, throttling, invites, acc
     assert.equal(after.status, 401);
   });
 
+  it("ends a session at its expiry, and removes it", async () => {
+    const browser = new Browser(t.url);
+    const res = await browser.signIn({ email: "admin@localhost", password: adminPassword });
+    const id = res.body.session?.id ?? "";
+    assert.ok(Date.parse(res.body.session?.expires_at ?? "") > Date.now() + 6 * 86_400_000);
+    await t.platform.ctx.db
+      .updateTable("sessions")
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where("id", "=", id)
+      .execute();
+    assert.equal((await browser.call("GET", "/user")).status, 401);
+    const left = await t.platform.ctx.db
+      .selectFrom("sessions")
+      .select("id")
+      .where("id", "=", id)
+      .executeTakeFirst();
+    assert.equal(left, undefined);
+  });
+
   it("signs in with a pasted access token; revoking the token ends that session", async () => {
     const created = await t.api<{ id: string; token: string }>("POST", "/access_tokens", {
       token: bob.token,

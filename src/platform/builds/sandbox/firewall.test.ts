@@ -8,7 +8,11 @@ import { describe, it } from "node:test";
 import { SandboxUnavailableError } from "./errors.ts";
 import { buildFirewallRuleset } from "./firewall.ts";
 import { runSandboxed } from "./run.ts";
-import { sandboxSkip as skip, sandboxTestbed, slirpProcesses } from "./testbed.ts";
+import {
+  sandboxSkip as skip,
+  sandboxTestbed,
+  slirpProcesses,
+} from "../../../../test/helpers/sandbox-testbed.ts";
 
 const bed = sandboxTestbed();
 

@@ -3,7 +3,11 @@ import { createServer, type Server } from "node:net";
 import { describe, it } from "node:test";
 import { SandboxUnavailableError } from "./errors.ts";
 import { runSandboxed } from "./run.ts";
-import { sandboxSkip as skip, sandboxTestbed, slirpProcesses } from "./testbed.ts";
+import {
+  sandboxSkip as skip,
+  sandboxTestbed,
+  slirpProcesses,
+} from "../../../../test/helpers/sandbox-testbed.ts";
 
 const bed = sandboxTestbed();
 

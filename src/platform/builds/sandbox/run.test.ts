@@ -9,7 +9,11 @@ import { processesOfUid } from "../../../lib/process.ts";
 import { waitUntil } from "../../../../test/helpers/wait.ts";
 import { SandboxConfigError, SandboxUnavailableError } from "./errors.ts";
 import { describeSandboxFailure, runSandboxed, sweepOrphanedBuilds } from "./run.ts";
-import { sandboxSkip as skip, sandboxTestbed, testUid } from "./testbed.ts";
+import {
+  sandboxSkip as skip,
+  sandboxTestbed,
+  testUid,
+} from "../../../../test/helpers/sandbox-testbed.ts";
 
 const bed = sandboxTestbed();
 const realBwrap = existsSync("/usr/bin/bwrap") ? "/usr/bin/bwrap" : "/usr/local/bin/bwrap";

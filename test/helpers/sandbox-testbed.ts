@@ -3,7 +3,11 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { runSandboxed, type OutputLine, type SandboxOptions } from "./run.ts";
+import {
+  runSandboxed,
+  type OutputLine,
+  type SandboxOptions,
+} from "../../src/platform/builds/sandbox/run.ts";
 
 /** What the sandbox's tests share: a 0711 scratch root, work dirs under it, and `build()`. */
 
