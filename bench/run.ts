@@ -12,6 +12,7 @@ import { dashboardBench } from "./dashboard.ts";
 import { deployBench } from "./deploy.ts";
 import { edge } from "./edge.ts";
 import { gitTransfer } from "./git-transfer.ts";
+import { https } from "./https.ts";
 import { pushToLive } from "./push-to-live.ts";
 import { redeploy } from "./redeploy.ts";
 import { installSignalCleanup } from "./lib/cleanup.ts";
@@ -20,6 +21,7 @@ import { BenchOptions, type BenchFlag, type Benchmark } from "./lib/options.ts";
 const BENCHMARKS: readonly Benchmark[] = [
   gitTransfer,
   edge,
+  https,
   pushToLive,
   redeploy,
   deployBench,

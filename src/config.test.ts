@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { allowEmbeddedForge, ConfigError, loadConfig } from "./config.ts";
+import { allowEmbeddedForge, allowEmbeddedPlatform, ConfigError, loadConfig } from "./config.ts";
 
 describe("loadConfig", () => {
   it("has the documented defaults", () => {
@@ -32,6 +32,22 @@ describe("loadConfig", () => {
     assert.equal(config.forge.allowLocalWebhooks, true);
     assert.equal(config.forge.publicUrl, "https://git.example.com");
     assert.equal(config.forge.sshHost, "127.0.0.1");
+  });
+
+  it("lets the embedded forge's hooks reach its own platform, and no other local address", () => {
+    const config = loadConfig({ SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS: "hooks.internal:9000" });
+    assert.deepEqual(config.forge.allowedWebhookHosts, ["hooks.internal:9000"]);
+    const forge = allowEmbeddedPlatform(config.forge, config.platform);
+    assert.equal(forge.allowLocalWebhooks, false);
+    assert.deepEqual(forge.allowedWebhookHosts, ["hooks.internal:9000", "127.0.0.1:8080"]);
+    const everywhere = loadConfig({
+      SLIPWAY_HOST: "0.0.0.0",
+      SLIPWAY_PUBLIC_URL: "https://slipway.example.com",
+    });
+    assert.deepEqual(
+      allowEmbeddedPlatform(everywhere.forge, everywhere.platform).allowedWebhookHosts,
+      ["slipway.example.com:443", "0.0.0.0:8080"],
+    );
   });
 
   it("names the variable and the problem for a bad value", () => {

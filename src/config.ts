@@ -20,7 +20,13 @@ export interface ForgeConfig {
   /** Host name put in ssh_url_to_repo. */
   sshHost: string;
   rootToken: string | undefined;
+  /** Hooks may target any loopback or private address (`SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS`). */
   allowLocalWebhooks: boolean;
+  /**
+   * `host` or `host:port` entries hooks may target although they are local or private
+   * (`SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS`; `slipway start` adds its own platform).
+   */
+  allowedWebhookHosts: string[];
   webhooks: WebhookPolicy;
 }
 
@@ -144,6 +150,7 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
     sshHost: advertisedHost,
     rootToken: readOptionalToken(env, "SLIPWAY_FORGE_ROOT_TOKEN"),
     allowLocalWebhooks: readBoolean(env, "SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS", false),
+    allowedWebhookHosts: readHostList(env, "SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS"),
     webhooks: defaultWebhookPolicy(),
   };
   const port = readPort(env, "SLIPWAY_PORT", 8080);
@@ -183,6 +190,21 @@ export function allowEmbeddedForge(platform: PlatformConfig, forge: ForgeConfig)
   const allowed = [...platform.allowedPrivateRepoHosts];
   for (const entry of entries) if (!allowed.includes(entry)) allowed.push(entry);
   return { ...platform, allowedPrivateRepoHosts: allowed };
+}
+
+/**
+ * The embedded default (`slipway start`): the forge's hooks may reach the platform beside it —
+ * its public URL and the address it listens on — and nothing else on a local network.
+ */
+export function allowEmbeddedPlatform(forge: ForgeConfig, platform: PlatformConfig): ForgeConfig {
+  const publicUrl = new URL(platform.publicUrl);
+  const entries = [
+    `${normalizeHostEntry(publicUrl.hostname)}:${publicUrl.port || (publicUrl.protocol === "https:" ? 443 : 80)}`,
+    `${normalizeHostEntry(platform.host)}:${platform.port}`,
+  ];
+  const allowed = [...forge.allowedWebhookHosts];
+  for (const entry of entries) if (!allowed.includes(entry)) allowed.push(entry);
+  return { ...forge, allowedWebhookHosts: allowed };
 }
 
 export function defaultWebhookPolicy(): WebhookPolicy {

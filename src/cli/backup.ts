@@ -2,7 +2,7 @@ import SQLite from "better-sqlite3";
 import { chmod, cp, mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { loadConfig } from "../config.ts";
-import { run } from "../lib/run.ts";
+import { runChecked } from "../lib/run.ts";
 
 /**
  * `slipway backup <file>` and `slipway restore <file>` for the embedded default: every SQLite
@@ -27,7 +27,10 @@ async function databasesUnder(dir: string): Promise<string[]> {
     .map((e) => join(e.parentPath, e.name));
 }
 
-export async function backupCommand(args: readonly string[], env: Env = process.env): Promise<number> {
+export async function backupCommand(
+  args: readonly string[],
+  env: Env = process.env,
+): Promise<number> {
   const [target, ...rest] = args;
   if (target === undefined || target.startsWith("-") || rest.length > 0) {
     console.error(USAGE);
@@ -35,7 +38,9 @@ export async function backupCommand(args: readonly string[], env: Env = process.
   }
   const dataDir = loadConfig(env).dataDir;
   if (!(await stat(dataDir).catch(() => undefined))?.isDirectory()) {
-    console.error(`slipway backup: the data directory ${dataDir} does not exist (SLIPWAY_DATA_DIR)`);
+    console.error(
+      `slipway backup: the data directory ${dataDir} does not exist (SLIPWAY_DATA_DIR)`,
+    );
     return 1;
   }
   const file = resolve(target);
@@ -63,7 +68,7 @@ export async function backupCommand(args: readonly string[], env: Env = process.
       },
     });
     const partial = `${file}.partial`;
-    await run("tar", ["-cf", partial, "-C", staging, "--", "."]);
+    await runChecked("tar", ["-cf", partial, "-C", staging, "--", "."]);
     await chmod(partial, 0o600);
     await rename(partial, file);
     console.log(
@@ -75,7 +80,10 @@ export async function backupCommand(args: readonly string[], env: Env = process.
   }
 }
 
-export async function restoreCommand(args: readonly string[], env: Env = process.env): Promise<number> {
+export async function restoreCommand(
+  args: readonly string[],
+  env: Env = process.env,
+): Promise<number> {
   const [source, ...rest] = args;
   if (source === undefined || source.startsWith("-") || rest.length > 0) {
     console.error(USAGE);
@@ -96,15 +104,17 @@ export async function restoreCommand(args: readonly string[], env: Env = process
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // The operator's own archive; still, nothing is written outside the data directory.
-  const listing = await run("tar", ["-tf", file]);
-  const bad = listing.stdout
+  const listing = await runChecked("tar", ["-tf", file]);
+  const bad = listing
     .split("\n")
     .filter((p) => p !== "" && (p.startsWith("/") || p.split("/").includes("..")));
   if (bad.length > 0) {
-    console.error(`slipway restore: ${file} holds paths outside the data directory (${bad[0]}); refused`);
+    console.error(
+      `slipway restore: ${file} holds paths outside the data directory (${bad[0]}); refused`,
+    );
     return 1;
   }
-  await run("tar", ["-xf", file, "-C", dataDir, "--no-same-owner"]);
+  await runChecked("tar", ["-xf", file, "-C", dataDir, "--no-same-owner"]);
   const restored = await databasesUnder(dataDir);
   if (restored.length === 0) {
     console.error(`slipway restore: ${file} holds no Slipway database; is it a slipway backup?`);

@@ -1,4 +1,4 @@
-import { allowEmbeddedForge, ConfigError, loadConfig } from "../config.ts";
+import { allowEmbeddedForge, allowEmbeddedPlatform, ConfigError, loadConfig } from "../config.ts";
 // The servers (and the logger) are loaded only by the commands that start them, so that
 // `slipway deploy` starts in a fraction of the time.
 import type { RunningForge } from "../forge/server.ts";
@@ -12,6 +12,8 @@ Commands:
   forge     start only the built-in git host (GitLab-compatible API, git over SSH and HTTP)
   deploy    deploy a directory to a site without git (slipway deploy --help)
   doctor    check that this machine can run Slipway as configured, and say how to fix what fails
+  backup    slipway backup <file.tar>: a consistent copy of the databases and the data directory
+  restore   slipway restore <file.tar>: unpack a backup into an empty data directory
   help      show this help
 
 Configuration comes from environment variables; see README.md.`;
@@ -31,6 +33,12 @@ export async function main(argv: readonly string[]): Promise<void> {
         return;
       case "doctor":
         process.exitCode = await (await import("./doctor.ts")).doctorCommand(argv.slice(1));
+        return;
+      case "backup":
+        process.exitCode = await (await import("./backup.ts")).backupCommand(argv.slice(1));
+        return;
+      case "restore":
+        process.exitCode = await (await import("./backup.ts")).restoreCommand(argv.slice(1));
         return;
       case "help":
       case "--help":
@@ -52,11 +60,13 @@ export async function main(argv: readonly string[]): Promise<void> {
 }
 
 async function runServers(options: { forge: boolean; platform: boolean }): Promise<void> {
-  const env = { ...process.env };
-  const embedded = options.forge && options.platform;
-  // The embedded default: the local platform is the forge's webhook receiver.
-  if (embedded) env.SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS ??= "true";
-  const config = loadConfig(env);
+  const config = loadConfig(process.env);
+  // The embedded default: the platform beside the forge receives its webhooks — that one
+  // address, not every local one (a hook must not reach other services on this machine).
+  const forgeConfig =
+    options.forge && options.platform
+      ? allowEmbeddedPlatform(config.forge, config.platform)
+      : config.forge;
   const { createLogger } = await import("../lib/logger.ts");
   // On a terminal, log records are readable lines; services get JSON lines.
   const destination = process.stdout.isTTY
@@ -72,7 +82,7 @@ async function runServers(options: { forge: boolean; platform: boolean }): Promi
 
   if (options.forge) {
     const { startForge } = await import("../forge/server.ts");
-    forge = await startForge(config.forge, log.child({ server: "forge" }));
+    forge = await startForge(forgeConfig, log.child({ server: "forge" }));
     console.log(`Slipway forge (GitLab API)  ${forge.ctx.config.publicUrl}/api/v4`);
     console.log(`Slipway forge (git over SSH) ssh://git@${config.forge.sshHost}:${forge.sshPort}/`);
     if (forge.generatedRootToken !== undefined) {

@@ -55,7 +55,13 @@ async function runScript(
     [join(SCRIPTS, script), t.url, token, JSON.stringify(fixtures)],
     {
       // No proxy settings, no user site, no bytecode files beside the scripts.
-      env: { PATH: "/usr/bin:/bin", LC_ALL: "C.UTF-8", HOME: "/nonexistent" },
+      env: {
+        PATH: "/usr/bin:/bin",
+        LC_ALL: "C.UTF-8",
+        HOME: "/nonexistent",
+        PYTHONDONTWRITEBYTECODE: "1",
+        PYTHONNOUSERSITE: "1",
+      },
       cwd: SCRIPTS,
     },
   );
@@ -165,7 +171,7 @@ describe("python-gitlab against the forge", { skip: missing }, () => {
     });
   });
 
-  it("user keys: create, get, list, a key in use refused, delete", async () => {
+  it("user keys: create, get, list, a key in use refused, delete; another user's as admin", async () => {
     const taken = freshEd25519("taken@example.test");
     const other = await t.createProject(owner, "other");
     const added = await t.api("POST", `/projects/${other.id}/deploy_keys`, {
@@ -174,7 +180,13 @@ describe("python-gitlab against the forge", { skip: missing }, () => {
     });
     assert.equal(added.status, 201, added.text);
     const key = freshEd25519("laptop@example.test");
-    const steps = await runScript(t, "user_keys.py", owner.token, { key, taken });
+    const steps = await runScript(t, "user_keys.py", owner.token, {
+      key,
+      admin_key: freshEd25519("given@example.test"),
+      taken,
+      admin_token: t.rootToken,
+      user_id: owner.id,
+    });
     assert.equal((steps.get("create") as Json).title, "laptop");
     assert.deepEqual(steps.get("a key already in use is refused"), {
       status: 400,
@@ -184,6 +196,10 @@ describe("python-gitlab against the forge", { skip: missing }, () => {
       status: 404,
       message: "404 Key Not Found",
     });
+    assert.deepEqual(
+      (steps.get("another user's keys, as an administrator") as { as_user: Json }).as_user,
+      { status: 403, message: "403 Forbidden" },
+    );
   });
 
   it("projects: create, get by id and path, list with owned, search and pages, delete", async () => {

@@ -69,6 +69,7 @@ export async function startTestForge(
     sshHost: "127.0.0.1",
     rootToken: ROOT_TOKEN,
     allowLocalWebhooks: options.allowLocalWebhooks ?? true,
+    allowedWebhookHosts: [],
     webhooks: { ...defaultWebhookPolicy(), ...options.webhooks },
   };
   const forge = await startForge(config, createLogger({ name: "forge-test", level: "silent" }));

@@ -1,6 +1,8 @@
-"""The signed-in user's SSH keys through python-gitlab (`gl.user.keys`).
+"""SSH keys through python-gitlab: the signed-in user's (`gl.user.keys`), and another user's as
+an administrator manages them (`gl.users.get(id).keys`).
 
-Fixtures: ``key`` (a new public key line), ``taken`` (a key line some deploy key already uses).
+Fixtures: ``key`` and ``admin_key`` (new public key lines), ``taken`` (a key line some deploy
+key already uses), ``admin_token`` (an administrator's token), ``user_id`` (the token's user).
 """
 
 import gitlab
@@ -53,3 +55,29 @@ def delete():
 
 
 step("delete", delete)
+
+
+def as_admin():
+    admin = client(url, fx["admin_token"])
+    user = admin.users.get(fx["user_id"])
+    given = user.keys.create({"title": "given by the admin", "key": fx["admin_key"]})
+    check(given.title == "given by the admin", f"title {given.title!r}")
+    listed = [k.id for k in user.keys.list(get_all=True)]
+    check(listed == [given.id], f"listed {listed}")
+    shown = user.keys.get(given.id)
+    check(shown.key == given.key, f"key {shown.key!r}")
+    own = [k.id for k in gl.user.keys.list(get_all=True)]
+    check(own == [given.id], f"the user sees it as their own: {own}")
+    refused = expect_error(
+        gitlab.exceptions.GitlabCreateError,
+        403,
+        lambda: gl.users.get(fx["user_id"], lazy=True).keys.create(
+            {"title": "self-service", "key": fx["key"]}
+        ),
+    )
+    user.keys.delete(given.id)
+    check(user.keys.list(get_all=True) == [], "no key left")
+    return {"given": given.attributes, "as_user": refused}
+
+
+step("another user's keys, as an administrator", as_admin)

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from "fastify";
+import { isRecord } from "../../lib/json.ts";
 
 /**
  * Grape's view of a request's parameters, before the route's schema validates them:
@@ -87,8 +88,4 @@ function allowsBoolean(schema: unknown): boolean {
   if (type === "boolean" || (Array.isArray(type) && type.includes("boolean"))) return true;
   const union = schema.anyOf ?? schema.oneOf;
   return Array.isArray(union) && union.some(allowsBoolean);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

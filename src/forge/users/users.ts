@@ -58,6 +58,23 @@ export async function findUser(ctx: ForgeContext, id: number): Promise<User> {
   return user;
 }
 
+/** GitLab's `find_user`: an integer id, or else a username; `404 User Not Found` otherwise. */
+export async function findUserByIdOrUsername(
+  ctx: ForgeContext,
+  idOrUsername: string,
+): Promise<User> {
+  const query = ctx.db.selectFrom("users").selectAll();
+  const id = /^\d+$/.test(idOrUsername) ? Number(idOrUsername) : undefined;
+  const user =
+    id === undefined
+      ? await query.where("username", "=", idOrUsername).executeTakeFirst()
+      : Number.isSafeInteger(id)
+        ? await query.where("id", "=", id).executeTakeFirst()
+        : undefined;
+  if (!user) throw notFound("User");
+  return user;
+}
+
 export async function listUsers(ctx: ForgeContext, username: string | undefined): Promise<User[]> {
   let query = ctx.db.selectFrom("users").selectAll().orderBy("id");
   if (username !== undefined) query = query.where("username", "=", username);

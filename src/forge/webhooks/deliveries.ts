@@ -19,6 +19,7 @@ import {
 } from "./push-payload.ts";
 import { classifyUpdates, withinHookLimit, type RefChange } from "./ref-changes.ts";
 import { sendWebhook, type SendResult } from "./sender.ts";
+import { localTargetAllowed } from "./targets.ts";
 
 /** Sent as `User-Agent`; GitLab sends `GitLab/<version>`. */
 export const USER_AGENT = "GitLab/17.0.0 (Slipway)";
@@ -299,7 +300,7 @@ class WebhookDispatcher implements HookDispatcher {
             headers: request.headers,
             timeoutMs: policy.timeoutMs,
             verifyTls: hook.enable_ssl_verification === 1,
-            allowLocal: ctx.config.allowLocalWebhooks,
+            allowLocal: localTargetAllowed(ctx.config, hook.url),
             signal,
           });
     await ctx.db.transaction().execute(async (trx) => {
@@ -551,7 +552,7 @@ export async function testHook(
           headers: request.headers,
           timeoutMs: ctx.config.webhooks.timeoutMs,
           verifyTls: hook.enable_ssl_verification === 1,
-          allowLocal: ctx.config.allowLocalWebhooks,
+          allowLocal: localTargetAllowed(ctx.config, hook.url),
         });
   await ctx.db.transaction().execute(async (trx) => {
     const current = await trx

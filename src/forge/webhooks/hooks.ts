@@ -9,6 +9,7 @@ import {
   type BranchFilterStrategy,
 } from "./branch-filter.ts";
 import type { Updateable } from "kysely";
+import { localTargetAllowed } from "./targets.ts";
 
 /** Every `*_events` flag GitLab's `common_hook_parameters` accepts. */
 export const EVENT_FLAGS = [
@@ -100,7 +101,7 @@ interface HookValues {
 /** WebHooks::Hook's validations, as `{attribute: [messages]}`. */
 function validate(ctx: ForgeContext, values: HookValues): Record<string, string[]> {
   const errors: Record<string, string[]> = {};
-  const urlError = urlProblem(values.url, ctx.config.allowLocalWebhooks);
+  const urlError = urlProblem(values.url, localTargetAllowed(ctx.config, values.url));
   if (urlError) errors.url = [urlError];
   if (values.token !== null && values.token.includes("\n")) errors.token = ["is invalid"];
   const filterError = branchFilterError(values.strategy, values.filter);

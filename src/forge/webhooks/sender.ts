@@ -10,7 +10,11 @@ import {
 export interface SendResult {
   /** The HTTP status, or null when no response came (refused, timeout, network error). */
   status: number | null;
-  /** The first `MAX_RESPONSE_BODY` bytes of the response body. */
+  /**
+   * The first `MAX_RESPONSE_BODY` bytes of the response body; empty when the receiver was
+   * reached past the address guard (a local or private address the operator allowed): what an
+   * internal service answers must not be readable through a hook's events log.
+   */
   body: string;
   /** Why no response came, in words for the events log. */
   error: string | null;
@@ -31,7 +35,8 @@ export interface SendOptions {
 
 /** GitLab keeps 8 KB of a response body in its hook logs. */
 export const MAX_RESPONSE_BODY = 8 * 1024;
-const LOCAL_HINT = "set SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS=true to allow";
+const LOCAL_HINT =
+  "an operator may allow this receiver with SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS=<host>:<port>";
 
 /**
  * POSTs a hook payload. Redirects are not followed (a 3xx is the answer). Unless local requests
@@ -119,7 +124,9 @@ export function sendWebhook(options: SendOptions): Promise<SendResult> {
       const done = (): void =>
         finish({
           status: response.statusCode ?? null,
-          body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BODY).toString("utf8"),
+          body: options.allowLocal
+            ? ""
+            : Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BODY).toString("utf8"),
           error: null,
           aborted: false,
         });

@@ -606,7 +606,8 @@ describe("project hooks API", () => {
       assert.ok(event);
       assert.equal(event.trigger, "push_hooks");
       assert.equal(event.response_status, "200");
-      assert.equal(event.response_body, "ok");
+      // The receiver is on a loopback address the test allowed: its answer is not kept.
+      assert.equal(event.response_body, "");
       assert.equal(event.request_id, request.headers["x-gitlab-webhook-uuid"]);
       assert.deepEqual(
         (event.request_headers as Record<string, string>)["X-Gitlab-Token"],
@@ -637,14 +638,71 @@ describe("project hooks API", () => {
       assert.equal(devEvents.status, 403);
     });
 
-    it("answers 422 with the receiver's body when it answers an error", async () => {
+    it("answers 422 when the receiver answers an error, without a local receiver's body", async () => {
       const hook = await addHook();
       receiver.respond = () => ({ status: 400, body: "Error response" });
       const res = await t.api("POST", `${base}/hooks/${hook.id}/test/push_events`, {
         token: maintainer.token,
       });
       assert.equal(res.status, 422);
-      assert.deepEqual(res.body, { message: "Error response" });
+      // GitLab shows a public receiver's body; a local one's could be an internal service's.
+      assert.deepEqual(res.body, { message: "HTTP 400" });
+    });
+
+    it("reaches exactly the local hosts the operator allowed; another loopback address never sees a connection", async () => {
+      const other = await startHookReceiver();
+      const { createServer } = await import("node:net");
+      let connections = 0;
+      const bystander = createServer((socket) => {
+        connections++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => bystander.listen(0, "127.0.0.2", resolve));
+      const bystanderPort = (bystander.address() as { port: number }).port;
+      const config = t.forge.ctx.config;
+      config.allowLocalWebhooks = false;
+      config.allowedWebhookHosts = [new URL(receiver.url).host];
+      try {
+        const allowed = await addHook();
+        const before = receiver.requests.length;
+        const ok = await t.api("POST", `${base}/hooks/${allowed.id}/test/push_events`, {
+          token: maintainer.token,
+        });
+        assert.equal(ok.status, 201, ok.text);
+        assert.equal(receiver.requests.length, before + 1);
+
+        for (const url of [`http://127.0.0.2:${bystanderPort}/x`, `${other.url}/hook`]) {
+          const refused = await t.api("POST", `${base}/hooks`, {
+            token: maintainer.token,
+            body: { url },
+          });
+          assert.equal(refused.status, 422, url);
+          assert.deepEqual(refused.body, { error: "Invalid url given" });
+        }
+
+        // A hook saved while its address was allowed is refused when it no longer is.
+        config.allowedWebhookHosts = [`127.0.0.2:${bystanderPort}`];
+        const saved = await t.api<{ id: number }>("POST", `${base}/hooks`, {
+          token: maintainer.token,
+          body: { url: `http://127.0.0.2:${bystanderPort}/x` },
+        });
+        assert.equal(saved.status, 201, saved.text);
+        config.allowedWebhookHosts = [];
+        const blocked = await t.api<{ message: string }>(
+          "POST",
+          `${base}/hooks/${saved.body.id}/test/push_events`,
+          { token: maintainer.token },
+        );
+        assert.equal(blocked.status, 422);
+        assert.match(blocked.body.message, /refused: .*SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS/);
+        assert.equal(connections, 0, "the bystander on 127.0.0.2 was never connected to");
+        assert.equal(other.requests.length, 0);
+      } finally {
+        config.allowLocalWebhooks = true;
+        config.allowedWebhookHosts = [];
+        await other.close();
+        await new Promise((resolve) => bystander.close(resolve));
+      }
     });
 
     it("refuses an unknown trigger (400) and explains triggers it has no data for (422)", async () => {

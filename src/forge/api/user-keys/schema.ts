@@ -14,3 +14,12 @@ export const CreateUserKeyBody = Type.Object({
 export type CreateUserKeyBody = Static<typeof CreateUserKeyBody>;
 
 export const UserKeyParams = Type.Object({ key_id: Type.Integer() });
+
+/** `GET /users/:id/keys`: `:id` is a user's id or username, as GitLab's `find_user` reads it. */
+export const OtherUserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 255 }) });
+
+/** `POST /users/:id/keys` (admin) takes the user's integer id only. */
+export const UserIdParams = Type.Object({ id: Type.Integer() });
+
+/** `GET` and `DELETE /users/:id/keys/:key_id`: integer ids only. */
+export const UserIdKeyParams = Type.Object({ id: Type.Integer(), key_id: Type.Integer() });

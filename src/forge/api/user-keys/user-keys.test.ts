@@ -7,7 +7,11 @@ import {
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
 import { KeyMessages } from "../../../lib/ssh-keys.ts";
-import { freshEd25519, generateOpenSshKeys, type OpenSshKeys } from "../../../../test/helpers/ssh-test-keys.ts";
+import {
+  freshEd25519,
+  generateOpenSshKeys,
+  type OpenSshKeys,
+} from "../../../../test/helpers/ssh-test-keys.ts";
 
 interface SshKeyJson {
   id: number;
@@ -201,5 +205,78 @@ describe("user SSH keys API (/user/keys)", () => {
     const res = await t.api("GET", "/user/keys/abc", { token: alice.token });
     assert.equal(res.status, 400);
     assert.deepEqual(res.body, { error: "key_id is invalid" });
+  });
+});
+
+describe("another user's SSH keys (/users/:id/keys)", () => {
+  let t: TestForge;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  before(async () => {
+    t = await startTestForge();
+    alice = await t.createUser("alice");
+    bob = await t.createUser("bob");
+  });
+  after(() => t.stop());
+
+  it("lists anyone's keys by id or username, to anonymous callers too", async () => {
+    const mine = await t.api<SshKeyJson>("POST", "/user/keys", {
+      token: alice.token,
+      body: { title: "laptop", key: freshEd25519() },
+    });
+    assert.equal(mine.status, 201, mine.text);
+    for (const who of [String(alice.id), "alice"]) {
+      const res = await t.api<SshKeyJson[]>("GET", `/users/${who}/keys`, { token: null });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, [mine.body]);
+      assert.equal(res.headers.get("x-total"), "1");
+    }
+    const one = await t.api<SshKeyJson>("GET", `/users/${alice.id}/keys/${mine.body.id}`, {
+      token: bob.token,
+    });
+    assert.deepEqual([one.status, one.body], [200, mine.body]);
+    const notHers = await t.api("GET", `/users/${bob.id}/keys/${mine.body.id}`);
+    assert.deepEqual([notHers.status, notHers.body], [404, { message: "404 Key Not Found" }]);
+    const nobody = await t.api("GET", "/users/nobody/keys");
+    assert.deepEqual([nobody.status, nobody.body], [404, { message: "404 User Not Found" }]);
+  });
+
+  it("lets an administrator add and delete a user's key; others get 401 or 403", async () => {
+    const key = freshEd25519();
+    const anonymous = await t.api("POST", `/users/${bob.id}/keys`, { token: null, body: {} });
+    assert.deepEqual([anonymous.status, anonymous.body], [401, { message: "401 Unauthorized" }]);
+    const asUser = await t.api("POST", `/users/${bob.id}/keys`, {
+      token: alice.token,
+      body: { title: "x", key },
+    });
+    assert.deepEqual([asUser.status, asUser.body], [403, { message: "403 Forbidden" }]);
+
+    const missing = await t.api("POST", `/users/${bob.id}/keys`, { body: {} });
+    assert.deepEqual(
+      [missing.status, missing.body],
+      [400, { error: "key is missing, title is missing" }],
+    );
+    const noUser = await t.api("POST", "/users/9999/keys", { body: { title: "x", key } });
+    assert.deepEqual([noUser.status, noUser.body], [404, { message: "404 User Not Found" }]);
+
+    const added = await t.api<SshKeyJson>("POST", `/users/${bob.id}/keys`, {
+      body: { title: "given", key },
+    });
+    assert.equal(added.status, 201, added.text);
+    assert.match(added.body.key, / bob \(127\.0\.0\.1\)$/);
+    const own = await t.api<SshKeyJson[]>("GET", "/user/keys", { token: bob.token });
+    assert.deepEqual(
+      own.body.map((k) => k.id),
+      [added.body.id],
+    );
+
+    const path = `/users/${bob.id}/keys/${added.body.id}`;
+    const refused = await t.api("DELETE", path, { token: alice.token });
+    assert.equal(refused.status, 403);
+    const deleted = await t.api("DELETE", path);
+    assert.deepEqual([deleted.status, deleted.text], [204, ""]);
+    const again = await t.api("DELETE", path);
+    assert.deepEqual([again.status, again.body], [404, { message: "404 Key Not Found" }]);
   });
 });
