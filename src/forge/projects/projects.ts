@@ -67,9 +67,10 @@ export async function lookupProject(
     if (parts.length !== 2 || parts.some((s) => s === "" || s === "." || s === ".."))
       return undefined;
     const [namespacePath, path] = parts as [string, string];
+    // Paths are case-insensitive, as GitLab's routes are (`Owner/Site` finds `owner/site`).
     row = await base
       .where("n.path", "=", namespacePath.toLowerCase())
-      .where("p.path", "=", path)
+      .where((eb) => eb(eb.fn("lower", ["p.path"]), "=", path.toLowerCase()))
       .executeTakeFirst();
   }
   if (!row) return undefined;
@@ -171,7 +172,9 @@ export async function createProject(
       .selectFrom("projects")
       .select("id")
       .where("namespace_id", "=", namespace.id)
-      .where((eb) => eb.or([eb("path", "=", path), eb("name", "=", name)]))
+      .where((eb) =>
+        eb.or([eb(eb.fn("lower", ["path"]), "=", path.toLowerCase()), eb("name", "=", name)]),
+      )
       .executeTakeFirst();
     if (clash)
       throw invalidRecord({ name: ["has already been taken"], path: ["has already been taken"] });

@@ -1,10 +1,12 @@
 import type { Kysely } from "kysely";
 import type { LogSection, PlatformDatabase } from "../db/schema.ts";
+import { announceLogWritten } from "./log-written.ts";
 
 /**
  * A build's log, written to `build_log_lines` in small batches (every `flushMs`, or sooner
  * when many lines are waiting), so that readers polling the table — the log API, the SSE
- * stream, another process — see the build progress within a fraction of a second. Each line
+ * stream, another process — see the build progress within a fraction of a second (readers in
+ * this process are woken at once: `log-written.ts`). Each line
  * keeps the time it was produced. One writer per build at a time (the build's job lease).
  */
 
@@ -39,7 +41,7 @@ export class BuildLog {
   static async open(
     db: Kysely<PlatformDatabase>,
     buildId: string,
-    flushMs = 200,
+    flushMs = 50,
   ): Promise<BuildLog> {
     const last = await db
       .selectFrom("build_log_lines")
@@ -86,7 +88,7 @@ export class BuildLog {
           .onConflict((oc) => oc.doNothing())
           .execute()
           .then(
-            () => undefined,
+            () => announceLogWritten(this.buildId),
             (error: unknown) => {
               this.failure ??= error;
             },

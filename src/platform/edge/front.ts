@@ -188,6 +188,19 @@ export function createFront(options: FrontOptions): Front {
         }
         // A request on a TLS socket is secure whatever the listener says.
         const tls = secure || (req.socket as Partial<TLSSocket>).encrypted === true;
+        // The hot paths decide without a promise: sites hosts, the API, a cached custom host.
+        if (!(req.url ?? "/").startsWith(CHALLENGE_PREFIX)) {
+          const host = hostOf(req.headers.host);
+          if (host !== undefined && isSitesHost(host)) return options.edge(req, res);
+          if (host !== undefined && host === options.apiHost && api) return api(req, res);
+          const cached = host === undefined ? undefined : routes.get(host);
+          if (host !== undefined && cached !== undefined && cached.expires > Date.now()) {
+            if (cached.route) {
+              return serveCustom(req, res, host, cached.route, tls || forwardedSecure(req));
+            }
+            if (api) return api(req, res);
+          }
+        }
         dispatch(req, res, api, tls).catch((error: unknown) => {
           options.logger?.error(
             { err: error, host: req.headers.host, url: req.url },

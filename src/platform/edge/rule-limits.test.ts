@@ -95,8 +95,9 @@ describe("rule limits", () => {
       'Path should come before header "X-Orphan"',
     ]);
 
+    // 500 paths with 10 header lines each, and one more line.
     const long = await parseRules({
-      headers: Buffer.from(lines(MAX_HEADER_LINES + 1, (i) => (i % 2 ? "  X-A: 1" : `/p${i}`))),
+      headers: Buffer.from(lines(MAX_HEADER_LINES + 1, (i) => (i % 11 ? `  X-${i % 11}: 1` : `/p${i}`))),
     });
     assert.deepEqual(long.errors, [
       `_headers has more than ${MAX_HEADER_LINES} lines of rules; lines from ${MAX_HEADER_LINES + 1} on were ignored`,

@@ -44,6 +44,42 @@ describe("projects API", () => {
     assert.equal(byPath.body.id, project.id);
   });
 
+  it("reads paths case-insensitively and keeps them unique that way, as GitLab's routes", async () => {
+    const project = await t.createProject(alice, "Docs-Site");
+    for (const path of ["alice%2Fdocs-site", "Alice%2FDOCS-SITE", "alice%2FDocs-Site"]) {
+      const res = await t.api<{ id: number }>("GET", `/projects/${path}`, { token: alice.token });
+      assert.deepEqual([res.status, res.body.id], [200, project.id], path);
+    }
+    const clash = await t.api("POST", "/projects", {
+      token: alice.token,
+      body: { name: "Another", path: "docs-site" },
+    });
+    assert.equal(clash.status, 400, clash.text);
+    assert.deepEqual(clash.body, {
+      message: { name: ["has already been taken"], path: ["has already been taken"] },
+    });
+  });
+
+  it("limits the list with owned and membership, as GitLab's filters", async () => {
+    const carol = await t.createUser("carol");
+    const own = await t.createProject(carol, "carols", "private");
+    const shared = await t.createProject(alice, "shared-with-carol", "private");
+    const open = await t.createProject(bob, "bobs-public", "public");
+    const added = await t.api("POST", `/projects/${shared.id}/members`, {
+      token: alice.token,
+      body: { user_id: carol.id, access_level: 30 },
+    });
+    assert.equal(added.status, 201, added.text);
+    const ids = async (query: string) =>
+      (await t.api<{ id: number }[]>("GET", `/projects${query}`, { token: carol.token })).body.map(
+        (p) => p.id,
+      );
+    assert.deepEqual(await ids(""), [open.id, shared.id, own.id]);
+    assert.deepEqual(await ids("?owned=true"), [own.id]);
+    assert.deepEqual(await ids("?membership=true"), [shared.id, own.id]);
+    assert.deepEqual(await ids("?owned=1&membership=1"), [own.id]);
+  });
+
   it("hides a private project from a non-member with 404 Project Not Found", async () => {
     const project = await t.createProject(alice, "hidden");
     const res = await t.api("GET", `/projects/${project.id}`, { token: bob.token });

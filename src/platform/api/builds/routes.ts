@@ -12,6 +12,7 @@ import { findSite } from "../../sites/sites.ts";
 import { presentBuild, presentLogLine } from "./presenter.ts";
 import { BuildLogQuery, BuildParams, CreateBuildQuery, ListBuildsQuery } from "./schema.ts";
 import { findBuild, listSiteBuilds, readLogLines } from "../../builds/queries.ts";
+import { logWrittenOrTimeout } from "../../builds/log-written.ts";
 
 /** How often the live log polls the database (no shared in-memory state: scale-out ready). */
 const STREAM_POLL_MS = 250;
@@ -110,7 +111,8 @@ export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
 /**
  * Server-Sent Events: `event: line` for each log line (`id` = its seq, so `Last-Event-ID`
  * resumes), then one `event: end` with the build's final state once it is finished and every
- * line was sent. The database is polled; nothing is shared in memory between requests.
+ * line was sent. The database is polled (a build running in this process wakes the stream as
+ * soon as its lines are stored), so a stream works whichever process runs the build.
  */
 function streamLog(
   ctx: PlatformContext,
@@ -176,7 +178,7 @@ function streamLog(
         res.write(": keep-alive\n\n");
         lastWrite = Date.now();
       }
-      await new Promise((resolve) => setTimeout(resolve, STREAM_POLL_MS));
+      await logWrittenOrTimeout(buildId, STREAM_POLL_MS);
     }
   };
   tick().catch((error: unknown) => {
