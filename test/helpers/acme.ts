@@ -157,6 +157,8 @@ export interface Pebble {
   start(httpPort: number): Promise<void>;
   /** The root that signs pebble's certificates (changes at every start of pebble). */
   root(): Promise<string>;
+  /** Stops pebble alone (challtestsrv keeps answering DNS): the CA is down. */
+  stopCa(): Promise<void>;
   /** Everything pebble and challtestsrv printed so far. */
   log(): Promise<string>;
   stop(): Promise<void>;
@@ -266,6 +268,12 @@ export async function preparePebble(): Promise<Pebble> {
       return res;
     },
     log: async () => output,
+    stopCa: async () => {
+      const ca = children[1];
+      if (ca === undefined || ca.exitCode !== null) return;
+      ca.kill("SIGTERM");
+      await new Promise((r) => ca.once("exit", r));
+    },
     stop: async () => {
       for (const child of children) child.kill("SIGTERM");
       await Promise.all(

@@ -22,7 +22,8 @@ def arguments():
 
 def client(url, token):
     """A client as python-gitlab's documentation makes one, signed in with `auth()`."""
-    gl = gitlab.Gitlab(url, private_token=token, retry_transient_errors=False)
+    # A request the forge never answers fails the step instead of hanging the test.
+    gl = gitlab.Gitlab(url, private_token=token, timeout=30, retry_transient_errors=False)
     gl.auth()
     return gl
 

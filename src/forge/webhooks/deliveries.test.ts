@@ -650,7 +650,7 @@ describe("hook deliveries", () => {
           assert.equal(event?.response_status, "internal error");
           assert.match(
             event?.error ?? "",
-            /^refused: (127\.0\.0\.1|localhost) is a loopback address; set SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS=true to allow$/,
+            /^refused: (127\.0\.0\.1|localhost) is a loopback address; an operator may allow this receiver with SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS=<host>:<port>$/,
           );
         }
         assert.equal(requestsFor(project).length, 0, "nothing reached the receiver");

@@ -288,6 +288,43 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     assert.equal(served.body, "own certificate");
   });
 
+  it("backs off after a failed order instead of retrying in a loop, and says why", async () => {
+    await pebble.addA("later.test");
+    await pebble.stopCa();
+    const created = await t.api<{ id: string }>("POST", "/sites", {
+      token: alice.token,
+      body: { name: "later", custom_domain: "later.test" },
+    });
+    assert.equal(created.status, 201);
+    const failed = await poll(
+      async () => {
+        const row = (await domains(created.body.id)).find((d) => d.domain === "later.test");
+        return row?.state === "failed" ? row : undefined;
+      },
+      "the order to fail",
+      60_000,
+      200,
+    );
+    assert.match(failed.reason ?? "", /the CA did not issue the certificate: .*cannot be reached/);
+    assert.match(failed.reason ?? "", /Slipway tries again at/);
+    const first = await t.platform.ctx.db
+      .selectFrom("site_certificates")
+      .selectAll()
+      .where("site_id", "=", created.body.id)
+      .executeTakeFirstOrThrow();
+    assert.equal(first.attempts, 1);
+    const wait = Date.parse(first.next_attempt_at!) - Date.now();
+    assert.ok(wait > 4 * 60_000, `the next attempt waits minutes (${wait} ms)`);
+    // The sweep runs every 200 ms here: nothing runs again before the backoff is over.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const later = await t.platform.ctx.db
+      .selectFrom("site_certificates")
+      .select("attempts")
+      .where("site_id", "=", created.body.id)
+      .executeTakeFirstOrThrow();
+    assert.equal(later.attempts, 1);
+  });
+
   it("never shows a private key in an API response, a log line or the database file", async () => {
     const rows = await t.platform.ctx.db.selectFrom("site_certificates").selectAll().execute();
     const keys = rows

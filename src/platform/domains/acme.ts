@@ -31,6 +31,14 @@ async function acmeClient(config: AcmeConfig): Promise<AcmeModule> {
             keepAlive: false,
           });
     trustedCaFile = config.caFile;
+    // A CA that is down or busy: a few short retries (its Retry-After is still honoured); the
+    // certificate job itself then backs off for minutes, so nothing waits long in one order.
+    const settings = (acme.axios.defaults as { acmeSettings?: Record<string, number> })
+      .acmeSettings;
+    if (settings) {
+      settings.retryMaxAttempts = 3;
+      settings.retryDefaultDelay = 2;
+    }
   }
   return acme;
 }
