@@ -1,6 +1,6 @@
 import type * as AcmeClient from "acme-client";
 import { readFileSync } from "node:fs";
-import { Agent } from "node:https";
+import { Agent, get as httpsGet } from "node:https";
 import { rootCertificates } from "node:tls";
 import type { AcmeConfig } from "../../config.ts";
 import type { PlatformContext } from "../context.ts";
@@ -142,8 +142,40 @@ export async function orderCertificate(
     }
     return { chainPem, privateKeyPem: key.toString() };
   } catch (error) {
-    throw describeAcmeError(error, config.directoryUrl);
+    const described = describeAcmeError(error, config.directoryUrl);
+    if (described.problemType !== undefined) throw described;
+    // acme-client can lose a network error behind its retries: ask the directory once more.
+    const down = await directoryUnreachable(config);
+    throw down === undefined
+      ? described
+      : new AcmeOrderError(
+          `the ACME server ${config.directoryUrl} cannot be reached (${down}); check SLIPWAY_ACME_DIRECTORY_URL and this machine's network`,
+          undefined,
+        );
   }
+}
+
+/** Why the directory cannot be fetched (a network or TLS error), or undefined when it can. */
+function directoryUnreachable(config: AcmeConfig): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = httpsGet(
+      config.directoryUrl,
+      {
+        timeout: 5000,
+        ...(config.caFile !== undefined
+          ? { ca: [...rootCertificates, readFileSync(config.caFile, "utf8")] }
+          : {}),
+      },
+      (res) => {
+        res.resume();
+        resolve(undefined);
+      },
+    );
+    req.on("timeout", () =>
+      req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })),
+    );
+    req.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
 }
 
 /** The CA's words out of whatever acme-client or axios threw. */
