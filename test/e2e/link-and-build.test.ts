@@ -26,6 +26,8 @@ interface Deploy {
   state: string;
   branch: string;
   commit_ref: string | null;
+  title: string | null;
+  committer: string | null;
   context: string;
   deploy_url: string;
   url: string;
@@ -101,6 +103,9 @@ describe("link a private repository and build it (forge + platform, end to end)"
     const deploy = await api<Deploy>("GET", `/sites/${siteId}/deploys/${created.body.deploy_id}`);
     assert.equal(deploy.body.state, "ready");
     assert.equal(deploy.body.commit_ref, build.sha);
+    // No trigger gave a title: the commit's subject and author, read by the fetch.
+    assert.equal(deploy.body.title, "change");
+    assert.equal(deploy.body.committer, "Test");
     assert.equal(deploy.body.context, "production");
     assert.ok(deploy.body.published_at);
     assert.equal(deploy.body.locked, false);

@@ -270,7 +270,7 @@ export async function preparePebble(): Promise<Pebble> {
     log: async () => output,
     stopCa: async () => {
       const ca = children[1];
-      if (ca === undefined || ca.exitCode !== null) return;
+      if (ca === undefined || ca.exitCode !== null || ca.signalCode !== null) return;
       ca.kill("SIGTERM");
       await new Promise((r) => ca.once("exit", r));
     },
@@ -278,7 +278,9 @@ export async function preparePebble(): Promise<Pebble> {
       for (const child of children) child.kill("SIGTERM");
       await Promise.all(
         children.map((c) =>
-          c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)),
+          c.exitCode !== null || c.signalCode !== null
+            ? undefined
+            : new Promise((r) => c.once("exit", r)),
         ),
       );
       await rm(dir, { recursive: true, force: true });
@@ -322,10 +324,13 @@ export function tlsGet(port: number, servername: string, ca: string, path = "/")
       },
     );
     let data = Buffer.alloc(0);
+    let certificate: PeerCertificate | undefined;
+    socket.on("secureConnect", () => (certificate = socket.getPeerCertificate()));
     socket.on("data", (c: Buffer) => (data = Buffer.concat([data, c])));
-    socket.on("end", () =>
-      resolve(parseResponse(data.toString("utf8"), socket.getPeerCertificate())),
-    );
+    socket.on("end", () => {
+      if (certificate === undefined) reject(new Error(`no TLS session with ${servername}`));
+      else resolve(parseResponse(data.toString("utf8"), certificate));
+    });
     socket.on("error", reject);
   });
 }

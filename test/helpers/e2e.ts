@@ -20,8 +20,11 @@ export interface WorkingCopy {
   dir: string;
   /** Writes files (path → content), commits them, and returns the new commit id. */
   commit(files: Record<string, string>, message?: string): Promise<string>;
-  /** `git push` of a local branch to the project over HTTP with the token. */
-  push(branch: string, remoteBranch?: string): Promise<void>;
+  /**
+   * `git push` of a local branch to the project over HTTP with the token (to several remote
+   * branches at once, in one push, when given a list).
+   */
+  push(branch: string, remoteBranch?: string | string[]): Promise<void>;
   checkout(branch: string, create?: boolean): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -64,12 +67,13 @@ export async function createWorkingCopy(
       return (await git(["rev-parse", "HEAD"])).trim();
     },
     async push(branch, remoteBranch = branch) {
+      const targets = typeof remoteBranch === "string" ? [remoteBranch] : remoteBranch;
       await git([
         "push",
         "-q",
         "--end-of-options",
         remote.toString(),
-        `${branch}:refs/heads/${remoteBranch}`,
+        ...targets.map((target) => `${branch}:refs/heads/${target}`),
       ]);
     },
     async checkout(branch, create = false) {

@@ -87,6 +87,7 @@ export async function memoryContext(): Promise<MemoryContext> {
         env_sealed: null,
         stop_builds: 0,
         build_network: 1,
+        deploy_previews: 1,
         webhook_secret_sealed: null,
         installation_id: null,
         connection_id: null,

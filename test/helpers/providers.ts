@@ -87,6 +87,8 @@ export interface ProviderUnderTest {
   username: string;
   /** Makes `count` more repositories the credential administers, named `bulk-000`, …. */
   addRepos(count: number): Promise<void>;
+  /** Makes `count` more branches of the repository, named `bulk-000`, …, at `main`'s head. */
+  addBranches(count: number): Promise<void>;
   /** The repository's deploy keys, at the provider. */
   storedKeys(): Promise<StoredKey[]>;
   /** The contexts (names) of the commit statuses on `sha`, at the provider. */
@@ -150,18 +152,14 @@ async function startGitLab(): Promise<ProviderUnderTest> {
   const { startTestForge } = await import("./forge.ts");
   const { createWorkingCopy } = await import("./e2e.ts");
   const forge = await startTestForge();
+  let work: Awaited<ReturnType<typeof createWorkingCopy>> | undefined;
   try {
     const owner = await forge.createUser("gina");
     const project = await forge.createProject(owner, "site");
-    const work = await createWorkingCopy(forge, project, owner.token);
-    let head: string;
-    try {
-      head = await work.commit({ "index.html": "<h1>site</h1>\n" });
-      await work.push("main");
-      await work.push("main", "feature/x");
-    } finally {
-      await work.cleanup();
-    }
+    work = await createWorkingCopy(forge, project, owner.token);
+    const head = await work.commit({ "index.html": "<h1>site</h1>\n" });
+    await work.push("main");
+    await work.push("main", "feature/x");
     const wrong = "glpat-not-a-real-token-0000";
     const made = clients(
       "gitlab",
@@ -183,6 +181,11 @@ async function startGitLab(): Promise<ProviderUnderTest> {
           await Promise.all(batch.map((n) => forge.createProject(owner, bulkName(n))));
         }
       },
+      async addBranches(count) {
+        // One push of every new branch.
+        const names = Array.from({ length: count }, (_, i) => bulkName(i));
+        await work!.push("main", names);
+      },
       async storedKeys() {
         const keys = await forge.api<{ key: string; can_push: boolean }[]>(
           "GET",
@@ -199,9 +202,13 @@ async function startGitLab(): Promise<ProviderUnderTest> {
         );
         return statuses.body.map((s) => s.name);
       },
-      close: () => forge.stop(),
+      async close() {
+        await work?.cleanup();
+        await forge.stop();
+      },
     };
   } catch (error) {
+    await work?.cleanup();
     await forge.stop();
     throw error;
   }
@@ -235,6 +242,11 @@ async function startGitHub(): Promise<ProviderUnderTest> {
       async addRepos(count) {
         for (let i = 0; i < count; i++) await gh.addRepo("octo", bulkName(i), { private: true });
       },
+      addBranches: (count) =>
+        gh.addBranches(
+          "octo/site",
+          Array.from({ length: count }, (_, i) => bulkName(i)),
+        ),
       storedKeys: async () =>
         gh.repo("octo/site").keys.map((k) => ({ key: k.key, readOnly: k.readOnly })),
       storedStatuses: async (sha) =>
@@ -277,6 +289,9 @@ async function startBitbucket(): Promise<ProviderUnderTest> {
       for (let i = 0; i < count; i++)
         bb.addRepo("alice", { workspace: "acme-web", slug: bulkName(i) });
     },
+    addBranches: async (count) => {
+      for (let i = 0; i < count; i++) bb.setBranch("acme-web/site", bulkName(i), head);
+    },
     storedKeys: async () =>
       bb.deployKeys("acme-web/site").map((k) => ({ key: k.key, readOnly: true })),
     storedStatuses: async (sha) => bb.buildStatuses("acme-web/site", sha).map((s) => s.key),
@@ -310,6 +325,9 @@ async function startGitea(): Promise<ProviderUnderTest> {
     username: "ada",
     addRepos: async (count) => {
       for (let i = 0; i < count; i++) gitea.addRepo("ada", { name: bulkName(i) });
+    },
+    addBranches: async (count) => {
+      for (let i = 0; i < count; i++) gitea.setBranch("ada/site", bulkName(i), head);
     },
     storedKeys: async () =>
       gitea.deployKeys("ada/site").map((k) => ({ key: k.key, readOnly: k.readOnly })),

@@ -12,8 +12,12 @@ import { announceLogWritten } from "./log-written.ts";
 
 /** Longest line kept; longer lines are cut and marked. */
 export const MAX_LINE_CHARS = 4000;
-/** Lines kept per build; after that one note says the rest was dropped. */
-export const MAX_LINES = 20_000;
+/** Lines of the build command's output kept per build; one note says how many more were dropped. */
+export const MAX_LINES = 100_000;
+/** Slipway's own lines kept per build (stages, the fetch, diagnoses), beside the output. */
+export const MAX_OWN_LINES = 2_000;
+/** The most lines one build's log holds: both kinds and their notes (a re-run appends within it). */
+export const MAX_STORED_LINES = MAX_LINES + MAX_OWN_LINES + 2;
 
 interface PendingLine {
   seq: number;
@@ -27,7 +31,8 @@ export class BuildLog {
   private pending: PendingLine[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private dropped = 0;
+  private kept = { output: 0, own: 0 };
+  private dropped = { output: 0, own: 0 };
   private failure: unknown;
 
   private constructor(
@@ -52,12 +57,29 @@ export class BuildLog {
     return new BuildLog(db, buildId, next, flushMs);
   }
 
+  /** Slipway's own lines (each line of `message`). */
   write(section: LogSection, message: string, error = false): void {
+    this.append("own", section, message, error);
+  }
+
+  /** Lines of the build command's output. */
+  output(section: LogSection, message: string, error = false): void {
+    this.append("output", section, message, error);
+  }
+
+  private append(
+    kind: "output" | "own",
+    section: LogSection,
+    message: string,
+    error: boolean,
+  ): void {
+    const limit = kind === "output" ? MAX_LINES : MAX_OWN_LINES;
     for (const part of message.split("\n")) {
-      if (this.nextSeq >= MAX_LINES) {
-        this.dropped++;
+      if (this.kept[kind] >= limit || this.nextSeq >= MAX_STORED_LINES - 2) {
+        this.dropped[kind]++;
         continue;
       }
+      this.kept[kind]++;
       const text = part.length > MAX_LINE_CHARS ? `${part.slice(0, MAX_LINE_CHARS)} …[cut]` : part;
       this.pending.push({
         seq: this.nextSeq++,
@@ -98,17 +120,22 @@ export class BuildLog {
     return this.writing;
   }
 
-  /** Flushes, noting how many lines were dropped past the limit. */
+  /** Flushes, noting how many lines were dropped past the limits. */
   async close(): Promise<void> {
-    if (this.dropped > 0) {
-      const dropped = this.dropped;
-      this.dropped = 0;
+    const notes = {
+      output: `a build keeps at most ${MAX_LINES} lines of its command's output`,
+      own: `a build keeps at most ${MAX_OWN_LINES} lines of Slipway's own`,
+    };
+    for (const kind of ["output", "own"] as const) {
+      const dropped = this.dropped[kind];
+      if (dropped === 0) continue;
+      this.dropped[kind] = 0;
       this.pending.push({
         seq: this.nextSeq++,
         time: new Date().toISOString(),
         section: "cleanup",
         error: 0,
-        message: `(${dropped} more log lines were dropped: a build keeps at most ${MAX_LINES} lines)`,
+        message: `(${dropped} more log lines were dropped: ${notes[kind]})`,
       });
     }
     await this.flush();

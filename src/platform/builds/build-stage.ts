@@ -66,7 +66,10 @@ export async function buildSite(
     unsafeNoSandbox: ctx.config.builds.unsafeNoSandbox,
     hidePaths: [ctx.config.dataDir],
     signal,
-    onLine: (line) => log.write("building", line.line, line.stream === "system"),
+    onLine: (line) =>
+      line.stream === "system"
+        ? log.write("building", line.line, true)
+        : log.output("building", line.line),
   }).catch((error: unknown) => {
     // A setup problem (bubblewrap missing, …): its message says what to do.
     throw new StageFailure("building site", error instanceof Error ? error.message : String(error));

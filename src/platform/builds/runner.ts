@@ -236,9 +236,16 @@ async function runStages(
     .set({ sha: fetched.sha, updated_at: isoNow(ctx) })
     .where("id", "=", build.id)
     .execute();
+  // The commit's author, and its subject as the title unless the trigger gave one (a push's
+  // or a request's title, a build hook's).
   await ctx.db
     .updateTable("deploys")
-    .set({ commit_ref: fetched.sha, updated_at: isoNow(ctx) })
+    .set((eb) => ({
+      commit_ref: fetched.sha,
+      committer: fetched.commit.author,
+      title: eb.fn.coalesce("title", eb.val(fetched.commit.subject)),
+      updated_at: isoNow(ctx),
+    }))
     .where("id", "=", deployId)
     .execute();
   log.write("preparing_repo", "Section completed: preparing repo");

@@ -193,6 +193,7 @@ export async function requestBuildInTransaction(
     review_state: request.review === undefined ? null : "open",
     approved_by: request.review?.approvedBy ?? null,
     commit_url: null,
+    committer: null,
     created_at: now,
     updated_at: now,
     published_at: null,

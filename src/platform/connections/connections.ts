@@ -334,3 +334,35 @@ export async function listConnectionRepos(
     throw providerFailure(error);
   }
 }
+
+/** A repository's branches, found through the connection: its default branch first, then by name. */
+export interface ConnectionBranches {
+  repo: ProviderRepo;
+  branches: string[];
+}
+
+/**
+ * The branches of a repository the connection reaches (`ref`: its path or the provider's id),
+ * narrowed by `search`, for picking a site's branch.
+ */
+export async function listConnectionBranches(
+  ctx: PlatformContext,
+  connection: GitConnection,
+  ref: string,
+  search: string | undefined,
+): Promise<ConnectionBranches> {
+  const client = connectionClient(ctx, connection);
+  try {
+    const repo = await client.getRepo(ref);
+    const names = await client.listBranches(repo, search);
+    await recordConnectionUse(ctx, connection.id, undefined);
+    const rest = names.filter((name) => name !== repo.defaultBranch).sort();
+    return {
+      repo,
+      branches: names.includes(repo.defaultBranch) ? [repo.defaultBranch, ...rest] : rest,
+    };
+  } catch (error) {
+    await recordConnectionUse(ctx, connection.id, error);
+    throw providerFailure(error, { field: "repo" });
+  }
+}

@@ -532,6 +532,18 @@ async function dashboard(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
+/**
+ * Deploy previews can be turned off per site (`repo.deploy_previews`), and a deploy built from
+ * git names its commit's author (Netlify's `committer`) beside the message in `title`.
+ */
+async function previewsSettingAndCommitter(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .alterTable("sites")
+    .addColumn("deploy_previews", "integer", (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema.alterTable("deploys").addColumn("committer", "text").execute();
+}
+
 export const platformMigrations: Record<string, Migration> = {
   "0001_initial": { up: initial },
   "0002_build_numbers": { up: buildNumbers },
@@ -541,4 +553,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0006_direct_deploys": { up: directDeploys },
   "0007_dashboard": { up: dashboard },
   "0008_domains": { up: domainsMigration },
+  "0009_previews_setting_and_committer": { up: previewsSettingAndCommitter },
 };

@@ -133,6 +133,8 @@ export interface SitesTable {
   stop_builds: number;
   /** 1: the build command has network access (the default); 0: none. */
   build_network: number;
+  /** 1: pull/merge requests build deploy previews (the default); 0: their events are ignored. */
+  deploy_previews: number;
   /** The secret providers must present (token or HMAC key), sealed with `site_webhook:<id>`. */
   webhook_secret_sealed: string | null;
   /** GitHub App installation the site's repository is cloned through (`repo.installation_id`). */
@@ -208,6 +210,8 @@ export interface DeploysTable {
   /** Who approved an untrusted preview build (`POST /deploys/:id/approve`). */
   approved_by: string | null;
   commit_url: string | null;
+  /** The built commit's author (Netlify's `committer`), read by the build's fetch. */
+  committer: string | null;
   created_at: string;
   updated_at: string;
   published_at: string | null;

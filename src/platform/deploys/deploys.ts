@@ -159,6 +159,7 @@ function newDeployRow(site: Site, options: NewDeployOptions, now: string): Deplo
     review_state: null,
     approved_by: null,
     commit_url: null,
+    committer: null,
     created_at: now,
     updated_at: now,
     published_at: null,

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { connect as http2Connect } from "node:http2";
 import { Agent, request as httpsRequest } from "node:https";
 import { join } from "node:path";
@@ -36,6 +38,7 @@ interface SslBody {
   source: string | null;
   reason: string | null;
   renew_at: string | null;
+  next_attempt_at: string | null;
 }
 interface DomainBody {
   domain: string;
@@ -54,30 +57,38 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
   let httpsPort: number;
   let httpPort: number;
   let siteId: string;
+  let dataDir: string;
+  let start: () => Promise<TestPlatform>;
+  const masterKey = randomBytes(32);
 
   before(async () => {
     pebble = await preparePebble();
     for (const host of ["site.test", "www.site.test", "alias.site.test"]) await pebble.addA(host);
-    t = await startTestPlatform({
-      config: {
-        domains: {
-          httpPort: undefined,
-          httpsPort: 0,
-          acme: {
-            directoryUrl: pebble.directoryUrl,
-            email: "ops@site.test",
-            caFile: pebble.caFile,
-            challengePort: undefined,
+    dataDir = await mkdtemp(join(tmpdir(), "slipway-acme-platform-"));
+    start = () =>
+      startTestPlatform({
+        dataDir,
+        config: {
+          masterKey,
+          domains: {
+            httpPort: undefined,
+            httpsPort: 0,
+            acme: {
+              directoryUrl: pebble.directoryUrl,
+              email: "ops@site.test",
+              caFile: pebble.caFile,
+              challengePort: undefined,
+            },
+            dnsServers: [pebble.dnsServer],
+            publicAddresses: ["127.0.0.1"],
+            sitesCertFile: undefined,
+            sitesKeyFile: undefined,
+            trustedProxies: [],
           },
-          dnsServers: [pebble.dnsServer],
-          publicAddresses: ["127.0.0.1"],
-          sitesCertFile: undefined,
-          sitesKeyFile: undefined,
-          trustedProxies: [],
         },
-      },
-      platform: { edgeTtlMs: 0, certificateSweepMs: 200, tlsRecheckMs: 200 },
-    });
+        platform: { edgeTtlMs: 0, certificateSweepMs: 200, tlsRecheckMs: 200 },
+      });
+    t = await start();
     httpPort = t.platform.ports.http;
     httpsPort = t.platform.ports.https!;
     await pebble.start(httpPort);
@@ -87,6 +98,7 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
   after(async () => {
     await t?.stop();
     await pebble?.stop();
+    await rm(dataDir, { recursive: true, force: true });
   });
 
   const ssl = async (site: string) =>
@@ -288,6 +300,35 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
     assert.equal(served.body, "own certificate");
   });
 
+  it("renews by itself once two thirds of the certificate's lifetime have passed (the durable sweep)", async () => {
+    const before = await ssl(siteId);
+    // Two thirds are over: what the sweep sees on a certificate that is getting old.
+    await t.platform.ctx.db
+      .updateTable("site_certificates")
+      .set({ renew_at: new Date(Date.now() - 1000).toISOString() })
+      .where("site_id", "=", siteId)
+      .execute();
+    const renewed = await poll(
+      async () => {
+        const now = await ssl(siteId);
+        return now.state === "active" && now.updated_at !== before.updated_at ? now : undefined;
+      },
+      "the scheduled renewal",
+      60_000,
+      200,
+    );
+    assert.ok(renewed.renew_at !== null && Date.parse(renewed.renew_at) > Date.now());
+    const jobs = await t.platform.ctx.db
+      .selectFrom("jobs")
+      .select(["queue", "state"])
+      .where("queue", "=", "certificate")
+      .execute();
+    assert.ok(
+      jobs.every((j) => j.state === "completed"),
+      JSON.stringify(jobs),
+    );
+  });
+
   it("backs off after a failed order instead of retrying in a loop, and says why", async () => {
     await pebble.addA("later.test");
     await pebble.stopCa();
@@ -323,6 +364,49 @@ describe("ACME certificates against pebble", { skip: missing }, () => {
       .where("site_id", "=", created.body.id)
       .executeTakeFirstOrThrow();
     assert.equal(later.attempts, 1);
+  });
+
+  it("shows a renewal that fails while the current certificate still serves", async () => {
+    // The CA is down since the test above.
+    await t.platform.ctx.db
+      .updateTable("site_certificates")
+      .set({ renew_at: new Date(Date.now() - 1000).toISOString() })
+      .where("site_id", "=", siteId)
+      .execute();
+    const failing = await poll(
+      async () => {
+        const now = await ssl(siteId);
+        return now.state === "renewing" && now.reason !== null ? now : undefined;
+      },
+      "the renewal to fail",
+      60_000,
+      200,
+    );
+    assert.match(failing.reason ?? "", /renewal failed \(1 in a row\): .*cannot be reached/);
+    assert.match(failing.reason ?? "", /The current certificate stays in use until/);
+    const row = (await domains(siteId)).find((d) => d.domain === "site.test");
+    assert.equal(row?.state, "renewing");
+    assert.match(row?.reason ?? "", /renewal failed/);
+    const served = await tlsGet(httpsPort, "site.test", root);
+    assert.equal(served.status, 200, "the current certificate still serves");
+  });
+
+  it("keeps certificates and a pending renewal across a restart, and serves them at once", async () => {
+    const before = await ssl(siteId);
+    const responses = t.responses;
+    const logs = t.logs;
+    await t.stop();
+    t = await start();
+    // What the key check below reads includes both runs.
+    t.responses.unshift(...responses);
+    t.logs.unshift(...logs);
+    const after = await ssl(siteId);
+    assert.equal(after.state, "renewing");
+    assert.equal(after.reason, before.reason);
+    assert.equal(after.next_attempt_at, before.next_attempt_at, "the backoff is kept");
+    const served = await tlsGet(t.platform.ports.https!, "site.test", root);
+    assert.equal(served.status, 200);
+    assert.equal(served.body, "<h1>shop over TLS</h1>");
   });
 
   it("never shows a private key in an API response, a log line or the database file", async () => {

@@ -68,6 +68,12 @@ export async function handleReviewEvent(
       break;
   }
   if (repo.stopBuilds) return { kind: "ignored", reason: "ignored: site has stop_builds set" };
+  if (!repo.deployPreviews) {
+    return {
+      kind: "ignored",
+      reason: `ignored: deploy previews are off for this site (turn them on in the site's settings, or PATCH /api/v1/sites/${site.id} {"repo": {"deploy_previews": true}}); ${name} was not built`,
+    };
+  }
   if (review.head === null || review.headBranch === null) {
     return { kind: "ignored", reason: `ignored: ${name} names no head commit` };
   }
@@ -193,6 +199,7 @@ async function recordPendingPreview(
       review_state: "open",
       approved_by: null,
       commit_url: null,
+      committer: null,
       created_at: now,
       updated_at: now,
       published_at: null,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { ProviderHttp } from "./http.ts";
 import {
   authorization,
+  branchNames,
   commitId,
   header,
   hostOf,
@@ -187,6 +188,17 @@ export class BitbucketClient implements ProviderClient {
       [404],
     );
     return response.status === 200;
+  }
+
+  async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {
+    const query = new URLSearchParams({ pagelen: "100" });
+    const term = search?.trim();
+    if (term) query.set("q", `name ~ "${term.replace(/["\\]/g, "\\$&")}"`);
+    const values = await this.paginate(`${this.repoPath(repo)}/refs/branches?${query.toString()}`, {
+      action: "list the branches of",
+      repo: repo.id,
+    });
+    return branchNames(values, () => this.api.unreadable("branch"));
   }
 
   async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {

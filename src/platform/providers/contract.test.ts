@@ -77,6 +77,20 @@ for (const name of PROVIDERS_UNDER_TEST) {
       );
     });
 
+    it("lists every branch across pages, and filters by a search", async () => {
+      await p.addBranches(101);
+      const lists = await sent(async () => {
+        const all = await p.client.listBranches(repo);
+        assert.equal(all.length, 103, "main, feature/x and 101 more, beyond a page of 100");
+        assert.equal(new Set(all).size, 103);
+        assert.ok(all.includes("main") && all.includes("feature/x"));
+      });
+      assert.ok(lists.length > 1, `${lists.length} request(s) for more than a page`);
+      assert.deepEqual(await p.client.listBranches(repo, "bulk-10"), ["bulk-100"]);
+      assert.deepEqual(await p.client.listBranches(repo, "feature/"), ["feature/x"]);
+      assert.deepEqual(await p.client.listBranches(repo, "no-such-branch"), []);
+    });
+
     it("tells an existing branch, slashes included, from a missing one", async () => {
       assert.equal(await p.client.branchExists(repo, "main"), true);
       assert.equal(await p.client.branchExists(repo, "feature/x"), true);

@@ -1,7 +1,9 @@
 import type { ProviderHttp } from "./http.ts";
 import {
   authorization,
+  branchNames,
   commitId,
+  containing,
   header,
   hostOf,
   isString,
@@ -160,6 +162,19 @@ export class GiteaClient implements ProviderClient {
       [404],
     );
     return response.status === 200;
+  }
+
+  async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {
+    // Gitea's branch list has no search: every page is read and filtered here.
+    const values = await this.paged(
+      `${this.repoPath(repo)}/branches`,
+      { action: "list the branches of", repo: repo.fullPath },
+      "branch list",
+    );
+    return containing(
+      branchNames(values, () => this.api.unreadable("branch")),
+      search,
+    );
   }
 
   async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {

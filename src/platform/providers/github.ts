@@ -10,7 +10,7 @@ import {
   type GitHubRepoRef,
 } from "./github-refs.ts";
 import type { ProviderHttp } from "./http.ts";
-import { header, isString, PAGE_SIZE, record, sameKey } from "./rest.ts";
+import { containing, header, isString, PAGE_SIZE, record, sameKey } from "./rest.ts";
 import {
   ProviderError,
   type CloneCredentials,
@@ -185,6 +185,19 @@ export class GitHubClient implements ProviderClient {
     if (res.status !== 404) return true;
     if (/branch not found/i.test(githubMessage(res.body))) return false;
     throw this.api.refusal(res, operation);
+  }
+
+  async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {
+    // GitHub's branch list has no search: every page is read and filtered here.
+    const branches = await this.api.paged(
+      `${repoPath(repo)}/branches?per_page=${PAGE_SIZE}`,
+      await this.repoAuth(repo),
+      { action: `list the branches of ${repo.fullPath}`, purpose: "repo", repo: repo.fullPath },
+    );
+    const names = branches.map((b) =>
+      field(b, "name", isString, "GET /repos/:owner/:repo/branches"),
+    );
+    return containing(names, search);
   }
 
   async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {

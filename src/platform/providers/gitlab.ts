@@ -2,6 +2,7 @@ import { GIT_OBJECT_ID } from "../../lib/git-ids.ts";
 import { isRecord } from "../../lib/json.ts";
 import type { ProviderHttp, ProviderResponse } from "./http.ts";
 import {
+  branchNames,
   commitId,
   header,
   isString,
@@ -138,6 +139,17 @@ export class GitLabClient implements ProviderClient {
     if (res.status !== 404) return true;
     if (/branch/i.test(errorText(res.body))) return false;
     throw this.api.refusal(res, operation);
+  }
+
+  async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {
+    const term = search?.trim() ?? "";
+    const query = term === "" ? "" : `?${new URLSearchParams({ search: term }).toString()}`;
+    const branches = await this.paged(
+      `/projects/${repo.id}/repository/branches${query}`,
+      { doing: "listing the branches", project: repo.fullPath },
+      "branch list",
+    );
+    return branchNames(branches, () => this.api.unreadable("branch"));
   }
 
   async listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]> {

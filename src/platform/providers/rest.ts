@@ -48,6 +48,21 @@ export function commitId(sha: string, pattern: RegExp): string {
   );
 }
 
+/** The `name` of each branch of a provider's list; `unreadable()` when one has none. */
+export function branchNames(items: unknown[], unreadable: () => ProviderError): string[] {
+  return items.map((item) => {
+    const name = text(record(item).name);
+    if (name === undefined) throw unreadable();
+    return name;
+  });
+}
+
+/** The names that contain `search`, ignoring case; all of them for no (or an empty) search. */
+export function containing(names: string[], search: string | undefined): string[] {
+  const needle = search?.trim().toLowerCase() ?? "";
+  return needle === "" ? names : names.filter((name) => name.toLowerCase().includes(needle));
+}
+
 /** `type base64` of an OpenSSH key line: providers keep or drop the comment. */
 const keyMaterial = (key: string): string => key.trim().split(/\s+/).slice(0, 2).join(" ");
 

@@ -106,6 +106,11 @@ export interface ProviderClient {
   /** One repository by its native id (`42`) or path (`group/project`, `workspace/slug`). */
   getRepo(ref: string): Promise<ProviderRepo>;
   branchExists(repo: ProviderRepo, branch: string): Promise<boolean>;
+  /**
+   * The repository's branch names, every page up to the shared cap, narrowed to those whose
+   * name contains `search` (GitLab's own search; case-insensitive elsewhere).
+   */
+  listBranches(repo: ProviderRepo, search?: string): Promise<string[]>;
   listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]>;
   /** Installs a read-only deploy key. */
   addDeployKey(repo: ProviderRepo, key: { title: string; key: string }): Promise<RemoteDeployKey>;

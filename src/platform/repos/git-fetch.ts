@@ -5,6 +5,7 @@ import { isGitObjectId } from "../../lib/git-ids.ts";
 import { isValidBranchName } from "../../lib/git-refs.ts";
 import { GitFetchError } from "./diagnose.ts";
 import { listBranches } from "./git-branches.ts";
+import { parseCommitObject, type CommitInfo } from "./commit-info.ts";
 import { notAllowed, withGitSession, type GitAccess, type GitSession } from "./git-session.ts";
 export { GitFetchError, type GitErrorCode, type GitProvider } from "./diagnose.ts";
 
@@ -37,6 +38,8 @@ export interface FetchOptions extends GitAccess {
 export interface FetchResult {
   sha: string;
   branch: string;
+  /** The commit's author and subject (null fields when unreadable). */
+  commit: CommitInfo;
   /** The branch's commit in the mirror before this fetch (the previously fetched one). */
   previousSha: string | undefined;
   /** Host keys were recorded during this fetch (first contact). */
@@ -155,6 +158,7 @@ export async function fetchRepository(options: FetchOptions): Promise<FetchResul
     return {
       sha,
       branch: options.branch,
+      commit: await readCommit(options.mirrorDir, sha, session),
       previousSha,
       hostKeyRecorded: session.hostKeyRecorded,
       fetchMs,
@@ -192,6 +196,16 @@ async function revParse(
   ]);
   const sha = result.stdout.trim();
   return result.code === 0 && isGitObjectId(sha) ? sha : undefined;
+}
+
+/** The commit's author and subject, from its object in the mirror (nulls when unreadable). */
+async function readCommit(
+  mirrorDir: string,
+  sha: string,
+  session: GitSession,
+): Promise<CommitInfo> {
+  const result = await session.git([`--git-dir=${mirrorDir}`, "cat-file", "commit", sha]);
+  return result.code === 0 ? parseCommitObject(result.stdout) : { author: null, subject: null };
 }
 
 /**

@@ -39,6 +39,7 @@ export interface RepoInput {
   env?: Record<string, string>;
   stop_builds?: boolean;
   build_network?: boolean;
+  deploy_previews?: boolean;
 }
 
 /** A site's repository settings, complete and checked. */
@@ -58,6 +59,8 @@ export interface RepoSettings {
   stopBuilds: boolean;
   /** Whether the build command may use the network (package installs); on by default. */
   buildNetwork: boolean;
+  /** Whether pull/merge requests build deploy previews; on by default. */
+  deployPreviews: boolean;
 }
 
 const DEFAULT_BRANCH = "main";
@@ -161,6 +164,7 @@ export function readRepoSettings(site: Site): RepoSettings | null {
     allowedBranches: JSON.parse(site.allowed_branches) as string[],
     stopBuilds: site.stop_builds === 1,
     buildNetwork: site.build_network === 1,
+    deployPreviews: site.deploy_previews === 1,
   };
 }
 
@@ -281,6 +285,7 @@ export async function resolveRepoSettings(
     allowedBranches,
     stopBuilds: input.stop_builds ?? current?.stopBuilds ?? false,
     buildNetwork: input.build_network ?? current?.buildNetwork ?? true,
+    deployPreviews: input.deploy_previews ?? current?.deployPreviews ?? true,
   };
 }
 
@@ -299,6 +304,7 @@ type RepoColumns = Pick<
   | "allowed_branches"
   | "stop_builds"
   | "build_network"
+  | "deploy_previews"
 >;
 
 /** The columns that hold repository settings. */
@@ -317,5 +323,6 @@ export function repoColumns(settings: RepoSettings | null): RepoColumns {
     allowed_branches: JSON.stringify(settings?.allowedBranches ?? []),
     stop_builds: settings?.stopBuilds === true ? 1 : 0,
     build_network: settings?.buildNetwork === false ? 0 : 1,
+    deploy_previews: settings?.deployPreviews === false ? 0 : 1,
   };
 }

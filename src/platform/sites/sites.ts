@@ -120,8 +120,8 @@ export async function createSite(
 }
 
 /**
- * A site by id (UUID) or name that the actor may `ability`; any other site, and a site of
- * another account, is "Site not found".
+ * A site by id (UUID), name or domain that the actor may `ability`, as Netlify's `site_id`;
+ * any other site, and a site of another account, is "Site not found".
  */
 export async function findSite(
   ctx: PlatformContext,
@@ -130,7 +130,7 @@ export async function findSite(
   ability: Ability = "read",
 ): Promise<Site> {
   const key = idOrName.toLowerCase();
-  // A site's custom domain or alias names it too, as on Netlify (`site_id=www.example.com`).
+  // A site's domains name it too, as on Netlify (`site_id=www.example.com`, `hello.netlify.app`).
   const site = key.includes(".")
     ? await findSiteByDomain(ctx, key)
     : await ctx.db
@@ -143,9 +143,17 @@ export async function findSite(
   return site;
 }
 
+/** The site whose own host (`{name}.{sitesDomain}`), custom domain or alias `domain` is. */
 async function findSiteByDomain(ctx: PlatformContext, domain: string): Promise<Site | undefined> {
   const ascii = domainToASCII(domain.replace(/\.$/, ""));
   if (ascii === "") return undefined;
+  const sitesDomain = `.${ctx.config.sitesDomain}`;
+  if (ascii.endsWith(sitesDomain)) {
+    // Under the sites domain a site may use no name but its own (checkDomain).
+    const name = ascii.slice(0, -sitesDomain.length);
+    if (name.includes(".")) return undefined;
+    return ctx.db.selectFrom("sites").selectAll().where("name", "=", name).executeTakeFirst();
+  }
   return ctx.db
     .selectFrom("sites")
     .innerJoin("site_domains", "site_domains.site_id", "sites.id")
@@ -278,7 +286,9 @@ export interface SiteListQuery {
 
 /**
  * Sites of the given accounts (already narrowed to the actor's by the caller), by name, with
- * the total for pagination. `name` matches part of the name, as Netlify's search does.
+ * the total for pagination. `name` matches part of the name, as Netlify's search does, and the
+ * site of exactly that name comes first: netlify-cli looks for it in the first page only
+ * (`netlify link --name`, `netlify deploy --site <name>`).
  */
 export async function listSites(
   ctx: PlatformContext,
@@ -286,17 +296,20 @@ export async function listSites(
 ): Promise<{ sites: Site[]; total: number }> {
   if (query.accountIds.length === 0) return { sites: [], total: 0 };
   let base = ctx.db.selectFrom("sites").where("account_id", "in", query.accountIds);
+  let exact = "";
   if (query.name !== undefined && query.name !== "") {
     const needle = query.name.toLowerCase();
     // Names hold only [a-z0-9-]; anything else matches nothing (and no LIKE wildcard gets in).
     if (!/^[a-z0-9-]+$/.test(needle)) return { sites: [], total: 0 };
     base = base.where("name", "like", `%${needle}%`);
+    exact = needle;
   }
   const { n } = await base
     .select((eb) => eb.fn.countAll<number>().as("n"))
     .executeTakeFirstOrThrow();
   const sites = await base
     .selectAll()
+    .orderBy((eb) => eb("name", "=", exact), "desc")
     .orderBy("name")
     .limit(query.limit)
     .offset(query.offset)

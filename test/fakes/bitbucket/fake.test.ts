@@ -295,6 +295,14 @@ describe("the Bitbucket Cloud fake", () => {
     assert.equal(branch.body.name, "feature/new-look");
     assert.equal((branch.body.target as { hash: string }).hash, sha);
     assert.equal((await call("GET", "/repositories/acme/site/refs/branches/nope")).status, 404);
+    const branches = await call("GET", '/repositories/acme/site/refs/branches?q=name ~ "NEW"');
+    assert.equal(branches.status, 200, branches.text);
+    assert.deepEqual(
+      (branches.body.values as { name: string }[]).map((b) => b.name),
+      ["feature/new-look"],
+    );
+    const badField = await call("GET", '/repositories/acme/site/refs/branches?q=slug ~ "x"');
+    assert.equal(badField.status, 400, "a branch query names branch fields only");
 
     const path = `/repositories/acme/site/commit/${sha}/statuses/build`;
     const good = {

@@ -635,12 +635,31 @@ export async function startBitbucketFake(
     return invalid(fields, headers) ?? input;
   }
 
+  const branchJson = (repo: Repo, name: string, sha: string) => ({
+    type: "branch",
+    name,
+    target: {
+      type: "commit",
+      hash: sha,
+      date: now(),
+      message: "commit\n",
+      links: { self: { href: `${repoApi(repo)}/commit/${sha}` } },
+    },
+    links: {
+      self: { href: `${repoApi(repo)}/refs/branches/${encodeURIComponent(name)}` },
+    },
+    merge_strategies: ["merge_commit", "squash", "fast_forward"],
+    default_merge_strategy: "merge_commit",
+  });
+
   // ---------- BBQL (`q=`), the subset Slipway and the docs' examples use ----------
 
   type Clause = { field: string; op: string; value: string | boolean };
   const QUERY_FIELDS = new Set(["name", "slug", "full_name", "is_private", "description"]);
+  /** What a branch list's query may name (`refs/branches?q=name ~ "x"`). */
+  const BRANCH_QUERY_FIELDS = new Set(["name", "target.hash", "target.date"]);
 
-  function parseQuery(q: string): Clause[][] | string {
+  function parseQuery(q: string, fields: ReadonlySet<string> = QUERY_FIELDS): Clause[][] | string {
     // Disjunction of conjunctions: `a AND b OR c` = (a AND b) OR c.
     const token =
       /\s*(?:(AND|OR)\b|([a-z_.]+)\s*(!=|!~|=|~)\s*(?:"((?:[^"\\]|\\.)*)"|(true|false|null)))/iy;
@@ -657,7 +676,7 @@ export async function startBitbucketFake(
       }
       if (!expectClause) return "Invalid query: expected AND or OR";
       const field = match[2]!;
-      if (!QUERY_FIELDS.has(field)) return `Invalid field name: ${field}`;
+      if (!fields.has(field)) return `Invalid field name: ${field}`;
       const value = match[4] !== undefined ? match[4].replace(/\\(.)/g, "$1") : match[5] === "true";
       groups[groups.length - 1]!.push({ field, op: match[3]!, value });
       expectClause = false;
@@ -679,6 +698,11 @@ export async function startBitbucketFake(
             : field === "is_private"
               ? r.isPrivate
               : "";
+    return matchesBy(value, groups);
+  }
+
+  /** Whether the object whose fields `value` reads satisfies the query's `groups`. */
+  function matchesBy(value: (field: string) => string | boolean, groups: Clause[][]): boolean {
     return groups.some((clauses) =>
       clauses.every((c) => {
         const actual = value(c.field);
@@ -759,32 +783,30 @@ export async function startBitbucketFake(
       const viewer = isReply(who) ? undefined : who.user;
       return { status: 200, body: repoJson(repo, viewer), headers };
     }),
+    reader("GET", `${R}/refs/branches`, (req, { repo, headers }) => {
+      let groups: Clause[][] = [[]];
+      const q = req.query.get("q");
+      if (q !== null) {
+        const parsed = parseQuery(q, BRANCH_QUERY_FIELDS);
+        if (typeof parsed === "string") return bitbucketError(400, parsed, {}, headers);
+        groups = parsed;
+      }
+      const names = [...repo.branches.keys()]
+        .filter((name) => matchesBy((field) => (field === "name" ? name : ""), groups))
+        .sort();
+      return paginate(
+        req,
+        names.map((name) => branchJson(repo, name, repo.branches.get(name)!)),
+        headers,
+      );
+    }),
     reader("GET", `${R}/refs/branches/*`, (req, { repo, headers }) => {
       const name = req.params["*"]!;
       const sha = repo.branches.get(name);
       if (sha === undefined) {
         return bitbucketError(404, `Branch "${name.slice(0, 100)}" not found`, {}, headers);
       }
-      return {
-        status: 200,
-        headers,
-        body: {
-          type: "branch",
-          name,
-          target: {
-            type: "commit",
-            hash: sha,
-            date: now(),
-            message: "commit\n",
-            links: { self: { href: `${repoApi(repo)}/commit/${sha}` } },
-          },
-          links: {
-            self: { href: `${repoApi(repo)}/refs/branches/${encodeURIComponent(name)}` },
-          },
-          merge_strategies: ["merge_commit", "squash", "fast_forward"],
-          default_merge_strategy: "merge_commit",
-        },
-      };
+      return { status: 200, headers, body: branchJson(repo, name, sha) };
     }),
     keyAdmin("GET", `${R}/deploy-keys`, (req, { repo, headers }) =>
       paginate(

@@ -226,6 +226,10 @@ describe("the Gitea fake", () => {
     assert.equal(branch.status, 200, branch.text);
     assert.equal((obj(branch).commit as { id: string }).id, sha);
     assert.equal((await call("GET", "/repos/ada/site/branches/nope")).status, 404);
+    const listed = await call("GET", "/repos/ada/site/branches?limit=1&page=1");
+    assert.equal(listed.status, 200, listed.text);
+    assert.equal((listed.body as unknown[]).length, 1, "one page of limit 1");
+    assert.ok(Number(listed.headers.get("x-total-count")) >= 2);
 
     const path = `/repos/ada/site/statuses/${sha}`;
     const good = {

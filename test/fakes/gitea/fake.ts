@@ -416,6 +416,28 @@ export async function startGiteaFake(
     updated_at: s.createdAt,
   });
 
+  const branchJson = (repo: Repo, user: User | undefined, name: string) => {
+    const sha = repo.branches.get(name)!;
+    return {
+      name,
+      commit: {
+        id: sha,
+        message: "Update the site\n",
+        url: `${base}/${fullName(repo)}/commit/${sha}`,
+        author: { name: repo.owner.login, email: repo.owner.email },
+        committer: { name: repo.owner.login, email: repo.owner.email },
+        timestamp: timestamp(),
+      },
+      protected: false,
+      required_approvals: 0,
+      enable_status_check: false,
+      status_check_contexts: [],
+      user_can_push: roleOf(repo, user) !== "read",
+      user_can_merge: roleOf(repo, user) !== "read",
+      effective_branch_protection_name: "",
+    };
+  };
+
   // ---------- paging: `page` (1-based) and `limit` (at most 50), X-Total-Count ----------
 
   function page<T>(req: FakeRequest, items: T[]): Reply {
@@ -504,31 +526,16 @@ export async function startGiteaFake(
       },
     },
     reader("GET", R, (_req, { repo, user }) => ({ status: 200, body: repoJson(repo, user) })),
+    reader("GET", `${R}/branches`, (req, { repo, user }) =>
+      page(
+        req,
+        [...repo.branches.keys()].sort().map((name) => branchJson(repo, user, name)),
+      ),
+    ),
     reader("GET", `${R}/branches/*`, (req, { repo, user }) => {
       const name = req.params["*"]!;
-      const sha = repo.branches.get(name);
-      if (sha === undefined) return notFound();
-      return {
-        status: 200,
-        body: {
-          name,
-          commit: {
-            id: sha,
-            message: "Update the site\n",
-            url: `${base}/${fullName(repo)}/commit/${sha}`,
-            author: { name: repo.owner.login, email: repo.owner.email },
-            committer: { name: repo.owner.login, email: repo.owner.email },
-            timestamp: timestamp(),
-          },
-          protected: false,
-          required_approvals: 0,
-          enable_status_check: false,
-          status_check_contexts: [],
-          user_can_push: roleOf(repo, user) !== "read",
-          user_can_merge: roleOf(repo, user) !== "read",
-          effective_branch_protection_name: "",
-        },
-      };
+      if (!repo.branches.has(name)) return notFound();
+      return { status: 200, body: branchJson(repo, user, name) };
     }),
     admin("GET", `${R}/keys`, (req, { repo }) =>
       page(

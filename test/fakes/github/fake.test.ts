@@ -69,6 +69,19 @@ describe("the GitHub fake is strict", () => {
     assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
   });
 
+  it("lists branches by name, paged with a Link header", async () => {
+    await gh.addBranches("octo/site", ["feature/a", "feature/b"]);
+    const first = await call("GET", "/repos/octo/site/branches?per_page=2", {
+      auth: `Bearer ${token}`,
+    });
+    assert.equal(first.status, 200);
+    const names = (first.body as unknown as { name: string }[]).map((b) => b.name);
+    assert.deepEqual(names, ["feature/a", "feature/b"]);
+    assert.match(first.headers.get("link") ?? "", /[?&]page=2>; rel="next"/);
+    const hidden = await call("GET", "/repos/octo/site/branches", { auth: "Bearer ghp_nope" });
+    assert.equal(hidden.status, 401);
+  });
+
   it("refuses bad credentials, unknown routes and requests without a User-Agent as GitHub does", async () => {
     const bad = await call("GET", "/user", { auth: "Bearer ghp_nope" });
     assert.equal(bad.status, 401);

@@ -226,6 +226,8 @@ export interface GitHubFake {
   repo(fullName: string): FakeRepo;
   /** Commits files to a branch of the repository (created if needed); returns the sha. */
   commit(fullName: string, files: Record<string, string>, branch?: string): Promise<string>;
+  /** Makes `names` branches at the head of the default branch (`git branch`, no push event). */
+  addBranches(fullName: string, names: string[]): Promise<void>;
   addApp(options: {
     slug: string;
     owner: string;
@@ -866,6 +868,38 @@ export async function startGitHubFake(): Promise<GitHubFake> {
       handler: (req) => {
         const found = access(req, NEEDS.readRepo);
         return "reply" in found ? found.reply : json(200, repoJson(found.repo, found.caller));
+      },
+    },
+    {
+      method: "GET",
+      pattern: "/repos/:owner/:repo/branches",
+      handler: async (req) => {
+        const found = access(req, NEEDS.readContents);
+        if ("reply" in found) return found.reply;
+        const heads = await run(
+          "git",
+          [
+            "--git-dir",
+            found.repo.gitDir,
+            "for-each-ref",
+            "--sort=refname",
+            "--format=%(refname:strip=2) %(objectname)",
+            "refs/heads/",
+          ],
+          { env: gitEnv(root) },
+        );
+        const branches = heads.stdout
+          .split("\n")
+          .filter((line) => line !== "")
+          .map((line) => {
+            const [name, sha] = line.split(" ");
+            return {
+              name,
+              commit: { sha, url: `${apiUrl}/repos/${found.repo.fullName}/commits/${sha}` },
+              protected: false,
+            };
+          });
+        return paginate(req, branches);
       },
     },
     {
@@ -1738,6 +1772,16 @@ export async function startGitHubFake(): Promise<GitHubFake> {
     },
     repo: repoOf,
     commit,
+    async addBranches(fullName, names) {
+      const repo = repoOf(fullName);
+      const head = await branchSha(repo, repo.defaultBranch);
+      if (head === undefined) throw new Error(`${fullName} has no commit to branch from`);
+      const updates = names.map((name) => `create refs/heads/${name} ${head}\n`).join("");
+      await runChecked("git", ["--git-dir", repo.gitDir, "update-ref", "--stdin"], {
+        env: gitEnv(root),
+        input: updates,
+      });
+    },
     addApp(options) {
       const app: FakeApp = {
         id: id(),

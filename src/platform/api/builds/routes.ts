@@ -13,6 +13,7 @@ import { presentBuild, presentLogLine } from "./presenter.ts";
 import { BuildLogQuery, BuildParams, CreateBuildQuery, ListBuildsQuery } from "./schema.ts";
 import { findBuild, listSiteBuilds, readLogLines } from "../../builds/queries.ts";
 import { logWrittenOrTimeout } from "../../builds/log-written.ts";
+import { MAX_STORED_LINES } from "../../builds/build-log.ts";
 
 /** How often the live log polls the database (no shared in-memory state: scale-out ready). */
 const STREAM_POLL_MS = 250;
@@ -80,7 +81,12 @@ export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
     async (request, reply) => {
       const { build } = await findBuild(ctx, requireActor(request), request.params.build_id);
       const lines = (
-        await readLogLines(ctx, build.id, request.query.since ?? -1, request.query.limit ?? 20_000)
+        await readLogLines(
+          ctx,
+          build.id,
+          request.query.since ?? -1,
+          request.query.limit ?? MAX_STORED_LINES,
+        )
       ).map(presentLogLine);
       const ndjson =
         request.query.format === "ndjson" ||
@@ -154,6 +160,8 @@ function streamLog(
         last = line.seq;
         lastWrite = Date.now();
       }
+      // A slow reader (a long log over a slow link) holds the stream back, not our memory.
+      if (res.writableNeedDrain) await drained(res);
       if (lines.length === 500) continue;
       // Finished: the runner writes its last lines (cleanup) just after the final state, so
       // the stream ends only after a poll found nothing new at least END_GRACE_MS later.
@@ -184,5 +192,18 @@ function streamLog(
   tick().catch((error: unknown) => {
     request.log.warn({ err: error, buildId }, "build log stream failed");
     res.end();
+  });
+}
+
+/** Resolves once `res` can take more (or is closed). */
+function drained(res: FastifyReply["raw"]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
   });
 }

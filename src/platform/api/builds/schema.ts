@@ -1,4 +1,5 @@
 import { Type, type Static } from "typebox";
+import { MAX_STORED_LINES } from "../../builds/build-log.ts";
 
 export const BuildParams = Type.Object({ build_id: Type.String({ maxLength: 100 }) });
 export type BuildParams = Static<typeof BuildParams>;
@@ -19,10 +20,13 @@ export const CreateBuildQuery = Type.Object({
 });
 export type CreateBuildQuery = Static<typeof CreateBuildQuery>;
 
-/** Slipway's log API: lines after `since` (a `seq`), as a JSON array or NDJSON. */
+/**
+ * Slipway's log API: lines after `since` (a `seq`), at most `limit` (default: the rest of the
+ * log), as a JSON array or NDJSON.
+ */
 export const BuildLogQuery = Type.Object({
   since: Type.Optional(Type.Integer({ minimum: -1 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 20_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_STORED_LINES })),
   format: Type.Optional(Type.Enum(["json", "ndjson"])),
 });
 export type BuildLogQuery = Static<typeof BuildLogQuery>;

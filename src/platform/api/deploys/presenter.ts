@@ -21,8 +21,9 @@ export interface RemainingUploads {
 
 /**
  * Netlify's `deploy` (every field its clients read), with its permalink `{id}--{site}` as
- * `deploy_url`. Slipway's additions: `warnings` (e.g. functions are stored, not served),
- * `file_count` and `size_bytes`.
+ * `deploy_url`; a git build's `title` is its commit's subject (unless its trigger gave one) and
+ * `committer` the commit's author. Slipway's additions: `warnings` (e.g. functions are stored,
+ * not served), `file_count` and `size_bytes`.
  */
 export function presentDeploy(
   config: PlatformConfig,
@@ -51,6 +52,7 @@ export function presentDeploy(
     review_url: deploy.review_url,
     context: deploy.context,
     title: deploy.title,
+    committer: deploy.committer,
     draft: deploy.draft === 1,
     locked: deploy.locked === 1,
     required: remaining?.required ?? parseList(deploy.required),

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { publishFiles, selfSigned } from "../../../../test/helpers/acme.ts";
 import { rawRequest } from "../../../../test/helpers/edge.ts";
+import { assertSpecResponse } from "../../../../test/helpers/open-api.ts";
 import {
   startTestPlatform,
   type Tenant,
@@ -300,12 +301,20 @@ describe("custom domains (API and edge, without ACME)", () => {
       .executeTakeFirstOrThrow();
     assert.equal(stored.certificate_pem, null, "nothing stored");
 
-    const ok = await post({ certificate: good.certPem, key: good.keyPem });
+    // As @netlify/api sends it: the PEM fields in the query string.
+    const query = new URLSearchParams({ certificate: good.certPem, key: good.keyPem });
+    const ok = await t.api<SslBody & ErrorBody>("POST", `/sites/${site.body.id}/ssl?${query}`, {
+      token: alice.token,
+    });
     assert.equal(ok.status, 200, ok.text);
+    assertSpecResponse("provisionSiteTLSCertificate", 200, ok.body);
     assert.equal(ok.body.state, "custom");
     assert.deepEqual(ok.body.domains, ["certs.example.com"]);
     const got = await t.api<SslBody>("GET", `/sites/${site.body.id}/ssl`, { token: alice.token });
     assert.equal(got.body.source, "custom");
+    assertSpecResponse("showSiteTLSCertificate", 200, got.body);
+    const shown = await t.api("GET", `/sites/${site.body.id}`, { token: alice.token });
+    assertSpecResponse("getSite", 200, shown.body);
     const listed = await domains(alice, site.body.id);
     assert.equal(listed.find((d) => d.domain === "certs.example.com")?.state, "active");
     assert.match(
@@ -315,6 +324,10 @@ describe("custom domains (API and edge, without ACME)", () => {
     const keyBody = good.keyPem.split("\n")[1]!;
     assert.ok(!t.responses.some((r) => r.includes(keyBody)), "the key is in no API response");
     assert.ok(!t.logs.some((l) => l.includes(keyBody)), "nor in a log line");
+    assert.ok(
+      t.logs.some((l) => l.includes("/ssl?[redacted]")),
+      "the request is logged without its query",
+    );
     const row = await t.platform.ctx.db
       .selectFrom("site_certificates")
       .selectAll()

@@ -15,6 +15,22 @@ import { presentCertificate, presentDomain } from "./presenter.ts";
 import { SiteParams, SSL_BODY_LIMIT, SslBody, SslQuery } from "./schema.ts";
 
 /**
+ * Netlify's clients send `key` (a private key) in the query string of `POST /ssl`: this route's
+ * log records show its path only, never the query.
+ */
+const PATH_ONLY = {
+  req: (req: { method?: string; url?: string; ip?: string }) => {
+    const url = req.url ?? "";
+    const query = url.indexOf("?");
+    return {
+      method: req.method,
+      url: query === -1 ? url : `${url.slice(0, query)}?[redacted]`,
+      remoteAddress: req.ip,
+    };
+  },
+};
+
+/**
  * A site's domains and certificate: Netlify's `GET/POST /sites/:id/ssl`, and Slipway's
  * `GET /sites/:id/domains`, `POST /sites/:id/ssl/renew` and `DELETE /sites/:id/ssl`.
  */
@@ -38,6 +54,7 @@ export function domainRoutes(
     {
       schema: { params: SiteParams, querystring: SslQuery, body: SslBody },
       bodyLimit: SSL_BODY_LIMIT,
+      logSerializers: PATH_ONLY,
     },
     async (request) => {
       const site = await findSite(ctx, requireActor(request), request.params.site_id, "update");

@@ -39,6 +39,7 @@ describe("git connections API", () => {
     const notes = await createPushedProject(forge, "ada", "notes", {
       "index.html": "<h1>notes</h1>\n",
     });
+    await notes.repo.push("main", ["release/1.0", "dev"]);
     await notes.repo.cleanup();
     ({ owner, project } = notes);
     await forge.createProject(owner, "recipes");
@@ -195,10 +196,43 @@ describe("git connections API", () => {
     );
   });
 
+  it("lists a repository's branches, default first, with a search", async () => {
+    type Branch = { name: string; default: boolean };
+    for (const ref of [encodeURIComponent("ada/notes"), String(project.id)]) {
+      const all = await t.api<Branch[]>(
+        "GET",
+        `/git_connections/${connectionId}/repos/${ref}/branches`,
+        { token: alice.token },
+      );
+      assert.equal(all.status, 200, all.text);
+      assert.deepEqual(all.body, [
+        { name: "main", default: true },
+        { name: "dev", default: false },
+        { name: "release/1.0", default: false },
+      ]);
+    }
+    const found = await t.api<Branch[]>(
+      "GET",
+      `/git_connections/${connectionId}/repos/ada%2Fnotes/branches?search=release`,
+      { token: alice.token },
+    );
+    assert.deepEqual(found.body, [{ name: "release/1.0", default: false }]);
+    const missing = await t.api<ErrorBody>(
+      "GET",
+      `/git_connections/${connectionId}/repos/ada%2Fmissing/branches`,
+      { token: alice.token },
+    );
+    assert.equal(missing.status, 422, missing.text);
+    assert.equal(missing.body.field, "repo");
+    assert.match(missing.body.message, /ada\/missing not found/);
+    assert.ok((missing.body.hint ?? "").length > 0, "the provider's hint");
+  });
+
   it("hides a connection from another account (404), and does not list it", async () => {
     for (const [method, path] of [
       ["GET", `/git_connections/${connectionId}`],
       ["GET", `/git_connections/${connectionId}/repos`],
+      ["GET", `/git_connections/${connectionId}/repos/ada%2Fnotes/branches`],
       ["DELETE", `/git_connections/${connectionId}`],
     ] as const) {
       const res = await t.api<ErrorBody>(method, path, { token: mallory.token });

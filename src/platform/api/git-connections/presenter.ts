@@ -39,3 +39,8 @@ export function presentProviderRepo(repo: ProviderRepo) {
     private: repo.private,
   };
 }
+
+/** A branch of a repository the connection reaches; `default` marks the repository's default. */
+export function presentBranch(name: string, defaultBranch: string) {
+  return { name, default: name === defaultBranch };
+}

@@ -5,12 +5,14 @@ import { requireActor } from "../../http/auth.ts";
 import { notFound } from "../../errors.ts";
 import { defaultAccountId, visibleAccountIds } from "../../accounts/policies.ts";
 import { findAccountForActor } from "../../accounts/accounts.ts";
-import { presentGitConnection, presentProviderRepo } from "./presenter.ts";
+import { presentBranch, presentGitConnection, presentProviderRepo } from "./presenter.ts";
 import {
+  ConnectionRepoParams,
   CreateGitConnectionBody,
   CreateGitConnectionQuery,
   GitConnectionParams,
   ListGitConnectionsQuery,
+  ListBranchesQuery,
   ListReposQuery,
   UpdateGitConnectionBody,
 } from "./schema.ts";
@@ -19,6 +21,7 @@ import {
   createGitConnection,
   deleteGitConnection,
   findGitConnection,
+  listConnectionBranches,
   listConnectionRepos,
   listGitConnections,
   setAppWebhookSecret,
@@ -116,6 +119,26 @@ export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): voi
       );
       const repos = await listConnectionRepos(ctx, connection, request.query.search);
       return repos.map(presentProviderRepo);
+    },
+  );
+
+  // Slipway's addition: the branches of one of those repositories (default branch first).
+  app.get(
+    "/git_connections/:connection_id/repos/:repo/branches",
+    { schema: { params: ConnectionRepoParams, querystring: ListBranchesQuery } },
+    async (request) => {
+      const connection = await findGitConnection(
+        ctx,
+        requireActor(request),
+        request.params.connection_id,
+      );
+      const { repo, branches } = await listConnectionBranches(
+        ctx,
+        connection,
+        request.params.repo,
+        request.query.search,
+      );
+      return branches.map((name) => presentBranch(name, repo.defaultBranch));
     },
   );
 }

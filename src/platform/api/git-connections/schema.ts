@@ -44,6 +44,19 @@ export const ListReposQuery = Type.Object({
 });
 export type ListReposQuery = Static<typeof ListReposQuery>;
 
+/** A repository of the connection: its path (URL-encoded, `group%2Fproject`) or the provider's id. */
+export const ConnectionRepoParams = Type.Object({
+  connection_id: Type.String({ maxLength: 100 }),
+  repo: Type.String({ minLength: 1, maxLength: 1024 }),
+});
+export type ConnectionRepoParams = Static<typeof ConnectionRepoParams>;
+
+/** Narrows a branch list to the names containing `search`. */
+export const ListBranchesQuery = Type.Object({
+  search: Type.Optional(Type.String({ maxLength: 255 })),
+});
+export type ListBranchesQuery = Static<typeof ListBranchesQuery>;
+
 /** `PATCH /git_connections/:id`: sets (or, with null, removes) a GitHub App's webhook secret. */
 export const UpdateGitConnectionBody = Type.Object({
   webhook_secret: Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()]),

@@ -42,6 +42,8 @@ describe("extensions lookups at the host root (what @netlify/config asks during 
     );
     assert.deepEqual(other, known);
     assert.deepEqual(await get(`/site/${unknown}/integrations/safe`), known);
+    // A site_id may be the site's name or domain, as everywhere in the API.
+    assert.deepEqual(await get("/site/with-extensions.localhost/integrations/safe"), known);
   });
 
   it("refuses malformed ids with a JSON 4xx", async () => {

@@ -66,6 +66,7 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
       env_keys: view.envKeys,
       stop_builds: repo?.stopBuilds ?? false,
       build_network: repo?.buildNetwork ?? true,
+      deploy_previews: repo?.deployPreviews ?? true,
     },
     published_deploy: published,
     // Slipway's additions: the git connection the repository was linked through, and why its

@@ -38,6 +38,8 @@ export const RepoBody = Type.Object({
   stop_builds: Type.Optional(Type.Boolean()),
   /** Slipway's addition: false runs the build command with no network at all. */
   build_network: Type.Optional(Type.Boolean()),
+  /** Slipway's addition: false ignores pull/merge requests (no deploy previews). */
+  deploy_previews: Type.Optional(Type.Boolean()),
 });
 export type RepoBody = Static<typeof RepoBody>;
 

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { objectId } from "../../../lib/ids.ts";
 import {
@@ -137,6 +139,7 @@ describe("sites API", () => {
         env_keys: ["API_TOKEN", "NODE_ENV"],
         stop_builds: false,
         build_network: true,
+        deploy_previews: true,
       });
       assert.doesNotMatch(res.text, /s3cr3t-value/, "env values are never returned");
       const webhook = res.body.git_webhook;
@@ -726,6 +729,24 @@ describe("sites API", () => {
       assert.deepEqual(guest.body, []);
     });
 
+    it("puts the site of exactly that name first, where netlify-cli looks for it", async () => {
+      // `netlify deploy --site <name>` and `netlify link --name` read the first page only.
+      const carol = await t.createTenant("carol");
+      for (const name of ["a-docs", "docs-old", "docs"]) {
+        const res = await t.api("POST", "/sites", { token: carol.token, body: { name } });
+        assert.equal(res.status, 201);
+      }
+      const pages = [];
+      for (const page of [1, 2, 3]) {
+        const res = await t.api<SiteBody[]>("GET", `/sites?name=docs&per_page=1&page=${page}`, {
+          token: carol.token,
+        });
+        assert.equal(res.headers.get("x-total-count"), "3");
+        pages.push(...res.body.map((s) => s.name));
+      }
+      assert.deepEqual(pages, ["docs", "a-docs", "docs-old"]);
+    });
+
     it("GET /{account_slug}/sites lists one account's sites", async () => {
       const res = await t.api<SiteBody[]>("GET", `/${bob.accountSlug}/sites?per_page=100`, {
         token: bob.token,
@@ -744,6 +765,131 @@ describe("sites API", () => {
         const res = await t.api<ErrorBody>("GET", `/sites?${query}`, { token: bob.token });
         assert.equal(res.status, 422, query);
         assert.equal(res.body.field, field);
+      }
+    });
+  });
+
+  describe("site_id: the site's id, name or domain, on every route that takes one", () => {
+    /**
+     * Every API route with a `:site_id` (the sources are checked against this list below), with
+     * a request that reaches the site lookup: a body its schema accepts, other ids naming nothing.
+     * On Netlify, too, "whenever the API requires a :site_id, you can either use the id of a
+     * site or its domain" (`hello.netlify.app`, `www.example.com`), and the CLI passes names.
+     */
+    const ROUTES: readonly (readonly [method: string, path: string, body?: unknown])[] = [
+      ["GET", "/sites/:site_id"],
+      ["PATCH", "/sites/:site_id", {}],
+      ["PUT", "/sites/:site_id/unlink_repo"],
+      ["POST", "/sites/:site_id/git_webhook/rotate"],
+      ["GET", "/sites/:site_id/builds"],
+      ["POST", "/sites/:site_id/builds"],
+      ["GET", "/sites/:site_id/deploys"],
+      ["POST", "/sites/:site_id/deploys", { files: {} }],
+      ["GET", "/sites/:site_id/deploys/:deploy_id"],
+      ["PUT", "/sites/:site_id/deploys/:deploy_id", { files: {} }],
+      ["DELETE", "/sites/:site_id/deploys/:deploy_id"],
+      ["POST", "/sites/:site_id/deploys/:deploy_id/restore"],
+      ["PUT", "/sites/:site_id/rollback"],
+      ["GET", "/sites/:site_id/deployed-branches"],
+      ["GET", "/sites/:site_id/env"],
+      ["GET", "/api/v1/sites/:site_id/env"],
+      ["GET", "/sites/:site_id/build_hooks"],
+      ["POST", "/sites/:site_id/build_hooks", { title: "key check", branch: "main" }],
+      ["GET", "/sites/:site_id/build_hooks/:id"],
+      ["PUT", "/sites/:site_id/build_hooks/:id", { title: "key check" }],
+      ["DELETE", "/sites/:site_id/build_hooks/:id"],
+      ["GET", "/sites/:site_id/webhook_deliveries"],
+      ["GET", "/sites/:site_id/webhook_deliveries/:delivery_id"],
+      ["GET", "/sites/:site_id/link"],
+      ["POST", "/sites/:site_id/link/check"],
+      ["POST", "/sites/:site_id/link/repair"],
+      ["GET", "/sites/:site_id/domains"],
+      ["GET", "/sites/:site_id/ssl"],
+      ["POST", "/sites/:site_id/ssl"],
+      ["POST", "/sites/:site_id/ssl/renew"],
+      ["DELETE", "/sites/:site_id/ssl"],
+      // a query parameter, not a path one
+      ["GET", "/accounts/:account_slug/env?site_id=:site_id"],
+    ];
+    /** Routes that look nothing up by their `site_id` (they answer the same for any id). */
+    const NOT_LOOKED_UP = [
+      "/team/:account_id/integrations/installations/meta/:site_id",
+      "/site/:site_id/integrations/safe",
+    ];
+
+    let site: SiteBody;
+    before(async () => {
+      const created = await t.api<SiteBody>("POST", "/sites", {
+        token: alice.token,
+        body: { name: "keyed", custom_domain: "www.keyed.test", domain_aliases: ["keyed.example"] },
+      });
+      assert.equal(created.status, 201, created.text);
+      site = created.body;
+    });
+
+    it("lists every route with a :site_id in the API's sources", () => {
+      const api = join(import.meta.dirname, "..");
+      const declared = new Set<string>();
+      for (const folder of readdirSync(api)) {
+        const routes = join(api, folder, "routes.ts");
+        let source: string;
+        try {
+          source = readFileSync(routes, "utf8");
+        } catch {
+          continue;
+        }
+        for (const match of source.matchAll(/"(\/[^"]*:site_id[^"]*)"/g)) declared.add(match[1]!);
+      }
+      const listed = new Set([...ROUTES.map(([, path]) => path), ...NOT_LOOKED_UP]);
+      const missing = [...declared].filter((path) => !listed.has(path));
+      assert.deepEqual(missing, [], "add these routes to ROUTES (or to NOT_LOOKED_UP, saying why)");
+    });
+
+    it("finds the site by its id, its name, its own host, its custom domain and an alias", async () => {
+      const request = (method: string, path: string, key: string, body: unknown) =>
+        t.api<unknown>(
+          method,
+          path
+            .replace(":site_id", encodeURIComponent(key))
+            .replace(":account_slug", alice.accountSlug)
+            .replace(/:(deploy_id|id|delivery_id)\b/, objectId()),
+          { token: alice.token, ...(body === undefined ? {} : { body }) },
+        );
+      const keys = [site.name, "KEYED", "keyed.localhost", "www.keyed.test", "keyed.example"];
+      for (const [method, path, body] of ROUTES) {
+        const route = `${method} ${path}`;
+        const unknown = await request(method, path, "no-such-site.localhost", body);
+        assert.deepEqual(
+          [unknown.status, unknown.body],
+          [404, { code: 404, message: "Site not found" }],
+          `${route} must reach the site lookup`,
+        );
+        const byId = await request(method, path, site.id, body);
+        assert.notDeepEqual(byId.body, unknown.body, route);
+        for (const key of keys) {
+          const res = await request(method, path, key, body);
+          assert.equal(res.status, byId.status, `${route} with ${key}: ${res.text}`);
+          if (method === "GET") assert.deepEqual(res.body, byId.body, `${route} with ${key}`);
+        }
+      }
+    });
+
+    it("refuses another account's site whichever way it is named", async () => {
+      const mallory = await t.createTenant("mallory");
+      for (const key of [site.id, site.name, "keyed.localhost", "www.keyed.test"]) {
+        const res = await t.api<ErrorBody>("GET", `/sites/${key}`, { token: mallory.token });
+        assert.deepEqual([res.status, res.body], [404, { code: 404, message: "Site not found" }]);
+      }
+    });
+
+    it("names no site with a host that is not exactly one (a deploy's permalink, a subdomain)", async () => {
+      for (const key of [
+        "x.keyed.localhost",
+        "0123456789abcdef01234567--keyed.localhost",
+        "localhost",
+      ]) {
+        const res = await t.api<ErrorBody>("GET", `/sites/${key}`, { token: alice.token });
+        assert.equal(res.status, 404, key);
       }
     });
   });

@@ -477,6 +477,43 @@ describe("pull and merge request deliveries", () => {
     }
   });
 
+  it("ignores requests while deploy previews are off, saying how to turn them on", async () => {
+    const site = await createSite<SiteBody & { build_settings: { deploy_previews: boolean } }>(
+      t,
+      alice.token,
+      {
+        name: "pr-off",
+        repo: {
+          provider: "github",
+          repo_url: "git@github.com:acme/off.git",
+          deploy_previews: false,
+        },
+      },
+    );
+    assert.equal(site.build_settings.deploy_previews, false);
+    const off = await send(site, "github", { number: 40, action: "opened", head: randomSha() });
+    assert.equal(off.status, 200, off.text);
+    assert.equal(off.body.outcome, "ignored");
+    assert.equal(
+      off.body.reason,
+      `ignored: deploy previews are off for this site (turn them on in the site's settings, or PATCH /api/v1/sites/${site.id} {"repo": {"deploy_previews": true}}); pull request #40 was not built`,
+    );
+    assert.equal((await delivery(site, off.body.delivery_id)).outcome, "ignored");
+    assert.deepEqual(await previewBuilds(site.id, 40), []);
+
+    const turnedOn = await t.api<{ build_settings: { deploy_previews: boolean } }>(
+      "PATCH",
+      `/sites/${site.id}`,
+      { token: alice.token, body: { repo: { deploy_previews: true } } },
+    );
+    assert.equal(turnedOn.status, 200, turnedOn.text);
+    assert.equal(turnedOn.body.build_settings.deploy_previews, true);
+    const on = await send(site, "github", { number: 40, action: "synchronize", head: randomSha() });
+    assert.equal(on.status, 202, on.text);
+    assert.equal(on.body.outcome, "built");
+    assert.equal((await previewBuilds(site.id, 40)).length, 1);
+  });
+
   it("rejects malformed request payloads with 400 and records them; never 5xx", async () => {
     const site = sites.github!;
     const bodies = [
