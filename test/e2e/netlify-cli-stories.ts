@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { runChecked } from "../../src/lib/run.ts";
 import { edgeGet } from "../helpers/e2e.ts";
 import {
   answeredOnce,
@@ -51,7 +52,8 @@ interface StatusJson {
 }
 
 export function netlifyCliStories(cli: NetlifyCli): void {
-  const title = `${netlifyCliVersion(cli)} against Slipway`;
+  const version = netlifyCliVersion(cli);
+  const title = `netlify-cli ${version ?? "(not installed)"} against Slipway`;
   describe(title, cli.skip === undefined ? {} : { skip: cli.skip }, () => {
     let t: TestPlatform;
     let alice: Tenant;
@@ -100,6 +102,13 @@ export function netlifyCliStories(cli: NetlifyCli): void {
     let draft: DeployJson;
     let first: DeployJson;
     let second: DeployJson;
+
+    it("netlify --version: this CLI, on its Node", async () => {
+      const node = (await runChecked(cli.node, ["--version"])).trim();
+      const result = await netlify.ok(["--version"], project);
+      const expected = `netlify-cli/${version} ${process.platform}-${process.arch} node-${node}`;
+      assert.ok(result.stdout.split("\n").includes(expected), `${expected}:\n${result.stdout}`);
+    });
 
     it("netlify sites:create --name --account-slug creates the site and links the folder", async () => {
       const mark = logMark(t);

@@ -51,12 +51,11 @@ export const CURRENT_NETLIFY_CLI: NetlifyCli = {
   install: "run scripts/setup.sh (it runs `npm ci --prefix test/netlify-cli-current`)",
 };
 
-/** `netlify-cli 27.10.2`: the version its package.json names, to title the tests. */
-export function netlifyCliVersion(cli: NetlifyCli): string {
+/** The version its package.json names (undefined while it is not installed). */
+export function netlifyCliVersion(cli: NetlifyCli): string | undefined {
   const manifest = join(dirname(cli.script), "..", "package.json");
-  if (!existsSync(manifest)) return "netlify-cli (not installed)";
-  const { version } = JSON.parse(readFileSync(manifest, "utf8")) as { version: string };
-  return `netlify-cli ${version}`;
+  if (!existsSync(manifest)) return undefined;
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
 }
 
 export interface NetlifyCliSession {

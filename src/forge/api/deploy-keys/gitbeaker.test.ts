@@ -7,7 +7,11 @@ import {
   type TestProject,
   type TestUser,
 } from "../../../../test/helpers/forge.ts";
-import { freshEd25519, generateOpenSshKeys, type OpenSshKeys } from "../../../../test/helpers/ssh-test-keys.ts";
+import {
+  freshEd25519,
+  generateOpenSshKeys,
+  type OpenSshKeys,
+} from "../../../../test/helpers/ssh-test-keys.ts";
 import { gitbeakerFailure as failure } from "../../../../test/helpers/gitbeaker.ts";
 
 // The real GitLab client, @gitbeaker/rest 43.8.0, against a running forge.
