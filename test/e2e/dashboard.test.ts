@@ -150,7 +150,14 @@ describe(
       await page.getByLabel("Search repositories").fill("sit");
       await page.getByRole("radio", { name: new RegExp(project.path_with_namespace) }).check();
       await page.getByLabel("Site name").fill("dash");
-      assert.equal(await page.getByLabel("Branch").inputValue(), "main");
+      // The repository's branches, its default preselected; the name can still be typed.
+      const branch = page.getByLabel("Branch", { exact: true });
+      assert.equal(await branch.inputValue(), "main");
+      assert.deepEqual(await branch.locator("option").allInnerTexts(), [
+        "main (default)",
+        "Another branch…",
+      ]);
+      assert.equal(await page.getByLabel("Branch name").inputValue(), "main");
       await page.getByLabel("Build command").fill("sh build.sh");
       await page.getByLabel("Publish directory").fill("dist");
       await page.getByRole("button", { name: "Create site" }).click();
@@ -209,9 +216,10 @@ describe(
       await repo.commit({ "index.html": "<h1>version two</h1>\n" }, "Second version");
       await repo.push("main");
       await see("Second version", LONG, ".deploy-list");
-      await page
-        .locator("li.deploy-row.is-published", { hasText: "Second version" })
-        .waitFor({ timeout: LONG });
+      const second = page.locator("li.deploy-row.is-published", { hasText: "Second version" });
+      await second.waitFor({ timeout: LONG });
+      // The commit's message and author, as the build's fetch read them.
+      assert.equal(await second.locator(".deploy-author").innerText(), "by Test");
       assert.equal(await deployRows().count(), 2);
       assert.equal(await page.evaluate("window.stillHere"), true, "the page was not reloaded");
       await waitForPage(
@@ -277,8 +285,16 @@ describe(
           'printf "%s\\n" "<h1>$GREETING</h1>" > index.html && mkdir -p out && cp index.html out/',
         );
       await page.getByLabel("Publish directory").fill("out");
+      const previews = page.getByRole("checkbox", { name: /Deploy previews/ });
+      assert.equal(await previews.isChecked(), true, "deploy previews are on by default");
+      await previews.uncheck();
       await page.getByRole("button", { name: "Save build settings" }).click();
       await see("Saved. The next build uses them.");
+      const saved = await platform.api<{ build_settings: { deploy_previews: boolean } }>(
+        "GET",
+        "/sites/dash",
+      );
+      assert.equal(saved.body.build_settings.deploy_previews, false);
 
       await page.getByLabel("Key").fill("GREETING");
       await page.getByLabel("Value").fill("hello from the dashboard");

@@ -1,4 +1,5 @@
 import { useMutation } from "@tanstack/react-query";
+import { useEffect } from "react";
 import { Link, Navigate, Outlet, useLocation, useNavigate } from "@tanstack/react-router";
 import { api } from "../lib/api.ts";
 import {
@@ -12,9 +13,38 @@ import { ErrorBox, Loading } from "./ui.tsx";
 /** Pages anyone may open (no session needed). */
 const PUBLIC_PATHS = [/^\/sign-in\/?$/, /^\/invite\//];
 
+/**
+ * Keeps the keyboard's place: when the focused element leaves the page (a link to another page,
+ * a deleted row, a closed question), the focus goes to the page's main content, not to the top
+ * of the document.
+ */
+function useFocusKeeper(): void {
+  useEffect(() => {
+    let focused: Element | null = null;
+    const onFocusIn = (event: FocusEvent) => {
+      focused = event.target instanceof Element ? event.target : null;
+    };
+    // Browsers differ on whether removing the focused element fires focusout: watch the page.
+    const observer = new MutationObserver(() => {
+      if (focused === null || focused.isConnected) return;
+      focused = null;
+      const active = document.activeElement;
+      if (active !== null && active !== document.body) return;
+      document.getElementById("main")?.focus({ preventScroll: true });
+    });
+    document.addEventListener("focusin", onFocusIn);
+    observer.observe(document.body, { childList: true, subtree: true });
+    return () => {
+      document.removeEventListener("focusin", onFocusIn);
+      observer.disconnect();
+    };
+  }, []);
+}
+
 export function RootLayout() {
   const location = useLocation();
   const session = useSessionQuery();
+  useFocusKeeper();
   if (PUBLIC_PATHS.some((pattern) => pattern.test(location.pathname))) {
     return (
       <div className="public">

@@ -1,4 +1,12 @@
-import { cloneElement, useEffect, useId, useState, type ReactElement, type ReactNode } from "react";
+import {
+  cloneElement,
+  useEffect,
+  useId,
+  useRef,
+  useState,
+  type ReactElement,
+  type ReactNode,
+} from "react";
 import { ApiError } from "../lib/api.ts";
 import { formatDuration, timeAgo } from "../lib/time.ts";
 
@@ -238,7 +246,11 @@ export function fieldError(error: unknown, field: string): string | undefined {
   return error instanceof ApiError && error.field === field ? error.message : undefined;
 }
 
-/** A button that asks once more before doing something that cannot be undone. */
+/**
+ * A button that asks once more before doing something that cannot be undone. The question
+ * takes the focus (on Yes); No, Escape or Yes give it back to the button (when the action left
+ * it in the page).
+ */
 export function ConfirmButton({
   children,
   confirm,
@@ -253,9 +265,21 @@ export function ConfirmButton({
   className?: string;
 }) {
   const [asking, setAsking] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (asking || !refocus.current) return;
+    refocus.current = false;
+    button.current?.focus();
+  }, [asking]);
+  const close = () => {
+    refocus.current = true;
+    setAsking(false);
+  };
   if (!asking) {
     return (
       <button
+        ref={button}
         type="button"
         className={className}
         disabled={disabled}
@@ -266,20 +290,29 @@ export function ConfirmButton({
     );
   }
   return (
-    <span className="confirm" role="group" aria-label={confirm}>
+    <span
+      className="confirm"
+      role="group"
+      aria-label={confirm}
+      onKeyDown={(event) => {
+        if (event.key !== "Escape") return;
+        event.preventDefault();
+        close();
+      }}
+    >
       <span className="confirm-text">{confirm}</span>
       <button
         type="button"
         className="btn btn-danger btn-small"
         autoFocus
         onClick={() => {
-          setAsking(false);
+          close();
           onConfirm();
         }}
       >
         Yes
       </button>
-      <button type="button" className="btn btn-small" onClick={() => setAsking(false)}>
+      <button type="button" className="btn btn-small" onClick={close}>
         No
       </button>
     </span>

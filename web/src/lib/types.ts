@@ -30,7 +30,10 @@ export interface Deploy {
   review_id: number | null;
   review_url: string | null;
   context: string;
+  /** The commit's subject for a git build (or what its trigger named it). */
   title: string | null;
+  /** The commit's author, for a git build. */
+  committer: string | null;
   draft: boolean;
   locked: boolean;
   deploy_source: string | null;
@@ -55,6 +58,7 @@ export interface BuildSettings {
   env_keys: string[];
   stop_builds: boolean;
   build_network: boolean;
+  deploy_previews: boolean;
 }
 
 export interface Site {
@@ -190,6 +194,11 @@ export interface ProviderRepo {
   web_url: string;
   default_branch: string;
   private: boolean;
+}
+
+export interface ProviderBranch {
+  name: string;
+  default: boolean;
 }
 
 export interface EnvValue {

@@ -124,6 +124,12 @@ export function DeployPage() {
                 </dd>
               </div>
             ) : null}
+            {d.committer ? (
+              <div>
+                <dt>Author</dt>
+                <dd>{d.committer}</dd>
+              </div>
+            ) : null}
             {b ? (
               <div>
                 <dt>Build</dt>

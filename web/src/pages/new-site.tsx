@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { CopyField, Empty, ErrorBox, Field, fieldError, Loading } from "../components/ui.tsx";
 import { api, get, seg } from "../lib/api.ts";
 import type {
@@ -11,6 +11,7 @@ import type {
   Site,
   SiteLink,
 } from "../lib/types.ts";
+import { BranchPicker, RepoPicker } from "../components/pickers.tsx";
 import { LinkSteps, ManualLink } from "./link.tsx";
 
 const PROVIDERS = [
@@ -30,35 +31,64 @@ function nameFrom(path: string): string {
     .slice(0, 63);
 }
 
+const MODES = [
+  ["connection", "Through a git connection"],
+  ["manual", "By hand (a git URL and a deploy key)"],
+] as const;
+
+type Mode = (typeof MODES)[number][0];
+
 export function NewSitePage() {
-  const [mode, setMode] = useState<"connection" | "manual">("connection");
+  const [mode, setMode] = useState<Mode>("connection");
+  const tabs = useRef<Record<string, HTMLButtonElement | null>>({});
   useEffect(() => {
     document.title = "New site · Slipway";
   }, []);
+  // Tabs as the ARIA pattern has them: one tab stop, arrows (and Home, End) move between tabs.
+  const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
+    const index = MODES.findIndex(([m]) => m === mode);
+    const next =
+      event.key === "ArrowRight"
+        ? (index + 1) % MODES.length
+        : event.key === "ArrowLeft"
+          ? (index + MODES.length - 1) % MODES.length
+          : event.key === "Home"
+            ? 0
+            : event.key === "End"
+              ? MODES.length - 1
+              : -1;
+    if (next === -1) return;
+    event.preventDefault();
+    const [chosen] = MODES[next]!;
+    setMode(chosen);
+    tabs.current[chosen]?.focus();
+  };
   return (
     <div>
       <h1>New site from git</h1>
-      <div className="segmented" role="tablist" aria-label="How to link">
-        <button
-          type="button"
-          role="tab"
-          aria-selected={mode === "connection"}
-          className={mode === "connection" ? "active" : ""}
-          onClick={() => setMode("connection")}
-        >
-          Through a git connection
-        </button>
-        <button
-          type="button"
-          role="tab"
-          aria-selected={mode === "manual"}
-          className={mode === "manual" ? "active" : ""}
-          onClick={() => setMode("manual")}
-        >
-          By hand (a git URL and a deploy key)
-        </button>
+      <div className="segmented" role="tablist" aria-label="How to link" onKeyDown={onKeyDown}>
+        {MODES.map(([value, label]) => (
+          <button
+            key={value}
+            ref={(el) => {
+              tabs.current[value] = el;
+            }}
+            type="button"
+            role="tab"
+            id={`mode-${value}`}
+            aria-selected={mode === value}
+            aria-controls="mode-panel"
+            tabIndex={mode === value ? 0 : -1}
+            className={mode === value ? "active" : ""}
+            onClick={() => setMode(value)}
+          >
+            {label}
+          </button>
+        ))}
       </div>
-      {mode === "connection" ? <ConnectionFlow /> : <ManualFlow />}
+      <div role="tabpanel" id="mode-panel" aria-labelledby={`mode-${mode}`}>
+        {mode === "connection" ? <ConnectionFlow /> : <ManualFlow />}
+      </div>
     </div>
   );
 }
@@ -213,101 +243,6 @@ function AddConnection({ onAdded }: { onAdded: (c: GitConnection) => void }) {
   );
 }
 
-const PAGE = 10;
-
-function RepoPicker({
-  connection,
-  chosen,
-  onChoose,
-}: {
-  connection: GitConnection;
-  chosen: ProviderRepo | null;
-  onChoose: (r: ProviderRepo) => void;
-}) {
-  const [search, setSearch] = useState("");
-  const [debounced, setDebounced] = useState("");
-  const [page, setPage] = useState(0);
-  useEffect(() => {
-    const timer = setTimeout(() => {
-      setDebounced(search.trim());
-      setPage(0);
-    }, 250);
-    return () => clearTimeout(timer);
-  }, [search]);
-  const repos = useQuery({
-    queryKey: ["git-connections", connection.id, "repos", debounced],
-    queryFn: () =>
-      get<ProviderRepo[]>(
-        `/git_connections/${seg(connection.id)}/repos${debounced ? `?search=${encodeURIComponent(debounced)}` : ""}`,
-      ),
-  });
-  const all = repos.data ?? [];
-  const pages = Math.max(1, Math.ceil(all.length / PAGE));
-  const shown = all.slice(page * PAGE, page * PAGE + PAGE);
-  return (
-    <section className="card" aria-labelledby="step-repo">
-      <h2 id="step-repo">2. Repository</h2>
-      <input
-        type="search"
-        aria-label="Search repositories"
-        placeholder="Search repositories"
-        value={search}
-        onChange={(e) => setSearch(e.target.value)}
-      />
-      <ErrorBox error={repos.error} />
-      {repos.isPending ? <Loading what="repositories" /> : null}
-      {repos.data && all.length === 0 ? (
-        <p className="muted">
-          No repository {debounced ? `matches “${debounced}”` : "is visible to this token"}.
-        </p>
-      ) : null}
-      <ul className="choices" role="radiogroup" aria-label="Repositories">
-        {shown.map((r) => (
-          <li key={r.id}>
-            <label className="choice">
-              <input
-                type="radio"
-                name="repo"
-                checked={chosen?.id === r.id}
-                onChange={() => onChoose(r)}
-              />
-              <span>
-                <strong>{r.full_path}</strong>{" "}
-                <span className="muted">
-                  {r.private ? "private" : "public"} · {r.default_branch}
-                </span>
-              </span>
-            </label>
-          </li>
-        ))}
-      </ul>
-      {pages > 1 ? (
-        <div className="pager">
-          <button
-            type="button"
-            className="btn btn-small"
-            disabled={page === 0}
-            onClick={() => setPage((p) => p - 1)}
-          >
-            Previous
-          </button>
-          <span className="muted">
-            Page {page + 1} of {pages}
-          </span>
-          <button
-            type="button"
-            className="btn btn-small"
-            disabled={page + 1 >= pages}
-            onClick={() => setPage((p) => p + 1)}
-          >
-            Next
-          </button>
-        </div>
-      ) : null}
-    </section>
-  );
-}
-
 interface CreatedSite extends Site {
   build_id?: string;
   deploy_id?: string;
@@ -373,18 +308,13 @@ function CreateLinkedSite({ connection, repo }: { connection: GitConnection; rep
         >
           <input name="name" value={name} onChange={(e) => setName(e.target.value)} required />
         </Field>
-        <Field
-          label="Branch"
-          hint={`The repository's default branch is ${repo.default_branch}.`}
+        <BranchPicker
+          connection={connection}
+          repo={repo}
+          value={branch}
+          onChange={setBranch}
           error={fieldError(create.error, "repo.repo_branch")}
-        >
-          <input
-            name="branch"
-            value={branch}
-            onChange={(e) => setBranch(e.target.value)}
-            required
-          />
-        </Field>
+        />
         <Field
           label="Build command"
           hint="Runs with sh in a sandbox, e.g. npm ci && npm run build"

@@ -41,7 +41,8 @@ export function SettingsPage() {
   );
 }
 
-function BuildSettings({ site }: { site: Site }) {
+/** A site's build settings; saving sends only the fields that changed. */
+export function BuildSettings({ site }: { site: Site }) {
   const client = useQueryClient();
   const s = site.build_settings;
   const [form, setForm] = useState({
@@ -51,6 +52,7 @@ function BuildSettings({ site }: { site: Site }) {
     base: s.base ?? "",
     allowed_branches: s.allowed_branches.join(", "),
     build_network: s.build_network,
+    deploy_previews: s.deploy_previews,
     stop_builds: s.stop_builds,
   });
   const save = useMutation({
@@ -66,6 +68,7 @@ function BuildSettings({ site }: { site: Site }) {
         dir: form.dir.trim(),
         base: form.base.trim(),
         build_network: form.build_network,
+        deploy_previews: form.deploy_previews,
         stop_builds: form.stop_builds,
       };
       const now: Record<string, unknown> = {
@@ -74,6 +77,7 @@ function BuildSettings({ site }: { site: Site }) {
         dir: s.dir ?? "",
         base: s.base ?? "",
         build_network: s.build_network,
+        deploy_previews: s.deploy_previews,
         stop_builds: s.stop_builds,
       };
       const repo = Object.fromEntries(
@@ -152,6 +156,16 @@ function BuildSettings({ site }: { site: Site }) {
             onChange={(e) => set("build_network")(e.target.checked)}
           />
           Build network (package installs); off runs the build command with no network at all
+        </label>
+        <label className="check">
+          <input
+            type="checkbox"
+            name="deploy_previews"
+            checked={form.deploy_previews}
+            onChange={(e) => set("deploy_previews")(e.target.checked)}
+          />
+          Deploy previews: build each pull or merge request at deploy-preview-N--{site.name}; off
+          records their webhooks as ignored
         </label>
         <label className="check">
           <input

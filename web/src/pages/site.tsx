@@ -291,6 +291,7 @@ function DeployRow({
               <ShortSha sha={deploy.commit_ref} url={deploy.commit_url} />
             </span>
           ) : null}
+          {deploy.committer ? <span className="deploy-author">by {deploy.committer}</span> : null}
           {deploy.review_id !== null ? <span>#{deploy.review_id}</span> : null}
         </span>
         {deploy.state === "error" && deploy.error_message ? (
