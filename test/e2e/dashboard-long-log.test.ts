@@ -51,12 +51,9 @@ interface LongTasks {
 
 /** The long tasks since the last call (and forgets them). */
 async function takeLongTasks(page: Page): Promise<LongTasks> {
-  const durations = await page.evaluate(() => {
-    const w = window as unknown as { __longTasks: number[] };
-    const taken = w.__longTasks;
-    w.__longTasks = [];
-    return taken;
-  });
+  const durations = await page.evaluate<number[]>(
+    "(() => { const taken = window.__longTasks; window.__longTasks = []; return taken; })()",
+  );
   return {
     count: durations.length,
     maxMs: Math.round(Math.max(0, ...durations)),
@@ -133,7 +130,10 @@ describe(
       );
       const total = log.body.length;
       const last = log.body.findIndex((l) => l.message === `line ${LINES} of ${LINES}`);
-      assert.ok(last > 0, "the log API returns the whole log, the build's last line included");
+      assert.ok(
+        last > 0,
+        `the log API returns the whole log, the build's last line included (${log.body.length} lines, last: ${log.body.slice(-5).map((l) => l.message).join(" | ")})`,
+      );
       assert.ok(total > LINES, `every printed line is kept (${total} in all)`);
       assert.ok(!log.body.some((l) => /lines were dropped/.test(l.message)), "none dropped");
 

@@ -39,6 +39,7 @@ interface DeployJson {
   deploy_id: string;
   deploy_url: string;
   url?: string;
+  logs?: string;
 }
 interface Deploy {
   id: string;
@@ -179,6 +180,8 @@ export function netlifyCliStories(cli: NetlifyCli): void {
       );
       first = printedJson<DeployJson>(result.stdout);
       assert.notEqual(first.deploy_id, draft.deploy_id);
+      // The build log URL the CLI prints is the dashboard's page of this deploy.
+      assert.equal(first.logs, `${t.url}/sites/${first.site_name}/deploys/${first.deploy_id}`);
       assert.deepEqual(uploadsOf(t, mark, first.deploy_id), [], "the draft uploaded it all");
       const home = await edgeGet(t.url, host);
       assert.equal(home.status, 200);

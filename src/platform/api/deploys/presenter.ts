@@ -41,7 +41,8 @@ export function presentDeploy(
     name: siteName,
     url,
     ssl_url: url,
-    admin_url: `${config.publicUrl}/sites/${siteName}/deploys/${deploy.id}`,
+    // The site's page, as on Netlify: the CLI prints `${admin_url}/deploys/${id}` as the log URL.
+    admin_url: `${config.publicUrl}/sites/${siteName}`,
     deploy_url: deployUrl,
     deploy_ssl_url: deployUrl,
     error_message: deploy.error_message,
