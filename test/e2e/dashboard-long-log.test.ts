@@ -121,6 +121,9 @@ describe(
     });
 
     it("shows every line once, scrolls to the last, and keeps answering", async (t) => {
+      const status = page.locator(".log-status");
+      await page.locator('.log-status[data-status="ended"]').waitFor({ timeout: LONG });
+      // The whole log, as the API stores it (read once the page saw the stream end).
       const buildId = (
         await platform.api<{ build_id: string }>("GET", `/deploys/${page.url().split("/").pop()}`)
       ).body.build_id;
@@ -137,8 +140,6 @@ describe(
       assert.ok(total > LINES, `every printed line is kept (${total} in all)`);
       assert.ok(!log.body.some((l) => /lines were dropped/.test(l.message)), "none dropped");
 
-      const status = page.locator(".log-status");
-      await page.locator('.log-status[data-status="ended"]').waitFor({ timeout: LONG });
       const scroller = page.locator(".log-scroll");
       assert.equal(Number(await scroller.getAttribute("data-lines")), total, "each line once");
       assert.match(await status.innerText(), new RegExp(`${total.toLocaleString("en-US")} lines`));

@@ -145,6 +145,15 @@ describe("link a private repository and build it (forge + platform, end to end)"
     const events = await stream.text();
     assert.equal((events.match(/^event: line$/gm) ?? []).length, log.body.length);
     assert.match(events, /event: end\ndata: \{"state":"done","done":true,"error":null\}/);
+    // Batched (the dashboard's way): one event per read, its id the last line's seq; resumable.
+    const batched = await fetch(`${platform.url}/api/v1/builds/${build.id}/log/stream?batch=true`, {
+      headers: { authorization: `Bearer ${platform.adminToken}`, "last-event-id": "2" },
+    });
+    const batches = [...(await batched.text()).matchAll(/^id: (\d+)\nevent: lines\ndata: (.*)$/gm)];
+    assert.equal(batches.length, 1, "a finished build's log in one read");
+    const sent = JSON.parse(batches[0]![2]!) as LogLine[];
+    assert.deepEqual(sent, log.body.slice(3), "every line after Last-Event-ID, once");
+    assert.equal(Number(batches[0]![1]), log.body.at(-1)!.seq);
 
     // The private key never shows up in a response or a log line.
     const everything = platform.responses.join("\n") + platform.logs.join("\n");

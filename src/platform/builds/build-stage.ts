@@ -87,4 +87,7 @@ export async function buildSite(
     throw new StageFailure("building site", failure);
   }
   log.write("building", `(build.command completed in ${(result.durationMs / 1000).toFixed(1)}s)`);
+  // The output is stored before the deploy can be published (and the build read as done): a
+  // long log's last batches must not trail behind the build's state.
+  await log.flush();
 }

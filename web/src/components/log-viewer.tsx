@@ -163,6 +163,7 @@ export function LogViewer({ buildId, onEnd }: LogViewerProps) {
         aria-live="off"
         aria-label="Build log lines"
         data-lines={count}
+        style={{ "--log-digits": Math.max(4, String(count).length) } as CSSProperties}
       >
         {count === 0 ? (
           <p className="log-empty muted">

@@ -10,7 +10,13 @@ import { SiteParams } from "../sites/schema.ts";
 import { readRepoSettings } from "../../sites/repo-settings.ts";
 import { findSite } from "../../sites/sites.ts";
 import { presentBuild, presentLogLine } from "./presenter.ts";
-import { BuildLogQuery, BuildParams, CreateBuildQuery, ListBuildsQuery } from "./schema.ts";
+import {
+  BuildLogQuery,
+  BuildLogStreamQuery,
+  BuildParams,
+  CreateBuildQuery,
+  ListBuildsQuery,
+} from "./schema.ts";
 import { findBuild, listSiteBuilds, readLogLines } from "../../builds/queries.ts";
 import { logWrittenOrTimeout } from "../../builds/log-written.ts";
 import { MAX_STORED_LINES } from "../../builds/build-log.ts";
@@ -103,12 +109,12 @@ export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
 
   app.get(
     "/builds/:build_id/log/stream",
-    { schema: { params: BuildParams, querystring: BuildLogQuery } },
+    { schema: { params: BuildParams, querystring: BuildLogStreamQuery } },
     async (request, reply) => {
       const { build } = await findBuild(ctx, requireActor(request), request.params.build_id);
       const lastEventId = Number(request.headers["last-event-id"]);
       const since = Number.isInteger(lastEventId) ? lastEventId : (request.query.since ?? -1);
-      streamLog(ctx, request, reply, build.id, since);
+      streamLog(ctx, request, reply, build.id, since, request.query.batch === true);
       return reply;
     },
   );
@@ -116,8 +122,9 @@ export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
 
 /**
  * Server-Sent Events: `event: line` for each log line (`id` = its seq, so `Last-Event-ID`
- * resumes), then one `event: end` with the build's final state once it is finished and every
- * line was sent. The database is polled (a build running in this process wakes the stream as
+ * resumes) — or, `batched`, `event: lines` for each read of up to 500 lines (`id` = the last
+ * one's seq; a browser dispatches one event instead of hundreds) — then one `event: end` with
+ * the build's final state once it is finished and every line was sent. The database is polled (a build running in this process wakes the stream as
  * soon as its lines are stored), so a stream works whichever process runs the build.
  */
 function streamLog(
@@ -126,6 +133,7 @@ function streamLog(
   reply: FastifyReply,
   buildId: string,
   since: number,
+  batched: boolean,
 ): void {
   reply.hijack();
   const res = reply.raw;
@@ -153,7 +161,14 @@ function streamLog(
         .where("id", "=", buildId)
         .executeTakeFirst();
       const lines = await readLogLines(ctx, buildId, last, 500);
-      for (const line of lines) {
+      if (batched && lines.length > 0) {
+        last = lines.at(-1)!.seq;
+        res.write(
+          `id: ${last}\nevent: lines\ndata: ${JSON.stringify(lines.map(presentLogLine))}\n\n`,
+        );
+        lastWrite = Date.now();
+      }
+      for (const line of batched ? [] : lines) {
         res.write(
           `id: ${line.seq}\nevent: line\ndata: ${JSON.stringify(presentLogLine(line))}\n\n`,
         );

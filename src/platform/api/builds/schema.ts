@@ -30,3 +30,13 @@ export const BuildLogQuery = Type.Object({
   format: Type.Optional(Type.Enum(["json", "ndjson"])),
 });
 export type BuildLogQuery = Static<typeof BuildLogQuery>;
+
+/**
+ * The live log: lines after `since` (or the `Last-Event-ID` header); with `batch`, each event
+ * carries every line read at once (`event: lines`, a JSON array) instead of one (`event: line`).
+ */
+export const BuildLogStreamQuery = Type.Object({
+  since: Type.Optional(Type.Integer({ minimum: -1 })),
+  batch: Type.Optional(Type.Boolean()),
+});
+export type BuildLogStreamQuery = Static<typeof BuildLogStreamQuery>;
