@@ -154,12 +154,39 @@ describe("glob matching stays linear in the text", () => {
     const cases: [string, GlobToken[], string][] = [
       ["stars, no match", [lit("/"), star, ...evil(15)], "/" + "a".repeat(N - 1)],
       ["stars, line terminators", evil(15), "/" + "a\u2028".repeat(N / 2 - 1)],
-      ["unmatched middle", [lit("/"), star, ...Array(15).fill([lit("ab"), star]).flat(), lit("z")], "/" + "a".repeat(N - 1)],
-      ["self-overlapping literal", [lit("/"), star, lit("a".repeat(500) + "b"), star, lit("c")], "/" + "a".repeat(N - 1)],
+      [
+        "unmatched middle",
+        [
+          lit("/"),
+          star,
+          ...Array(15)
+            .fill([lit("ab"), star])
+            .flat(),
+          lit("z"),
+        ],
+        "/" + "a".repeat(N - 1),
+      ],
+      [
+        "self-overlapping literal",
+        [lit("/"), star, lit("a".repeat(500) + "b"), star, lit("c")],
+        "/" + "a".repeat(N - 1),
+      ],
       ["segments between stars", [lit("/"), star, ...floating, star], "/" + "a/".repeat(N / 2 - 1)],
-      ["same, line terminators", [lit("/"), star, ...floating, star], "/" + "a\u2028/".repeat(N / 3 - 1)],
-      ["segments after the last star", [lit("/"), star, ...floating.slice(0, -1)], "/" + "a/".repeat(N / 2 - 1)],
-      ["segment before a star", [lit("/"), seg, star, lit("/a"), star, lit("/z")], "/" + "\u2028a/".repeat(N / 3 - 1)],
+      [
+        "same, line terminators",
+        [lit("/"), star, ...floating, star],
+        "/" + "a\u2028/".repeat(N / 3 - 1),
+      ],
+      [
+        "segments after the last star",
+        [lit("/"), star, ...floating.slice(0, -1)],
+        "/" + "a/".repeat(N / 2 - 1),
+      ],
+      [
+        "segment before a star",
+        [lit("/"), seg, star, lit("/a"), star, lit("/z")],
+        "/" + "\u2028a/".repeat(N / 3 - 1),
+      ],
     ];
     for (const [name, tokens, text] of cases) {
       const glob = headerGlob(tokens);
@@ -174,7 +201,14 @@ describe("glob matching stays linear in the text", () => {
   });
 
   it("takes twice the steps for twice the text, not more", () => {
-    const glob = headerGlob([lit("/"), star, ...Array(15).fill([lit("ab"), star]).flat(), lit("z")]);
+    const glob = headerGlob([
+      lit("/"),
+      star,
+      ...Array(15)
+        .fill([lit("ab"), star])
+        .flat(),
+      lit("z"),
+    ]);
     const steps = (n: number): number => {
       const meter = { steps: 0 };
       glob.match("/" + "a".repeat(n), meter);
@@ -214,7 +248,11 @@ describe("foldCodePoint", () => {
     const pair = /^(.)\1$/iu;
     for (const cp of cased) {
       const text = String.fromCodePoint(cp);
-      for (const other of [text.toUpperCase(), text.toLowerCase(), String.fromCodePoint(foldCodePoint(cp))]) {
+      for (const other of [
+        text.toUpperCase(),
+        text.toLowerCase(),
+        String.fromCodePoint(foldCodePoint(cp)),
+      ]) {
         if ([...other].length !== 1) continue;
         const same = foldCodePoint(other.codePointAt(0)!) === foldCodePoint(cp);
         assert.equal(pair.test(text + other), same, `U+${hex(cp)} and ${JSON.stringify(other)}`);

@@ -135,7 +135,10 @@ describe(
       const last = log.body.findIndex((l) => l.message === `line ${LINES} of ${LINES}`);
       assert.ok(
         last > 0,
-        `the log API returns the whole log, the build's last line included (${log.body.length} lines, last: ${log.body.slice(-5).map((l) => l.message).join(" | ")})`,
+        `the log API returns the whole log, the build's last line included (${log.body.length} lines, last: ${log.body
+          .slice(-5)
+          .map((l) => l.message)
+          .join(" | ")})`,
       );
       assert.ok(total > LINES, `every printed line is kept (${total} in all)`);
       assert.ok(!log.body.some((l) => /lines were dropped/.test(l.message)), "none dropped");

@@ -96,7 +96,9 @@ describe("a tenant's _headers rule cannot stop the platform (ReDoS)", () => {
             ? {}
             : { "content-type": "application/json" }),
       },
-      ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : { body: typeof body === "string" ? body : JSON.stringify(body) }),
       signal: AbortSignal.timeout(ANSWER_MS),
     });
     const text = await response.text();

@@ -66,9 +66,13 @@ describe("a hook's wildcard branch filter cannot stop the forge (ReDoS)", () => 
       body: { username: "mallory", name: "mallory", email: "mallory@example.test" },
     });
     assert.equal(user.status, 201, user.text);
-    const pat = await api<{ token: string }>("POST", `/users/${user.body.id}/personal_access_tokens`, {
-      body: { name: "t", scopes: ["api"] },
-    });
+    const pat = await api<{ token: string }>(
+      "POST",
+      `/users/${user.body.id}/personal_access_tokens`,
+      {
+        body: { name: "t", scopes: ["api"] },
+      },
+    );
     assert.equal(pat.status, 201, pat.text);
     const token = pat.body.token;
     const project = await api<{ id: number; path_with_namespace: string }>("POST", "/projects", {
@@ -138,7 +142,9 @@ describe("a hook's wildcard branch filter cannot stop the forge (ReDoS)", () => 
     }
     const evilPush = await pushed;
     if (evilPush instanceof Error) throw evilPush;
-    t.diagnostic(`${rounds.length} API + SSH rounds, the slowest ${Math.max(...rounds).toFixed(1)} ms`);
+    t.diagnostic(
+      `${rounds.length} API + SSH rounds, the slowest ${Math.max(...rounds).toFixed(1)} ms`,
+    );
 
     // The filter still works: the matching branch is delivered, the long one was not.
     await push(MATCHING);

@@ -39,7 +39,10 @@ export async function startForgeProcess(): Promise<ForgeProcess> {
   try {
     const ready = await new Promise<{ url: string; sshPort: number }>((resolve, reject) => {
       let out = "";
-      const timer = setTimeout(() => reject(new Error(`forge child did not start: ${stderr}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`forge child did not start: ${stderr}`)),
+        30_000,
+      );
       child.stdout.on("data", (chunk: Buffer) => {
         out += chunk.toString("utf8");
         const match = /READY (.+)\n/.exec(out);

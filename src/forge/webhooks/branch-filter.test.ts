@@ -69,4 +69,98 @@ describe("branch filter", () => {
     assert.match(branchFilterError("regex", "^(a|a)*$") ?? "", /catastrophically/);
     assert.match(branchFilterError("regex", "^((ab)*c)+$") ?? "", /catastrophically/);
   });
+
+  it("matches wildcards exactly as the former `.*?` RegExp did, on random filters", () => {
+    let state = 5;
+    const next = (n: number): number => {
+      state = (state * 48271) % 2147483647;
+      return state % n;
+    };
+    const atoms = ["a", "b", "/", "*", "*", ".", "-", "é", "😀"];
+    let matches = 0;
+    for (let i = 0; i < 2000; i++) {
+      const filter = Array.from({ length: 1 + next(7) }, () => atoms[next(atoms.length)]).join("");
+      const escaped = filter.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"));
+      const former = new RegExp(`^${escaped.join(".*?")}$`, "su");
+      for (let k = 0; k < 20; k++) {
+        const branch = Array.from({ length: next(9) }, () => atoms[next(atoms.length)]).join("");
+        const expected = former.test(branch);
+        assert.equal(
+          branchFilterMatches("wildcard", filter, branch),
+          expected,
+          `${filter} ~ ${branch}`,
+        );
+        if (expected) matches++;
+      }
+    }
+    assert.ok(matches > 1000, `${matches} matches`);
+  });
+
+  it("answers a pathological wildcard or regex filter on a long branch in linear steps", () => {
+    const wildcard = "*a*a*a*a*a*a*a*a*a*a*a*a*b";
+    // The regex needs no nested group to make a backtracking engine take minutes.
+    const regex = "^a*a*a*a*a*a*a*a*a*a*a*a*b";
+    assert.equal(branchFilterError("wildcard", wildcard), null);
+    assert.equal(branchFilterError("regex", regex), null);
+    for (const length of [200, 4000]) {
+      const branch = "a".repeat(length);
+      const meter = { steps: 0 };
+      assert.equal(branchFilterMatches("wildcard", wildcard, branch, meter), false);
+      assert.ok(meter.steps <= 3 * (length + 1) * 12 + 100, `wildcard: ${meter.steps} steps`);
+      const regexMeter = { steps: 0 };
+      assert.equal(branchFilterMatches("regex", regex, branch, regexMeter), false);
+      // Each position steps each of the pattern's 38 instructions at most a few times.
+      assert.ok(regexMeter.steps <= 4 * (length + 1) * 40, `regex: ${regexMeter.steps} steps`);
+      assert.equal(branchFilterMatches("wildcard", wildcard, branch + "b"), true);
+      assert.equal(branchFilterMatches("regex", regex, branch + "b"), true);
+    }
+  });
+
+  it("matches regex filters like JavaScript's RegExp, without its backtracking", () => {
+    const filters = [
+      "^(main|develop)$",
+      "^release/[0-9]+\\.[0-9]+$",
+      "(?:feature|fix)/.+",
+      "^v\\d+\\.\\d+(?:\\.\\d)?$",
+      "\\bhotfix\\b",
+      "^[^/]+$",
+      "é|\\u{1F600}",
+      "^(?<team>[a-z]+)/\\w+-\\d{2,4}$",
+    ];
+    const branches = [
+      "main",
+      "develop",
+      "release/1.2",
+      "release/1.2.3",
+      "feature/x",
+      "fix/",
+      "v1",
+      "v1.2.3",
+      "v1.2.3.4",
+      "team/hotfix-1",
+      "hotfixes",
+      "a/b",
+      "café",
+      "😀",
+      "ops/task-123",
+      "ops/task-1",
+    ];
+    for (const filter of filters) {
+      assert.equal(branchFilterError("regex", filter), null, filter);
+      const reference = new RegExp(filter, "u");
+      for (const branch of branches) {
+        assert.equal(
+          branchFilterMatches("regex", filter, branch),
+          reference.test(branch),
+          `${filter} ~ ${branch}`,
+        );
+      }
+    }
+  });
+
+  it("refuses regex filters the linear matcher cannot run, saying why", () => {
+    assert.match(branchFilterError("regex", "\\p{L}+") ?? "", /Unicode property escapes/);
+    assert.match(branchFilterError("regex", "(?:a{100}){200}") ?? "", /too complex/);
+    assert.equal(branchFilterMatches("regex", "\\p{L}+", "main"), false);
+  });
 });

@@ -5,6 +5,7 @@ import {
   type GlobSyntax,
   type GlobToken,
 } from "../../lib/glob-match.ts";
+import { compileLinearRegExp, LinearRegExpError } from "../../lib/linear-regexp.ts";
 
 /**
  * GitLab's `push_events_branch_filter` (ActiveHookFilter + the validators of WebHooks::Hook).
@@ -45,7 +46,7 @@ export function branchFilterError(
   return null;
 }
 
-/** Does a push to `branch` pass the hook's filter? `meter` counts a wildcard match's steps. */
+/** Does a push to `branch` pass the hook's filter? `meter` counts the matching steps. */
 export function branchFilterMatches(
   strategy: BranchFilterStrategy,
   filter: string | null,
@@ -55,12 +56,8 @@ export function branchFilterMatches(
   if (filter === null || filter === "" || strategy === "all_branches") return true;
   if (strategy === "wildcard") return wildcardMatches(filter, branch, meter);
   if (regexError(filter) !== null) return false;
-  try {
-    // RE2's `===` in GitLab is an unanchored match; so is `test`.
-    return new RegExp(filter, "u").test(branch);
-  } catch {
-    return false;
-  }
+  // RE2's `===` in GitLab is an unanchored match, without backtracking; so is this one.
+  return compileLinearRegExp(filter).test(branch, meter);
 }
 
 /** Wildcard filters compare code points exactly; `*` matches any of them, slashes included. */
@@ -83,10 +80,13 @@ function wildcardMatches(filter: string, branch: string, meter?: GlobMeter): boo
 }
 
 /**
- * GitLab checks regex filters with RE2 (no backtracking). JavaScript's engine backtracks, so
- * besides compiling the pattern this refuses what RE2 would refuse (look-around,
- * back-references) and what could backtrack catastrophically: a quantified group that itself
- * contains a quantifier or an alternation, like `(a+)+` or `(a|a)*`.
+ * GitLab checks regex filters with RE2 (no backtracking); here they run on the Pike VM of
+ * `src/lib/linear-regexp.ts`, in JavaScript's syntax (`u` flag). Besides the syntax this refuses
+ * what RE2 would refuse (look-around, back-references), what the VM does not do (Unicode
+ * property escapes, more than its number of states), and — from when filters ran on
+ * JavaScript's backtracking engine — a quantified group that itself contains a quantifier or an
+ * alternation, like `(a+)+` or `(a|a)*`. (Even without those, `a*a*a*a*a*a*a*a*a*a*a*b` took
+ * that engine minutes on a 30-character branch.)
  */
 function regexError(pattern: string): string | null {
   try {
@@ -96,6 +96,12 @@ function regexError(pattern: string): string | null {
   }
   if (/\(\?<?[=!]/.test(pattern) || /\\[1-9]|\\k</.test(pattern)) {
     return "uses look-around or back-references, which are not supported";
+  }
+  try {
+    compileLinearRegExp(pattern);
+  } catch (error) {
+    if (error instanceof LinearRegExpError) return error.message;
+    throw error;
   }
   if (hasRiskyGroup(pattern)) {
     return "nests quantifiers or alternations inside a repeated group, which could backtrack catastrophically";

@@ -62,7 +62,10 @@ describe("rule limits", () => {
     });
     assert.equal(rules.headers.length, MAX_HEADER_FLOATING_PARTS);
     assert.equal(rules.errors.length, 2);
-    assert.match(rules.errors[0]!, /headers for \/\*\/x256\/\*: .* more than 256 parts between two \*/);
+    assert.match(
+      rules.errors[0]!,
+      /headers for \/\*\/x256\/\*: .* more than 256 parts between two \*/,
+    );
   });
 
   it("cuts _headers down before Netlify's parser can spend quadratic time on it", async () => {
@@ -97,7 +100,9 @@ describe("rule limits", () => {
 
     // 500 paths with 10 header lines each, and one more line.
     const long = await parseRules({
-      headers: Buffer.from(lines(MAX_HEADER_LINES + 1, (i) => (i % 11 ? `  X-${i % 11}: 1` : `/p${i}`))),
+      headers: Buffer.from(
+        lines(MAX_HEADER_LINES + 1, (i) => (i % 11 ? `  X-${i % 11}: 1` : `/p${i}`)),
+      ),
     });
     assert.deepEqual(long.errors, [
       `_headers has more than ${MAX_HEADER_LINES} lines of rules; lines from ${MAX_HEADER_LINES + 1} on were ignored`,

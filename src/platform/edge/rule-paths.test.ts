@@ -131,8 +131,10 @@ describe("compileFromPath", () => {
     let hits = 0;
     for (let i = 0; i < 3000; i++) {
       const from =
-        Array.from({ length: next(4) }, () => "/" + Array.from({ length: 1 + next(2) }, () => pick(atoms)).join("")).join("") +
-        (next(4) === 0 ? "/" : "");
+        Array.from(
+          { length: next(4) },
+          () => "/" + Array.from({ length: 1 + next(2) }, () => pick(atoms)).join(""),
+        ).join("") + (next(4) === 0 ? "/" : "");
       const former = formerFromRegExp(from || "/");
       const matcher = compileFromPath(from || "/");
       for (let k = 0; k < 30; k++) {
@@ -153,7 +155,9 @@ describe("a tenant's rules cannot stop the event loop", () => {
   it("matches /a*a*a*a*a*a*a*a*a*a*a*a*z against an 8 KiB path in linear steps", async (t) => {
     const rules = await parseRules({
       headers: Buffer.from("/a*a*a*a*a*a*a*a*a*a*a*a*z\n  X-Evil: 1\n/*\n  X-Fine: 1\n"),
-      netlifyToml: Buffer.from('[[headers]]\nfor = "/*a*a*a*a*a*a*a*a*a*a*a*ab"\n[headers.values]\nX-Toml = "1"\n'),
+      netlifyToml: Buffer.from(
+        '[[headers]]\nfor = "/*a*a*a*a*a*a*a*a*a*a*a*ab"\n[headers.values]\nX-Toml = "1"\n',
+      ),
     });
     assert.deepEqual(rules.errors, []);
     const meter = { steps: 0 };

@@ -133,4 +133,3 @@ export function compileForPath(forPath: string): Glob {
   });
   return compileGlob(tokens, HEADER_PATH_SYNTAX, { optionalTrailingSlash: true });
 }
-

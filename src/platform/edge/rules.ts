@@ -161,11 +161,7 @@ function compileRedirect(raw: unknown, index: number): RedirectRule | string {
   };
 }
 
-function compileHeader(
-  raw: MinimalHeader,
-  path: Glob,
-  errors: string[],
-): HeaderRule | undefined {
+function compileHeader(raw: MinimalHeader, path: Glob, errors: string[]): HeaderRule | undefined {
   const values: [string, string][] = [];
   for (const [name, value] of Object.entries(raw.values)) {
     const lower = name.toLowerCase();

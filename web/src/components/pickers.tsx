@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState, type RefObject } from "react";
 import { ErrorBox, Field, Loading } from "./ui.tsx";
 import { get, seg } from "../lib/api.ts";
 import type { GitConnection, ProviderBranch, ProviderRepo } from "../lib/types.ts";
@@ -34,6 +34,14 @@ export function RepoPicker({
   const [search, setSearch] = useState("");
   const [debounced, setDebounced] = useState("");
   const [page, setPage] = useState(0);
+  const previous = useRef<HTMLButtonElement>(null);
+  const next = useRef<HTMLButtonElement>(null);
+  // A pager button that disables itself (first or last page) hands the focus to the other one.
+  const refocus = useRef<RefObject<HTMLButtonElement | null> | null>(null);
+  useEffect(() => {
+    refocus.current?.current?.focus();
+    refocus.current = null;
+  }, [page]);
   useEffect(() => {
     const timer = setTimeout(() => {
       setDebounced(search.trim());
@@ -91,10 +99,14 @@ export function RepoPicker({
       {pages > 1 ? (
         <div className="pager">
           <button
+            ref={previous}
             type="button"
             className="btn btn-small"
             disabled={page === 0}
-            onClick={() => setPage((p) => p - 1)}
+            onClick={() => {
+              if (page === 1) refocus.current = next;
+              setPage((p) => p - 1);
+            }}
           >
             Previous
           </button>
@@ -102,10 +114,14 @@ export function RepoPicker({
             Page {page + 1} of {pages}
           </span>
           <button
+            ref={next}
             type="button"
             className="btn btn-small"
             disabled={page + 1 >= pages}
-            onClick={() => setPage((p) => p + 1)}
+            onClick={() => {
+              if (page + 2 >= pages) refocus.current = previous;
+              setPage((p) => p + 1);
+            }}
           >
             Next
           </button>
