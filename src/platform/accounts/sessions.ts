@@ -13,7 +13,7 @@ import {
   recordFailure,
   SIGN_IN_THROTTLE,
 } from "./throttle.ts";
-import { authenticateToken, type Actor } from "./tokens.ts";
+import { authenticateToken, membershipsOf, type Actor } from "./tokens.ts";
 
 /**
  * Browser sessions of the dashboard. The browser holds a random token in an HttpOnly cookie;
@@ -229,20 +229,5 @@ async function loadActor(
     .where("id", "=", userId)
     .executeTakeFirst();
   if (!user) return undefined;
-  const memberships = await ctx.db
-    .selectFrom("account_memberships")
-    .select(["account_id", "role", "is_default"])
-    .where("user_id", "=", user.id)
-    .orderBy("is_default", "desc")
-    .orderBy("created_at")
-    .execute();
-  return {
-    user,
-    tokenId,
-    memberships: memberships.map((m) => ({
-      accountId: m.account_id,
-      role: m.role,
-      isDefault: m.is_default === 1,
-    })),
-  };
+  return { user, tokenId, memberships: await membershipsOf(ctx, user.id) };
 }

@@ -74,20 +74,21 @@ export async function authenticateToken(ctx: PlatformContext, token: string): Pr
       .execute();
     user.last_login = stamp;
   }
-  const memberships = await ctx.db
+  return { user, tokenId: token_id, memberships: await membershipsOf(ctx, user.id) };
+}
+
+/** The accounts a user belongs to, the default one first. */
+export async function membershipsOf(ctx: PlatformContext, userId: string): Promise<Membership[]> {
+  const rows = await ctx.db
     .selectFrom("account_memberships")
     .select(["account_id", "role", "is_default"])
-    .where("user_id", "=", user.id)
+    .where("user_id", "=", userId)
     .orderBy("is_default", "desc")
     .orderBy("created_at")
     .execute();
-  return {
-    user,
-    tokenId: token_id,
-    memberships: memberships.map((m) => ({
-      accountId: m.account_id,
-      role: m.role,
-      isDefault: m.is_default === 1,
-    })),
-  };
+  return rows.map((m) => ({
+    accountId: m.account_id,
+    role: m.role,
+    isDefault: m.is_default === 1,
+  }));
 }

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Build, RepoProvider, Site } from "../db/schema.ts";
-import { openPrivateKey } from "../deploy-keys/deploy-keys.ts";
+import { deployKeyOfSite, openPrivateKey } from "../deploy-keys/deploy-keys.ts";
 import { checkRepoHost, isAllowedHost } from "../repos/host-guard.ts";
 import { RepoUrlError, validateRepoUrl } from "../repos/repo-url.ts";
 import { deployKeyPlace, GitFetchError, type GitProvider } from "../repos/diagnose.ts";
@@ -91,15 +91,7 @@ export async function prepareRepo(
 
   let privateKey: string | undefined;
   if (repo.protocol === "ssh") {
-    const key =
-      site.deploy_key_id === null
-        ? undefined
-        : await ctx.db
-            .selectFrom("deploy_keys")
-            .selectAll()
-            .where("id", "=", site.deploy_key_id)
-            .where("account_id", "=", site.account_id)
-            .executeTakeFirst();
+    const key = await deployKeyOfSite(ctx, site);
     if (!key) {
       throw new StageFailure(
         "preparing repo",

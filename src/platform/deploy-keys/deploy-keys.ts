@@ -2,7 +2,7 @@ import { objectId, OBJECT_ID } from "../../lib/ids.ts";
 import { fingerprintSha256, generateEd25519KeyPair } from "../../lib/ssh-keys.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
-import type { DeployKey } from "../db/schema.ts";
+import type { DeployKey, Site } from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { authorize, can, visibleAccountIds, type Ability } from "../accounts/policies.ts";
 
@@ -121,4 +121,18 @@ export async function deployKeyForSite(
  */
 export function openPrivateKey(ctx: PlatformContext, key: DeployKey): string {
   return ctx.secrets.open(key.private_key_sealed, sealContext(key.id));
+}
+
+/** The deploy key a site clones with (in the site's own account), if it has one. */
+export async function deployKeyOfSite(
+  ctx: PlatformContext,
+  site: Pick<Site, "deploy_key_id" | "account_id">,
+): Promise<DeployKey | undefined> {
+  if (site.deploy_key_id === null) return undefined;
+  return ctx.db
+    .selectFrom("deploy_keys")
+    .selectAll()
+    .where("id", "=", site.deploy_key_id)
+    .where("account_id", "=", site.account_id)
+    .executeTakeFirst();
 }

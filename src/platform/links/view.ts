@@ -2,6 +2,7 @@ import type { PlatformContext } from "../context.ts";
 import type { DeployKey, GitConnection, Site, SiteLink } from "../db/schema.ts";
 import { invalidField } from "../errors.ts";
 import { findLink } from "./service.ts";
+import { deployKeyOfSite } from "../deploy-keys/deploy-keys.ts";
 import { readWebhookSecret } from "../sites/secrets.ts";
 
 /** Everything `GET /sites/:id/link` shows, loaded. */
@@ -29,14 +30,6 @@ export async function loadSiteLinkView(ctx: PlatformContext, site: Site): Promis
         .where("id", "=", link.connection_id)
         .executeTakeFirst()
     : undefined;
-  const key =
-    site.deploy_key_id === null
-      ? undefined
-      : await ctx.db
-          .selectFrom("deploy_keys")
-          .selectAll()
-          .where("id", "=", site.deploy_key_id)
-          .where("account_id", "=", site.account_id)
-          .executeTakeFirst();
+  const key = await deployKeyOfSite(ctx, site);
   return { site, link, connection, key, secret };
 }
