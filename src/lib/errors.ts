@@ -41,13 +41,12 @@ const KIND_OF_STATUS = new Map<number, ErrorKind>(
 
 /**
  * The kind whose status is `status`, for the few answers whose status is itself the domain's
- * decision (a webhook delivery tells its sender the truth with it). Unknown statuses are refused
- * loudly: the table must name every status the platform sends.
+ * decision (a webhook delivery tells its sender the truth with it, a transport error keeps
+ * Fastify's). A status the table does not name becomes the nearest kind of its class — a
+ * client's fault is `bad_request`, the platform's `unavailable` — never a crash.
  */
 export function kindOfStatus(status: number): ErrorKind {
-  const kind = KIND_OF_STATUS.get(status);
-  if (kind === undefined) throw new Error(`no error kind has the HTTP status ${status}`);
-  return kind;
+  return KIND_OF_STATUS.get(status) ?? (status < 500 ? "bad_request" : "unavailable");
 }
 
 /** The base of every domain error the HTTP layers know how to answer. */
