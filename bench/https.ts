@@ -7,9 +7,8 @@
  * server on both. The load comes from worker threads of this process (the same client for all
  * servers), `tls.connect` with SNI `bench.test`; rounds rotate the order; medians are shown.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +18,7 @@ import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { Daemon, findExecutable, freePort, waitForPort } from "./lib/proc.ts";
 import { platformApi, startSlipwayChild } from "./lib/slipway.ts";
 import { formatRatio, formatSummary, renderTable, summarize } from "./lib/stats.ts";
+import { selfSigned } from "../test/helpers/acme.ts";
 
 const TARGET_RATIO = 0.9;
 const HOST = "bench.test";
@@ -156,33 +156,15 @@ async function runHttps(options: BenchOptions): Promise<void> {
   if (!keep) cleanup.defer("remove the temp dir", () => rm(dir, { recursive: true, force: true }));
   try {
     // The same certificate and bytes everywhere.
-    const certFile = join(dir, "bench.crt");
-    const keyFile = join(dir, "bench.key");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        keyFile,
-        "-out",
-        certFile,
-        "-days",
-        "2",
-        "-subj",
-        `/CN=${HOST}`,
-        "-addext",
-        `subjectAltName=DNS:${HOST}`,
-      ],
-      { stdio: "ignore" },
-    );
-    const cert = readFileSync(certFile, "utf8");
-    const key = readFileSync(keyFile, "utf8");
+    const {
+      certFile,
+      keyFile,
+      certPem: cert,
+      keyPem: key,
+    } = await selfSigned(dir, [HOST], {
+      days: 2,
+      name: "bench",
+    });
     const body = `<!doctype html><title>bench</title>${"x".repeat(1024 - 36)}\n`.slice(0, 1024);
     const bodyFile = join(dir, "index.html");
     writeFileSync(bodyFile, body);

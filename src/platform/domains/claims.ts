@@ -239,21 +239,9 @@ export async function syncDomainClaims(
     .insertInto("site_certificates")
     .values({
       site_id: site.id,
-      source: null,
-      state: "pending_dns",
-      reason: null,
-      domains: "[]",
-      certificate_pem: null,
-      ca_certificates_pem: null,
-      private_key_sealed: null,
-      not_before: null,
-      not_after: null,
-      renew_at: null,
-      attempts: 0,
-      next_attempt_at: now,
+      ...noCertificateYet(now),
       renewal_failures: 0,
       created_at: now,
-      updated_at: now,
     })
     .onConflict((oc) =>
       oc.column("site_id").doUpdateSet({ next_attempt_at: now, attempts: 0, updated_at: now }),
@@ -290,4 +278,23 @@ function initialReason(name: WantedName, acmeOff: boolean, siteId: string): stri
     return `automatic certificates are off on this Slipway (SLIPWAY_ACME_DIRECTORY_URL=off); ${name.domain} is served over HTTP until a certificate is uploaded with POST /api/v1/sites/${siteId}/ssl`;
   }
   return `waiting for the first check that ${name.domain} points at this Slipway; a certificate is requested right after`;
+}
+
+/** A site's certificate row before Slipway has obtained one: waiting for its names' DNS. */
+export function noCertificateYet(now: string) {
+  return {
+    source: null,
+    state: "pending_dns" as const,
+    reason: null,
+    domains: "[]",
+    certificate_pem: null,
+    ca_certificates_pem: null,
+    private_key_sealed: null,
+    not_before: null,
+    not_after: null,
+    renew_at: null,
+    attempts: 0,
+    next_attempt_at: now,
+    updated_at: now,
+  };
 }

@@ -2,7 +2,7 @@ import { isoNow, type PlatformContext } from "../context.ts";
 import type { Site, SiteCertificate, SiteDomain } from "../db/schema.ts";
 import { PlatformError, refused } from "../errors.ts";
 import { checkUpload, storeCertificate, type UploadInput } from "./certificates.ts";
-import { enqueueCertificateWork } from "./claims.ts";
+import { enqueueCertificateWork, noCertificateYet } from "./claims.ts";
 import { applyCoverage } from "./issuer.ts";
 
 /**
@@ -125,21 +125,7 @@ export async function removeUploadedCertificate(
     const now = isoNow(ctx);
     await ctx.db
       .updateTable("site_certificates")
-      .set({
-        source: null,
-        state: "pending_dns",
-        reason: null,
-        domains: "[]",
-        certificate_pem: null,
-        ca_certificates_pem: null,
-        private_key_sealed: null,
-        not_before: null,
-        not_after: null,
-        renew_at: null,
-        attempts: 0,
-        next_attempt_at: now,
-        updated_at: now,
-      })
+      .set(noCertificateYet(now))
       .where("site_id", "=", site.id)
       .execute();
     await ctx.db
