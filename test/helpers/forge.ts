@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultWebhookPolicy, type ForgeConfig, type WebhookPolicy } from "../../src/config.ts";
-import { createLogger } from "../../src/lib/logger.ts";
+import { createLogger, type Logger } from "../../src/lib/logger.ts";
 import { startForge, type RunningForge } from "../../src/forge/server.ts";
 import { callJsonApi, type ApiResponse } from "./json-api.ts";
 import { waitUntil } from "./wait.ts";
@@ -56,6 +56,10 @@ export async function startTestForge(
      * in place. Without it a fresh temporary directory is used and removed by `stop()`.
      */
     dataDir?: string;
+    /** Where the forge logs (default: nowhere), for tests that read its request log. */
+    logger?: Logger;
+    /** `/metrics` (token, own address); default: none. */
+    metrics?: ForgeConfig["metrics"];
   } = {},
 ): Promise<TestForge> {
   const ownsDataDir = options.dataDir === undefined;
@@ -71,8 +75,12 @@ export async function startTestForge(
     allowLocalWebhooks: options.allowLocalWebhooks ?? true,
     allowedWebhookHosts: [],
     webhooks: { ...defaultWebhookPolicy(), ...options.webhooks },
+    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
   };
-  const forge = await startForge(config, createLogger({ name: "forge-test", level: "silent" }));
+  const forge = await startForge(
+    config,
+    options.logger ?? createLogger({ name: "forge-test", level: "silent" }),
+  );
   const url = forge.url;
 
   const api: TestForge["api"] = (method, path, opts = {}) => {
@@ -160,7 +168,7 @@ export async function startHookReceiver(
     waitForRequests: (count, timeoutMs) =>
       waitUntil(
         () => (requests.length >= count ? requests.slice() : undefined),
-        `${count} webhook request(s) (got ${requests.length})`,
+        () => `${count} webhook request(s) (got ${requests.length})`,
         timeoutMs,
       ),
     close: async () => {
