@@ -8,7 +8,6 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   choosePinning,
   pinned,
@@ -18,6 +17,7 @@ import {
   type Pinning,
 } from "./lib/baselines.ts";
 import { Cleanup } from "./lib/cleanup.ts";
+import { backgroundBusy, waitForIdle, WAIT_IDLE_FLAG } from "./lib/idle.ts";
 import { CpuMeter, type CpuGroup } from "./lib/cpu.ts";
 import {
   forgeSshListening,
@@ -92,12 +92,7 @@ export const gitTransfer: Benchmark = {
       env: "BENCH_GIT_COMMITS",
       help: "commits in the generated repository (50)",
     },
-    {
-      flag: "wait-idle",
-      value: "SECONDS",
-      env: "BENCH_WAIT_IDLE",
-      help: "before each round, wait up to SECONDS for other CPU load to stop",
-    },
+    WAIT_IDLE_FLAG,
     { flag: "no-pin", env: "BENCH_NO_PIN=1", help: "do not pin servers/clients to CPUs" },
     {
       flag: "forge-log-level",
@@ -175,42 +170,6 @@ async function runGitTransfer(options: BenchOptions): Promise<void> {
     );
   } finally {
     await cleanup.run();
-  }
-}
-
-/** Before a round: waits (at most `maxSeconds`) until other work leaves the CPUs nearly idle. */
-async function waitForIdle(maxSeconds: number): Promise<void> {
-  const deadline = Date.now() + maxSeconds * 1000;
-  let waited = false;
-  for (;;) {
-    const busy = parseFloat(await backgroundBusy(1_000));
-    if (!(busy > 10)) break;
-    if (Date.now() > deadline) {
-      console.log(`  CPUs still ${busy}% busy with other work after ${maxSeconds} s; going on`);
-      return;
-    }
-    if (!waited) console.log(`  waiting for other work to finish (CPUs ${busy}% busy)…`);
-    waited = true;
-  }
-}
-
-/** How busy the CPUs are over `ms` (percent of all CPUs), while this benchmark is idle. */
-async function backgroundBusy(ms = 2_000): Promise<string> {
-  const sample = async (): Promise<{ busy: number; total: number }> => {
-    const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
-    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    return { busy: total - idle, total };
-  };
-  try {
-    const a = await sample();
-    await sleep(ms);
-    const b = await sample();
-    const pct = b.total > a.total ? ((b.busy - a.busy) / (b.total - a.total)) * 100 : 0;
-    return `${pct.toFixed(0)}%`;
-  } catch {
-    return "n/a";
   }
 }
 

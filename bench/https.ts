@@ -4,18 +4,26 @@
  * custom domain with an uploaded certificate, against two baselines measured in the same run
  * with the same certificate and bytes: a bare `node:https` server answering from memory (the
  * runtime's ceiling) and, when installed, nginx with one worker. Goal: ≥ 0.9× the bare Node
- * server on both. The load comes from worker threads of this process (the same client for all
- * servers), `tls.connect` with SNI `bench.test`; rounds rotate the order; medians are shown.
+ * server on both. Servers on CPU 1, the load generator on CPU 0, as in the other benchmarks:
+ * `wrk -t1` (keep-alive; with `Connection: close` for handshakes: wrk then reconnects, with a
+ * full handshake, for every request; the bare server counts them to prove it). wrk takes the
+ * SNI name from the URL, so it runs in a bubblewrap sandbox whose /etc/hosts maps the test
+ * name to 127.0.0.1. Rounds rotate the order; medians are shown.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
+import { request } from "node:https";
+import { choosePinning, pinned } from "./lib/baselines.ts";
+import { startBareServer } from "./lib/bare.ts";
 import { Cleanup } from "./lib/cleanup.ts";
+import { CpuMeter, type CpuGroup } from "./lib/cpu.ts";
+import { waitForIdle, WAIT_IDLE_FLAG } from "./lib/idle.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { Daemon, findExecutable, freePort, waitForPort } from "./lib/proc.ts";
+import { pinnedCpu, runWrk, type WrkResult } from "./lib/wrk.ts";
 import { platformApi, startSlipwayChild } from "./lib/slipway.ts";
 import { formatRatio, formatSummary, renderTable, summarize } from "./lib/stats.ts";
 import { selfSigned } from "../test/helpers/acme.ts";
@@ -44,8 +52,9 @@ export const https: Benchmark = {
       flag: "https-connections",
       value: "N",
       env: "BENCH_HTTPS_CONNECTIONS",
-      help: "keep-alive connections per load thread (default 25; 2 threads)",
+      help: "wrk connections (default 50)",
     },
+    WAIT_IDLE_FLAG,
   ],
   run: runHttps,
 };
@@ -56,101 +65,62 @@ interface Target {
   port: number;
   keepAlive: number[];
   handshakes: number[];
+  /** wrk's CPU busy share (0–1) in the keep-alive and the handshake runs. */
+  keepAliveClient: number[];
+  handshakeClient: number[];
+  /** Server CPU µs per request / per handshake (its cgroup; steady under other load). */
+  keepAliveCpuUs: number[];
+  handshakeCpuUs: number[];
+  pid: number | undefined;
+  cpu?: CpuGroup;
 }
 
-/** The load generator, as plain JavaScript for a worker thread. */
-const LOAD_WORKER = `
-const { workerData, parentPort } = require("node:worker_threads");
-const tls = require("node:tls");
-const { port, host, ca, mode, connections, durationMs } = workerData;
-const request = Buffer.from("GET / HTTP/1.1\\r\\nHost: " + host + (mode === "handshake" ? "\\r\\nConnection: close" : "") + "\\r\\n\\r\\n");
-const deadline = Date.now() + durationMs;
-let done = 0, errors = 0;
-function responseEnd(buffer) {
-  const head = buffer.indexOf("\\r\\n\\r\\n");
-  if (head === -1) return -1;
-  const m = /content-length: *(\\d+)/i.exec(buffer.subarray(0, head).toString("latin1"));
-  const length = m ? Number(m[1]) : 0;
-  return buffer.length >= head + 4 + length ? head + 4 + length : -1;
-}
-function keepAlive() {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: host, ca, ALPNProtocols: ["http/1.1"] });
-    let buffer = Buffer.alloc(0);
-    socket.on("secureConnect", () => socket.write(request));
-    socket.on("data", (chunk) => {
-      buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
-      for (;;) {
-        const end = responseEnd(buffer);
-        if (end === -1) break;
-        done++;
-        buffer = buffer.subarray(end);
-        if (Date.now() >= deadline) { socket.destroy(); return resolve(); }
-        socket.write(request);
-      }
-    });
-    socket.on("error", () => { errors++; resolve(); });
-    socket.on("close", () => resolve());
+/** GET over TLS, trusting `ca`, with SNI `HOST`. */
+function tlsGet(port: number, ca: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        servername: HOST,
+        headers: { host: HOST },
+        ca,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        res.on("error", reject);
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on("error", reject);
+    req.end();
   });
-}
-function handshakes() {
-  return new Promise((resolve) => {
-    const loop = () => {
-      if (Date.now() >= deadline) return resolve();
-      const socket = tls.connect({ host: "127.0.0.1", port, servername: host, ca, ALPNProtocols: ["http/1.1"] });
-      let buffer = Buffer.alloc(0), counted = false;
-      socket.on("secureConnect", () => socket.write(request));
-      socket.on("data", (chunk) => {
-        buffer = Buffer.concat([buffer, chunk]);
-        if (!counted && responseEnd(buffer) !== -1) { counted = true; done++; socket.destroy(); loop(); }
-      });
-      socket.on("error", () => { errors++; if (!counted) { counted = true; loop(); } });
-    };
-    loop();
-  });
-}
-const jobs = [];
-for (let i = 0; i < connections; i++) jobs.push(mode === "handshake" ? handshakes() : keepAlive());
-Promise.all(jobs).then(() => parentPort.postMessage({ done, errors }));
-`;
-
-async function load(
-  port: number,
-  ca: string,
-  mode: "keepalive" | "handshake",
-  connections: number,
-  durationMs: number,
-): Promise<{ perSecond: number; errors: number }> {
-  const threads = 2;
-  const started = Date.now();
-  const results = await Promise.all(
-    Array.from(
-      { length: threads },
-      () =>
-        new Promise<{ done: number; errors: number }>((resolve, reject) => {
-          const worker = new Worker(LOAD_WORKER, {
-            eval: true,
-            workerData: { port, host: HOST, ca, mode, connections, durationMs },
-          });
-          worker.once("message", (m: { done: number; errors: number }) => {
-            void worker.terminate();
-            resolve(m);
-          });
-          worker.once("error", reject);
-        }),
-    ),
-  );
-  const seconds = (Date.now() - started) / 1000;
-  const done = results.reduce((n, r) => n + r.done, 0);
-  return { perSecond: done / seconds, errors: results.reduce((n, r) => n + r.errors, 0) };
 }
 
 async function runHttps(options: BenchOptions): Promise<void> {
   const rounds = options.int("https-rounds", "BENCH_HTTPS_ROUNDS", 3);
   const duration = options.int("https-duration", "BENCH_HTTPS_DURATION", 5);
-  const connections = options.int("https-connections", "BENCH_HTTPS_CONNECTIONS", 25);
+  const connections = options.int("https-connections", "BENCH_HTTPS_CONNECTIONS", 50);
+  const waitIdle = options.has("wait-idle", "BENCH_WAIT_IDLE")
+    ? options.int("wait-idle", "BENCH_WAIT_IDLE", 120)
+    : 0;
   const keep = options.has("keep", "BENCH_KEEP");
-  if (findExecutable("openssl") === undefined) throw new Error("https bench needs openssl");
+  for (const [tool, pkg] of [
+    ["openssl", "openssl"],
+    ["wrk", "wrk"],
+    ["bwrap", "bubblewrap"],
+  ] as const) {
+    if (!findExecutable(tool)) {
+      console.log(`https skipped: ${tool} not found (apt-get install ${pkg})`);
+      return;
+    }
+  }
+  const pin = choosePinning({ client: "wrk" });
+  console.log(`pinning: ${pin.note}`);
   const cleanup = new Cleanup();
   const dir = await mkdtemp(join(tmpdir(), "slipway-bench-https-"));
   if (!keep) cleanup.defer("remove the temp dir", () => rm(dir, { recursive: true, force: true }));
@@ -166,8 +136,13 @@ async function runHttps(options: BenchOptions): Promise<void> {
       name: "bench",
     });
     const body = `<!doctype html><title>bench</title>${"x".repeat(1024 - 36)}\n`.slice(0, 1024);
-    const bodyFile = join(dir, "index.html");
-    writeFileSync(bodyFile, body);
+    const bareRoot = join(dir, "bare-root");
+    mkdirSync(bareRoot);
+    writeFileSync(join(bareRoot, "index.html"), body);
+    // wrk's SNI is the URL's host: give wrk (only) an /etc/hosts that knows the test name.
+    const hostsFile = join(dir, "hosts");
+    writeFileSync(hostsFile, `127.0.0.1 localhost\n127.0.0.1 ${HOST}\n`);
+    const wrapper = ["bwrap", "--dev-bind", "/", "/", "--ro-bind", hostsFile, "/etc/hosts", "--"];
 
     const targets: Target[] = [];
     // 1. Slipway: the platform process, a site with a custom domain and an uploaded certificate.
@@ -175,7 +150,7 @@ async function runHttps(options: BenchOptions): Promise<void> {
     const slipway = await startSlipwayChild({
       command: "platform",
       dir: join(dir, "slipway"),
-      pin: [],
+      pin: pin.server,
       cleanup,
       logLevel: "warn",
       env: { SLIPWAY_HTTPS_PORT: String(httpsPort), SLIPWAY_ACME_DIRECTORY_URL: "off" },
@@ -222,34 +197,32 @@ async function runHttps(options: BenchOptions): Promise<void> {
       port: httpsPort,
       keepAlive: [],
       handshakes: [],
+      keepAliveClient: [],
+      handshakeClient: [],
+      keepAliveCpuUs: [],
+      handshakeCpuUs: [],
+      pid: slipway.daemon.pid,
     });
 
     // 2. The bare node:https server (the runtime's ceiling).
-    const barePort = await freePort();
-    const bare = Daemon.start(
-      "bare node:https",
-      join(dir, "bare.log"),
-      process.execPath,
-      ["--import", "tsx", join(import.meta.dirname, "lib", "bare-https.ts")],
-      {
-        env: {
-          PATH: process.env.PATH,
-          NODE_ENV: "production",
-          BARE_CERT: certFile,
-          BARE_KEY: keyFile,
-          BARE_BODY: bodyFile,
-          BARE_PORT: String(barePort),
-        },
-      },
-    );
-    cleanup.defer("stop the bare server", () => bare.stop());
-    await waitForPort(barePort, { timeoutMs: 20_000, daemon: bare });
+    const bare = await startBareServer({
+      logFile: join(dir, "bare.log"),
+      root: bareRoot,
+      pin: pin.server,
+      cleanup,
+      tls: { certFile, keyFile },
+    });
     targets.push({
       id: "bare",
       label: "bare node:https (memory)",
-      port: barePort,
+      port: bare.port,
       keepAlive: [],
       handshakes: [],
+      keepAliveClient: [],
+      handshakeClient: [],
+      keepAliveCpuUs: [],
+      handshakeCpuUs: [],
+      pid: bare.pid,
     });
 
     // 3. nginx, one worker, when installed.
@@ -257,8 +230,10 @@ async function runHttps(options: BenchOptions): Promise<void> {
     if (nginx !== undefined) {
       const nginxPort = await freePort();
       const root = join(dir, "nginx-root");
-      mkdirSync(root, { recursive: true });
-      writeFileSync(join(root, "index.html"), body);
+      // nginx's worker runs as nobody: the path to its copy must be world-readable.
+      chmodSync(dir, 0o755);
+      mkdirSync(root, { recursive: true, mode: 0o755 });
+      writeFileSync(join(root, "index.html"), body, { mode: 0o644 });
       const conf = join(dir, "nginx.conf");
       writeFileSync(
         conf,
@@ -266,17 +241,13 @@ async function runHttps(options: BenchOptions): Promise<void> {
 events { worker_connections 1024; }
 http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/np;
   fastcgi_temp_path ${dir}/nf; uwsgi_temp_path ${dir}/nu; scgi_temp_path ${dir}/ns;
-  keepalive_requests 1000000; ssl_session_cache off; ssl_session_tickets off;
+  keepalive_requests 1000000;
   server { listen 127.0.0.1:${nginxPort} ssl; server_name ${HOST};
     ssl_certificate ${certFile}; ssl_certificate_key ${keyFile}; ssl_protocols TLSv1.2 TLSv1.3;
     root ${root}; } }\n`,
       );
-      const daemon = Daemon.start("nginx", join(dir, "nginx.log"), nginx, [
-        "-c",
-        conf,
-        "-e",
-        `${dir}/nginx-error.log`,
-      ]);
+      const ng = pinned(pin.server, nginx, ["-c", conf, "-e", `${dir}/nginx-error.log`]);
+      const daemon = Daemon.start("nginx", join(dir, "nginx.log"), ng.command, ng.args);
       cleanup.defer("stop nginx", () => daemon.stop());
       await waitForPort(nginxPort, { timeoutMs: 20_000, daemon });
       targets.push({
@@ -285,6 +256,11 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
         port: nginxPort,
         keepAlive: [],
         handshakes: [],
+        keepAliveClient: [],
+        handshakeClient: [],
+        keepAliveCpuUs: [],
+        handshakeCpuUs: [],
+        pid: daemon.pid,
       });
     } else {
       console.log(
@@ -292,34 +268,106 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       );
     }
 
-    // Warm-up, then rounds with the order rotated.
+    // Every server answers the same bytes over TLS with SNI ${HOST}.
     for (const target of targets) {
-      const warm = await load(target.port, cert, "keepalive", 4, 1000);
-      if (warm.perSecond === 0) throw new Error(`${target.label} answered nothing over TLS`);
+      const answer = await tlsGet(target.port, cert, "/");
+      if (answer !== body) throw new Error(`${target.label} answered something else over TLS`);
     }
+    const meter = CpuMeter.create(`slipway-bench-https-${process.pid}`);
+    if (typeof meter === "string") console.log(`server CPU not measured: ${meter}`);
+    else {
+      cleanup.defer("remove the CPU cgroups", () => meter.remove());
+      for (const t of targets) {
+        if (t.pid === undefined) continue;
+        t.cpu = meter.group(t.id);
+        t.cpu.adopt([t.pid]);
+      }
+    }
+    const cpuUsPer = async (
+      target: Target,
+      measure: () => Promise<WrkResult>,
+    ): Promise<{ result: WrkResult; cpuUs: number | undefined }> => {
+      const before = target.cpu?.usageMs();
+      const result = await measure();
+      const after = target.cpu?.usageMs();
+      const cpuUs =
+        before !== undefined && after !== undefined && result.requests > 0
+          ? ((after - before) * 1000) / result.requests
+          : undefined;
+      return { result, cpuUs };
+    };
+    const clientCpu = pinnedCpu(pin.client);
+    const wrk = (target: Target, handshake: boolean, seconds: number): Promise<WrkResult> =>
+      runWrk(pin, {
+        url: `https://${HOST}:${target.port}/`,
+        seconds,
+        connections,
+        headers: handshake ? ["Connection: close"] : [],
+        wrapper,
+      });
+    const busyOf = (result: WrkResult): number | undefined =>
+      clientCpu === undefined ? undefined : result.cpuBusy[clientCpu];
+    const pct = (share: number | undefined): string =>
+      share === undefined ? "n/a" : `${Math.round(share * 100)}%`;
+
     for (let round = 0; round < rounds; round++) {
+      await waitForIdle(waitIdle);
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
-        target.keepAlive.push(
-          (await load(target.port, cert, "keepalive", connections, duration * 1000)).perSecond,
-        );
-        target.handshakes.push(
-          (await load(target.port, cert, "handshake", 8, duration * 1000)).perSecond,
+        await wrk(target, false, 1);
+        const ka = await cpuUsPer(target, () => wrk(target, false, duration));
+        const keepAlive = ka.result;
+        const before = target.id === "bare" ? await handshakeCount(target.port, cert) : undefined;
+        const hs = await cpuUsPer(target, () => wrk(target, true, duration));
+        const handshakes = hs.result;
+        if (ka.cpuUs !== undefined) target.keepAliveCpuUs.push(ka.cpuUs);
+        if (hs.cpuUs !== undefined) target.handshakeCpuUs.push(hs.cpuUs);
+        target.keepAlive.push(keepAlive.rps);
+        target.handshakes.push(handshakes.rps);
+        const kaBusy = busyOf(keepAlive);
+        const hsBusy = busyOf(handshakes);
+        if (kaBusy !== undefined) target.keepAliveClient.push(kaBusy);
+        if (hsBusy !== undefined) target.handshakeClient.push(hsBusy);
+        let proof = "";
+        if (before !== undefined) {
+          const after = await handshakeCount(target.port, cert);
+          const made = after.handshakes - before.handshakes - 1; // our own count request
+          proof = `; the server saw ${made} handshakes (${after.resumed - before.resumed} resumed) for ${handshakes.requests} requests`;
+        }
+        console.log(
+          `round ${round + 1} ${target.id.padEnd(7)} keep-alive ${Math.round(keepAlive.rps).toLocaleString("en-US")} req/s (server CPU ${ka.cpuUs?.toFixed(1)} µs/req, wrk's CPU ${pct(kaBusy)}), handshakes ${Math.round(handshakes.rps).toLocaleString("en-US")}/s (server CPU ${hs.cpuUs?.toFixed(0)} µs each, wrk's CPU ${pct(hsBusy)}, ${handshakes.socketErrors} socket errors)${proof}`,
         );
       }
-      console.log(`round ${round + 1}/${rounds} done`);
     }
     const bareTarget = targets.find((t) => t.id === "bare")!;
+    const busy = (shares: number[]): string => {
+      const s = summarize(shares);
+      return s === undefined ? "n/a" : pct(s.median);
+    };
     const rows = targets.map((t) => [
       t.label,
       formatSummary(summarize(t.keepAlive)),
       formatRatio(summarize(t.keepAlive), summarize(bareTarget.keepAlive)),
+      busy(t.keepAliveClient),
+      formatSummary(summarize(t.keepAliveCpuUs)),
       formatSummary(summarize(t.handshakes)),
       formatRatio(summarize(t.handshakes), summarize(bareTarget.handshakes)),
+      busy(t.handshakeClient),
+      formatSummary(summarize(t.handshakeCpuUs)),
     ]);
     console.log(
       `\n${renderTable(
-        ["server", "keep-alive req/s (1 KiB)", "vs bare", "new TLS handshakes/s", "vs bare"],
+        [
+          "server",
+          "keep-alive req/s (1 KiB)",
+          "vs bare",
+          "wrk CPU",
+          "server µs/req",
+          "new TLS connections/s",
+          "vs bare",
+          "wrk CPU",
+          "server µs/conn",
+        ],
         rows,
       )}\n`,
     );
@@ -333,7 +381,20 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
     console.log(
       `goal ≥ ${TARGET_RATIO}× bare node:https: keep-alive ${ka.toFixed(2)}× ${ka >= TARGET_RATIO ? "met" : "NOT met"}, handshakes ${hs.toFixed(2)}× ${hs >= TARGET_RATIO ? "met" : "NOT met"}`,
     );
+    console.log(
+      "(wrk's CPU near 100%: the load generator is the limit there, and the servers are compared at equal client load)",
+    );
   } finally {
     await cleanup.run();
   }
+}
+
+async function handshakeCount(
+  port: number,
+  ca: string,
+): Promise<{ handshakes: number; resumed: number }> {
+  return JSON.parse(await tlsGet(port, ca, "/__handshakes")) as {
+    handshakes: number;
+    resumed: number;
+  };
 }

@@ -13,8 +13,11 @@ import { deployBench } from "./deploy.ts";
 import { edge } from "./edge.ts";
 import { gitTransfer } from "./git-transfer.ts";
 import { https } from "./https.ts";
+import { metricsBench } from "./metrics.ts";
 import { pushToLive } from "./push-to-live.ts";
 import { redeploy } from "./redeploy.ts";
+import { webhookIntake } from "./webhook-intake.ts";
+import { sqliteSync } from "./sqlite-sync.ts";
 import { installSignalCleanup } from "./lib/cleanup.ts";
 import { BenchOptions, type BenchFlag, type Benchmark } from "./lib/options.ts";
 
@@ -22,10 +25,13 @@ const BENCHMARKS: readonly Benchmark[] = [
   gitTransfer,
   edge,
   https,
+  metricsBench,
   pushToLive,
   redeploy,
+  webhookIntake,
   deployBench,
   dashboardBench,
+  sqliteSync,
 ];
 
 const COMMON_FLAGS: readonly BenchFlag[] = [

@@ -20,6 +20,8 @@ declare -A needs=(
   [pebble-challtestsrv]=pebble
   # the dashboard's browser tests (driven by playwright-core; never a browser download)
   [chromium]=chromium
+  # the edge and HTTPS benchmarks' load generator (bench/edge.ts, bench/https.ts)
+  [wrk]=wrk
 )
 
 # python module (for the system python, /usr/bin/python3) → Debian package that provides it

@@ -81,7 +81,18 @@ describe("loadConfig", () => {
     assert.equal(platform.publicUrl, "http://127.0.0.1:8080");
     assert.equal(platform.adminToken, undefined);
     assert.equal(platform.masterKey, undefined);
-    assert.deepEqual(platform.builds, { workers: 2, timeoutSeconds: 900, unsafeNoSandbox: false });
+    assert.deepEqual(platform.builds, {
+      workers: 2,
+      timeoutSeconds: 900,
+      unsafeNoSandbox: false,
+      limits: {
+        memoryBytes: 2 * 1024 ** 3,
+        maxProcesses: 1024,
+        cpuWeight: 100,
+        diskBytes: 10 * 1024 ** 3,
+        minFreeDiskBytes: 1024 ** 3,
+      },
+    });
     assert.deepEqual(platform.allowedPrivateRepoHosts, []);
     assert.equal(
       loadConfig({ SLIPWAY_HOST: "0.0.0.0" }).platform.publicUrl,
@@ -101,6 +112,11 @@ describe("loadConfig", () => {
       SLIPWAY_BUILD_WORKERS: "8",
       SLIPWAY_BUILD_TIMEOUT: "60",
       SLIPWAY_UNSAFE_NO_SANDBOX: "true",
+      SLIPWAY_BUILD_MEMORY: "512M",
+      SLIPWAY_BUILD_PIDS: "256",
+      SLIPWAY_BUILD_CPU_WEIGHT: "50",
+      SLIPWAY_BUILD_DISK: "1.5GiB",
+      SLIPWAY_MIN_FREE_DISK: "0",
       SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: " git.internal:22, 10.0.0.5 ,[FD00::1]:2222,",
     });
     assert.equal(platform.port, 9090);
@@ -108,7 +124,18 @@ describe("loadConfig", () => {
     assert.equal(platform.adminToken, "slp_0123456789abcdefghij");
     assert.deepEqual(platform.masterKey, key);
     assert.equal(platform.publicUrl, "https://deploy.example.com");
-    assert.deepEqual(platform.builds, { workers: 8, timeoutSeconds: 60, unsafeNoSandbox: true });
+    assert.deepEqual(platform.builds, {
+      workers: 8,
+      timeoutSeconds: 60,
+      unsafeNoSandbox: true,
+      limits: {
+        memoryBytes: 512 * 1024 ** 2,
+        maxProcesses: 256,
+        cpuWeight: 50,
+        diskBytes: 1.5 * 1024 ** 3,
+        minFreeDiskBytes: 0,
+      },
+    });
     assert.deepEqual(platform.allowedPrivateRepoHosts, [
       "git.internal:22",
       "10.0.0.5",
@@ -151,6 +178,14 @@ describe("loadConfig", () => {
         /"-oProxyCommand=x" is not a host/,
       ],
       [{ SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: "[::1" }, /is not a host/],
+      [
+        { SLIPWAY_BUILD_MEMORY: "2 gigs" },
+        /SLIPWAY_BUILD_MEMORY="2 gigs" must be a size like 512M or 2G .* of at least 64 MiB/,
+      ],
+      [{ SLIPWAY_BUILD_MEMORY: "1M" }, /SLIPWAY_BUILD_MEMORY="1M" must be a size/],
+      [{ SLIPWAY_BUILD_DISK: "-5G" }, /SLIPWAY_BUILD_DISK="-5G" must be a size/],
+      [{ SLIPWAY_MIN_FREE_DISK: "lots" }, /SLIPWAY_MIN_FREE_DISK="lots" must be a size/],
+      [{ SLIPWAY_BUILD_PIDS: "4" }, /SLIPWAY_BUILD_PIDS="4" must be a whole number from 16/],
     ];
     for (const [env, message] of bad) {
       assert.throws(

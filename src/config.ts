@@ -1,5 +1,7 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
+import { parseListenAddress, type MetricsConfig } from "./lib/metrics.ts";
+import { formatSize, parseSize } from "./lib/sizes.ts";
 
 /** Everything Slipway reads from the environment, validated once at start. */
 export interface SlipwayConfig {
@@ -28,6 +30,15 @@ export interface ForgeConfig {
    */
   allowedWebhookHosts: string[];
   webhooks: WebhookPolicy;
+  /**
+   * Largest push accepted over SSH or HTTP, in bytes (`SLIPWAY_FORGE_MAX_PUSH_SIZE`, 1 GiB);
+   * unset (configs built by hand in tests): no cap.
+   */
+  maxPushBytes?: number;
+  /** Request head and whole-request limits of the HTTP server; unset: 20 s and 15 minutes. */
+  httpTimeouts?: { headersMs: number; requestMs: number };
+  /** `/metrics` (`SLIPWAY_METRICS_TOKEN`, `SLIPWAY_FORGE_METRICS_ADDRESS`); unset: none. */
+  metrics?: MetricsConfig;
 }
 
 /** How hook deliveries are retried and when a failing hook is switched off (GitLab's defaults). */
@@ -74,11 +85,58 @@ export interface PlatformConfig {
    * (configs built by hand in tests) means off.
    */
   linkCheckIntervalSeconds?: number;
+  /** Audit events older than this many days are dropped (`SLIPWAY_AUDIT_RETENTION_DAYS`, 365). */
+  auditRetentionDays?: number;
   /**
    * Custom domains, certificates and the public listeners (`docs/production.md`). Unset
    * (configs built by hand in tests): no HTTPS listener, no ACME, sites on `port` only.
    */
   domains?: DomainsConfig;
+  /** `/metrics` (`SLIPWAY_METRICS_TOKEN`, `SLIPWAY_METRICS_ADDRESS`); unset: none. */
+  metrics?: MetricsConfig;
+  /** Deploy retention and blob collection (docs/production.md, "Storage"); unset: the defaults. */
+  storage?: StoragePolicy;
+  /** Per-account quotas' defaults (docs/production.md, "Quotas"); unset (tests): none. */
+  quotas?: QuotaDefaults;
+  /**
+   * Webhook bodies read at once; past it a delivery is answered 503 with Retry-After
+   * (`SLIPWAY_WEBHOOK_BODY_CONCURRENCY`, 64; each body may be 25 MB).
+   */
+  webhookBodyConcurrency?: number;
+  /** Deploy notifications' e-mail and receivers (docs/production.md); unset (tests): no e-mail. */
+  notifications?: NotificationsConfig;
+}
+
+export interface NotificationsConfig {
+  /** `SLIPWAY_SMTP_URL` (`smtp://user:pass@host:port`, `smtps://…`): e-mail hooks need it. Never log it. */
+  smtpUrl: string | undefined;
+  /** `SLIPWAY_SMTP_FROM`: the sender of notification e-mails (default `slipway@<sites domain>`). */
+  smtpFrom: string | undefined;
+  /** `SLIPWAY_ALLOW_PRIVATE_NOTIFICATION_HOSTS`: receivers on private networks allowed (`host[:port]`). */
+  allowedPrivateHosts: string[];
+  /** The first retry's delay; each next one doubles it (default 30 s; not an environment setting). */
+  retryDelayMs?: number;
+}
+
+export interface StoragePolicy {
+  /** Each site keeps its newest N deploys (`SLIPWAY_KEEP_DEPLOYS`, 50)... */
+  keepDeploys: number;
+  /** ...and every deploy younger than this many days (`SLIPWAY_KEEP_DEPLOY_DAYS`, 30). */
+  keepDeployDays: number;
+  /** Unreferenced blobs and leftovers younger than this survive a collection (`SLIPWAY_GC_GRACE_SECONDS`, 3600). */
+  gcGraceSeconds: number;
+  /** How often the collector runs, where the workers run (`SLIPWAY_GC_INTERVAL_SECONDS`, 21600; 0: never). */
+  gcIntervalSeconds: number;
+}
+
+/** An account's limits unless an administrator set its own; 0 means no limit. */
+export interface QuotaDefaults {
+  /** Bytes of deploys kept (`SLIPWAY_QUOTA_STORAGE`, 10 GiB). */
+  storageBytes: number;
+  /** Sites (`SLIPWAY_QUOTA_SITES`, 100). */
+  sites: number;
+  /** Builds running at once; more wait in the queue (`SLIPWAY_QUOTA_CONCURRENT_BUILDS`, 2). */
+  concurrentBuilds: number;
 }
 
 /** Public listeners, ACME and the checks that a custom domain reaches this Slipway. */
@@ -123,6 +181,24 @@ export interface BuildPolicy {
   timeoutSeconds: number;
   /** Run build commands without bubblewrap (explicit opt-in; never the default). */
   unsafeNoSandbox: boolean;
+  /**
+   * What one build may use (docs/production.md, "Build limits"); unset (configs built by hand
+   * in tests): the sandbox's defaults. Memory counts the sandbox's tmpfs mounts.
+   */
+  limits?: BuildLimits;
+}
+
+export interface BuildLimits {
+  /** `SLIPWAY_BUILD_MEMORY` (`512M`, `2G`; 2 GiB). */
+  memoryBytes: number;
+  /** Processes and threads at once, `SLIPWAY_BUILD_PIDS` (1024). */
+  maxProcesses: number;
+  /** CPU weight against other builds and the platform's 100, `SLIPWAY_BUILD_CPU_WEIGHT` (100). */
+  cpuWeight: number;
+  /** What a build may write to its checkout, `SLIPWAY_BUILD_DISK` (10 GiB). */
+  diskBytes: number;
+  /** Builds do not start (and stop) below this much free space, `SLIPWAY_MIN_FREE_DISK` (1 GiB). */
+  minFreeDiskBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -152,6 +228,14 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
     allowLocalWebhooks: readBoolean(env, "SLIPWAY_FORGE_ALLOW_LOCAL_WEBHOOKS", false),
     allowedWebhookHosts: readHostList(env, "SLIPWAY_FORGE_ALLOWED_WEBHOOK_HOSTS"),
     webhooks: defaultWebhookPolicy(),
+    metrics: readMetricsConfig(env, "SLIPWAY_FORGE_METRICS_ADDRESS"),
+    maxPushBytes: readSize(env, "SLIPWAY_FORGE_MAX_PUSH_SIZE", GIB, { min: MIB }),
+    httpTimeouts: {
+      headersMs:
+        1000 * readInteger(env, "SLIPWAY_FORGE_HEADERS_TIMEOUT", 20, { min: 1, max: 3600 }),
+      requestMs:
+        1000 * readInteger(env, "SLIPWAY_FORGE_REQUEST_TIMEOUT", 900, { min: 10, max: 86_400 }),
+    },
   };
   const port = readPort(env, "SLIPWAY_PORT", 8080);
   const platform: PlatformConfig = {
@@ -166,6 +250,7 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       workers: readInteger(env, "SLIPWAY_BUILD_WORKERS", 2, { min: 1, max: 64 }),
       timeoutSeconds: readInteger(env, "SLIPWAY_BUILD_TIMEOUT", 900, { min: 10, max: 86_400 }),
       unsafeNoSandbox: readBoolean(env, "SLIPWAY_UNSAFE_NO_SANDBOX", false),
+      limits: readBuildLimits(env),
     },
     allowedPrivateRepoHosts: readHostList(env, "SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS"),
     linkCheckIntervalSeconds: readInteger(env, "SLIPWAY_LINK_CHECK_INTERVAL_SECONDS", 3600, {
@@ -173,6 +258,25 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       max: 7 * 86_400,
     }),
     domains: readDomainsConfig(env),
+    metrics: readMetricsConfig(env, "SLIPWAY_METRICS_ADDRESS"),
+    storage: readStoragePolicy(env),
+    auditRetentionDays: readInteger(env, "SLIPWAY_AUDIT_RETENTION_DAYS", 365, {
+      min: 1,
+      max: 36_500,
+    }),
+    webhookBodyConcurrency: readInteger(env, "SLIPWAY_WEBHOOK_BODY_CONCURRENCY", 64, {
+      min: 1,
+      max: 100_000,
+    }),
+    notifications: readNotificationsConfig(env),
+    quotas: {
+      storageBytes: readSize(env, "SLIPWAY_QUOTA_STORAGE", 10 * GIB, { min: 0 }),
+      sites: readInteger(env, "SLIPWAY_QUOTA_SITES", 100, { min: 0, max: 1_000_000 }),
+      concurrentBuilds: readInteger(env, "SLIPWAY_QUOTA_CONCURRENT_BUILDS", 2, {
+        min: 0,
+        max: 1024,
+      }),
+    },
   };
   return { dataDir, host, logLevel: readLogLevel(env), forge, platform };
 }
@@ -216,6 +320,39 @@ export function defaultWebhookPolicy(): WebhookPolicy {
     permanentDisableAfter: 39,
     initialBackoffMs: 60_000,
     maxBackoffMs: 24 * 60 * 60_000,
+  };
+}
+
+function readNotificationsConfig(env: Env): NotificationsConfig {
+  const smtpUrl = env.SLIPWAY_SMTP_URL === "" ? undefined : env.SLIPWAY_SMTP_URL;
+  if (smtpUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(smtpUrl);
+    } catch {
+      url = undefined;
+    }
+    // The URL holds a password: the message never repeats it.
+    if (
+      url === undefined ||
+      (url.protocol !== "smtp:" && url.protocol !== "smtps:") ||
+      url.hostname === ""
+    ) {
+      throw new ConfigError(
+        "SLIPWAY_SMTP_URL must be an smtp:// or smtps:// URL (smtp://user:pass@host:587).",
+      );
+    }
+  }
+  const smtpFrom = env.SLIPWAY_SMTP_FROM === "" ? undefined : env.SLIPWAY_SMTP_FROM;
+  if (smtpFrom !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(smtpFrom)) {
+    throw new ConfigError(
+      `SLIPWAY_SMTP_FROM=${JSON.stringify(smtpFrom)} is not an e-mail address.`,
+    );
+  }
+  return {
+    smtpUrl,
+    smtpFrom,
+    allowedPrivateHosts: readHostList(env, "SLIPWAY_ALLOW_PRIVATE_NOTIFICATION_HOSTS"),
   };
 }
 
@@ -267,6 +404,75 @@ function readAddressList(env: Env, name: string): string[] {
       }
       return item.toLowerCase();
     });
+}
+
+export function defaultStoragePolicy(): StoragePolicy {
+  return { keepDeploys: 50, keepDeployDays: 30, gcGraceSeconds: 3600, gcIntervalSeconds: 21_600 };
+}
+
+function readStoragePolicy(env: Env): StoragePolicy {
+  const defaults = defaultStoragePolicy();
+  return {
+    keepDeploys: readInteger(env, "SLIPWAY_KEEP_DEPLOYS", defaults.keepDeploys, {
+      min: 1,
+      max: 1_000_000,
+    }),
+    keepDeployDays: readInteger(env, "SLIPWAY_KEEP_DEPLOY_DAYS", defaults.keepDeployDays, {
+      min: 0,
+      max: 36_500,
+    }),
+    gcGraceSeconds: readInteger(env, "SLIPWAY_GC_GRACE_SECONDS", defaults.gcGraceSeconds, {
+      min: 60,
+      max: 30 * 86_400,
+    }),
+    gcIntervalSeconds: readInteger(env, "SLIPWAY_GC_INTERVAL_SECONDS", defaults.gcIntervalSeconds, {
+      min: 0,
+      max: 30 * 86_400,
+    }),
+  };
+}
+
+function readBuildLimits(env: Env): BuildLimits {
+  return {
+    memoryBytes: readSize(env, "SLIPWAY_BUILD_MEMORY", 2 * GIB, { min: 64 * MIB }),
+    maxProcesses: readInteger(env, "SLIPWAY_BUILD_PIDS", 1024, { min: 16, max: 1_000_000 }),
+    cpuWeight: readInteger(env, "SLIPWAY_BUILD_CPU_WEIGHT", 100, { min: 1, max: 10_000 }),
+    diskBytes: readSize(env, "SLIPWAY_BUILD_DISK", 10 * GIB, { min: MIB }),
+    minFreeDiskBytes: readSize(env, "SLIPWAY_MIN_FREE_DISK", GIB, { min: 0 }),
+  };
+}
+
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
+
+function readSize(env: Env, name: string, fallback: number, range: { min: number }): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const bytes = parseSize(raw);
+  if (bytes === undefined || bytes < range.min) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} must be a size like 512M or 2G (K, M, G, T: powers of 1024)` +
+        (range.min > 0 ? ` of at least ${formatSize(range.min)}.` : "."),
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Prometheus `/metrics`: with `SLIPWAY_METRICS_TOKEN` on the server's own port for readers that
+ * send it; with an address (`host:port`) on a listener of its own there (the token is asked
+ * there too when set). Neither: no `/metrics` at all.
+ */
+function readMetricsConfig(env: Env, addressVariable: string): MetricsConfig {
+  const token = readOptionalToken(env, "SLIPWAY_METRICS_TOKEN");
+  const raw = env[addressVariable];
+  if (raw === undefined || raw === "") return { token, address: undefined };
+  if (parseListenAddress(raw) === undefined) {
+    throw new ConfigError(
+      `${addressVariable}=${JSON.stringify(raw)} must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464.`,
+    );
+  }
+  return { token, address: raw };
 }
 
 function readPort(env: Env, name: string, fallback: number): number {

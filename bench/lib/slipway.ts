@@ -31,6 +31,8 @@ export async function startSlipwayChild(options: {
   cleanup: Cleanup;
   logLevel: string;
   env?: Env;
+  /** Options for node itself (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  nodeArgs?: readonly string[];
 }): Promise<SlipwayChild> {
   const { dir, cleanup } = options;
   mkdirSync(dir, { recursive: true });
@@ -68,6 +70,7 @@ export async function startSlipwayChild(options: {
     };
   }
   const { command, args } = pinned(options.pin, process.execPath, [
+    ...(options.nodeArgs ?? []),
     join(PROJECT_ROOT, "bin", "slipway.js"),
     options.command,
   ]);
@@ -246,6 +249,8 @@ export async function linkForgeSite(options: {
   cmd: string;
   publishDir: string;
   webhook: boolean;
+  /** Accept a first build that failed (a benchmark that needs only the link). Default false. */
+  firstBuildMayFail?: boolean;
 }): Promise<LinkedSite> {
   const { platform, forge, siteName } = options;
   const username = `bench-${siteName}`;
@@ -321,7 +326,19 @@ export async function linkForgeSite(options: {
       push_events: true,
     });
   }
-  const firstBuild = await waitForBuild(platform, tenant.token, site.build_id, 120_000);
+  const firstBuild = await waitForBuild(platform, tenant.token, site.build_id, 120_000).catch(
+    async (error: unknown) => {
+      if (options.firstBuildMayFail !== true) throw error;
+      const build = await platformApi<BuildBody>(
+        platform,
+        "GET",
+        `/builds/${site.build_id}`,
+        tenant.token,
+      );
+      console.log(`(the first build failed, which this benchmark does not need: ${build.error})`);
+      return build;
+    },
+  );
   return {
     siteId: site.id,
     siteName: site.name,

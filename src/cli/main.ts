@@ -14,6 +14,7 @@ Commands:
   doctor    check that this machine can run Slipway as configured, and say how to fix what fails
   backup    slipway backup <file.tar>: a consistent copy of the databases and the data directory
   restore   slipway restore <file.tar>: unpack a backup into an empty data directory
+  gc        slipway gc [--dry-run]: expire deploys past retention, remove unused files now
   help      show this help
 
 Configuration comes from environment variables; see README.md.`;
@@ -39,6 +40,9 @@ export async function main(argv: readonly string[]): Promise<void> {
         return;
       case "restore":
         process.exitCode = await (await import("./backup.ts")).restoreCommand(argv.slice(1));
+        return;
+      case "gc":
+        process.exitCode = await (await import("./gc.ts")).gcCommand(argv.slice(1));
         return;
       case "help":
       case "--help":

@@ -10,6 +10,7 @@ import { SecretBox } from "../lib/secret-box.ts";
 import { generateEd25519KeyPair } from "../lib/ssh-keys.ts";
 import { branchRoutes } from "./api/branches/routes.ts";
 import { commitRoutes } from "./api/commits/routes.ts";
+import { repositoryFileRoutes } from "./api/repository-files/routes.ts";
 import { deployKeyRoutes } from "./api/deploy-keys/routes.ts";
 import { hookRoutes } from "./api/hooks/routes.ts";
 import { memberRoutes } from "./api/members/routes.ts";
@@ -31,6 +32,8 @@ import { registerAuthentication } from "./http/auth.ts";
 import { reconcileMergeRequests, refreshMergeRequests } from "./merge-requests/refresh.ts";
 import { gitAccess } from "./projects/git-access.ts";
 import { bootstrapRoot } from "./users/bootstrap.ts";
+import { ForgeMetrics } from "./metrics.ts";
+import { answerMetrics, startMetricsServer } from "../lib/metrics.ts";
 import { createHookDispatcher } from "./webhooks/deliveries.ts";
 
 export interface RunningForge {
@@ -41,6 +44,8 @@ export interface RunningForge {
   sshPort: number;
   /** Set when the root token was generated at this start (shown once). */
   generatedRootToken: string | undefined;
+  /** The separate `/metrics` listener's port (`SLIPWAY_FORGE_METRICS_ADDRESS`), if any. */
+  metricsPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -73,8 +78,20 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
   const ctx: ForgeContext = { ...ctxBase, hooks: createHookDispatcher(ctxBase) };
   const generatedRootToken = await bootstrapRoot(ctx);
 
-  const app = createHttpApp(log, () => liveConfig.publicUrl);
+  const app = createHttpApp(log, () => liveConfig.publicUrl, config.httpTimeouts);
   app.get("/healthz", async () => ({ status: "ok" }));
+  const metrics = new ForgeMetrics();
+  const metricsConfig = config.metrics;
+  if (metricsConfig?.token !== undefined && metricsConfig.address === undefined) {
+    app.get("/metrics", async (request, reply) => {
+      const answer = await answerMetrics(
+        metrics.registry,
+        metricsConfig.token,
+        request.headers.authorization,
+      );
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
+    });
+  }
   await app.register(
     async (api) => {
       registerAuthentication(api, ctx);
@@ -88,6 +105,7 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
       commitStatusRoutes(api, ctx);
       branchRoutes(api, ctx);
       commitRoutes(api, ctx);
+      repositoryFileRoutes(api, ctx);
       personalAccessTokenRoutes(api, ctx);
     },
     { prefix: "/api/v4" },
@@ -96,12 +114,25 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
     access: gitAccess(ctx),
     // Open merge requests follow their source branch (head ref, "update" hooks), like GitLab.
     afterPush: (event) => refreshMergeRequests(ctx, event),
+    onOperation: (transport, command) => metrics.gitOperation(transport, command),
   };
   smartHttpRoutes(app, ctx, git);
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as AddressInfo).port;
   const ssh = await startSshServer(ctx, hostKey, { host: config.host, port: config.sshPort }, git);
+  const metricsServer =
+    metricsConfig?.address === undefined
+      ? undefined
+      : await startMetricsServer(metrics.registry, {
+          ...metricsConfig,
+          address: metricsConfig.address,
+        }).catch(async (error: unknown) => {
+          await stopAll(ctx, app, ssh);
+          throw new Error(
+            `SLIPWAY_FORGE_METRICS_ADDRESS=${metricsConfig.address}: ${String(error)}`,
+          );
+        });
   // With port 0 (tests) the real ports are known only now; URLs handed out must carry them.
   liveConfig.httpPort = httpPort;
   liveConfig.sshPort = ssh.port;
@@ -118,7 +149,11 @@ export async function startForge(config: ForgeConfig, logger?: Logger): Promise<
     url: `http://${config.host}:${httpPort}`,
     sshPort: ssh.port,
     generatedRootToken,
-    stop: () => stopAll(ctx, app, ssh),
+    metricsPort: metricsServer?.port,
+    stop: async () => {
+      await metricsServer?.stop();
+      await stopAll(ctx, app, ssh);
+    },
   };
 }
 

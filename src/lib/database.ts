@@ -1,7 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from "kysely";
+import {
+  Kysely,
+  Migrator,
+  sql,
+  SqliteDialect,
+  type Migration,
+  type MigrationProvider,
+  type Transaction,
+} from "kysely";
 
 /**
  * Opens an embedded SQLite database for Kysely. Only this module knows it is SQLite: the
@@ -11,10 +19,34 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const database = new SQLite(path);
   database.pragma("journal_mode = WAL");
+  // NORMAL in WAL mode never corrupts, but a power cut can lose the last commits. FULL syncs the
+  // WAL at every commit: 1.3 ms a commit on this disk against 0.04 ms (30×), too much for build
+  // logs, heartbeats and per-file upload rows, so only `durableTransaction` pays it.
   database.pragma("synchronous = NORMAL");
   database.pragma("foreign_keys = ON");
   database.pragma("busy_timeout = 5000");
   return new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
+}
+
+/**
+ * A transaction whose commit survives a power cut before it returns: for the writes that
+ * acknowledge something to a client (a push recorded, a deploy ready, a publish). It commits
+ * with `synchronous = FULL`, which syncs the whole WAL, so the earlier NORMAL commits the
+ * acknowledgement builds on (the upload rows of a deploy, say) become durable with it. The one
+ * connection is held throughout, so no other commit runs at FULL or this one at NORMAL.
+ */
+export async function durableTransaction<Schema, T>(
+  db: Kysely<Schema>,
+  work: (trx: Transaction<Schema>) => Promise<T>,
+): Promise<T> {
+  return db.connection().execute(async (connection) => {
+    await sql`PRAGMA synchronous = FULL`.execute(connection);
+    try {
+      return await connection.transaction().execute(work);
+    } finally {
+      await sql`PRAGMA synchronous = NORMAL`.execute(connection);
+    }
+  });
 }
 
 /** Brings the schema up to date with the given, in-code migrations (applied in name order). */

@@ -3,6 +3,7 @@ import type { PlatformConfig } from "../config.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SecretBox } from "../lib/secret-box.ts";
 import type { JobQueue } from "./jobs/queue.ts";
+import type { PlatformMetrics } from "./metrics/metrics.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
 import type { ResolveHost } from "./repos/host-guard.ts";
 
@@ -19,6 +20,8 @@ export interface PlatformContext {
   now: () => Date;
   /** The durable job queue (builds); on the database, so shared by every process. */
   jobs: JobQueue;
+  /** Prometheus metrics of this server instance (absent in contexts tests build by hand). */
+  metrics?: PlatformMetrics;
 }
 
 export const isoNow = (ctx: Pick<PlatformContext, "now">): string => ctx.now().toISOString();

@@ -5,12 +5,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Http2SecureServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { ConfigError, type PlatformConfig } from "../config.ts";
+import { ConfigError, defaultStoragePolicy, type PlatformConfig } from "../config.ts";
 import { migrate, openSqlite } from "../lib/database.ts";
 import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
 import { accountRoutes } from "./api/accounts/routes.ts";
+import { auditRoutes } from "./api/audit/routes.ts";
 import { accessTokenRoutes } from "./api/access-tokens/routes.ts";
 import { passwordRoutes } from "./api/passwords/routes.ts";
 import { sessionRoutes } from "./api/session/routes.ts";
@@ -30,6 +31,9 @@ import { certificateForHost } from "./domains/certificates.ts";
 import { createCertificateHandler, startCertificateSweeps } from "./domains/issuer.ts";
 import { CERTIFICATE_QUEUE } from "./domains/queue-names.ts";
 import { createFront } from "./edge/front.ts";
+import { createSiteProtection } from "./edge/protection.ts";
+import { PlatformMetrics } from "./metrics/metrics.ts";
+import { answerMetrics, startMetricsServer } from "../lib/metrics.ts";
 import {
   createHttpsServer,
   destroyHttpsConnections,
@@ -41,6 +45,10 @@ import { webhookDeliveryRoutes, webhookIntakeRoutes } from "./api/webhooks/route
 import { bootstrapAdmin } from "./accounts/bootstrap.ts";
 import { buildRoutes } from "./api/builds/routes.ts";
 import { deployRoutes } from "./api/deploys/routes.ts";
+import { presentDeploy } from "./api/deploys/presenter.ts";
+import { hookRoutes } from "./api/hooks/routes.ts";
+import { createNotificationHandler } from "./notifications/deliver.ts";
+import { NOTIFICATION_QUEUE } from "./notifications/notify.ts";
 import type { DeployServices } from "./deploys/digest.ts";
 import {
   createDeployFinishHandler,
@@ -57,9 +65,14 @@ import { SqlJobQueue } from "./jobs/queue.ts";
 import { createBuildHandler } from "./builds/runner.ts";
 import { sweepOrphanedBuildRows } from "./builds/recovery.ts";
 import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox/run.ts";
+import { buildLimitsWarning } from "./builds/sandbox/confinement.ts";
 import { BUILD_QUEUE } from "./builds/service.ts";
-import { startWorkerPool, type WorkerPool } from "./jobs/workers.ts";
-import { LocalBlobStore } from "./deploys/blob-store.ts";
+import { startWorkerPool, type HeartbeatSeam, type WorkerPool } from "./jobs/workers.ts";
+import type { TestPausePoint } from "./builds/stage.ts";
+import { CollectableBlobStore } from "./deploys/collectable-blobs.ts";
+import { collectGarbage, type GcOptions, type GcReport } from "./storage/gc.ts";
+import { createGcHandler, GC_QUEUE, startGcSchedule } from "./storage/schedule.ts";
+import { withBuildQuota } from "./quotas/build-slots.ts";
 import { LocalManifestStore } from "./deploys/manifest.ts";
 import { DbSiteResolver } from "./edge/db-resolver.ts";
 import { createEdge } from "./edge/handler.ts";
@@ -69,6 +82,8 @@ import { platformMigrations } from "./db/migrations.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
 import { createHttpApp, type PlatformApp } from "./http/app.ts";
 import { registerAuthentication } from "./http/auth.ts";
+import { registerAuditRequests } from "./http/audit.ts";
+import { DEFAULT_AUDIT_RETENTION_DAYS, pruneAuditEvents } from "./audit/events.ts";
 import { systemResolver, type ResolveHost } from "./repos/host-guard.ts";
 
 export interface RunningPlatform {
@@ -82,6 +97,10 @@ export interface RunningPlatform {
   generatedAdminToken: string | undefined;
   /** Set while no user has a dashboard password yet: the administrator's first one. */
   generatedAdminPassword: GeneratedAdminPassword | undefined;
+  /** One garbage collection now (retention, then blobs and leftovers), as `slipway gc`. */
+  collectGarbage(options?: GcOptions): Promise<GcReport>;
+  /** The separate `/metrics` listener's port (`SLIPWAY_METRICS_ADDRESS`), when there is one. */
+  metricsPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -109,6 +128,10 @@ export interface PlatformOptions {
   certificateSweepMs?: number;
   /** How often the TLS listener re-reads a cached certificate (default 30 s). */
   tlsRecheckMs?: number;
+  /** Tests: wraps every job heartbeat (to make a worker's heartbeats fail). */
+  jobHeartbeat?: HeartbeatSeam;
+  /** Tests: holds builds at this point (`pauseForTest`), for `kill -9` there. */
+  testPauseAt?: TestPausePoint;
 }
 
 /** The platform's composition root: config → keys → database → services → HTTP server. */
@@ -148,18 +171,26 @@ export async function startPlatform(
     resolveHost: options.resolveHost ?? systemResolver,
     now: () => new Date(),
     jobs: new SqlJobQueue(db),
+    metrics: new PlatformMetrics({ db }),
   };
   const generatedAdminToken = await bootstrapAdmin(ctx);
   const generatedAdminPassword = await bootstrapAdminPassword(ctx);
 
   // Deploy files, build directories, and what a crash may have left behind.
   const deployRoot = join(config.dataDir, "deploys");
-  const blobs = await LocalBlobStore.open(deployRoot);
+  ctx.metrics?.attach({ deployRoot });
+  const storagePolicy = config.storage ?? defaultStoragePolicy();
+  const blobs = await CollectableBlobStore.open(deployRoot, {
+    graceMs: storagePolicy.gcGraceSeconds * 1000,
+  });
   const manifests = await LocalManifestStore.open(deployRoot);
   const buildDirs = await prepareBuildDirs(config.dataDir);
   await sweepStaleGitTempDirs(buildDirs.gitTempRoot);
   await sweepWorkDirs(db, buildDirs.workRoot);
   if (process.getuid?.() === 0) await sweepOrphanedBuilds();
+  // Builds without cgroups are capped by rlimits only: said once, here (and in each build's log).
+  const limitsWarning = await buildLimitsWarning();
+  if (limitsWarning !== undefined) log.warn(limitsWarning);
 
   // The edge serves every host under the sites domain (except the API's own); the rest is API.
   const resolver = new DbSiteResolver({
@@ -178,8 +209,21 @@ export async function startPlatform(
     finishInline: options.finishDeploysInline ?? true,
   };
   await resumeProcessingDeploys(ctx, deployServices);
+  const gcStores = { blobs, manifests, uploadDir: deployServices.uploadDir, ...buildDirs };
 
-  const edge = createEdge({ resolver, logger: log.child({ component: "edge" }) });
+  const edge = createEdge({
+    resolver,
+    logger: log.child({ component: "edge" }),
+    sharedSitesDomain: config.sitesDomain,
+    protection: createSiteProtection({
+      ctx,
+      sitesDomain: config.sitesDomain,
+      masterKey,
+      ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
+    }),
+    ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
+  });
+  ctx.metrics?.attach({ hotCache: () => edge.stats().cache });
   // Every listener: ACME challenges first, then sites (own names and custom domains), then API.
   const domainsConfig = config.domains;
   const ports: { http: number; https: number | null } = { http: config.port, https: null };
@@ -216,9 +260,23 @@ export async function startPlatform(
     },
   });
   app.get("/healthz", async () => ({ status: "ok" }));
+  // Prometheus: here for holders of the token, unless the operator chose an address of its own.
+  const metricsConfig = config.metrics;
+  if (metricsConfig?.token !== undefined && metricsConfig.address === undefined) {
+    app.get("/metrics", async (request, reply) => {
+      const answer = await answerMetrics(
+        ctx.metrics!.registry,
+        metricsConfig.token,
+        request.headers.authorization,
+      );
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
+    });
+  }
   await app.register(
     async (api) => {
+      registerAuditRequests(api, ctx);
       registerAuthentication(api, ctx);
+      auditRoutes(api, ctx);
       userRoutes(api, ctx);
       sessionRoutes(api, ctx);
       passwordRoutes(api, ctx);
@@ -235,6 +293,7 @@ export async function startPlatform(
       gitConnectionRoutes(api, ctx);
       siteLinkRoutes(api, ctx);
       domainRoutes(api, ctx, { onCertificateChanged: certificateChanged });
+      hookRoutes(api, ctx);
     },
     { prefix: "/api/v1" },
   );
@@ -255,6 +314,7 @@ export async function startPlatform(
   // The public listeners (docs/production.md): sites and challenges over HTTP on their own port
   // when `SLIPWAY_HTTP_PORT` differs from the API's (the API stays private there), and HTTPS.
   let publicHttp: Server | undefined;
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   let https: Http2SecureServer | undefined;
   try {
     if (domainsConfig?.httpPort !== undefined && domainsConfig.httpPort !== config.port) {
@@ -274,8 +334,17 @@ export async function startPlatform(
       );
       ports.https = await listen(https, config.host, domainsConfig.httpsPort, "SLIPWAY_HTTPS_PORT");
     }
+    if (metricsConfig?.address !== undefined) {
+      metricsServer = await startMetricsServer(ctx.metrics!.registry, {
+        ...metricsConfig,
+        address: metricsConfig.address,
+      }).catch((error: unknown) => {
+        throw new ConfigError(`SLIPWAY_METRICS_ADDRESS=${metricsConfig.address}: ${String(error)}`);
+      });
+    }
   } catch (error) {
     publicHttp?.close();
+    https?.close();
     await app.close();
     await db.destroy();
     throw error;
@@ -290,27 +359,38 @@ export async function startPlatform(
       count: config.builds.workers,
       log,
       ...(options.buildLeaseMs !== undefined ? { leaseMs: options.buildLeaseMs } : {}),
+      ...(options.jobHeartbeat !== undefined ? { heartbeat: options.jobHeartbeat } : {}),
       handlers: {
-        [BUILD_QUEUE]: createBuildHandler({
+        [BUILD_QUEUE]: withBuildQuota(
           ctx,
-          blobs,
-          manifests,
-          ...buildDirs,
-          onPublished: (site) => resolver.invalidateSite(site.name),
-          ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
-          ...(options.gitCaFile !== undefined ? { gitCaFile: options.gitCaFile } : {}),
-        }),
+          createBuildHandler({
+            ctx,
+            blobs,
+            manifests,
+            ...buildDirs,
+            onPublished: (site) => resolver.invalidateSite(site.name),
+            ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
+            ...(options.gitCaFile !== undefined ? { gitCaFile: options.gitCaFile } : {}),
+            ...(options.testPauseAt !== undefined ? { testPauseAt: options.testPauseAt } : {}),
+          }),
+        ),
         [COMMIT_STATUS_QUEUE]: createCommitStatusHandler(ctx),
         [DEPLOY_QUEUE]: createDeployFinishHandler(ctx, deployServices),
+        [GC_QUEUE]: createGcHandler(ctx, gcStores),
+        [NOTIFICATION_QUEUE]: createNotificationHandler(ctx, {
+          presentDeploy: (deploy, siteName) => presentDeploy(ctx.config, deploy, siteName),
+        }),
         [CERTIFICATE_QUEUE]: createCertificateHandler(ctx, {
           onChanged: certificateChanged,
           challengePort: () => ports.http,
         }),
       },
+      ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
       onSweep: async () => {
         await sweepOrphanedBuildRows(ctx);
         await sweepAbandonedDeploys(ctx);
         await sweepExpiredSessions(ctx);
+        await pruneAuditEvents(ctx.db, config.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS);
       },
     });
   }
@@ -318,6 +398,11 @@ export async function startPlatform(
   const linkChecks = startLinkChecks(
     ctx,
     options.buildWorkers === false ? 0 : (config.linkCheckIntervalSeconds ?? 0),
+  );
+  // Garbage collection on a schedule, where the workers run (docs/production.md, "Storage").
+  const gcSchedule = startGcSchedule(
+    ctx,
+    options.buildWorkers === false ? 0 : storagePolicy.gcIntervalSeconds * 1000,
   );
   // Due renewals and retries become durable jobs, where the workers run.
   const certificateSweeps =
@@ -341,7 +426,11 @@ export async function startPlatform(
     ports,
     generatedAdminToken,
     generatedAdminPassword,
+    collectGarbage: (gcOptions) => collectGarbage(ctx, gcStores, gcOptions),
+    metricsPort: metricsServer?.port,
     stop: async () => {
+      await metricsServer?.stop();
+      gcSchedule.stop();
       // Running builds stop and give their jobs back (the next start runs them again).
       await workers?.stop();
       await linkChecks.stop();

@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { runChecked } from "../../src/lib/run.ts";
-import { chromiumAvailable, launchBrowser, type TestBrowser } from "../helpers/browser.ts";
-import {
-  addForgeDeployKey,
-  createPushedProject,
-  repoWithDeployKey,
-  startForgeAndPlatform,
-  type WorkingCopy,
-} from "../helpers/e2e.ts";
-import type { TestForge } from "../helpers/forge.ts";
+import { chromiumAvailable } from "../helpers/browser.ts";
+import { signInWithToken, startDashboardStory, type DashboardStory } from "../helpers/dashboard.ts";
+import { addForgeDeployKey, repoWithDeployKey } from "../helpers/e2e.ts";
 import type { TestPlatform } from "../helpers/platform.ts";
 import { createDeployKey, waitForBuild } from "../helpers/sites.ts";
 
@@ -25,7 +14,6 @@ import { createDeployKey, waitForBuild } from "../helpers/sites.ts";
  * nothing here asserts a time.
  */
 
-const ROOT = resolve(import.meta.dirname, "../..");
 const LONG = 180_000;
 const LINES = 100_000;
 
@@ -68,43 +56,26 @@ describe(
   "a 100,000-line build log in the dashboard",
   { skip: !chromiumAvailable() && "Chromium is not installed (apt-get install chromium)" },
   () => {
-    let forge: TestForge;
+    let story: DashboardStory;
     let platform: TestPlatform;
-    let repo: WorkingCopy;
-    let browser: TestBrowser;
     let page: Page;
-    let shots: string;
 
     before(async () => {
-      if (!existsSync(join(ROOT, "dist", "web", "index.html"))) {
-        await runChecked(process.execPath, ["--import", "tsx", "scripts/build-web.ts"], {
-          cwd: ROOT,
-        });
-      }
-      shots = process.env.SLIPWAY_SCREENSHOTS
-        ? resolve(ROOT, process.env.SLIPWAY_SCREENSHOTS)
-        : await mkdtemp(join(tmpdir(), "slipway-shots-"));
-      await mkdir(shots, { recursive: true });
-      ({ forge, platform } = await startForgeAndPlatform({ buildWorkers: 1 }));
-      const made = await createPushedProject(forge, "lena", "chatty", {
-        "index.html": "<h1>chatty</h1>\n",
-        "build.sh": BUILD_SH,
+      story = await startDashboardStory({
+        owner: "lena",
+        path: "chatty",
+        files: { "index.html": "<h1>chatty</h1>\n", "build.sh": BUILD_SH },
+        buildWorkers: 1,
+        initScript: OBSERVE_LONG_TASKS,
       });
-      repo = made.repo;
+      ({ platform, page } = story);
       const key = await createDeployKey(platform);
-      await addForgeDeployKey(forge, made.project, made.owner, key.public_key);
-      browser = await launchBrowser();
-      const context = await browser.newContext();
-      await context.addInitScript(OBSERVE_LONG_TASKS);
-      page = await context.newPage();
-      await page.goto(`${platform.url}/sign-in`);
-      await page.getByLabel("Access token").fill(platform.adminToken);
-      await page.getByRole("button", { name: "Sign in with token" }).click();
-      await page.getByText("You have no sites yet").waitFor({ timeout: 15_000 });
+      await addForgeDeployKey(story.forge, story.project, story.owner, key.public_key);
+      await signInWithToken(page, platform);
       const created = await platform.api<{ deploy_id: string; build_id: string }>(
         "POST",
         "/sites",
-        { body: { name: "chatty", repo: repoWithDeployKey(made.project, key.id) } },
+        { body: { name: "chatty", repo: repoWithDeployKey(story.project, key.id) } },
       );
       assert.equal(created.status, 201, created.text);
       // The page opens while the build runs: the log streams in live.
@@ -114,10 +85,7 @@ describe(
     });
 
     after(async () => {
-      await browser?.close();
-      await repo?.cleanup();
-      await platform?.stop();
-      await forge?.stop();
+      await story?.stop();
     });
 
     it("shows every line once, scrolls to the last, and keeps answering", async (t) => {
@@ -179,7 +147,7 @@ describe(
       await page.getByRole("button", { name: "Follow the end" }).click();
       await lastRow.waitFor({ state: "visible" });
       t.diagnostic(describeTasks("jumping to a stage and back", await takeLongTasks(page)));
-      await page.screenshot({ path: join(shots, "deploy-long-log.png") });
+      await story.shot("deploy-long-log");
     });
   },
 );

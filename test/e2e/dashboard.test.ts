@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
-import { runChecked } from "../../src/lib/run.ts";
-import { chromiumAvailable, launchBrowser, type TestBrowser } from "../helpers/browser.ts";
+import { chromiumAvailable, type TestBrowser } from "../helpers/browser.ts";
+import { startDashboardStory, type DashboardStory } from "../helpers/dashboard.ts";
 import {
   addForgeDeployKey,
   createPushedProject,
   edgeGet,
-  startForgeAndPlatform,
   waitForPage,
   type WorkingCopy,
 } from "../helpers/e2e.ts";
@@ -33,7 +28,6 @@ import { poll } from "../helpers/wait.ts";
  * docs/screenshots/), or to a temporary directory.
  */
 
-const ROOT = resolve(import.meta.dirname, "../..");
 const LONG = 90_000;
 
 /** Prints a line every 50 ms for 2 s, then publishes. */
@@ -51,60 +45,42 @@ const BUILD_SH = [
   "",
 ].join("\n");
 
-async function ensureDashboardBuilt(): Promise<void> {
-  if (existsSync(join(ROOT, "dist", "web", "index.html"))) return;
-  await runChecked(process.execPath, ["--import", "tsx", "scripts/build-web.ts"], { cwd: ROOT });
-}
-
 describe(
   "the dashboard in a real browser (platform + forge)",
   { skip: !chromiumAvailable() && "Chromium is not installed (apt-get install chromium)" },
   () => {
+    let story: DashboardStory;
     let forge: TestForge;
     let platform: TestPlatform;
     let owner: TestUser;
     let project: TestProject;
     let repo: WorkingCopy;
-    const repos: WorkingCopy[] = [];
     let browser: TestBrowser;
     let context: BrowserContext;
     let page: Page;
-    let shots: string;
     let port = "";
-    const errors: string[] = [];
 
     before(async () => {
-      await ensureDashboardBuilt();
-      shots = process.env.SLIPWAY_SCREENSHOTS
-        ? resolve(ROOT, process.env.SLIPWAY_SCREENSHOTS)
-        : await mkdtemp(join(tmpdir(), "slipway-shots-"));
-      await mkdir(shots, { recursive: true });
-      ({ forge, platform } = await startForgeAndPlatform({ forgeApi: true, buildWorkers: 2 }));
+      story = await startDashboardStory({
+        owner: "dana",
+        path: "site",
+        files: { "index.html": "<h1>version one</h1>\n", "build.sh": BUILD_SH },
+        forgeApi: true,
+        buildWorkers: 2,
+      });
+      ({ forge, platform, owner, project, repo, browser, context, page } = story);
       port = new URL(platform.url).port;
-      ({ owner, project, repo } = await createPushedProject(forge, "dana", "site", {
-        "index.html": "<h1>version one</h1>\n",
-        "build.sh": BUILD_SH,
-      }));
-      browser = await launchBrowser();
-      context = await browser.newContext();
-      page = await context.newPage();
-      page.on("pageerror", (error) => errors.push(error.message));
     });
 
     after(async () => {
-      await browser?.close();
-      await repo?.cleanup();
-      for (const other of repos) await other.cleanup();
-      await platform?.stop();
-      await forge?.stop();
+      await story?.stop();
     });
 
-    const shot = (target: Page, name: string) =>
-      target.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+    const shot = (target: Page, name: string) => story.shot(name, { target });
 
     /** Waits until the page shows `text` (in `within`, or anywhere). */
-    const see = async (text: string | RegExp, timeout = 15_000, within = "body") =>
-      page.locator(within).getByText(text).first().waitFor({ state: "visible", timeout });
+    const see = (text: string | RegExp, timeout = 15_000, within = "body") =>
+      story.see(text, timeout, within);
 
     const deployRows = () => page.locator("li.deploy-row");
 
@@ -377,7 +353,7 @@ describe(
         "index.html": "<h1>by hand</h1>\n",
         "build.sh": SLOW_BUILD_SH,
       });
-      repos.push(manual.repo);
+      story.repos.push(manual.repo);
       await page.getByRole("link", { name: "New site", exact: true }).click();
       await page.getByRole("tab", { name: /By hand/ }).click();
       await page.getByRole("button", { name: "Make a deploy key" }).click();
@@ -512,7 +488,7 @@ describe(
       await page.waitForURL(/\/sign-in\?redirect=/);
       const status = (await edgeGet(platform.url, "127.0.0.1")).status;
       assert.equal(status, 200, "the dashboard's own host serves the app");
-      assert.deepEqual(errors, [], "no uncaught errors in the page");
+      assert.deepEqual(story.errors, [], "no uncaught errors in the page");
     });
   },
 );

@@ -366,12 +366,15 @@ export async function publishFiles(
   token: string,
   siteId: string,
   files: Record<string, string>,
+  /** `branch`: a branch deploy (served at `{branch}--{site}`, not published). */
+  options: { branch?: string } = {},
 ): Promise<string> {
   const sha1 = (s: string): string => createHash("sha1").update(s).digest("hex");
   const created = await t.api<{ id: string }>("POST", `/sites/${siteId}/deploys`, {
     token,
     body: {
       draft: false,
+      ...options,
       files: Object.fromEntries(Object.entries(files).map(([p, d]) => [p, sha1(d)])),
     },
   });

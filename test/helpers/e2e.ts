@@ -4,6 +4,7 @@ import { request } from "node:http";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { PlatformConfig } from "../../src/config.ts";
 import { runChecked } from "../../src/lib/run.ts";
 import { startTestForge, type TestForge, type TestProject, type TestUser } from "./forge.ts";
 import { startTestPlatform, TEST_BUILD_POLICY, type TestPlatform } from "./platform.ts";
@@ -88,9 +89,16 @@ export async function createWorkingCopy(
  * keys), and with `forgeApi` its HTTP port too (linking through a connection, commit statuses).
  */
 export async function startForgeAndPlatform(
-  options: { forgeApi?: boolean; buildWorkers?: number } = {},
+  options: {
+    forgeApi?: boolean;
+    buildWorkers?: number;
+    /** Both servers' `/metrics` (token, own address); default: none. */
+    metrics?: PlatformConfig["metrics"];
+  } = {},
 ): Promise<{ forge: TestForge; platform: TestPlatform }> {
-  const forge = await startTestForge();
+  const forge = await startTestForge(
+    options.metrics !== undefined ? { metrics: { ...options.metrics, address: undefined } } : {},
+  );
   try {
     const allowed = [`127.0.0.1:${forge.sshPort}`];
     if (options.forgeApi === true) allowed.push(`127.0.0.1:${new URL(forge.url).port}`);
@@ -101,6 +109,7 @@ export async function startForgeAndPlatform(
           ...TEST_BUILD_POLICY,
           workers: options.buildWorkers ?? TEST_BUILD_POLICY.workers,
         },
+        ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       },
     });
     return { forge, platform };
@@ -181,8 +190,16 @@ export interface EdgeResponse {
   body: string;
 }
 
-/** GET `path` from the platform's port with `Host: host` (as a browser at that name would). */
-export function edgeGet(baseUrl: string, host: string, path = "/"): Promise<EdgeResponse> {
+/**
+ * GET `path` from the platform's port with `Host: host` (as a browser at that name would);
+ * `init` for another method, more headers (cookies, credentials) or a body.
+ */
+export function edgeGet(
+  baseUrl: string,
+  host: string,
+  path = "/",
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<EdgeResponse> {
   const base = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -190,8 +207,8 @@ export function edgeGet(baseUrl: string, host: string, path = "/"): Promise<Edge
         host: base.hostname,
         port: base.port,
         path,
-        method: "GET",
-        headers: { host: `${host}:${base.port}` },
+        method: init.method ?? "GET",
+        headers: { ...init.headers, host: `${host}:${base.port}` },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -207,7 +224,7 @@ export function edgeGet(baseUrl: string, host: string, path = "/"): Promise<Edge
       },
     );
     req.on("error", reject);
-    req.end();
+    req.end(init.body);
   });
 }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { PlatformConfig } from "../../src/config.ts";
+import type { TestPausePoint } from "../../src/platform/builds/stage.ts";
 
 /** A platform running in a child process (see `platform-child.ts`), killable with SIGKILL. */
 export interface PlatformProcess {
@@ -14,7 +15,12 @@ const CHILD = fileURLToPath(new URL("./platform-child.ts", import.meta.url));
 
 export async function startPlatformProcess(
   config: PlatformConfig & { masterKey: Buffer },
-  options: { buildLeaseMs: number; logFile?: string },
+  options: {
+    buildLeaseMs: number;
+    logFile?: string;
+    /** Holds every build at this point (SLIPWAY_TEST_PAUSE_AT, see `platform-child.ts`). */
+    pauseAt?: TestPausePoint;
+  },
 ): Promise<PlatformProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", CHILD], {
     env: {
@@ -24,6 +30,7 @@ export async function startPlatformProcess(
         buildLeaseMs: options.buildLeaseMs,
       }),
       SLIPWAY_TEST_LOG: options.logFile ?? "/dev/null",
+      ...(options.pauseAt !== undefined ? { SLIPWAY_TEST_PAUSE_AT: options.pauseAt } : {}),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

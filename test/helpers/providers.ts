@@ -89,6 +89,8 @@ export interface ProviderUnderTest {
   addRepos(count: number): Promise<void>;
   /** Makes `count` more branches of the repository, named `bulk-000`, …, at `main`'s head. */
   addBranches(count: number): Promise<void>;
+  /** Commits `files` (path → text) to `main`, at the provider. */
+  commitFiles(files: Record<string, string>): Promise<void>;
   /** The repository's deploy keys, at the provider. */
   storedKeys(): Promise<StoredKey[]>;
   /** The contexts (names) of the commit statuses on `sha`, at the provider. */
@@ -186,6 +188,10 @@ async function startGitLab(): Promise<ProviderUnderTest> {
         const names = Array.from({ length: count }, (_, i) => bulkName(i));
         await work!.push("main", names);
       },
+      async commitFiles(files) {
+        await work!.commit(files);
+        await work!.push("main");
+      },
       async storedKeys() {
         const keys = await forge.api<{ key: string; can_push: boolean }[]>(
           "GET",
@@ -247,6 +253,9 @@ async function startGitHub(): Promise<ProviderUnderTest> {
           "octo/site",
           Array.from({ length: count }, (_, i) => bulkName(i)),
         ),
+      commitFiles: async (files) => {
+        await gh.commit("octo/site", files);
+      },
       storedKeys: async () =>
         gh.repo("octo/site").keys.map((k) => ({ key: k.key, readOnly: k.readOnly })),
       storedStatuses: async (sha) =>
@@ -292,6 +301,9 @@ async function startBitbucket(): Promise<ProviderUnderTest> {
     addBranches: async (count) => {
       for (let i = 0; i < count; i++) bb.setBranch("acme-web/site", bulkName(i), head);
     },
+    commitFiles: async (files) => {
+      bb.commitFiles("acme-web/site", "main", files);
+    },
     storedKeys: async () =>
       bb.deployKeys("acme-web/site").map((k) => ({ key: k.key, readOnly: true })),
     storedStatuses: async (sha) => bb.buildStatuses("acme-web/site", sha).map((s) => s.key),
@@ -328,6 +340,9 @@ async function startGitea(): Promise<ProviderUnderTest> {
     },
     addBranches: async (count) => {
       for (let i = 0; i < count; i++) gitea.setBranch("ada/site", bulkName(i), head);
+    },
+    commitFiles: async (files) => {
+      gitea.commitFiles("ada/site", "main", files);
     },
     storedKeys: async () =>
       gitea.deployKeys("ada/site").map((k) => ({ key: k.key, readOnly: k.readOnly })),

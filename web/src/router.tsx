@@ -3,6 +3,7 @@ import { NotFound, RootLayout } from "./components/layout.tsx";
 import { AccountPage } from "./pages/account.tsx";
 import { DeliveriesPage } from "./pages/deliveries.tsx";
 import { DeployPage } from "./pages/deploy.tsx";
+import { DomainsPage } from "./pages/domains.tsx";
 import { InvitePage } from "./pages/invite.tsx";
 import { LinkPage } from "./pages/link.tsx";
 import { NewSitePage } from "./pages/new-site.tsx";
@@ -63,6 +64,11 @@ const settings = createRoute({
   path: "/settings",
   component: SettingsPage,
 });
+const domains = createRoute({
+  getParentRoute: () => site,
+  path: "/domains",
+  component: DomainsPage,
+});
 const deliveries = createRoute({
   getParentRoute: () => site,
   path: "/deliveries",
@@ -95,7 +101,7 @@ const routeTree = rootRoute.addChildren([
   home,
   sites,
   newSite,
-  site.addChildren([siteDeploys, deploy, settings, deliveries, link]),
+  site.addChildren([siteDeploys, deploy, settings, domains, deliveries, link]),
   account,
   tokens,
   users,

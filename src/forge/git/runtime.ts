@@ -22,6 +22,11 @@ export type AfterPush = (event: PushEvent) => Promise<void>;
 export interface GitTransportServices {
   access: GitAccess;
   afterPush: AfterPush;
+  /** Called once per git command allowed to run (metrics). */
+  onOperation?: (
+    transport: "ssh" | "http",
+    command: "upload-pack" | "receive-pack" | "upload-archive",
+  ) => void;
 }
 
 /** Names the file post-receive appends "old new ref" lines to, one fresh file per push. */

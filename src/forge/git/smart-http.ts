@@ -85,7 +85,7 @@ function basicPassword(header: string | undefined): string | null | undefined {
 async function serve(
   ctx: ForgeContext,
   runtime: GitRuntime,
-  { access, afterPush }: GitTransportServices,
+  { access, afterPush, onOperation }: GitTransportServices,
   request: FastifyRequest,
   reply: FastifyReply,
   endpoint: Endpoint,
@@ -151,9 +151,11 @@ async function serve(
   if (repoDir.startsWith("..") || isAbsolute(repoDir)) throw new Error("repository outside root");
   const pusherId = decision.pusherId;
   if (push && pusherId === null) return plain(reply, 403, GitAccessMessages.upload);
+  if (endpoint !== "info/refs") onOperation?.("http", push ? "receive-pack" : "upload-pack");
   const logPath = push ? await createPushLog(runtime) : undefined;
 
   const protocol = request.headers["git-protocol"];
+  const maxPush = push ? ctx.config.maxPushBytes : undefined;
   const env = gitEnv({
     GATEWAY_INTERFACE: "CGI/1.1",
     SERVER_PROTOCOL: `HTTP/${request.raw.httpVersion}`,
@@ -172,10 +174,13 @@ async function serve(
       typeof protocol === "string" && isValidGitProtocol(protocol) ? protocol : undefined,
     REMOTE_USER: actor.kind === "user" ? actor.user.username : "",
     REMOTE_ADDR: request.ip,
-    // The forge's hooks for every repository (http-backend takes no -c option).
-    GIT_CONFIG_COUNT: "1",
+    // The forge's hooks for every repository (http-backend takes no -c option), and the push
+    // cap: git counts the (inflated) pack and refuses it on its own error channel.
+    GIT_CONFIG_COUNT: maxPush === undefined ? "1" : "2",
     GIT_CONFIG_KEY_0: "core.hooksPath",
     GIT_CONFIG_VALUE_0: runtime.hooksDir,
+    GIT_CONFIG_KEY_1: maxPush === undefined ? undefined : "receive.maxInputSize",
+    GIT_CONFIG_VALUE_1: maxPush === undefined ? undefined : String(maxPush),
     [PUSH_LOG_ENV]: logPath,
   });
 
@@ -251,6 +256,11 @@ async function serve(
   }
   body.write(head.rest);
   cgi.stdout.pipe(body, { end: false });
+  // A push git stopped reading (over the size cap) leaves the rest of its body unread: the
+  // connection closes once the answer is out, instead of waiting for bytes no one will read.
+  reply.raw.once("finish", () => {
+    if (!request.raw.complete) request.raw.socket.destroy();
+  });
   void finished.finally(() => body.end());
   return reply.code(head.status).headers(head.headers).send(body);
 }

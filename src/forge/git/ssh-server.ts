@@ -282,11 +282,16 @@ class SshGitHandler {
     const pusherId = decision.pusherId;
     if (push && pusherId === null) return finish(channel, 1, GitAccessMessages.upload);
     if (channelClosed) return;
+    this.services.onOperation?.("ssh", parsed.service);
 
     // The repository path comes from the project id only; the client's path was just a name.
     // It is absolute, so never an option; upload-archive takes exactly one argument (no `--`).
     const repoPath = resolve(this.ctx.repositories.pathFor(projectId));
-    const args = ["-c", `core.hooksPath=${this.runtime.hooksDir}`, parsed.service];
+    const args = ["-c", `core.hooksPath=${this.runtime.hooksDir}`];
+    // The push cap: git counts the pack and refuses it on its own error channel.
+    const maxPush = this.ctx.config.maxPushBytes;
+    if (push && maxPush !== undefined) args.push("-c", `receive.maxInputSize=${maxPush}`);
+    args.push(parsed.service);
     if (parsed.service === "upload-pack") args.push("--strict", "--", repoPath);
     else if (parsed.service === "receive-pack") args.push("--", repoPath);
     else args.push(repoPath);

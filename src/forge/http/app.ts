@@ -29,6 +29,18 @@ declare module "fastify" {
   }
 }
 
+export interface HttpTimeouts {
+  /** Until the request head is in (`SLIPWAY_FORGE_HEADERS_TIMEOUT`, 20 s). */
+  headersMs: number;
+  /** Until the whole request, body included, is in (`SLIPWAY_FORGE_REQUEST_TIMEOUT`, 15 min). */
+  requestMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = {
+  headersMs: 20_000,
+  requestMs: 15 * 60_000,
+};
+
 /** Largest JSON or form body the API accepts (deploy keys are at most 5,000 characters). */
 const BODY_LIMIT = 1024 * 1024;
 
@@ -40,9 +52,22 @@ const BODY_LIMIT = 1024 * 1024;
  * `X-Request-Id` that is also the request's id in the log. `publicUrl` is read per request (it is
  * known only once the server listens, when started on port 0).
  */
-export function createHttpApp(logger: Logger, publicUrl: () => string): ForgeApp {
+export function createHttpApp(
+  logger: Logger,
+  publicUrl: () => string,
+  timeouts: HttpTimeouts = DEFAULT_HTTP_TIMEOUTS,
+): ForgeApp {
   const app = Fastify({
     loggerInstance: logger,
+    // A client gets this long to send its request head, and this long for the whole request
+    // (a large push included); one that trickles bytes (slow loris) is answered 408 and cut off
+    // instead of holding a connection forever. Fastify's own default is no request limit.
+    requestTimeout: timeouts.requestMs,
+    http: {
+      headersTimeout: timeouts.headersMs,
+      // How often Node checks those limits (its default, 30 s, would let a head run that late).
+      connectionsCheckingInterval: Math.max(100, Math.min(5000, timeouts.headersMs / 4)),
+    },
     genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT,
     // Project ids are URL-encoded paths (`group%2Fsite`); keep them as one segment.

@@ -8,6 +8,7 @@ import {
   type TestUser,
 } from "../../../test/helpers/forge.ts";
 import { freshEd25519 } from "../../../test/helpers/ssh-test-keys.ts";
+import { TOKEN_IN_URL } from "./auth.ts";
 
 // What GitLab's clients notice at the HTTP level, whatever the resource: headers, bodies and
 // parameter sources, as GitLab (Grape on Rack, Kaminari) answers them.
@@ -97,8 +98,12 @@ describe("the forge's HTTP conventions", () => {
 
     it("builds Link URLs on the public URL, whatever Host the request came through", async () => {
       const answer = await new Promise<IncomingMessage>((resolve, reject) => {
-        const url = new URL(`${t.url}/api/v4/projects?per_page=1&private_token=${owner.token}`);
-        request(url, { headers: { host: "proxy.internal:8443" } }, resolve)
+        const url = new URL(`${t.url}/api/v4/projects?per_page=1`);
+        request(
+          url,
+          { headers: { host: "proxy.internal:8443", "private-token": owner.token } },
+          resolve,
+        )
           .on("error", reject)
           .end();
       });
@@ -196,13 +201,16 @@ describe("the forge's HTTP conventions", () => {
       );
 
       const keyId = await addKey("by query");
-      const put = await send(
-        "PUT",
-        `/projects/${project.id}/deploy_keys/${keyId}?can_push=true&private_token=${owner.token}`,
-        { token: null },
-      );
+      const put = await send("PUT", `/projects/${project.id}/deploy_keys/${keyId}?can_push=true`);
       assert.equal(put.status, 200, put.text);
       assert.equal((put.json as { can_push: boolean }).can_push, true);
+    });
+
+    it("refuses a token in the URL (private_token), naming the header to use instead", async () => {
+      for (const token of [owner.token, "glpat-unknown"]) {
+        const answer = await send("GET", `/projects?private_token=${token}`, { token: null });
+        assert.deepEqual([answer.status, answer.json], [401, { message: TOKEN_IN_URL }]);
+      }
     });
 
     it("takes Grape's Boolean words in forms, query strings and JSON", async () => {

@@ -13,7 +13,7 @@ import {
 import { findKeyByBlob, isKeyExpired } from "../users/ssh-keys.ts";
 import { authenticateToken, hasGitScope } from "../users/tokens.ts";
 import { canDownloadCode, canPushCode, canReadProject } from "./policies.ts";
-import { accessFor, lookupProject } from "./projects.ts";
+import { accessFor, lookupProject, type ProjectWithNamespace } from "./projects.ts";
 
 /**
  * The one place that decides who may fetch from or push to a forge repository, over SSH and over
@@ -109,18 +109,48 @@ export async function checkGitAccess(
 
   // check_push_access!
   switch (actor.kind) {
-    case "deploy_key":
+    case "deploy_key": {
       // A push is attributed to the key's owner; a key whose owner is gone cannot push.
       if (!link?.canPush || actor.key.user_id === null) {
         return denied("forbidden", GitAccessMessages.deployKeyUpload);
       }
+      const ownerRefusal = await deployKeyOwnerRefusal(ctx, actor.key.user_id, found);
+      if (ownerRefusal) return denied("forbidden", ownerRefusal);
       return { allowed: true, projectId: project.id, pusherId: actor.key.user_id };
+    }
     case "user":
       if (!canPushCode(access)) return denied("forbidden", GitAccessMessages.pushCode);
       return { allowed: true, projectId: project.id, pusherId: actor.user.id };
     case "anonymous":
       return denied("forbidden", GitAccessMessages.upload);
   }
+}
+
+/**
+ * Why a write-access deploy key may not push for its owner now, or undefined when it may
+ * (GitLab's fix of CVE-2023-5198, `DeployKeyAccess#project_has_active_user_keys?`: the owner
+ * must still be an active user who can read the project). Without it, a member removed from a
+ * private project kept pushing through the key they had added. Fetching with an attached key
+ * does not depend on its owner, as in GitLab.
+ */
+async function deployKeyOwnerRefusal(
+  ctx: ForgeContext,
+  ownerId: number,
+  found: ProjectWithNamespace,
+): Promise<string | undefined> {
+  const owner = await ctx.db
+    .selectFrom("users")
+    .selectAll()
+    .where("id", "=", ownerId)
+    .executeTakeFirst();
+  if (!owner) return GitAccessMessages.deployKeyUpload;
+  if (owner.state !== "active") {
+    return `This deploy key cannot push: its owner @${owner.username} is blocked.`;
+  }
+  if (!canReadProject(await accessFor(ctx, owner, found))) {
+    return `This deploy key cannot push: its owner @${owner.username} no longer has access to this project. Ask a maintainer to add a deploy key of their own.`;
+  }
+  return undefined;
 }
 
 /**

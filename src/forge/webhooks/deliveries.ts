@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Transaction } from "kysely";
+import { durableTransaction } from "../../lib/database.ts";
 import type { ForgeContext, HookDispatcher, MergeRequestEvent, PushEvent } from "../context.ts";
 import type { ForgeDatabase, Hook, HookDelivery, User } from "../db/schema.ts";
 import {
@@ -87,7 +88,8 @@ class WebhookDispatcher implements HookDispatcher {
     }
     const payloads = await buildPushPayloads(ctx, subjects, changes, all);
     const eventUuid = randomUUID();
-    const inserted = await ctx.db.transaction().execute(async (trx) => {
+    // Durable: the push is acknowledged to git once its hook deliveries are stored.
+    const inserted = await durableTransaction(ctx.db, async (trx) => {
       const now = ctx.now();
       const stamp = now.toISOString();
       const hooks = await trx

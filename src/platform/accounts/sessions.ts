@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import { objectId } from "../../lib/ids.ts";
 import { digestToken, generateToken, safeEqual } from "../../lib/tokens.ts";
+import { recordAudit } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { Session, SessionMethod, User } from "../db/schema.ts";
-import { unauthorized } from "../errors.ts";
+import { forbidden, unauthorized } from "../errors.ts";
 import { storedPasswordHash, verifyPassword } from "./passwords.ts";
 import {
   accountKey,
@@ -75,12 +76,27 @@ async function openSession(
     last_seen_at: now.toISOString(),
     expires_at: new Date(now.getTime() + SESSION_IDLE_MS).toISOString(),
   };
-  await ctx.db.insertInto("sessions").values(session).execute();
-  await ctx.db
-    .updateTable("users")
-    .set({ last_login: session.created_at })
-    .where("id", "=", user.id)
-    .execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.insertInto("sessions").values(session).execute();
+    await trx
+      .updateTable("users")
+      .set({ last_login: session.created_at })
+      .where("id", "=", user.id)
+      .execute();
+    await recordAudit(trx, {
+      action: "session.sign_in",
+      accountId: null,
+      target: { type: "user", id: user.id, name: user.email },
+      fields: [method],
+      actor: {
+        id: user.id,
+        name: user.full_name,
+        email: user.email,
+        via: accessTokenId === null ? "session" : "token",
+        tokenId: accessTokenId,
+      },
+    });
+  });
   const actor = await loadActor(ctx, user.id, accessTokenId ?? `session:${session.id}`);
   if (!actor) throw unauthorized("The account was removed while signing in");
   return { session, token, user, actor };
@@ -118,6 +134,15 @@ export async function signInWithPassword(
   const stored = user ? await storedPasswordHash(ctx, user.id) : undefined;
   const ok = await verifyPassword(input.password, stored);
   if (!ok || !user) {
+    await recordAudit(ctx.db, {
+      action: "session.sign_in",
+      accountId: null,
+      userId: user?.id ?? null,
+      target: user ? { type: "user", id: user.id, name: email } : { type: "email", id: email },
+      fields: ["password"],
+      result: "failure",
+      reason: user && stored === undefined ? "the account has no password" : WRONG_PASSWORD,
+    });
     await recordFailure(ctx, [
       { key: accountKey(email), limit: SIGN_IN_THROTTLE.accountFailures },
       ...(client.ip ? [{ key: ipKey(client.ip), limit: SIGN_IN_THROTTLE.ipFailures }] : []),
@@ -148,10 +173,23 @@ export async function signInWithToken(
   try {
     actor = await authenticateToken(ctx, token.trim());
   } catch (error) {
+    await recordAudit(ctx.db, {
+      action: "session.sign_in",
+      accountId: null,
+      fields: ["token"],
+      result: "failure",
+      reason: error instanceof Error ? error.message : String(error),
+    });
     if (client.ip) {
       await recordFailure(ctx, [{ key: ipKey(client.ip), limit: SIGN_IN_THROTTLE.ipFailures }]);
     }
     throw error;
+  }
+  // A session can do everything: only a token that may do everything opens one.
+  if (actor.scope !== undefined && actor.scope !== "all") {
+    throw forbidden(
+      `Forbidden: this access token has the ${actor.scope} scope; signing in to the dashboard needs a token with the all scope`,
+    );
   }
   return openSession(ctx, actor.user, "token", client, actor.tokenId);
 }
@@ -206,7 +244,10 @@ export async function authenticateSession(
 
 /** Ends a session (signing out). */
 export async function endSession(ctx: PlatformContext, sessionId: string): Promise<void> {
-  await ctx.db.deleteFrom("sessions").where("id", "=", sessionId).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom("sessions").where("id", "=", sessionId).execute();
+    await recordAudit(trx, { action: "session.sign_out", accountId: null });
+  });
 }
 
 /** Removes sessions past their expiry (run now and then; expired ones are refused anyway). */

@@ -110,9 +110,14 @@ export class BuildLog {
           .onConflict((oc) => oc.doNothing())
           .execute()
           .then(
-            () => announceLogWritten(this.buildId),
+            () => {
+              this.failure = undefined;
+              announceLogWritten(this.buildId);
+            },
             (error: unknown) => {
-              this.failure ??= error;
+              // Written again with the next batch: a full disk that was freed, a busy database.
+              this.failure = error;
+              this.pending = [...batch, ...this.pending];
             },
           ),
       );

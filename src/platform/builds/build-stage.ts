@@ -1,3 +1,5 @@
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { shellQuote } from "../../lib/shell.ts";
 import type { Build, Site } from "../db/schema.ts";
 import { branchLabel, siteUrl } from "../sites/urls.ts";
@@ -5,8 +7,14 @@ import { buildEnvVars } from "../env/env.ts";
 import { deployContext } from "../deploys/context.ts";
 import { previewLabel } from "../sites/review-refs.ts";
 import type { BuildLog } from "./build-log.ts";
+import { fileEnvironment } from "./build-settings.ts";
 import { describeSandboxFailure, runSandboxed } from "./sandbox/run.ts";
-import { StageFailure, type BuildRunnerOptions } from "./stage.ts";
+import { SANDBOX_DEFAULTS } from "./sandbox/limits.ts";
+import { databaseUidAllocator } from "./sandbox/uid-leases.ts";
+import { diskFullMessage, freeBytes, isDiskFull } from "./sandbox/watch.ts";
+import { formatSize } from "../../lib/sizes.ts";
+import type { PlatformContext } from "../context.ts";
+import { StageFailure, type BuildRunnerOptions, type Stage } from "./stage.ts";
 
 /**
  * The "building site" stage: the site's command in the bubblewrap sandbox (`sandbox/run.ts`),
@@ -39,11 +47,15 @@ export async function buildSite(
   // sandbox's own shell, quoted; the whole checkout stays visible, as monorepos need.
   const script = base === null ? command : `cd -- ${shellQuote(base)} || exit 1\n${command}`;
   const context = deployContext(site, build.branch, reviewId);
+  await refuseWhenDiskFull(ctx, "building site", workDir);
   const result = await runSandboxed({
+    ...ctx.config.builds.limits,
+    uids: databaseUidAllocator(ctx.db, ctx.now),
     ...options.sandbox,
     command: script,
     workDir,
-    env: await buildEnvVars(ctx, site, context, build.branch),
+    // netlify.toml's variables override the site's, as on Netlify.
+    env: { ...(await buildEnvVars(ctx, site, context, build.branch)), ...fileEnvironment(build) },
     network: site.build_network === 1,
     netlify: {
       context,
@@ -81,6 +93,10 @@ export async function buildSite(
       "Warning: the build ran WITHOUT a sandbox (SLIPWAY_UNSAFE_NO_SANDBOX=true).",
     );
   }
+  if (result.limit?.kind === "disk" || result.limit?.kind === "disk-full") {
+    // The checkout is of no use now, and the failure must still be written down: free it first.
+    await emptyDirectory(workDir);
+  }
   const failure = describeSandboxFailure(result);
   if (failure !== undefined) {
     log.write("building", `"build.command" failed`, true);
@@ -90,4 +106,32 @@ export async function buildSite(
   // The output is stored before the deploy can be published (and the build read as done): a
   // long log's last batches must not trail behind the build's state.
   await log.flush();
+}
+
+async function emptyDirectory(dir: string): Promise<void> {
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    await rm(join(dir, entry), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Builds do not start when the data directory (or the checkouts' disk) has less free space than
+ * `SLIPWAY_MIN_FREE_DISK`: the database, the blob store and the build itself need it.
+ */
+export async function refuseWhenDiskFull(
+  ctx: Pick<PlatformContext, "config">,
+  stage: Stage,
+  workDir?: string,
+): Promise<void> {
+  const floor = ctx.config.builds.limits?.minFreeDiskBytes ?? SANDBOX_DEFAULTS.minFreeDiskBytes;
+  for (const dir of workDir === undefined ? [ctx.config.dataDir] : [ctx.config.dataDir, workDir]) {
+    const free = await freeBytes(dir).catch(() => undefined);
+    if (free !== undefined && isDiskFull(free, floor)) {
+      throw new StageFailure(
+        stage,
+        `${diskFullMessage(floor)}; ${formatSize(free)} is free, so the build was not started. ` +
+          `Free some space on the platform's disk and start the build again.`,
+      );
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -8,7 +8,10 @@ import type { PlatformDatabase } from "../db/schema.ts";
 /**
  * The build directories under the platform's data dir:
  *
- * - `builds/work/<buildId>`: each build's checkout, bound into the sandbox. As root, builds run
+ * - `builds/work/<buildId>.<attempt>-<token>`: each build attempt's own checkout, bound into
+ *   the sandbox. A re-run never shares one with an attempt that lost its lease and may still be
+ *   running (a zombie); the re-run removes its build's earlier checkouts (`removeEarlierAttempts`)
+ *   and a start sweeps the rest (`sweepWorkDirs`). As root, builds run
  *   as their own uid, which must be able to *search* (not list) every directory above the
  *   checkout, so the data dir, `builds` and `work` are 0711; everything secret in the data dir
  *   is 0600/0700 itself (the database, key files, mirrors, git's key directories). When a
@@ -62,10 +65,44 @@ export async function prepareBuildDirs(dataDir: string): Promise<BuildDirs> {
   return dirs;
 }
 
+/** A new checkout directory for one attempt of a build (the token: no two runs share one). */
+export function attemptWorkDir(workRoot: string, buildId: string, attempt: number): string {
+  return join(workRoot, `${buildId}.${attempt}-${randomBytes(4).toString("hex")}`);
+}
+
+const ATTEMPT_DIR = /^(.+)\.(\d+)-[0-9a-f]{8}$/;
+
+/** The build and attempt of a checkout directory's name (a name without one: attempt 0). */
+function parseWorkDirName(name: string): { buildId: string; attempt: number } {
+  const match = ATTEMPT_DIR.exec(name);
+  return match ? { buildId: match[1]!, attempt: Number(match[2]) } : { buildId: name, attempt: 0 };
+}
+
 /**
- * Removes checkouts left behind by builds that are no longer running (a crash skips the
- * runner's own cleanup). A checkout of a build still `building` is kept: its re-run or another
- * process on this machine owns it.
+ * Removes the checkouts of `buildId`'s attempts before `attempt`: their leases are gone, so
+ * whatever still runs in them (a worker that lost its lease) can publish nothing.
+ */
+export async function removeEarlierAttempts(
+  workRoot: string,
+  buildId: string,
+  attempt: number,
+): Promise<number> {
+  const entries = await readdir(workRoot).catch(() => [] as string[]);
+  let removed = 0;
+  for (const entry of entries) {
+    const dir = parseWorkDirName(entry);
+    if (dir.buildId !== buildId || dir.attempt >= attempt) continue;
+    await rm(join(workRoot, entry), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/**
+ * Removes checkouts left behind (a crash skips the runner's own cleanup): those of builds no
+ * longer running and of a running build's earlier attempts. The checkout of a build's current
+ * attempt is kept: it runs in another process on this machine, or is about to be replaced by
+ * its re-run.
  */
 export async function sweepWorkDirs(
   db: Kysely<PlatformDatabase>,
@@ -73,20 +110,21 @@ export async function sweepWorkDirs(
 ): Promise<number> {
   const entries = await readdir(workRoot).catch(() => [] as string[]);
   if (entries.length === 0) return 0;
-  const running = new Set(
+  const dirs = entries.map((entry) => ({ entry, ...parseWorkDirName(entry) }));
+  const current = new Map(
     (
       await db
         .selectFrom("builds")
-        .select("id")
-        .where("id", "in", entries)
+        .select(["id", "attempts"])
+        .where("id", "in", [...new Set(dirs.map((dir) => dir.buildId))])
         .where("state", "=", "building")
         .execute()
-    ).map((b) => b.id),
+    ).map((b) => [b.id, b.attempts]),
   );
   let removed = 0;
-  for (const entry of entries) {
-    if (running.has(entry)) continue;
-    await rm(join(workRoot, entry), { recursive: true, force: true });
+  for (const dir of dirs) {
+    if (current.get(dir.buildId) === dir.attempt) continue;
+    await rm(join(workRoot, dir.entry), { recursive: true, force: true });
     removed++;
   }
   return removed;

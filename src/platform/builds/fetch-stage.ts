@@ -11,6 +11,7 @@ import type { HttpsCredentials } from "../repos/git-session.ts";
 import { installationCloneAccess } from "../connections/installations.ts";
 import { DbHostKeyStore } from "../repos/known-hosts-store.ts";
 import type { BuildLog } from "./build-log.ts";
+import { applyBuildSettings, buildContext } from "./build-settings.ts";
 import { StageFailure, type BuildRunnerOptions } from "./stage.ts";
 
 /**
@@ -122,8 +123,9 @@ export async function prepareRepo(
     log.write("preparing_repo", "Clearing the cached repository (clear_cache)");
     await rm(mirrorDir, { recursive: true, force: true });
   }
+  let fetched: FetchResult;
   try {
-    return await abortable(
+    fetched = await abortable(
       signal,
       fetchRepository({
         repoUrl,
@@ -151,4 +153,7 @@ export async function prepareRepo(
     }
     throw error;
   }
+  // The checkout settles what the build runs: netlify.toml, the detected framework.
+  await applyBuildSettings(site, build, await buildContext(ctx, site, build), workDir, log);
+  return fetched;
 }

@@ -1,12 +1,19 @@
 import { join } from "node:path";
-import { isoNow } from "../context.ts";
+import { isoNow, type PlatformContext } from "../context.ts";
 import type { Build, Site } from "../db/schema.ts";
 import { PublishError, publishDirectory } from "../deploys/publish.ts";
 import { publishBuildDeploy } from "../deploys/publish-switch.ts";
+import type { BlobStore } from "../deploys/blob-store.ts";
+import {
+  ManifestConflictError,
+  type DeployManifest,
+  type ManifestStore,
+} from "../deploys/manifest.ts";
+import type { LeaseFence } from "../jobs/queue.ts";
 import { manifestBlobs, recordBlobOwnership } from "../deploys/ownership.ts";
 import { siteUrl } from "../sites/urls.ts";
 import type { BuildLog } from "./build-log.ts";
-import { StageFailure, type BuildRunnerOptions } from "./stage.ts";
+import { LeaseLost, pauseForTest, StageFailure, type BuildRunnerOptions } from "./stage.ts";
 
 /**
  * The "deploying" stage: `publishDirectory` into the blob store, the manifest stored under the
@@ -22,6 +29,7 @@ export async function deploySite(
   baseDir: string,
   workDir: string,
   log: BuildLog,
+  attempt: { signal: AbortSignal; fence: LeaseFence },
 ): Promise<"published" | "ready" | "stopped"> {
   const { ctx } = options;
   const dir = site.publish_dir ?? "";
@@ -35,7 +43,10 @@ export async function deploySite(
     .execute();
   let result;
   try {
-    result = await publishDirectory(publishPath, { blobs: options.blobs, mustBeWithin: workDir });
+    result = await publishDirectory(publishPath, {
+      blobs: pausingAfterFirstPut(options, attempt.signal),
+      mustBeWithin: workDir,
+    });
   } catch (error) {
     if (error instanceof PublishError) {
       const hint =
@@ -54,10 +65,8 @@ export async function deploySite(
     "deploying",
     `${stats.files} files (${stats.totalBytes} bytes); ${stats.newBlobs} new file(s) stored (${stats.newBytes} bytes)`,
   );
-  // A re-run may produce different bytes than the interrupted attempt: the deploy was never
-  // served (not ready), so its old manifest is replaced.
-  await options.manifests.delete(deployId);
-  await options.manifests.put(deployId, manifest);
+  if (attempt.signal.aborted) throw new Error("stopped");
+  await storeAttemptManifest(ctx, options.manifests, deployId, manifest, attempt.fence);
   // The account provided this content: its digest deploys need not upload it again.
   await recordBlobOwnership(ctx.db, site.account_id, manifestBlobs(manifest), isoNow(ctx));
   await ctx.db
@@ -72,8 +81,14 @@ export async function deploySite(
     .where("state", "=", "uploading")
     .execute();
 
-  const outcome = await publishBuildDeploy(ctx, site.id, build, deployId);
+  if (attempt.signal.aborted) throw new Error("stopped");
+  const outcome = await publishBuildDeploy(ctx, site.id, build, deployId, {
+    fence: attempt.fence,
+    beforeCommit: () => pauseForTest(options, "publish", attempt.signal),
+  });
   switch (outcome.kind) {
+    case "lease_lost":
+      throw new LeaseLost();
     case "stopped":
       return "stopped";
     case "published":
@@ -85,4 +100,65 @@ export async function deploySite(
       options.onPublished?.(site);
       return "ready";
   }
+}
+
+/**
+ * Stores the deploy's manifest. An earlier attempt may have stored a different one (a build's
+ * output need not be byte-for-byte repeatable): it is replaced only while this attempt holds
+ * the job's lease and the deploy was never served — neither ready nor any site's published
+ * deploy. A ready deploy's manifest is never deleted.
+ */
+export async function storeAttemptManifest(
+  ctx: PlatformContext,
+  manifests: ManifestStore,
+  deployId: string,
+  manifest: DeployManifest,
+  fence: LeaseFence,
+): Promise<void> {
+  try {
+    await manifests.put(deployId, manifest);
+    return;
+  } catch (error) {
+    if (!(error instanceof ManifestConflictError)) throw error;
+  }
+  if (!(await ctx.jobs.holds(fence))) throw new LeaseLost();
+  const deploy = await ctx.db
+    .selectFrom("deploys")
+    .select("state")
+    .where("id", "=", deployId)
+    .executeTakeFirst();
+  const publishedBy = await ctx.db
+    .selectFrom("sites")
+    .select("id")
+    .where("published_deploy_id", "=", deployId)
+    .executeTakeFirst();
+  if (deploy === undefined || deploy.state === "ready" || publishedBy !== undefined) {
+    throw new Error(
+      `deploy ${deployId} already has a different manifest and is ${deploy?.state ?? "gone"}${publishedBy ? " and published" : ""}; its manifest is not replaced`,
+    );
+  }
+  await manifests.delete(deployId);
+  await manifests.put(deployId, manifest);
+}
+
+/**
+ * The blob store, except that with `SLIPWAY_TEST_PAUSE_AT=upload` each upload lane holds after
+ * its first blob is stored: a test kills the platform halfway through an upload.
+ */
+function pausingAfterFirstPut(options: BuildRunnerOptions, signal: AbortSignal): BlobStore {
+  if (options.testPauseAt !== "upload") return options.blobs;
+  const { blobs } = options;
+  return new Proxy(blobs, {
+    get(target, property, receiver) {
+      if (property !== "put") {
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return async (...args: Parameters<BlobStore["put"]>) => {
+        const result = await blobs.put(...args);
+        await pauseForTest(options, "upload", signal);
+        return result;
+      };
+    },
+  });
 }

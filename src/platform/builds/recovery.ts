@@ -1,8 +1,10 @@
 import { sql } from "kysely";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Build } from "../db/schema.ts";
 import { reportCommitStatus } from "../commit-statuses/statuses.ts";
-import { SHUTDOWN, type JobResult } from "../jobs/workers.ts";
+import type { LeaseFence } from "../jobs/queue.ts";
+import { LEASE_LOST, SHUTDOWN, type JobResult } from "../jobs/workers.ts";
 import { BuildLog } from "./build-log.ts";
 import { BUILD_QUEUE } from "./service.ts";
 import type { BuildRunnerOptions } from "./stage.ts";
@@ -15,8 +17,10 @@ import type { BuildRunnerOptions } from "./stage.ts";
  */
 
 /**
- * Marks a build (and its deploy) failed with `message`, if it is still in one of `from`;
- * returns whether it did. The log gets the message as an error line.
+ * Marks a build (and its deploy) failed with `message`, if it is still in one of `from` (and,
+ * given a `fence`, only while that job lease is still held: an attempt that lost it must not
+ * fail the build another worker is running); returns whether it did. The log gets the message
+ * as an error line.
  */
 export async function failBuild(
   ctx: PlatformContext,
@@ -24,9 +28,11 @@ export async function failBuild(
   message: string,
   from: readonly Build["state"][] = ["building"],
   log?: BuildLog,
+  fence?: LeaseFence,
 ): Promise<boolean> {
   const now = isoNow(ctx);
   const changed = await ctx.db.transaction().execute(async (trx) => {
+    if (fence !== undefined && !(await ctx.jobs.holds(fence, trx))) return false;
     const build = await trx
       .updateTable("builds")
       .set({ state: "error", error: message, finished_at: now, updated_at: now })
@@ -41,6 +47,7 @@ export async function failBuild(
         .set({ state: "error", error_message: message, updated_at: now })
         .where("id", "=", build.deploy_id)
         .execute();
+      await notifyDeployEvent(ctx, trx, build.deploy_id, "deploy_failed");
     }
     return true;
   });
@@ -53,16 +60,18 @@ export async function failBuild(
   return changed;
 }
 
-/** The build was stopped from outside: cancelled, shutting down, lease lost or out of time. */
+/**
+ * The build was stopped from outside: `reason` is the worker's abort reason (shutting down,
+ * lease lost, out of time) or anything else for a cancellation.
+ */
 export async function stopped(
   options: BuildRunnerOptions,
   build: Build,
   log: BuildLog,
-  signal: AbortSignal,
-  workerSignal: AbortSignal,
+  reason: unknown,
+  fence: LeaseFence,
 ): Promise<JobResult> {
   const { ctx } = options;
-  const reason: unknown = workerSignal.aborted ? workerSignal.reason : signal.reason;
   if (reason === SHUTDOWN) {
     // A graceful stop is not the build's failure: the attempt is given back (as the job's is).
     await ctx.db
@@ -79,8 +88,13 @@ export async function stopped(
     await log.close();
     return "released";
   }
-  if (reason === "lease lost") {
-    // Another worker owns the job now; it writes the rest of the story.
+  if (reason === LEASE_LOST) {
+    // Another worker owns the job now (or soon); it writes the rest of the story.
+    log.write(
+      "cleanup",
+      `Attempt ${build.attempts} lost its job lease (its heartbeats failed or another worker took the job over): it stopped here and publishes nothing; the job's next attempt takes the build over.`,
+      true,
+    );
     await log.close();
     return "done";
   }
@@ -88,7 +102,7 @@ export async function stopped(
     const message = `The build did not finish within its time limit (${Math.round((2 * ctx.config.builds.timeoutSeconds + 300) / 60)} minutes for fetching, building and publishing) and was stopped.`;
     log.write("cleanup", message, true);
     await log.close();
-    await failBuild(ctx, build.id, message, ["building"], log);
+    await failBuild(ctx, build.id, message, ["building"], log, fence);
     return "done";
   }
   log.write("cleanup", "Build cancelled; its processes were stopped.", true);

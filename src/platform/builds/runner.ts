@@ -1,20 +1,29 @@
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Build } from "../db/schema.ts";
 import { publishBuildDeploy } from "../deploys/publish-switch.ts";
 import { checkLinkBeforeBuild } from "../links/health.ts";
 import { BuildLog } from "./build-log.ts";
-import type { LeasedJob, ReclaimedJob } from "../jobs/queue.ts";
+import { leaseFence, type LeaseFence, type LeasedJob, type ReclaimedJob } from "../jobs/queue.ts";
 import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE } from "./service.ts";
 import { previewFetchRef } from "../sites/review-refs.ts";
 import { reportCommitStatus } from "../commit-statuses/statuses.ts";
-import type { JobHandler, JobResult } from "../jobs/workers.ts";
-import { SECTION, StageFailure, type BuildRunnerOptions } from "./stage.ts";
+import { LEASE_LOST, type JobHandler, type JobResult } from "../jobs/workers.ts";
+import {
+  LeaseLost,
+  pauseForTest,
+  SECTION,
+  StageFailure,
+  type BuildRunnerOptions,
+} from "./stage.ts";
+import { attemptWorkDir, removeEarlierAttempts } from "./dirs.ts";
 import { prepareRepo } from "./fetch-stage.ts";
-import { buildSite } from "./build-stage.ts";
+import { buildSite, refuseWhenDiskFull } from "./build-stage.ts";
 import { deploySite } from "./publish-stage.ts";
 import { failBuild, stopped } from "./recovery.ts";
+import { stageEnded } from "../metrics/metrics.ts";
 
 /**
  * The build job: one build, from the queue to a published deploy, in Netlify's stages, each
@@ -71,6 +80,8 @@ async function runBuildJob(
 ): Promise<JobResult> {
   const { ctx } = options;
   const buildId = payloadBuildId(job);
+  // Every write that decides the build's outcome checks that this delivery still holds the job.
+  const fence = leaseFence(job);
   const build = await ctx.db
     .selectFrom("builds")
     .selectAll()
@@ -90,6 +101,8 @@ async function runBuildJob(
         buildId,
         `The build was ${INTERRUPTED} (or its worker was lost) ${build.attempts} times and is not run again; start a new build.`,
         ["building"],
+        undefined,
+        fence,
       );
       return "done";
     }
@@ -102,6 +115,7 @@ async function runBuildJob(
 
   const now = isoNow(ctx);
   const claimed = await ctx.db.transaction().execute(async (trx) => {
+    if (!(await ctx.jobs.holds(fence, trx))) return undefined;
     const row = await trx
       .updateTable("builds")
       .set((eb) => ({
@@ -121,6 +135,7 @@ async function runBuildJob(
         .set({ state: "building", error_message: null, updated_at: now })
         .where("id", "=", row.deploy_id)
         .execute();
+      await notifyDeployEvent(ctx, trx, row.deploy_id, "deploy_building");
     }
     return row;
   });
@@ -145,14 +160,25 @@ async function runBuildJob(
       );
   }, options.cancelPollMs ?? 1000);
   const signal = AbortSignal.any([workerSignal, cancel.signal]);
-  const workDir = join(options.workRoot, buildId);
+  const workDir = attemptWorkDir(options.workRoot, buildId, claimed.attempts);
 
   try {
-    const outcome = await runStages(options, claimed, log, workDir, signal, startedMs);
+    await removeEarlierAttempts(options.workRoot, buildId, claimed.attempts);
+    const outcome = await runStages(options, claimed, log, workDir, signal, startedMs, fence);
+    ctx.metrics?.buildEnded("ready");
     await reportCommitStatus(ctx, buildId, "success");
     return outcome;
   } catch (error) {
-    if (signal.aborted) return stopped(options, claimed, log, signal, workerSignal);
+    if (cancel.signal.aborted) ctx.metrics?.buildEnded("cancelled");
+    if (signal.aborted || error instanceof LeaseLost) {
+      const reason: unknown =
+        error instanceof LeaseLost
+          ? LEASE_LOST
+          : workerSignal.aborted
+            ? workerSignal.reason
+            : signal.reason;
+      return stopped(options, claimed, log, reason, fence);
+    }
     const message =
       error instanceof StageFailure
         ? error.message
@@ -168,7 +194,8 @@ async function runBuildJob(
       `Finished processing build request in ${((Date.now() - startedMs) / 1000).toFixed(3)}s`,
     );
     await log.close();
-    await failBuild(ctx, buildId, message, ["building"], log);
+    ctx.metrics?.buildEnded("error");
+    await failBuild(ctx, buildId, message, ["building"], log, fence);
     return "done";
   } finally {
     clearInterval(poll);
@@ -183,6 +210,7 @@ async function runStages(
   workDir: string,
   signal: AbortSignal,
   startedMs: number,
+  fence: LeaseFence,
 ): Promise<JobResult> {
   const { ctx } = options;
   const site = await ctx.db
@@ -214,9 +242,11 @@ async function runStages(
       "The site is no longer linked to a repository (it was unlinked after this build was queued); link it again with PATCH /api/v1/sites/:site_id.",
     );
   }
+  await refuseWhenDiskFull(ctx, "initializing");
   log.write("initializing", "Section completed: initializing");
 
   // ---- preparing repo
+  let stageStart = Date.now();
   log.write("preparing_repo", "Starting to prepare the repo for build");
   if (site.connection_id !== null) {
     // Linked through a provider connection: a removed key or a revoked token stops the build
@@ -230,6 +260,7 @@ async function runStages(
   const reviewId = deploy.context === "deploy-preview" ? deploy.review_id : null;
   const fetchRef = reviewId === null ? undefined : previewFetchRef(site.repo_provider, reviewId);
   const fetched = await prepareRepo(options, site, build, log, workDir, signal, fetchRef);
+  await pauseForTest(options, "fetch", signal);
   if (signal.aborted) throw new Error("stopped");
   await ctx.db
     .updateTable("builds")
@@ -249,6 +280,7 @@ async function runStages(
     .where("id", "=", deployId)
     .execute();
   log.write("preparing_repo", "Section completed: preparing repo");
+  stageStart = stageEnded(ctx.metrics, "preparing_repo", stageStart);
   await reportCommitStatus(ctx, build.id, "pending");
 
   // ---- building site
@@ -266,11 +298,16 @@ async function runStages(
     await buildSite(options, site, build, deployId, fetched.sha, log, workDir, signal, reviewId);
   }
   log.write("building", "Section completed: building");
+  stageStart = stageEnded(ctx.metrics, "building", stageStart);
 
   // ---- deploying
-  const published = await deploySite(options, site, build, deployId, baseDir, workDir, log);
+  const published = await deploySite(options, site, build, deployId, baseDir, workDir, log, {
+    signal,
+    fence,
+  });
   if (published === "stopped") throw new Error("stopped");
   log.write("deploying", "Section completed: deploying");
+  stageEnded(ctx.metrics, "deploying", stageStart);
 
   // ---- cleanup (the directory is removed right after, in `runBuildJob`)
   log.write("cleanup", "Cleaning up the build directory");

@@ -2,6 +2,7 @@ import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from "kysely";
 import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { deployContext } from "../deploys/context.ts";
 import { DECLARABLE_STATES, failDirectDeploy } from "../deploys/digest.ts";
@@ -197,6 +198,7 @@ export async function requestBuildInTransaction(
     created_at: now,
     updated_at: now,
     published_at: null,
+    expired_at: null,
   };
   const build: Build = {
     id: buildId,
@@ -224,6 +226,7 @@ export async function requestBuildInTransaction(
     await claimApprovedDeploy(trx, deploy);
   }
   await trx.insertInto("builds").values(build).execute();
+  await notifyDeployEvent(ctx, trx, deployId, "deploy_created");
   await ctx.jobs.enqueue(
     {
       queue: BUILD_QUEUE,

@@ -27,6 +27,28 @@ export interface BuildRunnerOptions {
   sandbox?: Partial<Omit<SandboxOptions, "command" | "workDir" | "signal" | "onLine">>;
   /** How often a running build checks whether it was cancelled. Default 1 s. */
   cancelPollMs?: number;
+  /** Tests only: where builds stop and wait (`pauseForTest`). */
+  testPauseAt?: TestPausePoint;
+}
+
+/**
+ * Where a test can hold a build to `kill -9` the platform there: `fetch` (the checkout written,
+ * the stage not finished), `upload` (the first blobs stored, the rest and the manifest not) and
+ * `publish` (inside the publish transaction, before it commits). Only the test platform child
+ * (`test/helpers/platform-child.ts`, from `SLIPWAY_TEST_PAUSE_AT`) sets it.
+ */
+export type TestPausePoint = "fetch" | "upload" | "publish";
+
+/** Holds the build at `point` if a test asked for it, until `signal` aborts. */
+export async function pauseForTest(
+  options: BuildRunnerOptions,
+  point: TestPausePoint,
+  signal: AbortSignal,
+): Promise<void> {
+  if (options.testPauseAt !== point) return;
+  options.ctx.log.warn({ point }, `build paused at ${point} for a test (SLIPWAY_TEST_PAUSE_AT)`);
+  if (signal.aborted) return;
+  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
 }
 
 /** A failure in a stage, with the message for the user. */
@@ -36,6 +58,13 @@ export class StageFailure extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** The attempt found at publish that it no longer holds its job lease: it stops, publishing nothing. */
+export class LeaseLost extends Error {
+  constructor() {
+    super("the job lease was lost");
   }
 }
 

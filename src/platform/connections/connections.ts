@@ -1,7 +1,9 @@
+import type { Kysely } from "kysely";
 import { objectId, OBJECT_ID } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
+import { recordAudit, type AuditAction } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
-import type { GitConnection, GitProviderName } from "../db/schema.ts";
+import type { GitConnection, GitProviderName, PlatformDatabase } from "../db/schema.ts";
 import { invalidField, notFound } from "../errors.ts";
 import { providerFailure } from "./provider-errors.ts";
 import { authorize, visibleAccountIds, type Ability } from "../accounts/policies.ts";
@@ -193,7 +195,10 @@ export async function createGitConnection(
     last_checked_at: now,
     last_error: null,
   };
-  await ctx.db.insertInto("git_connections").values(row).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.insertInto("git_connections").values(row).execute();
+    await auditConnection(trx, "git_connection.create", row, ["provider", "base_url", row.kind]);
+  });
   return row;
 }
 
@@ -230,12 +235,33 @@ export async function setAppWebhookSecret(
     openCredential(ctx, connection),
     secret ?? undefined,
   );
-  return ctx.db
-    .updateTable("git_connections")
-    .set({ credential_sealed, updated_at: isoNow(ctx) })
-    .where("id", "=", connection.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return ctx.db.transaction().execute(async (trx) => {
+    await auditConnection(trx, "git_connection.update", connection, ["webhook_secret"]);
+    return trx
+      .updateTable("git_connections")
+      .set({ credential_sealed, updated_at: isoNow(ctx) })
+      .where("id", "=", connection.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+function auditConnection(
+  trx: Kysely<PlatformDatabase>,
+  action: AuditAction,
+  connection: GitConnection,
+  fields: readonly string[],
+): Promise<void> {
+  return recordAudit(trx, {
+    action,
+    accountId: connection.account_id,
+    target: {
+      type: "git_connection",
+      id: connection.id,
+      name: `${connection.provider} ${connection.base_url}`,
+    },
+    fields,
+  });
 }
 
 /** The connections of the given accounts (already narrowed to the actor's), oldest first. */
@@ -290,7 +316,10 @@ export async function deleteGitConnection(
       `the connection is used by ${users.length === 1 ? "site" : "sites"} ${users.map((s) => s.name).join(", ")}; unlink ${users.length === 1 ? "it" : "them"} first (PUT /api/v1/sites/:site_id/unlink_repo, which also removes the deploy key and webhook at the provider) or delete ${users.length === 1 ? "it" : "them"}`,
     );
   }
-  await ctx.db.deleteFrom("git_connections").where("id", "=", connection.id).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom("git_connections").where("id", "=", connection.id).execute();
+    await auditConnection(trx, "git_connection.delete", connection, []);
+  });
 }
 
 /** Records the outcome of using a connection's credential (shown as `last_error`). */

@@ -1,5 +1,11 @@
 import { sql, type Kysely, type Migration } from "kysely";
+import { auditLogMigration } from "./migration-audit.ts";
+import { notificationsMigration } from "./migration-notifications.ts";
 import { domainsMigration } from "./migration-domains.ts";
+import { buildUidLeasesMigration } from "./migration-build-uids.ts";
+import { accessTokenScopesMigration } from "./migration-token-scopes.ts";
+import { sitePasswordsMigration } from "./migration-site-passwords.ts";
+import { storageMigration } from "./migration-storage.ts";
 
 // Portable column types only (text, integer), so that a Postgres dialect can run the same
 // migrations; `autoIncrement` is SQLite's spelling for the few integer keys (log lines, jobs).
@@ -554,4 +560,10 @@ export const platformMigrations: Record<string, Migration> = {
   "0007_dashboard": { up: dashboard },
   "0008_domains": { up: domainsMigration },
   "0009_previews_setting_and_committer": { up: previewsSettingAndCommitter },
+  "0010_storage_retention_quotas": { up: storageMigration },
+  "0011_site_passwords": { up: sitePasswordsMigration },
+  "0012_access_token_scopes": { up: accessTokenScopesMigration },
+  "0013_build_uid_leases": { up: buildUidLeasesMigration },
+  "0014_audit_log": { up: auditLogMigration },
+  "0015_deploy_notifications": { up: notificationsMigration },
 };

@@ -1,4 +1,8 @@
 import type { Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { AuditEventsTable } from "./schema-audit.ts";
+import type { SitePasswordsTable } from "./schema-site-passwords.ts";
+
+export type { AuditEventsTable, SitePasswordsTable };
 
 /**
  * The platform's tables. Ids are text: sites are UUID v4, everything else a 24-hex id (as
@@ -36,6 +40,11 @@ export interface PlatformDatabase {
   site_certificates: SiteCertificatesTable;
   acme_accounts: AcmeAccountsTable;
   acme_challenges: AcmeChallengesTable;
+  build_uid_leases: BuildUidLeasesTable;
+  site_passwords: SitePasswordsTable;
+  audit_events: AuditEventsTable;
+  account_quotas: AccountQuotasTable;
+  storage_gc_lock: StorageGcLockTable;
 }
 
 /** Small platform facts, e.g. `master_key_check` (a value sealed with the master key). */
@@ -89,7 +98,11 @@ export interface AccessTokensTable {
   created_at: string;
   expires_at: string | null;
   last_used_at: string | null;
+  /** What the token may do: `all`, `read` (GET only) or `deploy` (accounts/token-scopes.ts). */
+  scope: Generated<TokenScope>;
 }
+
+export type TokenScope = "all" | "read" | "deploy";
 
 /** An SSH key pair the platform generated; its private half never leaves the platform. */
 export interface DeployKeysTable {
@@ -215,6 +228,8 @@ export interface DeploysTable {
   created_at: string;
   updated_at: string;
   published_at: string | null;
+  /** When retention let the deploy go: its manifest is dropped, it can no longer be published. */
+  expired_at: Generated<string | null>;
 }
 
 /** Functions declared in a deploy (stored, not served: Slipway serves static files). */
@@ -591,3 +606,28 @@ export interface AcmeChallengesTable {
 
 export type SiteDomain = Selectable<SiteDomainsTable>;
 export type SiteCertificate = Selectable<SiteCertificatesTable>;
+
+/** An administrator's per-account quota overrides; null: the instance's default. */
+export interface AccountQuotasTable {
+  account_id: string;
+  storage_bytes: number | null;
+  sites: number | null;
+  concurrent_builds: number | null;
+  updated_at: string;
+}
+
+/** The garbage collector's lease: one run at a time across every process on this database. */
+export interface StorageGcLockTable {
+  name: string;
+  owner: string;
+  expires_at: string;
+}
+
+/** A build uid in use (`sandbox/uid-leases.ts`): held while its holder heartbeats it. */
+export interface BuildUidLeasesTable {
+  uid: number;
+  /** The holder: one allocation of one platform process. */
+  owner: string;
+  expires_at: string;
+  created_at: string;
+}

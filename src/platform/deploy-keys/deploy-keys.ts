@@ -1,8 +1,10 @@
+import type { Kysely } from "kysely";
 import { objectId, OBJECT_ID } from "../../lib/ids.ts";
 import { fingerprintSha256, generateEd25519KeyPair } from "../../lib/ssh-keys.ts";
 import type { Actor } from "../accounts/tokens.ts";
+import { recordAudit, type AuditAction } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
-import type { DeployKey, Site } from "../db/schema.ts";
+import type { DeployKey, PlatformDatabase, Site } from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { authorize, can, visibleAccountIds, type Ability } from "../accounts/policies.ts";
 
@@ -32,7 +34,10 @@ export async function createDeployKey(
     private_key_sealed: ctx.secrets.seal(pair.private, sealContext(id)),
     created_at: isoNow(ctx),
   };
-  await ctx.db.insertInto("deploy_keys").values(key).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.insertInto("deploy_keys").values(key).execute();
+    await auditKey(trx, "deploy_key.create", key);
+  });
   return key;
 }
 
@@ -83,7 +88,18 @@ export async function deleteDeployKey(
       `The deploy key is used by ${users.length === 1 ? "site" : "sites"} ${users.map((s) => s.name).join(", ")}; give them another deploy_key_id or unlink them first`,
     );
   }
-  await ctx.db.deleteFrom("deploy_keys").where("id", "=", key.id).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom("deploy_keys").where("id", "=", key.id).execute();
+    await auditKey(trx, "deploy_key.delete", key);
+  });
+}
+
+function auditKey(trx: Kysely<PlatformDatabase>, action: AuditAction, key: DeployKey) {
+  return recordAudit(trx, {
+    action,
+    accountId: key.account_id,
+    target: { type: "deploy_key", id: key.id, name: key.fingerprint },
+  });
 }
 
 /**

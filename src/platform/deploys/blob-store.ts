@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { DirSyncer, tempPath } from "./durable-files.ts";
+import { DirSyncer, fsyncEach, syncFileSystem, tempPath } from "./durable-files.ts";
 
 /**
  * Content-addressed blob storage. A blob is named by the SHA-1 of its bytes (lowercase hex), so
@@ -33,6 +33,17 @@ export interface BlobReader {
 export interface PutOptions {
   /** Refuse (with `BlobTooLargeError`) a blob larger than this many bytes. */
   maxBytes?: number;
+  /**
+   * Write the blob without syncing it: it is neither durable nor in the store until
+   * `flush(batch)` resolves. One sync for a whole deploy instead of an fsync per blob.
+   */
+  batch?: BlobBatch;
+}
+
+/** Blobs written for one deploy, made durable and visible together by `BlobStore.flush`. */
+export class BlobBatch {
+  /** By SHA-1: written under a temporary name, waiting for the batch's sync and rename. */
+  readonly pending = new Map<string, { temp: string; size: number }>();
 }
 
 export interface PutResult {
@@ -61,7 +72,24 @@ export interface BlobStore extends BlobReader {
    * A stream argument is always consumed or destroyed.
    */
   put(sha1: string, data: Buffer | Readable, options?: PutOptions): Promise<PutResult>;
+  /**
+   * Makes every blob `put` into `batch` durable, then puts them in the store. Until it
+   * resolves, nothing that refers to them may be acknowledged (a manifest, a ready deploy).
+   * Also waits for other batches of this store whose blobs are visible but not yet durable,
+   * which a caller may be relying on. When it throws, none of the batch's blobs was stored.
+   */
+  flush(batch: BlobBatch): Promise<void>;
 }
+
+/**
+ * How a batch is made durable: `files` (or, after the renames, the directories holding them)
+ * on the file system of `dir`. syncfs by default; fsync of each file is the measured
+ * alternative (bench/redeploy.ts), and tests inject a failing one.
+ */
+export type BatchSync = (files: readonly string[], dir: string) => Promise<void>;
+
+export const syncBatchWithSyncfs: BatchSync = (_files, dir) => syncFileSystem(dir);
+export const syncBatchFileByFile: BatchSync = (files) => fsyncEach(files);
 
 export class BlobNotFoundError extends Error {
   override name = "BlobNotFoundError";
@@ -122,8 +150,10 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
 /**
  * The sizes of blobs this process has seen in the store, so that a deploy of thousands of
  * files it already holds costs map lookups instead of a file-system lookup each (~10 µs here).
- * Sound because blobs are immutable and Slipway never deletes one; a blob file removed by hand
- * is forgotten as soon as a read misses it, and in any case at the next start. Bounded: the
+ * Sound because blobs are immutable and the garbage collector never deletes a blob a writer
+ * relied on recently (`collectable-blobs.ts` refreshes it, and the collector's `forget` drops
+ * it here); a blob file removed by hand is forgotten as soon as a read misses it, and in any
+ * case at the next start. Bounded: the
  * oldest tenth goes when it is full.
  */
 class SeenBlobs {
@@ -166,15 +196,23 @@ export class LocalBlobStore implements BlobStore {
   private readonly shardsMade = new Set<string>();
   private readonly dirSyncer = new DirSyncer();
   private readonly seen = new SeenBlobs(SEEN_BLOBS_LIMIT);
+  /** Batches renamed into place whose directory entries are not durable yet. */
+  private readonly undurableRenames = new Set<Promise<void>>();
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    private readonly batchSync: BatchSync,
+  ) {
     this.blobsDir = join(root, "blobs");
     this.tmpDir = join(root, "tmp");
   }
 
   /** Opens (creating if needed) a store under `root`, removing stale temp files. */
-  static async open(root: string): Promise<LocalBlobStore> {
-    const store = new LocalBlobStore(root);
+  static async open(
+    root: string,
+    options: { batchSync?: BatchSync } = {},
+  ): Promise<LocalBlobStore> {
+    const store = new LocalBlobStore(root, options.batchSync ?? syncBatchWithSyncfs);
     await mkdir(store.blobsDir, { recursive: true });
     await mkdir(store.tmpDir, { recursive: true });
     const now = Date.now();
@@ -184,6 +222,11 @@ export class LocalBlobStore implements BlobStore {
       if (info && now - info.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
     }
     return store;
+  }
+
+  /** Drops what this process remembers of a blob (removed by the garbage collector). */
+  forget(sha1: string): void {
+    this.seen.forget(sha1);
   }
 
   /** The file that holds a blob (exposed for diagnostics and tests). */
@@ -285,8 +328,8 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async put(sha1: string, data: Buffer | Readable, options: PutOptions = {}): Promise<PutResult> {
-    const path = this.pathOf(sha1);
-    const existing = await this.size(sha1);
+    assertSha1(sha1);
+    const existing = (await this.size(sha1)) ?? options.batch?.pending.get(sha1)?.size;
     if (existing !== undefined) {
       if (!Buffer.isBuffer(data)) data.destroy();
       return { written: false, size: existing };
@@ -323,26 +366,84 @@ export class LocalBlobStore implements BlobStore {
         const actual = hash.digest("hex");
         if (actual !== sha1) throw new BlobIntegrityError(sha1, actual);
       }
-      await handle.sync();
+      if (options.batch === undefined) await handle.sync();
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw error;
     }
     await handle.close();
+    if (options.batch !== undefined) {
+      // A twin written meanwhile into the same batch already holds these bytes.
+      if (options.batch.pending.has(sha1)) {
+        await rm(temp, { force: true });
+        return { written: false, size };
+      }
+      options.batch.pending.set(sha1, { temp, size });
+      return { written: true, size };
+    }
+    const shard = await this.renameIntoPlace(sha1, temp);
+    await this.dirSyncer.sync(shard);
+    this.seen.remember(sha1, size);
+    return { written: true, size };
+  }
+
+  /** Moves a written temp file to the blob's name (removing it on failure); its shard dir. */
+  private async renameIntoPlace(sha1: string, temp: string): Promise<string> {
     const shard = join(this.blobsDir, sha1.slice(0, 2));
     try {
       if (!this.shardsMade.has(shard)) {
         await mkdir(shard, { recursive: true });
         this.shardsMade.add(shard);
       }
-      await rename(temp, path);
+      await rename(temp, this.pathOf(sha1));
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
     }
-    await this.dirSyncer.sync(shard);
-    this.seen.remember(sha1, size);
-    return { written: true, size };
+    return shard;
+  }
+
+  /**
+   * Data first (the temp files), then the renames, then the directories: a blob under its
+   * final name is always complete and durable, as with `put` alone, so a power cut can never
+   * leave a torn blob that a later deploy would trust.
+   */
+  async flush(batch: BlobBatch): Promise<void> {
+    const pending = [...batch.pending].map(([sha1, p]) => ({ sha1, ...p }));
+    batch.pending.clear();
+    if (pending.length > 0) {
+      try {
+        await this.batchSync(
+          pending.map((p) => p.temp),
+          this.tmpDir,
+        );
+      } catch (error) {
+        await Promise.all(pending.map((p) => rm(p.temp, { force: true })));
+        throw error;
+      }
+      const renamed = (async () => {
+        const shards = new Set<string>();
+        let failure: unknown;
+        for (const p of pending) {
+          if (failure !== undefined) {
+            await rm(p.temp, { force: true });
+            continue;
+          }
+          try {
+            shards.add(await this.renameIntoPlace(p.sha1, p.temp));
+          } catch (error) {
+            failure = error;
+          }
+        }
+        await this.batchSync([...shards], this.blobsDir);
+        if (failure !== undefined) throw failure;
+        for (const p of pending) this.seen.remember(p.sha1, p.size);
+      })();
+      this.undurableRenames.add(renamed);
+      void renamed.catch(() => undefined).finally(() => this.undurableRenames.delete(renamed));
+    }
+    // Blobs this deploy found already in place may be another batch's, renamed but not synced.
+    await Promise.all([...this.undurableRenames]);
   }
 }

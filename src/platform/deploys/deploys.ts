@@ -2,8 +2,10 @@ import { open, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { objectId, OBJECT_ID } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
+import { recordAudit } from "../audit/record.ts";
 import { deployContext } from "./context.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Deploy, DeployState, Site } from "../db/schema.ts";
 import { DECLARABLE_STATES, type DeployServices } from "./digest.ts";
 import { declareContent } from "./digest-declare.ts";
@@ -17,6 +19,7 @@ import { extractZip, ZipError } from "./zip.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { authorize, type Ability } from "../accounts/policies.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
+import { assertStorageQuota } from "../quotas/quotas.ts";
 
 /**
  * Deploys for the API: loading (another account's deploy is "Deploy not found"), direct deploys
@@ -163,6 +166,7 @@ function newDeployRow(site: Site, options: NewDeployOptions, now: string): Deplo
     created_at: now,
     updated_at: now,
     published_at: null,
+    expired_at: null,
   };
 }
 
@@ -182,6 +186,7 @@ export async function createDirectDeploy(
   query: { title?: string; branch?: string; draft?: boolean },
 ): Promise<Deploy> {
   const { files, functions } = declarationOf(body);
+  await assertStorageQuota(ctx, site.account_id);
   const branch = body.branch ?? query.branch;
   const title = body.title ?? query.title;
   const row = newDeployRow(
@@ -195,6 +200,7 @@ export async function createDirectDeploy(
     isoNow(ctx),
   );
   await ctx.db.insertInto("deploys").values(row).execute();
+  await notifyDeployEvent(ctx, undefined, row.id, "deploy_created");
   ctx.log.info(
     { siteId: site.id, deployId: row.id, context: row.context, draft: row.draft === 1 },
     "direct deploy created",
@@ -230,6 +236,7 @@ export async function updateDirectDeploy(
     );
   }
   const { files, functions } = declarationOf(body);
+  if (files !== undefined) await assertStorageQuota(ctx, site.account_id);
   const title = body.title ?? query.title;
   if (title !== undefined || query.commit_ref !== undefined) {
     await ctx.db
@@ -304,6 +311,8 @@ export async function createZipDeploy(
     throw error;
   }
   const { manifest, stats } = extracted;
+  // Its blobs are stored already; refused, they are the collector's (storage/gc.ts).
+  await assertStorageQuota(ctx, site.account_id, stats.totalBytes);
   await services.manifests.put(row.id, manifest);
   const now = isoNow(ctx);
   await ctx.db.transaction().execute(async (trx) => {
@@ -373,6 +382,7 @@ export async function deleteDeploy(
         );
       }
     }
+    await notifyDeployEvent(ctx, trx, deploy.id, "deploy_deleted");
     await trx.deleteFrom("deploys").where("id", "=", deploy.id).execute();
   });
   await services.manifests.delete(deploy.id);
@@ -384,12 +394,27 @@ export async function setDeployLock(
   deploy: Deploy,
   locked: boolean,
 ): Promise<Deploy> {
-  return ctx.db
-    .updateTable("deploys")
-    .set({ locked: locked ? 1 : 0, updated_at: isoNow(ctx) })
-    .where("id", "=", deploy.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return ctx.db.transaction().execute(async (trx) => {
+    const site = await trx
+      .selectFrom("sites")
+      .select(["account_id", "name"])
+      .where("id", "=", deploy.site_id)
+      .executeTakeFirstOrThrow();
+    await recordAudit(trx, {
+      action: locked ? "deploy.lock" : "deploy.unlock",
+      accountId: site.account_id,
+      target: { type: "deploy", id: deploy.id, name: site.name },
+      fields: ["locked"],
+    });
+    const updated = await trx
+      .updateTable("deploys")
+      .set({ locked: locked ? 1 : 0, updated_at: isoNow(ctx) })
+      .where("id", "=", deploy.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await notifyDeployEvent(ctx, trx, deploy.id, locked ? "deploy_locked" : "deploy_unlocked");
+    return updated;
+  });
 }
 
 /**
@@ -404,7 +429,10 @@ export async function restoreSiteDeploy(
   deploy: Deploy,
 ): Promise<Deploy> {
   const outcome = await publishExplicitly(ctx, site.id, deploy.id);
-  if (!outcome.ok) throw refused(`cannot publish deploy ${deploy.id}: ${outcome.reason}`);
+  if (!outcome.ok) {
+    const message = `cannot publish deploy ${deploy.id}: ${outcome.reason}`;
+    throw outcome.expired ? new PlatformError("gone", message) : refused(message);
+  }
   services.onPublished?.(site.name);
   ctx.log.info({ siteId: site.id, deployId: deploy.id }, "deploy restored");
   return outcome.deploy;

@@ -1,6 +1,10 @@
 import type { Kysely } from "kysely";
+import { durableTransaction } from "../../lib/database.ts";
+import { recordAudit } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Build, Deploy, PlatformDatabase, Site } from "../db/schema.ts";
+import type { LeaseFence } from "../jobs/queue.ts";
 
 /**
  * The atomic publish switch, shared by builds and direct deploys: in one transaction, with the
@@ -83,26 +87,47 @@ async function settle(
     })
     .where("id", "=", deploy.id)
     .execute();
+  await notifyDeployEvent(ctx, trx, deploy.id, "deploy_succeeded");
   if (reason !== undefined) return { kind: "ready", reason };
   await trx
     .updateTable("sites")
     .set({ published_deploy_id: deploy.id, updated_at: now })
     .where("id", "=", site.id)
     .execute();
+  await recordAudit(trx, {
+    action: "deploy.publish",
+    accountId: site.account_id,
+    target: { type: "deploy", id: deploy.id, name: site.name },
+    fields: ["published_deploy_id"],
+  });
   return { kind: "published" };
+}
+
+export interface BuildPublishOptions {
+  /** The build attempt's job lease: checked inside the transaction (see `JobQueue.holds`). */
+  fence?: LeaseFence;
+  /** Tests: runs last inside the transaction, before it commits. */
+  beforeCommit?: () => Promise<void>;
 }
 
 /**
  * A build's deploy: ready (and published when it may be), and the build `done` — unless the
- * build was cancelled or superseded meanwhile (`stopped`: nothing changes).
+ * build was cancelled or superseded meanwhile (`stopped`), or the attempt publishing it no
+ * longer holds its job lease (`lease_lost`: another worker may be running the build; this
+ * attempt must neither mark the deploy ready nor switch the site). Nothing changes then.
  */
 export async function publishBuildDeploy(
   ctx: PlatformContext,
   siteId: string,
   build: Pick<Build, "id" | "number" | "branch">,
   deployId: string,
-): Promise<PublishOutcome> {
-  return ctx.db.transaction().execute(async (trx) => {
+  options: BuildPublishOptions = {},
+): Promise<PublishOutcome | { kind: "lease_lost" }> {
+  return durableTransaction(ctx.db, async (trx) => {
+    // Inside the transaction that holds the write lock, so no reclaim can slip in between.
+    if (options.fence !== undefined && !(await ctx.jobs.holds(options.fence, trx))) {
+      return { kind: "lease_lost" as const };
+    }
     const site = await lockSite(trx, siteId);
     const current = await trx
       .selectFrom("builds")
@@ -122,6 +147,7 @@ export async function publishBuildDeploy(
       .set({ state: "done", error: null, finished_at: now, updated_at: now })
       .where("id", "=", build.id)
       .execute();
+    await options.beforeCommit?.();
     return outcome;
   });
 }
@@ -136,7 +162,7 @@ export async function publishDirectDeploy(
   siteId: string,
   deployId: string,
 ): Promise<PublishOutcome> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return durableTransaction(ctx.db, async (trx) => {
     const site = await lockSite(trx, siteId);
     const deploy = await trx
       .selectFrom("deploys")
@@ -149,7 +175,8 @@ export async function publishDirectDeploy(
   });
 }
 
-export type RestoreOutcome = { ok: true; deploy: Deploy } | { ok: false; reason: string };
+export type RestoreOutcome =
+  { ok: true; deploy: Deploy } | { ok: false; reason: string; expired?: boolean };
 
 /**
  * Publishes a ready deploy of the site now, whatever its age, context or draft flag (an explicit
@@ -160,7 +187,7 @@ export async function restoreDeploy(
   siteId: string,
   deployId: string,
 ): Promise<RestoreOutcome> {
-  return ctx.db.transaction().execute(async (trx): Promise<RestoreOutcome> => {
+  return durableTransaction(ctx.db, async (trx): Promise<RestoreOutcome> => {
     const site = await lockSite(trx, siteId);
     const deploy = await trx
       .selectFrom("deploys")
@@ -169,6 +196,13 @@ export async function restoreDeploy(
       .where("site_id", "=", siteId)
       .executeTakeFirst();
     if (!site || !deploy) return { ok: false, reason: "the deploy no longer exists" };
+    if (deploy.expired_at !== null) {
+      return {
+        ok: false,
+        expired: true,
+        reason: `deploy ${deploy.id} expired on ${deploy.expired_at} under the deploy retention settings (SLIPWAY_KEEP_DEPLOYS, SLIPWAY_KEEP_DEPLOY_DAYS) and its files are gone; deploy again, or lock deploys you want to keep`,
+      };
+    }
     if (deploy.state !== "ready") {
       return {
         ok: false,
@@ -204,6 +238,12 @@ export async function restoreDeploy(
       .set({ published_deploy_id: deploy.id, updated_at: now })
       .where("id", "=", siteId)
       .execute();
+    await recordAudit(trx, {
+      action: "deploy.publish",
+      accountId: site.account_id,
+      target: { type: "deploy", id: deploy.id, name: site.name },
+      fields: ["published_deploy_id"],
+    });
     return { ok: true, deploy: updated };
   });
 }
@@ -221,6 +261,7 @@ export async function previousPublishedDeploy(
     .selectAll()
     .where("site_id", "=", site.id)
     .where("state", "=", "ready")
+    .where("expired_at", "is", null)
     .where("published_at", "is not", null);
   if (site.published_deploy_id !== null) query = query.where("id", "!=", site.published_deploy_id);
   return query

@@ -319,6 +319,37 @@ describe("publishDirectory", () => {
     assert.deepEqual([...inside.manifest.files.keys()], ["index.html"]);
   });
 
+  it("makes the new blobs durable in one batch before it returns, and stores none when that sync fails", async () => {
+    const dir = await newDir();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) files[`page${i}.html`] = `batched page ${i}`;
+    await writeTree(dir, files);
+    const ids = Object.values(files).map((content) => sha1(content));
+
+    const failing = await LocalBlobStore.open(join(work, "store-failing-sync"), {
+      batchSync: () => Promise.reject(new Error("EIO: the disk went away")),
+    });
+    await assert.rejects(publishDirectory(dir, { blobs: failing }), /EIO: the disk went away/);
+    assert.deepEqual(await failing.missing(ids), ids, "no blob of an unsynced batch is stored");
+    assert.deepEqual(await readdir(join(work, "store-failing-sync", "tmp")), []);
+
+    const syncs: { files: number; storedBefore: number }[] = [];
+    let recording: LocalBlobStore | undefined;
+    recording = await LocalBlobStore.open(join(work, "store-recorded-sync"), {
+      batchSync: async (paths) => {
+        const stored = ids.length - (await recording!.missing(ids)).length;
+        syncs.push({ files: paths.length, storedBefore: stored });
+      },
+    });
+    const { stats } = await publishDirectory(dir, { blobs: recording });
+    assert.equal(stats.newBlobs, 40);
+    // One sync for the 40 files' data before any is in place, one for their directories.
+    assert.equal(syncs.length, 2);
+    assert.deepEqual(syncs[0], { files: 40, storedBefore: 0 });
+    assert.equal(syncs[1]?.storedBefore, 40);
+    assert.deepEqual(await recording.missing(ids), []);
+  });
+
   it("fails cleanly when a file changes between hashing and storing", async () => {
     const dir = await newDir();
     await writeTree(dir, { "index.html": "original content" });
@@ -329,6 +360,7 @@ describe("publishDirectory", () => {
       size: (id) => blobs.size(id),
       sizes: (ids) => blobs.sizes(ids),
       put: (id, data, options) => blobs.put(id, data, options),
+      flush: (batch) => blobs.flush(batch),
       missing: async (ids) => {
         await writeFile(join(dir, "index.html"), "modified content");
         return [...ids];

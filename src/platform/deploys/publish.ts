@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { lstat, open, readdir, readlink, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { BlobIntegrityError, type BlobStore } from "./blob-store.ts";
+import { BlobBatch, BlobIntegrityError, type BlobStore } from "./blob-store.ts";
 import { defaultHashPool, type HashPool, type HashTask } from "./hash-pool.ts";
 import {
   ManifestPathError,
@@ -301,6 +301,7 @@ async function storeFile(
   file: WalkedFile,
   sha1: string,
   size: number,
+  batch: BlobBatch,
 ): Promise<{ written: boolean; size: number }> {
   let handle;
   try {
@@ -327,7 +328,7 @@ async function storeFile(
       size <= BUFFER_LIMIT
         ? await handle.readFile()
         : handle.createReadStream({ autoClose: false });
-    return await blobs.put(sha1, data);
+    return await blobs.put(sha1, data, { batch });
   } catch (error) {
     if (error instanceof BlobIntegrityError) {
       throw new PublishError(
@@ -429,14 +430,23 @@ export async function publishDirectory(
   let newBlobs = 0;
   let newBytes = 0;
   const { blobs } = options;
-  const missing = await blobs.missing(firstOfBlob.keys());
-  await runLimited(missing, options.storeConcurrency ?? 8, async (sha1) => {
-    const index = firstOfBlob.get(sha1)!;
-    const result = await storeFile(blobs, files[index]!, sha1, entries[index]!.size);
-    if (!result.written) return;
-    newBlobs++;
-    newBytes += result.size;
-  });
+  const missing = await blobs.missing([...firstOfBlob.keys()]);
+  // Written without an fsync each, made durable together before the manifest exists.
+  const batch = new BlobBatch();
+  try {
+    await runLimited(missing, options.storeConcurrency ?? 8, async (sha1) => {
+      const index = firstOfBlob.get(sha1)!;
+      const result = await storeFile(blobs, files[index]!, sha1, entries[index]!.size, batch);
+      if (!result.written) return;
+      newBlobs++;
+      newBytes += result.size;
+    });
+  } catch (error) {
+    // The blobs written before the failure stay as unreferenced garbage, as before.
+    await blobs.flush(batch).catch(() => undefined);
+    throw error;
+  }
+  await blobs.flush(batch);
 
   return {
     manifest: { files: manifestFiles },

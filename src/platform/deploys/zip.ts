@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { open, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import yauzl, { type Entry, type ZipFile } from "yauzl";
-import type { BlobStore } from "./blob-store.ts";
+import { BlobBatch, type BlobStore } from "./blob-store.ts";
 import { tempPath } from "./durable-files.ts";
 import {
   ManifestPathError,
@@ -191,6 +191,7 @@ async function storeEntry(
   entry: Entry,
   blobs: BlobStore,
   tmpDir: string,
+  batch: BlobBatch,
 ): Promise<{ entry: ManifestEntry; written: boolean }> {
   let stream: Readable;
   try {
@@ -211,7 +212,7 @@ async function storeEntry(
     }
     const data = Buffer.concat(parts);
     const sha1 = hash.digest("hex");
-    const result = await blobs.put(sha1, data);
+    const result = await blobs.put(sha1, data, { batch });
     return { entry: { sha1, size: data.length }, written: result.written };
   }
   // Large entries go to a temp file first: the store wants the SHA-1 before the bytes.
@@ -231,7 +232,7 @@ async function storeEntry(
       await handle.close();
     }
     const sha1 = hash.digest("hex");
-    const result = await blobs.put(sha1, createReadStream(temp));
+    const result = await blobs.put(sha1, createReadStream(temp), { batch });
     return { entry: { sha1, size }, written: result.written };
   } finally {
     await rm(temp, { force: true });
@@ -260,6 +261,8 @@ export async function extractZip(
   } catch (error) {
     throw corrupt(error);
   }
+  // Written without an fsync each, made durable together before the manifest exists.
+  const batch = new BlobBatch();
   try {
     if (zip.entryCount > limits.maxEntries) {
       throw new ZipError(
@@ -284,7 +287,7 @@ export async function extractZip(
       const entry = next.value;
       const path = checkEntry(entry, limits, seen, totals);
       if (path === undefined) continue;
-      const stored = await storeEntry(zip, entry, options.blobs, options.tmpDir);
+      const stored = await storeEntry(zip, entry, options.blobs, options.tmpDir, batch);
       files.set(path, stored.entry);
       if (stored.written) {
         newBlobs++;
@@ -294,10 +297,15 @@ export async function extractZip(
     if (files.size === 0) {
       throw new ZipError("corrupt", "the zip archive holds no files; there is nothing to deploy");
     }
+    await options.blobs.flush(batch);
     return {
       manifest: { files },
       stats: { files: files.size, totalBytes: totals.bytes, newBlobs, newBytes },
     };
+  } catch (error) {
+    // The blobs written before the refusal stay as unreferenced garbage, as before.
+    await options.blobs.flush(batch).catch(() => undefined);
+    throw error;
   } finally {
     zip.close();
   }

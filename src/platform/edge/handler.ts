@@ -10,6 +10,10 @@ import { normaliseHost, type ResolvedDeploy, type SiteResolver } from "./hosts.t
 import { HotCache, type HotCacheStats } from "./hot-cache.ts";
 import { parseRequestTarget } from "./request-path.ts";
 import { applyRedirectRules, headersForPath, loadDeployRules, type DeployRules } from "./rules.ts";
+import { sharedDomainPolicy } from "./shared-domain.ts";
+import { BASIC_AUTH, checkBasicAuth } from "./protection-basic.ts";
+import type { SiteProtection } from "./protection.ts";
+import type { PlatformMetrics } from "../metrics/metrics.ts";
 
 export interface EdgeOptions {
   resolver: SiteResolver;
@@ -28,6 +32,12 @@ export interface EdgeOptions {
   /** Where rule files are staged for Netlify's parsers. Default: the OS temp dir. */
   tmpDir?: string;
   logger?: Logger;
+  /** Site passwords (`protection.ts`); absent: no site is password-protected. */
+  protection?: SiteProtection;
+  /** Counts every answer by status class and observes its latency. */
+  metrics?: Pick<PlatformMetrics, "edgeServed">;
+  /** `SLIPWAY_SITES_DOMAIN`: its hosts never get `Set-Cookie` rules (`shared-domain.ts`). */
+  sharedSitesDomain?: string;
 }
 
 export interface EdgeStats {
@@ -203,8 +213,9 @@ class DeployState {
   constructor(
     readonly deploy: ResolvedDeploy,
     private readonly tmpDir: string | undefined,
+    private readonly adapt: (rules: DeployRules) => DeployRules = (rules) => rules,
   ) {
-    this.rules = deploy.rules;
+    this.rules = deploy.rules && adapt(deploy.rules);
   }
 
   loadRules(): Promise<DeployRules> {
@@ -215,8 +226,8 @@ class DeployState {
       ...(this.tmpDir !== undefined && { tmpDir: this.tmpDir }),
     }).then(
       (rules) => {
-        this.rules = rules;
-        return rules;
+        this.rules = this.adapt(rules);
+        return this.rules;
       },
       (error: unknown) => {
         this.rulesLoading = undefined;
@@ -261,7 +272,7 @@ const UNAVAILABLE = plain(503, "Service Unavailable");
  * that immutable manifest; request paths are only ever keys into it, never file-system paths.
  */
 export function createEdge(options: EdgeOptions): Edge {
-  const { resolver, logger } = options;
+  const { resolver, logger, protection, metrics } = options;
   const cacheBytes = options.cacheBytes ?? 256 * 1024 * 1024;
   const maxCachedFileBytes = Math.min(options.maxCachedFileBytes ?? 16 * 1024 * 1024, cacheBytes);
   const minCompressBytes = options.minCompressBytes ?? 256;
@@ -281,15 +292,21 @@ export function createEdge(options: EdgeOptions): Edge {
     return host;
   };
 
-  const stateOf = (deploy: ResolvedDeploy): DeployState => {
-    let state = states.get(deploy.deployId);
+  const sharedDomain = sharedDomainPolicy(options.sharedSitesDomain, logger);
+
+  /** A deploy's state; one per deploy for custom domains, one for the shared sites domain. */
+  const stateOf = (deploy: ResolvedDeploy, host: string): DeployState => {
+    const shared = sharedDomain.isShared(host);
+    const stateKey = shared ? `${deploy.deployId} shared` : deploy.deployId;
+    let state = states.get(stateKey);
     if (state === undefined) {
-      state = new DeployState(deploy, options.tmpDir);
+      const adapt = shared ? sharedDomain.rulesFor(deploy.deployId) : undefined;
+      state = new DeployState(deploy, options.tmpDir, adapt);
       if (states.size >= maxDeploys) {
         const oldest = states.keys().next().value;
         if (oldest !== undefined) states.delete(oldest);
       }
-      states.set(deploy.deployId, state);
+      states.set(stateKey, state);
     }
     return state;
   };
@@ -310,7 +327,9 @@ export function createEdge(options: EdgeOptions): Edge {
       ["accept-ranges", "bytes"],
     ]);
     if (compressible) merged.set("vary", "Accept-Encoding");
-    for (const [name, value] of headersForPath(rules, requestPath)) merged.set(name, value);
+    for (const [name, value] of headersForPath(rules, requestPath)) {
+      if (name !== BASIC_AUTH) merged.set(name, value); // credentials, never sent
+    }
     const common = [...merged];
     const etag = `"${entry.sha1}"`;
     const notModified = flatten([
@@ -487,9 +506,12 @@ export function createEdge(options: EdgeOptions): Edge {
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method;
     const head = method === "HEAD";
-    if (method !== "GET" && !head) return sendPlain(res, METHOD_NOT_ALLOWED, false);
     const host = hostOf(req.headers.host);
     if (host === undefined) return sendPlain(res, BAD_REQUEST, head);
+    // A protected site's password page (which takes the password by POST) comes first.
+    const gate = protection?.check(req, res, host) ?? false;
+    if (gate !== false && (await gate)) return;
+    if (method !== "GET" && !head) return sendPlain(res, METHOD_NOT_ALLOWED, false);
     const deploy = await resolver.resolve(host);
     if (deploy === undefined) return sendPlain(res, NOT_FOUND, head);
     const target = parseRequestTarget(req.url ?? "/");
@@ -497,7 +519,7 @@ export function createEdge(options: EdgeOptions): Edge {
 
     // From here on, everything comes from this one deploy: a publish that happens meanwhile
     // changes what the next request resolves, never this one.
-    const state = stateOf(deploy);
+    const state = stateOf(deploy, host);
     let rules = state.rules;
     if (rules === undefined) {
       try {
@@ -511,6 +533,7 @@ export function createEdge(options: EdgeOptions): Edge {
       }
     }
     const { path } = target;
+    if (checkBasicAuth(req, res, rules, path)) return;
     const files = deploy.manifest.files;
     let route = state.routes.get(path);
     if (route === undefined) route = routeFor(state, rules, path, path, lookupFile(files, path));
@@ -554,6 +577,7 @@ export function createEdge(options: EdgeOptions): Edge {
   // No closure is created per request: with tsx's keep-names transform each one costs a
   // defineProperty call, measurable against a ~15 µs request.
   const serveSafely = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = metrics === undefined ? 0 : performance.now();
     try {
       await serve(req, res);
     } catch (error) {
@@ -561,6 +585,7 @@ export function createEdge(options: EdgeOptions): Edge {
       if (!res.headersSent) sendPlain(res, INTERNAL_ERROR, req.method === "HEAD");
       else res.destroy();
     }
+    metrics?.edgeServed(res.statusCode, started);
   };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void serveSafely(req, res);

@@ -1,3 +1,4 @@
+import { recordAudit, type AuditAction } from "../audit/record.ts";
 import type { Kysely } from "kysely";
 import { isUniqueViolation } from "../../lib/database.ts";
 import { objectId, uuid } from "../../lib/ids.ts";
@@ -334,6 +335,7 @@ export async function createEnvVars(
       for (const row of rows) {
         if (await findRow(trx, owner, row.key)) throw conflict(row.key, owner);
         await trx.insertInto("env_vars").values(row).execute();
+        await auditEnv(trx, owner, "env.create", row.key, ["key", "scopes", "is_secret", "values"]);
       }
     });
   } catch (error) {
@@ -369,6 +371,7 @@ export async function updateEnvVar(
         );
       }
       const values = checkValues("values", input.values, openValues(ctx, row));
+      await auditEnv(trx, owner, "env.update", row.key, Object.keys(input));
       return trx
         .updateTable("env_vars")
         .set({
@@ -418,6 +421,7 @@ export async function setEnvVarValue(
       ...(parameter === undefined ? {} : { context_parameter: parameter }),
     };
     const merged = existing ? values.map((v) => (same(v) ? next : v)) : [...values, next];
+    await auditEnv(trx, owner, "env.update", row.key, [`values.${input.context}`]);
     return trx
       .updateTable("env_vars")
       .set({
@@ -437,8 +441,27 @@ export async function deleteEnvVar(
   owner: EnvOwner,
   key: string,
 ): Promise<void> {
-  const result = await ownerRowsDelete(ctx.db, owner).where("key", "=", key).executeTakeFirst();
-  if (result.numDeletedRows === 0n) throw notFoundVar(key, owner);
+  await ctx.db.transaction().execute(async (trx) => {
+    const result = await ownerRowsDelete(trx, owner).where("key", "=", key).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw notFoundVar(key, owner);
+    await auditEnv(trx, owner, "env.delete", key, []);
+  });
+}
+
+/** An audit event for a change to the variable `key` (names of fields only, never values). */
+function auditEnv(
+  trx: Kysely<PlatformDatabase>,
+  owner: EnvOwner,
+  action: AuditAction,
+  key: string,
+  fields: readonly string[],
+): Promise<void> {
+  return recordAudit(trx, {
+    action,
+    accountId: owner.account.id,
+    target: { type: owner.site === null ? "account_env" : "site_env", id: key, name: key },
+    fields,
+  });
 }
 
 function ownerRowsDelete(db: Kysely<PlatformDatabase>, owner: EnvOwner) {
@@ -467,6 +490,7 @@ export async function deleteEnvVarValue(
         `Environment variable ${key} has no value with id ${JSON.stringify(valueId.slice(0, 100))}`,
       );
     }
+    await auditEnv(trx, owner, "env.update", row.key, ["values"]);
     await trx
       .updateTable("env_vars")
       .set({

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyServerFactory,
 } from "fastify";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { isDiskFullError } from "../../lib/disk-full.ts";
 import { DomainError, HTTP_STATUS } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { badRequest, PlatformError } from "../errors.ts";
@@ -85,6 +86,14 @@ function sendError(error: FastifyError, reply: FastifyReply, log: FastifyBaseLog
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     return reply.code(status).send({ code: status, message: clientErrorText(error, status) });
+  }
+  if (isDiskFullError(error)) {
+    // The machine's trouble, not the request's: this one request fails, nothing stored changes.
+    log.error({ err: error }, "the disk is full");
+    return reply.code(503).send({
+      code: 503,
+      message: "the disk is full: nothing was stored; try again once the platform has space",
+    });
   }
   log.error({ err: error }, "unhandled error");
   return reply.code(500).send({ code: 500, message: "Internal server error (logged)" });

@@ -1,9 +1,11 @@
 import type { FastifyRequest } from "fastify";
 import { authenticateToken, type Actor } from "../accounts/tokens.ts";
+import { assertScopeAllows } from "../accounts/token-scopes.ts";
 import { authenticateSession, csrfTokenMatches, SESSION_COOKIE } from "../accounts/sessions.ts";
 import type { PlatformContext } from "../context.ts";
 import type { Session } from "../db/schema.ts";
 import type { PlatformApp } from "./app.ts";
+import { noteAuditActor } from "./audit.ts";
 import { isSameOrigin, readCookie } from "./cookies.ts";
 import { forbidden, unauthorized } from "../errors.ts";
 
@@ -43,13 +45,17 @@ export function registerAuthentication(app: PlatformApp, ctx: PlatformContext): 
       }
       actors.set(request, found.actor);
       sessions.set(request, { session: found.session, token: cookie });
+      noteAuditActor(found.actor, "session");
       return;
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!match?.[1]) {
       throw unauthorized("Access denied: send the header Authorization: Bearer <access token>");
     }
-    actors.set(request, await authenticateToken(ctx, match[1]));
+    const actor = await authenticateToken(ctx, match[1]);
+    if (actor.scope) assertScopeAllows(actor.scope, request.method, request.routeOptions.url);
+    actors.set(request, actor);
+    noteAuditActor(actor, "token");
   });
 }
 

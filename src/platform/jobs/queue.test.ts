@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { createLogger } from "../../lib/logger.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 import { waitUntil } from "../../../test/helpers/wait.ts";
-import { startWorkerPool } from "./workers.ts";
+import { leaseFence } from "./queue.ts";
+import { LEASE_LOST, startWorkerPool } from "./workers.ts";
 
 describe("SqlJobQueue", () => {
   let m: MemoryContext;
@@ -118,6 +119,23 @@ describe("SqlJobQueue", () => {
     assert.equal(again?.attempt, 1);
   });
 
+  it("fences a delivery: held while running under its owner and attempt, not after expiry or re-lease", async () => {
+    const { id } = await m.queue.enqueue({ queue: "q", payload: {} });
+    const first = await m.queue.lease("pool/0.1", ["q"], 1000);
+    assert.ok(first);
+    assert.equal(await m.queue.holds(leaseFence(first)), true);
+    m.advance(1001);
+    assert.equal(await m.queue.holds(leaseFence(first)), false, "expired, not yet reclaimed");
+    await m.queue.reclaimExpired();
+    // The same owner name leasing the job again is another delivery (attempt 2).
+    const second = await m.queue.lease("pool/0.1", ["q"], 1000);
+    assert.equal(second?.id, id);
+    assert.equal(await m.queue.holds(leaseFence(first)), false);
+    assert.equal(await m.queue.holds(leaseFence(second!)), true);
+    assert.equal(await m.queue.complete(id, "pool/0.1"), true);
+    assert.equal(await m.queue.holds(leaseFence(second!)), false, "completed");
+  });
+
   it("cancels pending jobs by dedupe key, never a running one", async () => {
     await m.queue.enqueue({ queue: "q", payload: {}, dedupeKey: "p" });
     assert.equal(await m.queue.cancelPending("p", "superseded"), 1);
@@ -130,6 +148,48 @@ describe("SqlJobQueue", () => {
 });
 
 describe("startWorkerPool", () => {
+  it("gives a job up when its heartbeats fail twice in a row, and leaves it to the lease's expiry", async () => {
+    const m = await memoryContext();
+    let beats = 0;
+    let reason: unknown;
+    const pool = startWorkerPool({
+      queue: m.queue,
+      count: 1,
+      log: createLogger({ name: "test", level: "silent" }),
+      pollMs: 10,
+      leaseMs: 300,
+      heartbeat: async () => {
+        beats++;
+        throw new Error("the database cannot be reached");
+      },
+      handlers: {
+        q: {
+          run: async (_job, signal) => {
+            await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+            reason = signal.reason;
+            return "done";
+          },
+        },
+      },
+    });
+    try {
+      const { id } = await m.queue.enqueue({ queue: "q", payload: {} });
+      m.queue.wake();
+      await waitUntil(() => reason !== undefined, "the handler to be stopped", 5000);
+      assert.equal(reason, LEASE_LOST);
+      assert.equal(beats, 2);
+      const row = await m.ctx.db
+        .selectFrom("jobs")
+        .select(["state", "attempts"])
+        .where("id", "=", id)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(row, { state: "running", attempts: 1 }, "not completed by a lost lease");
+    } finally {
+      await pool.stop();
+      await m.close();
+    }
+  });
+
   it("runs different keys in parallel and one key serially, and hands back leases on stop", async () => {
     const m = await memoryContext();
     // Real time for the pool; the queue's clock only stamps rows.

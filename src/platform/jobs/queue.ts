@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely, type UpdateObject } from "kysely";
 import { isUniqueViolation } from "../../lib/database.ts";
 import type { Job, PlatformDatabase } from "../db/schema.ts";
 
@@ -24,6 +24,8 @@ export interface JobQueue {
   /**
    * Leases the most urgent due job of the given queues whose concurrency key has no running
    * job, or returns undefined. The lease lasts `leaseMs` unless extended by `heartbeat`.
+   * `owner` names the lease in every later call: give each lease its own, so that a late call
+   * of an earlier delivery of the same job never counts for a later one.
    */
   lease(owner: string, queues: readonly string[], leaseMs: number): Promise<LeasedJob | undefined>;
   /** Extends a lease; false when the lease was lost (expired and reclaimed, or cancelled). */
@@ -37,6 +39,13 @@ export interface JobQueue {
   fail(jobId: number, owner: string, error: string, options?: FailOptions): Promise<FailOutcome>;
   /** Gives a lease back at once (a graceful stop): the job is due again now, attempt kept. */
   release(jobId: number, owner: string): Promise<void>;
+  /**
+   * Whether `lease` is still held: the job is running under that owner and attempt, and the
+   * lease has not expired. Asked first inside the caller's transaction (`db`), it fences the
+   * writes that follow: a worker that lost its lease cannot make them, and the job's row stays
+   * locked until the transaction ends.
+   */
+  holds(lease: LeaseFence, db?: Kysely<PlatformDatabase>): Promise<boolean>;
   /** Cancels pending (not running) jobs holding `dedupeKey`; returns how many. */
   cancelPending(dedupeKey: string, reason: string, db?: Kysely<PlatformDatabase>): Promise<number>;
   /**
@@ -81,6 +90,21 @@ export interface LeasedJob {
   concurrencyKey: string | null;
   dedupeKey: string | null;
   leaseOwner: string;
+  /** When it was due (`run_at`): the wait until a worker took it is a metric. */
+  dueAt?: string;
+}
+
+/** One delivery of a job, as `holds` checks it. */
+export interface LeaseFence {
+  jobId: number;
+  owner: string;
+  /** The delivery's number: after a reclaim the same owner (pool) may lease the job again. */
+  attempt: number;
+}
+
+/** The fence of a leased job's delivery. */
+export function leaseFence(job: LeasedJob): LeaseFence {
+  return { jobId: job.id, owner: job.leaseOwner, attempt: job.attempt };
 }
 
 export interface ReclaimedJob {
@@ -98,6 +122,8 @@ export type FailOutcome = "retrying" | "failed" | "lease_lost";
 
 const DEFAULT_MAX_ATTEMPTS = 3;
 
+type UpdateSet = UpdateObject<PlatformDatabase, "jobs">;
+
 function toLeased(row: Job): LeasedJob {
   return {
     id: row.id,
@@ -108,6 +134,7 @@ function toLeased(row: Job): LeasedJob {
     concurrencyKey: row.concurrency_key,
     dedupeKey: row.dedupe_key,
     leaseOwner: row.lease_owner ?? "",
+    dueAt: row.run_at,
   };
 }
 
@@ -216,33 +243,46 @@ export class SqlJobQueue implements JobQueue {
     }
   }
 
-  async heartbeat(jobId: number, owner: string, leaseMs: number): Promise<boolean> {
-    const result = await this.db
+  /**
+   * Updates the job if it is still running under `owner`'s lease (the one query behind
+   * heartbeats, completion, failure and release); false when the lease was lost. With
+   * `attemptsLeft`, only a job that may still be retried is updated.
+   */
+  private async updateOwned(
+    jobId: number,
+    owner: string,
+    set: UpdateSet,
+    options: { attemptsLeft?: boolean } = {},
+  ): Promise<boolean> {
+    let query = this.db
       .updateTable("jobs")
-      .set({ lease_expires_at: this.iso(leaseMs), updated_at: this.iso() })
+      .set(set)
       .where("id", "=", jobId)
       .where("state", "=", "running")
-      .where("lease_owner", "=", owner)
-      .executeTakeFirst();
+      .where("lease_owner", "=", owner);
+    if (options.attemptsLeft === true) {
+      query = query.where((eb) => eb("attempts", "<", eb.ref("max_attempts")));
+    }
+    const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+
+  async heartbeat(jobId: number, owner: string, leaseMs: number): Promise<boolean> {
+    return this.updateOwned(jobId, owner, {
+      lease_expires_at: this.iso(leaseMs),
+      updated_at: this.iso(),
+    });
   }
 
   async complete(jobId: number, owner: string): Promise<boolean> {
     const now = this.iso();
-    const result = await this.db
-      .updateTable("jobs")
-      .set({
-        state: "completed",
-        lease_owner: null,
-        lease_expires_at: null,
-        updated_at: now,
-        finished_at: now,
-      })
-      .where("id", "=", jobId)
-      .where("state", "=", "running")
-      .where("lease_owner", "=", owner)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return this.updateOwned(jobId, owner, {
+      state: "completed",
+      lease_owner: null,
+      lease_expires_at: null,
+      updated_at: now,
+      finished_at: now,
+    });
   }
 
   async fail(
@@ -252,57 +292,57 @@ export class SqlJobQueue implements JobQueue {
     options: FailOptions = {},
   ): Promise<FailOutcome> {
     const now = this.iso();
-    if (options.retry !== false) {
-      const retried = await this.db
-        .updateTable("jobs")
-        .set({
+    const released = { lease_owner: null, lease_expires_at: null, last_error: error };
+    if (
+      options.retry !== false &&
+      (await this.updateOwned(
+        jobId,
+        owner,
+        {
+          ...released,
           state: "pending",
-          lease_owner: null,
-          lease_expires_at: null,
           run_at: this.iso(options.retryInMs ?? 0),
-          last_error: error,
           updated_at: now,
-        })
-        .where("id", "=", jobId)
-        .where("state", "=", "running")
-        .where("lease_owner", "=", owner)
-        .where((eb) => eb("attempts", "<", eb.ref("max_attempts")))
-        .executeTakeFirst();
-      if (Number(retried.numUpdatedRows) === 1) return "retrying";
+        },
+        { attemptsLeft: true },
+      ))
+    ) {
+      return "retrying";
     }
-    const failed = await this.db
-      .updateTable("jobs")
-      .set({
-        state: "failed",
-        lease_owner: null,
-        lease_expires_at: null,
-        last_error: error,
-        updated_at: now,
-        finished_at: now,
-      })
-      .where("id", "=", jobId)
-      .where("state", "=", "running")
-      .where("lease_owner", "=", owner)
-      .executeTakeFirst();
-    return Number(failed.numUpdatedRows) === 1 ? "failed" : "lease_lost";
+    const failed = await this.updateOwned(jobId, owner, {
+      ...released,
+      state: "failed",
+      updated_at: now,
+      finished_at: now,
+    });
+    return failed ? "failed" : "lease_lost";
   }
 
   async release(jobId: number, owner: string): Promise<void> {
     // The attempt is given back too: a graceful stop is not the job's failure.
-    await this.db
+    await this.updateOwned(jobId, owner, {
+      state: "pending",
+      lease_owner: null,
+      lease_expires_at: null,
+      run_at: this.iso(),
+      attempts: sql<number>`attempts - 1`,
+      updated_at: this.iso(),
+    });
+  }
+
+  async holds(lease: LeaseFence, db: Kysely<PlatformDatabase> = this.db): Promise<boolean> {
+    // A no-op update rather than a read: it locks the row (Postgres) or the database (SQLite)
+    // until the caller's transaction ends, so the lease cannot be reclaimed in between.
+    const result = await db
       .updateTable("jobs")
-      .set((eb) => ({
-        state: "pending",
-        lease_owner: null,
-        lease_expires_at: null,
-        run_at: this.iso(),
-        attempts: eb("attempts", "-", 1),
-        updated_at: this.iso(),
-      }))
-      .where("id", "=", jobId)
+      .set((eb) => ({ lease_owner: eb.ref("lease_owner") }))
+      .where("id", "=", lease.jobId)
       .where("state", "=", "running")
-      .where("lease_owner", "=", owner)
-      .execute();
+      .where("lease_owner", "=", lease.owner)
+      .where("attempts", "=", lease.attempt)
+      .where("lease_expires_at", ">", this.iso())
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async cancelPending(

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "../../lib/logger.ts";
+import type { PlatformMetrics } from "../metrics/metrics.ts";
 import type { JobQueue, LeasedJob, ReclaimedJob } from "./queue.ts";
 
 /**
@@ -9,8 +10,11 @@ import type { JobQueue, LeasedJob, ReclaimedJob } from "./queue.ts";
  * state that another process would need: everything is in the jobs table, so any number of
  * pools (processes, machines) can share one queue.
  *
- * - Lease lost (it expired and another worker took the job, or the row changed): the handler's
- *   signal is aborted; its result is then ignored.
+ * - Lease lost: a heartbeat finds the job no longer ours (it expired and another worker took it,
+ *   or the row changed), heartbeats fail twice in a row (the database is unreachable: the lease
+ *   may run out unseen), or none succeeded for a whole lease. The handler's signal is aborted
+ *   with `LEASE_LOST` and its result ignored; whatever it still writes must be fenced
+ *   (`JobQueue.holds`), as another worker may be running the job by then.
  * - A handler may run at most `maxRunMs` (per queue): then its signal is aborted and the lease
  *   is no longer extended, so even a handler that ignores its signal loses the job to the
  *   expiry path — nothing runs forever.
@@ -42,7 +46,12 @@ export interface WorkerPoolOptions {
   reclaimEveryMs?: number;
   /** A periodic task (e.g. sweeping stuck builds), run with the reclaim. */
   onSweep?: () => Promise<void>;
+  metrics?: PlatformMetrics;
+  /** Tests: wraps every heartbeat (to make it fail); `beat` is the real one. */
+  heartbeat?: HeartbeatSeam;
 }
+
+export type HeartbeatSeam = (job: LeasedJob, beat: () => Promise<boolean>) => Promise<boolean>;
 
 export interface WorkerPool {
   readonly owner: string;
@@ -52,6 +61,10 @@ export interface WorkerPool {
 }
 
 export const SHUTDOWN = "shutdown";
+/** The abort reason of a handler whose lease is no longer (or no longer surely) its own. */
+export const LEASE_LOST = "lease lost";
+/** Failed heartbeats in a row after which a worker gives its job up. */
+const MAX_HEARTBEAT_FAILURES = 2;
 
 export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const leaseMs = options.leaseMs ?? 30_000;
@@ -67,6 +80,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     for (const wake of [...sleepers]) wake();
   };
   let lastReclaim = 0;
+  let leases = 0;
 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -100,20 +114,42 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     const maxRunMs = handler.maxRunMs ?? 3_600_000;
     const started = Date.now();
     let leaseLost = false;
+    let failures = 0;
+    let confirmedAt = started;
+    let finished = false;
+    const loseLease = (why: string): void => {
+      clearInterval(beat);
+      if (finished || controller.signal.aborted) return;
+      leaseLost = true;
+      log.warn({ jobId: job.id, queue: job.queue, attempt: job.attempt }, `lease lost: ${why}`);
+      controller.abort(LEASE_LOST);
+    };
+    const heartbeat = (): Promise<boolean> =>
+      options.queue.heartbeat(job.id, job.leaseOwner, leaseMs);
     const beat = setInterval(
       () => {
         if (Date.now() - started > maxRunMs) {
           controller.abort("time limit");
+          clearInterval(beat);
           return; // no more heartbeats: the lease runs out
         }
-        options.queue.heartbeat(job.id, owner, leaseMs).then(
+        if (Date.now() - confirmedAt >= leaseMs) {
+          loseLease("no heartbeat succeeded for a whole lease");
+          return;
+        }
+        const sentAt = Date.now();
+        (options.heartbeat ? options.heartbeat(job, heartbeat) : heartbeat()).then(
           (ok) => {
-            if (!ok && !controller.signal.aborted) {
-              leaseLost = true;
-              controller.abort("lease lost");
+            if (!ok) return loseLease("the job is no longer this worker's");
+            failures = 0;
+            confirmedAt = Math.max(confirmedAt, sentAt);
+          },
+          (error: unknown) => {
+            log.warn({ err: error, jobId: job.id }, "heartbeat failed");
+            if (++failures >= MAX_HEARTBEAT_FAILURES) {
+              loseLease(`${failures} heartbeats in a row failed`);
             }
           },
-          (error: unknown) => log.warn({ err: error, jobId: job.id }, "heartbeat failed"),
         );
       },
       Math.max(100, Math.floor(leaseMs / 3)),
@@ -122,20 +158,21 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       const result = await handler.run(job, controller.signal);
       if (leaseLost) return;
       if (result === "released" || controller.signal.reason === SHUTDOWN) {
-        await options.queue.release(job.id, owner);
+        await options.queue.release(job.id, job.leaseOwner);
       } else {
-        await options.queue.complete(job.id, owner);
+        await options.queue.complete(job.id, job.leaseOwner);
       }
     } catch (error) {
       if (leaseLost) return;
       if (controller.signal.reason === SHUTDOWN) {
-        await options.queue.release(job.id, owner);
+        await options.queue.release(job.id, job.leaseOwner);
         return;
       }
       const message = error instanceof Error ? error.message : String(error);
       log.error({ err: error, jobId: job.id, queue: job.queue }, "job failed");
-      await options.queue.fail(job.id, owner, message, { retryInMs: 5000 });
+      await options.queue.fail(job.id, job.leaseOwner, message, { retryInMs: 5000 });
     } finally {
+      finished = true;
       clearInterval(beat);
       active.delete(job.id);
     }
@@ -145,16 +182,19 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     while (!stopping) {
       try {
         await reclaim();
-        const job = await options.queue.lease(owner, queues, leaseMs);
+        // Each lease has its own owner name: after a reclaim this pool may lease the same job
+        // again, and the earlier delivery's late calls must not count for the new one.
+        const job = await options.queue.lease(`${owner}/${index}.${++leases}`, queues, leaseMs);
         if (!job) {
           await sleep(pollMs);
           continue;
         }
         if (stopping) {
-          await options.queue.release(job.id, owner);
+          await options.queue.release(job.id, job.leaseOwner);
           break;
         }
         log.debug({ jobId: job.id, queue: job.queue, worker: index }, "job leased");
+        if (job.dueAt !== undefined) options.metrics?.jobTaken(job.queue, job.dueAt);
         await runJob(job);
       } catch (error) {
         if (stopping) break;

@@ -352,6 +352,7 @@ export async function checkLink(
       ].every((ok) => ok),
     broken_reason: reason,
   };
+  ctx.metrics?.linkChecked(health.healthy ? "healthy" : reason !== null ? "broken" : "unknown");
   if (link) {
     await ctx.db
       .updateTable("site_links")

@@ -4,6 +4,9 @@ import { invalidField } from "../errors.ts";
 import { findLink } from "./service.ts";
 import { deployKeyOfSite } from "../deploy-keys/deploy-keys.ts";
 import { readWebhookSecret } from "../sites/secrets.ts";
+import { DbHostKeyStore } from "../repos/known-hosts-store.ts";
+import { hostKeyTrust, type HostKeyTrust } from "../repos/published-host-keys.ts";
+import { validateRepoUrl } from "../repos/repo-url.ts";
 
 /** Everything `GET /sites/:id/link` shows, loaded. */
 export interface SiteLinkView {
@@ -12,6 +15,8 @@ export interface SiteLinkView {
   connection: GitConnection | undefined;
   key: DeployKey | undefined;
   secret: string;
+  /** How an ssh repository's host key is trusted (null for https, or before first contact). */
+  hostKey: HostKeyTrust | null;
 }
 
 export async function loadSiteLinkView(ctx: PlatformContext, site: Site): Promise<SiteLinkView> {
@@ -31,5 +36,23 @@ export async function loadSiteLinkView(ctx: PlatformContext, site: Site): Promis
         .executeTakeFirst()
     : undefined;
   const key = await deployKeyOfSite(ctx, site);
-  return { site, link, connection, key, secret };
+  const hostKey = await hostKeyOf(ctx, site, site.repo_url);
+  return { site, link, connection, key, secret, hostKey };
+}
+
+/** The published keys of GitHub, GitLab.com or Bitbucket Cloud, or those first seen. */
+async function hostKeyOf(
+  ctx: PlatformContext,
+  site: Site,
+  repoUrl: string,
+): Promise<HostKeyTrust | null> {
+  let repo;
+  try {
+    repo = validateRepoUrl(repoUrl);
+  } catch {
+    return null;
+  }
+  if (repo.protocol !== "ssh") return null;
+  const firstSeen = await new DbHostKeyStore(ctx.db, site.account_id).get(repo.host, repo.port);
+  return hostKeyTrust(repo.host, firstSeen) ?? null;
 }

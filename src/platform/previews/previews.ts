@@ -3,6 +3,7 @@ import { objectId } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { requestBuild, supersedeQueued, type BuildRequestResult } from "../builds/service.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Deploy, GitProviderName, Site } from "../db/schema.ts";
 import { PlatformError } from "../errors.ts";
 import { findDeploy } from "../deploys/deploys.ts";
@@ -203,8 +204,10 @@ async function recordPendingPreview(
       created_at: now,
       updated_at: now,
       published_at: null,
+      expired_at: null,
     };
     await trx.insertInto("deploys").values(deploy).execute();
+    await notifyDeployEvent(ctx, trx, id, "deploy_request_pending");
     ctx.log.info(
       { siteId: site.id, deployId: id, reviewId: review.number },
       "deploy preview waiting for approval",
@@ -250,6 +253,7 @@ export async function approveDeploy(
     { siteId: site.id, deployId: deploy.id, buildId: result.build.id, approvedBy: actor.user.id },
     "deploy preview approved",
   );
+  await notifyDeployEvent(ctx, undefined, deploy.id, "deploy_request_accepted");
   const approved = await ctx.db
     .selectFrom("deploys")
     .selectAll()

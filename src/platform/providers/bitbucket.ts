@@ -4,10 +4,12 @@ import {
   authorization,
   branchNames,
   commitId,
+  filePathSegments,
   header,
   hostOf,
   isString,
   oneLine,
+  READ_FILE_MAX_BYTES,
   record,
   refusalInWords,
   RestApi,
@@ -188,6 +190,37 @@ export class BitbucketClient implements ProviderClient {
       [404],
     );
     return response.status === 200;
+  }
+
+  async readFile(repo: ProviderRepo, ref: string, path: string): Promise<string | null> {
+    const file = filePathSegments(path).join("/");
+    // `src/{commit}/{path}` takes a commit: a branch name (slashes and all) is resolved first.
+    let commit = ref;
+    if (!/^[0-9a-f]{40}$/.test(ref)) {
+      const branch = await this.api.call(
+        { method: "GET", url: `${this.repoPath(repo)}/refs/branches/${encodeURIComponent(ref)}` },
+        { action: "read the branches of", repo: repo.id },
+        [404],
+      );
+      if (branch.status === 404) return null;
+      const hash = text(record(record(branch.body).target).hash);
+      if (hash === undefined) throw this.api.unreadable("branch");
+      commit = hash;
+    }
+    const response = await this.api.call(
+      {
+        method: "GET",
+        url: `${this.repoPath(repo)}/src/${commit}/${file}`,
+        headers: { accept: "*/*" },
+        raw: { maxBytes: READ_FILE_MAX_BYTES },
+      },
+      { action: `read ${path} of`, repo: repo.id },
+      [404],
+    );
+    if (response.status === 404) return null;
+    // A directory answers with its listing (JSON): not a file.
+    if (/application\/json/i.test(String(response.headers["content-type"] ?? ""))) return null;
+    return typeof response.body === "string" ? response.body : "";
   }
 
   async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {

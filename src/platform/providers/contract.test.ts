@@ -7,7 +7,7 @@ import {
   startProviderUnderTest,
   type ProviderUnderTest,
 } from "../../../test/helpers/providers.ts";
-import { sameKey } from "./rest.ts";
+import { READ_FILE_MAX_BYTES, sameKey } from "./rest.ts";
 import type { CommitStatus, HookSpec, ProviderRepo } from "./types.ts";
 
 /**
@@ -95,6 +95,25 @@ for (const name of PROVIDERS_UNDER_TEST) {
       assert.equal(await p.client.branchExists(repo, "main"), true);
       assert.equal(await p.client.branchExists(repo, "feature/x"), true);
       assert.equal(await p.client.branchExists(repo, "nope"), false);
+    });
+
+    it("reads a file at a branch as text (JSON too), null for a missing one; a path outside is refused unsent", async () => {
+      const pkg = '{ "scripts": { "build": "vite build" } }\n';
+      const toml = '[build]\n  command = "npm run build"\n';
+      await p.commitFiles({
+        "package.json": pkg,
+        "site/netlify.toml": toml,
+        "big.lock": "x".repeat(READ_FILE_MAX_BYTES + 1),
+      });
+      assert.equal(await p.client.readFile(repo, "main", "package.json"), pkg);
+      assert.equal(await p.client.readFile(repo, "main", "site/netlify.toml"), toml);
+      assert.equal(await p.client.readFile(repo, "main", "missing.json"), null);
+      assert.equal(await p.client.readFile(repo, "main", "site/missing/netlify.toml"), null);
+      await refusal(p.client.readFile(repo, "main", "big.lock"), "invalid", /larger than/);
+      const unsent = await sent(() =>
+        refusal(p.client.readFile(repo, "main", "../outside"), "invalid"),
+      );
+      assert.deepEqual(unsent, [], "nothing was sent for a path with ..");
     });
 
     it("installs a read-only deploy key once however often it is added, and removes it idempotently", async () => {

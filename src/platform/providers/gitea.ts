@@ -4,10 +4,12 @@ import {
   branchNames,
   commitId,
   containing,
+  filePathSegments,
   header,
   hostOf,
   isString,
   oneLine,
+  READ_FILE_MAX_BYTES,
   record,
   refusalInWords,
   RestApi,
@@ -162,6 +164,22 @@ export class GiteaClient implements ProviderClient {
       [404],
     );
     return response.status === 200;
+  }
+
+  async readFile(repo: ProviderRepo, ref: string, path: string): Promise<string | null> {
+    const file = filePathSegments(path).join("/");
+    const response = await this.api.call(
+      {
+        method: "GET",
+        url: `${this.repoPath(repo)}/raw/${file}?${new URLSearchParams({ ref }).toString()}`,
+        headers: { accept: "*/*" },
+        raw: { maxBytes: READ_FILE_MAX_BYTES },
+      },
+      { action: `read ${path} of`, repo: repo.fullPath },
+      [404],
+    );
+    if (response.status === 404) return null;
+    return typeof response.body === "string" ? response.body : "";
   }
 
   async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {

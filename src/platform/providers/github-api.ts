@@ -1,7 +1,7 @@
 import type { ProviderHttp, ProviderRequest, ProviderResponse } from "./http.ts";
 import { BASE_URL_HINT, items } from "./github-parse.ts";
 import { githubRefusal, type GitHubOperation } from "./github-refusals.ts";
-import { hostOf, nextLink, RestApi, withinApi } from "./rest.ts";
+import { hostOf, nextLink, READ_FILE_MAX_BYTES, RestApi, withinApi } from "./rest.ts";
 import type { ProviderConnection, ProviderError } from "./types.ts";
 
 /**
@@ -55,13 +55,17 @@ export class GitHubApi {
     path: string,
     auth: Auth,
     operation: GitHubOperation,
-    options: { body?: unknown; tolerated?: readonly number[] } = {},
+    options: { body?: unknown; tolerated?: readonly number[]; rawFile?: boolean } = {},
   ): Promise<ProviderResponse> {
     return this.rest.call(
       {
         method,
         url: path,
-        headers: bearer(auth),
+        // A file's contents as they are (GitHub's raw media type), not base64 in JSON.
+        headers: options.rawFile
+          ? { ...bearer(auth), accept: "application/vnd.github.raw+json" }
+          : bearer(auth),
+        ...(options.rawFile ? { raw: { maxBytes: READ_FILE_MAX_BYTES } } : {}),
         ...(options.body !== undefined ? { body: options.body } : {}),
       },
       operation,

@@ -10,7 +10,15 @@ import {
   type GitHubRepoRef,
 } from "./github-refs.ts";
 import type { ProviderHttp } from "./http.ts";
-import { containing, header, isString, PAGE_SIZE, record, sameKey } from "./rest.ts";
+import {
+  containing,
+  filePathSegments,
+  header,
+  isString,
+  PAGE_SIZE,
+  record,
+  sameKey,
+} from "./rest.ts";
 import {
   ProviderError,
   type CloneCredentials,
@@ -185,6 +193,21 @@ export class GitHubClient implements ProviderClient {
     if (res.status !== 404) return true;
     if (/branch not found/i.test(githubMessage(res.body))) return false;
     throw this.api.refusal(res, operation);
+  }
+
+  async readFile(repo: ProviderRepo, ref: string, path: string): Promise<string | null> {
+    const file = filePathSegments(path).join("/");
+    const res = await this.api.call(
+      "GET",
+      `${repoPath(repo)}/contents/${file}?${new URLSearchParams({ ref }).toString()}`,
+      await this.repoAuth(repo),
+      { action: `read ${path} of ${repo.fullPath}`, purpose: "repo", repo: repo.fullPath },
+      { tolerated: [404], rawFile: true },
+    );
+    if (res.status === 404) return null;
+    // A directory answers with its listing (JSON): not a file.
+    if (/application\/json/i.test(String(res.headers["content-type"] ?? ""))) return null;
+    return typeof res.body === "string" ? res.body : "";
   }
 
   async listBranches(repo: ProviderRepo, search?: string): Promise<string[]> {

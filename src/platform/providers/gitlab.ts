@@ -4,10 +4,12 @@ import type { ProviderHttp, ProviderResponse } from "./http.ts";
 import {
   branchNames,
   commitId,
+  filePathSegments,
   header,
   isString,
   nextLink,
   PAGE_SIZE,
+  READ_FILE_MAX_BYTES,
   record,
   RestApi,
   sameKey,
@@ -138,6 +140,26 @@ export class GitLabClient implements ProviderClient {
     );
     if (res.status !== 404) return true;
     if (/branch/i.test(errorText(res.body))) return false;
+    throw this.api.refusal(res, operation);
+  }
+
+  async readFile(repo: ProviderRepo, ref: string, path: string): Promise<string | null> {
+    // GitLab wants the whole path as one URL-encoded parameter (`src%2Fmain.ts`).
+    const file = filePathSegments(path).join("%2F");
+    const operation = { doing: `reading ${path} at ${ref}`, project: repo.fullPath };
+    const res = await this.api.call(
+      {
+        method: "GET",
+        url: `/projects/${repo.id}/repository/files/${file}/raw?${new URLSearchParams({ ref }).toString()}`,
+        headers: { accept: "*/*" },
+        raw: { maxBytes: READ_FILE_MAX_BYTES },
+      },
+      operation,
+      [404],
+    );
+    if (res.status !== 404) return typeof res.body === "string" ? res.body : "";
+    // "404 File Not Found" (or no such ref); a missing project is a refusal.
+    if (/file|commit|ref/i.test(errorText(res.body))) return null;
     throw this.api.refusal(res, operation);
   }
 

@@ -20,6 +20,11 @@ export interface ProviderRequest {
   headers?: Record<string, string>;
   /** Sent as JSON. */
   body?: unknown;
+  /**
+   * A file's contents: the answer is kept as text whatever its type (a package.json is not
+   * parsed), and one larger than `maxBytes` is refused as `invalid`.
+   */
+  raw?: { maxBytes: number };
 }
 
 export interface ProviderResponse {
@@ -93,13 +98,24 @@ export function createProviderHttp(options: ProviderHttpOptions): ProviderHttp {
           (res: IncomingMessage) => {
             const chunks: Buffer[] = [];
             let size = 0;
+            const limit = req.raw?.maxBytes ?? maxBytes;
             res.on("data", (chunk: Buffer) => {
               size += chunk.length;
-              if (size > maxBytes) {
+              if (size > limit && req.raw !== undefined && (res.statusCode ?? 0) < 300) {
+                res.destroy(
+                  new ProviderError(
+                    "invalid",
+                    `the file is larger than ${limit} bytes`,
+                    "Slipway reads only small files (package.json, netlify.toml) through a provider's API",
+                  ),
+                );
+                return;
+              }
+              if (size > limit) {
                 res.destroy(
                   new ProviderError(
                     "unavailable",
-                    `${url.host} sent a response larger than ${maxBytes} bytes`,
+                    `${url.host} sent a response larger than ${limit} bytes`,
                     "try again later",
                   ),
                 );
@@ -111,7 +127,10 @@ export function createProviderHttp(options: ProviderHttpOptions): ProviderHttp {
             res.on("end", () => {
               const text = Buffer.concat(chunks).toString("utf8");
               let body: unknown = text === "" ? null : text;
-              if (text !== "" && /json/i.test(String(res.headers["content-type"] ?? ""))) {
+              const json = /json/i.test(String(res.headers["content-type"] ?? ""));
+              // A raw file's text stays text; a refusal's JSON is still read.
+              const okRaw = req.raw !== undefined && (res.statusCode ?? 0) < 300;
+              if (text !== "" && json && !okRaw) {
                 try {
                   body = JSON.parse(text) as unknown;
                 } catch {

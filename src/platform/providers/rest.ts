@@ -1,4 +1,5 @@
 import { isRecord } from "../../lib/json.ts";
+import { hasControlCharacters } from "../../lib/text.ts";
 import type { ProviderHttp, ProviderRequest, ProviderResponse } from "./http.ts";
 import { ProviderError, type ProviderCredential, type ProviderErrorKind } from "./types.ts";
 
@@ -46,6 +47,26 @@ export function commitId(sha: string, pattern: RegExp): string {
     `"${sha.slice(0, 70)}" is not a commit id`,
     "pass the commit's hash",
   );
+}
+
+/** The most a file read through a provider's API (`readFile`) may weigh. */
+export const READ_FILE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A file's path inside a repository, relative and plain (no `..`, `.`, empty parts or control
+ * characters), as URL-encoded path segments; refused before any request.
+ */
+export function filePathSegments(path: string): string[] {
+  const segments = path.split("/");
+  const bad = (s: string) => s === "" || s === "." || s === ".." || hasControlCharacters(s);
+  if (path.length > 1024 || segments.some(bad)) {
+    throw new ProviderError(
+      "invalid",
+      `"${path.slice(0, 100)}" is not a file path inside a repository`,
+      "name a file relative to the repository's root, without . or .. parts",
+    );
+  }
+  return segments.map(encodeURIComponent);
 }
 
 /** The `name` of each branch of a provider's list; `unreadable()` when one has none. */
@@ -243,11 +264,10 @@ export class RestApi<Op = Operation> {
    */
   send(request: ProviderRequest): Promise<ProviderResponse> {
     const url = request.url.startsWith("/") ? `${this.apiUrl}${request.url}` : request.url;
-    return this.options.http.request({
-      ...request,
-      url,
-      headers: { ...request.headers, ...this.options.headers() },
-    });
+    const headers = { ...request.headers, ...this.options.headers() };
+    // A request's own media type wins (a file's raw contents instead of JSON).
+    if (request.headers?.accept !== undefined) headers.accept = request.headers.accept;
+    return this.options.http.request({ ...request, url, headers });
   }
 
   /**

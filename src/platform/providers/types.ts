@@ -111,6 +111,12 @@ export interface ProviderClient {
    * name contains `search` (GitLab's own search; case-insensitive elsewhere).
    */
   listBranches(repo: ProviderRepo, search?: string): Promise<string[]>;
+  /**
+   * One file's text at `ref` (a branch, tag or commit; `path` relative to the root), or null
+   * when there is no such file there. A path with `.`/`..` parts is refused unsent, a file over
+   * `READ_FILE_MAX_BYTES` (`rest.ts`) as `invalid`.
+   */
+  readFile(repo: ProviderRepo, ref: string, path: string): Promise<string | null>;
   listDeployKeys(repo: ProviderRepo): Promise<RemoteDeployKey[]>;
   /** Installs a read-only deploy key. */
   addDeployKey(repo: ProviderRepo, key: { title: string; key: string }): Promise<RemoteDeployKey>;

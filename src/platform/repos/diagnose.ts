@@ -36,6 +36,8 @@ export interface DiagnoseContext {
   remoteBranches?: readonly string[];
   /** Fingerprints of the host keys pinned for this host. */
   pinnedHostKeys?: readonly string[];
+  /** The pinned keys are the ones a provider publishes (`published-host-keys.ts`). */
+  publishedBy?: { provider: string; source: string };
   /** git was stopped at the time limit (its stderr may say nothing). */
   timedOut?: boolean;
   timeoutMs?: number;
@@ -91,6 +93,18 @@ export function diagnoseGitFailure(stderr: string, ctx: DiagnoseContext): Diagno
         stderr,
       );
     const offered = sent ? `${sent[1]} ${sent[2]}` : undefined;
+    if (ctx.publishedBy) {
+      const { provider, source } = ctx.publishedBy;
+      return make(
+        "host_key_changed",
+        `${ctx.repo.host} presented a host key that is not ${provider}'s published key` +
+          `${offered ? ` (it presented ${offered})` : ""}. ${provider} publishes its keys at ` +
+          `${source}${ctx.pinnedHostKeys?.length ? ` (${ctx.pinnedHostKeys.join(", ")})` : ""}, ` +
+          "and Slipway accepts only those. Something between this platform and " +
+          `${ctx.repo.host} is answering in its place (an intercepting proxy, or DNS sending ` +
+          `${ctx.repo.host} elsewhere); nothing was fetched.`,
+      );
+    }
     if (ctx.pinnedHostKeys?.length || /HAS CHANGED|has changed/i.test(stderr)) {
       const pinned = ctx.pinnedHostKeys?.length
         ? ` (pinned: ${ctx.pinnedHostKeys.join(", ")})`

@@ -28,7 +28,9 @@ import {
   HostNotAllowedError,
   resolveAllowedAddress,
   type PrivateNetworkPolicy,
+  type ResolveHost,
 } from "./host-guard.ts";
+import { publishedHostKeys } from "./published-host-keys.ts";
 import { RepoUrlError, validateRepoUrl, type RepoUrl } from "./repo-url.ts";
 
 /**
@@ -58,6 +60,8 @@ export interface GitAccess {
   trustOnFirstUse?: boolean;
   /** May hosts resolving to loopback/private/link-local addresses be contacted? Default no. */
   allowPrivateNetwork?: PrivateNetworkPolicy;
+  /** Resolves the repository's host name (default: the system's resolver). */
+  resolveHost?: ResolveHost;
   provider?: GitProvider;
   repoWebUrl?: string;
   connectTimeoutSec?: number;
@@ -106,6 +110,7 @@ export async function withGitSession<T>(
       repo.host,
       repo.port,
       access.allowPrivateNetwork ?? false,
+      access.resolveHost,
     );
   } catch (error) {
     if (error instanceof HostNotAllowedError) {
@@ -147,7 +152,15 @@ export async function withGitSession<T>(
       await writeFile(keyPath, key, { mode: 0o600, flag: "wx" });
       context.keyFingerprint = await deployKeyFingerprint(key, keyPath);
 
-      const pinned = await pinHostKeys(access, repo, address, connectTimeout);
+      const published = publishedHostKeys(repo.host);
+      // A provider's published keys, never a key first seen on the wire (which whoever sits
+      // between the platform and the provider could have planted); TOFU for other hosts.
+      const pinned = published
+        ? { keys: [...published.keys], recorded: false }
+        : await pinHostKeys(access, repo, address, connectTimeout);
+      if (published) {
+        context.publishedBy = { provider: published.provider, source: published.source };
+      }
       hostKeyRecorded = pinned.recorded;
       context.pinnedHostKeys = pinned.keys.map(hostKeyFingerprint);
       const alias = knownHostsName(repo.host, repo.port);

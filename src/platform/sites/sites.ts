@@ -3,6 +3,7 @@ import { domainToASCII } from "node:url";
 import { isUniqueViolation } from "../../lib/database.ts";
 import { UUID, uuid } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
+import { recordAudit, type AuditAction } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { Account, Deploy, PlatformDatabase, Site, SiteUpdate } from "../db/schema.ts";
 import { invalidField, notFound } from "../errors.ts";
@@ -23,6 +24,14 @@ import {
   syncDomainClaims,
   type DomainInput,
 } from "../domains/claims.ts";
+import {
+  applyProtectionChange,
+  checkProtectionInput,
+  passwordContexts,
+  type PasswordContext,
+  type ProtectionInput,
+} from "./protection.ts";
+import { assertSiteQuota } from "../quotas/quotas.ts";
 
 /**
  * Sites: create, find, update, unlink and delete (each asks the policy first, and checks every
@@ -30,7 +39,7 @@ import {
  */
 
 /** Netlify's `siteSetup`: a name, the repository settings and the domains, all optional. */
-export interface SiteSetup extends DomainInput {
+export interface SiteSetup extends DomainInput, ProtectionInput {
   name?: string;
   repo?: RepoInput;
   build_settings?: RepoInput;
@@ -46,6 +55,8 @@ export interface SiteView {
   publishedDeploy: Deploy | null;
   /** The site's certificate is in use (Netlify's `ssl`). */
   sslActive: boolean;
+  /** Which deploys the site's visitor password protects; null: no password. */
+  passwordContext: PasswordContext | null;
 }
 
 /** `repo` wins over `build_settings` when a client sends both. */
@@ -82,6 +93,7 @@ export async function createSite(
     ? await resolveRepoSettings(ctx, actor, accountId, null, repo.input, repo.prefix)
     : null;
   const env = repo?.input.env !== undefined ? checkEnv(`${repo.prefix}.env`, repo.input.env) : {};
+  const protection = await checkProtectionInput(ctx, null, body);
 
   for (let attempt = 0; ; attempt++) {
     const name = requested ?? generatedName();
@@ -106,8 +118,11 @@ export async function createSite(
     };
     try {
       await ctx.db.transaction().execute(async (trx) => {
+        await assertSiteQuota(ctx, accountId, trx);
         await trx.insertInto("sites").values(site).execute();
+        await auditSite(trx, "site.create", site, body);
         if (domains.namesChanged) await syncDomainClaims(ctx, trx, site);
+        if (protection) await applyProtectionChange(ctx, trx, site.id, protection);
         await hooks.onCreated?.(trx, site);
       });
       return site;
@@ -201,7 +216,8 @@ export async function updateSite(
   }
   const domains = checkDomainInput(ctx, changes.name ?? site.name, body, readDomainSettings(site));
   Object.assign(changes, domains.columns);
-  if (Object.keys(changes).length === 0) return site;
+  const protection = await checkProtectionInput(ctx, site.id, body);
+  if (Object.keys(changes).length === 0 && protection === undefined) return site;
   changes.updated_at = isoNow(ctx);
   try {
     return await ctx.db.transaction().execute(async (trx) => {
@@ -211,7 +227,9 @@ export async function updateSite(
         .where("id", "=", site.id)
         .returningAll()
         .executeTakeFirstOrThrow();
+      await auditSite(trx, "site.update", updated, body);
       if (domains.namesChanged) await syncDomainClaims(ctx, trx, updated);
+      if (protection) await applyProtectionChange(ctx, trx, site.id, protection);
       await hooks.onUpdated?.(trx, site, updated);
       return updated;
     });
@@ -232,6 +250,7 @@ export async function unlinkSite(ctx: PlatformContext, actor: Actor, site: Site)
     await trx.deleteFrom("build_hooks").where("site_id", "=", site.id).execute();
     // What linking through a connection recorded goes too (the caller removed it at the provider).
     await trx.deleteFrom("site_links").where("site_id", "=", site.id).execute();
+    await auditSite(trx, "site.unlink", site, {});
     return trx
       .updateTable("sites")
       .set({
@@ -260,21 +279,50 @@ export async function rotateWebhookSecret(
       "the site is not linked to a repository, so it has no git webhook; link it first with PATCH /api/v1/sites/:site_id and a repo object",
     );
   }
-  return ctx.db
-    .updateTable("sites")
-    .set({
-      webhook_secret_sealed: sealNewWebhookSecret(ctx, site.id),
-      updated_at: isoNow(ctx),
-    })
-    .where("id", "=", site.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return ctx.db.transaction().execute(async (trx) => {
+    await auditSite(trx, "site.rotate_webhook_secret", site, { webhook_secret: true });
+    return trx
+      .updateTable("sites")
+      .set({
+        webhook_secret_sealed: sealNewWebhookSecret(ctx, site.id),
+        updated_at: isoNow(ctx),
+      })
+      .where("id", "=", site.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
 }
 
 /** Deletes a site with its builds, deploys, deliveries and hooks (foreign keys cascade). */
 export async function deleteSite(ctx: PlatformContext, actor: Actor, site: Site): Promise<void> {
   authorize(actor, "delete", site, "Site");
-  await ctx.db.deleteFrom("sites").where("id", "=", site.id).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom("sites").where("id", "=", site.id).execute();
+    await auditSite(trx, "site.delete", site, {});
+  });
+}
+
+/**
+ * An audit event for a change to `site`; the changed fields are the request's field names
+ * (one level into `repo`/`build_settings`), never their values.
+ */
+function auditSite(
+  trx: Kysely<PlatformDatabase>,
+  action: AuditAction,
+  site: Site,
+  body: object,
+): Promise<void> {
+  const fields = Object.entries(body).flatMap(([key, value]) =>
+    (key === "repo" || key === "build_settings") && value !== null && typeof value === "object"
+      ? Object.keys(value).map((inner) => `${key}.${inner}`)
+      : [key],
+  );
+  return recordAudit(trx, {
+    action,
+    accountId: site.account_id,
+    target: { type: "site", id: site.id, name: site.name },
+    fields,
+  });
 }
 
 export interface SiteListQuery {
@@ -348,9 +396,14 @@ export async function viewSites(ctx: PlatformContext, sites: readonly Site[]): P
         .execute()
     ).map((c) => c.site_id),
   );
+  const protectedSites = await passwordContexts(
+    ctx.db,
+    sites.map((s) => s.id),
+  );
   return sites.map((site) => ({
     site,
     sslActive: secured.has(site.id),
+    passwordContext: protectedSites.get(site.id) ?? null,
     account: accounts.get(site.account_id)!,
     repo: readRepoSettings(site),
     envKeys: Object.keys(readEnv(ctx, site)).sort(),

@@ -66,6 +66,7 @@ export async function recordDelivery(
     received_at: isoNow(ctx),
   };
   await ctx.db.insertInto("webhook_deliveries").values(row).execute();
+  ctx.metrics?.webhookDelivery(row.provider, row.outcome);
   await pruneDeliveries(ctx, siteId);
   return row;
 }

@@ -143,6 +143,8 @@ interface Repo {
   members: Map<string, BitbucketRole>;
   branches: Map<string, string>;
   commits: Set<string>;
+  /** Each commit's files (path → text), for those committed with `commitFiles`. */
+  trees: Map<string, Map<string, string>>;
   deployKeys: FakeDeployKey[];
   hooks: FakeHook[];
   statuses: Map<string, FakeBuildStatus[]>;
@@ -188,6 +190,8 @@ export interface BitbucketFake extends FakeServer {
   addRepo(owner: string, options: AddRepoOptions): { uuid: string; fullName: string };
   /** Points `branch` at `sha` (a new random commit when omitted); returns the commit. */
   setBranch(fullName: string, branch: string, sha?: string): string;
+  /** A new commit on `branch` with `files` over its current ones (no push event); its sha. */
+  commitFiles(fullName: string, branch: string, files: Record<string, string>): string;
   setMember(fullName: string, username: string, role: BitbucketRole | null): void;
   deployKeys(fullName: string): readonly FakeDeployKey[];
   hooks(fullName: string): readonly FakeHook[];
@@ -808,6 +812,22 @@ export async function startBitbucketFake(
       }
       return { status: 200, headers, body: branchJson(repo, name, sha) };
     }),
+    // A file's raw contents at a commit (`src/{commit}/{path}`; a branch name is taken too).
+    reader("GET", `${R}/src/:commit/*`, (req, { repo, headers }) => {
+      const ref = req.params.commit!;
+      const sha = repo.commits.has(ref) ? ref : repo.branches.get(ref);
+      if (sha === undefined) return bitbucketError(404, "Commit not found", {}, headers);
+      const path = req.params["*"]!;
+      const content = repo.trees.get(sha)?.get(path);
+      if (content === undefined) {
+        return bitbucketError(404, `No such file or directory: ${path.slice(0, 200)}`, {}, headers);
+      }
+      return {
+        status: 200,
+        body: content,
+        headers: { ...headers, "content-type": "text/plain; charset=utf-8" },
+      };
+    }),
     keyAdmin("GET", `${R}/deploy-keys`, (req, { repo, headers }) =>
       paginate(
         req,
@@ -1144,6 +1164,7 @@ export async function startBitbucketFake(
         members: new Map(Object.entries(opts.members ?? {})),
         branches: new Map(),
         commits: new Set(),
+        trees: new Map(),
         deployKeys: [],
         hooks: [],
         statuses: new Map(),
@@ -1160,6 +1181,17 @@ export async function startBitbucketFake(
     },
     setBranch(name, branch, sha = randomSha()) {
       const repo = repoByFullName(name);
+      repo.branches.set(branch, sha);
+      repo.commits.add(sha);
+      return sha;
+    },
+    commitFiles(name, branch, files) {
+      const repo = repoByFullName(name);
+      const parent = repo.branches.get(branch);
+      const sha = randomSha();
+      const tree = new Map(parent === undefined ? [] : (repo.trees.get(parent) ?? []));
+      for (const [path, content] of Object.entries(files)) tree.set(path, content);
+      repo.trees.set(sha, tree);
       repo.branches.set(branch, sha);
       repo.commits.add(sha);
       return sha;

@@ -132,6 +132,8 @@ interface Repo {
   collaborators: Map<string, GiteaRole>;
   branches: Map<string, string>;
   commits: Set<string>;
+  /** Each commit's files (path → text), for those committed with `commitFiles`. */
+  trees: Map<string, Map<string, string>>;
   keys: FakeGiteaKey[];
   hooks: FakeGiteaHook[];
   statuses: Map<string, FakeGiteaStatus[]>;
@@ -166,6 +168,8 @@ export interface GiteaFake extends FakeServer {
     },
   ): { id: number; fullName: string };
   setBranch(fullName: string, branch: string, sha?: string): string;
+  /** A new commit on `branch` with `files` over its current ones (no push event); its sha. */
+  commitFiles(fullName: string, branch: string, files: Record<string, string>): string;
   deployKeys(fullName: string): readonly FakeGiteaKey[];
   hooks(fullName: string): readonly FakeGiteaHook[];
   statuses(fullName: string, sha: string): readonly FakeGiteaStatus[];
@@ -537,6 +541,18 @@ export async function startGiteaFake(
       if (!repo.branches.has(name)) return notFound();
       return { status: 200, body: branchJson(repo, user, name) };
     }),
+    // A file's raw contents at `ref` (a branch, tag or commit; the default branch without).
+    reader("GET", `${R}/raw/*`, (req, { repo }) => {
+      const ref = req.query.get("ref") ?? repo.defaultBranch;
+      const sha = repo.branches.get(ref) ?? (repo.commits.has(ref) ? ref : undefined);
+      const content = sha === undefined ? undefined : repo.trees.get(sha)?.get(req.params["*"]!);
+      if (content === undefined) return notFound();
+      return {
+        status: 200,
+        body: content,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      };
+    }),
     admin("GET", `${R}/keys`, (req, { repo }) =>
       page(
         req,
@@ -849,6 +865,7 @@ export async function startGiteaFake(
         collaborators: new Map(Object.entries(opts.collaborators ?? {})),
         branches: new Map(),
         commits: new Set(),
+        trees: new Map(),
         keys: [],
         hooks: [],
         statuses: new Map(),
@@ -863,6 +880,17 @@ export async function startGiteaFake(
     },
     setBranch(name, branch, sha = randomSha()) {
       const repo = repoByFullName(name);
+      repo.branches.set(branch, sha);
+      repo.commits.add(sha);
+      return sha;
+    },
+    commitFiles(name, branch, files) {
+      const repo = repoByFullName(name);
+      const parent = repo.branches.get(branch);
+      const sha = randomSha();
+      const tree = new Map(parent === undefined ? [] : (repo.trees.get(parent) ?? []));
+      for (const [path, content] of Object.entries(files)) tree.set(path, content);
+      repo.trees.set(sha, tree);
       repo.branches.set(branch, sha);
       repo.commits.add(sha);
       return sha;

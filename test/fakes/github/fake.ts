@@ -920,6 +920,83 @@ export async function startGitHubFake(): Promise<GitHubFake> {
       },
     },
 
+    // Repository contents: one file, raw (`application/vnd.github.raw+json`) or as JSON with
+    // its content in base64; a directory lists its entries.
+    {
+      method: "GET",
+      pattern: "/repos/:owner/:repo/contents/*",
+      handler: async (req) => {
+        const found = access(req, NEEDS.readContents);
+        if ("reply" in found) return found.reply;
+        const ref = req.query.get("ref") ?? found.repo.defaultBranch;
+        const path = req.params["*"]!.replace(/\/+$/, "");
+        const git = (args: string[], input?: string) =>
+          run("git", ["--git-dir", found.repo.gitDir, ...args], {
+            env: gitEnv(root),
+            ...(input === undefined ? {} : { input }),
+          });
+        const commit = await git([
+          "rev-parse",
+          "--verify",
+          "--quiet",
+          "--end-of-options",
+          `${ref}^{commit}`,
+        ]);
+        if (commit.code !== 0) {
+          return json(404, {
+            message: `No commit found for the ref ${ref}`,
+            documentation_url: DOCS,
+          });
+        }
+        const sha = commit.stdout.trim();
+        const check = await git(["cat-file", "--batch-check"], `${sha}:${path}\n`);
+        const [oid, type, size] = check.stdout.trim().split(" ");
+        if (type === "tree") {
+          const listing = await git(["ls-tree", "--end-of-options", sha, `${path}/`]);
+          return json(
+            200,
+            listing.stdout
+              .split("\n")
+              .filter((line) => line !== "")
+              .map((line) => {
+                const [meta, entryPath] = line.split("\t");
+                const [, kind, entrySha] = meta!.split(" ");
+                return {
+                  type: kind === "tree" ? "dir" : "file",
+                  name: entryPath!.split("/").at(-1),
+                  path: entryPath,
+                  sha: entrySha,
+                };
+              }),
+          );
+        }
+        if (type !== "blob") return notFound();
+        const content = await runChecked(
+          "git",
+          ["--git-dir", found.repo.gitDir, "cat-file", "blob", oid!],
+          {
+            env: gitEnv(root),
+          },
+        );
+        if (/application\/vnd\.github\.raw/i.test(String(req.headers.accept ?? ""))) {
+          return {
+            status: 200,
+            body: content,
+            headers: { "content-type": "application/vnd.github.raw+json; charset=utf-8" },
+          };
+        }
+        return json(200, {
+          type: "file",
+          encoding: "base64",
+          size: Number(size),
+          name: path.split("/").at(-1),
+          path,
+          content: Buffer.from(content).toString("base64"),
+          sha: oid,
+        });
+      },
+    },
+
     // Deploy keys
     {
       method: "GET",

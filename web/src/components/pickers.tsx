@@ -10,7 +10,7 @@ import type { GitConnection, ProviderBranch, ProviderRepo } from "../lib/types.t
  */
 
 /** `value`, once it has not changed for `ms`. */
-function useDebounced(value: string, ms = 250): string {
+export function useDebounced(value: string, ms = 250): string {
   const [debounced, setDebounced] = useState(value);
   useEffect(() => {
     const timer = setTimeout(() => setDebounced(value), ms);

@@ -76,11 +76,20 @@ const STATE_KIND: Record<string, string> = {
   processing: "run",
   processed: "run",
   retrying: "run",
+  // Domains and certificates.
+  active: "ok",
+  custom: "ok",
+  pending_dns: "wait",
+  verifying: "run",
+  issuing: "run",
+  renewing: "run",
 };
 
 const STATE_LABEL: Record<string, string> = {
   pending_review: "waiting for approval",
   enqueued: "queued",
+  pending_dns: "pending DNS",
+  custom: "active",
 };
 
 export function StateBadge({ state, label }: { state: string; label?: string }) {
@@ -233,12 +242,89 @@ export function Field({
         </span>
       ) : null}
       {error ? (
-        <span className="field-message" id={`${id}-error`}>
+        <span className="field-message" id={`${id}-error`} role="alert">
           {error}
         </span>
       ) : null}
     </div>
   );
+}
+
+/**
+ * A button that starts an API call. While the call runs it says so (`aria-disabled`) and ignores
+ * presses, but stays focusable: a disabled button would drop the keyboard's focus to the page.
+ */
+export function ActionButton({
+  busy,
+  onClick,
+  children,
+  className = "btn",
+}: {
+  busy: boolean;
+  onClick: () => void;
+  children: ReactNode;
+  className?: string;
+}) {
+  return (
+    <button
+      type="button"
+      className={className}
+      aria-disabled={busy || undefined}
+      onClick={() => {
+        if (!busy) onClick();
+      }}
+    >
+      {children}
+    </button>
+  );
+}
+
+/** One fact of a `<dl className="facts">`: what it is, and its value. */
+export function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div>
+      <dt>{label}</dt>
+      <dd>{children}</dd>
+    </div>
+  );
+}
+
+/** A checkbox and the sentence that says what it does, one click target. */
+export function Check({
+  name,
+  checked,
+  onChange,
+  children,
+  disabled,
+}: {
+  name?: string;
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+  children: ReactNode;
+  disabled?: boolean;
+}) {
+  return (
+    <label className="check">
+      <input
+        type="checkbox"
+        name={name}
+        checked={checked}
+        disabled={disabled}
+        onChange={(e) => onChange(e.target.checked)}
+      />
+      <span>{children}</span>
+    </label>
+  );
+}
+
+/**
+ * `error`, unless the API named one of `fields` (or an item of one, `domain_aliases.1`): then it
+ * is shown at that field, not twice.
+ */
+export function notAtField(error: unknown, fields: string[]): unknown {
+  if (!(error instanceof ApiError) || error.field === undefined) return error;
+  const field = error.field;
+  return fields.some((f) => field === f || field.startsWith(`${f}.`)) ? null : error;
 }
 
 /** The field the API refused, if the error names one. */

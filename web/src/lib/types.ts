@@ -77,6 +77,55 @@ export interface Site {
   published_deploy: Deploy | null;
   git_connection_id: string | null;
   link_broken_reason: string | null;
+  /** The primary domain (IDNA form), or null. */
+  custom_domain: string | null;
+  domain_aliases: string[];
+  /** Whether a certificate serves the primary domain. */
+  ssl: boolean;
+  ssl_url: string;
+  force_ssl: boolean;
+  /** HSTS max-age in seconds; null: off. */
+  hsts_max_age: number | null;
+}
+
+export type DomainState =
+  "pending_dns" | "verifying" | "issuing" | "active" | "failed" | "renewing";
+
+/** One name of a site (`GET /sites/:id/domains`). */
+export interface SiteDomain {
+  domain: string;
+  kind: "primary" | "www" | "alias" | "wildcard";
+  state: DomainState;
+  /** Why it is in its state and what to do, in Slipway's words. */
+  reason: string | null;
+  checked_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A site's certificate (`GET /sites/:id/ssl`): Netlify's shape with Slipway's additions. */
+export interface Certificate {
+  state: DomainState | "custom";
+  domains: string[];
+  created_at: string;
+  updated_at: string;
+  expires_at: string | null;
+  source: "acme" | "custom" | null;
+  reason: string | null;
+  issued_at: string | null;
+  renew_at: string | null;
+  next_attempt_at: string | null;
+  renewal_failures: number;
+  issuer: string | null;
+}
+
+/** What a repository's files say about its build (`…/repos/:repo/build_settings`). */
+export interface DetectedBuildSettings {
+  framework: { id: string; name: string } | null;
+  cmd: string | null;
+  dir: string | null;
+  base: string | null;
+  source: "netlify.toml" | "framework" | null;
 }
 
 export interface Build {

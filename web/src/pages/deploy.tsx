@@ -3,7 +3,9 @@ import { Link, useNavigate, useParams } from "@tanstack/react-router";
 import { useEffect } from "react";
 import { LogViewer } from "../components/log-viewer.tsx";
 import {
+  ActionButton,
   ErrorBox,
+  Fact,
   Loading,
   Notice,
   ShortSha,
@@ -104,125 +106,74 @@ export function DeployPage() {
             {d.locked ? <span className="badge badge-warn">locked</span> : null}
           </h2>
           <dl className="facts">
-            <div>
-              <dt>Context</dt>
-              <dd>{CONTEXT_LABEL[d.context] ?? d.context}</dd>
-            </div>
+            <Fact label="Context">{CONTEXT_LABEL[d.context] ?? d.context}</Fact>
             {d.branch ? (
-              <div>
-                <dt>Branch</dt>
-                <dd>
-                  <code>{d.branch}</code>
-                </dd>
-              </div>
+              <Fact label="Branch">
+                <code>{d.branch}</code>
+              </Fact>
             ) : null}
             {d.commit_ref ? (
-              <div>
-                <dt>Commit</dt>
-                <dd>
-                  <ShortSha sha={d.commit_ref} url={d.commit_url} />
-                </dd>
-              </div>
+              <Fact label="Commit">
+                <ShortSha sha={d.commit_ref} url={d.commit_url} />
+              </Fact>
             ) : null}
-            {d.committer ? (
-              <div>
-                <dt>Author</dt>
-                <dd>{d.committer}</dd>
-              </div>
-            ) : null}
+            {d.committer ? <Fact label="Author">{d.committer}</Fact> : null}
             {b ? (
-              <div>
-                <dt>Build</dt>
-                <dd>
-                  #{b.number} · {b.trigger}
-                </dd>
-              </div>
+              <Fact label="Build">
+                #{b.number} · {b.trigger}
+              </Fact>
             ) : null}
-            <div>
-              <dt>Started</dt>
-              <dd>
-                <TimeAgo at={d.created_at} />
-              </dd>
-            </div>
-            <div>
-              <dt>Duration</dt>
-              <dd>
-                {b ? (
-                  <Duration from={b.started_at ?? b.created_at} to={b.finished_at} />
-                ) : (
-                  <Duration from={d.created_at} to={running ? null : d.updated_at} />
-                )}
-              </dd>
-            </div>
+            <Fact label="Started">
+              <TimeAgo at={d.created_at} />
+            </Fact>
+            <Fact label="Duration">
+              {b ? (
+                <Duration from={b.started_at ?? b.created_at} to={b.finished_at} />
+              ) : (
+                <Duration from={d.created_at} to={running ? null : d.updated_at} />
+              )}
+            </Fact>
             {d.published_at ? (
-              <div>
-                <dt>Published</dt>
-                <dd>
-                  <TimeAgo at={d.published_at} />
-                </dd>
-              </div>
+              <Fact label="Published">
+                <TimeAgo at={d.published_at} />
+              </Fact>
             ) : null}
-            <div>
-              <dt>Permalink</dt>
-              <dd>
-                <a href={d.deploy_url} target="_blank" rel="noreferrer">
-                  {d.deploy_url.replace(/^https?:\/\//, "")}
-                </a>
-              </dd>
-            </div>
+            <Fact label="Permalink">
+              <a href={d.deploy_url} target="_blank" rel="noreferrer">
+                {d.deploy_url.replace(/^https?:\/\//, "")}
+              </a>
+            </Fact>
           </dl>
         </div>
         <div className="deploy-actions" role="group" aria-label="Deploy actions">
           {d.state === "ready" && !isPublished ? (
-            <button
-              type="button"
+            <ActionButton
               className="btn btn-primary"
+              busy={publish.isPending}
               onClick={() => publish.mutate()}
-              disabled={publish.isPending}
             >
               Publish this deploy
-            </button>
+            </ActionButton>
           ) : null}
           {isPublished ? (
-            d.locked ? (
-              <button
-                type="button"
-                className="btn"
-                onClick={() => lock.mutate(false)}
-                disabled={lock.isPending}
-              >
-                Unlock auto publishing
-              </button>
-            ) : (
-              <button
-                type="button"
-                className="btn"
-                onClick={() => lock.mutate(true)}
-                disabled={lock.isPending}
-              >
-                Lock auto publishing
-              </button>
-            )
+            // One button whose words change, so that the keyboard's focus stays on it.
+            <ActionButton busy={lock.isPending} onClick={() => lock.mutate(!d.locked)}>
+              {d.locked ? "Unlock auto publishing" : "Lock auto publishing"}
+            </ActionButton>
           ) : null}
           {running ? (
-            <button
-              type="button"
+            <ActionButton
               className="btn btn-danger"
+              busy={cancel.isPending}
               onClick={() => cancel.mutate()}
-              disabled={cancel.isPending}
             >
               Cancel build
-            </button>
+            </ActionButton>
           ) : null}
           {!running && b ? (
-            <button
-              type="button"
-              className="btn"
-              onClick={() => retry.mutate()}
-              disabled={retry.isPending}
-            >
+            <ActionButton busy={retry.isPending} onClick={() => retry.mutate()}>
               Retry build
-            </button>
+            </ActionButton>
           ) : null}
         </div>
       </div>

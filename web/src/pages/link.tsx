@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
-import { CopyField, Empty, ErrorBox, Loading, Notice, TimeAgo } from "../components/ui.tsx";
+import { CopyField, Empty, ErrorBox, Fact, Loading, Notice, TimeAgo } from "../components/ui.tsx";
 import { ApiError, api, get, seg } from "../lib/api.ts";
 import type { HealthItem, LinkStep, SiteLink } from "../lib/types.ts";
 import { useSite, useSiteName } from "./site.tsx";
@@ -178,31 +178,19 @@ export function LinkPage() {
       <section className="card" aria-labelledby="link-what">
         <h2 id="link-what">Repository</h2>
         <dl className="facts">
-          <div>
-            <dt>Repository</dt>
-            <dd>{l.repository.path ?? l.repository.url}</dd>
-          </div>
-          <div>
-            <dt>Branch</dt>
-            <dd>
-              <code>{l.repository.branch}</code>
-            </dd>
-          </div>
-          <div>
-            <dt>Linked</dt>
-            <dd>
-              {l.through_connection && l.connection
-                ? `through the ${l.connection.provider} connection ${l.connection.remote_identity ?? ""} on ${new URL(l.connection.base_url).host}`
-                : "by hand (deploy key and webhook added at the provider by you)"}
-            </dd>
-          </div>
+          <Fact label="Repository">{l.repository.path ?? l.repository.url}</Fact>
+          <Fact label="Branch">
+            <code>{l.repository.branch}</code>
+          </Fact>
+          <Fact label="Linked">
+            {l.through_connection && l.connection
+              ? `through the ${l.connection.provider} connection ${l.connection.remote_identity ?? ""} on ${new URL(l.connection.base_url).host}`
+              : "by hand (deploy key and webhook added at the provider by you)"}
+          </Fact>
           {l.deploy_key ? (
-            <div>
-              <dt>Deploy key</dt>
-              <dd>
-                <code>{l.deploy_key.fingerprint}</code>
-              </dd>
-            </div>
+            <Fact label="Deploy key">
+              <code>{l.deploy_key.fingerprint}</code>
+            </Fact>
           ) : null}
         </dl>
         {l.steps.length > 0 ? (

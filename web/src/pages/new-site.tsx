@@ -11,6 +11,7 @@ import type {
   Site,
   SiteLink,
 } from "../lib/types.ts";
+import { BuildFields, type BuildValues } from "../components/build-fields.tsx";
 import { BranchPicker, RepoPicker } from "../components/pickers.tsx";
 import { LinkSteps, ManualLink } from "./link.tsx";
 
@@ -249,12 +250,17 @@ interface CreatedSite extends Site {
   link?: { status: "linked" | "failed"; steps: LinkStep[]; error: string | null };
 }
 
-function CreateLinkedSite({ connection, repo }: { connection: GitConnection; repo: ProviderRepo }) {
+export function CreateLinkedSite({
+  connection,
+  repo,
+}: {
+  connection: GitConnection;
+  repo: ProviderRepo;
+}) {
   const client = useQueryClient();
   const [name, setName] = useState(nameFrom(repo.full_path));
   const [branch, setBranch] = useState(repo.default_branch);
-  const [cmd, setCmd] = useState("");
-  const [dir, setDir] = useState("");
+  const [build, setBuild] = useState<BuildValues>({ cmd: "", dir: "", base: "" });
   const [liveSteps, setLiveSteps] = useState<LinkStep[]>([]);
   const polling = useRef(false);
   const create = useMutation({
@@ -266,8 +272,9 @@ function CreateLinkedSite({ connection, repo }: { connection: GitConnection; rep
           connection_id: connection.id,
           repo_path: repo.full_path,
           repo_branch: branch.trim(),
-          cmd,
-          dir: dir.trim(),
+          cmd: build.cmd,
+          dir: build.dir.trim(),
+          ...(build.base.trim() ? { base: build.base.trim() } : {}),
         },
       }),
     onSettled: () => {
@@ -315,25 +322,14 @@ function CreateLinkedSite({ connection, repo }: { connection: GitConnection; rep
           onChange={setBranch}
           error={fieldError(create.error, "repo.repo_branch")}
         />
-        <Field
-          label="Build command"
-          hint="Runs with sh in a sandbox, e.g. npm ci && npm run build"
-          error={fieldError(create.error, "repo.cmd")}
-        >
-          <input
-            name="cmd"
-            value={cmd}
-            onChange={(e) => setCmd(e.target.value)}
-            spellCheck={false}
-          />
-        </Field>
-        <Field
-          label="Publish directory"
-          hint="What the build leaves to publish, e.g. dist"
-          error={fieldError(create.error, "repo.dir")}
-        >
-          <input name="dir" value={dir} onChange={(e) => setDir(e.target.value)} />
-        </Field>
+        <BuildFields
+          connection={connection}
+          repo={repo}
+          branch={branch}
+          values={build}
+          onChange={setBuild}
+          errorOf={(field) => fieldError(create.error, `repo.${field}`)}
+        />
         <div className="form-actions">
           <button
             type="submit"

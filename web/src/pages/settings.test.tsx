@@ -2,40 +2,10 @@ import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { fakeApi, renderWithClient } from "../test/render.tsx";
-import type { Site } from "../lib/types.ts";
+import { siteFixture } from "../test/fixtures.ts";
 import { BuildSettings } from "./settings.tsx";
 
-const SITE: Site = {
-  id: "5e0d6c1a-0000-4000-8000-000000000001",
-  name: "docs",
-  url: "http://docs.localhost:8080",
-  admin_url: "http://127.0.0.1:8080/sites/docs",
-  created_at: "2026-01-01T00:00:00.000Z",
-  updated_at: "2026-01-01T00:00:00.000Z",
-  account_id: "a1",
-  account_slug: "ada",
-  account_name: "Ada",
-  git_provider: "gitlab",
-  git_webhook: null,
-  build_settings: {
-    provider: "gitlab",
-    repo_url: "ssh://git@git.example/ada/docs.git",
-    repo_path: "ada/docs",
-    repo_branch: "main",
-    cmd: "npm run build",
-    dir: "dist",
-    base: null,
-    deploy_key_id: "k1",
-    allowed_branches: ["main"],
-    env_keys: [],
-    stop_builds: false,
-    build_network: true,
-    deploy_previews: true,
-  },
-  published_deploy: null,
-  git_connection_id: null,
-  link_broken_reason: null,
-};
+const SITE = siteFixture();
 
 function setup() {
   const sent = fakeApi((request) =>

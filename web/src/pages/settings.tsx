@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "@tanstack/react-router";
 import { useState, type FormEvent } from "react";
 import {
+  Check,
   ConfirmButton,
   CopyField,
   Empty,
@@ -148,34 +149,20 @@ export function BuildSettings({ site }: { site: Site }) {
             placeholder="(repository root)"
           />
         </Field>
-        <label className="check">
-          <input
-            type="checkbox"
-            name="build_network"
-            checked={form.build_network}
-            onChange={(e) => set("build_network")(e.target.checked)}
-          />
+        <Check name="build_network" checked={form.build_network} onChange={set("build_network")}>
           Build network (package installs); off runs the build command with no network at all
-        </label>
-        <label className="check">
-          <input
-            type="checkbox"
-            name="deploy_previews"
-            checked={form.deploy_previews}
-            onChange={(e) => set("deploy_previews")(e.target.checked)}
-          />
+        </Check>
+        <Check
+          name="deploy_previews"
+          checked={form.deploy_previews}
+          onChange={set("deploy_previews")}
+        >
           Deploy previews: build each pull or merge request at deploy-preview-N--{site.name}; off
           records their webhooks as ignored
-        </label>
-        <label className="check">
-          <input
-            type="checkbox"
-            name="stop_builds"
-            checked={form.stop_builds}
-            onChange={(e) => set("stop_builds")(e.target.checked)}
-          />
+        </Check>
+        <Check name="stop_builds" checked={form.stop_builds} onChange={set("stop_builds")}>
           Stop builds (pushes are recorded, nothing is built)
-        </label>
+        </Check>
         <div className="form-actions">
           <button type="submit" className="btn btn-primary" disabled={save.isPending}>
             Save build settings
@@ -315,14 +302,9 @@ function EnvVars({ site }: { site: Site }) {
             ))}
           </select>
         </Field>
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={form.secret}
-            onChange={(e) => setForm((f) => ({ ...f, secret: e.target.checked }))}
-          />
+        <Check checked={form.secret} onChange={(secret) => setForm((f) => ({ ...f, secret }))}>
           Secret
-        </label>
+        </Check>
         <button type="submit" className="btn" disabled={add.isPending}>
           Add variable
         </button>

@@ -128,6 +128,13 @@ export function SiteLayout() {
           Settings
         </Link>
         <Link
+          to="/sites/$siteName/domains"
+          params={{ siteName: s.name }}
+          activeProps={{ className: "active" }}
+        >
+          Domains
+        </Link>
+        <Link
           to="/sites/$siteName/deliveries"
           params={{ siteName: s.name }}
           activeProps={{ className: "active" }}

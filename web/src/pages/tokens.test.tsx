@@ -9,18 +9,23 @@ const SECRET = "slp_0123456789abcdefghijklmnopqrstuvwxyz";
 
 /** The access tokens API: the list never holds a token's value; creating answers it once. */
 function tokensApi() {
-  const tokens: AccessToken[] = [];
+  const tokens: (AccessToken & { scope: string })[] = [];
   const sent = fakeApi((request: SentRequest) => {
     if (request.method === "GET" && request.path === "/access_tokens") return { body: tokens };
     if (request.method === "POST" && request.path === "/access_tokens") {
-      const { name } = request.body as { name: string };
-      const token: AccessToken = {
+      const { name, scope, expires_in_days } = request.body as {
+        name: string;
+        scope?: string;
+        expires_in_days?: number;
+      };
+      const token: AccessToken & { scope: string } = {
         id: `t${tokens.length + 1}`,
         name,
         created_at: new Date().toISOString(),
-        expires_at: null,
+        expires_at: expires_in_days ? "2030-01-01T00:00:00.000Z" : null,
         last_used_at: null,
         current: false,
+        scope: scope ?? "all",
       };
       tokens.push(token);
       return { status: 201, body: { ...token, token: SECRET } };
@@ -56,6 +61,23 @@ describe("the access tokens page", () => {
     await screen.findByRole("row", { name: /laptop/ });
     expect(screen.queryByText(SECRET)).toBeNull();
     expect(screen.queryByText(/Copy the token now/)).toBeNull();
+  });
+
+  it("creates a deploy-only token with an expiry, and lists its scope", async () => {
+    const { sent } = tokensApi();
+    renderWithClient(<TokensPage />);
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Name"), "ci");
+    await user.selectOptions(screen.getByLabelText("Expires"), "30");
+    await user.selectOptions(screen.getByLabelText("Scope"), "deploy");
+    await user.click(screen.getByRole("button", { name: "Create token" }));
+    const row = await screen.findByRole("row", { name: /ci/ });
+    expect(row.textContent).toContain("deploy (CI)");
+    expect(sent.find((r) => r.method === "POST")?.body).toEqual({
+      name: "ci",
+      expires_in_days: 30,
+      scope: "deploy",
+    });
   });
 
   it("asks before revoking, and No gives the focus back to Revoke", async () => {

@@ -13,20 +13,31 @@ import {
 import { api, get, seg } from "../lib/api.ts";
 import type { AccessToken } from "../lib/types.ts";
 
+/** What a token may do (the API's `scope`): everything, GET only, or what a CI job needs. */
+type TokenScope = "all" | "read" | "deploy";
+type ScopedToken = AccessToken & { scope?: TokenScope };
+const SCOPE_LABELS: Record<TokenScope, string> = {
+  all: "everything",
+  read: "read only",
+  deploy: "deploy (CI)",
+};
+
 /** Personal access tokens, for netlify-cli, `slipway deploy` and scripts: create (shown once), revoke. */
 export function TokensPage() {
   const client = useQueryClient();
   const tokens = useQuery({
     queryKey: ["access-tokens"],
-    queryFn: () => get<AccessToken[]>("/access_tokens"),
+    queryFn: () => get<ScopedToken[]>("/access_tokens"),
   });
   const [name, setName] = useState("");
   const [days, setDays] = useState("");
+  const [scope, setScope] = useState<TokenScope>("all");
   const create = useMutation({
     mutationFn: () =>
       api<AccessToken & { token: string }>("POST", "/access_tokens", {
         name: name.trim(),
         ...(days ? { expires_in_days: Number(days) } : {}),
+        ...(scope !== "all" ? { scope } : {}),
       }),
     onSuccess: async () => {
       setName("");
@@ -77,6 +88,17 @@ export function TokensPage() {
               <option value="365">In a year</option>
             </select>
           </Field>
+          <Field label="Scope" error={fieldError(create.error, "scope")}>
+            <select
+              name="scope"
+              value={scope}
+              onChange={(e) => setScope(e.target.value as TokenScope)}
+            >
+              <option value="all">Everything you can do</option>
+              <option value="read">Read only (GET)</option>
+              <option value="deploy">Deploy only (CI: deploys, uploads, builds)</option>
+            </select>
+          </Field>
           <button type="submit" className="btn btn-primary" disabled={create.isPending}>
             Create token
           </button>
@@ -100,6 +122,7 @@ export function TokensPage() {
             <thead>
               <tr>
                 <th>Name</th>
+                <th>Scope</th>
                 <th>Created</th>
                 <th>Last used</th>
                 <th>Expires</th>
@@ -113,6 +136,7 @@ export function TokensPage() {
                     {t.name}{" "}
                     {t.current ? <span className="badge badge-muted">this session</span> : null}
                   </td>
+                  <td>{SCOPE_LABELS[t.scope ?? "all"]}</td>
                   <td>
                     <TimeAgo at={t.created_at} />
                   </td>

@@ -8,6 +8,7 @@ export function presentAccessToken(row: AccessTokenRow, currentTokenId?: string)
     created_at: row.created_at,
     expires_at: row.expires_at,
     last_used_at: row.last_used_at,
+    scope: row.scope,
     current: row.id === currentTokenId,
   };
 }

@@ -30,6 +30,8 @@ export function accessTokenRoutes(app: PlatformApp, ctx: PlatformContext): void 
       const created = await createPersonalToken(ctx, actor, {
         name: request.body.name,
         expiresInDays: request.body.expires_in_days,
+        expiresAt: request.body.expires_at,
+        scope: request.body.scope,
       });
       request.log.info({ userId: actor.user.id, tokenId: created.row.id }, "access token created");
       return reply

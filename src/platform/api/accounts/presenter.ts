@@ -1,4 +1,5 @@
 import type { AccountWithRole } from "../../accounts/accounts.ts";
+import type { Capabilities } from "../../quotas/quotas.ts";
 
 /** Netlify's `accountMembership`, plus `default` (which the CLI reads) and the caller's `role`. */
 export function presentAccount(entry: AccountWithRole, owners: readonly string[]) {
@@ -26,5 +27,17 @@ export function presentAccountMinimal(entry: AccountWithRole) {
     slug: entry.account.slug,
     type: entry.account.type,
     default: entry.isDefault,
+  };
+}
+
+/**
+ * Netlify's account `capabilities`: each quota's `included` (null: no limit) and `used`;
+ * storage in bytes, concurrent builds counting those running now.
+ */
+export function presentCapabilities(capabilities: Capabilities) {
+  return {
+    sites: capabilities.sites,
+    storage: capabilities.storage,
+    concurrent_builds: capabilities.concurrent_builds,
   };
 }

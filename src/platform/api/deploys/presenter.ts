@@ -65,6 +65,8 @@ export function presentDeploy(
     created_at: deploy.created_at,
     updated_at: deploy.updated_at,
     published_at: deploy.published_at,
+    /** Set when deploy retention let it go: its files are gone and it cannot be published. */
+    expired_at: deploy.expired_at,
   };
 }
 

@@ -40,6 +40,7 @@ interface SslBody {
   expires_at: string | null;
   source: string | null;
   reason: string | null;
+  issuer: string | null;
 }
 
 describe("custom domains (API and edge, without ACME)", () => {
@@ -312,6 +313,7 @@ describe("custom domains (API and edge, without ACME)", () => {
     assert.deepEqual(ok.body.domains, ["certs.example.com"]);
     const got = await t.api<SslBody>("GET", `/sites/${site.body.id}/ssl`, { token: alice.token });
     assert.equal(got.body.source, "custom");
+    assert.equal(got.body.issuer, "CN=certs.example.com", "a self-signed certificate's issuer");
     assertSpecResponse("showSiteTLSCertificate", 200, got.body);
     const shown = await t.api("GET", `/sites/${site.body.id}`, { token: alice.token });
     assertSpecResponse("getSite", 200, shown.body);

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { SiteCertificate, SiteDomain } from "../../db/schema.ts";
 import { certificateDomains } from "../../domains/certificates.ts";
 
@@ -16,8 +17,8 @@ export function presentDomain(row: SiteDomain) {
 
 /**
  * Netlify's `sniCertificate` (`state`, `domains`, `created_at`, `updated_at`, `expires_at`) with
- * Slipway's additions: where it comes from, why it is in its state, when it renews and when the
- * next attempt runs. Never the private key.
+ * Slipway's additions: where it comes from, who issued it, why it is in its state, when it renews
+ * and when the next attempt runs. Never the private key.
  */
 export function presentCertificate(cert: SiteCertificate) {
   return {
@@ -32,5 +33,16 @@ export function presentCertificate(cert: SiteCertificate) {
     renew_at: cert.renew_at,
     next_attempt_at: cert.next_attempt_at,
     renewal_failures: cert.renewal_failures,
+    issuer: issuerOf(cert.certificate_pem),
   };
+}
+
+/** Who signed the certificate, as its distinguished name on one line ("C=US, O=…, CN=…"). */
+function issuerOf(pem: string | null): string | null {
+  if (pem === null) return null;
+  try {
+    return new X509Certificate(pem).issuer.split("\n").join(", ");
+  } catch {
+    return null;
+  }
 }

@@ -1,3 +1,4 @@
+import type { BuildSettingsPrefill } from "../../connections/build-settings.ts";
 import type { AppWebhookView } from "../../connections/connections.ts";
 import type { GitConnection } from "../../db/schema.ts";
 import type { ProviderRepo } from "../../providers/types.ts";
@@ -43,4 +44,18 @@ export function presentProviderRepo(repo: ProviderRepo) {
 /** A branch of a repository the connection reaches; `default` marks the repository's default. */
 export function presentBranch(name: string, defaultBranch: string) {
   return { name, default: name === defaultBranch };
+}
+
+/** The link form's prefill: exactly these fields (the dashboard reads this shape). */
+export function presentBuildSettings(prefill: BuildSettingsPrefill) {
+  return {
+    framework:
+      prefill.framework === null
+        ? null
+        : { id: prefill.framework.id, name: prefill.framework.name },
+    cmd: prefill.cmd,
+    dir: prefill.dir,
+    base: prefill.base,
+    source: prefill.source,
+  };
 }

@@ -5,8 +5,15 @@ import { requireActor } from "../../http/auth.ts";
 import { notFound } from "../../errors.ts";
 import { defaultAccountId, visibleAccountIds } from "../../accounts/policies.ts";
 import { findAccountForActor } from "../../accounts/accounts.ts";
-import { presentBranch, presentGitConnection, presentProviderRepo } from "./presenter.ts";
 import {
+  presentBranch,
+  presentBuildSettings,
+  presentGitConnection,
+  presentProviderRepo,
+} from "./presenter.ts";
+import { prefillBuildSettings } from "../../connections/build-settings.ts";
+import {
+  BuildSettingsQuery,
   ConnectionRepoParams,
   CreateGitConnectionBody,
   CreateGitConnectionQuery,
@@ -139,6 +146,23 @@ export function gitConnectionRoutes(app: PlatformApp, ctx: PlatformContext): voi
         request.query.search,
       );
       return branches.map((name) => presentBranch(name, repo.defaultBranch));
+    },
+  );
+
+  // Slipway's addition: the build command, publish and base directory the repository's files
+  // suggest (netlify.toml over framework detection), to prefill the link form.
+  app.get(
+    "/git_connections/:connection_id/repos/:repo/build_settings",
+    { schema: { params: ConnectionRepoParams, querystring: BuildSettingsQuery } },
+    async (request) => {
+      const connection = await findGitConnection(
+        ctx,
+        requireActor(request),
+        request.params.connection_id,
+      );
+      return presentBuildSettings(
+        await prefillBuildSettings(ctx, connection, request.params.repo, request.query.branch),
+      );
     },
   );
 }

@@ -62,3 +62,9 @@ export const UpdateGitConnectionBody = Type.Object({
   webhook_secret: Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()]),
 });
 export type UpdateGitConnectionBody = Static<typeof UpdateGitConnectionBody>;
+
+/** `GET …/repos/:repo/build_settings`: the branch whose files are read (default: the repository's). */
+export const BuildSettingsQuery = Type.Object({
+  branch: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+});
+export type BuildSettingsQuery = Static<typeof BuildSettingsQuery>;

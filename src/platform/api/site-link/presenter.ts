@@ -52,6 +52,8 @@ export function presentSiteLink(
           remote_id: link?.remote_key_id ?? null,
         }
       : null,
+    /** `{trust: "pinned" | "first_use", fingerprints}`: how the fetch checks the ssh host. */
+    host_key: view.hostKey,
     webhook: {
       url: webhookUrl,
       events: ["push", "pull_request"],

@@ -36,6 +36,10 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
     force_ssl: domains.forceSsl,
     // Slipway's addition: Strict-Transport-Security on the custom domains' HTTPS answers.
     hsts_max_age: domains.hstsMaxAge,
+    // Netlify's `password` is write-only: the API says whether there is one, never what it is.
+    has_password: view.passwordContext !== null,
+    // Slipway's addition: `all`, or `non_production` (previews, branch deploys, permalinks).
+    password_context: view.passwordContext,
     admin_url: `${config.publicUrl}/sites/${site.name}`,
     screenshot_url: null,
     deploy_url: published?.deploy_url ?? null,

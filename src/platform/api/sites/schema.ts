@@ -53,6 +53,10 @@ export const SiteSetupBody = Type.Object({
   force_ssl: Type.Optional(Type.Boolean()),
   /** Slipway's addition: HSTS max-age in seconds (null or 0: off). */
   hsts_max_age: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** Netlify's visitor password (write-only; null or "" removes it). */
+  password: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+  /** Slipway's addition: which deploys the password protects (default `all`). */
+  password_context: Type.Optional(Type.Enum(["all", "non_production"])),
   repo: Type.Optional(RepoBody),
   build_settings: Type.Optional(RepoBody),
 });

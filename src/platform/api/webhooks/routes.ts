@@ -7,7 +7,8 @@ import { readPage, setPaginationHeaders } from "../../http/pagination.ts";
 import { acceptRawBodies } from "../../http/raw-body.ts";
 import { GIT_WEBHOOK_PATH } from "../../sites/urls.ts";
 import { GITHUB_APP_WEBHOOK_PATH } from "../../connections/urls.ts";
-import { receiveAppDelivery } from "../../webhooks/app-webhooks.ts";
+import { appConnection, receiveAppDelivery } from "../../webhooks/app-webhooks.ts";
+import { BodyGate } from "./body-gate.ts";
 import { presentDelivery } from "./presenter.ts";
 import {
   AppWebhookParams,
@@ -16,12 +17,15 @@ import {
   ListDeliveriesQuery,
   WebhookIntakeParams,
 } from "./schema.ts";
-import { receiveDelivery } from "../../webhooks/intake.ts";
+import { receiveDelivery, siteForWebhook } from "../../webhooks/intake.ts";
 import {
   findDelivery,
   listDeliveries,
   recordUnreadableDelivery,
 } from "../../webhooks/deliveries.ts";
+
+/** Bodies read at once when the config does not say (tests' hand-built configs). */
+const BODY_CONCURRENCY = 64;
 
 /** GitLab's limit for a webhook body (25 MB); GitHub's cap is the same. */
 export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
@@ -35,6 +39,12 @@ export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
 export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext): Promise<void> {
   await app.register(async (scope: PlatformApp) => {
     acceptRawBodies(scope, WEBHOOK_BODY_LIMIT);
+    // A body is read only for a delivery whose site (or App connection) exists, and only so
+    // many at once; an unknown target is answered before its body is read.
+    const gate = new BodyGate(ctx.config.webhookBodyConcurrency ?? BODY_CONCURRENCY);
+    scope.addHook("preValidation", gate.leave);
+    scope.addHook("onResponse", gate.leave);
+    scope.addHook("onRequestAbort", gate.leave);
 
     scope.setErrorHandler(async (error: FastifyError, request) => {
       if (error instanceof PlatformError) throw error;
@@ -61,7 +71,14 @@ export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext
 
     scope.post(
       `${GIT_WEBHOOK_PATH}/:site_id`,
-      { schema: { params: WebhookIntakeParams }, bodyLimit: WEBHOOK_BODY_LIMIT },
+      {
+        schema: { params: WebhookIntakeParams },
+        bodyLimit: WEBHOOK_BODY_LIMIT,
+        preParsing: async (request) => {
+          await siteForWebhook(ctx, request.params.site_id);
+          gate.enter(request);
+        },
+      },
       async (request, reply) => {
         const result = await receiveDelivery(ctx, {
           siteId: request.params.site_id,
@@ -75,7 +92,14 @@ export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext
     // A GitHub App's one webhook URL: routed to the sites of the connection's account.
     scope.post(
       `${GITHUB_APP_WEBHOOK_PATH}/:connection_id`,
-      { schema: { params: AppWebhookParams }, bodyLimit: WEBHOOK_BODY_LIMIT },
+      {
+        schema: { params: AppWebhookParams },
+        bodyLimit: WEBHOOK_BODY_LIMIT,
+        preParsing: async (request) => {
+          await appConnection(ctx, request.params.connection_id);
+          gate.enter(request);
+        },
+      },
       async (request, reply) => {
         const result = await receiveAppDelivery(ctx, {
           connectionId: request.params.connection_id,

@@ -25,15 +25,63 @@ export interface NetlifyBuildEnv {
   pullRequest?: boolean;
 }
 
+/** What the operator configured for package installs (`SLIPWAY_BUILD_*`, docs/production.md). */
+export interface PackageSettings {
+  npmRegistry?: string | undefined;
+  httpProxy?: string | undefined;
+  httpsProxy?: string | undefined;
+  noProxy?: string | undefined;
+  /** Extra CA certificates (PEM), bound read-only at the same path. */
+  caFile?: string | undefined;
+}
+
+/** The Node a build runs with: `<dir>/bin` first on PATH, `dir` bound read-only. */
+export interface Toolchain {
+  dir: string;
+  /** corepack's shims, when package.json names a package manager. */
+  corepack?: boolean | undefined;
+}
+
+/** Where `corepack enable` puts its shims (HOME is the build's own tmpfs). */
+export const COREPACK_SHIMS = `${SANDBOX_HOME}/.slipway/corepack-bin`;
+
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The operator's package settings as the variables npm, yarn, pnpm and corepack read. */
+function packageVariables(packages: PackageSettings): Record<string, string | undefined> {
+  const { npmRegistry, httpProxy, httpsProxy, noProxy, caFile } = packages;
+  return {
+    npm_config_registry: npmRegistry,
+    COREPACK_NPM_REGISTRY: npmRegistry,
+    YARN_NPM_REGISTRY_SERVER: npmRegistry,
+    HTTP_PROXY: httpProxy,
+    http_proxy: httpProxy,
+    HTTPS_PROXY: httpsProxy,
+    https_proxy: httpsProxy,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+    NODE_EXTRA_CA_CERTS: caFile,
+    npm_config_cafile: caFile,
+  };
+}
 
 export function buildEnvironment(options: {
   /** The site's own environment variables. */
   env?: Readonly<Record<string, string>> | undefined;
   netlify?: NetlifyBuildEnv | undefined;
+  packages?: PackageSettings | undefined;
+  toolchain?: Toolchain | undefined;
 }): Record<string, string> {
+  const { toolchain } = options;
+  const path = [
+    ...(toolchain?.corepack === true ? [COREPACK_SHIMS] : []),
+    ...(toolchain !== undefined ? [`${toolchain.dir}/bin`] : []),
+    SYSTEM_PATH,
+  ].join(":");
   const env: Record<string, string> = {
-    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    PATH: path,
     HOME: SANDBOX_HOME,
     LANG: "C.UTF-8",
     USER: "build",
@@ -41,6 +89,13 @@ export function buildEnvironment(options: {
     CI: "true",
     NETLIFY: "true",
   };
+  // The operator's settings first: a site may still point at a registry of its own.
+  for (const [name, value] of Object.entries(packageVariables(options.packages ?? {}))) {
+    if (value === undefined) continue;
+    if (value.includes("\0")) throw new SandboxConfigError(`${name} must not contain NUL`);
+    env[name] = value;
+  }
+  if (toolchain?.corepack === true) env.COREPACK_ENABLE_DOWNLOAD_PROMPT = "0";
   const n = options.netlify ?? {};
   const netlifyVars: Record<string, string | undefined> = {
     CONTEXT: n.context,

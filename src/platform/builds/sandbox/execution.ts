@@ -2,16 +2,21 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import type { Readable, Writable } from "node:stream";
 import { killAllOfUid, killProcessGroup, processesOfUid } from "../../../lib/process.ts";
 import { SANDBOX_DEFAULTS } from "./limits.ts";
+import type { AllowedAddresses } from "./allow-hosts.ts";
 import { startNetwork, type BuildNetwork } from "./network.ts";
+import { refusalLines } from "./refusals.ts";
 import { OutputCapture } from "./output.ts";
 import type { SandboxOptions, SandboxResult } from "./run.ts";
 import type { NetworkTools } from "./tools.ts";
 import { sweepBuildUid } from "./uids.ts";
+import type { Confinement } from "./confinement.ts";
+import type { LimitHit } from "./watch.ts";
 
 /**
  * One run of a prepared command, from spawn to a result. Whatever way it ends (exit, time limit,
- * output cap, cancel, a failed network setup), every process of the build is killed before the
- * result is given, and slirp4netns is stopped. The command runs in a process group of its own.
+ * output cap, a limit of its confinement, cancel, a failed network setup), every process of the
+ * build is killed before the result is given, and slirp4netns is stopped. The command runs in a
+ * process group of its own.
  */
 
 export interface RunPlan {
@@ -28,7 +33,14 @@ export interface RunPlan {
   prefix: string[];
   /** Set when the build has network: bwrap then has --info-fd and --block-fd after fdData. */
   network?: NetworkTools | undefined;
+  /** What the operator's allowlist stands for at this build's start (`allow-hosts.ts`). */
+  allowed?: AllowedAddresses | undefined;
+  /** The build's cgroup and the limits it is watched against. */
+  confinement?: Confinement | undefined;
 }
+
+/** How often a running build's limits are read (cgroup counters, free space; `du` is rarer). */
+const WATCH_INTERVAL_MS = 250;
 
 export function execute(plan: RunPlan): Promise<SandboxResult> {
   return new Promise((resolve, reject) => new SandboxRun(plan, resolve, reject).start());
@@ -48,6 +60,9 @@ class SandboxRun {
   private timedOut = false;
   private cancelled = false;
   private stopping = false;
+  private exited = false;
+  private limit: LimitHit | undefined;
+  private watching: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly plan: RunPlan,
@@ -112,12 +127,14 @@ class SandboxRun {
     );
     if (options.signal?.aborted) this.onAbort();
     else options.signal?.addEventListener("abort", this.onAbort, { once: true });
+    this.scheduleWatch();
 
     child.on("error", (error) => {
       this.clearTimers();
       this.reject(error);
     });
     child.on("exit", (code, signal) => {
+      this.exited = true;
       this.clearTimers();
       void this.finish(code, signal);
     });
@@ -130,7 +147,12 @@ class SandboxRun {
     blockFd.on("error", () => {
       /* bwrap ended first */
     });
-    this.networkReady = startNetwork(tools, infoFd, (started) => (this.network = started))
+    this.networkReady = startNetwork(
+      tools,
+      infoFd,
+      (started) => (this.network = started),
+      this.plan.allowed,
+    )
       .then(() => {
         blockFd.end("1");
       })
@@ -138,6 +160,33 @@ class SandboxRun {
         this.networkError = error instanceof Error ? error : new Error(String(error));
         void this.killEverything();
       });
+  }
+
+  /** One check at a time, each after the previous one ended. */
+  private scheduleWatch(): void {
+    const watch = this.plan.confinement?.watch;
+    if (watch === undefined) return;
+    this.timers.push(
+      setTimeout(() => {
+        this.watching = watch.check().then(
+          (hit) => {
+            if (this.exited || this.stopping) return;
+            if (hit !== undefined) this.onLimit(hit);
+            else this.scheduleWatch();
+          },
+          () => {
+            if (!this.exited) this.scheduleWatch();
+          },
+        );
+      }, WATCH_INTERVAL_MS),
+    );
+  }
+
+  private onLimit(hit: LimitHit): void {
+    if (this.limit !== undefined) return;
+    this.limit = hit;
+    this.output.note(hit.message);
+    this.stop("limit");
   }
 
   private readonly onAbort = (): void => {
@@ -153,13 +202,14 @@ class SandboxRun {
 
   private async killEverything(): Promise<void> {
     if (this.pid !== undefined) killProcessGroup(this.pid, "SIGKILL");
+    await this.plan.confinement?.cgroup?.killAll();
     if (this.plan.buildUid !== undefined) await killAllOfUid(this.plan.buildUid, 2000);
   }
 
-  private stop(reason: "timeout" | "output" | "cancel"): void {
+  private stop(reason: "timeout" | "output" | "cancel" | "limit"): void {
     if (this.stopping) return;
     this.stopping = true;
-    if (reason === "output") {
+    if (reason === "output" || reason === "limit") {
       void this.killEverything();
       return;
     }
@@ -192,10 +242,22 @@ class SandboxRun {
     if (plan.network !== undefined) {
       (child.stdio[3 + plan.fdData.length] as Readable).destroy();
       await this.networkReady;
-      await this.network?.stop();
+      for (const line of refusalLines((await this.network?.stop()) ?? [])) this.output.note(line);
     }
+    await plan.confinement?.cgroup?.killAll();
     const stray = plan.buildUid !== undefined ? await sweepBuildUid(plan.buildUid) : 0;
     if (stray > 0) this.output.note(`Killed ${stray} process(es) left behind by the build.`);
+    await this.watching;
+    // A limit the last check did not see yet (the OOM killer ended the command, then it exited;
+    // the checkout over its budget at the end) still fails the build.
+    const watch = plan.confinement?.watch;
+    if (this.limit === undefined && watch !== undefined && !this.cancelled && !this.timedOut) {
+      const hit = await watch.check(true).catch(() => undefined);
+      if (hit !== undefined) {
+        this.limit = hit;
+        this.output.note(hit.message);
+      }
+    }
     // Let the pipes drain; a process that escaped the group may hold them open.
     await Promise.race([this.drained, new Promise((r) => setTimeout(r, 1000))]);
     child.stdout!.destroy();
@@ -216,6 +278,7 @@ class SandboxRun {
       outputBytes: this.output.bytes,
       sandboxed: plan.sandboxed,
       strayProcessesKilled: stray,
+      limit: this.limit,
     });
   }
 }

@@ -99,34 +99,33 @@ describe("the build's firewall", { skip }, () => {
 describe("buildFirewallRuleset", () => {
   it("blocks the host's own addresses, public ones included, next to the private ranges", () => {
     const ruleset = buildFirewallRuleset({ ipv4: ["8.8.4.4"], ipv6: ["2001:4860::8844"] });
-    const ipv4 = /set blocked_ipv4 \{[^}]*elements = \{ ([^}]*) \}/.exec(ruleset)?.[1] ?? "";
-    const ipv6 = /set blocked_ipv6 \{[^}]*elements = \{ ([^}]*) \}/.exec(ruleset)?.[1] ?? "";
-    for (const range of [
-      "8.8.4.4",
-      "10.0.2.0/24",
-      "10.0.0.0/8",
-      "169.254.0.0/16",
-      "172.16.0.0/12",
-    ]) {
-      assert.ok(ipv4.split(", ").includes(range), `${range} in ${ipv4}`);
-    }
-    for (const range of [
-      "192.168.0.0/16",
-      "100.64.0.0/10",
-      "0.0.0.0/8",
-      "224.0.0.0/4",
-      "240.0.0.0/4",
-    ]) {
-      assert.ok(ipv4.split(", ").includes(range), `${range} in ${ipv4}`);
-    }
-    for (const range of ["2001:4860::8844", "::1/128", "fc00::/7", "fe80::/10"]) {
-      assert.ok(ipv6.split(", ").includes(range), `${range} in ${ipv6}`);
+    const elements = (name: string): string[] =>
+      (new RegExp(`set ${name} \\{[^}]*elements = \\{ ([^}]*) \\}`).exec(ruleset)?.[1] ?? "").split(
+        ", ",
+      );
+    const expected: Record<string, string[]> = {
+      platform_ipv4: ["8.8.4.4", "10.0.2.0/24", "127.0.0.0/8"],
+      metadata_ipv4: ["169.254.0.0/16", "100.100.100.200"],
+      private_ipv4: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"],
+      reserved_ipv4: ["0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "203.0.113.0/24"],
+      platform_ipv6: ["2001:4860::8844", "::1/128"],
+      metadata_ipv6: ["fe80::/10"],
+      private_ipv6: ["fc00::/7"],
+    };
+    for (const [set, ranges] of Object.entries(expected)) {
+      for (const range of ranges) assert.ok(elements(set).includes(range), `${range} in ${set}`);
     }
     assert.match(ruleset, /^\s*oifname "lo" accept$/m);
     assert.match(
       ruleset,
       /^\s*ip daddr 10\.0\.2\.3 meta l4proto \{ tcp, udp \} th dport 53 accept$/m,
     );
+    // The allowlist comes after the platform's and the metadata ranges, before the others.
+    const order = ["@platform_ipv4", "@metadata_ipv4", "@allowed_ipv4", "@private_ipv4"].map(
+      (name) => ruleset.indexOf(`ip daddr ${name}`),
+    );
+    assert.deepEqual([...order].sort((a, b) => a - b), order);
+    assert.ok(!order.includes(-1), ruleset);
   });
 
   it("refuses anything but addresses (nothing can be smuggled into the ruleset)", () => {

@@ -20,18 +20,30 @@ export const SANDBOX_DEFAULTS = {
   tmpSizeBytes: 1024 ** 3,
   homeSizeBytes: 1024 ** 3,
   lastLines: 30,
+  memoryBytes: 2 * 1024 ** 3,
+  cpuWeight: 100,
+  diskBytes: 10 * 1024 ** 3,
+  minFreeDiskBytes: 1024 ** 3,
 } as const;
 
 type LimitOptions = Pick<SandboxOptions, "maxProcesses" | "maxFileSizeBytes" | "maxOpenFiles">;
 
-/** prlimit's options: --nproc, --fsize, --nofile (capped at this process's hard limits), no core. */
-export async function limitArguments(options: LimitOptions, nproc: number): Promise<string[]> {
+/**
+ * prlimit's options: --nproc, --fsize, --nofile (capped at this process's hard limits), no core,
+ * and --as (the address space) when no cgroup caps the build's memory.
+ */
+export async function limitArguments(
+  options: LimitOptions,
+  nproc: number,
+  addressSpaceBytes?: number,
+): Promise<string[]> {
   const hard = await hardLimits();
-  const wanted = {
+  const wanted: Record<string, number> = {
     nproc,
     fsize: options.maxFileSizeBytes ?? SANDBOX_DEFAULTS.maxFileSizeBytes,
     nofile: options.maxOpenFiles ?? SANDBOX_DEFAULTS.maxOpenFiles,
   };
+  if (addressSpaceBytes !== undefined) wanted.as = addressSpaceBytes;
   const args: string[] = [];
   for (const [name, value] of Object.entries(wanted)) {
     if (!Number.isSafeInteger(value) || value <= 0) {
@@ -47,6 +59,7 @@ const LIMIT_NAMES: Record<string, string> = {
   "Max processes": "nproc",
   "Max file size": "fsize",
   "Max open files": "nofile",
+  "Max address space": "as",
 };
 
 /** The hard limits this process has (and so can hand down at most), from /proc/self/limits. */
@@ -68,10 +81,14 @@ async function hardLimits(): Promise<Record<string, number>> {
 }
 
 /** The prlimit wrapper for the unsafe mode: limits when prlimit is there, none otherwise. */
-export async function optionalPrlimit(options: LimitOptions, nproc: number): Promise<string[]> {
+export async function optionalPrlimit(
+  options: LimitOptions,
+  nproc: number,
+  addressSpaceBytes?: number,
+): Promise<string[]> {
   try {
     const { prlimit } = await findTools(["prlimit"]);
-    return [prlimit, ...(await limitArguments(options, nproc)), "--"];
+    return [prlimit, ...(await limitArguments(options, nproc, addressSpaceBytes)), "--"];
   } catch {
     return [];
   }
@@ -82,8 +99,8 @@ export async function optionalPrlimit(options: LimitOptions, nproc: number): Pro
  * limit is the build's alone; otherwise it shares the platform's uid, and the limit is set above
  * what that uid already runs (the kernel ignores it for root in the unsafe mode).
  */
-export async function processLimit(options: LimitOptions): Promise<number> {
-  const wanted = options.maxProcesses ?? SANDBOX_DEFAULTS.maxProcesses;
+export async function processLimit(options: LimitOptions, margin = 0): Promise<number> {
+  const wanted = (options.maxProcesses ?? SANDBOX_DEFAULTS.maxProcesses) + margin;
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return wanted;
   return (await countTasksOfUid(uid)) + wanted;

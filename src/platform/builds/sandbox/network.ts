@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { open } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { killProcessGroup } from "../../../lib/process.ts";
 import { SandboxUnavailableError } from "./errors.ts";
+import type { AllowedAddresses } from "./allow-hosts.ts";
 import { installFirewall } from "./firewall.ts";
+import { readRefusals, type Refusal } from "./refusals.ts";
 import type { NetworkTools } from "./tools.ts";
 
 /**
@@ -12,8 +15,8 @@ import type { NetworkTools } from "./tools.ts";
  */
 
 export interface BuildNetwork {
-  /** Kills slirp4netns and waits until it is gone. */
-  stop(): Promise<void>;
+  /** Kills slirp4netns, waits until it is gone, and says what the firewall refused. */
+  stop(): Promise<Refusal[]>;
 }
 
 const NETWORK_SETUP_MS = 15_000;
@@ -30,9 +33,23 @@ export async function startNetwork(
   tools: NetworkTools,
   info: Readable,
   onStarted: (network: BuildNetwork) => void,
+  allowed?: AllowedAddresses,
 ): Promise<void> {
   const sandboxPid = await readSandboxPid(info);
-  await installFirewall(tools, sandboxPid, NETWORK_SETUP_MS);
+  // Held until the build's end: its firewall's record of refusals is read through it then.
+  const netns = await open(`/proc/${sandboxPid}/ns/net`, "r");
+  let closed = false;
+  const closeNetns = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await netns.close().catch(() => undefined);
+  };
+  try {
+    await installFirewall(tools, netns.fd, NETWORK_SETUP_MS, allowed);
+  } catch (error) {
+    await closeNetns();
+    throw error;
+  }
   const slirp = spawn(
     tools.slirp4netns,
     [
@@ -64,6 +81,12 @@ export async function startNetwork(
     stop: async () => {
       if (slirp.pid !== undefined) killProcessGroup(slirp.pid, "SIGKILL");
       await exited;
+      if (closed) return [];
+      try {
+        return await readRefusals(tools, netns.fd);
+      } finally {
+        await closeNetns();
+      }
     },
   });
   await waitReady(slirp, exited);

@@ -1,28 +1,38 @@
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, realpath } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { killAllOfUid } from "../../../lib/process.ts";
 import { BWRAP_FD, bwrapInputs } from "./bwrap-args.ts";
-import { buildEnvironment, type NetlifyBuildEnv } from "./environment.ts";
+import type { AllowEntry } from "../../../lib/allow-ranges.ts";
+import { resolveAllowHosts } from "./allow-hosts.ts";
+import {
+  buildEnvironment,
+  type NetlifyBuildEnv,
+  type PackageSettings,
+  type Toolchain,
+} from "./environment.ts";
 import { SandboxConfigError } from "./errors.ts";
 import { execute } from "./execution.ts";
 import { limitArguments, optionalPrlimit, processLimit } from "./limits.ts";
 import { findBwrap, findNetworkTools, findTools } from "./tools.ts";
+import { confine, type Confinement } from "./confinement.ts";
+import { sweepLeftoverCgroups } from "./cgroups.ts";
 import {
-  allocateBuildUid,
   assertReachable,
   BUILD_UID_POOL,
   chownTree,
   isBuildUidInUse,
-  releaseBuildUid,
+  processUidAllocator,
+  type BuildUidAllocator,
 } from "./uids.ts";
+import type { LimitHit } from "./watch.ts";
 
 /**
  * Runs a site's build command — the one shell string Slipway runs, and only here — in a
  * bubblewrap sandbox, through a chain of argument vectors that starts from an empty environment:
  *
- *   prlimit … -- setpriv --reuid U --regid U --clear-groups --no-new-privs --pdeathsig=SIGKILL
- *     -- bwrap --args 3 -- /bin/sh -c <command>
+ *   sh -c <join the build's cgroup> … -- prlimit … -- setpriv --reuid U --regid U --clear-groups
+ *     --no-new-privs --pdeathsig=SIGKILL -- bwrap --args 3 -- /bin/sh -c <command>
  *
  * A failing command is a result, never an exception; only a bad setup throws. docs/ARCHITECTURE.md
  * ("The build sandbox") says what the build can and cannot reach, and why.
@@ -46,11 +56,29 @@ export interface SandboxOptions {
   netlify?: NetlifyBuildEnv;
   /** Network access for the build (package installs). Default true. */
   network?: boolean;
+  /** What the build firewall lets through although private or reserved (resolved per build). */
+  allowHosts?: readonly AllowEntry[];
+  /** The operator's registry, proxies and extra CA certificates, as the build's environment. */
+  packages?: PackageSettings;
+  /** The Node the build runs with, when not the platform's (`builds/toolchain.ts`). */
+  toolchain?: Toolchain;
   timeoutMs?: number;
   /** Between SIGTERM to the build's processes and SIGKILL of everything, at the wall-time limit. */
   killGraceMs?: number;
-  /** RLIMIT_NPROC: processes and threads of the build. */
+  /** Processes and threads of the build: pids.max of its cgroup, and RLIMIT_NPROC. */
   maxProcesses?: number;
+  /** Memory of the build, its tmpfs mounts included (its cgroup; RLIMIT_AS without one). */
+  memoryBytes?: number;
+  /** CPU weight against the platform's 100 (cgroup v2's cpu.weight; v1's cpu.shares × 100/1024). */
+  cpuWeight?: number;
+  /** What the checkout may take on disk (watched: `watch.ts`). */
+  diskBytes?: number;
+  /** The build is stopped when its disk has less than this free ("the disk is full"). */
+  minFreeDiskBytes?: number;
+  /** Where the cgroup hierarchies are mounted (tests point it elsewhere). */
+  cgroupRoot?: string;
+  /** Who hands out build uids; by default this process alone (`uids.ts`). */
+  uids?: BuildUidAllocator;
   /** RLIMIT_FSIZE: the largest file the build may write. */
   maxFileSizeBytes?: number;
   maxOpenFiles?: number;
@@ -97,43 +125,82 @@ export interface SandboxResult {
   sandboxed: boolean;
   /** Processes still alive after the sandbox ended that had to be killed (should be 0). */
   strayProcessesKilled: number;
+  /** The limit (memory, processes, disk) the build ran into; it was stopped for it. */
+  limit?: LimitHit | undefined;
 }
 
 /** Runs one build command; never throws for a failing command, only for a bad setup. */
 export async function runSandboxed(options: SandboxOptions): Promise<SandboxResult> {
-  const env = buildEnvironment(options);
+  // The CA file and the Node versions are bound read-only where they really are, and named so.
+  const caFile = await realFile("SLIPWAY_BUILD_CA_FILE", options.packages?.caFile);
+  const toolchainDir = await realFile("the Node version's directory", options.toolchain?.dir);
+  const env = buildEnvironment({
+    ...options,
+    packages: { ...options.packages, caFile },
+    toolchain: toolchainDir === undefined ? undefined : { ...options.toolchain!, dir: toolchainDir },
+  });
+  const readOnly = [...(options.extraReadOnlyPaths ?? [])];
+  for (const path of [caFile, toolchainDir]) if (path !== undefined) readOnly.push(path);
+  options = { ...options, extraReadOnlyPaths: readOnly };
   const workDir = await checkWorkDir(options.workDir);
   if (options.command.includes("\0")) throw new SandboxConfigError("build command contains NUL");
   if (options.unsafeNoSandbox) {
-    return execute({
-      options,
-      command: "/bin/sh",
-      args: ["-c", options.command],
-      cwd: workDir,
-      env: { ...env, HOME: workDir },
-      fdData: [],
-      buildUid: undefined,
-      sandboxed: false,
-      prefix: await optionalPrlimit(options, await processLimit(options)),
-    });
+    const confinement = await confine(options, workDir);
+    try {
+      announce(options, confinement);
+      return await execute({
+        options,
+        command: "/bin/sh",
+        args: ["-c", options.command],
+        cwd: workDir,
+        env: { ...env, HOME: workDir },
+        fdData: [],
+        buildUid: undefined,
+        sandboxed: false,
+        prefix: [
+          ...confinement.joinPrefix,
+          ...(await optionalPrlimit(
+            options,
+            await processLimit(options, confinement.processMargin),
+            confinement.addressSpaceBytes,
+          )),
+        ],
+        confinement,
+      });
+    } finally {
+      await release(confinement);
+    }
   }
 
   const bwrap = await findBwrap(options.bwrapPath);
   const tools = await findTools(["prlimit", "setpriv"]);
   const network = options.network === false ? undefined : await findNetworkTools(options);
+  const allowed = network === undefined ? undefined : await resolveAllowHosts(options.allowHosts ?? []);
+  for (const line of allowed?.notes ?? []) {
+    options.onLine?.({ time: Date.now(), stream: "system", line });
+  }
   const asRoot = process.getuid?.() === 0;
+  const uids = options.uids ?? processUidAllocator;
   let buildUid: number | undefined;
+  let confinement: Confinement | undefined;
   try {
     if (asRoot) {
-      buildUid = await allocateBuildUid(options.buildUid);
+      buildUid = await uids.acquire(options.buildUid);
       await assertReachable(workDir, buildUid);
       for (const path of options.extraReadOnlyPaths ?? []) await assertReachable(path, buildUid);
       await chownTree(workDir, buildUid);
     }
     const fdData = await bwrapInputs(options, workDir, env);
+    confinement = await confine(options, workDir, buildUid?.toString());
+    announce(options, confinement);
     const prefix = [
+      ...confinement.joinPrefix,
       tools.prlimit,
-      ...(await limitArguments(options, await processLimit(options))),
+      ...(await limitArguments(
+        options,
+        await processLimit(options, confinement.processMargin),
+        confinement.addressSpaceBytes,
+      )),
       "--",
       tools.setpriv,
       ...(asRoot && buildUid !== undefined
@@ -160,6 +227,8 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
         sandboxed: true,
         prefix: [],
         network,
+        allowed,
+        confinement,
       });
       if (!failedBeforeCommand(result) || attempt === SETUP_ATTEMPTS || options.signal?.aborted) {
         return result;
@@ -167,8 +236,29 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
     }
   } finally {
-    if (buildUid !== undefined) releaseBuildUid(buildUid);
+    if (confinement !== undefined) await release(confinement);
+    // A release the database cannot take now (a full disk) lets the lease expire instead.
+    if (buildUid !== undefined) await uids.release(buildUid).catch(() => undefined);
   }
+}
+
+/** The fallback's warning, first in the build's log. */
+function announce(options: SandboxOptions, confinement: Confinement): void {
+  if (confinement.warning === undefined) return;
+  try {
+    options.onLine?.({ time: Date.now(), stream: "system", line: confinement.warning });
+  } catch {
+    /* a failing log sink must not break the build */
+  }
+}
+
+/** The build's cgroup goes with the build (its processes are gone by now; any straggler too). */
+async function release(confinement: Confinement): Promise<void> {
+  const { cgroup } = confinement;
+  if (cgroup === undefined) return;
+  await cgroup.killAll();
+  // One that will not go (a process the kernel is still tearing down) is swept at next start.
+  await cgroup.remove().catch(() => undefined);
 }
 
 /** How often a sandbox whose namespace set-up failed is started again. */
@@ -183,6 +273,15 @@ const failedBeforeCommand = (result: SandboxResult): boolean =>
   result.exitCode === 1 &&
   result.lastLines.length === 1 &&
   /^bwrap: loopback: /.test(result.lastLines[0]!);
+
+async function realFile(name: string, path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await realpath(path);
+  } catch {
+    throw new SandboxConfigError(`${name}: ${path} does not exist`);
+  }
+}
 
 async function checkWorkDir(workDir: string): Promise<string> {
   if (!isAbsolute(workDir)) throw new SandboxConfigError(`workDir ${workDir} is not absolute`);
@@ -228,6 +327,8 @@ export async function sweepOrphanedBuilds(
       monitors.length === 0 || monitors.every((m) => m.ppid === 1 && process.pid !== 1);
     if (orphaned) killed += await killAllOfUid(uid, 5000);
   }
+  // Then the cgroups of builds that ended with a crash (only empty ones can go).
+  await sweepLeftoverCgroups();
   return killed;
 }
 
@@ -237,6 +338,7 @@ export function describeSandboxFailure(result: SandboxResult): string | undefine
     ? `\nLast lines of output:\n${result.lastLines.join("\n")}`
     : "";
   if (result.cancelled) return "The build was cancelled.";
+  if (result.limit !== undefined) return `${result.limit.message}.${tail}`;
   if (result.timedOut) {
     return `The build command did not finish within the time limit and was stopped.${tail}`;
   }

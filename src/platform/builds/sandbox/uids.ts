@@ -8,11 +8,19 @@ import { SandboxConfigError } from "./errors.ts";
  * As root, each build runs as a host uid of its own, picked from a pool nothing else uses: the
  * kernel then enforces RLIMIT_NPROC (it ignores it for uid 0), and "every process of the uid" is
  * exactly the build's processes, so ending a build can kill them all and check through /proc.
- * A uid is used by one build at a time, in this process (`uidsInUse`) and on the machine (no
- * process of it may exist when it is picked).
+ * A uid is used by one build at a time: in this process (`uidsInUse`), across the processes
+ * sharing a database (`uid-leases.ts`), and on the machine (no process of it may exist when it
+ * is picked).
  */
 
 export const BUILD_UID_POOL = { first: 2_000_000_000, count: 1 << 20 } as const;
+
+/** Hands out build uids: one build per uid at a time. */
+export interface BuildUidAllocator {
+  /** A free uid of the pool, or `requested` (tests) when it is free. */
+  acquire(requested?: number): Promise<number>;
+  release(uid: number): Promise<void>;
+}
 
 const uidsInUse = new Set<number>();
 
@@ -21,30 +29,61 @@ export function isBuildUidInUse(uid: number): boolean {
   return uidsInUse.has(uid);
 }
 
-export async function allocateBuildUid(requested: number | undefined): Promise<number> {
-  if (requested !== undefined) {
-    if (!Number.isSafeInteger(requested) || requested < 1000 || requested > 0x7fffffff) {
-      throw new SandboxConfigError(`buildUid ${requested} must be between 1000 and 2^31-1`);
-    }
-    if (uidsInUse.has(requested) || (await processesOfUid(requested)).length > 0) {
-      throw new SandboxConfigError(`build uid ${requested} is in use by other processes`);
-    }
-    uidsInUse.add(requested);
-    return requested;
-  }
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const uid = BUILD_UID_POOL.first + Math.floor(Math.random() * BUILD_UID_POOL.count);
-    if (uidsInUse.has(uid)) continue;
-    uidsInUse.add(uid);
-    if ((await processesOfUid(uid)).length === 0) return uid;
-    uidsInUse.delete(uid);
-  }
-  throw new SandboxConfigError("no free build uid found");
+/** Marks `uid` as this process's (false when it already is). */
+export function claimInProcess(uid: number): boolean {
+  if (uidsInUse.has(uid)) return false;
+  uidsInUse.add(uid);
+  return true;
 }
 
-export function releaseBuildUid(uid: number): void {
+export function releaseInProcess(uid: number): void {
   uidsInUse.delete(uid);
 }
+
+export function checkRequestedUid(requested: number): void {
+  if (!Number.isSafeInteger(requested) || requested < 1000 || requested > 0x7fffffff) {
+    throw new SandboxConfigError(`buildUid ${requested} must be between 1000 and 2^31-1`);
+  }
+}
+
+export const randomPoolUid = (): number =>
+  BUILD_UID_POOL.first + Math.floor(Math.random() * BUILD_UID_POOL.count);
+
+/** Whether a process of `uid` runs on this machine (a build of another platform, an orphan). */
+export async function uidHasProcesses(uid: number): Promise<boolean> {
+  return (await processesOfUid(uid)).length > 0;
+}
+
+/**
+ * This process alone: enough for one platform process per machine and for tests. Platform
+ * processes sharing a data directory use the database's leases instead (`uid-leases.ts`).
+ */
+export const processUidAllocator: BuildUidAllocator = {
+  async acquire(requested) {
+    if (requested !== undefined) {
+      checkRequestedUid(requested);
+      if (!claimInProcess(requested)) {
+        throw new SandboxConfigError(`build uid ${requested} is in use by other processes`);
+      }
+      if (await uidHasProcesses(requested)) {
+        releaseInProcess(requested);
+        throw new SandboxConfigError(`build uid ${requested} is in use by other processes`);
+      }
+      return requested;
+    }
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const uid = randomPoolUid();
+      if (!claimInProcess(uid)) continue;
+      if (!(await uidHasProcesses(uid))) return uid;
+      releaseInProcess(uid);
+    }
+    throw new SandboxConfigError("no free build uid found");
+  },
+  release(uid) {
+    releaseInProcess(uid);
+    return Promise.resolve();
+  },
+};
 
 /**
  * bwrap runs as the build uid and resolves the work dir's path itself, so every directory above

@@ -1,0 +1,83 @@
+/**
+ * The runtime's ceiling for `bench/edge.ts` and `bench/https.ts`: a bare `node:http` server, or
+ * `node:https` (TLS 1.2+) when BARE_CERT and BARE_KEY are set, answering with the bytes of the
+ * files in BARE_ROOT from memory (`/<name>`, `/` is index.html) with the edge's set of headers,
+ * and to a POST, once its body is read, `{}` (the webhook benchmark's ceiling).
+ * Run as a child: `node --import tsx bench/lib/bare-server.ts` with BARE_ROOT, BARE_PORT and,
+ * for HTTPS, BARE_CERT and BARE_KEY. `GET /__handshakes` answers the TLS handshakes so far
+ * ('secureConnection' events, its own included) and how many of them resumed a session, as
+ * JSON, so a benchmark can check that its load generator really makes a full one per request.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { createServer as createHttpServer, type RequestListener } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { extname, join } from "node:path";
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "application/javascript; charset=utf-8",
+};
+
+const root = process.env.BARE_ROOT!;
+const answers = new Map<string, { body: Buffer; headers: string[] }>();
+for (const name of readdirSync(root)) {
+  const body = readFileSync(join(root, name));
+  const headers = [
+    "content-type",
+    TYPES[extname(name)] ?? "application/octet-stream",
+    "cache-control",
+    "public, max-age=0, must-revalidate",
+    "accept-ranges",
+    "bytes",
+    "vary",
+    "Accept-Encoding",
+    "etag",
+    `"${name}"`,
+    "content-length",
+    String(body.length),
+  ];
+  answers.set(`/${name}`, { body, headers });
+  if (name === "index.html") answers.set("/", { body, headers });
+}
+
+let handshakes = 0;
+let resumed = 0;
+const listener: RequestListener = (req, res) => {
+  if (req.method === "POST") {
+    // The webhook benchmark's ceiling: read the whole body, then a small JSON answer.
+    req.on("data", () => undefined);
+    req.on("end", () => {
+      res.writeHead(200, ["content-type", "application/json", "content-length", "2"]);
+      res.end("{}");
+    });
+    return;
+  }
+  const answer = answers.get(req.url ?? "/");
+  if (answer !== undefined) {
+    res.writeHead(200, answer.headers);
+    res.end(answer.body);
+  } else if (req.url === "/__handshakes") {
+    res.end(JSON.stringify({ handshakes, resumed }));
+  } else {
+    res.writeHead(404).end();
+  }
+};
+
+const cert = process.env.BARE_CERT;
+const key = process.env.BARE_KEY;
+const server =
+  cert !== undefined && key !== undefined
+    ? createHttpsServer(
+        { cert: readFileSync(cert), key: readFileSync(key), minVersion: "TLSv1.2" },
+        listener,
+      ).on("secureConnection", (socket: TLSSocket) => {
+        handshakes++;
+        if (socket.isSessionReused()) resumed++;
+      })
+    : createHttpServer(listener);
+server.keepAliveTimeout = 60_000;
+server.listen(Number(process.env.BARE_PORT), "127.0.0.1", () => {
+  console.log("listening");
+});
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
