@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
+import { neverReachedBy, parseAllowHosts, type AllowEntry } from "./lib/allow-ranges.ts";
 import { parseListenAddress, type MetricsConfig } from "./lib/metrics.ts";
 import { formatSize, parseSize } from "./lib/sizes.ts";
 
@@ -186,6 +187,24 @@ export interface BuildPolicy {
    * in tests): the sandbox's defaults. Memory counts the sandbox's tmpfs mounts.
    */
   limits?: BuildLimits;
+  /** Package registries, proxies and Node versions for builds (docs/production.md). */
+  toolchain?: BuildToolchainPolicy;
+}
+
+/** "Build network and toolchains" in docs/production.md. */
+export interface BuildToolchainPolicy {
+  /** `SLIPWAY_BUILD_ALLOW_HOSTS`: let through the build firewall (not the metadata ranges). */
+  allowHosts: AllowEntry[];
+  /** `SLIPWAY_BUILD_NPM_REGISTRY` → `npm_config_registry`, `COREPACK_NPM_REGISTRY`. */
+  npmRegistry: string | undefined;
+  /** `SLIPWAY_BUILD_HTTP_PROXY`, `SLIPWAY_BUILD_HTTPS_PROXY`, `SLIPWAY_BUILD_NO_PROXY`. */
+  httpProxy: string | undefined;
+  httpsProxy: string | undefined;
+  noProxy: string | undefined;
+  /** `SLIPWAY_BUILD_CA_FILE` → `NODE_EXTRA_CA_CERTS`, `npm_config_cafile` (bound read-only). */
+  caFile: string | undefined;
+  /** `SLIPWAY_NODE_VERSIONS_DIR`: `<dir>/<version>/bin/node`. */
+  nodeVersionsDir: string | undefined;
 }
 
 export interface BuildLimits {
@@ -251,6 +270,7 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       timeoutSeconds: readInteger(env, "SLIPWAY_BUILD_TIMEOUT", 900, { min: 10, max: 86_400 }),
       unsafeNoSandbox: readBoolean(env, "SLIPWAY_UNSAFE_NO_SANDBOX", false),
       limits: readBuildLimits(env),
+      toolchain: readBuildToolchain(env),
     },
     allowedPrivateRepoHosts: readHostList(env, "SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS"),
     linkCheckIntervalSeconds: readInteger(env, "SLIPWAY_LINK_CHECK_INTERVAL_SECONDS", 3600, {
@@ -439,6 +459,41 @@ function readBuildLimits(env: Env): BuildLimits {
     cpuWeight: readInteger(env, "SLIPWAY_BUILD_CPU_WEIGHT", 100, { min: 1, max: 10_000 }),
     diskBytes: readSize(env, "SLIPWAY_BUILD_DISK", 10 * GIB, { min: MIB }),
     minFreeDiskBytes: readSize(env, "SLIPWAY_MIN_FREE_DISK", GIB, { min: 0 }),
+  };
+}
+
+function readBuildToolchain(env: Env): BuildToolchainPolicy {
+  let allowHosts: AllowEntry[];
+  try {
+    allowHosts = parseAllowHosts(env.SLIPWAY_BUILD_ALLOW_HOSTS);
+  } catch (error) {
+    throw new ConfigError(`SLIPWAY_BUILD_ALLOW_HOSTS: ${(error as Error).message}.`);
+  }
+  for (const entry of allowHosts) {
+    if (entry.kind !== "range") continue;
+    const never = neverReachedBy(entry.text, entry.family);
+    if (never !== null) {
+      throw new ConfigError(
+        `SLIPWAY_BUILD_ALLOW_HOSTS: ${entry.text} is ${never === "platform" ? "the platform's own address (loopback, or the build network's alias of the host)" : "a cloud metadata / link-local range"}, which builds never reach, whatever is listed; remove it.`,
+      );
+    }
+  }
+  const optional = (name: string): string | undefined =>
+    env[name] === undefined || env[name] === "" ? undefined : readUrl(env, name, "");
+  const noProxy = env.SLIPWAY_BUILD_NO_PROXY?.trim() || undefined;
+  if (noProxy !== undefined && /[\0\s]/.test(noProxy.replace(/ /g, ""))) {
+    throw new ConfigError("SLIPWAY_BUILD_NO_PROXY must be a comma-separated list of hosts.");
+  }
+  return {
+    allowHosts,
+    npmRegistry: optional("SLIPWAY_BUILD_NPM_REGISTRY"),
+    httpProxy: optional("SLIPWAY_BUILD_HTTP_PROXY"),
+    httpsProxy: optional("SLIPWAY_BUILD_HTTPS_PROXY"),
+    noProxy,
+    caFile: env.SLIPWAY_BUILD_CA_FILE ? resolve(env.SLIPWAY_BUILD_CA_FILE) : undefined,
+    nodeVersionsDir: env.SLIPWAY_NODE_VERSIONS_DIR
+      ? resolve(env.SLIPWAY_NODE_VERSIONS_DIR)
+      : undefined,
   };
 }
 

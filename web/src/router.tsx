@@ -1,6 +1,7 @@
 import { createRootRoute, createRoute, createRouter } from "@tanstack/react-router";
 import { NotFound, RootLayout } from "./components/layout.tsx";
 import { AccountPage } from "./pages/account.tsx";
+import { AuditPage } from "./pages/audit.tsx";
 import { DeliveriesPage } from "./pages/deliveries.tsx";
 import { DeployPage } from "./pages/deploy.tsx";
 import { DomainsPage } from "./pages/domains.tsx";
@@ -89,6 +90,11 @@ const tokens = createRoute({
   path: "/account/tokens",
   component: TokensPage,
 });
+const audit = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/account/audit",
+  component: AuditPage,
+});
 const users = createRoute({
   getParentRoute: () => rootRoute,
   path: "/users",
@@ -104,6 +110,7 @@ const routeTree = rootRoute.addChildren([
   site.addChildren([siteDeploys, deploy, settings, domains, deliveries, link]),
   account,
   tokens,
+  audit,
   users,
 ]);
 

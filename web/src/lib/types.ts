@@ -297,3 +297,35 @@ export interface DeployKey {
   public_key: string;
   fingerprint?: string;
 }
+
+export interface AccountSummary {
+  id: string;
+  name: string;
+  slug: string;
+  role: string;
+  default: boolean;
+}
+
+/** `GET /accounts/:account_id/audit`: Netlify's entry, Slipway's facts in the payload. */
+export interface AuditEntry {
+  id: string;
+  account_id: string;
+  payload: {
+    actor_id: string;
+    actor_name: string;
+    actor_email: string;
+    action: string;
+    timestamp: string;
+    log_type: string;
+    actor_kind: "user" | "anonymous" | "system";
+    actor_via: "token" | "session" | null;
+    target_type: string | null;
+    target_id: string | null;
+    target_name: string | null;
+    route: string | null;
+    changed_fields: string[];
+    result: "success" | "failure";
+    reason: string | null;
+    source_address: string | null;
+  };
+}

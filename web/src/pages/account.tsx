@@ -1,4 +1,5 @@
 import { useMutation } from "@tanstack/react-query";
+import { Link } from "@tanstack/react-router";
 import { useEffect, useState, type FormEvent } from "react";
 import { ErrorBox, Field, fieldError, Notice } from "../components/ui.tsx";
 import { api } from "../lib/api.ts";
@@ -89,6 +90,13 @@ export function AccountPage() {
         </form>
         {change.isSuccess ? <Notice kind="ok">Your password was changed.</Notice> : null}
         <ErrorBox error={change.error} />
+      </section>
+      <section className="card narrow-card" aria-labelledby="audit">
+        <h2 id="audit">Audit log</h2>
+        <p>
+          Who changed what in your accounts, and every refused attempt:{" "}
+          <Link to="/account/audit">open the audit log</Link>.
+        </p>
       </section>
     </div>
   );
