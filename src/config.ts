@@ -106,6 +106,28 @@ export interface PlatformConfig {
   webhookBodyConcurrency?: number;
   /** Deploy notifications' e-mail and receivers (docs/production.md); unset (tests): no e-mail. */
   notifications?: NotificationsConfig;
+  /** Where deploy blobs and manifests live (`SLIPWAY_BLOB_STORE`); unset: local disk. */
+  blobStore?: BlobStoreConfig;
+}
+
+export type BlobStoreConfig = { kind: "local" } | S3BlobStoreConfig;
+
+/** `SLIPWAY_BLOB_STORE=s3` (docs/production.md, "Blob storage on S3"). */
+export interface S3BlobStoreConfig {
+  kind: "s3";
+  /** `SLIPWAY_S3_BUCKET` (required). */
+  bucket: string;
+  /** `SLIPWAY_S3_ENDPOINT`: an S3-compatible server's URL; unset: AWS. */
+  endpoint: string | undefined;
+  /** `SLIPWAY_S3_FORCE_PATH_STYLE`: `endpoint/bucket/key` instead of `bucket.endpoint/key`. */
+  forcePathStyle: boolean;
+  /** `AWS_REGION` (or `AWS_DEFAULT_REGION`); with an endpoint, us-east-1 when unset. */
+  region: string | undefined;
+  /**
+   * Tests only (no environment variable): otherwise the AWS SDK's default chain finds the
+   * credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a role). Never log.
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 export interface NotificationsConfig {
@@ -203,6 +225,8 @@ export interface BuildToolchainPolicy {
   noProxy: string | undefined;
   /** `SLIPWAY_BUILD_CA_FILE` → `NODE_EXTRA_CA_CERTS`, `npm_config_cafile` (bound read-only). */
   caFile: string | undefined;
+  /** `SLIPWAY_BUILD_COREPACK_INTEGRITY_KEYS` → `COREPACK_INTEGRITY_KEYS` (`0`: a mirror without npm's signatures). */
+  corepackIntegrityKeys: string | undefined;
   /** `SLIPWAY_NODE_VERSIONS_DIR`: `<dir>/<version>/bin/node`. */
   nodeVersionsDir: string | undefined;
 }
@@ -289,6 +313,7 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       max: 100_000,
     }),
     notifications: readNotificationsConfig(env),
+    blobStore: readBlobStoreConfig(env),
     quotas: {
       storageBytes: readSize(env, "SLIPWAY_QUOTA_STORAGE", 10 * GIB, { min: 0 }),
       sites: readInteger(env, "SLIPWAY_QUOTA_SITES", 100, { min: 0, max: 1_000_000 }),
@@ -452,6 +477,35 @@ function readStoragePolicy(env: Env): StoragePolicy {
   };
 }
 
+/** S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens, alphanumeric at the ends. */
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function readBlobStoreConfig(env: Env): BlobStoreConfig {
+  const kind = env.SLIPWAY_BLOB_STORE ?? "";
+  if (kind === "" || kind === "local") return { kind: "local" };
+  if (kind !== "s3") {
+    throw new ConfigError(
+      `SLIPWAY_BLOB_STORE=${JSON.stringify(kind)} must be local (the default) or s3.`,
+    );
+  }
+  const bucket = env.SLIPWAY_S3_BUCKET ?? "";
+  if (bucket === "") throw new ConfigError("SLIPWAY_BLOB_STORE=s3 needs SLIPWAY_S3_BUCKET.");
+  if (!S3_BUCKET.test(bucket)) {
+    throw new ConfigError(
+      `SLIPWAY_S3_BUCKET=${JSON.stringify(bucket)} is not a bucket name (3 to 63 lower-case letters, digits, dots and hyphens).`,
+    );
+  }
+  const endpoint = env.SLIPWAY_S3_ENDPOINT ? readUrl(env, "SLIPWAY_S3_ENDPOINT", "") : undefined;
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
+  return {
+    kind: "s3",
+    bucket,
+    endpoint,
+    forcePathStyle: readBoolean(env, "SLIPWAY_S3_FORCE_PATH_STYLE", false),
+    region: region ?? (endpoint !== undefined ? "us-east-1" : undefined),
+  };
+}
+
 function readBuildLimits(env: Env): BuildLimits {
   return {
     memoryBytes: readSize(env, "SLIPWAY_BUILD_MEMORY", 2 * GIB, { min: 64 * MIB }),
@@ -491,6 +545,7 @@ function readBuildToolchain(env: Env): BuildToolchainPolicy {
     httpsProxy: optional("SLIPWAY_BUILD_HTTPS_PROXY"),
     noProxy,
     caFile: env.SLIPWAY_BUILD_CA_FILE ? resolve(env.SLIPWAY_BUILD_CA_FILE) : undefined,
+    corepackIntegrityKeys: env.SLIPWAY_BUILD_COREPACK_INTEGRITY_KEYS || undefined,
     nodeVersionsDir: env.SLIPWAY_NODE_VERSIONS_DIR
       ? resolve(env.SLIPWAY_NODE_VERSIONS_DIR)
       : undefined,

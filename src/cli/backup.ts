@@ -1,4 +1,5 @@
 import SQLite from "better-sqlite3";
+import { existsSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { loadConfig } from "../config.ts";
@@ -8,8 +9,9 @@ import { runChecked } from "../lib/run.ts";
  * `slipway backup <file>` and `slipway restore <file>` for the embedded default: every SQLite
  * database copied with SQLite's online backup (consistent while Slipway runs), then the rest of
  * the data directory (deploy blobs, manifests, repositories, keys), into one tar file; restore
- * unpacks it into an empty data directory. Databases are copied first: blobs are only ever
- * added, so every blob a copied database names is in the files copied after it.
+ * unpacks it into an empty data directory. Databases are copied first: blobs are only added
+ * while the backup holds the garbage collector's lease (`holdCollector`), so every blob a copied
+ * database names is in the files copied after it.
  */
 
 const USAGE = `Usage: slipway backup <file.tar>    (while Slipway runs, or not)
@@ -44,6 +46,11 @@ export async function backupCommand(
     return 1;
   }
   const file = resolve(target);
+  const lease = holdCollector(join(dataDir, "platform", "platform.sqlite3"));
+  if (typeof lease === "string") {
+    console.error(`slipway backup: ${lease}`);
+    return 1;
+  }
   const staging = await mkdtemp(join(dirname(file), ".slipway-backup-"));
   try {
     // 1. Databases, each a consistent copy while writers go on.
@@ -58,6 +65,9 @@ export async function backupCommand(
         db.close();
       }
     }
+    // The copy must not keep this backup's lease: a restored platform collects as usual.
+    const platformCopy = join(staging, "platform", "platform.sqlite3");
+    if (existsSync(platformCopy)) lease.forget(platformCopy);
     // 2. Everything else.
     await cp(dataDir, staging, {
       recursive: true,
@@ -76,8 +86,66 @@ export async function backupCommand(
     );
     return 0;
   } finally {
+    lease.release();
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Takes the garbage collector's lease (`platform/storage/gc-lock.ts`) for the backup's
+ * duration, so that no blob is collected between the databases' copy and the files'. Returns
+ * how to give it back, or why it cannot be taken (a collection is running).
+ */
+interface CollectorLease {
+  release(): void;
+  /** Removes the lease from a copy of the database. */
+  forget(copy: string): void;
+}
+
+const NO_LEASE: CollectorLease = { release: () => undefined, forget: () => undefined };
+const DROP_LEASE = "DELETE FROM storage_gc_lock WHERE name = 'gc' AND owner = ?";
+
+function holdCollector(platformDb: string): CollectorLease | string {
+  if (!existsSync(platformDb)) return NO_LEASE;
+  const db = new SQLite(platformDb, { fileMustExist: true });
+  db.pragma("busy_timeout = 5000");
+  const hasLock = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'storage_gc_lock'")
+    .get();
+  if (hasLock === undefined) {
+    db.close();
+    return NO_LEASE;
+  }
+  const owner = `backup-${process.pid}-${Date.now()}`;
+  const now = new Date();
+  db.prepare(
+    `INSERT INTO storage_gc_lock (name, owner, expires_at) VALUES ('gc', ?, ?)
+     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+     WHERE storage_gc_lock.expires_at < ?`,
+  ).run(owner, new Date(now.getTime() + 24 * 3600_000).toISOString(), now.toISOString());
+  const holder = (
+    db.prepare("SELECT owner FROM storage_gc_lock WHERE name = 'gc'").get() as {
+      owner: string;
+    }
+  ).owner;
+  if (holder !== owner) {
+    db.close();
+    return `a garbage collection (${holder}) is running; try again when it has finished (slipway gc)`;
+  }
+  return {
+    release: () => {
+      db.prepare(DROP_LEASE).run(owner);
+      db.close();
+    },
+    forget: (copy) => {
+      const copied = new SQLite(copy, { fileMustExist: true });
+      try {
+        copied.prepare(DROP_LEASE).run(owner);
+      } finally {
+        copied.close();
+      }
+    },
+  };
 }
 
 export async function restoreCommand(

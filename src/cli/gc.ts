@@ -7,8 +7,7 @@ import { formatSize } from "../lib/sizes.ts";
 import { prepareBuildDirs } from "../platform/builds/dirs.ts";
 import { platformMigrations } from "../platform/db/migrations.ts";
 import type { PlatformDatabase } from "../platform/db/schema.ts";
-import { CollectableBlobStore } from "../platform/deploys/collectable-blobs.ts";
-import { LocalManifestStore } from "../platform/deploys/manifest.ts";
+import { openDeployStores } from "../platform/deploys/open-stores.ts";
 import { collectGarbage, GcBusyError, type GcReport } from "../platform/storage/gc.ts";
 
 /**
@@ -57,10 +56,9 @@ export async function gcCommand(args: readonly string[], env: Env = process.env)
         now: () => new Date(),
       },
       {
-        blobs: await CollectableBlobStore.open(deployRoot, {
+        ...(await openDeployStores(config.blobStore, deployRoot, {
           graceMs: policy.gcGraceSeconds * 1000,
-        }),
-        manifests: await LocalManifestStore.open(deployRoot),
+        })),
         uploadDir: join(deployRoot, "uploads"),
         workRoot: (await prepareBuildDirs(config.dataDir)).workRoot,
       },

@@ -69,11 +69,10 @@ import { buildLimitsWarning } from "./builds/sandbox/confinement.ts";
 import { BUILD_QUEUE } from "./builds/service.ts";
 import { startWorkerPool, type HeartbeatSeam, type WorkerPool } from "./jobs/workers.ts";
 import type { TestPausePoint } from "./builds/stage.ts";
-import { CollectableBlobStore } from "./deploys/collectable-blobs.ts";
+import { openDeployStores } from "./deploys/open-stores.ts";
 import { collectGarbage, type GcOptions, type GcReport } from "./storage/gc.ts";
 import { createGcHandler, GC_QUEUE, startGcSchedule } from "./storage/schedule.ts";
 import { withBuildQuota } from "./quotas/build-slots.ts";
-import { LocalManifestStore } from "./deploys/manifest.ts";
 import { DbSiteResolver } from "./edge/db-resolver.ts";
 import { createEdge } from "./edge/handler.ts";
 import { normaliseHost } from "./edge/hosts.ts";
@@ -180,10 +179,9 @@ export async function startPlatform(
   const deployRoot = join(config.dataDir, "deploys");
   ctx.metrics?.attach({ deployRoot });
   const storagePolicy = config.storage ?? defaultStoragePolicy();
-  const blobs = await CollectableBlobStore.open(deployRoot, {
+  const { blobs, manifests } = await openDeployStores(config.blobStore, deployRoot, {
     graceMs: storagePolicy.gcGraceSeconds * 1000,
   });
-  const manifests = await LocalManifestStore.open(deployRoot);
   const buildDirs = await prepareBuildDirs(config.dataDir);
   await sweepStaleGitTempDirs(buildDirs.gitTempRoot);
   await sweepWorkDirs(db, buildDirs.workRoot);

@@ -16,6 +16,7 @@ import { poll } from "../helpers/wait.ts";
  */
 
 const PASSWORD = "open sesame 42";
+const CUSTOM_DOMAIN = "garden.example.test";
 
 describe("password-protected sites and previews", () => {
   let t: TestPlatform;
@@ -73,7 +74,14 @@ describe("password-protected sites and previews", () => {
     const patched = await t.api<{ has_password: boolean; password_context: string }>(
       "PATCH",
       `/sites/${site.id}`,
-      { token: alice.token, body: { password: PASSWORD, password_context: "non_production" } },
+      {
+        token: alice.token,
+        body: {
+          password: PASSWORD,
+          password_context: "non_production",
+          custom_domain: CUSTOM_DOMAIN,
+        },
+      },
     );
     assert.equal(patched.status, 200, patched.text);
     assert.equal(patched.body.has_password, true);
@@ -102,6 +110,9 @@ describe("password-protected sites and previews", () => {
     assert.equal(res.body, "<h1>production</h1>");
     assert.equal(res.headers["cache-control"], "public, max-age=0, must-revalidate");
     assert.equal(res.headers["set-cookie"], undefined);
+    const custom = await edgeGet(t.url, CUSTOM_DOMAIN, "/");
+    assert.equal(custom.status, 200);
+    assert.equal(custom.body, "<h1>production</h1>");
   });
 
   it("asks for the password on a branch deploy, a deploy preview and a permalink", async () => {
@@ -236,6 +247,7 @@ describe("password-protected sites and previews", () => {
     assert.equal(all.status, 200, all.text);
     await poll(async () => (await get("")).status === 401, "production to be protected", 5_000, 25);
     assertPasswordPage(await get(""));
+    assertPasswordPage(await edgeGet(t.url, CUSTOM_DOMAIN, "/"));
     const off = await t.api<{ has_password: boolean }>("PATCH", `/sites/${site.id}`, {
       token: alice.token,
       body: { password: null },

@@ -68,7 +68,10 @@ export async function openDashboard(
     shot: async (name, options = {}) => {
       const target = options.target ?? page;
       // The logo and other images loaded (a page that polls never goes network-idle).
-      await target.waitForFunction("[...document.images].every((image) => image.complete)");
+      // (A string evaluated as is: the dashboard's Content-Security-Policy refuses eval.)
+      await target.evaluate(
+        "Promise.all([...document.images].map((image) => image.complete || new Promise((done) => { image.onload = image.onerror = done; })))",
+      );
       // A whole page from its top (the sticky bar stays where the page was scrolled to).
       if (options.fullPage) await target.evaluate("window.scrollTo(0, 0)");
       await target.screenshot({

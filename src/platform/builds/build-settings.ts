@@ -38,6 +38,13 @@ const DETECTION_FILE_MAX_BYTES = 1024 * 1024;
 
 const environments = new WeakMap<Build, Record<string, string>>();
 
+const ignoreCommands = new WeakMap<Build, string>();
+
+/** netlify.toml's `ignore` command for `build`, if any (`ignore.ts` runs it). */
+export function ignoreCommand(build: Build): string | null {
+  return ignoreCommands.get(build) ?? null;
+}
+
 /** The variables netlify.toml sets for `build` (laid over the site's own). */
 export function fileEnvironment(build: Build): Record<string, string> {
   return environments.get(build) ?? {};
@@ -92,10 +99,9 @@ export async function applyBuildSettings(
       `Environment variables from netlify.toml: ${names.map((name) => `${name} (${settings.environment[name]!.section})`).join(", ")}`,
     );
   }
-  if (settings.ignore.value !== null) {
-    say(
-      `netlify.toml sets an ignore command ${from(settings.ignore)}; Slipway does not run it yet, so this commit is built`,
-    );
+  if (settings.ignore.value !== null && settings.ignore.value.trim() !== "") {
+    say(`Ignore command ${shown(settings.ignore.value)} ${from(settings.ignore)}`);
+    ignoreCommands.set(build, settings.ignore.value);
   }
 
   site.build_cmd = command;
@@ -160,7 +166,7 @@ function checkedDir(name: "base" | "publish", setting: Setting): Setting {
  * waited on), and only their first `DETECTION_FILE_MAX_BYTES` (a lockfile only needs to exist;
  * a netlify.toml that large is refused by its parser).
  */
-function checkoutReader(workDir: string): ReadRepoFile {
+export function checkoutReader(workDir: string): ReadRepoFile {
   const root = realpath(workDir);
   return async (path) => {
     let real: string;

@@ -8,6 +8,7 @@ import { deployContext } from "../deploys/context.ts";
 import { previewLabel } from "../sites/review-refs.ts";
 import type { BuildLog } from "./build-log.ts";
 import { fileEnvironment } from "./build-settings.ts";
+import { prepareBuildTools } from "./build-tools.ts";
 import { describeSandboxFailure, runSandboxed } from "./sandbox/run.ts";
 import { SANDBOX_DEFAULTS } from "./sandbox/limits.ts";
 import { databaseUidAllocator } from "./sandbox/uid-leases.ts";
@@ -42,20 +43,24 @@ export async function buildSite(
     `Custom build command detected. Proceeding with the specified command: '${command}'`,
   );
   if (base !== null) log.write("building", `Base directory: ${base}`);
+  const context = deployContext(site, build.branch, reviewId);
+  // netlify.toml's variables override the site's, as on Netlify.
+  const env = { ...(await buildEnvVars(ctx, site, context, build.branch)), ...fileEnvironment(build) };
+  const tools = await prepareBuildTools(ctx, site, env, workDir, log);
   log.write("building", `$ ${command}`);
   // The base directory (checked: relative, no "..", no control characters) is entered by the
   // sandbox's own shell, quoted; the whole checkout stays visible, as monorepos need.
-  const script = base === null ? command : `cd -- ${shellQuote(base)} || exit 1\n${command}`;
-  const context = deployContext(site, build.branch, reviewId);
+  const script =
+    tools.prelude + (base === null ? command : `cd -- ${shellQuote(base)} || exit 1\n${command}`);
   await refuseWhenDiskFull(ctx, "building site", workDir);
   const result = await runSandboxed({
     ...ctx.config.builds.limits,
     uids: databaseUidAllocator(ctx.db, ctx.now),
     ...options.sandbox,
+    ...tools.sandbox,
     command: script,
     workDir,
-    // netlify.toml's variables override the site's, as on Netlify.
-    env: { ...(await buildEnvVars(ctx, site, context, build.branch)), ...fileEnvironment(build) },
+    env,
     network: site.build_network === 1,
     netlify: {
       context,

@@ -23,6 +23,8 @@ import { prepareRepo } from "./fetch-stage.ts";
 import { buildSite, refuseWhenDiskFull } from "./build-stage.ts";
 import { deploySite } from "./publish-stage.ts";
 import { failBuild, stopped } from "./recovery.ts";
+import { ignoreCommand } from "./build-settings.ts";
+import { ignoredBecause, skipBuild } from "./ignore.ts";
 import { stageEnded } from "../metrics/metrics.ts";
 
 /**
@@ -279,6 +281,21 @@ async function runStages(
     }))
     .where("id", "=", deployId)
     .execute();
+  // Netlify's ignored builds: a push that changed nothing under the base directory.
+  const ignored = await ignoredBecause(options, {
+    site,
+    build,
+    sha: fetched.sha,
+    ignoreCommand: ignoreCommand(build),
+    log,
+    workDir,
+    signal,
+  });
+  if (signal.aborted) throw new Error("stopped");
+  if (ignored !== null) {
+    await skipBuild(ctx, build, ignored, log, fence);
+    return "done";
+  }
   log.write("preparing_repo", "Section completed: preparing repo");
   stageStart = stageEnded(ctx.metrics, "preparing_repo", stageStart);
   await reportCommitStatus(ctx, build.id, "pending");

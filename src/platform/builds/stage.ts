@@ -48,7 +48,9 @@ export async function pauseForTest(
   if (options.testPauseAt !== point) return;
   options.ctx.log.warn({ point }, `build paused at ${point} for a test (SLIPWAY_TEST_PAUSE_AT)`);
   if (signal.aborted) return;
-  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+  await new Promise<void>((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
 }
 
 /** A failure in a stage, with the message for the user. */

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration } from "kysely";
 import { auditLogMigration } from "./migration-audit.ts";
+import { buildCacheMigration } from "./migration-build-cache.ts";
 import { notificationsMigration } from "./migration-notifications.ts";
 import { domainsMigration } from "./migration-domains.ts";
 import { buildUidLeasesMigration } from "./migration-build-uids.ts";
@@ -566,4 +567,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0013_build_uid_leases": { up: buildUidLeasesMigration },
   "0014_audit_log": { up: auditLogMigration },
   "0015_deploy_notifications": { up: notificationsMigration },
+  "0016_build_cache": { up: buildCacheMigration },
 };

@@ -1,5 +1,6 @@
 import type { Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { AuditEventsTable } from "./schema-audit.ts";
+import type { BuildCacheEntriesTable } from "./schema-build-cache.ts";
 import type {
   AcmeAccountsTable,
   AcmeChallengesTable,
@@ -16,6 +17,7 @@ export type {
   AcmeAccountsTable,
   AcmeChallengesTable,
   AuditEventsTable,
+  BuildCacheEntriesTable,
   DomainKind,
   DomainState,
   SiteCertificate,
@@ -64,6 +66,7 @@ export interface PlatformDatabase {
   build_uid_leases: BuildUidLeasesTable;
   site_passwords: SitePasswordsTable;
   audit_events: AuditEventsTable;
+  build_cache_entries: BuildCacheEntriesTable;
   account_quotas: AccountQuotasTable;
   storage_gc_lock: StorageGcLockTable;
 }
@@ -210,7 +213,9 @@ export type DeployState =
   | "processed"
   | "ready"
   | "error"
-  | "retrying";
+  | "retrying"
+  /** Netlify's ignored build: nothing the site is built from changed (`builds/ignore.ts`). */
+  | "skipped";
 
 export interface DeploysTable {
   id: string;

@@ -127,7 +127,8 @@ export class CollectableBlobStore implements BlobStore {
       if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const now = Date.now();
       for (const sha1 of list.slice(start, start + 256)) {
-        if (!isSha1(sha1)) throw new TypeError(`not a lowercase hex SHA-1: ${JSON.stringify(sha1)}`);
+        if (!isSha1(sha1))
+          throw new TypeError(`not a lowercase hex SHA-1: ${JSON.stringify(sha1)}`);
         if (this.relyOn(sha1, now) !== "missing") out.push(sha1);
       }
     }

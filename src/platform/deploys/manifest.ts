@@ -190,7 +190,7 @@ export interface ManifestStore {
 
 const DEPLOY_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
-function assertDeployId(deployId: string): void {
+export function assertDeployId(deployId: string): void {
   if (!DEPLOY_ID.test(deployId)) {
     throw new TypeError(`invalid deploy id ${JSON.stringify(deployId)}`);
   }

@@ -334,10 +334,9 @@ describe("publishDirectory", () => {
     assert.deepEqual(await readdir(join(work, "store-failing-sync", "tmp")), []);
 
     const syncs: { files: number; storedBefore: number }[] = [];
-    let recording: LocalBlobStore | undefined;
-    recording = await LocalBlobStore.open(join(work, "store-recorded-sync"), {
+    const recording: LocalBlobStore = await LocalBlobStore.open(join(work, "store-recorded-sync"), {
       batchSync: async (paths) => {
-        const stored = ids.length - (await recording!.missing(ids)).length;
+        const stored = ids.length - (await recording.missing(ids)).length;
         syncs.push({ files: paths.length, storedBefore: stored });
       },
     });

@@ -68,6 +68,15 @@ export class DbSiteResolver implements SiteResolver {
     return entry.deployId === undefined ? undefined : this.deploy(entry.deployId);
   }
 
+  cached(host: string): ResolvedDeploy | undefined {
+    const entry = this.hosts.get(host);
+    if (entry === undefined || entry.deployId === undefined || entry.expires <= this.now()) {
+      return undefined;
+    }
+    // Not moved to the LRU's end: a hit is kept fresh by `resolve` at every expiry.
+    return this.deploys.get(entry.deployId);
+  }
+
   /** Forgets every cached host of a site (after a publish in this process). */
   invalidateSite(siteName: string): void {
     for (const [host, entry] of this.hosts) {

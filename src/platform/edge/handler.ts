@@ -512,7 +512,8 @@ export function createEdge(options: EdgeOptions): Edge {
     const gate = protection?.check(req, res, host) ?? false;
     if (gate !== false && (await gate)) return;
     if (method !== "GET" && !head) return sendPlain(res, METHOD_NOT_ALLOWED, false);
-    const deploy = await resolver.resolve(host);
+    // Two promises fewer per request when the host and its deploy are cached.
+    const deploy = resolver.cached?.(host) ?? (await resolver.resolve(host));
     if (deploy === undefined) return sendPlain(res, NOT_FOUND, head);
     const target = parseRequestTarget(req.url ?? "/");
     if (!target.ok) return sendPlain(res, target.status === 414 ? URI_TOO_LONG : BAD_REQUEST, head);

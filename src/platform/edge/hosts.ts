@@ -39,6 +39,11 @@ export interface SiteResolver {
    * `host` is normalised: lowercase, without port or trailing dot.
    */
   resolve(host: string): Promise<ResolvedDeploy | undefined>;
+  /**
+   * The deploy `resolve` would give from its caches alone, without a promise (the edge's hot
+   * path); `undefined` when it does not know without looking up (then call `resolve`).
+   */
+  cached?(host: string): ResolvedDeploy | undefined;
 }
 
 const HOST = /^[a-z0-9._-]{1,253}$/;

@@ -81,7 +81,8 @@ async function deliver(
   const retry = !result.ok && result.retry && job.attempt < MAX_ATTEMPTS;
   const base = ctx.config.notifications?.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
   const delay = Math.min(base * 2 ** (job.attempt - 1), MAX_RETRY_DELAY_MS);
-  const nextAt = retry ? new Date(ctx.now().getTime() + delay) : undefined;
+  const now = ctx.now();
+  const nextAt = retry ? new Date(now.getTime() + delay) : undefined;
   await ctx.db.transaction().execute(async (trx) => {
     // A worker that lost its lease leaves the record and the next attempt to the new holder.
     if (!(await ctx.jobs.holds(leaseFence(leased), trx))) return;
@@ -98,7 +99,7 @@ async function deliver(
         status_code: result.statusCode,
         error: result.error,
         next_attempt_at: nextAt?.toISOString() ?? null,
-        created_at: ctx.now().toISOString(),
+        created_at: now.toISOString(),
       })
       .execute();
     if (nextAt !== undefined) {

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sha1 } from "../../../test/helpers/digests.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../../../test/helpers/platform.ts";
-import { BUILD_QUEUE, requestBuild } from "../builds/service.ts";
+import {
+  startTestPlatform,
+  type Tenant,
+  type TestPlatform,
+} from "../../../test/helpers/platform.ts";
+import { BUILD_QUEUE } from "../builds/service.ts";
 import type { JobHandler } from "../jobs/workers.ts";
 import { withBuildQuota } from "./build-slots.ts";
 
@@ -65,7 +69,10 @@ describe("account quotas", () => {
     assert.equal((await createSite(alice, "quota-two")).status, 201);
     const third = await createSite(alice, "quota-three");
     assert.equal(third.status, 403, third.text);
-    assert.match(third.body.message, /sites quota reached: the account has 2 sites of the 2 included/);
+    assert.match(
+      third.body.message,
+      /sites quota reached: the account has 2 sites of the 2 included/,
+    );
     assert.match(third.body.message, /SLIPWAY_QUOTA_SITES/);
 
     const notAdmin = await t.api("PUT", `/admin/accounts/${alice.accountId}/quotas`, {
@@ -112,18 +119,35 @@ describe("account quotas", () => {
   });
 
   it("keeps a build waiting in the queue while the account runs its quota of builds", async () => {
-    const site = await t.api<{ id: string }>("POST", "/sites", {
-      token: bob.token,
-      body: { name: "bob-builds" },
-    });
-    const other = await t.api<{ id: string }>("POST", "/sites", {
-      token: bob.token,
-      body: { name: "bob-builds-2" },
-    });
+    // 0: no sites limit for bob from now on.
+    const unlimited = await t.api<{ capabilities: AccountBody["capabilities"] }>(
+      "PUT",
+      `/admin/accounts/${bob.accountId}/quotas`,
+      { body: { sites: 0 } },
+    );
+    assert.equal(unlimited.body.capabilities.sites.included, null);
+    // Linked sites: each is created with its first build, queued (no workers here).
+    const linked = async (name: string): Promise<string> => {
+      const site = await t.api<{ id: string }>("POST", "/sites", {
+        token: bob.token,
+        body: { name, repo: { repo_url: "https://github.com/bob/site.git" } },
+      });
+      assert.equal(site.status, 201, site.text);
+      const build = await ctx.db
+        .selectFrom("builds")
+        .select("id")
+        .where("site_id", "=", site.body.id)
+        .executeTakeFirstOrThrow();
+      return build.id;
+    };
     const ctx = t.platform.ctx;
-    const running = await requestBuild(ctx, { siteId: site.body.id, branch: "main", trigger: "manual" });
-    await ctx.db.updateTable("builds").set({ state: "building" }).where("id", "=", running.build.id).execute();
-    const waiting = await requestBuild(ctx, { siteId: other.body.id, branch: "main", trigger: "manual" });
+    const running = { build: { id: await linked("bob-builds") } };
+    await ctx.db
+      .updateTable("builds")
+      .set({ state: "building" })
+      .where("id", "=", running.build.id)
+      .execute();
+    const waiting = { build: { id: await linked("bob-builds-2") } };
     const started: string[] = [];
     const inner: JobHandler = {
       run: async (job) => {
@@ -148,11 +172,22 @@ describe("account quotas", () => {
     assert.equal(await handler.run(job, new AbortController().signal), "released");
     await ctx.jobs.release(job.id, "test");
     assert.deepEqual(started, []);
-    const state = await ctx.db.selectFrom("builds").select("state").where("id", "=", waiting.build.id).executeTakeFirstOrThrow();
+    const state = await ctx.db
+      .selectFrom("builds")
+      .select("state")
+      .where("id", "=", waiting.build.id)
+      .executeTakeFirstOrThrow();
     assert.equal(state.state, "enqueued", "the build waits; it does not fail");
-    assert.deepEqual((await account(bob)).body.capabilities.concurrent_builds, { included: 1, used: 1 });
+    assert.deepEqual((await account(bob)).body.capabilities.concurrent_builds, {
+      included: 1,
+      used: 1,
+    });
 
-    await ctx.db.updateTable("builds").set({ state: "done" }).where("id", "=", running.build.id).execute();
+    await ctx.db
+      .updateTable("builds")
+      .set({ state: "done" })
+      .where("id", "=", running.build.id)
+      .execute();
     const again = await lease();
     assert.equal(await handler.run(again, new AbortController().signal), "done");
     assert.deepEqual(started, [waiting.build.id]);

@@ -10,7 +10,13 @@ import { after, before, describe, it } from "node:test";
 import type { StoragePolicy } from "../../config.ts";
 import { sha1 } from "../../../test/helpers/digests.ts";
 import { edgeGet } from "../../../test/helpers/e2e.ts";
-import { startTestPlatform, type Tenant, type TestPlatform } from "../../../test/helpers/platform.ts";
+import { waitUntil } from "../../../test/helpers/wait.ts";
+import { GC_QUEUE } from "./schedule.ts";
+import {
+  startTestPlatform,
+  type Tenant,
+  type TestPlatform,
+} from "../../../test/helpers/platform.ts";
 
 /**
  * The garbage collector on a real platform over HTTP: retention expires old deploys (the API
@@ -249,5 +255,28 @@ describe("garbage collection and retention", () => {
     assert.ok(!existsSync(blobPath("cli v1 ".repeat(100))));
     const home = await edgeGet(t.url, `${site.body.name}.localhost`, "/");
     assert.equal(home.body, "cli v2");
+  });
+});
+
+describe("garbage collection on a schedule", () => {
+  it("runs through the job queue where the workers run, and logs what it freed", async () => {
+    const t = await startTestPlatform({
+      config: { storage: { ...POLICY, gcIntervalSeconds: 1 } },
+    });
+    try {
+      await waitUntil(
+        () => t.logs.some((line) => line.includes('"msg":"garbage collected"')),
+        "a scheduled garbage collection",
+      );
+      const job = await t.platform.ctx.db
+        .selectFrom("jobs")
+        .select(["queue", "state"])
+        .where("queue", "=", GC_QUEUE)
+        .where("state", "=", "completed")
+        .executeTakeFirst();
+      assert.deepEqual(job, { queue: GC_QUEUE, state: "completed" });
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -7,6 +7,7 @@ import type { PlatformContext } from "../context.ts";
 /** What a collection needs of the platform (`slipway gc` runs one without a server). */
 export type GcContext = Pick<PlatformContext, "db" | "config" | "log" | "now">;
 import type { CollectableBlobStore } from "../deploys/collectable-blobs.ts";
+import type { S3BlobStore } from "../deploys/s3-blob-store.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";
 import { applyRetention } from "./retention.ts";
 import { acquireGcLock, releaseGcLock } from "./gc-lock.ts";
@@ -23,7 +24,8 @@ import { acquireGcLock, releaseGcLock } from "./gc-lock.ts";
  */
 
 export interface GcStores {
-  blobs: CollectableBlobStore;
+  /** Local disk, or a bucket (`SLIPWAY_BLOB_STORE=s3`: LastModified for mtime). */
+  blobs: CollectableBlobStore | S3BlobStore;
   manifests: ManifestStore;
   /** Spooled zip uploads (`deploys/uploads-dir.ts`). */
   uploadDir: string;
@@ -91,7 +93,9 @@ export async function collectGarbage(
     for await (const blob of stores.blobs.list()) {
       report.blobsScanned++;
       if (marked.has(blob.sha1) || blob.mtimeMs >= cutoffMs) continue;
-      const freed = dryRun ? blob.size : await stores.blobs.removeIfUnusedSince(blob.sha1, cutoffMs);
+      const freed = dryRun
+        ? blob.size
+        : await stores.blobs.removeIfUnusedSince(blob.sha1, cutoffMs);
       if (freed > 0 || dryRun) {
         report.blobsRemoved++;
         report.blobBytesFreed += freed;
@@ -174,9 +178,11 @@ async function removeLeftovers(
   const stale = [
     ...(await staleEntries(stores.uploadDir, cutoffMs)),
     // A `.gc-` file is a blob this collector (or a crashed one) moved aside: the store's.
-    ...(await staleEntries(join(stores.blobs.inner.root, "tmp"), cutoffMs, (name) =>
-      name.startsWith(".gc-"),
-    )),
+    ...("inner" in stores.blobs
+      ? await staleEntries(join(stores.blobs.inner.root, "tmp"), cutoffMs, (name) =>
+          name.startsWith(".gc-"),
+        )
+      : []),
   ];
   if (stores.workRoot !== undefined) {
     const running = new Set(

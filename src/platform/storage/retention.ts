@@ -114,13 +114,7 @@ export async function applyRetention(
         .where("expired_at", "is", null)
         .where("locked", "=", 0)
         .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom("sites")
-                .select("id")
-                .where("published_deploy_id", "=", id),
-            ),
-          ),
+          not(exists(selectFrom("sites").select("id").where("published_deploy_id", "=", id))),
         )
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) continue;

@@ -38,7 +38,9 @@ export function startGcSchedule(ctx: PlatformContext, intervalMs: number): { sto
         maxAttempts: 1,
         runAt: new Date(Date.now() + intervalMs),
       })
-      .catch((error: unknown) => ctx.log.warn({ err: error }, "scheduling garbage collection failed"));
+      .catch((error: unknown) =>
+        ctx.log.warn({ err: error }, "scheduling garbage collection failed"),
+      );
   };
   const timer = setInterval(enqueue, intervalMs);
   timer.unref();

@@ -11,7 +11,10 @@ export const AccountParams = Type.Object({
 export type AccountParams = Static<typeof AccountParams>;
 
 /** A limit, 0 for none, or null for the instance's default. */
-const Limit = Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()]);
+const Limit = Type.Union([
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  Type.Null(),
+]);
 
 export const QuotaOverridesBody = Type.Object(
   {

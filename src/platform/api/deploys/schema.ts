@@ -33,6 +33,7 @@ export const DEPLOY_STATES = [
   "ready",
   "error",
   "retrying",
+  "skipped",
 ] as const;
 
 /** Netlify's listSiteDeploys query (`deploy-previews` is accepted; Slipway has none). */

@@ -52,14 +52,20 @@ describe("webhook bodies", () => {
   after(() => t.stop());
 
   it("answers a delivery for an unknown site before reading its body", async () => {
-    const upload = openUpload(port, `/webhooks/sites/${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}`);
+    const upload = openUpload(
+      port,
+      `/webhooks/sites/${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}`,
+    );
     const answer = await upload.answer;
     upload.socket.destroy();
     assert.match(answer, /^HTTP\/1\.1 404 /);
   });
 
   it("reads only so many bodies at once, and answers the next 503 with Retry-After", async () => {
-    const slow = [openUpload(port, `/webhooks/sites/${siteId}`), openUpload(port, `/webhooks/sites/${siteId}`)];
+    const slow = [
+      openUpload(port, `/webhooks/sites/${siteId}`),
+      openUpload(port, `/webhooks/sites/${siteId}`),
+    ];
     const probe = async (): Promise<Response | false> => {
       const res = await fetch(`${t.url}/webhooks/sites/${siteId}`, {
         method: "POST",
@@ -74,17 +80,14 @@ describe("webhook bodies", () => {
     assert.match(body.message, /SLIPWAY_WEBHOOK_BODY_CONCURRENCY/);
     // The slow senders go away: their places are free again.
     for (const upload of slow) upload.socket.destroy();
-    await waitUntil(
-      async () => {
-        const res = await fetch(`${t.url}/webhooks/sites/${siteId}`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-github-event": "push" },
-          body: "{}",
-        });
-        await res.arrayBuffer();
-        return res.status !== 503;
-      },
-      "the gate to open again",
-    );
+    await waitUntil(async () => {
+      const res = await fetch(`${t.url}/webhooks/sites/${siteId}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-github-event": "push" },
+        body: "{}",
+      });
+      await res.arrayBuffer();
+      return res.status !== 503;
+    }, "the gate to open again");
   });
 });

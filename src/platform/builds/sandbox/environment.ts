@@ -33,11 +33,14 @@ export interface PackageSettings {
   noProxy?: string | undefined;
   /** Extra CA certificates (PEM), bound read-only at the same path. */
   caFile?: string | undefined;
+  /** corepack's keys for npm's signatures; `0` for a mirror that strips them. */
+  corepackIntegrityKeys?: string | undefined;
 }
 
 /** The Node a build runs with: `<dir>/bin` first on PATH, `dir` bound read-only. */
 export interface Toolchain {
-  dir: string;
+  /** Undefined: the platform's own Node, already in the sandbox. */
+  dir?: string | undefined;
   /** corepack's shims, when package.json names a package manager. */
   corepack?: boolean | undefined;
 }
@@ -51,10 +54,11 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The operator's package settings as the variables npm, yarn, pnpm and corepack read. */
 function packageVariables(packages: PackageSettings): Record<string, string | undefined> {
-  const { npmRegistry, httpProxy, httpsProxy, noProxy, caFile } = packages;
+  const { npmRegistry, httpProxy, httpsProxy, noProxy, caFile, corepackIntegrityKeys } = packages;
   return {
     npm_config_registry: npmRegistry,
-    COREPACK_NPM_REGISTRY: npmRegistry,
+    // corepack joins paths to it with a slash of its own
+    COREPACK_NPM_REGISTRY: npmRegistry?.replace(/\/+$/, ""),
     YARN_NPM_REGISTRY_SERVER: npmRegistry,
     HTTP_PROXY: httpProxy,
     http_proxy: httpProxy,
@@ -64,6 +68,7 @@ function packageVariables(packages: PackageSettings): Record<string, string | un
     no_proxy: noProxy,
     NODE_EXTRA_CA_CERTS: caFile,
     npm_config_cafile: caFile,
+    COREPACK_INTEGRITY_KEYS: corepackIntegrityKeys,
   };
 }
 
@@ -77,7 +82,7 @@ export function buildEnvironment(options: {
   const { toolchain } = options;
   const path = [
     ...(toolchain?.corepack === true ? [COREPACK_SHIMS] : []),
-    ...(toolchain !== undefined ? [`${toolchain.dir}/bin`] : []),
+    ...(toolchain?.dir !== undefined ? [`${toolchain.dir}/bin`] : []),
     SYSTEM_PATH,
   ].join(":");
   const env: Record<string, string> = {

@@ -137,7 +137,7 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
   const env = buildEnvironment({
     ...options,
     packages: { ...options.packages, caFile },
-    toolchain: toolchainDir === undefined ? undefined : { ...options.toolchain!, dir: toolchainDir },
+    toolchain: options.toolchain && { ...options.toolchain, dir: toolchainDir },
   });
   const readOnly = [...(options.extraReadOnlyPaths ?? [])];
   for (const path of [caFile, toolchainDir]) if (path !== undefined) readOnly.push(path);

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
+import type { BlobReader } from "../deploys/blob-store.ts";
+import type { DeployManifest, ManifestStore } from "../deploys/manifest.ts";
+import { DbSiteResolver } from "./db-resolver.ts";
+
+describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
+  let memory: MemoryContext;
+  before(async () => {
+    memory = await memoryContext();
+  });
+  after(() => memory.close());
+
+  it("answers only what resolve would, from its caches, and never after an invalidation or expiry", async () => {
+    const manifests = new Map<string, DeployManifest>([
+      ["deploy1", { files: new Map([["index.html", { sha1: "a".repeat(40), size: 1 }]]) }],
+      ["deploy2", { files: new Map([["index.html", { sha1: "b".repeat(40), size: 1 }]]) }],
+    ]);
+    const store: ManifestStore = {
+      put: () => Promise.reject(new Error("read only")),
+      get: (id) => Promise.resolve(manifests.get(id)),
+      delete: () => Promise.reject(new Error("read only")),
+    };
+    let clock = 1_000;
+    const site = await memory.createSite({ published_deploy_id: "deploy1" });
+    const resolver = new DbSiteResolver({
+      db: memory.ctx.db,
+      sitesDomain: "localhost",
+      blobs: {} as BlobReader,
+      manifests: store,
+      ttlMs: 500,
+      now: () => clock,
+    });
+    const host = `${site.name}.localhost`;
+
+    assert.equal(resolver.cached(host), undefined, "nothing is known before a lookup");
+    const resolved = await resolver.resolve(host);
+    assert.equal(resolved?.deployId, "deploy1");
+    assert.equal(resolver.cached(host), resolved);
+    assert.equal(resolver.cached(`nosuchsite.localhost`), undefined);
+
+    // A publish in this process: the next request must look the site up again.
+    await memory.ctx.db
+      .updateTable("sites")
+      .set({ published_deploy_id: "deploy2" })
+      .where("id", "=", site.id)
+      .execute();
+    resolver.invalidateSite(site.name);
+    assert.equal(resolver.cached(host), undefined);
+    assert.equal((await resolver.resolve(host))?.deployId, "deploy2");
+    assert.equal(resolver.cached(host)?.deployId, "deploy2");
+
+    // A publish elsewhere is seen once the entry expires.
+    clock += 500;
+    assert.equal(resolver.cached(host), undefined);
+  });
+});

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { jwtVerify } from "jose";
+import { SMTPServer } from "smtp-server";
+import {
+  addForgeDeployKey,
+  COPY_TO_DIST,
+  createPushedProject,
+  repoWithDeployKey,
+  type WorkingCopy,
+} from "../helpers/e2e.ts";
+import { startTestForge, type TestForge } from "../helpers/forge.ts";
+import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
+import { sandboxSkip } from "../helpers/sandbox-testbed.ts";
+import {
+  createDeployKey,
+  createSite,
+  waitForBuild,
+  type BuildBody,
+  type SiteBody,
+} from "../helpers/sites.ts";
+import { poll } from "../helpers/wait.ts";
+
+/**
+ * Deploy notifications end to end: a real build on the forge's repository notifies a receiver
+ * written the way Netlify's docs say (the JWS in `X-Webhook-Signature` verified with the hook's
+ * secret and `jose`, its `sha256` claim matching the body), a Slack-compatible receiver and a
+ * local SMTP server (`smtp-server`, strict about the protocol). A receiver that fails twice is
+ * retried with backoff and its failures are listed in the hook's delivery log; a receiver
+ * whose name resolves to a private address is refused by the guard, once, without a retry.
+ */
+
+const SECRET = "receiver-shared-secret-0123456789abcdef";
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+interface DeliveryBody {
+  attempt: number;
+  outcome: string;
+  status_code: number | null;
+  error: string | null;
+  event: string;
+  deploy_id: string;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+/** Listens on a free loopback port; returns it. */
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  return (server.address() as AddressInfo).port;
+}
+
+describe("deploy notifications", { skip: sandboxSkip }, () => {
+  let forge: TestForge;
+  let platform: TestPlatform;
+  let repo: WorkingCopy | undefined;
+  let alice: Tenant;
+  let site: SiteBody;
+  let receiverPort: number;
+  const received: Received[] = [];
+  const mails: Array<{ from: string; to: string[]; raw: string }> = [];
+  let flakyCalls = 0;
+
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      received.push({ path: req.url ?? "", headers: req.headers, body });
+      if (req.url === "/flaky" && ++flakyCalls <= 2) {
+        res.writeHead(500).end("down for a moment");
+        return;
+      }
+      res.writeHead(200).end("ok");
+    });
+  });
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        const from = session.envelope.mailFrom;
+        mails.push({
+          from: from === false ? "" : from.address,
+          to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+          raw: Buffer.concat(chunks).toString("utf8"),
+        });
+        callback();
+      });
+    },
+  });
+
+  const createHook = async (type: string, event: string, data: Record<string, unknown>) => {
+    const res = await platform.api<{ id: string }>("POST", `/hooks?site_id=${site.id}`, {
+      token: alice.token,
+      body: { type, event, data },
+    });
+    assert.equal(res.status, 201, res.text);
+    return res.body.id;
+  };
+  const deliveries = async (hookId: string): Promise<DeliveryBody[]> => {
+    const res = await platform.api<DeliveryBody[]>("GET", `/hooks/${hookId}/deliveries`, {
+      token: alice.token,
+    });
+    assert.equal(res.status, 200, res.text);
+    return res.body;
+  };
+
+  before(async () => {
+    receiverPort = await listen(receiver);
+    console.error("STEP 1", Date.now());
+    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
+    console.error("STEP 2", Date.now());
+    const smtpPort = (smtp.server.address() as AddressInfo).port;
+    console.error("STEP 3", Date.now());
+    forge = await startTestForge();
+    console.error("STEP 4", Date.now());
+    platform = await startTestPlatform({
+      config: {
+        allowedPrivateRepoHosts: [`127.0.0.1:${forge.sshPort}`],
+        notifications: {
+          smtpUrl: `smtp://127.0.0.1:${smtpPort}`,
+          smtpFrom: "deploys@slipway.test",
+          // The allow seam: this receiver only (a name resolving elsewhere stays refused).
+          allowedPrivateHosts: [`127.0.0.1:${receiverPort}`],
+          retryDelayMs: 200,
+        },
+      },
+    });
+    console.error("STEP 5", Date.now());
+    const pushed = await createPushedProject(forge, "owner", "notified", {
+      "index.html": "<h1>notified</h1>\n",
+      "build.sh": COPY_TO_DIST,
+    });
+    console.error("STEP 6", Date.now());
+    repo = pushed.repo;
+    console.error("STEP 7", Date.now());
+    alice = await platform.createTenant("alice");
+    console.error("STEP 8", Date.now());
+    const key = await createDeployKey(platform, alice.token);
+    console.error("STEP 9", Date.now());
+    await addForgeDeployKey(forge, pushed.project, pushed.owner, key.public_key);
+    console.error("STEP 10", Date.now());
+    site = await createSite(platform, alice.token, {
+      name: "notified",
+      repo: repoWithDeployKey(pushed.project, key.id),
+    });
+    console.error("STEP 11", Date.now());
+    // The first build (at creation) runs before any hook exists.
+    assert.equal((await waitForBuild(platform, site.build_id!, alice.token)).state, "done");
+    console.error("STEP 12", Date.now());
+  });
+
+  after(async () => {
+    await platform?.stop();
+    await forge?.stop();
+    await repo?.cleanup();
+    receiver.close();
+    await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  });
+
+  it("notifies every kind of receiver of a real build, signed, retried and logged", async () => {
+    const url = `http://127.0.0.1:${receiverPort}`;
+    const signed: Record<string, string> = {};
+    for (const event of ["deploy_created", "deploy_building", "deploy_succeeded"]) {
+      signed[event] = await createHook("url", event, {
+        url: `${url}/signed`,
+        signature_secret: SECRET,
+      });
+    }
+    const flaky = await createHook("url", "deploy_succeeded", { url: `${url}/flaky` });
+    const slack = await createHook("slack", "deploy_succeeded", { url: `${url}/slack` });
+    const email = await createHook("email", "deploy_succeeded", { email: "ops@example.test" });
+    // Resolves to 10.1.2.3 (test/helpers/platform.ts): not allowed, so refused at connect time.
+    const rebind = await createHook("url", "deploy_succeeded", {
+      url: `http://rebind.example:${receiverPort}/rebind`,
+    });
+    const unrelated = await createHook("url", "deploy_failed", { url: `${url}/failed` });
+
+    const started = await platform.api<BuildBody>("POST", `/sites/${site.id}/builds`, {
+      token: alice.token,
+    });
+    assert.equal(started.status, 200, started.text);
+    const build = await waitForBuild(platform, started.body.id, alice.token);
+    assert.equal(build.state, "done", build.error ?? "");
+
+    const signedCalls = await poll(
+      async () => {
+        const calls = received.filter((call) => call.path === "/signed");
+        return calls.length >= 3 ? calls : undefined;
+      },
+      () => `three signed notifications (got ${JSON.stringify(received.map((c) => c.path))})`,
+    );
+    const states: Record<string, string> = {};
+    for (const call of signedCalls) {
+      const token = call.headers["x-webhook-signature"];
+      assert.equal(typeof token, "string", "signed with a JWS");
+      // What a Netlify receiver does: verify the JWS with the shared secret, then the body's hash.
+      const { payload, protectedHeader } = await jwtVerify(
+        token as string,
+        new TextEncoder().encode(SECRET),
+        { issuer: "netlify", algorithms: ["HS256"] },
+      );
+      assert.equal(protectedHeader.alg, "HS256");
+      assert.equal(payload.sha256, sha256(call.body));
+      await assert.rejects(
+        jwtVerify(token as string, new TextEncoder().encode("another secret"), {
+          issuer: "netlify",
+        }),
+        "another secret does not verify it",
+      );
+      assert.equal(call.headers["content-type"], "application/json");
+      const deploy = JSON.parse(call.body) as {
+        id: string;
+        site_id: string;
+        state: string;
+        name: string;
+      };
+      assert.equal(deploy.id, build.deploy_id);
+      assert.equal(deploy.site_id, site.id);
+      assert.equal(deploy.name, "notified");
+      states[String(call.headers["x-slipway-event"])] = deploy.state;
+    }
+    // Each event carries the deploy as it was then.
+    assert.deepEqual(Object.keys(states).sort(), [
+      "deploy_building",
+      "deploy_created",
+      "deploy_succeeded",
+    ]);
+    assert.equal(states.deploy_building, "building");
+    assert.equal(states.deploy_succeeded, "ready");
+
+    // 500, 500, then 200: three attempts, the failures listed with their status.
+    const flakyLog = await poll(async () => {
+      const log = await deliveries(flaky);
+      return log.some((d) => d.outcome === "delivered") ? log : undefined;
+    }, "the flaky receiver's delivery");
+    assert.deepEqual(
+      flakyLog.map((d) => [d.attempt, d.outcome, d.status_code]),
+      [
+        [3, "delivered", 200],
+        [2, "retrying", 500],
+        [1, "retrying", 500],
+      ],
+    );
+    assert.match(flakyLog[1]!.error ?? "", /answered 500/);
+    // Exponential backoff: the retries were scheduled 200 ms, then 400 ms after each failure.
+    const scheduledAfter = (d: DeliveryBody): number =>
+      Date.parse(d.next_attempt_at ?? "") - Date.parse(d.created_at);
+    assert.deepEqual([scheduledAfter(flakyLog[2]!), scheduledAfter(flakyLog[1]!)], [200, 400]);
+    assert.equal(flakyLog[0]!.next_attempt_at, null);
+    assert.equal(received.filter((call) => call.path === "/flaky").length, 3);
+
+    const slackCall = await poll(
+      async () => received.find((call) => call.path === "/slack"),
+      "the Slack message",
+    );
+    const message = JSON.parse(slackCall.body) as { text: string };
+    assert.deepEqual(Object.keys(message), ["text"]);
+    assert.match(
+      message.text,
+      /^Deploy succeeded for \*notified\* \(production, main@[0-9a-f]{7}\)/,
+    );
+    assert.ok(message.text.includes(`/sites/notified/deploys/${build.deploy_id}|deploy `));
+    assert.equal(slackCall.headers["x-webhook-signature"], undefined);
+
+    const mail = await poll(async () => mails[0], "the e-mail");
+    assert.equal(mail.from, "deploys@slipway.test");
+    assert.deepEqual(mail.to, ["ops@example.test"]);
+    assert.match(mail.raw, /^Subject: \[Slipway\] Deploy succeeded for notified\r?$/m);
+    assert.ok(mail.raw.includes(`/sites/notified/deploys/${build.deploy_id}`));
+    assert.equal((await deliveries(email))[0]?.outcome, "delivered");
+
+    // The guard: refused once (no retry can change an address), nothing reached the receiver.
+    const refused = await poll(async () => {
+      const log = await deliveries(rebind);
+      return log.length > 0 ? log : undefined;
+    }, "the refused delivery");
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.outcome, "failed");
+    assert.match(refused[0]!.error ?? "", /10\.1\.2\.3.*SLIPWAY_ALLOW_PRIVATE_NOTIFICATION_HOSTS/);
+    assert.equal(received.filter((call) => call.path === "/rebind").length, 0);
+
+    for (const event of Object.keys(signed)) {
+      assert.deepEqual(
+        (await deliveries(signed[event]!)).map((d) => [d.event, d.outcome]),
+        [[event, "delivered"]],
+      );
+    }
+    assert.deepEqual(await deliveries(unrelated), [], "a hook of another event stays quiet");
+    // Secrets stay out of the platform's log.
+    assert.ok(!platform.logs.some((line) => line.includes(SECRET)));
+  });
+});
