@@ -211,6 +211,15 @@ export interface BuildPolicy {
   limits?: BuildLimits;
   /** Package registries, proxies and Node versions for builds (docs/production.md). */
   toolchain?: BuildToolchainPolicy;
+  /** Build cache size caps (docs/builds.md, "Build cache"); unset: 2 GiB per site, 20 GiB. */
+  cache?: BuildCachePolicy;
+}
+
+export interface BuildCachePolicy {
+  /** `SLIPWAY_BUILD_CACHE_SITE_MAX`: one site's cache entries, evicted least recently used. */
+  siteMaxBytes: number;
+  /** `SLIPWAY_BUILD_CACHE_MAX`: every site's together. */
+  maxBytes: number;
 }
 
 /** "Build network and toolchains" in docs/production.md. */
@@ -295,6 +304,10 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
       unsafeNoSandbox: readBoolean(env, "SLIPWAY_UNSAFE_NO_SANDBOX", false),
       limits: readBuildLimits(env),
       toolchain: readBuildToolchain(env),
+      cache: {
+        siteMaxBytes: readSize(env, "SLIPWAY_BUILD_CACHE_SITE_MAX", 2 * GIB, { min: 0 }),
+        maxBytes: readSize(env, "SLIPWAY_BUILD_CACHE_MAX", 20 * GIB, { min: 0 }),
+      },
     },
     allowedPrivateRepoHosts: readHostList(env, "SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS"),
     linkCheckIntervalSeconds: readInteger(env, "SLIPWAY_LINK_CHECK_INTERVAL_SECONDS", 3600, {

@@ -76,7 +76,9 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
     client,
     async keys(prefix = "") {
       const out: string[] = [];
-      for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+      // The fake signs an empty `prefix=` differently from the SDK: leave it out.
+      const input = { Bucket: bucket, ...(prefix !== "" ? { Prefix: prefix } : {}) };
+      for await (const page of paginateListObjectsV2({ client }, input)) {
         for (const object of page.Contents ?? []) if (object.Key) out.push(object.Key);
       }
       return out.sort();

@@ -1,5 +1,6 @@
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { isDiskFullError } from "../../lib/disk-full.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Build } from "../db/schema.ts";
@@ -184,7 +185,9 @@ async function runBuildJob(
     const message =
       error instanceof StageFailure
         ? error.message
-        : `Internal error: ${error instanceof Error ? error.message : String(error)}`;
+        : isDiskFullError(error)
+          ? "the disk is full: the build's output could not be stored; the published site is unchanged"
+          : `Internal error: ${error instanceof Error ? error.message : String(error)}`;
     const stage = error instanceof StageFailure ? error.stage : "building site";
     if (!(error instanceof StageFailure)) {
       ctx.log.error({ err: error, buildId }, "build failed with an internal error");
