@@ -81,7 +81,18 @@ describe("loadConfig", () => {
     assert.equal(platform.publicUrl, "http://127.0.0.1:8080");
     assert.equal(platform.adminToken, undefined);
     assert.equal(platform.masterKey, undefined);
-    assert.deepEqual(platform.builds, {
+    const { toolchain: defaultToolchain, ...defaultBuilds } = platform.builds;
+    assert.deepEqual(defaultToolchain, {
+      allowHosts: [],
+      npmRegistry: undefined,
+      httpProxy: undefined,
+      httpsProxy: undefined,
+      noProxy: undefined,
+      caFile: undefined,
+      corepackIntegrityKeys: undefined,
+      nodeVersionsDir: undefined,
+    });
+    assert.deepEqual(defaultBuilds, {
       workers: 2,
       timeoutSeconds: 900,
       unsafeNoSandbox: false,
@@ -118,13 +129,36 @@ describe("loadConfig", () => {
       SLIPWAY_BUILD_DISK: "1.5GiB",
       SLIPWAY_MIN_FREE_DISK: "0",
       SLIPWAY_ALLOW_PRIVATE_REPO_HOSTS: " git.internal:22, 10.0.0.5 ,[FD00::1]:2222,",
+      SLIPWAY_BUILD_ALLOW_HOSTS: "Npm.Internal, 10.20.0.0/16 fd12::/64",
+      SLIPWAY_BUILD_NPM_REGISTRY: "https://npm.internal/repository/npm/",
+      SLIPWAY_BUILD_HTTP_PROXY: "http://proxy.internal:3128",
+      SLIPWAY_BUILD_HTTPS_PROXY: "http://proxy.internal:3128",
+      SLIPWAY_BUILD_NO_PROXY: "npm.internal,.corp",
+      SLIPWAY_BUILD_CA_FILE: "/etc/slipway/corp-ca.pem",
+      SLIPWAY_BUILD_COREPACK_INTEGRITY_KEYS: "0",
+      SLIPWAY_NODE_VERSIONS_DIR: "/opt/node",
     });
     assert.equal(platform.port, 9090);
     assert.equal(platform.sitesDomain, "sites.example.com");
     assert.equal(platform.adminToken, "slp_0123456789abcdefghij");
     assert.deepEqual(platform.masterKey, key);
     assert.equal(platform.publicUrl, "https://deploy.example.com");
-    assert.deepEqual(platform.builds, {
+    const { toolchain, ...builds } = platform.builds;
+    assert.deepEqual(toolchain, {
+      allowHosts: [
+        { kind: "host", name: "npm.internal" },
+        { kind: "range", family: 4, text: "10.20.0.0/16" },
+        { kind: "range", family: 6, text: "fd12::/64" },
+      ],
+      npmRegistry: "https://npm.internal/repository/npm",
+      httpProxy: "http://proxy.internal:3128",
+      httpsProxy: "http://proxy.internal:3128",
+      noProxy: "npm.internal,.corp",
+      caFile: "/etc/slipway/corp-ca.pem",
+      corepackIntegrityKeys: "0",
+      nodeVersionsDir: "/opt/node",
+    });
+    assert.deepEqual(builds, {
       workers: 8,
       timeoutSeconds: 60,
       unsafeNoSandbox: true,
@@ -186,6 +220,19 @@ describe("loadConfig", () => {
       [{ SLIPWAY_BUILD_DISK: "-5G" }, /SLIPWAY_BUILD_DISK="-5G" must be a size/],
       [{ SLIPWAY_MIN_FREE_DISK: "lots" }, /SLIPWAY_MIN_FREE_DISK="lots" must be a size/],
       [{ SLIPWAY_BUILD_PIDS: "4" }, /SLIPWAY_BUILD_PIDS="4" must be a whole number from 16/],
+      [
+        { SLIPWAY_BUILD_ALLOW_HOSTS: "registry.example, 10.0.0.0/40" },
+        /SLIPWAY_BUILD_ALLOW_HOSTS: "10.0.0.0\/40" is neither a host name nor an IP address or CIDR/,
+      ],
+      [
+        { SLIPWAY_BUILD_ALLOW_HOSTS: "10.1.0.0/16 169.254.169.254" },
+        /SLIPWAY_BUILD_ALLOW_HOSTS: 169\.254\.169\.254 is a cloud metadata \/ link-local range, which builds never reach, whatever is listed/,
+      ],
+      [
+        { SLIPWAY_BUILD_ALLOW_HOSTS: "127.0.0.1" },
+        /127\.0\.0\.1 is the platform's own address/,
+      ],
+      [{ SLIPWAY_BUILD_NPM_REGISTRY: "ftp://mirror" }, /SLIPWAY_BUILD_NPM_REGISTRY must be an http/],
     ];
     for (const [env, message] of bad) {
       assert.throws(

@@ -108,6 +108,11 @@ export interface PlatformConfig {
   notifications?: NotificationsConfig;
   /** Where deploy blobs and manifests live (`SLIPWAY_BLOB_STORE`); unset: local disk. */
   blobStore?: BlobStoreConfig;
+  /**
+   * `SLIPWAY_DATABASE_URL` (`postgres://user:pass@host/db`): the platform's state on PostgreSQL
+   * (docs/scale-out.md); unset: SQLite in `dataDir`. Holds a password: never log it.
+   */
+  databaseUrl?: string;
 }
 
 export type BlobStoreConfig = { kind: "local" } | S3BlobStoreConfig;
@@ -327,6 +332,7 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
     }),
     notifications: readNotificationsConfig(env),
     blobStore: readBlobStoreConfig(env),
+    ...readDatabaseUrl(env),
     quotas: {
       storageBytes: readSize(env, "SLIPWAY_QUOTA_STORAGE", 10 * GIB, { min: 0 }),
       sites: readInteger(env, "SLIPWAY_QUOTA_SITES", 100, { min: 0, max: 1_000_000 }),
@@ -492,6 +498,24 @@ function readStoragePolicy(env: Env): StoragePolicy {
 
 /** S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens, alphanumeric at the ends. */
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function readDatabaseUrl(env: Env): { databaseUrl?: string } {
+  const value = env.SLIPWAY_DATABASE_URL ?? "";
+  if (value === "") return {};
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // The URL holds a password: the message never repeats it.
+  if (url === undefined || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+    throw new ConfigError(
+      "SLIPWAY_DATABASE_URL must be a postgres:// URL (postgres://user:pass@host:5432/slipway).",
+    );
+  }
+  return { databaseUrl: value };
+}
 
 function readBlobStoreConfig(env: Env): BlobStoreConfig {
   const kind = env.SLIPWAY_BLOB_STORE ?? "";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { defaultStoragePolicy, loadConfig } from "../config.ts";
-import { migrate, openSqlite } from "../lib/database.ts";
+import { migrate, openDatabase } from "../lib/database.ts";
 import { createLogger } from "../lib/logger.ts";
 import { formatSize } from "../lib/sizes.ts";
 import { prepareBuildDirs } from "../platform/builds/dirs.ts";
@@ -38,12 +38,12 @@ export async function gcCommand(args: readonly string[], env: Env = process.env)
     return 2;
   }
   const config = loadConfig(env).platform;
-  const dbPath = join(config.dataDir, "platform.sqlite3");
-  if (!existsSync(dbPath)) {
-    console.error(`slipway gc: no platform database at ${dbPath} (SLIPWAY_DATA_DIR)`);
+  const sqlitePath = join(config.dataDir, "platform.sqlite3");
+  if (config.databaseUrl === undefined && !existsSync(sqlitePath)) {
+    console.error(`slipway gc: no platform database at ${sqlitePath} (SLIPWAY_DATA_DIR)`);
     return 1;
   }
-  const db = openSqlite<PlatformDatabase>(dbPath);
+  const db = openDatabase<PlatformDatabase>({ url: config.databaseUrl, sqlitePath });
   try {
     await migrate(db, platformMigrations);
     const policy = config.storage ?? defaultStoragePolicy();

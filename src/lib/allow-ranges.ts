@@ -8,8 +8,7 @@ import { BlockList, isIPv4, isIPv6 } from "node:net";
  */
 
 export type AllowEntry =
-  | { kind: "host"; name: string }
-  | { kind: "range"; family: 4 | 6; text: string };
+  { kind: "host"; name: string } | { kind: "range"; family: 4 | 6; text: string };
 
 const HOST_NAME =
   /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;

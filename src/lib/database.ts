@@ -10,6 +10,20 @@ import {
   type MigrationProvider,
   type Transaction,
 } from "kysely";
+import { isPostgres, openPostgres, withMigrationLock } from "./postgres.ts";
+
+/**
+ * Opens a service's database: PostgreSQL when `url` (`postgres://…`) is given, else the
+ * embedded SQLite file at `sqlitePath`.
+ */
+export function openDatabase<Schema>(options: {
+  url: string | undefined;
+  sqlitePath: string;
+}): Kysely<Schema> {
+  return options.url !== undefined
+    ? openPostgres<Schema>(options.url)
+    : openSqlite<Schema>(options.sqlitePath);
+}
 
 /**
  * Opens an embedded SQLite database for Kysely. Only this module knows it is SQLite: the
@@ -39,6 +53,8 @@ export async function durableTransaction<Schema, T>(
   db: Kysely<Schema>,
   work: (trx: Transaction<Schema>) => Promise<T>,
 ): Promise<T> {
+  // Postgres syncs every commit already (`synchronous_commit` on, its default).
+  if (isPostgres(db as Kysely<unknown>)) return db.transaction().execute(work);
   return db.connection().execute(async (connection) => {
     await sql`PRAGMA synchronous = FULL`.execute(connection);
     try {
@@ -49,14 +65,21 @@ export async function durableTransaction<Schema, T>(
   });
 }
 
-/** Brings the schema up to date with the given, in-code migrations (applied in name order). */
+/**
+ * Brings the schema up to date with the given, in-code migrations (applied in name order). On
+ * Postgres, under an advisory lock: several nodes may start at once.
+ */
 export async function migrate<Schema>(
   db: Kysely<Schema>,
   migrations: Record<string, Migration>,
 ): Promise<void> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
-  const { error } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  const run = async (): Promise<void> => {
+    const { error } = await new Migrator({ db, provider }).migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+  };
+  const untyped = db as Kysely<unknown>;
+  return isPostgres(untyped) ? withMigrationLock(untyped, run) : run();
 }
 
 /** Whether a database error is a unique-constraint violation (SQLite or Postgres). */

@@ -6,7 +6,7 @@ import type { Http2SecureServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ConfigError, defaultStoragePolicy, type PlatformConfig } from "../config.ts";
-import { migrate, openSqlite } from "../lib/database.ts";
+import { migrate, openDatabase } from "../lib/database.ts";
 import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
@@ -152,7 +152,10 @@ export async function startPlatform(
     );
   const secrets = new SecretBox(masterKey);
 
-  const db = openSqlite<PlatformDatabase>(join(config.dataDir, "platform.sqlite3"));
+  const db = openDatabase<PlatformDatabase>({
+    url: config.databaseUrl,
+    sqlitePath: join(config.dataDir, "platform.sqlite3"),
+  });
   try {
     await migrate(db, platformMigrations);
     await checkMasterKey(db, secrets, config);

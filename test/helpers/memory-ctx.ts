@@ -1,12 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { migrate, openSqlite } from "../../src/lib/database.ts";
 import { objectId, uuid } from "../../src/lib/ids.ts";
+import { openPostgres } from "../../src/lib/postgres.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { SecretBox } from "../../src/lib/secret-box.ts";
 import type { PlatformContext } from "../../src/platform/context.ts";
 import { platformMigrations } from "../../src/platform/db/migrations.ts";
 import type { PlatformDatabase, Site } from "../../src/platform/db/schema.ts";
 import { SqlJobQueue } from "../../src/platform/jobs/queue.ts";
+import { sharedTestPostgres } from "./postgres.ts";
 
 /**
  * A platform context on an in-memory SQLite database with a clock the test moves, for unit
@@ -23,7 +25,11 @@ export interface MemoryContext {
 }
 
 export async function memoryContext(): Promise<MemoryContext> {
-  const db = openSqlite<PlatformDatabase>(":memory:");
+  // `SLIPWAY_TEST_DATABASE=postgres`: the same unit tests on a fresh Postgres database.
+  const db =
+    process.env.SLIPWAY_TEST_DATABASE === "postgres"
+      ? openPostgres<PlatformDatabase>(await (await sharedTestPostgres()).createDatabase())
+      : openSqlite<PlatformDatabase>(":memory:");
   await migrate(db, platformMigrations);
   let clock = Date.parse("2026-01-01T00:00:00.000Z");
   const now = (): Date => new Date(clock);

@@ -12,6 +12,7 @@ import {
   type RunningPlatform,
 } from "../../src/platform/server.ts";
 import { callJsonApi, type ApiResponse } from "./json-api.ts";
+import { sharedTestPostgres, type TestPostgres } from "./postgres.ts";
 
 export type { ApiResponse };
 
@@ -94,6 +95,19 @@ export function testPlatformConfig(
   };
 }
 
+/** Each data directory's Postgres database: a restart on the same directory finds its state. */
+const postgresDatabases = new Map<string, Promise<string>>();
+
+function postgresDatabaseFor(cluster: TestPostgres, dataDir: string): Promise<string> {
+  const key = `${cluster.url} ${dataDir}`;
+  let url = postgresDatabases.get(key);
+  if (url === undefined) {
+    url = cluster.createDatabase();
+    postgresDatabases.set(key, url);
+  }
+  return url;
+}
+
 export async function startTestPlatform(
   options: {
     config?: Partial<PlatformConfig>;
@@ -105,11 +119,23 @@ export async function startTestPlatform(
      * caller owns it: `stop()` leaves it in place.
      */
     dataDir?: string;
+    /**
+     * Where the platform's state lives: SQLite in the data directory (the default), or a fresh
+     * database of this test cluster (`startTestPostgres`). `SLIPWAY_TEST_DATABASE=postgres`
+     * makes the process's shared cluster the default, to run whole API suites on Postgres.
+     */
+    database?: TestPostgres;
   } = {},
 ): Promise<TestPlatform> {
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "slipway-platform-")));
-  const config = testPlatformConfig(dataDir, options.config);
+  const cluster =
+    options.database ??
+    (process.env.SLIPWAY_TEST_DATABASE === "postgres" ? await sharedTestPostgres() : undefined);
+  const config = testPlatformConfig(dataDir, {
+    ...(cluster ? { databaseUrl: await postgresDatabaseFor(cluster, dataDir) } : {}),
+    ...options.config,
+  });
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -9,6 +9,9 @@ import { previewLabel } from "../sites/review-refs.ts";
 import type { BuildLog } from "./build-log.ts";
 import { fileEnvironment } from "./build-settings.ts";
 import { prepareBuildTools } from "./build-tools.ts";
+import { lastBuiltCommit } from "./ignore.ts";
+import { removeStoreDir, restoreBuildCache, saveBuildCache } from "./cache/build-cache.ts";
+import { cacheRunFor, installDependencies, STORE_ENV } from "./cache/install-step.ts";
 import { describeSandboxFailure, runSandboxed } from "./sandbox/run.ts";
 import { SANDBOX_DEFAULTS } from "./sandbox/limits.ts";
 import { databaseUidAllocator } from "./sandbox/uid-leases.ts";
@@ -45,52 +48,71 @@ export async function buildSite(
   if (base !== null) log.write("building", `Base directory: ${base}`);
   const context = deployContext(site, build.branch, reviewId);
   // netlify.toml's variables override the site's, as on Netlify.
-  const env = { ...(await buildEnvVars(ctx, site, context, build.branch)), ...fileEnvironment(build) };
+  const env = {
+    ...(await buildEnvVars(ctx, site, context, build.branch)),
+    ...fileEnvironment(build),
+  };
   const tools = await prepareBuildTools(ctx, site, env, workDir, log);
-  log.write("building", `$ ${command}`);
+  // The dependency cache (`cache/`): restored before, the install when it missed, saved after.
+  const cache = await cacheRunFor(options, site, build, deployId, reviewId, workDir, env, {
+    nodeDir: tools.sandbox.toolchain?.dir,
+    log,
+  });
+  const restored = await restoreBuildCache(cache);
   // The base directory (checked: relative, no "..", no control characters) is entered by the
   // sandbox's own shell, quoted; the whole checkout stays visible, as monorepos need.
-  const script =
-    tools.prelude + (base === null ? command : `cd -- ${shellQuote(base)} || exit 1\n${command}`);
+  const inBase = (step: string): string =>
+    tools.prelude + (base === null ? step : `cd -- ${shellQuote(base)} || exit 1\n${step}`);
   await refuseWhenDiskFull(ctx, "building site", workDir);
-  const result = await runSandboxed({
-    ...ctx.config.builds.limits,
-    uids: databaseUidAllocator(ctx.db, ctx.now),
-    ...options.sandbox,
-    ...tools.sandbox,
-    command: script,
-    workDir,
-    env,
-    network: site.build_network === 1,
-    netlify: {
-      context,
-      branch: build.branch,
-      commitRef: sha,
-      deployId,
-      buildId: build.id,
-      siteId: site.id,
-      siteName: site.name,
-      url: siteUrl(ctx.config, site.name),
-      deployUrl: siteUrl(ctx.config, `${deployId}--${site.name}`),
-      deployPrimeUrl: siteUrl(
-        ctx.config,
-        `${reviewId === null ? branchLabel(build.branch) : previewLabel(reviewId)}--${site.name}`,
-      ),
-      pullRequest: reviewId !== null,
-      repositoryUrl: site.repo_url ?? undefined,
-    },
-    timeoutMs: ctx.config.builds.timeoutSeconds * 1000,
-    unsafeNoSandbox: ctx.config.builds.unsafeNoSandbox,
-    hidePaths: [ctx.config.dataDir],
-    signal,
-    onLine: (line) =>
-      line.stream === "system"
-        ? log.write("building", line.line, true)
-        : log.output("building", line.line),
-  }).catch((error: unknown) => {
-    // A setup problem (bubblewrap missing, …): its message says what to do.
-    throw new StageFailure("building site", error instanceof Error ? error.message : String(error));
-  });
+  const runStep = async (script: string) =>
+    runSandboxed({
+      ...ctx.config.builds.limits,
+      uids: databaseUidAllocator(ctx.db, ctx.now),
+      ...options.sandbox,
+      ...tools.sandbox,
+      command: script,
+      workDir,
+      env: { ...STORE_ENV, ...env },
+      network: site.build_network === 1,
+      netlify: {
+        context,
+        branch: build.branch,
+        commitRef: sha,
+        cachedCommitRef: (await lastBuiltCommit(ctx, build)) ?? undefined,
+        deployId,
+        buildId: build.id,
+        siteId: site.id,
+        siteName: site.name,
+        url: siteUrl(ctx.config, site.name),
+        deployUrl: siteUrl(ctx.config, `${deployId}--${site.name}`),
+        deployPrimeUrl: siteUrl(
+          ctx.config,
+          `${reviewId === null ? branchLabel(build.branch) : previewLabel(reviewId)}--${site.name}`,
+        ),
+        pullRequest: reviewId !== null,
+        repositoryUrl: site.repo_url ?? undefined,
+      },
+      timeoutMs: ctx.config.builds.timeoutSeconds * 1000,
+      unsafeNoSandbox: ctx.config.builds.unsafeNoSandbox,
+      hidePaths: [ctx.config.dataDir],
+      signal,
+      onLine: (line) =>
+        line.stream === "system"
+          ? log.write("building", line.line, true)
+          : log.output("building", line.line),
+    }).catch((error: unknown) => {
+      // A setup problem (bubblewrap missing, …): its message says what to do.
+      throw new StageFailure(
+        "building site",
+        error instanceof Error ? error.message : String(error),
+      );
+    });
+  if (restored.install !== undefined) {
+    await installDependencies(restored.install, (step) => runStep(inBase(step)), log);
+    if (signal.aborted) throw new Error("stopped");
+  }
+  log.write("building", `$ ${command}`);
+  const result = await runStep(inBase(command));
   if (signal.aborted) throw new Error("stopped");
   if (!result.sandboxed) {
     log.write(
@@ -108,6 +130,8 @@ export async function buildSite(
     throw new StageFailure("building site", failure);
   }
   log.write("building", `(build.command completed in ${(result.durationMs / 1000).toFixed(1)}s)`);
+  await saveBuildCache(cache, restored);
+  await removeStoreDir(workDir);
   // The output is stored before the deploy can be published (and the build read as done): a
   // long log's last batches must not trail behind the build's state.
   await log.flush();

@@ -70,7 +70,8 @@ export async function ignoredBecause(
   if (ignoreCommand !== null) {
     say(`Running the ignore command to decide whether to build: ${ignoreCommand}`);
     const exitCode = await runIgnoreCommand(options, args, ignoreCommand, cached, mirrorDir);
-    if (exitCode === 0) return `the ignore command exited with 0 (${cached.slice(0, 12)}..${sha.slice(0, 12)})`;
+    if (exitCode === 0)
+      return `the ignore command exited with 0 (${cached.slice(0, 12)}..${sha.slice(0, 12)})`;
     say(`The ignore command exited with ${exitCode ?? "no code"}: building.`);
     return null;
   }
@@ -116,22 +117,42 @@ async function runIgnoreCommand(
 ): Promise<number | null> {
   const { ctx } = options;
   const { site, sha, log, workDir, signal } = args;
+  const say = (line: string): void => log.write("preparing_repo", line, true);
   const gitDir = join(workDir, HISTORY_DIR);
   const git = (gitArgs: string[]): ReturnType<typeof run> =>
     run("git", [...HARDENING_CONFIG, "-c", "protocol.file.allow=always", ...gitArgs], {
-      env: gitEnvironment(workDir),
+      // Only from the platform's own mirror, on this disk.
+      env: { ...gitEnvironment(workDir), GIT_ALLOW_PROTOCOL: "file" },
       stdio: ["ignore", "ignore", "pipe"],
     });
   try {
-    await git(["init", "--bare", "--quiet", "--", gitDir]);
-    await git([`--git-dir=${gitDir}`, "fetch", "--quiet", "--no-tags", "--", mirrorDir, sha, cached]);
+    for (const step of [["init", "--bare", "--quiet", "--", gitDir]]) {
+      const done = await git(step);
+      if (done.code !== 0)
+        say(`Could not prepare the history for the ignore command: ${done.stderr.trim()}`);
+    }
+    // By refs: upload-pack serves only advertised commits, and both are reachable from them.
+    const fetched = await git([
+      `--git-dir=${gitDir}`,
+      "fetch",
+      "--quiet",
+      "--no-tags",
+      "--",
+      mirrorDir,
+      "+refs/*:refs/mirror/*",
+    ]);
+    if (fetched.code !== 0) {
+      say(`Could not give the ignore command the repository's history: ${fetched.stderr.trim()}`);
+    }
     const policy = ctx.config.builds.toolchain;
     const result = await runSandboxed({
       ...ctx.config.builds.limits,
       uids: databaseUidAllocator(ctx.db, ctx.now),
       ...options.sandbox,
       command:
-        site.base_dir === null ? command : `cd -- ${shellQuote(site.base_dir)} || exit 2\n${command}`,
+        site.base_dir === null
+          ? command
+          : `cd -- ${shellQuote(site.base_dir)} || exit 2\n${command}`,
       workDir,
       env: {
         CACHED_COMMIT_REF: cached,

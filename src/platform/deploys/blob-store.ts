@@ -11,8 +11,9 @@ import { DirSyncer, fsyncEach, syncFileSystem, tempPath } from "./durable-files.
  * and a reader can trust that `get(sha1)` returns exactly the bytes that hash to `sha1`.
  *
  * `BlobStore` is what the deploy pipeline needs; `BlobReader` is the read-only part the edge
- * needs. `LocalBlobStore` keeps blobs on local disk; an S3 implementation (PUT with a
- * checksum header, GET with a Range header, HEAD for `has`/`size`) can take its place.
+ * needs. `LocalBlobStore` keeps blobs on local disk; `S3BlobStore` (`s3-blob-store.ts`,
+ * `SLIPWAY_BLOB_STORE=s3`) keeps them in a bucket. Both pass the contract in
+ * `test/helpers/blob-store-contract.ts`.
  */
 
 /** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
@@ -188,7 +189,8 @@ const SEEN_BLOBS_LIMIT = 200_000;
  * Blobs as files under `<root>/blobs/ab/cdef…` (the first two hex digits name a directory, so
  * no directory grows past 1/256 of the store). Writes go to `<root>/tmp` (same file system),
  * are fsync'd, renamed into place, and the directory is fsync'd; readers never see a partial
- * blob. Paths are built only from validated SHA-1s.
+ * blob. A batch (`PutOptions.batch`) skips the per-blob fsyncs and is synced as a whole by
+ * `flush`. Paths are built only from validated SHA-1s.
  */
 export class LocalBlobStore implements BlobStore {
   private readonly blobsDir: string;

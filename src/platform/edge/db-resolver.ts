@@ -119,6 +119,8 @@ export class DbSiteResolver implements SiteResolver {
         .where("id", "=", label)
         .where("site_id", "=", site.id)
         .where("state", "=", "ready")
+        // Retention let it go: its files may be collected already.
+        .where("expired_at", "is", null)
         .executeTakeFirst();
       if (deploy) return deploy.id;
     }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type UpdateObject } from "kysely";
 import { isUniqueViolation } from "../../lib/database.ts";
+import { isPostgres } from "../../lib/postgres.ts";
 import type { Job, PlatformDatabase } from "../db/schema.ts";
 
 /**
@@ -11,8 +12,8 @@ import type { Job, PlatformDatabase } from "../db/schema.ts";
  * pending or running work a no-op.
  *
  * The SQL is Kysely's portable subset (UPDATE … RETURNING, partial unique indexes, ON CONFLICT
- * DO NOTHING without a target), so the same class runs on Postgres; there the lease query would
- * add `FOR UPDATE SKIP LOCKED`, or a Postgres job-queue library takes this interface's place.
+ * DO NOTHING without a target), so the same class runs on Postgres, where the lease query adds
+ * `FOR UPDATE SKIP LOCKED` (until a Postgres job-queue library takes this interface's place).
  * Nothing here is held in memory between calls: any number of processes can share the table.
  */
 export interface JobQueue {
@@ -141,11 +142,18 @@ function toLeased(row: Job): LeasedJob {
 /** The `jobs` table as a `JobQueue`. `now` is injectable so that tests can move time. */
 export class SqlJobQueue implements JobQueue {
   private readonly listeners = new Set<() => void>();
+  /**
+   * On Postgres, concurrent leases skip the rows another worker is taking (`FOR UPDATE SKIP
+   * LOCKED`) instead of queueing behind its lock; SQLite has one writer and no such clause.
+   */
+  private readonly postgres: boolean;
 
   constructor(
     private readonly db: Kysely<PlatformDatabase>,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.postgres = isPostgres(db as Kysely<unknown>);
+  }
 
   private iso(offsetMs = 0): string {
     return new Date(this.now().getTime() + offsetMs).toISOString();
@@ -220,7 +228,8 @@ export class SqlJobQueue implements JobQueue {
       )
       .orderBy("j.priority", "desc")
       .orderBy("j.id")
-      .limit(1);
+      .limit(1)
+      .$call((query) => (this.postgres ? query.forUpdate().skipLocked() : query));
     try {
       const row = await this.db
         .updateTable("jobs")

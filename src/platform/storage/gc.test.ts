@@ -12,6 +12,7 @@ import { sha1 } from "../../../test/helpers/digests.ts";
 import { edgeGet } from "../../../test/helpers/e2e.ts";
 import { waitUntil } from "../../../test/helpers/wait.ts";
 import { GC_QUEUE } from "./schedule.ts";
+import { backupCommand } from "../../cli/backup.ts";
 import {
   startTestPlatform,
   type Tenant,
@@ -158,6 +159,8 @@ describe("garbage collection and retention", () => {
     const css = await edgeGet(t.url, `${site.body.name}.localhost`, "/shared.css");
     assert.equal(css.body, "shared");
 
+    const permalink = await edgeGet(t.url, `${v1}--${site.body.name}.localhost`, "/");
+    assert.equal(permalink.status, 404, "an expired deploy is not served at its own URL");
     const expired = await t.api<{ expired_at: string | null }>("GET", `/deploys/${v2}`, {
       token: alice.token,
     });
@@ -214,13 +217,25 @@ describe("garbage collection and retention", () => {
     assert.equal(fresh.body, "new during gc");
   });
 
-  it("lets one collection run at a time", async () => {
+  it("lets one collection run at a time, and keeps backups and collections apart", async () => {
+    const backups = await mkdtemp(join(tmpdir(), "slipway-gc-backups-"));
     const first = t.platform.collectGarbage({
       afterMark: async () => {
         await assert.rejects(t.platform.collectGarbage(), /another garbage collection/);
+        // A backup copies the database, then the files: no blob may go in between.
+        const refused = await backupCommand([join(backups, "refused.tar")], {
+          SLIPWAY_DATA_DIR: root,
+        });
+        assert.equal(refused, 1);
       },
     });
     await first;
+    const file = join(backups, "backup.tar");
+    assert.equal(await backupCommand([file], { SLIPWAY_DATA_DIR: root }), 0);
+    await rm(backups, { recursive: true });
+    // The backup gave the lease back, and its copy does not keep it.
+    const after = await t.platform.collectGarbage({ dryRun: false });
+    assert.equal(after.dryRun, false);
   });
 
   it("runs from the command line, while the platform runs: slipway gc --dry-run, slipway gc", async () => {

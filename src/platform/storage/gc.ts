@@ -16,9 +16,9 @@ import { acquireGcLock, releaseGcLock } from "./gc-lock.ts";
  * The blob garbage collector: retention first (`retention.ts`), then mark every blob that a
  * deploy can still be served or restored from — every manifest of a deploy that has not
  * expired (ready, published, locked, and those still building or finishing) and every
- * in-flight declaration (a digest deploy's `deploy_files`, functions' zips) — and sweep the
- * blobs nothing marks whose mtime is older than the grace period. Why a blob written or relied
- * on during a run survives is argued in `deploys/collectable-blobs.ts`. Leftovers go too:
+ * in-flight declaration (a digest deploy's `deploy_files`, functions' zips), and every build
+ * cache entry's tar — and sweep the blobs nothing marks whose mtime is older than the grace
+ * period. Why a blob written or relied on during a run survives is argued in `deploys/collectable-blobs.ts`. Leftovers go too:
  * spooled uploads, the store's temp files and the work directories of builds no longer running,
  * once older than the grace.
  */
@@ -137,6 +137,9 @@ async function markLiveBlobs(
     .where("d.expired_at", "is", null)
     .execute();
   for (const row of functions) if (row.blob_sha1 !== null) marked.add(row.blob_sha1);
+  // Build caches (`builds/cache/`) keep their blobs while their entry exists; evicted, they go.
+  const caches = await ctx.db.selectFrom("build_cache_entries").select("blob_sha1").execute();
+  for (const row of caches) marked.add(row.blob_sha1);
   const deploys = await ctx.db
     .selectFrom("deploys")
     .select("id")

@@ -14,6 +14,7 @@ import {
   BuildLogQuery,
   BuildLogStreamQuery,
   BuildParams,
+  CreateBuildBody,
   CreateBuildQuery,
   ListBuildsQuery,
 } from "./schema.ts";
@@ -42,7 +43,13 @@ export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
   // Netlify's createSiteBuild: a manual build of a branch (default: the production branch).
   app.post(
     "/sites/:site_id/builds",
-    { schema: { params: SiteParams, querystring: CreateBuildQuery } },
+    {
+      schema: { params: SiteParams, querystring: CreateBuildQuery, body: CreateBuildBody },
+      // Netlify's clients post without a body as often as with one.
+      preValidation: async (request: FastifyRequest) => {
+        request.body ??= {};
+      },
+    },
     async (request) => {
       const actor = requireActor(request);
       const site = await findSite(ctx, actor, request.params.site_id, "update");
@@ -53,14 +60,13 @@ export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
           "the site is not linked to a repository, so there is nothing to build; link one with PATCH /api/v1/sites/:site_id and a repo object",
         );
       }
+      const clearCache = request.body.clear_cache ?? request.query.clear_cache;
       const { build, coalescedWith } = await requestBuild(ctx, {
         siteId: site.id,
         branch: request.query.branch ?? repo.branch,
         trigger: "manual",
         ...(request.query.title !== undefined ? { title: request.query.title } : {}),
-        ...(request.query.clear_cache !== undefined
-          ? { clearCache: request.query.clear_cache }
-          : {}),
+        ...(clearCache !== undefined ? { clearCache } : {}),
       });
       request.log.info({ siteId: site.id, buildId: build.id, coalescedWith }, "manual build");
       return presentBuild(build);

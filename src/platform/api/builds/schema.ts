@@ -20,6 +20,13 @@ export const CreateBuildQuery = Type.Object({
 });
 export type CreateBuildQuery = Static<typeof CreateBuildQuery>;
 
+/** Netlify's createSiteBuild body (`netlify-cli` sends `clear_cache` here; the query works too). */
+export const CreateBuildBody = Type.Object({
+  clear_cache: Type.Optional(Type.Boolean()),
+  image: Type.Optional(Type.String({ maxLength: 255 })),
+});
+export type CreateBuildBody = Static<typeof CreateBuildBody>;
+
 /**
  * Slipway's log API: lines after `since` (a `seq`), at most `limit` (default: the rest of the
  * log), as a JSON array or NDJSON.

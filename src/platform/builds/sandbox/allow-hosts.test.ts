@@ -99,8 +99,7 @@ describe("installing from the configured registry", { skip }, () => {
     );
   });
 
-  const registry = (): string =>
-    process.env.npm_config_registry ?? "https://registry.npmjs.org/";
+  const registry = (): string => process.env.npm_config_registry ?? "https://registry.npmjs.org/";
   const install = "npm install --no-audit --no-fund --fetch-retries=0 is-number@7.0.0";
 
   it("installs a package with the registry's host in SLIPWAY_BUILD_ALLOW_HOSTS", async (t) => {
@@ -172,7 +171,12 @@ describe("SLIPWAY_BUILD_ALLOW_HOSTS entries", () => {
       parseRefusals({
         nftables: [
           { set: { name: "refused_private_ipv4", elem: [{ concat: ["10.1.2.3", 443] }] } },
-          { set: { name: "refused_reserved_ipv6", elem: [{ elem: { val: { concat: ["ff02::1", 53] } } }] } },
+          {
+            set: {
+              name: "refused_reserved_ipv6",
+              elem: [{ elem: { val: { concat: ["ff02::1", 53] } } }],
+            },
+          },
           { set: { name: "private_ipv4", elem: ["10.0.0.0"] } },
         ],
       }),

@@ -124,7 +124,10 @@ describe("buildFirewallRuleset", () => {
     const order = ["@platform_ipv4", "@metadata_ipv4", "@allowed_ipv4", "@private_ipv4"].map(
       (name) => ruleset.indexOf(`ip daddr ${name}`),
     );
-    assert.deepEqual([...order].sort((a, b) => a - b), order);
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+    );
     assert.ok(!order.includes(-1), ruleset);
   });
 

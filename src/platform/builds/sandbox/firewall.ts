@@ -22,7 +22,12 @@ export const SLIRP_DNS = "10.0.2.3";
  */
 export type RefusalRule = "platform" | "metadata" | "private" | "reserved";
 
-export const REFUSAL_RULES: readonly RefusalRule[] = ["platform", "metadata", "private", "reserved"];
+export const REFUSAL_RULES: readonly RefusalRule[] = [
+  "platform",
+  "metadata",
+  "private",
+  "reserved",
+];
 
 /** Each rule in the words of the build's log. */
 export const REFUSAL_WORDS: Record<RefusalRule, string> = {

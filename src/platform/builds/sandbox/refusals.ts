@@ -87,7 +87,9 @@ const REFUSALS_SHOWN = 10;
 export function refusalLines(refusals: readonly Refusal[]): string[] {
   const lines = refusals.slice(0, REFUSALS_SHOWN).map(describeRefusal);
   if (refusals.length > REFUSALS_SHOWN) {
-    lines.push(`The build's firewall refused ${refusals.length - REFUSALS_SHOWN} more destination(s).`);
+    lines.push(
+      `The build's firewall refused ${refusals.length - REFUSALS_SHOWN} more destination(s).`,
+    );
   }
   return lines;
 }

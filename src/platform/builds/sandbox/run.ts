@@ -175,7 +175,8 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
   const bwrap = await findBwrap(options.bwrapPath);
   const tools = await findTools(["prlimit", "setpriv"]);
   const network = options.network === false ? undefined : await findNetworkTools(options);
-  const allowed = network === undefined ? undefined : await resolveAllowHosts(options.allowHosts ?? []);
+  const allowed =
+    network === undefined ? undefined : await resolveAllowHosts(options.allowHosts ?? []);
   for (const line of allowed?.notes ?? []) {
     options.onLine?.({ time: Date.now(), stream: "system", line });
   }
