@@ -1,6 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import { join } from "node:path";
 import { readOrCreateSecretFile } from "../../lib/files.ts";
+import { recordAudit } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import type { User } from "../db/schema.ts";
 import { invalidField, notFound } from "../errors.ts";
@@ -113,6 +114,13 @@ export async function setPassword(
     if (options.keepSessionId !== undefined)
       ending = ending.where("id", "!=", options.keepSessionId);
     await ending.execute();
+    await recordAudit(trx, {
+      action: "user.set_password",
+      accountId: null,
+      userId,
+      target: { type: "user", id: userId },
+      fields: ["password"],
+    });
   });
 }
 
