@@ -41,6 +41,11 @@ for module in "${!python_needs[@]}"; do
     missing+=("${python_needs[$module]}")
   fi
 done
+# the platform on PostgreSQL (test/helpers/postgres.ts): Debian keeps initdb and pg_ctl out of
+# PATH, in /usr/lib/postgresql/<version>/bin
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  missing+=(postgresql)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -228,11 +228,11 @@ describe("loadConfig", () => {
         { SLIPWAY_BUILD_ALLOW_HOSTS: "10.1.0.0/16 169.254.169.254" },
         /SLIPWAY_BUILD_ALLOW_HOSTS: 169\.254\.169\.254 is a cloud metadata \/ link-local range, which builds never reach, whatever is listed/,
       ],
+      [{ SLIPWAY_BUILD_ALLOW_HOSTS: "127.0.0.1" }, /127\.0\.0\.1 is the platform's own address/],
       [
-        { SLIPWAY_BUILD_ALLOW_HOSTS: "127.0.0.1" },
-        /127\.0\.0\.1 is the platform's own address/,
+        { SLIPWAY_BUILD_NPM_REGISTRY: "ftp://mirror" },
+        /SLIPWAY_BUILD_NPM_REGISTRY must be an http/,
       ],
-      [{ SLIPWAY_BUILD_NPM_REGISTRY: "ftp://mirror" }, /SLIPWAY_BUILD_NPM_REGISTRY must be an http/],
     ];
     for (const [env, message] of bad) {
       assert.throws(

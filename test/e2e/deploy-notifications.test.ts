@@ -23,6 +23,7 @@ import {
   type SiteBody,
 } from "../helpers/sites.ts";
 import { poll } from "../helpers/wait.ts";
+import { slackEscape } from "../../src/platform/notifications/deliver.ts";
 
 /**
  * Deploy notifications end to end: a real build on the forge's repository notifies a receiver
@@ -307,5 +308,65 @@ describe("deploy notifications", { skip: sandboxSkip }, () => {
     assert.deepEqual(await deliveries(unrelated), [], "a hook of another event stays quiet");
     // Secrets stay out of the platform's log.
     assert.ok(!platform.logs.some((line) => line.includes(SECRET)));
+  });
+
+  it("notifies a failed build and a lock and unlock of its deploy", async () => {
+    const url = `http://127.0.0.1:${receiverPort}`;
+    await createHook("url", "deploy_failed", { url: `${url}/failed-build` });
+    await createHook("slack", "deploy_failed", { url: `${url}/slack-failed` });
+    const locked = await createHook("url", "deploy_locked", { url: `${url}/locked` });
+    await createHook("url", "deploy_unlocked", { url: `${url}/unlocked` });
+
+    const changed = await platform.api("PATCH", `/sites/${site.id}`, {
+      token: alice.token,
+      body: { repo: { cmd: "exit 3" } },
+    });
+    assert.equal(changed.status, 200, changed.text);
+    const started = await platform.api<BuildBody>("POST", `/sites/${site.id}/builds`, {
+      token: alice.token,
+    });
+    assert.equal(started.status, 200, started.text);
+    const build = await waitForBuild(platform, started.body.id, alice.token);
+    assert.equal(build.state, "error");
+
+    const failed = await poll(
+      async () => received.find((call) => call.path === "/failed-build"),
+      "the failed deploy's notification",
+    );
+    const deploy = JSON.parse(failed.body) as { id: string; state: string; error_message: string };
+    assert.equal(deploy.id, build.deploy_id);
+    assert.equal(deploy.state, "error");
+    assert.ok(deploy.error_message.length > 0);
+    const slackFailed = await poll(
+      async () => received.find((call) => call.path === "/slack-failed"),
+      "the Slack message of the failure",
+    );
+    const { text } = JSON.parse(slackFailed.body) as { text: string };
+    assert.match(text, /^Deploy failed for \*notified\* \(production, main@[0-9a-f]{7}\)/);
+    // The reason's first line follows (escaped for Slack: slackText's own test).
+    assert.equal(text.split("\n")[1], slackEscape(deploy.error_message.split("\n")[0]!));
+
+    for (const action of ["lock", "unlock"]) {
+      const res = await platform.api("POST", `/deploys/${site.deploy_id}/${action}`, {
+        token: alice.token,
+      });
+      assert.equal(res.status, 200, res.text);
+    }
+    const lockCalls = await poll(async () => {
+      const calls = received.filter((c) => c.path === "/locked" || c.path === "/unlocked");
+      return calls.length >= 2 ? calls : undefined;
+    }, "the lock and unlock notifications");
+    const lockedStates = Object.fromEntries(
+      lockCalls.map((c) => [c.path, (JSON.parse(c.body) as { locked: boolean }).locked]),
+    );
+    assert.deepEqual(lockedStates, { "/locked": true, "/unlocked": false });
+    const lockLog = await poll(async () => {
+      const entries = await deliveries(locked);
+      return entries.length > 0 ? entries : undefined;
+    }, "the lock's recorded delivery");
+    assert.deepEqual(
+      lockLog.map((d) => [d.event, d.outcome]),
+      [["deploy_locked", "delivered"]],
+    );
   });
 });

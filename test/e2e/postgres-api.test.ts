@@ -9,6 +9,7 @@ import { SqlJobQueue } from "../../src/platform/jobs/queue.ts";
 import { startTestPlatform, type Tenant, type TestPlatform } from "../helpers/platform.ts";
 import { missingPostgres, startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
 import { createSite } from "../helpers/sites.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 /**
  * The platform's state on PostgreSQL (`SLIPWAY_DATABASE_URL`, docs/scale-out.md): what differs
@@ -41,21 +42,44 @@ describe("the platform on PostgreSQL", { skip }, () => {
     }
   });
 
-  it("gives concurrent leases distinct jobs instead of making them wait on each other", async () => {
+  it("leases past a job another worker is taking instead of waiting for its lock", async () => {
     const db = openPostgres<PlatformDatabase>(await cluster.createDatabase());
     try {
       await migrate(db, platformMigrations);
       const queue = new SqlJobQueue(db);
-      for (let n = 0; n < 6; n += 1) await queue.enqueue({ queue: "q", payload: { n } });
-      const leased = await Promise.all(
-        Array.from({ length: 6 }, (_, n) => queue.lease(`worker-${n}`, ["q"], 60_000)),
-      );
-      const ids = leased.map((job) => job?.id);
-      assert.ok(
-        ids.every((id) => typeof id === "number"),
-        `every lease got a job: ${JSON.stringify(ids)}`,
-      );
-      assert.equal(new Set(ids).size, 6, "no job was leased twice");
+      const first = await queue.enqueue({ queue: "q", payload: { n: 1 } });
+      const second = await queue.enqueue({ queue: "q", payload: { n: 2 } });
+      // Another worker's lease in flight: the first job's row is locked until it commits.
+      let commit = (): void => undefined;
+      const committed = new Promise<void>((resolve) => (commit = resolve));
+      let locked = (): void => undefined;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const other = db.transaction().execute(async (trx) => {
+        await sql`select id from jobs where id = ${first.id} for update`.execute(trx);
+        locked();
+        await committed;
+      });
+      await isLocked;
+      // Whichever comes first: the lease, or the lease queueing behind the lock (what it did
+      // before SKIP LOCKED); either way the other transaction then ends.
+      const lease = queue.lease("worker-b", ["q"], 60_000);
+      let leased = false;
+      const blocked = waitUntil(async () => {
+        if (leased) return { blocked: false };
+        const waiting = await sql<{ n: number }>`
+          select count(*) as n from pg_stat_activity
+          where wait_event_type = 'Lock' and datname = current_database()`.execute(db);
+        return (waiting.rows[0]?.n ?? 0) > 0 && { blocked: true };
+      }, "a lease waiting on a lock");
+      const outcome = await Promise.race([
+        lease.then((job) => ((leased = true), { job })),
+        blocked.then((state) => (state.blocked ? state : blocked)),
+      ]);
+      commit();
+      await other;
+      await Promise.all([lease, blocked]);
+      assert.ok("job" in outcome, "the lease queued behind the other worker's lock");
+      assert.equal(outcome.job?.id, second.id);
     } finally {
       await db.destroy();
     }

@@ -20,7 +20,7 @@ import { poll } from "./wait.ts";
 export interface WorkingCopy {
   dir: string;
   /** Writes files (path → content), commits them, and returns the new commit id. */
-  commit(files: Record<string, string>, message?: string): Promise<string>;
+  commit(files: Record<string, string | Uint8Array>, message?: string): Promise<string>;
   /**
    * `git push` of a local branch to the project over HTTP with the token (to several remote
    * branches at once, in one push, when given a list).
@@ -134,7 +134,7 @@ export async function createPushedProject(
   forge: TestForge,
   username: string,
   path: string,
-  files: Record<string, string>,
+  files: Record<string, string | Uint8Array>,
 ): Promise<PushedProject> {
   const owner = await forge.createUser(username);
   const project = await forge.createProject(owner, path);

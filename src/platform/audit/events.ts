@@ -53,10 +53,11 @@ export async function listAuditEvents(
     const pattern = likeLiteral(word);
     query = query.where((eb) =>
       eb.or([
-        eb(sql`action`, "like", sql`${pattern} escape '\\'`),
-        eb(sql`coalesce(actor_name, '')`, "like", sql`${pattern} escape '\\'`),
-        eb(sql`coalesce(actor_email, '')`, "like", sql`${pattern} escape '\\'`),
-        eb(sql`coalesce(target_name, '')`, "like", sql`${pattern} escape '\\'`),
+        // lower() on both sides: SQLite's LIKE ignores (ASCII) case, Postgres's does not.
+        eb(sql`lower(action)`, "like", sql`lower(${pattern}) escape '\\'`),
+        eb(sql`lower(coalesce(actor_name, ''))`, "like", sql`lower(${pattern}) escape '\\'`),
+        eb(sql`lower(coalesce(actor_email, ''))`, "like", sql`lower(${pattern}) escape '\\'`),
+        eb(sql`lower(coalesce(target_name, ''))`, "like", sql`lower(${pattern}) escape '\\'`),
       ]),
     );
   }

@@ -105,10 +105,10 @@ export class CollectableBlobStore implements BlobStore {
   }
 
   async missing(sha1s: Iterable<string>): Promise<string[]> {
-    const present = new Set(await this.checked(sha1s));
-    const out: string[] = [];
-    for (const sha1 of new Set(sha1s)) if (!present.has(sha1)) out.push(sha1);
-    return out;
+    // Read once: `sha1s` may be a one-shot iterator (a generator, a Map's keys).
+    const list = [...new Set(sha1s)];
+    const present = new Set(await this.checked(list));
+    return list.filter((sha1) => !present.has(sha1));
   }
 
   async sizes(sha1s: Iterable<string>): Promise<Map<string, number>> {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { pipeline, Readable, Transform } from "node:stream";
+import { pipeline, Transform, type Readable } from "node:stream";
 import {
   CopyObjectCommand,
   DeleteObjectCommand,

@@ -17,6 +17,9 @@ export function createS3Client(config: S3BlobStoreConfig): S3Client {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: 3,
+    // The SDK waits forever by default: a stalled server must fail a deploy or a cold read, not
+    // hang it (the timeout is of a silent socket, so long transfers are fine).
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
   });
 }
 

@@ -194,7 +194,7 @@ function describe(deploy: PresentedDeploy): string {
 }
 
 /** Slack's mrkdwn reserves `&`, `<` and `>`. */
-const slackEscape = (text: string): string =>
+export const slackEscape = (text: string): string =>
   text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 export function slackText(event: DeployEvent, deploy: PresentedDeploy, page: string): string {

@@ -3,6 +3,7 @@ import { refusalForHost } from "../../lib/net-guard.ts";
 import { hasControlCharacters } from "../../lib/text.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { authorize, type Ability } from "../accounts/policies.ts";
+import { recordAudit, type AuditEventInput } from "../audit/record.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
 import { invalidField, notFound } from "../errors.ts";
 import { isAllowedHost } from "../repos/host-guard.ts";
@@ -163,8 +164,26 @@ export async function createHook(
     created_at: now,
     updated_at: now,
   };
-  await notificationDb(ctx.db).insertInto("notification_hooks").values(hook).execute();
+  await ctx.db.transaction().execute(async (trx) => {
+    await notificationDb(trx).insertInto("notification_hooks").values(hook).execute();
+    await recordAudit(trx, hookAudit("create", site, hook, ["type", "event", "data", "disabled"]));
+  });
   return hook;
+}
+
+/** The audit event of a change: the names of the fields it touched, never their values. */
+function hookAudit(
+  verb: "create" | "update" | "delete",
+  site: { account_id: string; name: string },
+  hook: NotificationHook,
+  fields: readonly string[],
+): AuditEventInput {
+  return {
+    action: `notification_hook.${verb}`,
+    accountId: site.account_id,
+    target: { type: "notification_hook", id: hook.id, name: site.name },
+    fields,
+  };
 }
 
 /** The hook, when the actor may `ability` its site; anything else is a 404. */
@@ -174,17 +193,27 @@ export async function findHook(
   hookId: string,
   ability: Ability = "read",
 ): Promise<NotificationHook> {
+  return (await findHookAndSite(ctx, actor, hookId, ability)).hook;
+}
+
+async function findHookAndSite(
+  ctx: PlatformContext,
+  actor: Actor,
+  hookId: string,
+  ability: Ability,
+): Promise<{ hook: NotificationHook; site: { account_id: string; name: string } }> {
   const row = await notificationDb(ctx.db)
     .selectFrom("notification_hooks")
     .innerJoin("sites", "sites.id", "notification_hooks.site_id")
     .selectAll("notification_hooks")
-    .select("sites.account_id")
+    .select(["sites.account_id", "sites.name as site_name"])
     .where("notification_hooks.id", "=", hookId.toLowerCase())
     .executeTakeFirst();
   if (!row) throw notFound("Hook");
-  const { account_id: accountId, ...hook } = row;
-  authorize(actor, ability, { account_id: accountId }, "Hook");
-  return hook;
+  const { account_id: accountId, site_name: name, ...hook } = row;
+  const site = { account_id: accountId, name };
+  authorize(actor, ability, site, "Hook");
+  return { hook, site };
 }
 
 /**
@@ -198,7 +227,7 @@ export async function updateHook(
   hookId: string,
   input: HookInput,
 ): Promise<NotificationHook> {
-  const hook = await findHook(ctx, actor, hookId, "update");
+  const { hook, site } = await findHookAndSite(ctx, actor, hookId, "update");
   const type = input.type === undefined ? checkType(hook.type) : checkType(input.type);
   const event = input.event === undefined ? hook.event : checkEvent(input.event);
   let sealed = hook.data_sealed;
@@ -211,12 +240,21 @@ export async function updateHook(
     sealed = ctx.secrets.seal(JSON.stringify(checkData(ctx, type, merged)), dataContext(hook.id));
   }
   const disabled = input.disabled === undefined ? hook.disabled : input.disabled ? 1 : 0;
-  return notificationDb(ctx.db)
-    .updateTable("notification_hooks")
-    .set({ type, event, data_sealed: sealed, disabled, updated_at: isoNow(ctx) })
-    .where("id", "=", hook.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const fields = [
+    ...(type !== hook.type ? ["type"] : []),
+    ...(event !== hook.event ? ["event"] : []),
+    ...(sealed !== hook.data_sealed ? ["data"] : []),
+    ...(disabled !== hook.disabled ? ["disabled"] : []),
+  ];
+  return ctx.db.transaction().execute(async (trx) => {
+    if (fields.length > 0) await recordAudit(trx, hookAudit("update", site, hook, fields));
+    return notificationDb(trx)
+      .updateTable("notification_hooks")
+      .set({ type, event, data_sealed: sealed, disabled, updated_at: isoNow(ctx) })
+      .where("id", "=", hook.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
 }
 
 export async function deleteHook(
@@ -224,8 +262,11 @@ export async function deleteHook(
   actor: Actor,
   hookId: string,
 ): Promise<void> {
-  const hook = await findHook(ctx, actor, hookId, "update");
-  await notificationDb(ctx.db).deleteFrom("notification_hooks").where("id", "=", hook.id).execute();
+  const { hook, site } = await findHookAndSite(ctx, actor, hookId, "update");
+  await ctx.db.transaction().execute(async (trx) => {
+    await notificationDb(trx).deleteFrom("notification_hooks").where("id", "=", hook.id).execute();
+    await recordAudit(trx, hookAudit("delete", site, hook, []));
+  });
 }
 
 /** A hook's delivery log, newest first (the last `DELIVERIES_KEPT`). */

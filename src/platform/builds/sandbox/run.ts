@@ -177,9 +177,7 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
   const network = options.network === false ? undefined : await findNetworkTools(options);
   const allowed =
     network === undefined ? undefined : await resolveAllowHosts(options.allowHosts ?? []);
-  for (const line of allowed?.notes ?? []) {
-    options.onLine?.({ time: Date.now(), stream: "system", line });
-  }
+  for (const line of allowed?.notes ?? []) note(options, line);
   const asRoot = process.getuid?.() === 0;
   const uids = options.uids ?? processUidAllocator;
   let buildUid: number | undefined;
@@ -245,9 +243,12 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
 
 /** The fallback's warning, first in the build's log. */
 function announce(options: SandboxOptions, confinement: Confinement): void {
-  if (confinement.warning === undefined) return;
+  if (confinement.warning !== undefined) note(options, confinement.warning);
+}
+
+function note(options: SandboxOptions, line: string): void {
   try {
-    options.onLine?.({ time: Date.now(), stream: "system", line: confinement.warning });
+    options.onLine?.({ time: Date.now(), stream: "system", line });
   } catch {
     /* a failing log sink must not break the build */
   }
