@@ -4,7 +4,18 @@ import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".slipway/", "coverage/", "web/dist/", "dist/", "**/*.d.ts"] },
+  {
+    ignores: [
+      "node_modules/",
+      ".slipway/",
+      "coverage/",
+      "web/dist/",
+      "dist/",
+      "**/*.d.ts",
+      // Sites the tests build: their own projects (CommonJS scripts, JSX), not Slipway's code.
+      "test/fixtures/sites/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -15,6 +15,7 @@ import { gitTransfer } from "./git-transfer.ts";
 import { https } from "./https.ts";
 import { metricsBench } from "./metrics.ts";
 import { pushToLive } from "./push-to-live.ts";
+import { pushToLiveCache } from "./push-to-live-cache.ts";
 import { redeploy } from "./redeploy.ts";
 import { webhookIntake } from "./webhook-intake.ts";
 import { sqliteSync } from "./sqlite-sync.ts";
@@ -27,6 +28,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   https,
   metricsBench,
   pushToLive,
+  pushToLiveCache,
   redeploy,
   webhookIntake,
   deployBench,

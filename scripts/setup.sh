@@ -22,6 +22,8 @@ declare -A needs=(
   [chromium]=chromium
   # the edge and HTTPS benchmarks' load generator (bench/edge.ts, bench/https.ts)
   [wrk]=wrk
+  # the Hugo fixture site built by test/e2e/real-sites.test.ts
+  [hugo]=hugo
 )
 
 # python module (for the system python, /usr/bin/python3) → Debian package that provides it

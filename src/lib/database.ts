@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import {
@@ -11,6 +12,8 @@ import {
   type Transaction,
 } from "kysely";
 import { isPostgres, openPostgres, withMigrationLock } from "./postgres.ts";
+import { GroupSync } from "./group-sync.ts";
+import { cachingStatements } from "./sqlite-statements.ts";
 
 /**
  * Opens a service's database: PostgreSQL when `url` (`postgres://…`) is given, else the
@@ -39,7 +42,37 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
   database.pragma("synchronous = NORMAL");
   database.pragma("foreign_keys = ON");
   database.pragma("busy_timeout = 5000");
-  return new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Schema>({
+    dialect: new SqliteDialect({ database: cachingStatements(database) }),
+  });
+  if (path !== ":memory:") walSyncs.set(db, new GroupSync(() => syncWal(path)));
+  return db;
+}
+
+const walSyncs = new WeakMap<object, GroupSync>();
+
+/**
+ * Makes every commit made so far on `db` durable, the way `synchronous = FULL` would have at
+ * each commit, but shared: concurrent acknowledgements (webhook deliveries) commit at NORMAL,
+ * then wait here for one `fsync` of the WAL that covers all of them (group commit), off the
+ * event loop. Commits a checkpoint already moved out of the WAL were synced by the checkpoint.
+ * Postgres (and an in-memory database) has nothing to do.
+ */
+export function commitsDurable<Schema>(db: Kysely<Schema>): Promise<void> {
+  return walSyncs.get(db)?.sync() ?? Promise.resolve();
+}
+
+async function syncWal(path: string): Promise<void> {
+  const file = await open(`${path}-wal`, "r").catch((error: NodeJS.ErrnoException) => {
+    // No WAL (the last connection checkpointed and removed it): the commits are in the file.
+    if (error.code === "ENOENT") return open(path, "r");
+    throw error;
+  });
+  try {
+    await file.sync();
+  } finally {
+    await file.close();
+  }
 }
 
 /**

@@ -48,6 +48,14 @@ export function blobStoreContract(name: string, open: () => Promise<ContractStor
       assert.deepEqual(await store.get(id), data);
     });
 
+    it("stores an empty file, from a buffer or from a stream", async () => {
+      const id = sha1("");
+      assert.deepEqual(await store.put(id, Readable.from([])), { written: true, size: 0 });
+      assert.deepEqual(await store.get(id), Buffer.alloc(0));
+      assert.equal(await store.size(id), 0);
+      assert.deepEqual(await store.put(id, Buffer.alloc(0)), { written: false, size: 0 });
+    });
+
     it("writes an existing blob only once", async () => {
       const data = Buffer.from("same bytes");
       const id = sha1(data);
@@ -149,6 +157,19 @@ export function blobStoreContract(name: string, open: () => Promise<ContractStor
       assert.deepEqual(await store.missing([a, present, b, a, present]), [a, b]);
       const many = Array.from({ length: 1000 }, (_, i) => sha1(`absent ${i}`));
       assert.deepEqual(await store.missing([present, ...many]), many);
+    });
+
+    it("reads a one-shot iterator of digests (a Map's keys) as it reads an array", async () => {
+      const held = Buffer.from("held, asked for through an iterator");
+      await store.put(sha1(held), held);
+      const absent = sha1("absent, asked for through an iterator");
+      const oneShot = () =>
+        new Map([
+          [sha1(held), 1],
+          [absent, 2],
+        ]).keys();
+      assert.deepEqual(await store.missing(oneShot()), [absent]);
+      assert.deepEqual([...(await store.sizes(oneShot()))], [[sha1(held), held.length]]);
     });
 
     it("gives the sizes of the stored blobs of a batch and leaves the absent ones out", async () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { request } from "node:http";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { PlatformConfig } from "../../src/config.ts";
 import { runChecked } from "../../src/lib/run.ts";
 import { startTestForge, type TestForge, type TestProject, type TestUser } from "./forge.ts";
@@ -92,6 +92,8 @@ export async function startForgeAndPlatform(
   options: {
     forgeApi?: boolean;
     buildWorkers?: number;
+    /** Build settings over the test defaults (a longer timeout, the build network's allowlist). */
+    builds?: Partial<PlatformConfig["builds"]>;
     /** Both servers' `/metrics` (token, own address); default: none. */
     metrics?: PlatformConfig["metrics"];
   } = {},
@@ -108,6 +110,7 @@ export async function startForgeAndPlatform(
         builds: {
           ...TEST_BUILD_POLICY,
           workers: options.buildWorkers ?? TEST_BUILD_POLICY.workers,
+          ...options.builds,
         },
         ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       },
@@ -117,6 +120,32 @@ export async function startForgeAndPlatform(
     await forge.stop();
     throw error;
   }
+}
+
+/**
+ * A site under `test/fixtures/sites/<name>/`, as files to push: every file but the top-level
+ * directories its `.gitignore` names (`node_modules/`, build output left by a run by hand).
+ */
+export async function fixtureSiteFiles(name: string): Promise<Record<string, Uint8Array>> {
+  const root = join(import.meta.dirname, "..", "fixtures", "sites", name);
+  const gitignore = await readFile(join(root, ".gitignore"), "utf8").catch(() => "");
+  const ignored = new Set(
+    gitignore
+      .split("\n")
+      .filter((line) => line.endsWith("/"))
+      .map((line) => line.slice(0, -1)),
+  );
+  const files: Record<string, Uint8Array> = {};
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (dir === root && ignored.has(entry.name)) continue;
+      if (entry.isDirectory()) await walk(path);
+      else files[relative(root, path)] = await readFile(path);
+    }
+  };
+  await walk(root);
+  return files;
 }
 
 /** The usual build script of these stories: publish `index.html` from `dist/`. */

@@ -73,7 +73,12 @@ export async function createDeployKey(
 }
 
 /** Polls the build until it is done (whatever its state), and returns it. */
-export function waitForBuild(t: TestPlatform, id: string, token?: string): Promise<BuildBody> {
+export function waitForBuild(
+  t: TestPlatform,
+  id: string,
+  token?: string,
+  timeoutMs = 60_000,
+): Promise<BuildBody> {
   return poll(
     async () => {
       const build = await t.api<BuildBody>("GET", `/builds/${id}`, { token });
@@ -81,7 +86,7 @@ export function waitForBuild(t: TestPlatform, id: string, token?: string): Promi
       return build.body.done ? build.body : undefined;
     },
     `build ${id} to finish`,
-    60_000,
+    timeoutMs,
   );
 }
 

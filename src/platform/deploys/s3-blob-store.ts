@@ -96,8 +96,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   async missing(sha1s: Iterable<string>): Promise<string[]> {
-    const sizes = await this.sizes(sha1s);
-    return [...new Set(sha1s)].filter((sha1) => !sizes.has(sha1));
+    // Read once: `sha1s` may be a one-shot iterator (a generator, a Map's keys).
+    const unique = [...new Set(sha1s)];
+    const sizes = await this.sizes(unique);
+    return unique.filter((sha1) => !sizes.has(sha1));
   }
 
   async sizes(sha1s: Iterable<string>): Promise<Map<string, number>> {
@@ -246,9 +248,11 @@ export class S3BlobStore implements BlobStore {
     try {
       await upload.done();
     } catch (error) {
+      if (Buffer.isBuffer(body)) throw error;
+      // A failed request leaves the rest of the body unread: drop it (and the upload's source).
+      body.destroy();
       // The SDK reports a failed body as its own error: the verifier's says why.
-      if (!Buffer.isBuffer(body) && body.failure !== undefined) throw body.failure;
-      throw error;
+      throw body.failure ?? error;
     }
   }
 

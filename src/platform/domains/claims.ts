@@ -160,11 +160,15 @@ export async function syncDomainClaims(
 ): Promise<void> {
   const names = wantedNames(readDomainSettings(site));
   const now = isoNow(ctx);
-  const existing = await trx
-    .selectFrom("site_domains")
-    .select(["domain", "site_id", "kind"])
-    .where("domain", "in", names.length === 0 ? ["\u0000"] : names.map((n) => n.domain))
-    .execute();
+  // No query for no names (`in ()` is no SQL, and Postgres text cannot hold a NUL sentinel).
+  const existing =
+    names.length === 0
+      ? []
+      : await trx
+          .selectFrom("site_domains")
+          .select(["domain", "site_id", "kind"])
+          .where("domain", "in", names.map((n) => n.domain))
+          .execute();
   const holders = new Map(existing.map((row) => [row.domain, row.site_id]));
   const claimable: WantedName[] = [];
   for (const name of names) {

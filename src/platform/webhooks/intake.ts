@@ -1,4 +1,4 @@
-import { isUniqueViolation } from "../../lib/database.ts";
+import { commitsDurable, isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
 import { requestBuild } from "../builds/service.ts";
 import type { PlatformContext } from "../context.ts";
@@ -477,8 +477,8 @@ async function findBuiltDelivery(
 }
 
 /**
- * Records the delivery, then describes it: a success, or a refusal (status >= 400) whose
- * message adds `hint`, what to change at the provider (see `answer`).
+ * Records the delivery (durably, for a success), then describes it: a success, or a refusal
+ * (status >= 400) whose message adds `hint`, what to change at the provider (see `answer`).
  */
 async function finish(
   ctx: PlatformContext,
@@ -489,6 +489,9 @@ async function finish(
   deployId?: string,
 ): Promise<DeliveryResponse> {
   const row = await recordDelivery(ctx, site.id, id, draft);
+  // A 2xx tells the provider not to send it again: the build it queued and this record must
+  // survive a power cut first (one shared WAL sync for the deliveries committed meanwhile).
+  if (row.status_code < 400) await commitsDurable(ctx.db);
   ctx.log.info(
     {
       siteId: site.id,

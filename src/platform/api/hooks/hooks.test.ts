@@ -161,6 +161,31 @@ describe("deploy notification hooks (/api/v1/hooks)", () => {
     assert.equal(deleted.status, 204);
     assertSpecResponse("deleteHook", 204, deleted.text);
     assert.equal((await t.api("GET", `/hooks/${slack.id}`, { token: alice.token })).status, 404);
+
+    // Audited in alice's account: what changed by name, never a value.
+    const audit = await t.platform.ctx.db
+      .selectFrom("audit_events")
+      .select(["action", "account_id", "target_id", "fields", "actor_email"])
+      .where("target_type", "=", "notification_hook")
+      .orderBy("id")
+      .execute();
+    assert.deepEqual(
+      audit.filter((e) => e.target_id === hook.id).map((e) => [e.action, JSON.parse(e.fields)]),
+      [
+        ["notification_hook.create", ["data", "disabled", "event", "type"]],
+        ["notification_hook.update", ["data", "disabled", "event"]],
+        ["notification_hook.update", ["disabled"]],
+        ["notification_hook.update", ["data"]],
+      ],
+    );
+    assert.deepEqual(
+      audit.filter((e) => e.target_id === slack.id).map((e) => e.action),
+      ["notification_hook.create", "notification_hook.delete"],
+    );
+    assert.ok(
+      audit.every((e) => e.account_id === alice.accountId && e.actor_email === alice.email),
+    );
+    assert.ok(!JSON.stringify(audit).includes(SECRET));
   });
 
   it("refuses bad input with 422 naming the field", async () => {

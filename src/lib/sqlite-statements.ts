@@ -1,0 +1,60 @@
+import { writeFileSync } from "node:fs";
+import type SQLite from "better-sqlite3";
+import type { SqliteDatabase, SqliteStatement } from "kysely";
+
+/** How many distinct SQL texts keep their prepared statement (queries with `in (?, ?, …)` vary). */
+export const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The database Kysely's `SqliteDialect` talks to, preparing each SQL text once: Kysely's driver
+ * calls `prepare` for every query, and preparing costs as much CPU as running the small
+ * queries the platform makes (a sixth of a webhook delivery's CPU, `bench/RESULTS.md`).
+ *
+ * Reusing a statement is safe because the driver only ever calls `all` or `run`, which reset
+ * the statement when they return, or `iterate`, which keeps it busy until the iteration ends:
+ * a statement that is busy (a stream still open on the same connection, in the middle of
+ * which the same SQL runs again) is not reused, a fresh one is prepared for that call. A
+ * statement belongs to its connection, not to a transaction, and SQLite re-prepares it by
+ * itself when a migration changes the schema under it.
+ */
+export function cachingStatements(
+  database: SQLite.Database,
+  capacity = STATEMENT_CACHE_SIZE,
+): SqliteDatabase {
+  // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used
+  // first, the one to evict.
+  const cache = new Map<string, SQLite.Statement>();
+  const T = new Map<string, [number, number]>();
+  if (process.env.SQLPROF) {
+    process.on("exit", () => {
+      const rows = [...T].sort((a, b) => b[1][1] - a[1][1]).slice(0, 40);
+      writeFileSync(process.env.SQLPROF + "." + process.pid, rows.map(([k, [n, t]]) => `${(t / 1e6).toFixed(1)}ms n=${n} ${(t / n / 1e3).toFixed(1)}us ${k}`).join("\n"));
+    });
+    const wrap = (st: any, sql: string) => {
+      for (const m of ["all", "run"]) {
+        const f = st[m].bind(st);
+        st[m] = (...a: any[]) => { const t0 = process.hrtime.bigint(); try { return f(...a); } finally { const e = T.get(sql) ?? [0, 0]; e[0]++; e[1] += Number(process.hrtime.bigint() - t0); T.set(sql, e); } };
+      }
+      return st;
+    };
+    const p0 = database.prepare.bind(database);
+    (database as any).prepare = (sql: string) => wrap(p0(sql), sql);
+  }
+  return {
+    close: () => database.close(),
+    prepare(sql: string): SqliteStatement {
+      const cached = cache.get(sql);
+      if (cached !== undefined && !cached.busy) {
+        cache.delete(sql);
+        cache.set(sql, cached);
+        return cached as SqliteStatement;
+      }
+      const statement = database.prepare(sql);
+      if (cached === undefined) {
+        cache.set(sql, statement);
+        if (cache.size > capacity) cache.delete(cache.keys().next().value!);
+      }
+      return statement as SqliteStatement;
+    },
+  };
+}
