@@ -26,10 +26,10 @@ export function cachingStatements(
   const cache = new Map<string, SQLite.Statement>();
   const T = new Map<string, [number, number]>();
   if (process.env.SQLPROF) {
-    process.on("exit", () => {
+    setInterval(() => {
       const rows = [...T].sort((a, b) => b[1][1] - a[1][1]).slice(0, 40);
       writeFileSync(process.env.SQLPROF + "." + process.pid, rows.map(([k, [n, t]]) => `${(t / 1e6).toFixed(1)}ms n=${n} ${(t / n / 1e3).toFixed(1)}us ${k}`).join("\n"));
-    });
+    }, 2000).unref();
     const wrap = (st: any, sql: string) => {
       for (const m of ["all", "run"]) {
         const f = st[m].bind(st);

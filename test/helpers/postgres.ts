@@ -146,7 +146,6 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   }
 }
 
-
 let shared: Promise<TestPostgres> | undefined;
 
 /**

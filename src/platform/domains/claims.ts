@@ -167,7 +167,11 @@ export async function syncDomainClaims(
       : await trx
           .selectFrom("site_domains")
           .select(["domain", "site_id", "kind"])
-          .where("domain", "in", names.map((n) => n.domain))
+          .where(
+            "domain",
+            "in",
+            names.map((n) => n.domain),
+          )
           .execute();
   const holders = new Map(existing.map((row) => [row.domain, row.site_id]));
   const claimable: WantedName[] = [];
