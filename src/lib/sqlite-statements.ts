@@ -1,4 +1,3 @@
-import { writeFileSync } from "node:fs";
 import type SQLite from "better-sqlite3";
 import type { SqliteDatabase, SqliteStatement } from "kysely";
 
@@ -24,22 +23,6 @@ export function cachingStatements(
   // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used
   // first, the one to evict.
   const cache = new Map<string, SQLite.Statement>();
-  const T = new Map<string, [number, number]>();
-  if (process.env.SQLPROF) {
-    setInterval(() => {
-      const rows = [...T].sort((a, b) => b[1][1] - a[1][1]).slice(0, 40);
-      writeFileSync(process.env.SQLPROF + "." + process.pid, rows.map(([k, [n, t]]) => `${(t / 1e6).toFixed(1)}ms n=${n} ${(t / n / 1e3).toFixed(1)}us ${k}`).join("\n"));
-    }, 2000).unref();
-    const wrap = (st: any, sql: string) => {
-      for (const m of ["all", "run"]) {
-        const f = st[m].bind(st);
-        st[m] = (...a: any[]) => { const t0 = process.hrtime.bigint(); try { return f(...a); } finally { const e = T.get(sql) ?? [0, 0]; e[0]++; e[1] += Number(process.hrtime.bigint() - t0); T.set(sql, e); } };
-      }
-      return st;
-    };
-    const p0 = database.prepare.bind(database);
-    (database as any).prepare = (sql: string) => wrap(p0(sql), sql);
-  }
   return {
     close: () => database.close(),
     prepare(sql: string): SqliteStatement {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { runChecked } from "../../src/lib/run.ts";
 import type { TestForge } from "../helpers/forge.ts";
 import type { TestPlatform } from "../helpers/platform.ts";
 import {
@@ -13,6 +14,7 @@ import {
   type WorkingCopy,
 } from "../helpers/e2e.ts";
 import { createDeployKey, waitForBuild, type BuildBody } from "../helpers/sites.ts";
+import { postWebhook, signedHeaders } from "../helpers/webhooks.ts";
 
 /**
  * The dependency cache on real servers: a site with a lockfile whose one dependency is a
@@ -44,22 +46,35 @@ describe("build cache (forge + platform + sandbox, offline install)", () => {
   let repo: WorkingCopy;
   let siteId = "";
   let files: Record<string, Uint8Array>;
+  let webhook: { url: string; secret: string };
+  let repositoryDir = "";
 
   before(async () => {
     files = await fixtureFiles();
     ({ forge, platform } = await startForgeAndPlatform());
     const pushed = await createPushedProject(forge, "carol", "cached", files);
     repo = pushed.repo;
+    repositoryDir = join(forge.dataDir, "repositories", `${pushed.project.id}.git`);
     const key = await createDeployKey(platform);
     await addForgeDeployKey(forge, pushed.project, pushed.owner, key.public_key);
-    const created = await platform.api<{ id: string; build_id: string }>("POST", "/sites", {
+    // A GitHub site, so that a pull request's head is fetched from refs/pull/<n>/head.
+    const created = await platform.api<{
+      id: string;
+      build_id: string;
+      git_webhook: { url: string; secret: string };
+    }>("POST", "/sites", {
       body: {
         name: "cached",
-        repo: repoWithDeployKey(pushed.project, key.id, { cmd: "npm run build", dir: "dist" }),
+        repo: repoWithDeployKey(pushed.project, key.id, {
+          provider: "github",
+          cmd: "npm run build",
+          dir: "dist",
+        }),
       },
     });
     assert.equal(created.status, 201, created.text);
     siteId = created.body.id;
+    webhook = created.body.git_webhook;
     firstBuildId = created.body.build_id;
   });
 
@@ -166,6 +181,65 @@ describe("build cache (forge + platform + sandbox, offline install)", () => {
     assert.ok(has(log, "node_modules not restored: lockfile changed"), log.join("\n"));
     assert.equal(await published("/install.txt"), "installed\n");
   });
+
+  it("restores the production cache into a fork's preview and never writes it", async () => {
+    // The fork's commit (other dependencies) exists at the provider only under the request's ref.
+    await repo.checkout("fork-work", true);
+    const head = await repo.commit(bumpVersion(files, "9.9.9"), "a fork's change");
+    await repo.push("fork-work");
+    const git = (args: string[]) => runChecked("git", [`--git-dir=${repositoryDir}`, ...args]);
+    await git(["update-ref", "--end-of-options", "refs/pull/7/head", head]);
+    await git(["update-ref", "-d", "--end-of-options", "refs/heads/fork-work"]);
+    await repo.checkout("main");
+    const entriesBefore = await cacheEntries();
+
+    const body = JSON.stringify({
+      action: "opened",
+      number: 7,
+      pull_request: {
+        number: 7,
+        state: "open",
+        merged: false,
+        title: "From a fork",
+        html_url: "https://github.com/acme/cached/pull/7",
+        author_association: "NONE",
+        head: { ref: "feature", sha: head, repo: { full_name: "mallory/cached" } },
+        base: { ref: "main", repo: { full_name: "acme/cached" } },
+      },
+    });
+    const headers = signedHeaders("github", webhook.secret, body, { event: "pull_request" });
+    const opened = await postWebhook(webhook.url, headers, body);
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    const approved = await platform.api<{ build_id: string }>(
+      "POST",
+      `/deploys/${String(opened.body.deploy_id)}/approve`,
+    );
+    assert.equal(approved.status, 200, approved.text);
+    const preview = await waitForBuild(platform, approved.body.build_id);
+    const log = await logOf(preview);
+    assert.equal(preview.state, "done", `${preview.error ?? ""}\n${log.join("\n")}`);
+    assert.ok(has(log, "Build cache: restored the npm package store"), log.join("\n"));
+    assert.ok(has(log, "Installing dependencies"));
+    assert.ok(has(log, "not saved: this build's source is untrusted"), log.join("\n"));
+    assert.ok(!has(log, "Build cache: saved"), log.join("\n"));
+    assert.deepEqual(await cacheEntries(), entriesBefore, "the production cache is untouched");
+
+    // Production with the fork's lockfile: nothing was saved for it, so it installs.
+    await repo.commit(bumpVersion(files, "9.9.9"), "the fork's dependencies, merged");
+    await repo.push("main");
+    const production = await build();
+    const productionLog = await logOf(production);
+    assert.ok(has(productionLog, "node_modules not restored: lockfile changed"));
+    assert.equal(await published("/install.txt"), "installed\n");
+  });
+
+  async function cacheEntries() {
+    return platform.platform.ctx.db
+      .selectFrom("build_cache_entries")
+      .select(["id", "blob_sha1", "last_used_at"])
+      .orderBy("id")
+      .execute();
+  }
 });
 
 /** package.json and its lockfile with another version of the site: a changed lockfile. */

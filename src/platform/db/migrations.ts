@@ -7,6 +7,7 @@ import { buildUidLeasesMigration } from "./migration-build-uids.ts";
 import { accessTokenScopesMigration } from "./migration-token-scopes.ts";
 import { sitePasswordsMigration } from "./migration-site-passwords.ts";
 import { storageMigration } from "./migration-storage.ts";
+import { intakeIndexesMigration } from "./migration-intake-indexes.ts";
 
 // Portable column types only (text, integer), so that a Postgres dialect can run the same
 // migrations; `autoIncrement` is SQLite's spelling for the few integer keys (log lines, jobs).
@@ -568,4 +569,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0014_audit_log": { up: auditLogMigration },
   "0015_deploy_notifications": { up: notificationsMigration },
   "0016_build_cache": { up: buildCacheMigration },
+  "0017_intake_indexes": { up: intakeIndexesMigration },
 };

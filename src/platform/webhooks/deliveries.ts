@@ -1,7 +1,8 @@
 import { objectId, UUID } from "../../lib/ids.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
-import type { WebhookDelivery } from "../db/schema.ts";
+import type { Kysely } from "kysely";
+import type { PlatformDatabase, WebhookDelivery } from "../db/schema.ts";
 import { notFound } from "../errors.ts";
 import { findSite } from "../sites/sites.ts";
 import { deliveryKey, identifySender, type RequestHeaders, type Sender } from "./signatures.ts";
@@ -56,7 +57,21 @@ export async function recordDelivery(
   id: string,
   draft: Draft,
 ): Promise<WebhookDelivery> {
-  const row: WebhookDelivery = {
+  const row = deliveryRow(ctx, siteId, id, draft);
+  // One commit for the row and the prune.
+  await ctx.db.transaction().execute((trx) => storeDelivery(trx, row));
+  deliveryRecorded(ctx, row);
+  return row;
+}
+
+/** The row a draft becomes (fields capped). */
+export function deliveryRow(
+  ctx: PlatformContext,
+  siteId: string,
+  id: string,
+  draft: Draft,
+): WebhookDelivery {
+  return {
     id,
     site_id: siteId,
     ...draft,
@@ -65,14 +80,27 @@ export async function recordDelivery(
     reason: cap(draft.reason, 1000) ?? "",
     received_at: isoNow(ctx),
   };
-  await ctx.db.insertInto("webhook_deliveries").values(row).execute();
-  ctx.metrics?.webhookDelivery(row.provider, row.outcome);
-  await pruneDeliveries(ctx, siteId);
-  return row;
 }
 
-async function pruneDeliveries(ctx: PlatformContext, siteId: string): Promise<void> {
-  const oldestKept = await ctx.db
+/**
+ * Inserts a delivery and prunes the site's oldest beyond the limit, in the caller's
+ * transaction (the intake stores a delivery that built in the build's own transaction).
+ */
+export async function storeDelivery(
+  db: Kysely<PlatformDatabase>,
+  row: WebhookDelivery,
+): Promise<void> {
+  await db.insertInto("webhook_deliveries").values(row).execute();
+  await pruneDeliveries(db, row.site_id);
+}
+
+/** Counts a stored delivery (after its commit). */
+export function deliveryRecorded(ctx: PlatformContext, row: WebhookDelivery): void {
+  ctx.metrics?.webhookDelivery(row.provider, row.outcome);
+}
+
+async function pruneDeliveries(db: Kysely<PlatformDatabase>, siteId: string): Promise<void> {
+  const oldestKept = await db
     .selectFrom("webhook_deliveries")
     .select("received_at")
     .where("site_id", "=", siteId)
@@ -81,7 +109,7 @@ async function pruneDeliveries(ctx: PlatformContext, siteId: string): Promise<vo
     .limit(1)
     .executeTakeFirst();
   if (!oldestKept) return;
-  await ctx.db
+  await db
     .deleteFrom("webhook_deliveries")
     .where("site_id", "=", siteId)
     .where("received_at", "<", oldestKept.received_at)

@@ -1,6 +1,11 @@
 import { commitsDurable, isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
-import { requestBuild } from "../builds/service.ts";
+import {
+  requestBuild,
+  requestBuildInTransaction,
+  type BuildRequest,
+  type BuildRequestResult,
+} from "../builds/service.ts";
 import type { PlatformContext } from "../context.ts";
 import type { DeliveryOutcome, Site, WebhookDelivery } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
@@ -19,7 +24,14 @@ import {
   type RequestHeaders,
   type Sender,
 } from "./signatures.ts";
-import { baseDraft, recordDelivery, type Draft } from "./deliveries.ts";
+import {
+  baseDraft,
+  deliveryRecorded,
+  deliveryRow,
+  recordDelivery,
+  storeDelivery,
+  type Draft,
+} from "./deliveries.ts";
 
 /**
  * The intake of a site's git webhook (`POST /webhooks/sites/:site_id`). Every request to a known
@@ -252,6 +264,29 @@ function ignoreReason(
   return null;
 }
 
+interface Started {
+  update: RefUpdate;
+  buildId: string;
+  deployId: string;
+  coalesced: boolean;
+}
+
+const buildRequest = (site: Site, update: RefUpdate, deliveryId: string): BuildRequest => ({
+  siteId: site.id,
+  branch: update.name,
+  sha: update.after ?? undefined,
+  trigger: "webhook",
+  title: update.title ?? undefined,
+  webhookDeliveryId: deliveryId,
+});
+
+const started = (update: RefUpdate, result: BuildRequestResult): Started => ({
+  update,
+  buildId: result.coalescedWith ?? result.build.id,
+  deployId: result.deploy.id,
+  coalesced: result.coalescedWith !== undefined,
+});
+
 async function build(
   ctx: PlatformContext,
   site: Site,
@@ -260,66 +295,107 @@ async function build(
   updates: readonly RefUpdate[],
   sender: Sender,
 ): Promise<DeliveryResponse> {
-  interface Started {
-    update: RefUpdate;
-    buildId: string;
-    deployId: string;
-    coalesced: boolean;
-  }
-  const started: Started[] = [];
+  if (updates.length === 1) return buildOne(ctx, site, id, authentic, updates[0]!, sender);
+  const builds: Started[] = [];
   const failures: Array<{ update: RefUpdate; reason: string; status: number }> = [];
   for (const update of updates) {
     try {
-      const result = await requestBuild(ctx, {
-        siteId: site.id,
-        branch: update.name,
-        sha: update.after ?? undefined,
-        trigger: "webhook",
-        title: update.title ?? undefined,
-        webhookDeliveryId: id,
-      });
-      started.push({
-        update,
-        buildId: result.coalescedWith ?? result.build.id,
-        deployId: result.deploy.id,
-        coalesced: result.coalescedWith !== undefined,
-      });
+      builds.push(started(update, await requestBuild(ctx, buildRequest(site, update, id))));
     } catch (error) {
-      const known = error instanceof PlatformError && error.statusCode < 500;
-      if (!known) {
-        ctx.log.error(
-          { err: error, siteId: site.id, deliveryId: id },
-          "webhook build request failed",
-        );
-      }
-      failures.push({
-        update,
-        reason: known
-          ? error.message
-          : "the build could not be queued (an internal error, logged); the provider may redeliver",
-        status: known ? error.statusCode : 503,
-      });
+      failures.push({ update, ...requestFailure(ctx, site, id, error) });
     }
   }
 
-  const first = started[0];
+  const first = builds[0];
   if (first === undefined) {
     const failure = failures[0]!;
-    return finish(ctx, site, id, {
-      ...authentic,
-      ref: failure.update.ref,
-      sha: failure.update.after,
-      outcome: "failed",
-      reason: `failed: ${failure.reason}`,
-      status_code: failure.status,
-    });
+    return finish(ctx, site, id, failedDraft(authentic, failure.update, failure));
   }
   const others = [
-    ...started.slice(1).map((s) => `${JSON.stringify(s.update.name)} → build ${s.buildId}`),
+    ...builds.slice(1).map((s) => `${JSON.stringify(s.update.name)} → build ${s.buildId}`),
     ...failures.map((f) => `${JSON.stringify(f.update.name)} failed: ${f.reason}`),
   ];
+  const draft = builtDraft(authentic, first, others);
+  return finishBuilt(ctx, site, id, authentic, draft, first.deployId, sender);
+}
+
+/**
+ * A push of one branch, nearly every push: the build request and the delivery's record commit
+ * together (one commit, one sync), so a delivery that built is never left unrecorded. A
+ * redelivery racing its original loses on the delivery id's unique index, and its whole
+ * transaction (the build request, coalesced with the original's anyway) rolls back.
+ */
+async function buildOne(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  authentic: Draft,
+  update: RefUpdate,
+  sender: Sender,
+): Promise<DeliveryResponse> {
+  let stored: { row: WebhookDelivery; deployId: string; created: boolean };
+  try {
+    stored = await ctx.db.transaction().execute(async (trx) => {
+      const result = await requestBuildInTransaction(ctx, trx, buildRequest(site, update, id));
+      const build = started(update, result);
+      const row = deliveryRow(ctx, site.id, id, builtDraft(authentic, build, []));
+      await storeDelivery(trx, row);
+      return { row, deployId: build.deployId, created: !build.coalesced };
+    });
+  } catch (error) {
+    const key = authentic.delivery_key;
+    const original =
+      isUniqueViolation(error) && key !== null
+        ? await findBuiltDelivery(ctx, site.id, key)
+        : undefined;
+    if (original) {
+      ctx.log.debug({ siteId: site.id, provider: sender.provider }, "concurrent redelivery");
+      return finish(ctx, site, id, duplicateOf(authentic, original));
+    }
+    const failure = requestFailure(ctx, site, id, error);
+    return finish(ctx, site, id, failedDraft(authentic, update, failure));
+  }
+  if (stored.created) ctx.jobs.wake();
+  deliveryRecorded(ctx, stored.row);
+  return describe(ctx, site, stored.row, undefined, stored.deployId);
+}
+
+/** Why a build request failed, in the words (and status) the delivery records. */
+function requestFailure(
+  ctx: PlatformContext,
+  site: Site,
+  id: string,
+  error: unknown,
+): { reason: string; status: number } {
+  const known = error instanceof PlatformError && error.statusCode < 500;
+  if (!known) {
+    ctx.log.error({ err: error, siteId: site.id, deliveryId: id }, "webhook build request failed");
+  }
+  return {
+    reason: known
+      ? error.message
+      : "the build could not be queued (an internal error, logged); the provider may redeliver",
+    status: known ? error.statusCode : 503,
+  };
+}
+
+const failedDraft = (
+  authentic: Draft,
+  update: RefUpdate,
+  failure: { reason: string; status: number },
+): Draft => ({
+  ...authentic,
+  ref: update.ref,
+  sha: update.after,
+  outcome: "failed",
+  reason: `failed: ${failure.reason}`,
+  status_code: failure.status,
+});
+
+/** The record of a delivery that started (or joined) `first`; `others`: its other branches. */
+function builtDraft(authentic: Draft, first: Started, others: readonly string[]): Draft {
   const also = others.length > 0 ? `; also ${others.join(", ")}` : "";
-  const draft: Draft = {
+  return {
     ...authentic,
     ref: first.update.ref,
     sha: first.update.after,
@@ -336,7 +412,6 @@ async function build(
           status_code: 202,
         }),
   };
-  return finishBuilt(ctx, site, id, authentic, draft, first.deployId, sender);
 }
 
 /** Records a delivery that started (or joined) a build, which reserves its delivery id. */
@@ -488,14 +563,24 @@ async function finish(
   hint?: string,
   deployId?: string,
 ): Promise<DeliveryResponse> {
-  const row = await recordDelivery(ctx, site.id, id, draft);
+  return describe(ctx, site, await recordDelivery(ctx, site.id, id, draft), hint, deployId);
+}
+
+/** A recorded delivery's answer, once its record (and build) are durable when it is a success. */
+async function describe(
+  ctx: PlatformContext,
+  site: Site,
+  row: WebhookDelivery,
+  hint?: string,
+  deployId?: string,
+): Promise<DeliveryResponse> {
   // A 2xx tells the provider not to send it again: the build it queued and this record must
   // survive a power cut first (one shared WAL sync for the deliveries committed meanwhile).
   if (row.status_code < 400) await commitsDurable(ctx.db);
   ctx.log.info(
     {
       siteId: site.id,
-      deliveryId: id,
+      deliveryId: row.id,
       provider: row.provider,
       event: row.event,
       outcome: row.outcome,
@@ -508,7 +593,7 @@ async function finish(
     statusCode: row.status_code,
     ...(hint === undefined ? {} : { hint }),
     body: {
-      delivery_id: id,
+      delivery_id: row.id,
       outcome: row.outcome,
       reason: row.reason,
       ...(row.build_id === null ? {} : { build_id: row.build_id }),

@@ -89,12 +89,21 @@ export async function extractArchive(
     format === "tar.zst"
       ? spawn(ZSTD, ["-d", "-q", "-c"], { stdio: ["pipe", "pipe", "pipe"], env: {} })
       : undefined;
-  const exits = [exited(tar, "tar"), ...(zstd === undefined ? [] : [exited(zstd, "zstd")])];
+  // tar stops reading at the archive's end marker: what still feeds it (zstd's last bytes,
+  // the rest of the input) may then find the pipe closed. tar's own status decides.
+  const quiet = (promise: Promise<unknown>): Promise<unknown> => promise.catch((error) => error);
+  const zstdExit = zstd === undefined ? undefined : quiet(exited(zstd, "zstd"));
   const feeds =
     zstd === undefined
-      ? [pipeline(input, tar.stdin!)]
-      : [pipeline(input, zstd.stdin!), pipeline(zstd.stdout!, tar.stdin!)];
-  await Promise.all([...feeds, ...exits]);
+      ? [quiet(pipeline(input, tar.stdin!))]
+      : [quiet(pipeline(input, zstd.stdin!)), quiet(pipeline(zstd.stdout!, tar.stdin!))];
+  try {
+    await exited(tar, "tar");
+  } finally {
+    input.destroy();
+    zstd?.kill("SIGKILL");
+    await Promise.all([...feeds, zstdExit]);
+  }
 }
 
 /** Resolves when `child` exits 0; rejects with its last stderr otherwise. */

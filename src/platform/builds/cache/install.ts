@@ -37,6 +37,9 @@ export function storeEnvironment(sandboxCheckout: string): Record<string, string
     pnpm_config_store_dir: `${store}/pnpm`,
     YARN_CACHE_FOLDER: `${store}/yarn`,
     YARN_ENABLE_GLOBAL_CACHE: "false",
+    // Hugo's module and resource cache: with NETLIFY=true it defaults to Netlify's
+    // /opt/build/cache, which the sandbox cannot create, and Hugo then refuses to build.
+    HUGO_CACHEDIR: `${store}/hugo`,
   };
 }
 
