@@ -12,12 +12,12 @@
  * `git clone`, `npm ci`, `npm run build`. Goal (issue 15): cached push→live ≤ 1.2 × the bare
  * `npm run build` + 0.5 s of platform overhead, and cached ≥ 3× faster than cold.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fixtureSiteFiles } from "../test/helpers/e2e.ts";
 import { Cleanup } from "./lib/cleanup.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { execChecked, findExecutable } from "./lib/proc.ts";
@@ -41,15 +41,10 @@ export const pushToLiveCache: Benchmark = {
   run: runCacheBench,
 };
 
-const FIXTURE = join(import.meta.dirname, "..", "test", "fixtures", "sites", "npm-offline");
-
-function fixtureFiles(dir = FIXTURE, files = new Map<string, Buffer>()): Map<string, Buffer> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) fixtureFiles(path, files);
-    else files.set(relative(FIXTURE, path), readFileSync(path));
-  }
-  return files;
+/** The fixture's files, as the bench's working copy takes them. */
+async function fixtureFiles(): Promise<Map<string, Buffer>> {
+  const files = await fixtureSiteFiles("npm-offline");
+  return new Map(Object.entries(files).map(([path, bytes]) => [path, Buffer.from(bytes)]));
 }
 
 interface Sample {
@@ -85,7 +80,7 @@ async function runCacheBench(options: BenchOptions): Promise<void> {
       logLevel: "info",
     });
     if (!slipway.forge) throw new Error("slipway start gave no forge");
-    const files = fixtureFiles();
+    const files = await fixtureFiles();
     const site = await linkForgeSite({
       platform: slipway,
       forge: slipway.forge,

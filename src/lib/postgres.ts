@@ -68,6 +68,9 @@ class PortableSchemaPlugin implements KyselyPlugin {
 /** Opens a PostgreSQL database (`postgres://…`) for Kysely, speaking the SQLite schema's types. */
 export function openPostgres<Schema>(url: string): Kysely<Schema> {
   const pool = new pg.Pool({ connectionString: url, types: numberTypes, max: 10 });
+  // An idle connection that dies (a Postgres restart, a failover) is dropped from the pool and
+  // the next query opens another; unhandled, the pool's `error` event would end the process.
+  pool.on("error", () => undefined);
   return new Kysely<Schema>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new PortableSchemaPlugin()],

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runChecked } from "../../src/lib/run.ts";
 import type { TestForge } from "../helpers/forge.ts";
@@ -9,6 +8,7 @@ import {
   addForgeDeployKey,
   createPushedProject,
   edgeGet,
+  fixtureSiteFiles,
   repoWithDeployKey,
   startForgeAndPlatform,
   type WorkingCopy,
@@ -22,18 +22,6 @@ import { postWebhook, signedHeaders } from "../helpers/webhooks.ts";
  * pushed to the forge and built in the sandbox. The site publishes `install.txt`: `installed`
  * when its postinstall ran in this build, `restored` when the install was skipped.
  */
-
-const FIXTURE = join(import.meta.dirname, "..", "fixtures", "sites", "npm-offline");
-
-async function fixtureFiles(dir = FIXTURE): Promise<Record<string, Uint8Array>> {
-  const files: Record<string, Uint8Array> = {};
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) Object.assign(files, await fixtureFiles(path));
-    else files[relative(FIXTURE, path)] = await readFile(path);
-  }
-  return files;
-}
 
 interface LogLine {
   message: string;
@@ -50,7 +38,7 @@ describe("build cache (forge + platform + sandbox, offline install)", () => {
   let repositoryDir = "";
 
   before(async () => {
-    files = await fixtureFiles();
+    files = await fixtureSiteFiles("npm-offline");
     ({ forge, platform } = await startForgeAndPlatform());
     const pushed = await createPushedProject(forge, "carol", "cached", files);
     repo = pushed.repo;
@@ -236,7 +224,7 @@ describe("build cache (forge + platform + sandbox, offline install)", () => {
   async function cacheEntries() {
     return platform.platform.ctx.db
       .selectFrom("build_cache_entries")
-      .select(["id", "blob_sha1", "last_used_at"])
+      .select(["id", "blob_sha1"])
       .orderBy("id")
       .execute();
   }

@@ -134,6 +134,18 @@ describe("build cache", () => {
     assert.notEqual(restored.install, undefined);
   });
 
+  it("installs nothing for a package.json without a lockfile (the command installs)", async () => {
+    const dir = join(root, `work-${++builds}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "package.json"), JSON.stringify({ devDependencies: { vite: "5" } }));
+    const restored = await restoreBuildCache(run(dir));
+    assert.equal(restored.install, undefined);
+    assert.ok(
+      lines.some((l) => l.startsWith("No lockfile")),
+      lines.join("\n"),
+    );
+  });
+
   it("evicts the least recently used entries under the site's cap", async () => {
     await successfulBuild("main", "v1");
     mem.advance(60_000);

@@ -73,7 +73,16 @@ const say = (run: BuildCacheRun, message: string): void => run.log.write("buildi
 const seconds = (startMs: number): string => `${((Date.now() - startMs) / 1000).toFixed(2)}s`;
 
 export async function restoreBuildCache(run: BuildCacheRun): Promise<RestoredCache> {
-  const plan = await planInstall(run.workDir, run.base);
+  let plan = await planInstall(run.workDir, run.base);
+  if (plan !== undefined && plan.lockfile === undefined) {
+    // Without a lockfile an install is not reproducible (and may need a network the site's
+    // builds lack): the command installs what it needs, as before Slipway installed at all.
+    say(
+      run,
+      "No lockfile (package-lock.json, pnpm-lock.yaml, yarn.lock): Slipway installs nothing and caches no node_modules; the build command installs what it needs.",
+    );
+    plan = undefined;
+  }
   const inputs =
     plan?.lockfile === undefined
       ? undefined
@@ -95,8 +104,6 @@ export async function restoreBuildCache(run: BuildCacheRun): Promise<RestoredCac
   if (plan !== undefined && inputs !== undefined) {
     const hit = await restoreSnapshot(run, plan, inputs);
     if (hit) install = undefined;
-  } else if (plan !== undefined) {
-    say(run, "Build cache: node_modules not restored: no lockfile, so nothing says it is current.");
   }
   if (install !== undefined) {
     const store = await findEntry(run.ctx, run.siteId, "store", install.manager);

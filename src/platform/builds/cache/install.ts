@@ -106,9 +106,10 @@ async function installCommand(
     return berry ? ["yarn", "install", "--immutable"] : ["yarn", "install", "--frozen-lockfile"];
   }
   // Audits and funding messages would only ask the registry for what no install needs.
-  return lockfile === undefined || lockfile.endsWith("yarn.lock") || lockfile.endsWith(".yaml")
-    ? ["npm", "install", "--no-audit", "--no-fund"]
-    : ["npm", "ci", "--no-audit", "--no-fund"];
+  return lockfile?.endsWith("package-lock.json") === true ||
+    lockfile?.endsWith("npm-shrinkwrap.json") === true
+    ? ["npm", "ci", "--no-audit", "--no-fund"]
+    : ["npm", "install", "--no-audit", "--no-fund"];
 }
 
 /** SHA-256 (hex) of a file of the checkout; never follows a link out of it. */
