@@ -117,28 +117,18 @@ export class PlatformMetrics {
     this.edge = new EdgeRequestMetrics(this.registry);
     const cache = (): { bytes: number; hits: number; misses: number } | undefined =>
       this.sources.hotCache?.();
-    new Counter({
-      name: "slipway_edge_hot_cache_hits_total",
-      help: "Edge file reads answered from memory.",
+    scrapedCounter(
       registers,
-      collect() {
-        const stats = cache();
-        if (!stats) return;
-        this.reset();
-        this.inc(stats.hits);
-      },
-    });
-    new Counter({
-      name: "slipway_edge_hot_cache_misses_total",
-      help: "Edge file reads that went to the blob store.",
+      "slipway_edge_hot_cache_hits_total",
+      "Edge file reads answered from memory.",
+      () => cache()?.hits,
+    );
+    scrapedCounter(
       registers,
-      collect() {
-        const stats = cache();
-        if (!stats) return;
-        this.reset();
-        this.inc(stats.misses);
-      },
-    });
+      "slipway_edge_hot_cache_misses_total",
+      "Edge file reads that went to the blob store.",
+      () => cache()?.misses,
+    );
     new Gauge({
       name: "slipway_edge_hot_cache_bytes",
       help: "Bytes of file content (and compressed variants) held in the edge's memory.",
@@ -253,4 +243,24 @@ export function stageEnded(
   sinceMs: number,
 ): number {
   return metrics?.buildStage(stage, sinceMs) ?? Date.now();
+}
+
+/** A counter kept elsewhere (as a plain number, off the hot path) and read at scrape time. */
+function scrapedCounter(
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: () => number | undefined,
+): void {
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const value = read();
+      if (value === undefined) return;
+      this.reset();
+      this.inc(value);
+    },
+  });
 }
