@@ -121,7 +121,7 @@ describe("build settings: netlify.toml and framework detection at build time", (
         scripts: { dev: "vite", build: "mkdir -p dist && cp index.html dist/" },
         devDependencies: { vite: "^5.4.0" },
       }),
-      "package-lock.json": "{}\n",
+      // No lockfile: nothing to install (builds here have no network), detection only.
     });
     await app.repo.cleanup();
     const key = await createDeployKey(platform);

@@ -47,7 +47,8 @@ describe("build confinement", { skip }, () => {
     );
     assert.match(describeSandboxFailure(result) ?? "", /^the build used more than 256 MiB/);
     assert.deepEqual(await processesOfUid(uid), []);
-    assert.deepEqual(await buildGroups(), [], "the build's cgroup is removed");
+    // Only this build's: other test files' builds may be running beside it under one parent.
+    assert.ok(!(await buildGroups()).includes(`build-${uid}`), "the build's cgroup is removed");
   });
 
   it("counts what the build writes to its tmpfs as its memory", async () => {
