@@ -103,6 +103,7 @@ describe("loadConfig", () => {
         diskBytes: 10 * 1024 ** 3,
         minFreeDiskBytes: 1024 ** 3,
       },
+      cache: { siteMaxBytes: 2 * 1024 ** 3, maxBytes: 20 * 1024 ** 3 },
     });
     assert.deepEqual(platform.allowedPrivateRepoHosts, []);
     assert.equal(
@@ -137,6 +138,8 @@ describe("loadConfig", () => {
       SLIPWAY_BUILD_CA_FILE: "/etc/slipway/corp-ca.pem",
       SLIPWAY_BUILD_COREPACK_INTEGRITY_KEYS: "0",
       SLIPWAY_NODE_VERSIONS_DIR: "/opt/node",
+      SLIPWAY_BUILD_CACHE_SITE_MAX: "256M",
+      SLIPWAY_BUILD_CACHE_MAX: "4G",
     });
     assert.equal(platform.port, 9090);
     assert.equal(platform.sitesDomain, "sites.example.com");
@@ -169,6 +172,7 @@ describe("loadConfig", () => {
         diskBytes: 1.5 * 1024 ** 3,
         minFreeDiskBytes: 0,
       },
+      cache: { siteMaxBytes: 256 * 1024 ** 2, maxBytes: 4 * 1024 ** 3 },
     });
     assert.deepEqual(platform.allowedPrivateRepoHosts, [
       "git.internal:22",
@@ -218,6 +222,7 @@ describe("loadConfig", () => {
       ],
       [{ SLIPWAY_BUILD_MEMORY: "1M" }, /SLIPWAY_BUILD_MEMORY="1M" must be a size/],
       [{ SLIPWAY_BUILD_DISK: "-5G" }, /SLIPWAY_BUILD_DISK="-5G" must be a size/],
+      [{ SLIPWAY_BUILD_CACHE_MAX: "lots" }, /SLIPWAY_BUILD_CACHE_MAX="lots" must be a size/],
       [{ SLIPWAY_MIN_FREE_DISK: "lots" }, /SLIPWAY_MIN_FREE_DISK="lots" must be a size/],
       [{ SLIPWAY_BUILD_PIDS: "4" }, /SLIPWAY_BUILD_PIDS="4" must be a whole number from 16/],
       [

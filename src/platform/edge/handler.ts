@@ -8,7 +8,25 @@ import type { ManifestEntry } from "../deploys/manifest.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { normaliseHost, type ResolvedDeploy, type SiteResolver } from "./hosts.ts";
 import { HotCache, type HotCacheStats } from "./hot-cache.ts";
+import {
+  etagMatches,
+  isCompressible,
+  parseRange,
+  negotiateEncoding,
+  type Encoding,
+  type RangeResult,
+} from "./negotiation.ts";
+import {
+  BAD_REQUEST,
+  INTERNAL_ERROR,
+  METHOD_NOT_ALLOWED,
+  NOT_FOUND,
+  UNAVAILABLE,
+  URI_TOO_LONG,
+  type PlainReply,
+} from "./plain-replies.ts";
 import { parseRequestTarget } from "./request-path.ts";
+import { lookupFile } from "./lookup-file.ts";
 import { applyRedirectRules, headersForPath, loadDeployRules, type DeployRules } from "./rules.ts";
 import { sharedDomainPolicy } from "./shared-domain.ts";
 import { BASIC_AUTH, checkBasicAuth } from "./protection-basic.ts";
@@ -52,8 +70,6 @@ export interface Edge {
   stats(): EdgeStats;
 }
 
-type Encoding = "br" | "gzip";
-
 interface Route {
   readonly key: string;
   readonly entry: ManifestEntry;
@@ -70,40 +86,7 @@ interface Route {
 }
 
 const DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate";
-// Rule files are configuration, not content; netlify-cli uploads a generated netlify.toml that
-// holds the deployer's absolute local paths.
-const HIDDEN = new Set(["_redirects", "_headers", "netlify.toml"]);
 const MAX_ROUTES = 20_000;
-const COMPRESSIBLE_TYPES = new Set([
-  "application/javascript",
-  "application/json",
-  "application/ld+json",
-  "application/manifest+json",
-  "application/wasm",
-  "application/xml",
-  "application/xhtml+xml",
-  "application/rss+xml",
-  "application/atom+xml",
-  "application/vnd.ms-fontobject",
-  "application/x-font-ttf",
-  "font/otf",
-  "font/ttf",
-  "image/bmp",
-  "image/svg+xml",
-  "image/vnd.microsoft.icon",
-  "image/x-icon",
-]);
-
-function isCompressible(contentType: string): boolean {
-  const type = contentType.split(";", 1)[0]!.trim();
-  return (
-    type.startsWith("text/") ||
-    COMPRESSIBLE_TYPES.has(type) ||
-    type.endsWith("+json") ||
-    type.endsWith("+xml")
-  );
-}
-
 function flatten(entries: Iterable<readonly [string, string]>): string[] {
   const out: string[] = [];
   for (const [name, value] of entries) out.push(name, value);
@@ -124,82 +107,6 @@ function rangeHeaders(route: Route, start: number, end: number): string[] {
     ["content-range", `bytes ${start}-${end}/${route.entry.size}`],
     ["content-length", String(end - start + 1)],
   ]);
-}
-
-/** The manifest key a canonical request path serves: exact, pretty URL, or directory index. */
-export function lookupFile(
-  files: ReadonlyMap<string, ManifestEntry>,
-  path: string,
-): string | undefined {
-  const rel = path.slice(1);
-  let candidates: string[];
-  if (rel === "") candidates = ["index.html"];
-  else if (rel.endsWith("/")) candidates = [`${rel}index.html`, `${rel.slice(0, -1)}.html`];
-  else candidates = [rel, `${rel}.html`, `${rel}/index.html`];
-  for (const candidate of candidates) {
-    if (!HIDDEN.has(candidate) && files.has(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-function etagMatches(header: string, sha1: string): boolean {
-  if (header.trim() === "*") return true;
-  for (let tag of header.split(",")) {
-    tag = tag.trim();
-    if (tag.startsWith("W/")) tag = tag.slice(2);
-    if (tag === `"${sha1}"` || tag === `"${sha1}-br"` || tag === `"${sha1}-gzip"`) return true;
-  }
-  return false;
-}
-
-type RangeResult = { start: number; end: number } | "unsatisfiable" | undefined;
-
-/** A single `bytes=` range; `undefined` means "ignore the header and send everything". */
-export function parseRange(header: string, size: number): RangeResult {
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match) return undefined;
-  const [, first = "", last = ""] = match;
-  if (first === "" && last === "") return undefined;
-  if (first === "") {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) return "unsatisfiable";
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(first);
-  if (last !== "" && Number(last) < start) return undefined;
-  if (start >= size) return "unsatisfiable";
-  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
-  return { start, end };
-}
-
-const encodingMemo = new Map<string, Encoding | undefined>();
-
-/** br if accepted (and not less preferred than gzip), else gzip, else none. */
-export function negotiateEncoding(header: string | undefined): Encoding | undefined {
-  if (header === undefined || header === "") return undefined;
-  if (encodingMemo.has(header)) return encodingMemo.get(header);
-  let br: number | undefined;
-  let gz: number | undefined;
-  let star: number | undefined;
-  for (const part of header.split(",")) {
-    const [rawName = "", ...params] = part.split(";");
-    const name = rawName.trim().toLowerCase();
-    let q = 1;
-    for (const param of params) {
-      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(param);
-      if (m) q = Number(m[1]);
-    }
-    if (Number.isNaN(q)) q = 0;
-    if (name === "br") br = q;
-    else if (name === "gzip" || name === "x-gzip") gz = q;
-    else if (name === "*") star = q;
-  }
-  const brQ = br ?? star ?? 0;
-  const gzQ = gz ?? star ?? 0;
-  const result: Encoding | undefined = brQ > 0 && brQ >= gzQ ? "br" : gzQ > 0 ? "gzip" : undefined;
-  if (encodingMemo.size >= 256) encodingMemo.clear();
-  encodingMemo.set(header, result);
-  return result;
 }
 
 const brotliAsync = promisify(brotliCompress);
@@ -237,34 +144,6 @@ class DeployState {
     return this.rulesLoading;
   }
 }
-
-function plain(
-  status: number,
-  text: string,
-  extra: string[] = [],
-): { status: number; headers: string[]; body: Buffer } {
-  const body = Buffer.from(text + "\n");
-  return {
-    status,
-    body,
-    headers: [
-      "content-type",
-      "text/plain; charset=utf-8",
-      "content-length",
-      String(body.length),
-      "cache-control",
-      "no-cache",
-      ...extra,
-    ],
-  };
-}
-
-const NOT_FOUND = plain(404, "Not Found");
-const BAD_REQUEST = plain(400, "Bad Request");
-const URI_TOO_LONG = plain(414, "URI Too Long");
-const METHOD_NOT_ALLOWED = plain(405, "Method Not Allowed", ["allow", "GET, HEAD"]);
-const INTERNAL_ERROR = plain(500, "Internal Server Error");
-const UNAVAILABLE = plain(503, "Service Unavailable");
 
 /**
  * The edge: serves deploys by host name from the manifest a `SiteResolver` picks, with a
@@ -402,7 +281,7 @@ export function createEdge(options: EdgeOptions): Edge {
     res.end(body);
   };
 
-  const sendPlain = (res: ServerResponse, reply: ReturnType<typeof plain>, head: boolean): void => {
+  const sendPlain = (res: ServerResponse, reply: PlainReply, head: boolean): void => {
     send(res, reply.status, reply.headers, head ? undefined : reply.body);
   };
 
@@ -695,7 +574,7 @@ export function createEdge(options: EdgeOptions): Edge {
   // each closure costs a defineProperty call, measurable against a ~15 µs request.
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = metrics === undefined ? 0 : performance.now();
-    let pending: Pending;
+    let pending: Pending = undefined;
     try {
       pending = serve(req, res);
     } catch (error) {

@@ -134,11 +134,16 @@ async function restoreSnapshot(
       return false;
     }
   }
-  return restoreEntry(
-    run,
-    entry,
-    `node_modules (lockfile ${inputs.lockfile.slice(0, 12)}, Node ${inputs.node}, ${inputs.manager}): the install is skipped`,
-  );
+  const what = `node_modules (lockfile ${inputs.lockfile.slice(0, 12)}, Node ${inputs.node}, ${inputs.manager})`;
+  if (!(await restoreEntry(run, entry, what))) {
+    // Whatever a failed extraction left is no install's starting point.
+    for (const dir of plan.nodeModules) {
+      await rm(join(run.workDir, dir), { recursive: true, force: true });
+    }
+    return false;
+  }
+  say(run, "Build cache: the dependencies are those of the lockfile: the install is skipped.");
+  return true;
 }
 
 async function restoreFramework(run: BuildCacheRun): Promise<CacheEntry | undefined> {
