@@ -58,10 +58,7 @@ const SECRET_HINT =
   "In the GitHub App's settings (General → Webhook), the Webhook secret must be the connection's webhook_secret (set it with PATCH /api/v1/git_connections/:connection_id {\"webhook_secret\": …}); GitHub then signs each delivery with X-Hub-Signature-256";
 
 /** The App connection a webhook URL names; anything else is the same 404. */
-export async function appConnection(
-  ctx: PlatformContext,
-  id: string,
-): Promise<GitConnection> {
+export async function appConnection(ctx: PlatformContext, id: string): Promise<GitConnection> {
   const connectionId = id.toLowerCase();
   const connection = OBJECT_ID.test(connectionId)
     ? await ctx.db

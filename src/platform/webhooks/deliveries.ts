@@ -100,19 +100,19 @@ export function deliveryRecorded(ctx: PlatformContext, row: WebhookDelivery): vo
 }
 
 async function pruneDeliveries(db: Kysely<PlatformDatabase>, siteId: string): Promise<void> {
-  // One statement: older than the oldest of the newest N (none when there are fewer: NULL).
+  const oldestKept = await db
+    .selectFrom("webhook_deliveries")
+    .select("received_at")
+    .where("site_id", "=", siteId)
+    .orderBy("received_at", "desc")
+    .offset(DELIVERIES_KEPT_PER_SITE - 1)
+    .limit(1)
+    .executeTakeFirst();
+  if (!oldestKept) return;
   await db
     .deleteFrom("webhook_deliveries")
     .where("site_id", "=", siteId)
-    .where("received_at", "<", (eb) =>
-      eb
-        .selectFrom("webhook_deliveries")
-        .select("received_at")
-        .where("site_id", "=", siteId)
-        .orderBy("received_at", "desc")
-        .offset(DELIVERIES_KEPT_PER_SITE - 1)
-        .limit(1),
-    )
+    .where("received_at", "<", oldestKept.received_at)
     .execute();
 }
 
