@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,16 +20,24 @@ const node24Missing = existsSync(join(NODE_24, "bin/node"))
   ? false
   : "test/netlify-cli-current's Node 24 is not installed";
 
+/**
+ * The machine's Node (`/usr/bin/node`, what a build runs without a request): not necessarily
+ * the Node running these tests (CI runs them on Node 24 too).
+ */
+const MACHINE_NODE = execFileSync("/usr/bin/node", ["--version"], { encoding: "utf8" })
+  .trim()
+  .replace(/^v/, "");
+
 /** `<root>/versions/20.20.2` (the machine's Node, by its bin) and `24.22.3` → the package. */
 async function versionsDir(): Promise<{ dir: string; node20: string; node24: string }> {
   const dir = join(bed.root, "versions");
-  if (existsSync(dir)) return { dir, node20: process.versions.node, node24: "24.22.3" };
-  await mkdir(join(dir, process.versions.node, "bin"), { recursive: true, mode: 0o755 });
+  if (existsSync(dir)) return { dir, node20: MACHINE_NODE, node24: "24.22.3" };
+  await mkdir(join(dir, MACHINE_NODE, "bin"), { recursive: true, mode: 0o755 });
   for (const tool of ["node", "corepack"]) {
-    await symlink(`/usr/bin/${tool}`, join(dir, process.versions.node, "bin", tool));
+    await symlink(`/usr/bin/${tool}`, join(dir, MACHINE_NODE, "bin", tool));
   }
   await symlink(NODE_24, join(dir, "24.22.3"));
-  return { dir, node20: process.versions.node, node24: "24.22.3" };
+  return { dir, node20: MACHINE_NODE, node24: "24.22.3" };
 }
 
 /** A checkout with these files, and the toolchain selected for it. */
@@ -73,11 +81,8 @@ describe("the Node a build runs with", { skip: skip || node24Missing }, () => {
 
   it("takes NODE_VERSION over the files, and .node-version in the base directory", async () => {
     const fromEnv = await select({ ".nvmrc": "24" }, { env: { NODE_VERSION: "20" } });
-    assert.deepEqual(fromEnv.selected.lines, [`Node ${process.versions.node} (from NODE_VERSION)`]);
-    assert.equal(
-      await nodeVersionIn(fromEnv.workDir, fromEnv.selected),
-      `v${process.versions.node}`,
-    );
+    assert.deepEqual(fromEnv.selected.lines, [`Node ${MACHINE_NODE} (from NODE_VERSION)`]);
+    assert.equal(await nodeVersionIn(fromEnv.workDir, fromEnv.selected), `v${MACHINE_NODE}`);
     const fromBase = await select(
       { ".nvmrc": "20", "packages/site/.node-version": "lts/*" },
       { base: "packages/site" },
@@ -92,7 +97,7 @@ describe("the Node a build runs with", { skip: skip || node24Missing }, () => {
       (e: unknown) =>
         e instanceof ToolchainError &&
         e.message.includes("Node 18.19.0 was requested (from .nvmrc), but it is not installed") &&
-        e.message.includes(`Installed: 24.22.3, ${process.versions.node}.`),
+        e.message.includes(`Installed: 24.22.3, ${MACHINE_NODE}.`),
     );
     await assert.rejects(select({}, { env: { NODE_VERSION: ">=18 <20" } }), /not a Node version/);
   });
@@ -101,7 +106,7 @@ describe("the Node a build runs with", { skip: skip || node24Missing }, () => {
     const { workDir, selected } = await select({ "package.json": "{}" });
     assert.equal(selected.toolchain, undefined);
     assert.match(selected.lines[0]!, /^Node \d+\.\d+\.\d+ \(the platform's default;/);
-    assert.equal(await nodeVersionIn(workDir, selected), `v${process.versions.node}`);
+    assert.equal(await nodeVersionIn(workDir, selected), `v${MACHINE_NODE}`);
   });
 });
 
@@ -131,7 +136,7 @@ describe(
         { env: { NODE_VERSION: "20" } },
       );
       assert.deepEqual(selected.lines, [
-        `Node ${process.versions.node} (from NODE_VERSION)`,
+        `Node ${MACHINE_NODE} (from NODE_VERSION)`,
         "Package manager pnpm@9.1.0 (from package.json, through corepack)",
       ]);
       const registry = process.env.npm_config_registry ?? "https://registry.npmjs.org/";
