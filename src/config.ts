@@ -1,8 +1,28 @@
-import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { neverReachedBy, parseAllowHosts, type AllowEntry } from "./lib/allow-ranges.ts";
 import { parseListenAddress, type MetricsConfig } from "./lib/metrics.ts";
-import { formatSize, parseSize } from "./lib/sizes.ts";
+import {
+  ConfigError,
+  type Env,
+  readAddressList,
+  MIB,
+  GIB,
+  readSize,
+  readPort,
+  readInteger,
+  readDomain,
+  readMasterKey,
+  readHostList,
+  normalizeHostEntry,
+  readHost,
+  readBoolean,
+  readUrl,
+  readOptionalToken,
+  readLogLevel,
+  hostForUrl,
+} from "./config-env.ts";
+
+export { ConfigError, normalizeHostEntry };
 
 /** Everything Slipway reads from the environment, validated once at start. */
 export interface SlipwayConfig {
@@ -258,12 +278,6 @@ export interface BuildLimits {
   minFreeDiskBytes: number;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-type Env = Record<string, string | undefined>;
-
 export function loadConfig(env: Env = process.env): SlipwayConfig {
   const dataDir = resolve(env.SLIPWAY_DATA_DIR ?? "./.slipway");
   const host = readHost(env, "SLIPWAY_HOST", "127.0.0.1");
@@ -454,22 +468,6 @@ function readDomainsConfig(env: Env): DomainsConfig {
   };
 }
 
-/** A comma-separated list of IP addresses. */
-function readAddressList(env: Env, name: string): string[] {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return [];
-  return raw
-    .split(",")
-    .map((item) => item.trim())
-    .filter((item) => item !== "")
-    .map((item) => {
-      if (isIP(item) === 0) {
-        throw new ConfigError(`${name}: ${JSON.stringify(item)} is not an IP address.`);
-      }
-      return item.toLowerCase();
-    });
-}
-
 export function defaultStoragePolicy(): StoragePolicy {
   return { keepDeploys: 50, keepDeployDays: 30, gcGraceSeconds: 3600, gcIntervalSeconds: 21_600 };
 }
@@ -589,27 +587,6 @@ function readBuildToolchain(env: Env): BuildToolchainPolicy {
   };
 }
 
-const MIB = 1024 ** 2;
-const GIB = 1024 ** 3;
-
-function readSize(env: Env, name: string, fallback: number, range: { min: number }): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const bytes = parseSize(raw);
-  if (bytes === undefined || bytes < range.min) {
-    throw new ConfigError(
-      `${name}=${JSON.stringify(raw)} must be a size like 512M or 2G (K, M, G, T: powers of 1024)` +
-        (range.min > 0 ? ` of at least ${formatSize(range.min)}.` : "."),
-    );
-  }
-  return bytes;
-}
-
-/**
- * Prometheus `/metrics`: with `SLIPWAY_METRICS_TOKEN` on the server's own port for readers that
- * send it; with an address (`host:port`) on a listener of its own there (the token is asked
- * there too when set). Neither: no `/metrics` at all.
- */
 function readMetricsConfig(env: Env, addressVariable: string): MetricsConfig {
   const token = readOptionalToken(env, "SLIPWAY_METRICS_TOKEN");
   const raw = env[addressVariable];
@@ -620,145 +597,4 @@ function readMetricsConfig(env: Env, addressVariable: string): MetricsConfig {
     );
   }
   return { token, address: raw };
-}
-
-function readPort(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port > 65535) {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a TCP port (0-65535).`);
-  }
-  return port;
-}
-
-function readInteger(
-  env: Env,
-  name: string,
-  fallback: number,
-  range: { min: number; max: number },
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value < range.min || value > range.max) {
-    throw new ConfigError(
-      `${name}=${JSON.stringify(raw)} must be a whole number from ${range.min} to ${range.max}.`,
-    );
-  }
-  return value;
-}
-
-const DNS_NAME =
-  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
-function readDomain(env: Env, name: string, fallback: string): string {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const domain = raw.toLowerCase().replace(/\.$/, "");
-  if (!DNS_NAME.test(domain)) {
-    throw new ConfigError(
-      `${name}=${JSON.stringify(raw)} is not a DNS name (letters, digits, hyphens and dots, e.g. sites.example.com).`,
-    );
-  }
-  return domain;
-}
-
-function readMasterKey(env: Env, name: string): Buffer | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return undefined;
-  const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, "base64") : Buffer.alloc(0);
-  if (key.length !== 32) {
-    // The value itself is a secret: the message never repeats it.
-    throw new ConfigError(
-      `${name} must be 32 random bytes in base64 (44 characters; e.g. the output of \`openssl rand -base64 32\`).`,
-    );
-  }
-  return key;
-}
-
-/** `host` or `host:port` (IPv6 as `[addr]` or `[addr]:port`), lower case. */
-function readHostList(env: Env, name: string): string[] {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return [];
-  const entries: string[] = [];
-  for (const item of raw.split(",")) {
-    const entry = item.trim().toLowerCase();
-    if (entry === "") continue;
-    const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(entry);
-    const host = match?.[1] ?? "";
-    const port = match?.[2];
-    const hostOk = host.startsWith("[")
-      ? isIP(host.slice(1, -1)) === 6
-      : isIP(host) === 4 || DNS_NAME.test(host);
-    if (!match || !hostOk || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
-      throw new ConfigError(
-        `${name}: ${JSON.stringify(item.trim())} is not a host or host:port (e.g. git.internal:22, 10.0.0.5, [fd00::1]:2222).`,
-      );
-    }
-    entries.push(port === undefined ? host : `${host}:${port}`);
-  }
-  return entries;
-}
-
-/** A host as it appears in an allow-list entry: lower case, IPv6 in brackets. */
-export function normalizeHostEntry(host: string): string {
-  const bare = host.toLowerCase().replace(/^\[|\]$/g, "");
-  return isIP(bare) === 6 ? `[${bare}]` : bare;
-}
-
-function readHost(env: Env, name: string, fallback: string): string {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (isIP(raw) === 0 && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/.test(raw)) {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an IP address or host name.`);
-  }
-  return raw;
-}
-
-function readBoolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new ConfigError(`${name}=${JSON.stringify(raw)} must be true or false.`);
-}
-
-function readUrl(env: Env, name: string, fallback: string): string {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a URL.`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError(`${name} must be an http:// or https:// URL.`);
-  }
-  return raw.replace(/\/+$/, "");
-}
-
-function readOptionalToken(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return undefined;
-  if (!/^[A-Za-z0-9._~+/=-]{20,255}$/.test(raw)) {
-    throw new ConfigError(
-      `${name} must be 20 to 255 characters of letters, digits and ._~+/=- (no spaces).`,
-    );
-  }
-  return raw;
-}
-
-function readLogLevel(env: Env): string {
-  const raw = env.SLIPWAY_LOG_LEVEL ?? "info";
-  const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-  if (!levels.includes(raw)) {
-    throw new ConfigError(`SLIPWAY_LOG_LEVEL must be one of ${levels.join(", ")}.`);
-  }
-  return raw;
-}
-
-function hostForUrl(host: string): string {
-  return isIP(host) === 6 ? `[${host}]` : host;
 }

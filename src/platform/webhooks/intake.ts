@@ -1,12 +1,8 @@
 import { commitsDurable, isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
-import {
-  requestBuild,
-  requestBuildInTransaction,
-  type BuildRequest,
-  type BuildRequestResult,
-} from "../builds/service.ts";
+import { requestBuild, requestBuildInTransaction } from "../builds/service.ts";
 import type { PlatformContext } from "../context.ts";
+import { buildRequest, started, type Started } from "./push-builds.ts";
 import type { DeliveryOutcome, Site, WebhookDelivery } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
 import { readRepoSettings, type RepoSettings } from "../sites/repo-settings.ts";
@@ -263,29 +259,6 @@ function ignoreReason(
   }
   return null;
 }
-
-interface Started {
-  update: RefUpdate;
-  buildId: string;
-  deployId: string;
-  coalesced: boolean;
-}
-
-const buildRequest = (site: Site, update: RefUpdate, deliveryId: string): BuildRequest => ({
-  siteId: site.id,
-  branch: update.name,
-  sha: update.after ?? undefined,
-  trigger: "webhook",
-  title: update.title ?? undefined,
-  webhookDeliveryId: deliveryId,
-});
-
-const started = (update: RefUpdate, result: BuildRequestResult): Started => ({
-  update,
-  buildId: result.coalescedWith ?? result.build.id,
-  deployId: result.deploy.id,
-  coalesced: result.coalescedWith !== undefined,
-});
 
 async function build(
   ctx: PlatformContext,
