@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import type { StatsFs } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { createMetricsRegistry } from "../../lib/metrics.ts";
@@ -148,28 +149,26 @@ export class PlatformMetrics {
         if (root !== undefined) this.set(await blobStoreBytes(root));
       },
     });
-    new Gauge({
-      name: "slipway_data_disk_free_bytes",
-      help: "Bytes available to Slipway on the file system of the data directory.",
-      registers,
-      async collect() {
-        const root = deployRoot();
-        if (root === undefined) return;
-        const fs = await statfs(root);
-        this.set(fs.bavail * fs.bsize);
-      },
-    });
-    new Gauge({
-      name: "slipway_data_disk_size_bytes",
-      help: "Size of the file system of the data directory.",
-      registers,
-      async collect() {
-        const root = deployRoot();
-        if (root === undefined) return;
-        const fs = await statfs(root);
-        this.set(fs.blocks * fs.bsize);
-      },
-    });
+    const diskGauge = (name: string, help: string, read: (fs: StatsFs) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const root = deployRoot();
+          if (root !== undefined) this.set(read(await statfs(root)));
+        },
+      });
+    diskGauge(
+      "slipway_data_disk_free_bytes",
+      "Bytes available to Slipway on the file system of the data directory.",
+      (fs) => fs.bavail * fs.bsize,
+    );
+    diskGauge(
+      "slipway_data_disk_size_bytes",
+      "Size of the file system of the data directory.",
+      (fs) => fs.blocks * fs.bsize,
+    );
     new Gauge({
       name: "slipway_certificate_expiry_timestamp_seconds",
       help: "When each domain's current certificate expires (Unix time), per domain.",
