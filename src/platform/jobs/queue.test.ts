@@ -33,6 +33,23 @@ describe("SqlJobQueue", () => {
     assert.notEqual(d.id, a.id);
   });
 
+  it(
+    "leases no later job of a key while another worker holds its earlier one (Postgres SKIP LOCKED)",
+    { skip: process.env.SLIPWAY_TEST_DATABASE !== "postgres" && "row locks are Postgres's" },
+    async () => {
+      const first = await m.queue.enqueue({ queue: "q", payload: {}, concurrencyKey: "site:1" });
+      await m.queue.enqueue({ queue: "q", payload: {}, concurrencyKey: "site:1" });
+      const other = await m.queue.enqueue({ queue: "q", payload: {}, concurrencyKey: "site:2" });
+      // Another worker's lease of `first`, caught between its SELECT … FOR UPDATE and its UPDATE.
+      await m.ctx.db.transaction().execute(async (trx) => {
+        await trx.selectFrom("jobs").select("id").where("id", "=", first.id).forUpdate().execute();
+        const leased = await m.queue.lease("w2", ["q"], 10_000);
+        assert.equal(leased?.id, other.id, "the second job of site:1 must wait for the first");
+      });
+      assert.equal((await m.queue.lease("w1", ["q"], 10_000))?.id, first.id);
+    },
+  );
+
   it("runs one job per concurrency key at a time, other keys in parallel, oldest first", async () => {
     const s1a = await m.queue.enqueue({ queue: "q", payload: {}, concurrencyKey: "site:1" });
     const s1b = await m.queue.enqueue({ queue: "q", payload: {}, concurrencyKey: "site:1" });

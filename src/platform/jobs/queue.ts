@@ -226,6 +226,32 @@ export class SqlJobQueue implements JobQueue {
           ),
         ]),
       )
+      // One key runs in order: a job waits while an earlier due job of its key is pending. On
+      // Postgres, SKIP LOCKED would otherwise pass over the earlier job another worker is leasing.
+      .where((eb) =>
+        eb.or([
+          eb("j.concurrency_key", "is", null),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("jobs as p")
+                .select("p.id")
+                .where("p.state", "=", "pending")
+                .where("p.run_at", "<=", now)
+                .whereRef("p.concurrency_key", "=", "j.concurrency_key")
+                .where((inner) =>
+                  inner.or([
+                    inner("p.priority", ">", inner.ref("j.priority")),
+                    inner.and([
+                      inner("p.priority", "=", inner.ref("j.priority")),
+                      inner("p.id", "<", inner.ref("j.id")),
+                    ]),
+                  ]),
+                ),
+            ),
+          ),
+        ]),
+      )
       .orderBy("j.priority", "desc")
       .orderBy("j.id")
       .limit(1)

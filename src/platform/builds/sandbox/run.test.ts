@@ -186,7 +186,9 @@ describe("runSandboxed", { skip }, () => {
     }, 50);
     const started = Date.now();
     const { result } = await bed.build({
-      command: "bash -c ':(){ :|:& };:'; sleep 1000",
+      // `exec`: once the bomb holds every process the limit allows, a forked `sleep` fails and
+      // the build would end at once instead of at the time limit.
+      command: "bash -c ':(){ :|:& };:'; exec sleep 1000",
       buildUid: uid,
       maxProcesses: 64,
       timeoutMs: 2000,
