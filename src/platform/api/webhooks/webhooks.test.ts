@@ -547,19 +547,17 @@ describe("git webhooks", () => {
     assert.equal(anonymous.status, 401);
   });
 
-  it("answers 100 concurrent deliveries quickly, each recorded", async () => {
+  it("answers 100 concurrent deliveries, each recorded", async () => {
     const busy = await createSite(t, alice.token, {
       name: "busy",
       repo: { repo_url: "git@github.com:alice/busy.git", allowed_branches: ["main", "next"] },
     });
-    const started = Date.now();
+    // How fast is bench/webhook-intake.ts's question; here, that none is lost or refused.
     const answers = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
         push(busy, i % 2 ? "github" : "gitlab", i % 3 ? "main" : "next"),
       ),
     );
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 10_000, `${elapsed} ms`);
     assert.deepEqual(
       [...new Set(answers.map((a) => a.status))],
       [202],
