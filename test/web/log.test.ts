@@ -79,14 +79,14 @@ describe("the log store", () => {
     assert.equal(store.errorLines, 1);
   });
 
-  it("takes 100,000 lines quickly (appended, never copied)", () => {
+  it("takes 100,000 lines, appended to one array, never copied", () => {
     const store = new LogStore();
-    const started = performance.now();
+    const lines = store.lines;
     for (let batch = 0; batch < 100; batch++) {
       store.append(Array.from({ length: 1000 }, (_, i) => line(batch * 1000 + i)));
     }
-    const ms = performance.now() - started;
+    assert.equal(store.lines, lines, "the same array all along");
     assert.equal(store.lines.length, 100_000);
-    assert.ok(ms < 1000, `${ms} ms`);
+    assert.equal(store.lines[99_999]?.seq, 99_999);
   });
 });
