@@ -48,6 +48,10 @@ export async function startSlipwayChild(options: {
     SLIPWAY_ADMIN_TOKEN: adminToken,
     SLIPWAY_LOG_LEVEL: options.logLevel,
     NODE_ENV: "production",
+    // A bench that measures HTTPS or ACME asks for them; otherwise a busy 8443 (a test holding
+    // it) would stop the platform from starting.
+    SLIPWAY_HTTPS_PORT: "off",
+    SLIPWAY_ACME_DIRECTORY_URL: "off",
   };
   let forgePorts: Omit<ForgeChild, "daemon"> | undefined;
   if (options.command === "start") {
