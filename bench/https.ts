@@ -55,6 +55,12 @@ export const https: Benchmark = {
       help: "wrk connections (default 50)",
     },
     WAIT_IDLE_FLAG,
+    {
+      flag: "https-profile",
+      value: "DIR",
+      env: "BENCH_HTTPS_PROFILE",
+      help: "write the platform process's CPU profile (node --cpu-prof) into DIR",
+    },
   ],
   run: runHttps,
 };
@@ -109,6 +115,7 @@ async function runHttps(options: BenchOptions): Promise<void> {
     ? options.int("wait-idle", "BENCH_WAIT_IDLE", 120)
     : 0;
   const keep = options.has("keep", "BENCH_KEEP");
+  const profileDir = options.string("https-profile", "BENCH_HTTPS_PROFILE", "");
   for (const [tool, pkg] of [
     ["openssl", "openssl"],
     ["wrk", "wrk"],
@@ -154,6 +161,10 @@ async function runHttps(options: BenchOptions): Promise<void> {
       cleanup,
       logLevel: "warn",
       env: { SLIPWAY_HTTPS_PORT: String(httpsPort), SLIPWAY_ACME_DIRECTORY_URL: "off" },
+      nodeArgs:
+        profileDir === ""
+          ? []
+          : ["--cpu-prof", "--cpu-prof-interval=250", `--cpu-prof-dir=${profileDir}`],
     });
     const site = await platformApi<{ id: string }>(slipway, "POST", "/sites", slipway.adminToken, {
       name: "bench",

@@ -8,23 +8,14 @@
  * Baseline in the same rounds: the same commit pushed to a plain bare repository, then
  * `git clone` of it and `cp -r src dist` (what the platform does at minimum after a push).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { Agent, request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cleanup } from "./lib/cleanup.ts";
+import { startLinkedSite } from "./lib/linked-site.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { Prng } from "./lib/prng.ts";
 import { execChecked, findExecutable } from "./lib/proc.ts";
-import {
-  platformApi,
-  startSlipwayChild,
-  linkForgeSite,
-  type BuildBody,
-  type LogLine,
-  type SlipwayChild,
-} from "./lib/slipway.ts";
+import { platformApi, type BuildBody, type LogLine } from "./lib/slipway.ts";
 import { formatSummary, renderTable, summarize, type Summary } from "./lib/stats.ts";
 
 const TARGET_MS = 1_000;
@@ -81,27 +72,10 @@ async function runPushToLive(options: BenchOptions): Promise<void> {
     }
   }
   const cleanup = new Cleanup();
-  const root = await mkdtemp(join(tmpdir(), "slipway-bench-ptl-"));
-  cleanup.defer(`remove ${root}`, async () => {
-    if (keep) console.log(`kept ${root}`);
-    else await rm(root, { recursive: true, force: true });
-  });
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  cleanup.defer("close the HTTP agent", () => agent.destroy());
   try {
     console.log(
       `setup: slipway start (forge + platform, NODE_ENV=production, no NODE_EXTRA_CA_CERTS, not pinned); ${siteFiles}-file site, build command "cp -r src dist", forge webhook`,
     );
-    const slipway = await startSlipwayChild({
-      command: "start",
-      dir: join(root, "slipway"),
-      pin: [],
-      cleanup,
-      logLevel: "info",
-    });
-    const forge = slipway.forge;
-    if (!forge) throw new Error("slipway start gave no forge");
-
     const prng = new Prng(0x9e3779b9);
     const files = new Map<string, Buffer | string>();
     files.set("src/index.html", "<h1>initial</h1>\n");
@@ -109,23 +83,21 @@ async function runPushToLive(options: BenchOptions): Promise<void> {
       files.set(`src/d${i % 10}/page-${i}.html`, prng.text(prng.int(1024, 18 * 1024)));
     }
     const linkStarted = performance.now();
-    const site = await linkForgeSite({
-      platform: slipway,
-      forge,
-      dir: join(root, "work"),
+    // The baseline's repository holds the first commit too: its rounds push one commit each.
+    const bench = await startLinkedSite({
+      cleanup,
+      prefix: "ptl",
       siteName: "pushbench",
       files,
       cmd: "cp -r src dist",
       publishDir: "dist",
       webhook: true,
+      keep,
     });
+    const { slipway, site, root, baselineRepo: bare } = bench;
     console.log(
       `linked and first build live in ${Math.round(performance.now() - linkStarted)} ms (build ${site.firstBuild.id})`,
     );
-
-    const bare = join(root, "baseline.git");
-    await execChecked("git", ["init", "-q", "--bare", "--initial-branch=main", bare]);
-    await site.repo.pushTo(bare); // warm: the baseline's rounds push one commit each, as the forge's
 
     const rounds: Round[] = [];
     for (let round = 0; round <= pushes; round++) {
@@ -139,17 +111,12 @@ async function runPushToLive(options: BenchOptions): Promise<void> {
       const pushMs = await site.repo.push();
       const pushedAt = Date.now();
       const pushedPerf = performance.now();
-      await waitServed(slipway, site.host, marker, agent, 60_000);
+      await bench.waitServed(marker, 60_000);
       const totalMs = performance.now() - pushedPerf;
       const liveAt = Date.now();
 
-      const build = await findBuild(slipway, site.tenantToken, site.siteId, sha);
-      const log = await platformApi<LogLine[]>(
-        slipway,
-        "GET",
-        `/builds/${build.id}/log`,
-        site.tenantToken,
-      );
+      const build = await bench.findBuild(sha);
+      const log = await bench.buildLog(build.id);
       const deliveries = await platformApi<{ sha: string | null; received_at: string }[]>(
         slipway,
         "GET",
@@ -231,63 +198,6 @@ async function runPushToLive(options: BenchOptions): Promise<void> {
 
 function ms(value: number): string {
   return `${Math.round(value)} ms`;
-}
-
-/** Polls `GET /index.html` at the site's host until the body has `marker`. */
-async function waitServed(
-  platform: SlipwayChild,
-  host: string,
-  marker: string,
-  agent: Agent,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const body = await get(platform.port, host, "/index.html", agent);
-    if (body.includes(marker)) return;
-    if (!platform.daemon.running) throw new Error(platform.daemon.describeExit());
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for "${marker}" at ${host}`);
-    }
-    await sleep(2);
-  }
-}
-
-function get(port: number, host: string, path: string, agent: Agent): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, agent, headers: { host: `${host}:${port}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-        res.on("error", reject);
-      },
-    );
-    req.setTimeout(5_000, () => req.destroy(new Error(`GET ${host}${path} timed out`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-async function findBuild(
-  platform: SlipwayChild,
-  token: string,
-  siteId: string,
-  sha: string,
-): Promise<BuildBody> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const builds = await platformApi<BuildBody[]>(
-      platform,
-      "GET",
-      `/sites/${siteId}/builds`,
-      token,
-    );
-    const build = builds.find((b) => b.sha === sha && b.done);
-    if (build) return build;
-    await sleep(50);
-  }
-  throw new Error(`no finished build of ${sha}`);
 }
 
 /** Stage durations from the build row, its log's timestamps and the delivery's arrival. */

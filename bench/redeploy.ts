@@ -258,6 +258,8 @@ async function perBlobFsync(dir: string): Promise<BlobStore> {
     missing: (ids) => store.missing(ids),
     put: (id, data, options) => store.put(id, data, { maxBytes: options?.maxBytes }),
     flush: async () => undefined,
+    commitStaged: (key) => store.commitStaged(key),
+    discardStaged: (key) => store.discardStaged(key),
   };
 }
 
@@ -266,7 +268,7 @@ function fmt(s: ReturnType<typeof summarize>): string {
   return `${s.median.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
 }
 
-interface SiteFile {
+export interface SiteFile {
   path: string;
   size: number;
 }
@@ -275,7 +277,7 @@ interface SiteFile {
  * The anchors' make-out: sizes log-uniform from 170 B to 64 KiB plus 20 assets of 1–3 MiB,
  * scaled to `targetBytes`, in 100 directories, random content (every file distinct).
  */
-function generateSite(dir: string, count: number, targetBytes: number): SiteFile[] {
+export function generateSite(dir: string, count: number, targetBytes: number): SiteFile[] {
   const prng = new Prng(0x0ff1ce);
   const assets = Math.min(20, Math.floor(count / 100));
   const raw: number[] = [];

@@ -9,6 +9,7 @@
  *   npm run bench -- --help            the list and the flags
  */
 import { dashboardBench } from "./dashboard.ts";
+import { apiDeployBench } from "./api-deploy.ts";
 import { deployBench } from "./deploy.ts";
 import { edge } from "./edge.ts";
 import { gitTransfer } from "./git-transfer.ts";
@@ -32,6 +33,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   redeploy,
   webhookIntake,
   deployBench,
+  apiDeployBench,
   dashboardBench,
   sqliteSync,
 ];

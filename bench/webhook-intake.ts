@@ -21,9 +21,16 @@ import { startForgeChild } from "./lib/forge.ts";
 import { waitForIdle, WAIT_IDLE_FLAG } from "./lib/idle.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { execChecked, findExecutable } from "./lib/proc.ts";
-import { linkForgeSite, platformApi, startSlipwayChild } from "./lib/slipway.ts";
+import {
+  linkForgeSite,
+  platformApi,
+  startSlipwayChild,
+  type BuildBody,
+  type LogLine,
+} from "./lib/slipway.ts";
 import { formatSummary, renderTable, summarize } from "./lib/stats.ts";
 import { DELIVERIES_KEPT_PER_SITE } from "../src/platform/webhooks/deliveries.ts";
+import { PRUNE_EVERY } from "../src/platform/webhooks/sqlite-intake.ts";
 
 const TARGET_PER_SECOND = 1_000;
 const TARGET_P99_MS = 50;
@@ -90,6 +97,23 @@ async function runLoad(pin: Pinning, config: Record<string, unknown>): Promise<L
   return JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as LoadResult;
 }
 
+/** Waits until the build runs its command (`sleep`): the worker is taken until the end. */
+async function waitForSleepingBuild(
+  platform: Parameters<typeof platformApi>[0],
+  token: string,
+  buildId: string,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const build = await platformApi<BuildBody>(platform, "GET", `/builds/${buildId}`, token);
+    if (build.done) throw new Error(`the holding build ended: ${build.state} ${build.error ?? ""}`);
+    const log = await platformApi<LogLine[]>(platform, "GET", `/builds/${buildId}/log`, token);
+    if (log.some((line) => line.section === "building")) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error("the holding build did not start its command within 120 s");
+}
+
 async function runWebhookIntake(options: BenchOptions): Promise<void> {
   const deliveries = options.int("webhook-deliveries", "BENCH_WEBHOOK_DELIVERIES", 3_000);
   const concurrency = options.int("webhook-concurrency", "BENCH_WEBHOOK_CONCURRENCY", 16);
@@ -153,12 +177,22 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
       site.tenantToken,
     );
     if (!linked.git_webhook) throw new Error("the linked site has no git webhook");
-    // The next build sleeps and holds the only worker: every build the deliveries enqueue waits.
+    // A build of the branch's real head sleeps and holds the only worker (the site's builds run
+    // one at a time anyway): every build the deliveries enqueue waits, none runs. (Their random
+    // commits cannot be fetched: run, each would fail at its fetch, and the platform's CPU
+    // would count a git process per build.)
     await platformApi(platform, "PATCH", `/sites/${site.siteId}`, site.tenantToken, {
       repo: { cmd: "sleep 3600" },
     });
+    const holder = await platformApi<BuildBody>(
+      platform,
+      "POST",
+      `/sites/${site.siteId}/builds`,
+      site.tenantToken,
+    );
+    await waitForSleepingBuild(platform, site.tenantToken, holder.id);
     console.log(
-      `platform: \`slipway platform\` (NODE_ENV=production, log level info, SQLite), site linked to a forge project; 1 build worker, held by a \`sleep 3600\` build from the first delivery`,
+      `platform: \`slipway platform\` (NODE_ENV=production, log level info, SQLite), site linked to a forge project; 1 build worker, held by a \`sleep 3600\` build of the branch head`,
     );
     console.log(
       `load: ${deliveries} deliveries per round, ${concurrency} in flight over keep-alive, ~10% redeliveries (same id), ~10% repeated commits (new id), ${rounds} rounds per target, alternating\n`,
@@ -240,9 +274,9 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
           `select coalesce(b.sha, d.commit_ref) as commit_id,
                   sum(b.state in ('enqueued', 'building', 'done')) as live, count(*) as n
              from builds b left join deploys d on d.id = b.deploy_id
-            where b.site_id = ? and b.id <> ? group by commit_id`,
+            where b.site_id = ? and b.id not in (?, ?) group by commit_id`,
         )
-        .all(site.siteId, site.firstBuild.id) as {
+        .all(site.siteId, site.firstBuild.id, holder.id) as {
         commit_id: string | null;
         live: number;
         n: number;
@@ -260,14 +294,22 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
           .prepare("select count(*) as n from webhook_deliveries where site_id = ?")
           .get(site.siteId) as { n: number }
       ).n;
-      // The site keeps its newest deliveries only: every answered one up to that many.
+      // The site keeps its newest deliveries only: every answered one up to that many (pruned
+      // every PRUNE_EVERY deliveries, so up to PRUNE_EVERY - 1 more meanwhile).
       const kept = Math.min(sentToPlatform, DELIVERIES_KEPT_PER_SITE);
+      const keptAtMost = sentToPlatform <= DELIVERIES_KEPT_PER_SITE ? kept : kept + PRUNE_EVERY - 1;
       verdictBuilds =
         `builds: ${total} for ${sentCommits.size} distinct commits: ${twiceLive} commits with two live builds, ` +
         `${missing} commits never built, ${extra} builds of other commits; ${rebuilt} commits built again after ` +
         `a newer push had superseded their queued build (by design); deliveries recorded: ${recorded} ` +
-        `(the newest ${kept} of ${sentToPlatform} answered are kept) → ` +
-        (twiceLive === 0 && missing === 0 && extra === 0 && recorded === kept ? "PASS" : "FAIL");
+        `(the newest ${kept}${keptAtMost > kept ? `–${keptAtMost}` : ""} of ${sentToPlatform} answered are kept) → ` +
+        (twiceLive === 0 &&
+        missing === 0 &&
+        extra === 0 &&
+        recorded >= kept &&
+        recorded <= keptAtMost
+          ? "PASS"
+          : "FAIL");
     } finally {
       db.close();
     }

@@ -94,6 +94,7 @@ describe("loadConfig", () => {
     });
     assert.deepEqual(defaultBuilds, {
       workers: 2,
+      leaseSeconds: 30,
       timeoutSeconds: 900,
       unsafeNoSandbox: false,
       limits: {
@@ -163,6 +164,7 @@ describe("loadConfig", () => {
     });
     assert.deepEqual(builds, {
       workers: 8,
+      leaseSeconds: 30,
       timeoutSeconds: 60,
       unsafeNoSandbox: true,
       limits: {
@@ -197,7 +199,15 @@ describe("loadConfig", () => {
       [{ SLIPWAY_PUBLIC_URL: "ftp://x" }, /SLIPWAY_PUBLIC_URL must be an http:\/\/ or https:\/\//],
       [
         { SLIPWAY_BUILD_WORKERS: "0" },
-        /SLIPWAY_BUILD_WORKERS="0" must be a whole number from 1 to 64/,
+        /SLIPWAY_BUILD_WORKERS=0 runs no builds on this node: that needs SLIPWAY_DATABASE_URL/,
+      ],
+      [
+        { SLIPWAY_BUILD_WORKERS: "65" },
+        /SLIPWAY_BUILD_WORKERS="65" must be a whole number from 0 to 64/,
+      ],
+      [
+        { SLIPWAY_JOB_LEASE_SECONDS: "1" },
+        /SLIPWAY_JOB_LEASE_SECONDS="1" must be a whole number from 2 to 3600/,
       ],
       [
         { SLIPWAY_BUILD_TIMEOUT: "15m" },

@@ -21,6 +21,7 @@ import {
   readLogLevel,
   hostForUrl,
 } from "./config-env.ts";
+import { readBuildRole, readEdgeRole, type BuildRole, type EdgeRole } from "./config-roles.ts";
 
 export { ConfigError, normalizeHostEntry };
 
@@ -77,7 +78,7 @@ export interface WebhookPolicy {
   maxBackoffMs: number;
 }
 
-export interface PlatformConfig {
+export interface PlatformConfig extends EdgeRole {
   /** `<data>/platform`: the platform's database, key files and (later) deploy files. */
   dataDir: string;
   host: string;
@@ -222,9 +223,7 @@ export interface AcmeConfig {
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
-export interface BuildPolicy {
-  /** Builds that run at the same time (each site builds one at a time). */
-  workers: number;
+export interface BuildPolicy extends BuildRole {
   /** Wall-clock limit of one build, in seconds. */
   timeoutSeconds: number;
   /** Run build commands without bubblewrap (explicit opt-in; never the default). */
@@ -317,8 +316,9 @@ export function loadConfig(env: Env = process.env): SlipwayConfig {
     publicUrl: readUrl(env, "SLIPWAY_PUBLIC_URL", `http://${hostForUrl(advertisedHost)}:${port}`),
     adminToken: readOptionalToken(env, "SLIPWAY_ADMIN_TOKEN"),
     masterKey: readMasterKey(env, "SLIPWAY_MASTER_KEY"),
+    ...readEdgeRole(env),
     builds: {
-      workers: readInteger(env, "SLIPWAY_BUILD_WORKERS", 2, { min: 1, max: 64 }),
+      ...readBuildRole(env),
       timeoutSeconds: readInteger(env, "SLIPWAY_BUILD_TIMEOUT", 900, { min: 10, max: 86_400 }),
       unsafeNoSandbox: readBoolean(env, "SLIPWAY_UNSAFE_NO_SANDBOX", false),
       limits: readBuildLimits(env),

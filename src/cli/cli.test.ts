@@ -207,4 +207,18 @@ describe("slipway CLI", () => {
     assert.equal(code, 78);
     assert.match(stderr, /SLIPWAY_FORGE_HTTP_PORT="not-a-port" is not a TCP port/);
   });
+
+  it("refuses `slipway worker` without a shared database, where no platform node could reach it", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "slipway-cli-"));
+    dirs.push(dataDir);
+    const child = spawn(process.execPath, [BIN, "worker"], {
+      env: childEnv({ SLIPWAY_DATA_DIR: dataDir }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 78);
+    assert.match(stderr, /`slipway worker` needs SLIPWAY_DATABASE_URL/);
+  });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -57,5 +57,41 @@ describe("durableTransaction", () => {
       (await db.selectFrom("acks").select("id").where("id", "=", 2).execute()).length,
       0,
     );
+  });
+});
+
+describe("WAL checkpoints", () => {
+  let dir: string;
+  let db: Kysely<{ pages: { body: string } }>;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "slipway-db-"));
+    db = openSqlite(join(dir, "test.sqlite3"));
+    await db.schema.createTable("pages").addColumn("body", "text").execute();
+  });
+  after(async () => {
+    await db.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("are never made by a commit, and are made in the background", async () => {
+    const { rows } = await sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`.execute(
+      db,
+    );
+    assert.equal(rows[0]?.wal_autocheckpoint, 0, "a commit may checkpoint on the event loop");
+    const sizeBefore = (await stat(join(dir, "test.sqlite3"))).size;
+    // 1,500 commits of a page each: past the 1,000 pages at which SQLite's own would run.
+    for (let i = 0; i < 1500; i++) {
+      await db
+        .insertInto("pages")
+        .values({ body: "x".repeat(4000) })
+        .execute();
+    }
+    // Only a checkpoint writes to the database file; the worker's comes within its interval.
+    const deadline = Date.now() + 20_000;
+    while ((await stat(join(dir, "test.sqlite3"))).size < sizeBefore + 1500 * 4000) {
+      assert.ok(Date.now() < deadline, "the WAL was not checkpointed into the database file");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 });

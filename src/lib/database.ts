@@ -14,6 +14,7 @@ import {
 import { isPostgres, openPostgres, withMigrationLock } from "./postgres.ts";
 import { GroupSync } from "./group-sync.ts";
 import { cachingStatements } from "./sqlite-statements.ts";
+import { WalCheckpointer } from "./wal-checkpointer.ts";
 
 /**
  * Opens a service's database: PostgreSQL when `url` (`postgres://…`) is given, else the
@@ -42,14 +43,42 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
   database.pragma("synchronous = NORMAL");
   database.pragma("foreign_keys = ON");
   database.pragma("busy_timeout = 5000");
+  const statements = cachingStatements(database);
+  let checkpointer: WalCheckpointer | undefined;
+  if (path !== ":memory:") {
+    database.pragma("wal_autocheckpoint = 0");
+    checkpointer = new WalCheckpointer(path, () => {
+      // The background connection is gone: the writer checkpoints as SQLite does by default.
+      if (database.open) database.pragma("wal_autocheckpoint = 1000");
+    });
+  }
   const db = new Kysely<Schema>({
-    dialect: new SqliteDialect({ database: cachingStatements(database) }),
+    dialect: new SqliteDialect({
+      database: {
+        prepare: (sql) => statements.prepare(sql),
+        close: () => {
+          checkpointer?.stop();
+          statements.close();
+        },
+      },
+    }),
   });
   if (path !== ":memory:") walSyncs.set(db, new GroupSync(() => syncWal(path)));
+  sqliteHandles.set(db, database);
   return db;
 }
 
 const walSyncs = new WeakMap<object, GroupSync>();
+const sqliteHandles = new WeakMap<object, SQLite.Database>();
+
+/**
+ * The better-sqlite3 connection under a SQLite `db` (undefined on Postgres), for a hot path that
+ * runs its own prepared statements. It is Kysely's one connection: use it only while holding
+ * it (`db.connection()`), or for a read when `inTransaction` is false (nothing uncommitted).
+ */
+export function sqliteConnection<Schema>(db: Kysely<Schema>): SQLite.Database | undefined {
+  return sqliteHandles.get(db);
+}
 
 /**
  * Makes every commit made so far on `db` durable, the way `synchronous = FULL` would have at

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ConfigError, defaultStoragePolicy, type PlatformConfig } from "../config.ts";
 import { migrate, openDatabase } from "../lib/database.ts";
+import { isPostgres, withMigrationLock } from "../lib/postgres.ts";
 import { readOrCreateSecretFile } from "../lib/files.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { SecretBox } from "../lib/secret-box.ts";
@@ -31,6 +32,8 @@ import { certificateForHost } from "./domains/certificates.ts";
 import { createCertificateHandler, startCertificateSweeps } from "./domains/issuer.ts";
 import { CERTIFICATE_QUEUE } from "./domains/queue-names.ts";
 import { createFront } from "./edge/front.ts";
+import { createDomainRoutes } from "./edge/domain-routes.ts";
+import { EdgeSync } from "./edge-sync/edge-sync.ts";
 import { createSiteProtection } from "./edge/protection.ts";
 import { PlatformMetrics } from "./metrics/metrics.ts";
 import { answerMetrics, startMetricsServer } from "../lib/metrics.ts";
@@ -61,7 +64,8 @@ import { previewRoutes } from "./api/previews/routes.ts";
 import { COMMIT_STATUS_QUEUE, createCommitStatusHandler } from "./commit-statuses/statuses.ts";
 import { prepareBuildDirs, sweepWorkDirs } from "./builds/dirs.ts";
 import { sweepStaleGitTempDirs } from "./repos/git-temp-dirs.ts";
-import { SqlJobQueue } from "./jobs/queue.ts";
+import { openJobQueue } from "./jobs/open-queue.ts";
+import type { JobQueue } from "./jobs/queue.ts";
 import { createBuildHandler } from "./builds/runner.ts";
 import { sweepOrphanedBuildRows } from "./builds/recovery.ts";
 import { sweepOrphanedBuilds, type SandboxOptions } from "./builds/sandbox/run.ts";
@@ -82,6 +86,7 @@ import type { PlatformDatabase } from "./db/schema.ts";
 import { createHttpApp, type PlatformApp } from "./http/app.ts";
 import { registerAuthentication } from "./http/auth.ts";
 import { registerAuditRequests } from "./http/audit.ts";
+import { registerSiteChanges } from "./http/site-changes.ts";
 import { DEFAULT_AUDIT_RETENTION_DAYS, pruneAuditEvents } from "./audit/events.ts";
 import { systemResolver, type ResolveHost } from "./repos/host-guard.ts";
 
@@ -108,6 +113,8 @@ export interface PlatformOptions {
   resolveHost?: ResolveHost;
   /** Run build workers in this process (default true; false for API-only nodes). */
   buildWorkers?: boolean;
+  /** Listen for HTTP: API, webhooks, edge (default true; false: `slipway worker`). */
+  serveHttp?: boolean;
   /** Job lease length (default 30 s): how long a crashed worker's build waits to be re-run. */
   buildLeaseMs?: number;
   /** Sandbox settings beyond the config's (tests: limits, extra read-only toolchain paths). */
@@ -156,9 +163,14 @@ export async function startPlatform(
     url: config.databaseUrl,
     sqlitePath: join(config.dataDir, "platform.sqlite3"),
   });
+  // Nodes starting at once take turns at their first writes (key check, administrator).
+  const oneNodeAtATime = <T>(work: () => Promise<T>): Promise<T> =>
+    isPostgres(db as Kysely<unknown>) ? withMigrationLock(db as Kysely<unknown>, work) : work();
+  let jobs: JobQueue;
   try {
     await migrate(db, platformMigrations);
-    await checkMasterKey(db, secrets, config);
+    await oneNodeAtATime(() => checkMasterKey(db, secrets, config));
+    jobs = await openJobQueue(db, config.databaseUrl, log);
   } catch (error) {
     await db.destroy();
     throw error;
@@ -172,11 +184,19 @@ export async function startPlatform(
     secrets,
     resolveHost: options.resolveHost ?? systemResolver,
     now: () => new Date(),
-    jobs: new SqlJobQueue(db),
+    jobs,
     metrics: new PlatformMetrics({ db }),
   };
-  const generatedAdminToken = await bootstrapAdmin(ctx);
-  const generatedAdminPassword = await bootstrapAdminPassword(ctx);
+  const [generatedAdminToken, generatedAdminPassword] = await oneNodeAtATime(async () => [
+    await bootstrapAdmin(ctx),
+    await bootstrapAdminPassword(ctx),
+  ]);
+  // Publishes and domain changes reach every node's edge (`listen` below, once it exists).
+  const edgeSync = new EdgeSync({
+    db,
+    databaseUrl: config.databaseUrl,
+    log: log.child({ component: "edge-sync" }),
+  });
 
   // Deploy files, build directories, and what a crash may have left behind.
   const deployRoot = join(config.dataDir, "deploys");
@@ -194,34 +214,40 @@ export async function startPlatform(
   if (limitsWarning !== undefined) log.warn(limitsWarning);
 
   // The edge serves every host under the sites domain (except the API's own); the rest is API.
+  const hostCacheMs = options.edgeTtlMs ?? config.edgeHostCacheMs;
   const resolver = new DbSiteResolver({
     db,
     sitesDomain: config.sitesDomain,
     blobs,
     manifests,
-    ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
+    ...(hostCacheMs !== undefined ? { ttlMs: hostCacheMs } : {}),
   });
   // Direct deploys (digest protocol, zips): a deploy left `processing` by a crash finishes now.
   const deployServices: DeployServices = {
     blobs,
     manifests,
     uploadDir: await prepareUploadDir(deployRoot),
-    onPublished: (siteName) => resolver.invalidateSite(siteName),
+    onPublished: (siteName) => edgeSync.sitePublished(siteName),
     finishInline: options.finishDeploysInline ?? true,
   };
   await resumeProcessingDeploys(ctx, deployServices);
   const gcStores = { blobs, manifests, uploadDir: deployServices.uploadDir, ...buildDirs };
 
+  const customHosts = createDomainRoutes(db, {
+    ...(hostCacheMs !== undefined ? { ttlMs: hostCacheMs } : {}),
+  });
+  const protection = createSiteProtection({
+    ctx,
+    sitesDomain: config.sitesDomain,
+    masterKey,
+    routes: customHosts,
+    ...(hostCacheMs !== undefined ? { ttlMs: hostCacheMs } : {}),
+  });
   const edge = createEdge({
     resolver,
     logger: log.child({ component: "edge" }),
     sharedSitesDomain: config.sitesDomain,
-    protection: createSiteProtection({
-      ctx,
-      sitesDomain: config.sitesDomain,
-      masterKey,
-      ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
-    }),
+    protection,
     ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
   });
   ctx.metrics?.attach({ hotCache: () => edge.stats().cache });
@@ -230,13 +256,13 @@ export async function startPlatform(
   const ports: { http: number; https: number | null } = { http: config.port, https: null };
   const front = createFront({
     db,
+    routes: customHosts,
     sitesDomain: config.sitesDomain,
     apiHost: normaliseHost(new URL(liveConfig.publicUrl).host),
     edge: edge.handler,
     ports: () => ports,
     trustedProxies: domainsConfig?.trustedProxies ?? [],
     logger: log.child({ component: "edge" }),
-    ...(options.edgeTtlMs !== undefined ? { ttlMs: options.edgeTtlMs } : {}),
   });
   const tlsCache = new SecureContextCache({
     certificateForHost: (host) => certificateForHost(ctx, host),
@@ -248,10 +274,24 @@ export async function startPlatform(
     logger: log.child({ component: "tls" }),
     ...(options.tlsRecheckMs !== undefined ? { recheckMs: options.tlsRecheckMs } : {}),
   });
-  const certificateChanged = (siteId: string): void => {
-    tlsCache.invalidateSite(siteId);
-    front.invalidate();
-  };
+  const certificateChanged = (siteId: string): void => edgeSync.domainsChanged(siteId);
+  const serving = options.serveHttp !== false;
+  if (serving) {
+    await edgeSync.listen({
+      forgetSite: (siteName) => resolver.invalidateSite(siteName),
+      forgetDomains: (siteId) => {
+        tlsCache.invalidateSite(siteId);
+        customHosts.invalidate();
+        resolver.invalidateAll(); // a host that was no site's may be one now
+        protection.forget(); // a password, or the domains it covers
+      },
+      forgetAll: () => {
+        resolver.invalidateAll();
+        customHosts.invalidate();
+        protection.forget();
+      },
+    });
+  }
 
   let apiHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = createHttpApp(log, {
@@ -276,6 +316,7 @@ export async function startPlatform(
   await app.register(
     async (api) => {
       registerAuditRequests(api, ctx);
+      registerSiteChanges(api, (siteRef) => edgeSync.domainsChanged(siteRef ?? ""));
       registerAuthentication(api, ctx);
       auditRoutes(api, ctx);
       userRoutes(api, ctx);
@@ -306,8 +347,13 @@ export async function startPlatform(
   // The dashboard (single-page app) on the platform's own host, beside the API.
   registerDashboard(app, options.dashboardDir !== undefined ? { dir: options.dashboardDir } : {});
 
-  await app.listen({ host: config.host, port: config.port });
-  const port = (app.server.address() as AddressInfo).port;
+  if (serving) {
+    await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
+      await edgeSync.stop();
+      throw error;
+    });
+  }
+  const port = serving ? (app.server.address() as AddressInfo).port : config.port;
   // With port 0 (tests) the real port is known only now; URLs handed out must carry it.
   liveConfig.port = port;
   if (config.port === 0) liveConfig.publicUrl = liveConfig.publicUrl.replace(/:0$/, `:${port}`);
@@ -318,7 +364,10 @@ export async function startPlatform(
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   let https: Http2SecureServer | undefined;
   try {
-    if (domainsConfig?.httpPort !== undefined && domainsConfig.httpPort !== config.port) {
+    if (!serving) {
+      // A worker serves nothing; certificate checks probe the nodes' public port.
+      ports.http = domainsConfig?.httpPort ?? config.port;
+    } else if (domainsConfig?.httpPort !== undefined && domainsConfig.httpPort !== config.port) {
       publicHttp = createServer(front.listener({ secure: false }));
       ports.http = await listen(
         publicHttp,
@@ -327,7 +376,7 @@ export async function startPlatform(
         "SLIPWAY_HTTP_PORT",
       );
     }
-    if (domainsConfig?.httpsPort != null) {
+    if (serving && domainsConfig?.httpsPort != null) {
       const apiOverTls = new URL(liveConfig.publicUrl).protocol === "https:";
       https = createHttpsServer(
         tlsCache,
@@ -347,6 +396,7 @@ export async function startPlatform(
     publicHttp?.close();
     https?.close();
     await app.close();
+    await edgeSync.stop();
     await db.destroy();
     throw error;
   }
@@ -354,12 +404,14 @@ export async function startPlatform(
     liveConfig.domains = { ...domainsConfig, httpPort: ports.http, httpsPort: ports.https };
   }
   let workers: WorkerPool | undefined;
-  if (options.buildWorkers !== false) {
+  // `SLIPWAY_BUILD_WORKERS=0`: no jobs here; workers sharing the database run them.
+  const runsJobs = options.buildWorkers !== false && config.builds.workers > 0;
+  if (runsJobs) {
     workers = startWorkerPool({
       queue: ctx.jobs,
       count: config.builds.workers,
       log,
-      ...(options.buildLeaseMs !== undefined ? { leaseMs: options.buildLeaseMs } : {}),
+      leaseMs: options.buildLeaseMs ?? (config.builds.leaseSeconds ?? 30) * 1000,
       ...(options.jobHeartbeat !== undefined ? { heartbeat: options.jobHeartbeat } : {}),
       handlers: {
         [BUILD_QUEUE]: withBuildQuota(
@@ -369,7 +421,7 @@ export async function startPlatform(
             blobs,
             manifests,
             ...buildDirs,
-            onPublished: (site) => resolver.invalidateSite(site.name),
+            onPublished: (site) => edgeSync.sitePublished(site.name),
             ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
             ...(options.gitCaFile !== undefined ? { gitCaFile: options.gitCaFile } : {}),
             ...(options.testPauseAt !== undefined ? { testPauseAt: options.testPauseAt } : {}),
@@ -396,18 +448,12 @@ export async function startPlatform(
     });
   }
   // Periodic link checks (key and webhook still at the provider) run where the workers run.
-  const linkChecks = startLinkChecks(
-    ctx,
-    options.buildWorkers === false ? 0 : (config.linkCheckIntervalSeconds ?? 0),
-  );
+  const linkChecks = startLinkChecks(ctx, runsJobs ? (config.linkCheckIntervalSeconds ?? 0) : 0);
   // Garbage collection on a schedule, where the workers run (docs/production.md, "Storage").
-  const gcSchedule = startGcSchedule(
-    ctx,
-    options.buildWorkers === false ? 0 : storagePolicy.gcIntervalSeconds * 1000,
-  );
+  const gcSchedule = startGcSchedule(ctx, runsJobs ? storagePolicy.gcIntervalSeconds * 1000 : 0);
   // Due renewals and retries become durable jobs, where the workers run.
   const certificateSweeps =
-    options.buildWorkers === false || domainsConfig?.acme == null
+    !runsJobs || domainsConfig?.acme == null
       ? { stop: async () => undefined }
       : startCertificateSweeps(ctx, options.certificateSweepMs ?? 60_000);
   log.info(
@@ -436,6 +482,7 @@ export async function startPlatform(
       await workers?.stop();
       await linkChecks.stop();
       await certificateSweeps.stop();
+      await edgeSync.stop();
       await Promise.all([closeServer(publicHttp), closeServer(https)]);
       const closing = app.close();
       app.server.closeAllConnections(); // live log streams end now, not when their builds do

@@ -14,6 +14,7 @@ import {
   type WorkingCopy,
 } from "../helpers/e2e.ts";
 import { createDeployKey, waitForBuild, type BuildBody } from "../helpers/sites.ts";
+import { poll } from "../helpers/wait.ts";
 import { postWebhook, signedHeaders } from "../helpers/webhooks.ts";
 
 /**
@@ -74,10 +75,18 @@ describe("build cache (forge + platform + sandbox, offline install)", () => {
 
   let firstBuildId = "";
 
+  /** The build's whole log: a published build saves its cache after it is done. */
   async function logOf(build: BuildBody): Promise<string[]> {
-    const log = await platform.api<LogLine[]>("GET", `/builds/${build.id}/log`);
-    assert.equal(log.status, 200, log.text);
-    return log.body.map((line) => line.message);
+    return poll(
+      async () => {
+        const log = await platform.api<LogLine[]>("GET", `/builds/${build.id}/log`);
+        assert.equal(log.status, 200, log.text);
+        const lines = log.body.map((line) => line.message);
+        return lines.some((l) => l.startsWith("Finished processing build request")) && lines;
+      },
+      `the end of build ${build.id}'s log`,
+      60_000,
+    );
   }
 
   async function build(body?: Record<string, unknown>): Promise<BuildBody> {
@@ -105,6 +114,13 @@ describe("build cache (forge + platform + sandbox, offline install)", () => {
     assert.ok(has(log, "Build cache: saved node_modules"), log.join("\n"));
     assert.ok(has(log, "Build cache: saved the npm package store"), log.join("\n"));
     assert.ok(has(log, "Build cache: saved framework caches"), log.join("\n"));
+    // Saved once the deploy is live: the cache never delays the publish.
+    const publishedAt = log.findIndex((l) => l.startsWith("Published deploy"));
+    assert.ok(publishedAt >= 0, log.join("\n"));
+    assert.ok(
+      log.findIndex((l) => l.startsWith("Build cache: saved")) > publishedAt,
+      log.join("\n"),
+    );
     assert.equal(await published("/"), "<h1>Hello, cache!</h1>\n");
     assert.equal(await published("/install.txt"), "installed\n");
     // The package store is the platform's, never part of the deploy.

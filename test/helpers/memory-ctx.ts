@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Kysely } from "kysely";
 import { migrate, openSqlite } from "../../src/lib/database.ts";
 import { objectId, uuid } from "../../src/lib/ids.ts";
 import { openPostgres } from "../../src/lib/postgres.ts";
@@ -7,7 +8,7 @@ import { SecretBox } from "../../src/lib/secret-box.ts";
 import type { PlatformContext } from "../../src/platform/context.ts";
 import { platformMigrations } from "../../src/platform/db/migrations.ts";
 import type { PlatformDatabase, Site } from "../../src/platform/db/schema.ts";
-import { SqlJobQueue } from "../../src/platform/jobs/queue.ts";
+import { SqlJobQueue, type JobQueue } from "../../src/platform/jobs/queue.ts";
 import { sharedTestPostgres } from "./postgres.ts";
 
 /**
@@ -16,7 +17,7 @@ import { sharedTestPostgres } from "./postgres.ts";
  */
 export interface MemoryContext {
   ctx: PlatformContext;
-  queue: SqlJobQueue;
+  queue: JobQueue;
   /** Moves the clock forward. */
   advance(ms: number): void;
   /** An account with a linked site (branch `main`). */
@@ -24,16 +25,31 @@ export interface MemoryContext {
   close(): Promise<void>;
 }
 
-export async function memoryContext(): Promise<MemoryContext> {
+export interface MemoryContextOptions {
+  /** Another job queue than `SqlJobQueue` (`databaseUrl`: the Postgres database, if any). */
+  queue?: (
+    db: Kysely<PlatformDatabase>,
+    now: () => Date,
+    databaseUrl?: string,
+  ) => Promise<JobQueue>;
+}
+
+export async function memoryContext(options: MemoryContextOptions = {}): Promise<MemoryContext> {
   // `SLIPWAY_TEST_DATABASE=postgres`: the same unit tests on a fresh Postgres database.
-  const db =
+  const databaseUrl =
     process.env.SLIPWAY_TEST_DATABASE === "postgres"
-      ? openPostgres<PlatformDatabase>(await (await sharedTestPostgres()).createDatabase())
+      ? await (await sharedTestPostgres()).createDatabase()
+      : undefined;
+  const db =
+    databaseUrl !== undefined
+      ? openPostgres<PlatformDatabase>(databaseUrl)
       : openSqlite<PlatformDatabase>(":memory:");
   await migrate(db, platformMigrations);
   let clock = Date.parse("2026-01-01T00:00:00.000Z");
   const now = (): Date => new Date(clock);
-  const queue = new SqlJobQueue(db, now);
+  const queue = options.queue
+    ? await options.queue(db, now, databaseUrl)
+    : new SqlJobQueue(db, now);
   const ctx: PlatformContext = {
     db,
     config: {

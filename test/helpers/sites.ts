@@ -53,7 +53,7 @@ export interface DeliveryBody {
 
 /** `POST /sites` that must succeed (201); returns the site. */
 export async function createSite<T = SiteBody>(
-  t: TestPlatform,
+  t: Pick<TestPlatform, "api">,
   token: string | undefined,
   body: unknown,
 ): Promise<T> {
@@ -64,7 +64,7 @@ export async function createSite<T = SiteBody>(
 
 /** A new deploy key of the caller's account (`POST /deploy_keys`). */
 export async function createDeployKey(
-  t: TestPlatform,
+  t: Pick<TestPlatform, "api">,
   token?: string,
 ): Promise<{ id: string; public_key: string }> {
   const key = await t.api<{ id: string; public_key: string }>("POST", "/deploy_keys", { token });
@@ -74,7 +74,7 @@ export async function createDeployKey(
 
 /** Polls the build until it is done (whatever its state), and returns it. */
 export function waitForBuild(
-  t: TestPlatform,
+  t: Pick<TestPlatform, "api">,
   id: string,
   token?: string,
   timeoutMs = 60_000,
@@ -92,7 +92,7 @@ export function waitForBuild(
 
 /** The site's recorded webhook deliveries, newest first; `query` such as `per_page=1`. */
 export async function webhookDeliveries(
-  t: TestPlatform,
+  t: Pick<TestPlatform, "api">,
   siteId: string,
   token?: string,
   query = "",
@@ -105,7 +105,7 @@ export async function webhookDeliveries(
 
 /** One recorded delivery, by the id an intake answer named. */
 export async function webhookDelivery(
-  t: TestPlatform,
+  t: Pick<TestPlatform, "api">,
   siteId: string,
   id: unknown,
   token?: string,

@@ -28,10 +28,29 @@ export interface AuditRequest {
 
 // The domain records events deep inside its transactions; threading the request through every
 // call for that would touch every signature, so the request travels with the async context.
+// On Node 20 an enabled AsyncLocalStorage turns on async hooks for the whole process (every
+// promise, tick and socket write then pays an init hook: ~1 µs per edge request), so the store
+// is enabled only while a request that may change state is open, and disabled after the last.
 const current = new AsyncLocalStorage<AuditRequest>();
+const open = new Set<AuditRequest>();
 
+/**
+ * Runs `run` with `request` as the audit context, which stays open (for everything `run`
+ * starts) until `endAuditRequest(request)`.
+ */
 export function runWithAuditRequest<T>(request: AuditRequest, run: () => T): T {
+  open.add(request);
   return current.run(request, run);
+}
+
+/** The request was answered: once no request is open, async hooks are off again. */
+export function endAuditRequest(request: AuditRequest): void {
+  if (open.delete(request) && open.size === 0) current.disable();
+}
+
+/** How many requests hold the context now (none once every answer is sent). */
+export function openAuditRequests(): number {
+  return open.size;
 }
 
 /** The request being served, or undefined in background work (builds, renewals, jobs). */

@@ -10,7 +10,7 @@ import type { BuildLog } from "./build-log.ts";
 import { fileEnvironment } from "./build-settings.ts";
 import { prepareBuildTools } from "./build-tools.ts";
 import { lastBuiltCommit } from "./ignore.ts";
-import { removeStoreDir, restoreBuildCache, saveBuildCache } from "./cache/build-cache.ts";
+import { restoreBuildCache, saveBuildCache, setStoreAside } from "./cache/build-cache.ts";
 import { cacheRunFor, installDependencies, STORE_ENV } from "./cache/install-step.ts";
 import { describeSandboxFailure, runSandboxed } from "./sandbox/run.ts";
 import { SANDBOX_DEFAULTS } from "./sandbox/limits.ts";
@@ -26,6 +26,11 @@ import { StageFailure, type BuildRunnerOptions, type Stage } from "./stage.ts";
  * configured wall-time limit.
  */
 
+/** A successful build's cache, saved by the runner once the deploy is published. */
+export interface BuiltSite {
+  saveCache(): Promise<void>;
+}
+
 export async function buildSite(
   options: BuildRunnerOptions,
   site: Site,
@@ -37,7 +42,7 @@ export async function buildSite(
   signal: AbortSignal,
   /** The pull/merge request of a deploy preview. */
   reviewId: number | null = null,
-): Promise<void> {
+): Promise<BuiltSite> {
   const { ctx } = options;
   const command = site.build_cmd!;
   const base = site.base_dir;
@@ -130,11 +135,13 @@ export async function buildSite(
     throw new StageFailure("building site", failure);
   }
   log.write("building", `(build.command completed in ${(result.durationMs / 1000).toFixed(1)}s)`);
-  await saveBuildCache(cache, restored);
-  await removeStoreDir(workDir);
+  // The store leaves the checkout before publishing; the cache is saved after it
+  // (`runner.ts`), so that it never delays the site going live.
+  const storeRoot = await setStoreAside(workDir);
   // The output is stored before the deploy can be published (and the build read as done): a
   // long log's last batches must not trail behind the build's state.
   await log.flush();
+  return { saveCache: () => saveBuildCache(cache, restored, storeRoot) };
 }
 
 async function emptyDirectory(dir: string): Promise<void> {

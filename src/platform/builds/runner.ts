@@ -21,7 +21,8 @@ import {
 } from "./stage.ts";
 import { attemptWorkDir, removeEarlierAttempts } from "./dirs.ts";
 import { prepareRepo } from "./fetch-stage.ts";
-import { buildSite, refuseWhenDiskFull } from "./build-stage.ts";
+import { buildSite, refuseWhenDiskFull, type BuiltSite } from "./build-stage.ts";
+import { storeAsideDir } from "./cache/build-cache.ts";
 import { deploySite } from "./publish-stage.ts";
 import { failBuild, stopped } from "./recovery.ts";
 import { ignoreCommand } from "./build-settings.ts";
@@ -204,7 +205,9 @@ async function runBuildJob(
     return "done";
   } finally {
     clearInterval(poll);
-    await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    for (const dir of [workDir, storeAsideDir(workDir)]) {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 }
 
@@ -312,10 +315,21 @@ async function runStages(
       `The base directory "${base}" does not exist in the repository at ${fetched.sha}. Change the site's base directory (repo.base), or add the directory to the repository.`,
     );
   }
+  let built: BuiltSite | undefined;
   if (site.build_cmd === null || site.build_cmd.trim() === "") {
     log.write("building", "No build command set: publishing the repository's files as they are.");
   } else {
-    await buildSite(options, site, build, deployId, fetched.sha, log, workDir, signal, reviewId);
+    built = await buildSite(
+      options,
+      site,
+      build,
+      deployId,
+      fetched.sha,
+      log,
+      workDir,
+      signal,
+      reviewId,
+    );
   }
   log.write("building", "Section completed: building");
   stageStart = stageEnded(ctx.metrics, "building", stageStart);
@@ -330,12 +344,20 @@ async function runStages(
   stageEnded(ctx.metrics, "deploying", stageStart);
 
   // ---- cleanup (the directory is removed right after, in `runBuildJob`)
+  log.write("cleanup", published === "published" ? "Site is live ✨" : "Deploy is ready");
+  // The cache is saved only now: it never delays the publish, and a build that failed anywhere
+  // (publishing included) saves none. The site is live: a cache that cannot be saved fails nothing.
+  try {
+    await built?.saveCache();
+  } catch (error) {
+    ctx.log.warn({ err: error, buildId: build.id }, "the build cache could not be saved");
+    log.write("cleanup", "Build cache: not saved (an internal error; see the platform's log).");
+  }
   log.write("cleanup", "Cleaning up the build directory");
   log.write(
     "cleanup",
     `Finished processing build request in ${((Date.now() - startedMs) / 1000).toFixed(3)}s`,
   );
-  log.write("cleanup", published === "published" ? "Site is live ✨" : "Deploy is ready");
   await log.close();
   return "done";
 }

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
+import { createLogger } from "../../lib/logger.ts";
 import { PlatformError } from "../errors.ts";
 import { publishDeploy } from "./runner.ts";
 import { sweepOrphanedBuildRows } from "./recovery.ts";
 import { buildJobKey, cancelBuild, requestBuild } from "./service.ts";
+import { GraphileJobQueue, migrateGraphileWorker } from "../jobs/graphile-queue.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 
 const SHA1 = "1".repeat(40);
@@ -332,4 +334,34 @@ describe("sweepOrphanedBuildRows", () => {
     assert.equal(rows[1]!.state, "enqueued");
     await m.close();
   });
+  it(
+    "asks the queue, not the jobs table: graphile-worker's live jobs keep their builds",
+    { skip: process.env.SLIPWAY_TEST_DATABASE !== "postgres" && "graphile-worker is Postgres's" },
+    async () => {
+      const m = await memoryContext({
+        queue: async (db, now, databaseUrl) => {
+          await migrateGraphileWorker(databaseUrl!, createLogger({ name: "t", level: "silent" }));
+          return new GraphileJobQueue(db, now);
+        },
+      });
+      const site = await m.createSite();
+      const queued = await requestBuild(m.ctx, {
+        siteId: site.id,
+        branch: "main",
+        trigger: "link",
+      });
+      const running = await requestBuild(m.ctx, {
+        siteId: site.id,
+        branch: "dev",
+        trigger: "link",
+      });
+      const job = await m.queue.lease("w", ["build"], 60_000);
+      assert.equal((job?.payload as { buildId: string }).buildId, queued.build.id);
+      await m.queue.complete(job!.id, "w");
+      assert.equal(await sweepOrphanedBuildRows(m.ctx), 1, "the completed job's build only");
+      const rows = await m.ctx.db.selectFrom("builds").select(["id", "state"]).execute();
+      assert.equal(rows.find((row) => row.id === running.build.id)?.state, "enqueued");
+      await m.close();
+    },
+  );
 });

@@ -6,7 +6,14 @@ import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { deployContext } from "../deploys/context.ts";
 import { DECLARABLE_STATES, failDirectDeploy } from "../deploys/digest.ts";
-import type { Build, BuildState, Deploy, LogSection, PlatformDatabase } from "../db/schema.ts";
+import type {
+  Build,
+  BuildState,
+  Deploy,
+  LogSection,
+  PlatformDatabase,
+  Site,
+} from "../db/schema.ts";
 import { invalidField, notFound, PlatformError } from "../errors.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
 
@@ -128,19 +135,14 @@ export async function requestBuildInTransaction(
   }
   // A no-op update takes the site's row lock (Postgres) or the write lock (SQLite) first, so
   // that concurrent requests for one site are decided one after the other.
-  const site = await trx
-    .updateTable("sites")
-    .set((eb) => ({ state: eb.ref("state") }))
-    .where("id", "=", request.siteId)
-    .returningAll()
-    .executeTakeFirst();
-  if (!site) throw notFound("Site");
-  if (site.repo_url === null) {
-    throw invalidField(
-      "site_id",
-      "the site is not linked to a repository; link one with PATCH /api/v1/sites/:site_id and a repo object",
-    );
-  }
+  const site = linkedForBuilds(
+    await trx
+      .updateTable("sites")
+      .set((eb) => ({ state: eb.ref("state") }))
+      .where("id", "=", request.siteId)
+      .returningAll()
+      .executeTakeFirst(),
+  );
 
   const existing = await findCoalescable(trx, site.id, branch, sha, request);
   if (existing) {
@@ -242,6 +244,18 @@ export async function requestBuildInTransaction(
     "build enqueued",
   );
   return { build, deploy };
+}
+
+/** The site a build is requested for, refused when it is missing or not linked. */
+export function linkedForBuilds<T extends Pick<Site, "repo_url">>(site: T | undefined): T {
+  if (!site) throw notFound("Site");
+  if (site.repo_url === null) {
+    throw invalidField(
+      "site_id",
+      "the site is not linked to a repository; link one with PATCH /api/v1/sites/:site_id and a repo object",
+    );
+  }
+  return site;
 }
 
 /**

@@ -52,6 +52,48 @@ describe("LocalBlobStore on disk", () => {
     }
   });
 
+  it("keeps staged blobs out of the store until their key is committed, then holds them", async () => {
+    const files = ["staged one", "staged two"].map((text) => Buffer.from(text));
+    const ids = files.map((f) => sha1(f));
+    for (const [i, f] of files.entries()) {
+      assert.equal((await store.put(ids[i]!, f, { staging: "deploy-a" })).written, true);
+    }
+    // A second upload of the same content for the same deploy writes nothing.
+    assert.equal((await store.put(ids[0]!, files[0]!, { staging: "deploy-a" })).written, false);
+    assert.deepEqual(await store.missing(ids), ids, "staged is not stored");
+    await store.commitStaged("deploy-a");
+    assert.deepEqual(await store.missing(ids), []);
+    assert.deepEqual(await store.get(ids[1]!), files[1]);
+    await assert.rejects(stat(store.stagingPathOf("deploy-a")), { code: "ENOENT" });
+    await store.commitStaged("deploy-a"); // idempotent: nothing left to commit
+  });
+
+  it("drops at commit a staged blob that another process left torn (a power cut)", async () => {
+    const whole = Buffer.from("whole after the crash");
+    const torn = Buffer.from("torn by the crash");
+    await store.put(sha1(whole), whole, { staging: "deploy-b" });
+    await store.put(sha1(torn), torn, { staging: "deploy-b" });
+    await writeFile(join(store.stagingPathOf("deploy-b"), sha1(torn)), "torn");
+    // The process that staged them is gone: the next one checks what it did not write itself.
+    const restarted = await LocalBlobStore.open(root);
+    await restarted.commitStaged("deploy-b");
+    assert.deepEqual(await restarted.get(sha1(whole)), whole);
+    assert.equal(await restarted.has(sha1(torn)), false);
+  });
+
+  it("discards what is staged under a key", async () => {
+    const data = Buffer.from("never finished");
+    await store.put(sha1(data), data, { staging: "deploy-c" });
+    await store.discardStaged("deploy-c");
+    await store.commitStaged("deploy-c");
+    assert.equal(await store.has(sha1(data)), false);
+  });
+
+  it("refuses a staging key that is not a plain name", async () => {
+    const data = Buffer.from("x");
+    await assert.rejects(store.put(sha1(data), data, { staging: "../blobs" }), TypeError);
+  });
+
   it("removes stale temp files of a crashed writer when opened, and keeps fresh ones", async () => {
     const stale = join(root, "tmp", ".blob-stale");
     const fresh = join(root, "tmp", ".blob-fresh");

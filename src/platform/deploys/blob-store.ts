@@ -1,6 +1,15 @@
 import { createHash } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { createReadStream, existsSync, statSync } from "node:fs";
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  type FileHandle,
+} from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { DirSyncer, fsyncEach, syncFileSystem, tempPath } from "./durable-files.ts";
@@ -39,6 +48,13 @@ export interface PutOptions {
    * `flush(batch)` resolves. One sync for a whole deploy instead of an fsync per blob.
    */
   batch?: BlobBatch;
+  /**
+   * Stage the blob for a deploy whose files arrive in many requests (a digest deploy's
+   * uploads): written without a sync under this key (`[0-9a-z_-]`, e.g. the deploy's id),
+   * neither durable nor in the store until `commitStaged(key)` resolves. (A store whose every
+   * put is durable at once, S3, simply stores it.)
+   */
+  staging?: string;
 }
 
 /** Blobs written for one deploy, made durable and visible together by `BlobStore.flush`. */
@@ -80,6 +96,14 @@ export interface BlobStore extends BlobReader {
    * which a caller may be relying on. When it throws, none of the batch's blobs was stored.
    */
   flush(batch: BlobBatch): Promise<void>;
+  /**
+   * Makes every blob staged under `key` durable and puts it in the store, in one sync for all
+   * of them, like `flush`. A staged blob that a crash left torn (not hashing to its name) is
+   * dropped, so it stays missing from the store and whoever needs it finds out. Idempotent.
+   */
+  commitStaged(key: string): Promise<void>;
+  /** Drops what is staged under `key` (a deploy that failed or was cancelled). */
+  discardStaged(key: string): Promise<void>;
 }
 
 /**
@@ -185,6 +209,23 @@ class SeenBlobs {
 /** About 25 MiB of memory at most. */
 const SEEN_BLOBS_LIMIT = 200_000;
 
+/** A staging key names a directory: a deploy's id, say. */
+const STAGING_KEY = /^[0-9a-z_-]{1,64}$/;
+
+/** Staging keys whose blobs this process remembers writing; an older one's are re-read. */
+const STAGED_KEYS_LIMIT = 256;
+
+/** The SHA-1 of a file's bytes, read as a stream, or undefined when it cannot be read. */
+async function fileSha1(path: string): Promise<string | undefined> {
+  const hash = createHash("sha1");
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch {
+    return undefined;
+  }
+  return hash.digest("hex");
+}
+
 /**
  * Blobs as files under `<root>/blobs/ab/cdef…` (the first two hex digits name a directory, so
  * no directory grows past 1/256 of the store). Writes go to `<root>/tmp` (same file system),
@@ -200,6 +241,14 @@ export class LocalBlobStore implements BlobStore {
   private readonly seen = new SeenBlobs(SEEN_BLOBS_LIMIT);
   /** Batches renamed into place whose directory entries are not durable yet. */
   private readonly undurableRenames = new Set<Promise<void>>();
+  private readonly stagingDir: string;
+  /**
+   * By staging key, the blobs this process staged (SHA-1 → size): it checked their bytes, and a
+   * power cut since would have ended this process too, so they are committed without reading
+   * them again. Anything else found staged (another process's, or from before a restart) is.
+   */
+  private readonly stagedHere = new Map<string, Map<string, number>>();
+  private readonly commits = new Map<string, Promise<void>>();
 
   private constructor(
     readonly root: string,
@@ -207,6 +256,7 @@ export class LocalBlobStore implements BlobStore {
   ) {
     this.blobsDir = join(root, "blobs");
     this.tmpDir = join(root, "tmp");
+    this.stagingDir = join(root, "staging");
   }
 
   /** Opens (creating if needed) a store under `root`, removing stale temp files. */
@@ -229,6 +279,12 @@ export class LocalBlobStore implements BlobStore {
   /** Drops what this process remembers of a blob (removed by the garbage collector). */
   forget(sha1: string): void {
     this.seen.forget(sha1);
+  }
+
+  /** The directory of the blobs staged under `key` (exposed for tests and the collector). */
+  stagingPathOf(key: string): string {
+    if (!STAGING_KEY.test(key)) throw new TypeError(`not a staging key: ${JSON.stringify(key)}`);
+    return join(this.stagingDir, key);
   }
 
   /** The file that holds a blob (exposed for diagnostics and tests). */
@@ -331,7 +387,12 @@ export class LocalBlobStore implements BlobStore {
 
   async put(sha1: string, data: Buffer | Readable, options: PutOptions = {}): Promise<PutResult> {
     assertSha1(sha1);
-    const existing = (await this.size(sha1)) ?? options.batch?.pending.get(sha1)?.size;
+    const stagingKey = options.staging;
+    const stagingDir = stagingKey === undefined ? undefined : this.stagingPathOf(stagingKey);
+    const existing =
+      (await this.size(sha1)) ??
+      options.batch?.pending.get(sha1)?.size ??
+      (stagingKey === undefined ? undefined : this.stagedHere.get(stagingKey)?.get(sha1));
     if (existing !== undefined) {
       if (!Buffer.isBuffer(data)) data.destroy();
       return { written: false, size: existing };
@@ -343,8 +404,7 @@ export class LocalBlobStore implements BlobStore {
       const actual = sha1Hex(data);
       if (actual !== sha1) throw new BlobIntegrityError(sha1, actual);
     }
-    const temp = tempPath(this.tmpDir, "blob");
-    const handle = await open(temp, "wx", 0o444);
+    const { temp, handle } = await this.openTemp(stagingDir ?? this.tmpDir);
     let size = 0;
     try {
       if (Buffer.isBuffer(data)) {
@@ -368,13 +428,24 @@ export class LocalBlobStore implements BlobStore {
         const actual = hash.digest("hex");
         if (actual !== sha1) throw new BlobIntegrityError(sha1, actual);
       }
-      if (options.batch === undefined) await handle.sync();
+      if (options.batch === undefined && stagingDir === undefined) await handle.sync();
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw error;
     }
     await handle.close();
+    if (stagingKey !== undefined && stagingDir !== undefined) {
+      // Under its SHA-1 only once complete: a process crash leaves no staged blob half written.
+      try {
+        await rename(temp, join(stagingDir, sha1));
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+      this.rememberStaged(stagingKey, sha1, size);
+      return { written: true, size };
+    }
     if (options.batch !== undefined) {
       // A twin written meanwhile into the same batch already holds these bytes.
       if (options.batch.pending.has(sha1)) {
@@ -388,6 +459,65 @@ export class LocalBlobStore implements BlobStore {
     await this.dirSyncer.sync(shard);
     this.seen.remember(sha1, size);
     return { written: true, size };
+  }
+
+  /** A new temp file in `dir`, creating a staging directory on first use. */
+  private async openTemp(dir: string): Promise<{ temp: string; handle: FileHandle }> {
+    const temp = tempPath(dir, "blob");
+    try {
+      return { temp, handle: await open(temp, "wx", 0o444) };
+    } catch (error) {
+      if (dir === this.tmpDir || !isErrno(error, "ENOENT")) throw error;
+      await mkdir(dir, { recursive: true });
+      return { temp, handle: await open(temp, "wx", 0o444) };
+    }
+  }
+
+  private rememberStaged(key: string, sha1: string, size: number): void {
+    let staged = this.stagedHere.get(key);
+    if (staged === undefined) {
+      if (this.stagedHere.size >= STAGED_KEYS_LIMIT) {
+        this.stagedHere.delete(this.stagedHere.keys().next().value!);
+      }
+      staged = new Map();
+      this.stagedHere.set(key, staged);
+    }
+    staged.set(sha1, size);
+  }
+
+  commitStaged(key: string): Promise<void> {
+    const running = this.commits.get(key);
+    if (running !== undefined) return running;
+    const commit = this.commitStagedOnce(key).finally(() => this.commits.delete(key));
+    this.commits.set(key, commit);
+    return commit;
+  }
+
+  /** The staged blobs as one batch: `flush` syncs them once, renames them in, syncs again. */
+  private async commitStagedOnce(key: string): Promise<void> {
+    const dir = this.stagingPathOf(key);
+    const names = await readdir(dir).catch((error: unknown) => {
+      if (isErrno(error, "ENOENT")) return [] as string[];
+      throw error;
+    });
+    const trusted = this.stagedHere.get(key);
+    const batch = new BlobBatch();
+    for (const name of names) {
+      if (!SHA1.test(name)) continue; // a temp file of an upload that never finished
+      const path = join(dir, name);
+      let size = trusted?.get(name);
+      if (size === undefined && (await fileSha1(path)) === name) size = (await stat(path)).size;
+      if (size !== undefined) batch.pending.set(name, { temp: path, size });
+    }
+    await this.flush(batch);
+    this.stagedHere.delete(key);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async discardStaged(key: string): Promise<void> {
+    const dir = this.stagingPathOf(key);
+    this.stagedHere.delete(key);
+    await rm(dir, { recursive: true, force: true });
   }
 
   /** Moves a written temp file to the blob's name (removing it on failure); its shard dir. */

@@ -137,6 +137,11 @@ export class CollectableBlobStore implements BlobStore {
 
   async put(sha1: string, data: Buffer | Readable, options: PutOptions = {}): Promise<PutResult> {
     const result = await this.inner.put(sha1, data, options);
+    if (options.staging !== undefined) {
+      // Staged: not in the store yet, nothing to remember. Found stored: relied on, as below.
+      if (!result.written) this.relyOn(sha1, Date.now());
+      return result;
+    }
     if (result.written || options.batch?.pending.has(sha1)) {
       this.remember(sha1, Date.now());
       return result;
@@ -150,6 +155,14 @@ export class CollectableBlobStore implements BlobStore {
 
   flush(batch: BlobBatch): Promise<void> {
     return this.inner.flush(batch);
+  }
+
+  commitStaged(key: string): Promise<void> {
+    return this.inner.commitStaged(key);
+  }
+
+  discardStaged(key: string): Promise<void> {
+    return this.inner.discardStaged(key);
   }
 
   has(sha1: string): Promise<boolean> {

@@ -101,6 +101,9 @@ export async function completeDeploy(
     .executeTakeFirstOrThrow();
   let manifest = stored ?? (await services.manifests.get(deployId));
   if (!manifest) {
+    // The uploads were staged without a sync each: one sync for all of them, before the
+    // manifest that refers to them exists.
+    await services.blobs.commitStaged(deployId);
     const built = await manifestFromDeclaration(ctx, services.blobs, deploy);
     if (typeof built === "string") {
       await failDirectDeploy(ctx, deployId, built, ["processing"]);

@@ -360,6 +360,8 @@ describe("publishDirectory", () => {
       sizes: (ids) => blobs.sizes(ids),
       put: (id, data, options) => blobs.put(id, data, options),
       flush: (batch) => blobs.flush(batch),
+      commitStaged: (key) => blobs.commitStaged(key),
+      discardStaged: (key) => blobs.discardStaged(key),
       missing: async (ids) => {
         await writeFile(join(dir, "index.html"), "modified content");
         return [...ids];

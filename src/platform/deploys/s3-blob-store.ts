@@ -259,6 +259,11 @@ export class S3BlobStore implements BlobStore {
   /** Blobs are durable once `put` resolved: nothing is pending. */
   async flush(_batch: BlobBatch): Promise<void> {}
 
+  /** A staged blob was stored like any other (durable once S3 answered): nothing to commit. */
+  async commitStaged(_key: string): Promise<void> {}
+
+  async discardStaged(_key: string): Promise<void> {}
+
   /** Every blob with its size and LastModified, page by page (for the collector). */
   async *list(): AsyncGenerator<{ sha1: string; size: number; mtimeMs: number }> {
     const pages = paginateListObjectsV2(

@@ -47,10 +47,12 @@ export async function storeVerified(
   sha1: string,
   source: AsyncIterable<Buffer | string>,
   maxBytes: number,
+  /** `PutOptions.staging`: a digest deploy's upload, made durable with its deploy's others. */
+  staging?: string,
 ): Promise<{ size: number; written: boolean }> {
   const hash = createHash("sha1");
   const feed = new PassThrough();
-  const stored = blobs.put(sha1, feed, { maxBytes }).then(
+  const stored = blobs.put(sha1, feed, { maxBytes, staging }).then(
     (result) => ({ ok: true as const, result }),
     (error: unknown) => ({ ok: false as const, error }),
   );

@@ -11,9 +11,9 @@ import { parseSiteHost, type ResolvedDeploy, type SiteResolver } from "./hosts.t
 /**
  * The platform's `SiteResolver`: host → deploy from the database, with two small caches.
  *
- * - host → deploy id, for `ttlMs` (default 500 ms; unknown hosts too). A publish in this process
- *   invalidates the site's hosts at once (`invalidateSite`); other processes see it when their
- *   entry expires, so a publish is visible everywhere within the TTL — nothing shared in memory.
+ * - host → deploy id, for `ttlMs` (default 500 ms; unknown hosts too). A publish on any node
+ *   invalidates the site's hosts at once (`invalidateSite`, through `edge-sync/` on Postgres); a
+ *   missed notification costs at most the TTL — nothing shared in memory.
  * - deploy id → manifest (immutable per deploy id), bounded LRU.
  *
  * Only `ready` deploys are served: `{site}` is the site's published deploy, `{deployId}--{site}`
@@ -47,6 +47,8 @@ export class DbSiteResolver implements SiteResolver {
   private readonly maxHosts: number;
   private readonly maxDeploys: number;
   private readonly now: () => number;
+  /** Counts invalidations: a lookup that read before one must not cache what it read. */
+  private invalidations = 0;
 
   constructor(private readonly options: DbSiteResolverOptions) {
     this.ttlMs = options.ttlMs ?? 500;
@@ -60,7 +62,9 @@ export class DbSiteResolver implements SiteResolver {
     if (entry === undefined || entry.expires <= this.now()) {
       let pending = this.inflight.get(host);
       if (!pending) {
-        pending = this.lookup(host).finally(() => this.inflight.delete(host));
+        pending = this.lookup(host).finally(() => {
+          if (this.inflight.get(host) === pending) this.inflight.delete(host);
+        });
         this.inflight.set(host, pending);
       }
       entry = await pending;
@@ -77,14 +81,24 @@ export class DbSiteResolver implements SiteResolver {
     return this.deploys.get(entry.deployId);
   }
 
-  /** Forgets every cached host of a site (after a publish in this process). */
+  /** Forgets every cached host of a site (after a publish on any node: `edge-sync/`). */
   invalidateSite(siteName: string): void {
+    this.invalidations++;
+    this.inflight.clear();
     for (const [host, entry] of this.hosts) {
       if (entry.site === siteName) this.hosts.delete(host);
     }
   }
 
+  /** Forgets every cached host (publishes on other nodes may have been missed). */
+  invalidateAll(): void {
+    this.invalidations++;
+    this.inflight.clear();
+    this.hosts.clear();
+  }
+
   private async lookup(host: string): Promise<HostEntry> {
+    const invalidations = this.invalidations;
     const parsed = parseSiteHost(host, this.options.sitesDomain);
     let site = parsed?.site;
     let deployId = parsed ? await this.deployIdFor(parsed.site, parsed.label) : undefined;
@@ -95,6 +109,7 @@ export class DbSiteResolver implements SiteResolver {
       deployId = route?.publishedDeployId ?? undefined;
     }
     const entry: HostEntry = { site, deployId, expires: this.now() + this.ttlMs };
+    if (invalidations !== this.invalidations) return entry; // may predate the publish
     if (this.hosts.size >= this.maxHosts) this.hosts.clear();
     this.hosts.set(host, entry);
     return entry;

@@ -4,7 +4,9 @@ import type { TLSSocket } from "node:tls";
 import type { Logger } from "../../lib/logger.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import { CHALLENGE_PREFIX, challengeAnswer } from "../domains/challenges.ts";
-import { routeForHost, type DomainRoute } from "../domains/hosts.ts";
+import type { DomainRoute } from "../domains/hosts.ts";
+import type { DomainRoutes } from "./domain-routes.ts";
+import { NOT_CACHED } from "./host-cache.ts";
 import { normaliseHost, parseSiteHost } from "./hosts.ts";
 
 /**
@@ -23,19 +25,21 @@ import { normaliseHost, parseSiteHost } from "./hosts.ts";
  */
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+/** The edge, handed the request's host as the front normalised it. */
+type EdgeHandler = (req: IncomingMessage, res: ServerResponse, host: string) => void;
 
 export interface FrontOptions {
   db: Kysely<PlatformDatabase>;
+  /** Custom host → route, shared with the edge (invalidated when domains change). */
+  routes: DomainRoutes;
   sitesDomain: string;
   /** The API's host name (from `SLIPWAY_PUBLIC_URL`), normalised. */
   apiHost: string | undefined;
-  edge: Handler;
+  edge: EdgeHandler;
   /** Public ports, read on each redirect (they are known only once listening). */
   ports: () => { http: number; https: number | null };
   /** Addresses whose `X-Forwarded-Proto` is believed. */
   trustedProxies: readonly string[];
-  /** How long a host's route is cached (default 500 ms, like the edge's host cache). */
-  ttlMs?: number;
   logger?: Logger;
   now?: () => Date;
 }
@@ -46,9 +50,15 @@ export interface Front {
    * without it (public-only listeners) those get a 404. `secure`: the listener speaks TLS.
    */
   listener(options: { api?: Handler; secure: boolean }): Handler;
-  /** Forget cached routes (a site's domains or certificate changed in this process). */
-  invalidate(): void;
 }
+
+interface HostOf {
+  host: string | undefined;
+  /** Under the sites domain (and not the API's own host): the edge's. */
+  sites: boolean;
+}
+
+const UNKNOWN_HOST: HostOf = { host: undefined, sites: false };
 
 const plain = (
   res: ServerResponse,
@@ -67,39 +77,31 @@ const plain = (
 };
 
 export function createFront(options: FrontOptions): Front {
-  const ttlMs = options.ttlMs ?? 500;
   const now = options.now ?? (() => new Date());
-  const routes = new Map<string, { route: DomainRoute | undefined; expires: number }>();
-  const sitesHosts = new Map<string, boolean>();
+  const { routes } = options;
 
-  const isSitesHost = (host: string): boolean => {
-    let known = sitesHosts.get(host);
+  /**
+   * `Host` header → its normalised host and whether it is under the sites domain: one map
+   * look-up per request for both (headers repeat: a browser sends the same one every time).
+   */
+  const hosts = new Map<string, HostOf>();
+  const hostOf = (header: string | undefined): HostOf => {
+    if (header === undefined) return UNKNOWN_HOST;
+    let known = hosts.get(header);
     if (known === undefined) {
-      known = host !== options.apiHost && parseSiteHost(host, options.sitesDomain) !== undefined;
-      if (sitesHosts.size >= 4096) sitesHosts.clear();
-      sitesHosts.set(host, known);
+      const host = normaliseHost(header);
+      known =
+        host === undefined
+          ? UNKNOWN_HOST
+          : {
+              host,
+              sites:
+                host !== options.apiHost && parseSiteHost(host, options.sitesDomain) !== undefined,
+            };
+      if (hosts.size >= 4096) hosts.clear();
+      hosts.set(header, known);
     }
     return known;
-  };
-
-  const hosts = new Map<string, string | undefined>();
-  const hostOf = (header: string | undefined): string | undefined => {
-    if (header === undefined) return undefined;
-    if (hosts.has(header)) return hosts.get(header);
-    const host = normaliseHost(header);
-    if (hosts.size >= 4096) hosts.clear();
-    hosts.set(header, host);
-    return host;
-  };
-
-  const route = async (host: string): Promise<DomainRoute | undefined> => {
-    const cached = routes.get(host);
-    const at = Date.now();
-    if (cached && cached.expires > at) return cached.route;
-    const found = await routeForHost(options.db, host, now());
-    if (routes.size >= 10_000) routes.clear();
-    routes.set(host, { route: found, expires: at + ttlMs });
-    return found;
   };
 
   const forwardedSecure = (req: IncomingMessage): boolean => {
@@ -153,7 +155,7 @@ export function createFront(options: FrontOptions): Front {
     if (secure && found.hstsMaxAge !== null) {
       res.setHeader("strict-transport-security", `max-age=${found.hstsMaxAge}`);
     }
-    options.edge(req, res);
+    options.edge(req, res, host);
   };
 
   const dispatch = async (
@@ -169,10 +171,10 @@ export function createFront(options: FrontOptions): Front {
         return plain(res, 200, answer, { "content-type": "text/plain" });
       }
     }
-    const host = hostOf(req.headers.host);
-    if (host !== undefined && isSitesHost(host)) return options.edge(req, res);
+    const { host, sites } = hostOf(req.headers.host);
+    if (host !== undefined && sites) return options.edge(req, res, host);
     if (host !== undefined && host !== options.apiHost) {
-      const found = await route(host);
+      const found = await routes.lookup(host);
       if (found) return serveCustom(req, res, host, found, secure || forwardedSecure(req));
     }
     if (api) return api(req, res);
@@ -190,15 +192,15 @@ export function createFront(options: FrontOptions): Front {
         const tls = secure || (req.socket as Partial<TLSSocket>).encrypted === true;
         // The hot paths decide without a promise: sites hosts, the API, a cached custom host.
         if (!(req.url ?? "/").startsWith(CHALLENGE_PREFIX)) {
-          const host = hostOf(req.headers.host);
-          if (host !== undefined && isSitesHost(host)) return options.edge(req, res);
-          if (host !== undefined && host === options.apiHost && api) return api(req, res);
-          const cached = host === undefined ? undefined : routes.get(host);
-          if (host !== undefined && cached !== undefined && cached.expires > Date.now()) {
-            if (cached.route) {
-              return serveCustom(req, res, host, cached.route, tls || forwardedSecure(req));
+          const { host, sites } = hostOf(req.headers.host);
+          if (host !== undefined) {
+            if (sites) return options.edge(req, res, host);
+            if (host === options.apiHost && api) return api(req, res);
+            const cached = routes.cached(host);
+            if (cached !== NOT_CACHED) {
+              if (cached) return serveCustom(req, res, host, cached, tls || forwardedSecure(req));
+              if (api) return api(req, res);
             }
-            if (api) return api(req, res);
           }
         }
         dispatch(req, res, api, tls).catch((error: unknown) => {
@@ -211,6 +213,5 @@ export function createFront(options: FrontOptions): Front {
         });
       };
     },
-    invalidate: () => routes.clear(),
   };
 }

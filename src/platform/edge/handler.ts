@@ -65,8 +65,11 @@ export interface EdgeStats {
 }
 
 export interface Edge {
-  /** A plain `node:http` request listener; mount it for every non-API host. */
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * A plain `node:http` request listener; mount it for every non-API host. `host`: the
+   * request's host when the caller (the front) normalised it already.
+   */
+  readonly handler: (req: IncomingMessage, res: ServerResponse, host?: string) => void;
   stats(): EdgeStats;
 }
 
@@ -442,9 +445,9 @@ export function createEdge(options: EdgeOptions): Edge {
     return sendFile(req, res, state.deploy.blobs, route, 404, head);
   };
 
-  const serve = (req: IncomingMessage, res: ServerResponse): Pending => {
+  const serve = (req: IncomingMessage, res: ServerResponse, known: string | undefined): Pending => {
     const head = req.method === "HEAD";
-    const host = hostOf(req.headers.host);
+    const host = known ?? hostOf(req.headers.host);
     if (host === undefined) return sendPlain(res, BAD_REQUEST, head);
     // A protected site's password page (which takes the password by POST) comes first.
     const gate = protection?.check(req, res, host) ?? false;
@@ -572,11 +575,11 @@ export function createEdge(options: EdgeOptions): Edge {
 
   // No closure and no promise per request on the cached path: with tsx's keep-names transform
   // each closure costs a defineProperty call, measurable against a ~15 µs request.
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+  const handler = (req: IncomingMessage, res: ServerResponse, host?: string): void => {
     const started = metrics === undefined ? 0 : performance.now();
     let pending: Pending = undefined;
     try {
-      pending = serve(req, res);
+      pending = serve(req, res, host);
     } catch (error) {
       failed(req, res, error);
     }

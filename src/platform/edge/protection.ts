@@ -5,9 +5,10 @@ import { safeEqual } from "../../lib/tokens.ts";
 import { verifyPassword } from "../accounts/passwords.ts";
 import { assertNotThrottled, clearFailures, recordFailure } from "../accounts/throttle.ts";
 import type { PlatformContext } from "../context.ts";
-import { routeForHost } from "../domains/hosts.ts";
 import { PlatformError } from "../errors.ts";
 import { passwordSealContext, type PasswordContext } from "../sites/protection.ts";
+import type { DomainRoutes } from "./domain-routes.ts";
+import { HostCache, NOT_CACHED } from "./host-cache.ts";
 import { parseSiteHost } from "./hosts.ts";
 import { passwordPage } from "./protection-page.ts";
 import { makePrivate } from "./protection-headers.ts";
@@ -44,6 +45,8 @@ export interface SiteProtectionOptions {
   sitesDomain: string;
   /** The master key: cookie signatures use a key derived from it (every node agrees). */
   masterKey: Buffer;
+  /** Custom host → route, shared with the front (which site a custom domain is). */
+  routes: DomainRoutes;
   /** How long a host's protection is cached (default 500 ms, like the edge's host cache). */
   ttlMs?: number;
 }
@@ -54,6 +57,8 @@ export interface SiteProtection {
    * protected). Otherwise a promise of `true` when this answered the request itself.
    */
   check(req: IncomingMessage, res: ServerResponse, host: string): false | Promise<boolean>;
+  /** Forget every cached host (a site's password or domains changed: `edge-sync/`). */
+  forget(): void;
 }
 
 export function createSiteProtection(options: SiteProtectionOptions): SiteProtection {
@@ -62,7 +67,6 @@ export function createSiteProtection(options: SiteProtectionOptions): SiteProtec
   const cookieKey = Buffer.from(
     hkdfSync("sha256", options.masterKey, Buffer.alloc(0), "slipway site password cookie", 32),
   );
-  const cache = new Map<string, { protection: Protection | null; expires: number }>();
 
   const lookup = async (host: string): Promise<Protection | null> => {
     const parsed = parseSiteHost(host, options.sitesDomain);
@@ -70,7 +74,7 @@ export function createSiteProtection(options: SiteProtectionOptions): SiteProtec
     // The site's own host and its custom domains serve production; a label before `--` is a
     // permalink, branch deploy or deploy preview.
     const production = parsed === undefined || parsed.label === undefined;
-    if (!parsed) siteName = (await routeForHost(ctx.db, host, ctx.now()))?.siteName;
+    if (!parsed) siteName = (await options.routes.lookup(host))?.siteName;
     if (siteName === undefined) return null;
     const row = await ctx.db
       .selectFrom("sites")
@@ -87,14 +91,10 @@ export function createSiteProtection(options: SiteProtectionOptions): SiteProtec
     };
   };
 
+  const cache = new HostCache<Protection | null>({ load: lookup, ttlMs });
   const protectionOf = (host: string): Protection | null | Promise<Protection | null> => {
-    const cached = cache.get(host);
-    if (cached !== undefined && cached.expires > Date.now()) return cached.protection;
-    return lookup(host).then((protection) => {
-      if (cache.size >= 10_000) cache.clear();
-      cache.set(host, { protection, expires: Date.now() + ttlMs });
-      return protection;
-    });
+    const cached = cache.cached(host);
+    return cached === NOT_CACHED ? cache.lookup(host) : cached;
   };
 
   const signature = (p: Protection, expires: string): string =>
@@ -174,6 +174,7 @@ export function createSiteProtection(options: SiteProtectionOptions): SiteProtec
       if (found instanceof Promise) return guard(req, res, found);
       return decide(req, res, found);
     },
+    forget: () => cache.invalidate(),
   };
 }
 

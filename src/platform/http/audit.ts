@@ -1,7 +1,12 @@
 import type { FastifyRequest } from "fastify";
 import type { Actor } from "../accounts/tokens.ts";
 import { recordAudit } from "../audit/record.ts";
-import { currentAuditRequest, runWithAuditRequest } from "../audit/request.ts";
+import {
+  currentAuditRequest,
+  endAuditRequest,
+  runWithAuditRequest,
+  type AuditRequest,
+} from "../audit/request.ts";
 import type { PlatformContext } from "../context.ts";
 import type { PlatformApp } from "./app.ts";
 
@@ -23,22 +28,25 @@ const NOT_EVENTS = new Set([
 const failures = new WeakMap<FastifyRequest, string>();
 
 /**
- * Every `/api/v1` request runs with its audit context (source address, request id, route, and
- * the actor once authenticated). Domain code records its events in the transaction of the change;
+ * Every state-changing `/api/v1` request runs with its audit context (source address, request
+ * id, route, and the actor once authenticated), until its answer is sent. Domain code records its events in the transaction of the change;
  * a state-changing request that failed, or succeeded on a route without an event of its own, is
  * recorded here before its answer is sent, so that nothing changes or is refused unrecorded.
  */
 export function registerAuditRequests(app: PlatformApp, ctx: PlatformContext): void {
-  app.addHook("onRequest", (request, _reply, done) => {
-    runWithAuditRequest(
-      {
-        sourceAddress: request.ip,
-        requestId: request.id,
-        route: `${request.method} ${request.routeOptions.url ?? ""}`,
-        recorded: 0,
-      },
-      done,
-    );
+  app.addHook("onRequest", (request, reply, done) => {
+    // Reading requests change nothing, so record nothing: they run without the context (and
+    // so, on Node 20, without async hooks; a dashboard's long-lived streams are among them).
+    if (!CHANGING.has(request.method)) return done();
+    const audit: AuditRequest = {
+      sourceAddress: request.ip,
+      requestId: request.id,
+      route: `${request.method} ${request.routeOptions.url ?? ""}`,
+      recorded: 0,
+    };
+    const end = () => endAuditRequest(audit);
+    reply.raw.once("finish", end).once("close", end);
+    runWithAuditRequest(audit, done);
   });
   app.addHook("onError", async (request, _reply, error) => {
     failures.set(request, error.message);

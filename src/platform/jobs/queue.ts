@@ -13,8 +13,10 @@ import type { Job, PlatformDatabase } from "../db/schema.ts";
  *
  * The SQL is Kysely's portable subset (UPDATE … RETURNING, partial unique indexes, ON CONFLICT
  * DO NOTHING without a target), so the same class runs on Postgres, where the lease query adds
- * `FOR UPDATE SKIP LOCKED` (until a Postgres job-queue library takes this interface's place).
- * Nothing here is held in memory between calls: any number of processes can share the table.
+ * `FOR UPDATE SKIP LOCKED`; the platform on Postgres uses graphile-worker's queue instead
+ * (`graphile-queue.ts`, chosen in `open-queue.ts`). Both pass one contract suite
+ * (`test/helpers/job-queue-contract.ts`). Nothing here is held in memory between calls: any
+ * number of processes can share the table.
  */
 export interface JobQueue {
   /**
@@ -55,7 +57,10 @@ export interface JobQueue {
    * for (e.g. builds) can record what happened.
    */
   reclaimExpired(): Promise<ReclaimedJob[]>;
-  /** The newest job holding `dedupeKey`, whatever its state. */
+  /**
+   * The newest job holding `dedupeKey`, whatever its state (graphile-worker deletes completed
+   * jobs: there, a completed job is not found).
+   */
   findByDedupeKey(dedupeKey: string): Promise<Job | undefined>;
   /** In-process hint that work was just committed (workers poll anyway; this only saves time). */
   wake(): void;

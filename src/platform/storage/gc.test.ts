@@ -217,6 +217,45 @@ describe("garbage collection and retention", () => {
     assert.equal(fresh.body, "new during gc");
   });
 
+  it("removes the staged uploads of a deploy that will not finish, and keeps a live deploy's", async () => {
+    const site = await t.api<{ id: string }>("POST", "/sites", {
+      token: alice.token,
+      body: { name: "gc-staged" },
+    });
+    const startDeploy = async (files: Files): Promise<string> => {
+      const digests = Object.fromEntries(Object.entries(files).map(([p, d]) => [p, sha1(d)]));
+      const created = await t.api<{ id: string }>("POST", `/sites/${site.body.id}/deploys`, {
+        token: alice.token,
+        body: { files: digests },
+      });
+      const [path, data] = Object.entries(files)[0]!;
+      const res = await fetch(`${t.url}/api/v1/deploys/${created.body.id}/files/${path}`, {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${alice.token}`,
+          "content-type": "application/octet-stream",
+        },
+        body: Buffer.from(data),
+      });
+      assert.equal(res.status, 200, await res.text());
+      return created.body.id;
+    };
+    const cancelled = await startDeploy({ "a.txt": "staged, then cancelled", "b.txt": "b" });
+    const live = await startDeploy({ "c.txt": "staged, still uploading", "d.txt": "d" });
+    const cancel = await t.api("POST", `/deploys/${cancelled}/cancel`, { token: alice.token });
+    assert.equal(cancel.status, 201, cancel.text);
+    const staging = (id: string): string => join(dataDir, "deploys", "staging", id);
+    const old = new Date(Date.now() - 2 * 3600_000);
+    for (const id of [cancelled, live]) await utimes(staging(id), old, old);
+
+    const run = await t.platform.collectGarbage();
+    assert.equal(existsSync(staging(cancelled)), false, "a cancelled deploy's uploads go");
+    assert.equal(existsSync(staging(live)), true, "a deploy still taking uploads keeps them");
+    assert.ok(run.leftoversRemoved >= 1);
+    await t.api("POST", `/deploys/${live}/cancel`, { token: alice.token });
+    await rm(staging(live), { recursive: true, force: true });
+  });
+
   it("lets one collection run at a time, and keeps backups and collections apart", async () => {
     const backups = await mkdtemp(join(tmpdir(), "slipway-gc-backups-"));
     const first = t.platform.collectGarbage({

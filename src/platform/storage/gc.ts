@@ -8,6 +8,7 @@ import type { PlatformContext } from "../context.ts";
 export type GcContext = Pick<PlatformContext, "db" | "config" | "log" | "now">;
 import type { CollectableBlobStore } from "../deploys/collectable-blobs.ts";
 import type { S3BlobStore } from "../deploys/s3-blob-store.ts";
+import { DECLARABLE_STATES } from "../deploys/digest.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";
 import { applyRetention } from "./retention.ts";
 import { acquireGcLock, releaseGcLock } from "./gc-lock.ts";
@@ -19,8 +20,8 @@ import { acquireGcLock, releaseGcLock } from "./gc-lock.ts";
  * in-flight declaration (a digest deploy's `deploy_files`, functions' zips), and every build
  * cache entry's tar — and sweep the blobs nothing marks whose mtime is older than the grace
  * period. Why a blob written or relied on during a run survives is argued in `deploys/collectable-blobs.ts`. Leftovers go too:
- * spooled uploads, the store's temp files and the work directories of builds no longer running,
- * once older than the grace.
+ * spooled uploads, the store's temp files, the staged uploads of digest deploys that will not
+ * finish and the work directories of builds no longer running, once older than the grace.
  */
 
 export interface GcStores {
@@ -187,6 +188,25 @@ async function removeLeftovers(
         )
       : []),
   ];
+  if ("inner" in stores.blobs) {
+    // A digest deploy's staged uploads, once it no longer takes them or finishes (failed,
+    // cancelled, abandoned): a finished one's were committed and their directory removed.
+    const live = new Set(
+      (
+        await ctx.db
+          .selectFrom("deploys")
+          .select("id")
+          .where("build_id", "is", null)
+          .where("state", "in", [...DECLARABLE_STATES, "processing"])
+          .execute()
+      ).map((d) => d.id),
+    );
+    stale.push(
+      ...(await staleEntries(join(stores.blobs.inner.root, "staging"), cutoffMs, (name) =>
+        live.has(name),
+      )),
+    );
+  }
   if (stores.workRoot !== undefined) {
     const running = new Set(
       (

@@ -1,15 +1,20 @@
 import { commitsDurable, isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
-import { requestBuild, requestBuildInTransaction } from "../builds/service.ts";
+import {
+  requestBuild,
+  requestBuildInTransaction,
+  type BuildRequestResult,
+} from "../builds/service.ts";
 import type { PlatformContext } from "../context.ts";
 import { buildRequest, started, type Started } from "./push-builds.ts";
 import type { DeliveryOutcome, Site, WebhookDelivery } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
 import { readRepoSettings, type RepoSettings } from "../sites/repo-settings.ts";
-import { readWebhookSecret } from "../sites/secrets.ts";
+import { webhookSecret } from "./opened-secrets.ts";
 import { handleReviewEvent, type PreviewDecision } from "../previews/previews.ts";
 import { previewFetchRef, reviewName } from "../sites/review-refs.ts";
 import { parseEvent, type WebhookEvent } from "./events.ts";
+import { onSqlite, sqliteIntake, storeRecord } from "./sqlite-intake.ts";
 import { MalformedPayload, type RefUpdate } from "./payloads.ts";
 import type { ReviewEvent } from "../previews/review-event.ts";
 import {
@@ -24,7 +29,6 @@ import {
   baseDraft,
   deliveryRecorded,
   deliveryRow,
-  recordDelivery,
   storeDelivery,
   type Draft,
 } from "./deliveries.ts";
@@ -71,7 +75,11 @@ export interface DeliveryResponse {
 export async function siteForWebhook(ctx: PlatformContext, siteId: string): Promise<Site> {
   const id = siteId.toLowerCase();
   const site = UUID.test(id)
-    ? await ctx.db.selectFrom("sites").selectAll().where("id", "=", id).executeTakeFirst()
+    ? await onSqlite(
+        ctx,
+        (intake) => intake.site(id),
+        () => ctx.db.selectFrom("sites").selectAll().where("id", "=", id).executeTakeFirst(),
+      )
     : undefined;
   if (!site) throw notFound("Site");
   return site;
@@ -103,7 +111,7 @@ async function checkAndProcess(
   const base = baseDraft(sender, incoming.headers);
 
   const repo = readRepoSettings(site);
-  const secret = readWebhookSecret(ctx, site);
+  const secret = webhookSecret(ctx, site);
   if (repo === null || secret === null) return notLinked(ctx, site, id, base);
   if (!sender) {
     return finish(ctx, site, id, {
@@ -307,14 +315,19 @@ async function buildOne(
   sender: Sender,
 ): Promise<DeliveryResponse> {
   let stored: { row: WebhookDelivery; deployId: string; created: boolean };
+  const request = buildRequest(site, update, id);
+  const record = (result: BuildRequestResult) =>
+    deliveryRow(ctx, site.id, id, builtDraft(authentic, started(update, result), []));
   try {
-    stored = await ctx.db.transaction().execute(async (trx) => {
-      const result = await requestBuildInTransaction(ctx, trx, buildRequest(site, update, id));
-      const build = started(update, result);
-      const row = deliveryRow(ctx, site.id, id, builtDraft(authentic, build, []));
-      await storeDelivery(trx, row);
-      return { row, deployId: build.deployId, created: !build.coalesced };
-    });
+    const fast = await sqliteIntake(ctx)?.buildAndRecord(ctx, request, record);
+    stored = fast
+      ? { row: fast.row, deployId: fast.result.deploy.id, created: !fast.result.coalescedWith }
+      : await ctx.db.transaction().execute(async (trx) => {
+          const result = await requestBuildInTransaction(ctx, trx, request);
+          const row = record(result);
+          await storeDelivery(trx, row);
+          return { row, deployId: result.deploy.id, created: result.coalescedWith === undefined };
+        });
   } catch (error) {
     const key = authentic.delivery_key;
     const original =
@@ -514,14 +527,19 @@ async function findBuiltDelivery(
   siteId: string,
   key: string,
 ): Promise<WebhookDelivery | undefined> {
-  return ctx.db
-    .selectFrom("webhook_deliveries")
-    .selectAll()
-    .where("site_id", "=", siteId)
-    .where("delivery_key", "=", key)
-    .where("outcome", "in", ["built", "coalesced"])
-    .orderBy("received_at")
-    .executeTakeFirst();
+  return onSqlite(
+    ctx,
+    (intake) => intake.builtDelivery(siteId, key),
+    () =>
+      ctx.db
+        .selectFrom("webhook_deliveries")
+        .selectAll()
+        .where("site_id", "=", siteId)
+        .where("delivery_key", "=", key)
+        .where("outcome", "in", ["built", "coalesced"])
+        .orderBy("received_at")
+        .executeTakeFirst(),
+  );
 }
 
 /**
@@ -536,7 +554,7 @@ async function finish(
   hint?: string,
   deployId?: string,
 ): Promise<DeliveryResponse> {
-  return describe(ctx, site, await recordDelivery(ctx, site.id, id, draft), hint, deployId);
+  return describe(ctx, site, await storeRecord(ctx, site.id, id, draft), hint, deployId);
 }
 
 /** A recorded delivery's answer, once its record (and build) are durable when it is a success. */

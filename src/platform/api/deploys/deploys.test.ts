@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { request } from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -808,6 +808,52 @@ describe("direct deploys API", () => {
 });
 
 describe("direct deploys after a crash", () => {
+  it("stages uploads unsynced and fails, never publishes, a deploy whose staged content a power cut tore", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "slipway-deploy-torn-"));
+    const masterKey = randomBytes(32);
+    const files: Files = { "index.html": "<h1>torn by a power cut</h1>", "b.txt": "bee" };
+    const put = (base: string, token: string, deployId: string, path: string) =>
+      fetch(`${base}/api/v1/deploys/${deployId}/files/${path}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+        body: Buffer.from(files[path]!),
+      });
+    try {
+      let deployId: string;
+      const first = await startTestPlatform({ dataDir, config: { masterKey } });
+      try {
+        const site = await first.api<{ id: string }>("POST", "/sites", { body: { name: "torn" } });
+        const created = await first.api<DeployBody>("POST", `/sites/${site.body.id}/deploys`, {
+          body: { files: digests(files) },
+        });
+        deployId = created.body.id;
+        assert.equal((await put(first.url, first.adminToken, deployId, "index.html")).status, 200);
+      } finally {
+        await first.stop();
+      }
+      // Acknowledged, but staged without a sync of its own: a power cut may tear it.
+      const staged = join(dataDir, "deploys", "staging", deployId, sha1(files["index.html"]!));
+      assert.equal(existsSync(staged), true, "the upload waits, staged, for its deploy");
+      await writeFile(staged, "<h1>torn");
+
+      const second = await startTestPlatform({ dataDir, config: { masterKey } });
+      try {
+        assert.equal((await put(second.url, second.adminToken, deployId, "b.txt")).status, 200);
+        const failed = await second.api<DeployBody>("GET", `/deploys/${deployId}`);
+        assert.equal(failed.body.state, "error");
+        assert.match(
+          failed.body.error_message ?? "",
+          /"index\.html".*not in the store; deploy again/,
+        );
+        assert.equal((await edgeGet(second.url, "torn.localhost")).status, 404);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it("finishes at the next start every acknowledged deploy: after its last upload, or needing none", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "slipway-deploy-crash-"));
     const masterKey = randomBytes(32);

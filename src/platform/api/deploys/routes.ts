@@ -38,6 +38,7 @@ import {
   deployedBranches,
   findDeploy,
   findSiteDeploy,
+  findUploadTarget,
   listSiteDeploys,
   MAX_ZIP_BYTES,
   restoreSiteDeploy,
@@ -264,11 +265,10 @@ export async function deployRoutes(
       { schema: { querystring: UploadFileQuery } },
       async (request) => {
         const params = request.params as { deploy_id: string };
-        const { deploy, site } = await findDeploy(
+        const { deploy, site } = await findUploadTarget(
           ctx,
           requireActor(request),
           params.deploy_id,
-          "update",
         );
         const path = uploadPath(request, params.deploy_id);
         if (request.query.size !== undefined && request.query.size > MAX_FILE_BYTES) {
@@ -286,11 +286,10 @@ export async function deployRoutes(
       "/deploys/:deploy_id/functions/:name",
       { schema: { params: DeployFunctionParams, querystring: UploadFunctionQuery } },
       async (request) => {
-        const { deploy, site } = await findDeploy(
+        const { deploy, site } = await findUploadTarget(
           ctx,
           requireActor(request),
           request.params.deploy_id,
-          "update",
         );
         const upload = await acceptFunctionUpload(
           ctx,

@@ -74,6 +74,9 @@ export async function webhookIntakeRoutes(app: PlatformApp, ctx: PlatformContext
       {
         schema: { params: WebhookIntakeParams },
         bodyLimit: WEBHOOK_BODY_LIMIT,
+        // The intake logs each delivery itself, in one line with its outcome (and records it):
+        // Fastify's two request lines would double the logging a delivery costs.
+        logLevel: "warn",
         preParsing: async (request) => {
           await siteForWebhook(ctx, request.params.site_id);
           gate.enter(request);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
@@ -112,6 +112,47 @@ describe("build cache", () => {
     await saveBuildCache(untrusted, restored);
     assert.ok(lines.some((l) => l.includes("not saved: this build's source is untrusted")));
     assert.deepEqual(await entries(), before, "the production cache is untouched");
+  });
+
+  it("moves a snapshot unpacked ahead into the next build, once, and unpacks the next from the blob", async () => {
+    const dep = (dir: string) => readFile(join(dir, "node_modules/dep/index.js"), "utf8");
+    const unpackedAhead = () => lines.some((l) => /restored node_modules .*unpacked ahead/.test(l));
+    await successfulBuild("main", "v1");
+    assert.ok(
+      lines.some((l) => l.includes("node_modules unpacked ahead for the next build")),
+      lines.join("\n"),
+    );
+    // Out of every sandbox's reach: only the platform's user may enter it.
+    const warm = await stat(join(root, `warm-node-modules.${site.id}`));
+    assert.equal(warm.mode & 0o077, 0);
+
+    const second = await checkout();
+    const secondRun = run(second);
+    const restored = await restoreBuildCache(secondRun);
+    assert.equal(restored.install, undefined, "the install is skipped");
+    assert.ok(unpackedAhead(), lines.join("\n"));
+    assert.equal(await dep(second), 'module.exports = "v1";\n');
+    // What a build does to its node_modules stays in its checkout: the copy was used up.
+    await writeFile(join(second, "node_modules/dep/index.js"), "module.exports = 'changed';\n");
+    const third = await checkout();
+    await restoreBuildCache(run(third));
+    assert.ok(!unpackedAhead(), "a copy is used once; the next restore un-tars");
+    assert.ok(lines.some((l) => l.startsWith("Build cache: restored node_modules")));
+    assert.equal(await dep(third), 'module.exports = "v1";\n');
+
+    // The second build ends: the next copy is unpacked from the blob, not from its checkout.
+    await saveBuildCache(secondRun, restored);
+    const fourth = await checkout();
+    await restoreBuildCache(run(fourth));
+    assert.ok(unpackedAhead(), lines.join("\n"));
+    assert.equal(await dep(fourth), 'module.exports = "v1";\n');
+
+    // clear_cache uses nothing of the old cache, the copy unpacked ahead included.
+    await successfulBuild("main", "v1");
+    await restoreBuildCache(run(await checkout(), { clearCache: true }));
+    const fifth = await checkout();
+    await restoreBuildCache(run(fifth));
+    assert.ok(!unpackedAhead(), lines.join("\n"));
   });
 
   it("says why node_modules was not restored", async () => {

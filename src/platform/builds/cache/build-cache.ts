@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { lstat, rm } from "node:fs/promises";
+import { lstat, mkdir, rename, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { formatSize } from "../../../lib/sizes.ts";
 import type { PlatformContext } from "../../context.ts";
@@ -19,6 +19,8 @@ import {
 } from "./entries.ts";
 import { planInstall, STORE_DIR, type InstallPlan } from "./install.ts";
 import { inputsKey, installInputs, parseInputs, whatChanged, type InstallInputs } from "./key.ts";
+import { dropWarmSnapshot, takeWarmSnapshot, warmSnapshot } from "./warm.ts";
+import { SANDBOX_DEFAULTS } from "../sandbox/limits.ts";
 
 /**
  * A site's build cache, in three layers restored before the build and saved after a
@@ -68,7 +70,12 @@ export interface RestoredCache {
   framework: CacheEntry | undefined;
 }
 
-const say = (run: BuildCacheRun, message: string): void => run.log.write("building", message);
+/** Restoring is part of building; saving happens after publishing, while cleaning up. */
+const say = (
+  run: BuildCacheRun,
+  message: string,
+  section: "building" | "cleanup" = "building",
+): void => run.log.write(section, message);
 
 const seconds = (startMs: number): string => `${((Date.now() - startMs) / 1000).toFixed(2)}s`;
 
@@ -94,6 +101,7 @@ export async function restoreBuildCache(run: BuildCacheRun): Promise<RestoredCac
           run.nodeDir,
         );
   if (run.clearCache) {
+    await dropWarmSnapshot(run.workDir, run.siteId);
     say(
       run,
       "Build cache: nothing restored: clear_cache requested; this build replaces the cache.",
@@ -135,7 +143,14 @@ async function restoreSnapshot(
     }
   }
   const what = `node_modules (lockfile ${inputs.lockfile.slice(0, 12)}, Node ${inputs.node}, ${inputs.manager})`;
-  if (!(await restoreEntry(run, entry, what))) {
+  const started = Date.now();
+  if (await takeWarmSnapshot(run.workDir, run.siteId, entry, plan.nodeModules)) {
+    await touchEntry(run.ctx, entry.id);
+    say(
+      run,
+      `Build cache: restored ${what} (${formatSize(entry.size_bytes)}, unpacked ahead, in ${seconds(started)}).`,
+    );
+  } else if (!(await restoreEntry(run, entry, what))) {
     // Whatever a failed extraction left is no install's starting point.
     for (const dir of plan.nodeModules) {
       await rm(join(run.workDir, dir), { recursive: true, force: true });
@@ -191,12 +206,21 @@ async function restoreEntry(run: BuildCacheRun, entry: CacheEntry, what: string)
 }
 
 /**
- * After a successful build: saves what changed (the snapshot and the store after an install,
- * the framework caches always), then evicts least-recently-used entries over the caps.
+ * After a successful build, once its deploy is published: saves what changed (the snapshot and
+ * the store after an install, the framework caches always), then evicts least-recently-used
+ * entries over the caps. `storeRoot` holds the package store (`setStoreAside`).
  */
-export async function saveBuildCache(run: BuildCacheRun, restored: RestoredCache): Promise<void> {
+export async function saveBuildCache(
+  run: BuildCacheRun,
+  restored: RestoredCache,
+  storeRoot: string = run.workDir,
+): Promise<void> {
   if (run.untrusted) {
-    say(run, "Build cache: not saved: this build's source is untrusted (a fork's deploy preview).");
+    say(
+      run,
+      "Build cache: not saved: this build's source is untrusted (a fork's deploy preview).",
+      "cleanup",
+    );
     return;
   }
   const { install, inputs } = restored;
@@ -212,7 +236,7 @@ export async function saveBuildCache(run: BuildCacheRun, restored: RestoredCache
   }
   if (install !== undefined) {
     const store = posix.join(STORE_DIR, install.manager);
-    if (await exists(join(run.workDir, store))) {
+    if (await exists(join(storeRoot, store))) {
       await saveLayer(
         run,
         "store",
@@ -220,6 +244,7 @@ export async function saveBuildCache(run: BuildCacheRun, restored: RestoredCache
         null,
         [store],
         `the ${install.manager} package store`,
+        { dir: storeRoot },
       );
     }
   }
@@ -234,6 +259,7 @@ export async function saveBuildCache(run: BuildCacheRun, restored: RestoredCache
       unchanged: restored.framework?.branch === run.branch ? restored.framework : undefined,
     });
   }
+  if (inputs !== undefined) await warmNext(run, inputs);
   const caps = run.ctx.config.builds.cache ?? {
     siteMaxBytes: 2 * 1024 ** 3,
     maxBytes: 20 * 1024 ** 3,
@@ -243,13 +269,43 @@ export async function saveBuildCache(run: BuildCacheRun, restored: RestoredCache
     say(
       run,
       `Build cache: evicted ${entry.layer === "framework" ? "framework caches" : entry.layer} (${formatSize(entry.size_bytes)}, last used ${entry.last_used_at}): over ${cap === "site" ? "SLIPWAY_BUILD_CACHE_SITE_MAX" : "SLIPWAY_BUILD_CACHE_MAX"}.`,
+      "cleanup",
     );
   }
 }
 
-/** Removes the package store from the checkout (never published, never left to a deploy). */
-export async function removeStoreDir(workDir: string): Promise<void> {
-  await rm(join(workDir, STORE_DIR), { recursive: true, force: true });
+/** Unpacks the snapshot the next build with these inputs will restore (`warm.ts`). */
+async function warmNext(run: BuildCacheRun, inputs: InstallInputs): Promise<void> {
+  const entry = await findEntry(run.ctx, run.siteId, "node_modules", inputsKey(inputs));
+  if (entry === undefined) return;
+  const started = Date.now();
+  const floor = run.ctx.config.builds.limits?.minFreeDiskBytes ?? SANDBOX_DEFAULTS.minFreeDiskBytes;
+  if (await warmSnapshot(run.blobs, run.workDir, run.siteId, entry, floor)) {
+    say(
+      run,
+      `Build cache: node_modules unpacked ahead for the next build (${seconds(started)}).`,
+      "cleanup",
+    );
+  }
+}
+
+/**
+ * Where the package store waits, beside the checkout, between the build and the cache's save:
+ * out of the checkout, so that it is never published (a publish directory of `.` included),
+ * and out of the sandbox's reach (only the checkout is bound into it).
+ */
+export const storeAsideDir = (workDir: string): string => `${workDir}.store`;
+
+/** Moves the package store out of the checkout (a rename); returns the directory now holding it. */
+export async function setStoreAside(workDir: string): Promise<string> {
+  const aside = storeAsideDir(workDir);
+  await mkdir(aside, { mode: 0o700 });
+  try {
+    await rename(join(workDir, STORE_DIR), join(aside, STORE_DIR));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  return aside;
 }
 
 async function saveLayer(
@@ -259,15 +315,21 @@ async function saveLayer(
   branch: string | null,
   paths: string[],
   what: string,
-  options: { exclude?: string[]; inputs?: string; unchanged?: CacheEntry | undefined } = {},
+  options: {
+    exclude?: string[];
+    inputs?: string;
+    unchanged?: CacheEntry | undefined;
+    /** The directory `paths` are relative to; the checkout by default. */
+    dir?: string;
+  } = {},
 ): Promise<void> {
   const started = Date.now();
   const temp = `${run.workDir}.cache-${layer}`;
   try {
-    const archive = await createArchive(run.workDir, paths, temp, options.exclude);
+    const archive = await createArchive(options.dir ?? run.workDir, paths, temp, options.exclude);
     if (options.unchanged?.blob_sha1 === archive.sha1) {
       await touchEntry(run.ctx, options.unchanged.id);
-      say(run, `Build cache: ${what} unchanged (${formatSize(archive.size)}).`);
+      say(run, `Build cache: ${what} unchanged (${formatSize(archive.size)}).`, "cleanup");
       return;
     }
     await run.blobs.put(archive.sha1, createReadStream(temp));
@@ -281,11 +343,15 @@ async function saveLayer(
       format: archive.format,
       size_bytes: archive.size,
     });
-    say(run, `Build cache: saved ${what} (${formatSize(archive.size)} in ${seconds(started)}).`);
+    say(
+      run,
+      `Build cache: saved ${what} (${formatSize(archive.size)} in ${seconds(started)}).`,
+      "cleanup",
+    );
   } catch (error) {
     // A cache that cannot be saved never fails the build.
     run.ctx.log.warn({ err: error, layer }, "a build cache entry could not be saved");
-    say(run, `Build cache: ${what} not saved: ${errorText(error)}.`);
+    say(run, `Build cache: ${what} not saved: ${errorText(error)}.`, "cleanup");
   } finally {
     await rm(temp, { force: true });
   }

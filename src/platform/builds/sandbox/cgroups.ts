@@ -46,6 +46,11 @@ export interface BuildCgroup {
   events(): Promise<CgroupEvents>;
   /** SIGKILL to every process in the group (cgroup.kill on v2). */
   killAll(): Promise<void>;
+  /**
+   * Resolves once the group holds no process (true), or after `timeoutMs` (false): one small
+   * file read per look, where a look for the build uid's processes reads all of /proc.
+   */
+  waitEmpty(timeoutMs: number): Promise<boolean>;
   /** Removes the group once its processes are gone (call after killAll). */
   remove(): Promise<void>;
 }
@@ -242,6 +247,7 @@ function v2Group(dir: string): BuildCgroup {
         await killProcsOf([dir]);
       }
     },
+    waitEmpty: (timeoutMs) => waitEmpty([dir], timeoutMs),
     remove: () => removeGroups([dir]),
   };
 }
@@ -264,6 +270,8 @@ function v1Group(dirs: { memory: string; pids?: string; cpu?: string }): BuildCg
       return { outOfMemory: (memory.oom_kill ?? 0) > 0, processLimit: (pids.max ?? 0) > 0 };
     },
     killAll: () => killProcsOf(all()),
+    // Every process of the build is in the memory group (its first process joined it).
+    waitEmpty: (timeoutMs) => waitEmpty([dirs.memory], timeoutMs),
     remove: () => removeGroups(all()),
   };
 }
@@ -293,6 +301,17 @@ async function killProcsOf(dirs: readonly string[]): Promise<void> {
         /* gone */
       }
     }
+  }
+}
+
+async function waitEmpty(dirs: readonly string[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let empty = true;
+    for (const dir of dirs) if ((await pidsIn(dir)).length > 0) empty = false;
+    if (empty) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

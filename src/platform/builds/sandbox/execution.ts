@@ -4,7 +4,7 @@ import { killAllOfUid, killProcessGroup, processesOfUid } from "../../../lib/pro
 import { SANDBOX_DEFAULTS } from "./limits.ts";
 import type { AllowedAddresses } from "./allow-hosts.ts";
 import { startNetwork, type BuildNetwork } from "./network.ts";
-import { refusalLines } from "./refusals.ts";
+import { refusalLines, type Refusal } from "./refusals.ts";
 import { OutputCapture } from "./output.ts";
 import type { SandboxOptions, SandboxResult } from "./run.ts";
 import type { NetworkTools } from "./tools.ts";
@@ -235,17 +235,37 @@ class SandboxRun {
     }
   }
 
+  /** Stops slirp4netns; what the firewall refused meanwhile. */
+  private async stopNetwork(): Promise<Refusal[]> {
+    const { child, plan } = this;
+    if (plan.network === undefined) return [];
+    (child.stdio[3 + plan.fdData.length] as Readable).destroy();
+    await this.networkReady;
+    return (await this.network?.stop()) ?? [];
+  }
+
+  /**
+   * Kills what is left of the build and waits until it is gone: first by its cgroup (cheap to
+   * watch while the kernel tears the pid namespace down), then the build uid's processes
+   * anywhere, which are counted (there should be none).
+   */
+  private async sweepProcesses(): Promise<number> {
+    const { plan } = this;
+    const cgroup = plan.confinement?.cgroup;
+    await cgroup?.killAll();
+    const emptied = (await cgroup?.waitEmpty(2000)) === true;
+    if (plan.buildUid === undefined) return 0;
+    // The pid namespace is gone with the group: one look for the uid's processes is enough.
+    return emptied ? killAllOfUid(plan.buildUid, 5000) : sweepBuildUid(plan.buildUid);
+  }
+
   private async finish(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const { child, plan } = this;
-    // Whatever is left (nothing, inside a pid namespace) is killed and counted.
+    // Whatever is left (nothing, inside a pid namespace) is killed and counted. The network's
+    // end and the processes' end do not depend on each other: both are waited for at once.
     if (this.pid !== undefined) killProcessGroup(this.pid, "SIGKILL");
-    if (plan.network !== undefined) {
-      (child.stdio[3 + plan.fdData.length] as Readable).destroy();
-      await this.networkReady;
-      for (const line of refusalLines((await this.network?.stop()) ?? [])) this.output.note(line);
-    }
-    await plan.confinement?.cgroup?.killAll();
-    const stray = plan.buildUid !== undefined ? await sweepBuildUid(plan.buildUid) : 0;
+    const [refusals, stray] = await Promise.all([this.stopNetwork(), this.sweepProcesses()]);
+    for (const line of refusalLines(refusals)) this.output.note(line);
     if (stray > 0) this.output.note(`Killed ${stray} process(es) left behind by the build.`);
     await this.watching;
     // A limit the last check did not see yet (the OOM killer ended the command, then it exited;

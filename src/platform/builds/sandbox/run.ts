@@ -175,9 +175,8 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
   const bwrap = await findBwrap(options.bwrapPath);
   const tools = await findTools(["prlimit", "setpriv"]);
   const network = options.network === false ? undefined : await findNetworkTools(options);
-  const allowed =
-    network === undefined ? undefined : await resolveAllowHosts(options.allowHosts ?? []);
-  for (const line of allowed?.notes ?? []) note(options, line);
+  // Names are resolved while the uid, the checkout and the cgroup are prepared (it never throws).
+  const allowing = network === undefined ? undefined : resolveAllowHosts(options.allowHosts ?? []);
   const asRoot = process.getuid?.() === 0;
   const uids = options.uids ?? processUidAllocator;
   let buildUid: number | undefined;
@@ -191,6 +190,8 @@ export async function runSandboxed(options: SandboxOptions): Promise<SandboxResu
     }
     const fdData = await bwrapInputs(options, workDir, env);
     confinement = await confine(options, workDir, buildUid?.toString());
+    const allowed = await allowing;
+    for (const line of allowed?.notes ?? []) note(options, line);
     announce(options, confinement);
     const prefix = [
       ...confinement.joinPrefix,
