@@ -4,7 +4,9 @@
  * postinstall and `npm run build`, no network; `--site vite-react`: Vite + React installed from
  * the npm registry, let through the build firewall with SLIPWAY_BUILD_ALLOW_HOSTS). Each round
  * commits a content change, pushes, starts the build through the API and waits until the edge
- * serves the new page; rounds cycle through:
+ * serves the new page (read every 2 ms once the build's live log says the command ended: polling
+ * the platform through the whole build would take CPU from the build, which the by-hand baseline
+ * does not pay); rounds cycle through:
  *
  * - cold: `clear_cache: true`, so nothing is restored and `npm ci` starts from an empty store;
  * - lockfile: the lockfile changed, so `npm ci` runs from the restored package store;
@@ -12,7 +14,8 @@
  *
  * and, as the baseline in the same rounds, the same commit by hand outside the sandbox: a fresh
  * `git clone`, `npm ci` (the host's warm npm cache) and `npm run build`. Goal (issue 15): cached
- * push→live ≤ 1.2 × the bare `npm run build` + 0.5 s, and cached ≥ 3× faster than cold.
+ * push→live ≤ 1.2 × the bare `npm run build` + 0.5 s, and cached ≥ 3× faster than cold. The
+ * timeline of the cached rounds comes from the build row and its log's timestamps.
  */
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";

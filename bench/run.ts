@@ -17,6 +17,7 @@ import { https } from "./https.ts";
 import { metricsBench } from "./metrics.ts";
 import { pushToLive } from "./push-to-live.ts";
 import { pushToLiveCache } from "./push-to-live-cache.ts";
+import { queueBench } from "./queue.ts";
 import { redeploy } from "./redeploy.ts";
 import { webhookIntake } from "./webhook-intake.ts";
 import { sqliteSync } from "./sqlite-sync.ts";
@@ -32,6 +33,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   pushToLiveCache,
   redeploy,
   webhookIntake,
+  queueBench,
   deployBench,
   apiDeployBench,
   dashboardBench,

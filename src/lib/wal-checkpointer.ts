@@ -3,6 +3,8 @@ import { Worker } from "node:worker_threads";
 
 /** How often the background connection checkpoints the WAL into the database file. */
 export const CHECKPOINT_INTERVAL_MS = 250;
+/** The longest a close waits for the worker's connection to close. */
+const STOP_WAIT_MS = 5000;
 /** A WAL larger than this is checkpointed and truncated (waiting for the writer) in the background. */
 const WAL_TRUNCATE_BYTES = 64 * 1024 * 1024;
 
@@ -22,7 +24,10 @@ const checkpoint = () => {
 const timer = setInterval(checkpoint, workerData.intervalMs);
 parentPort.on("message", () => {
   clearInterval(timer);
-  try { checkpoint(); } finally { db.close(); parentPort.close(); }
+  db.close();
+  Atomics.store(workerData.closed, 0, 1);
+  Atomics.notify(workerData.closed, 0);
+  parentPort.close();
 });
 `;
 
@@ -36,7 +41,10 @@ parentPort.on("message", () => {
  */
 export class WalCheckpointer {
   private readonly worker: Worker;
+  /** Set to 1 by the worker once its connection is closed. */
+  private readonly closed = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
+  private failed = false;
 
   constructor(path: string, onFailure: (error: Error) => void) {
     this.worker = new Worker(WORKER_SOURCE, {
@@ -46,18 +54,26 @@ export class WalCheckpointer {
         module: createRequire(import.meta.url).resolve("better-sqlite3"),
         intervalMs: CHECKPOINT_INTERVAL_MS,
         truncateBytes: WAL_TRUNCATE_BYTES,
+        closed: this.closed,
       },
     });
     this.worker.unref();
     this.worker.on("error", (error) => {
+      this.failed = true;
       if (!this.stopped) onFailure(error);
     });
   }
 
-  /** Checkpoints once more and closes the worker's connection (before the writer closes). */
+  /**
+   * Closes the worker's connection and waits for it (a few milliseconds at most, a checkpoint
+   * in progress), so that the writer closes last: the last connection checkpoints and removes
+   * the WAL, and nothing touches the files once the database is closed.
+   */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.failed) return;
     this.worker.postMessage("stop");
+    Atomics.wait(this.closed, 0, 0, STOP_WAIT_MS);
   }
 }

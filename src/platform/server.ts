@@ -185,7 +185,7 @@ export async function startPlatform(
     resolveHost: options.resolveHost ?? systemResolver,
     now: () => new Date(),
     jobs,
-    metrics: new PlatformMetrics({ db }),
+    metrics: new PlatformMetrics({ db, dueJobs: () => jobs.dueJobs() }),
   };
   const [generatedAdminToken, generatedAdminPassword] = await oneNodeAtATime(async () => [
     await bootstrapAdmin(ctx),

@@ -84,7 +84,7 @@ async function startSlipway(
       return ready.exec(output)?.[1];
     },
     () => `${name} to start: ${output}`,
-    60_000,
+    120_000, // four processes loading the platform on a busy machine
     50,
   );
   return { name, child, url, output: () => output, exited };

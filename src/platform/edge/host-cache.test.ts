@@ -58,4 +58,13 @@ describe("HostCache", () => {
     assert.equal(await after, "after");
     assert.equal(cache.cached("b.test"), "after");
   });
+
+  it("keeps nothing with a zero expiry: every request looks up", async () => {
+    const loader = controlledLoader();
+    const cache = new HostCache({ load: loader.load, ttlMs: 0, now: () => 0 });
+    const first = cache.lookup("a.test");
+    loader.waiting.shift()!.resolve("one");
+    assert.equal(await first, "one");
+    assert.equal(cache.cached("a.test"), NOT_CACHED);
+  });
 });

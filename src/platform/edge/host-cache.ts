@@ -13,7 +13,7 @@ export const NOT_CACHED: unique symbol = Symbol("not cached");
 
 export interface HostCacheOptions<V> {
   load: (host: string) => Promise<V>;
-  /** How long an entry is believed without a look-up (default 500 ms). */
+  /** How long an entry is believed without a look-up (default 500 ms; 0: nothing is kept). */
   ttlMs?: number;
   maxHosts?: number;
   now?: () => number;
@@ -70,7 +70,7 @@ export class HostCache<V> {
     const pending = this.options.load(host).then(
       (value) => {
         done();
-        if (invalidations === this.invalidations) {
+        if (invalidations === this.invalidations && this.ttlMs > 0) {
           if (this.entries.size >= this.maxHosts) this.entries.clear();
           this.entries.set(host, { value, expires: this.now() + this.ttlMs });
         }

@@ -4,6 +4,7 @@ import type { Logger } from "../../lib/logger.ts";
 import { pgListen, type PgListener } from "../../lib/pg-listen.ts";
 import type { Job, PlatformDatabase } from "../db/schema.ts";
 import type {
+  DueJobs,
   EnqueueInput,
   EnqueueResult,
   FailOptions,
@@ -338,6 +339,19 @@ export class GraphileJobQueue implements JobQueue {
     const { rows } = await sql<GraphileJobRow>`select ${withNames("jobs")} from ${jobs} as jobs
       where key = ${dedupeKey}`.execute(this.db);
     return rows[0] === undefined ? undefined : toJob(rows[0]);
+  }
+
+  async dueJobs(): Promise<DueJobs[]> {
+    const { rows } = await sql<{ queue: string; n: number; oldest: Date }>`
+      select task_identifier as queue, count(*)::int as n, min(run_at) as oldest
+      from ${sql.raw(SCHEMA)}.jobs
+      where locked_at is null and attempts < max_attempts and run_at <= ${this.at()}::timestamptz
+      group by task_identifier`.execute(this.db);
+    return rows.map((row) => ({
+      queue: row.queue,
+      count: Number(row.n),
+      oldestDueAt: row.oldest.toISOString(),
+    }));
   }
 
   wake(): void {

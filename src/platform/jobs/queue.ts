@@ -62,10 +62,19 @@ export interface JobQueue {
    * jobs: there, a completed job is not found).
    */
   findByDedupeKey(dedupeKey: string): Promise<Job | undefined>;
+  /** Jobs due to run and not yet taken, per queue (the queue gauges read it at scrape time). */
+  dueJobs(): Promise<DueJobs[]>;
   /** In-process hint that work was just committed (workers poll anyway; this only saves time). */
   wake(): void;
   /** Registers a wake-up listener; returns the function that removes it. */
   onWake(listener: () => void): () => void;
+}
+
+export interface DueJobs {
+  queue: string;
+  count: number;
+  /** When the longest-waiting of them was due (ISO-8601). */
+  oldestDueAt: string;
 }
 
 export interface EnqueueInput {
@@ -445,6 +454,21 @@ export class SqlJobQueue implements JobQueue {
       .orderBy("id", "desc")
       .limit(1)
       .executeTakeFirst();
+  }
+
+  async dueJobs(): Promise<DueJobs[]> {
+    const rows = await this.db
+      .selectFrom("jobs")
+      .select([
+        "queue",
+        (eb) => eb.fn.countAll<number>().as("n"),
+        (eb) => eb.fn.min<string>("run_at").as("oldest"),
+      ])
+      .where("state", "=", "pending")
+      .where("run_at", "<=", this.iso())
+      .groupBy("queue")
+      .execute();
+    return rows.map((row) => ({ queue: row.queue, count: Number(row.n), oldestDueAt: row.oldest }));
   }
 
   wake(): void {

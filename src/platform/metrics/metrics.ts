@@ -26,6 +26,8 @@ export interface PlatformMetricsSources {
   deployRoot?: string;
   /** The edge's hot cache, read at scrape time. */
   hotCache?: () => { bytes: number; hits: number; misses: number };
+  /** The job queue's due jobs per queue (`JobQueue.dueJobs`: its tables differ per database). */
+  dueJobs?: () => Promise<{ queue: string; count: number; oldestDueAt: string }[]>;
 }
 
 const SECONDS_BUCKETS_SLOW = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
@@ -45,6 +47,8 @@ export class PlatformMetrics {
     this.sources = sources;
     const registers = [(this.registry = createMetricsRegistry())];
     const db = (): Kysely<PlatformDatabase> | undefined => this.sources.db;
+    const dueJobs = (): ReturnType<NonNullable<PlatformMetricsSources["dueJobs"]>> | undefined =>
+      this.sources.dueJobs?.();
 
     this.builds = new Counter({
       name: "slipway_builds_total",
@@ -66,14 +70,7 @@ export class PlatformMetrics {
       registers,
       async collect() {
         this.reset();
-        const rows = await db()
-          ?.selectFrom("jobs")
-          .select(["queue", (eb) => eb.fn.countAll<number>().as("n")])
-          .where("state", "=", "pending")
-          .where("run_at", "<=", new Date().toISOString())
-          .groupBy("queue")
-          .execute();
-        for (const row of rows ?? []) this.set({ queue: row.queue }, Number(row.n));
+        for (const row of (await dueJobs?.()) ?? []) this.set({ queue: row.queue }, row.count);
       },
     });
     new Gauge({
@@ -83,16 +80,9 @@ export class PlatformMetrics {
       registers,
       async collect() {
         this.reset();
-        const rows = await db()
-          ?.selectFrom("jobs")
-          .select(["queue", (eb) => eb.fn.min<string>("run_at").as("oldest")])
-          .where("state", "=", "pending")
-          .where("run_at", "<=", new Date().toISOString())
-          .groupBy("queue")
-          .execute();
         const now = Date.now();
-        for (const row of rows ?? []) {
-          this.set({ queue: row.queue }, Math.max(0, (now - Date.parse(row.oldest)) / 1000));
+        for (const row of (await dueJobs?.()) ?? []) {
+          this.set({ queue: row.queue }, Math.max(0, (now - Date.parse(row.oldestDueAt)) / 1000));
         }
       },
     });

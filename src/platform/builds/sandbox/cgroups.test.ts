@@ -56,5 +56,11 @@ describe("cgroup v2 files", { skip: ownV2Path === undefined ? "no cgroup v2 line
     await writeFile(join(dir, "memory.events"), "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
     await writeFile(join(dir, "pids.events"), "max 3\n");
     assert.deepEqual(await group.events(), { outOfMemory: true, processLimit: true });
+
+    // The end of a build's processes is watched in the group's own procs file.
+    await writeFile(join(dir, "cgroup.procs"), "4242\n");
+    assert.equal(await group.waitEmpty(30), false);
+    await writeFile(join(dir, "cgroup.procs"), "");
+    assert.equal(await group.waitEmpty(30), true);
   });
 });
