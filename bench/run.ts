@@ -12,6 +12,7 @@ import { dashboardBench } from "./dashboard.ts";
 import { apiDeployBench } from "./api-deploy.ts";
 import { deployBench } from "./deploy.ts";
 import { edge } from "./edge.ts";
+import { edgeS3 } from "./edge-s3.ts";
 import { gitTransfer } from "./git-transfer.ts";
 import { https } from "./https.ts";
 import { metricsBench } from "./metrics.ts";
@@ -27,6 +28,7 @@ import { BenchOptions, type BenchFlag, type Benchmark } from "./lib/options.ts";
 const BENCHMARKS: readonly Benchmark[] = [
   gitTransfer,
   edge,
+  edgeS3,
   https,
   metricsBench,
   pushToLive,

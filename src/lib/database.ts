@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import {
@@ -45,6 +45,7 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
   database.pragma("busy_timeout = 5000");
   const statements = cachingStatements(database);
   let checkpointer: WalCheckpointer | undefined;
+  const wal = path === ":memory:" ? undefined : new WalFile(path);
   if (path !== ":memory:") {
     database.pragma("wal_autocheckpoint = 0");
     checkpointer = new WalCheckpointer(path, () => {
@@ -58,12 +59,13 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
         prepare: (sql) => statements.prepare(sql),
         close: () => {
           checkpointer?.stop();
+          wal?.close();
           statements.close();
         },
       },
     }),
   });
-  if (path !== ":memory:") walSyncs.set(db, new GroupSync(() => syncWal(path)));
+  if (wal !== undefined) walSyncs.set(db, new GroupSync(() => wal.sync()));
   sqliteHandles.set(db, database);
   return db;
 }
@@ -91,12 +93,42 @@ export function commitsDurable<Schema>(db: Kysely<Schema>): Promise<void> {
   return walSyncs.get(db)?.sync() ?? Promise.resolve();
 }
 
-async function syncWal(path: string): Promise<void> {
-  const file = await open(`${path}-wal`, "r").catch((error: NodeJS.ErrnoException) => {
-    // No WAL (the last connection checkpointed and removed it): the commits are in the file.
-    if (error.code === "ENOENT") return open(path, "r");
-    throw error;
-  });
+/**
+ * Syncs the WAL (one at a time: `GroupSync` calls it). The WAL stays open between syncs: it is
+ * removed only when the last connection closes, and this process's own is open until `close`.
+ */
+class WalFile {
+  private wal: FileHandle | undefined;
+  private closed = false;
+
+  constructor(private readonly path: string) {}
+
+  async sync(): Promise<void> {
+    if (this.wal === undefined) {
+      const wal = await open(`${this.path}-wal`, "r").catch((error: NodeJS.ErrnoException) => {
+        // No WAL (the last connection checkpointed and removed it): the commits are in the file.
+        if (error.code === "ENOENT") return undefined;
+        throw error;
+      });
+      if (wal === undefined) return syncFile(this.path);
+      if (this.closed) {
+        await wal.close();
+        return;
+      }
+      this.wal = wal;
+    }
+    await this.wal.sync();
+  }
+
+  close(): void {
+    this.closed = true;
+    void this.wal?.close().catch(() => undefined);
+    this.wal = undefined;
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const file = await open(path, "r");
   try {
     await file.sync();
   } finally {

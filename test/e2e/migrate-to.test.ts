@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { redactUrl } from "../../src/cli/migrate-to.ts";
 import { sha1 } from "../helpers/digests.ts";
+import { digestDeploy } from "../helpers/digest-deploy.ts";
 import { edgeGet } from "../helpers/e2e.ts";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform.ts";
+import { startTestPlatform } from "../helpers/platform.ts";
 import { startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
 import { startTestS3, type TestS3 } from "../helpers/s3.ts";
 
@@ -54,7 +55,7 @@ describe("slipway migrate-to", () => {
       });
       assert.equal(site.status, 201, site.text);
       siteId = site.body.id;
-      await digestDeploy(source, siteId, token, files);
+      await digestDeploy({ url: source.url, token, siteId, files });
       const secret = await source.api("POST", `/accounts/${accountSlug}/env`, {
         token,
         body: [{ key: "API_KEY", is_secret: true, values: [{ value: "s3cr3t", context: "all" }] }],
@@ -185,31 +186,3 @@ describe("slipway migrate-to", () => {
     assert.match(again.output, /already holds Slipway data/);
   });
 });
-
-async function digestDeploy(
-  t: TestPlatform,
-  siteId: string,
-  token: string,
-  files: Files,
-): Promise<void> {
-  const created = await t.api<{ id: string }>("POST", `/sites/${siteId}/deploys`, {
-    token,
-    body: { draft: false },
-  });
-  assert.equal(created.status, 200, created.text);
-  const digests = Object.fromEntries(Object.entries(files).map(([p, d]) => [p, sha1(d)]));
-  const declared = await t.api<{ required: string[] }>(
-    "PUT",
-    `/sites/${siteId}/deploys/${created.body.id}`,
-    { token, body: { files: digests, async: false } },
-  );
-  assert.equal(declared.status, 200, declared.text);
-  for (const [path, data] of Object.entries(files)) {
-    const res = await fetch(`${t.url}/api/v1/deploys/${created.body.id}/files/${path}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
-      body: data,
-    });
-    assert.equal(res.status, 200, await res.text());
-  }
-}

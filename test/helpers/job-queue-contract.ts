@@ -209,6 +209,29 @@ export function jobQueueContract(name: string, open: () => Promise<MemoryContext
       assert.equal(held, true);
     });
 
+    it("reports the due jobs not yet taken, per queue, with the oldest's due time", async () => {
+      const due = m.ctx.now().toISOString();
+      await m.queue.enqueue({ queue: "q", payload: {} });
+      m.advance(1000);
+      await m.queue.enqueue({ queue: "q", payload: {} });
+      await m.queue.enqueue({ queue: "other", payload: {} });
+      await m.queue.enqueue({
+        queue: "q",
+        payload: {},
+        runAt: new Date(m.ctx.now().getTime() + 1),
+      });
+      const taken = await m.queue.enqueue({ queue: "taken", payload: {} });
+      assert.equal((await m.queue.lease("w", ["taken"], 1000))?.id, taken.id);
+      const rows = (await m.queue.dueJobs()).sort((a, b) => a.queue.localeCompare(b.queue));
+      assert.deepEqual(
+        rows.map((row) => [row.queue, row.count, new Date(row.oldestDueAt).toISOString()]),
+        [
+          ["other", 1, new Date(Date.parse(due) + 1000).toISOString()],
+          ["q", 2, due],
+        ],
+      );
+    });
+
     it("cancels pending jobs by dedupe key, never a running one", async () => {
       await m.queue.enqueue({ queue: "q", payload: {}, dedupeKey: "p" });
       assert.equal(await m.queue.cancelPending("p", "superseded"), 1);

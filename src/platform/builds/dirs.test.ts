@@ -31,16 +31,21 @@ describe("attempt work directories", () => {
       assert.notEqual(attemptWorkDir(root, id, 2), second, "a token tells two runs apart");
       const finished = attemptWorkDir(root, other.build.id, 1);
       const legacy = join(root, id);
-      for (const dir of [first, second, finished, legacy]) await mkdir(dir);
+      // What an attempt keeps beside its checkout (the package store set aside) goes with it.
+      const dirs = [first, second, finished, legacy, `${first}.store`, `${second}.store`];
+      for (const dir of dirs) await mkdir(dir);
 
       // A start keeps only the running attempt's checkout (its build is not running: `other`).
-      assert.equal(await sweepWorkDirs(m.ctx.db, root), 3);
-      assert.deepEqual(await readdir(root), [basename(second)]);
+      assert.equal(await sweepWorkDirs(m.ctx.db, root), 4);
+      assert.deepEqual((await readdir(root)).sort(), [
+        basename(second),
+        `${basename(second)}.store`,
+      ]);
 
       // The re-run (attempt 3) removes attempt 2's, which a worker that lost its lease may hold.
       const third = attemptWorkDir(root, id, 3);
       await mkdir(third);
-      assert.equal(await removeEarlierAttempts(root, id, 3), 1);
+      assert.equal(await removeEarlierAttempts(root, id, 3), 2);
       assert.deepEqual(await readdir(root), [basename(third)]);
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -70,7 +70,8 @@ export function attemptWorkDir(workRoot: string, buildId: string, attempt: numbe
   return join(workRoot, `${buildId}.${attempt}-${randomBytes(4).toString("hex")}`);
 }
 
-const ATTEMPT_DIR = /^(.+)\.(\d+)-[0-9a-f]{8}$/;
+/** A checkout, or what an attempt keeps beside it (`<checkout>.store`, `<checkout>.warm`, …). */
+const ATTEMPT_DIR = /^(.+)\.(\d+)-[0-9a-f]{8}(?:\.[a-z][a-z_-]*)?$/;
 
 /** The build and attempt of a checkout directory's name (a name without one: attempt 0). */
 function parseWorkDirName(name: string): { buildId: string; attempt: number } {

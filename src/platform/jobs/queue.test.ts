@@ -5,6 +5,7 @@ import { createLogger } from "../../lib/logger.ts";
 import { jobQueueContract } from "../../../test/helpers/job-queue-contract.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 import { waitUntil } from "../../../test/helpers/wait.ts";
+import { PlatformMetrics } from "../metrics/metrics.ts";
 import { GraphileJobQueue, migrateGraphileWorker } from "./graphile-queue.ts";
 
 const postgres = process.env.SLIPWAY_TEST_DATABASE === "postgres";
@@ -54,6 +55,23 @@ describe("SqlJobQueue", () => {
 });
 
 describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's" }, () => {
+  it("feeds the queue gauges from graphile-worker's jobs, not the jobs table", async () => {
+    const m = await memoryContext({
+      queue: async (db, now, databaseUrl) => {
+        await migrateGraphileWorker(databaseUrl!, createLogger({ name: "t", level: "silent" }));
+        return new GraphileJobQueue(db, now);
+      },
+    });
+    try {
+      const metrics = new PlatformMetrics({ db: m.ctx.db, dueJobs: () => m.queue.dueJobs() });
+      await m.queue.enqueue({ queue: "build", payload: {} });
+      const depth = await metrics.registry.getSingleMetricAsString("slipway_queue_depth");
+      assert.match(depth, /^slipway_queue_depth\{queue="build"\} 1$/m);
+    } finally {
+      await m.close();
+    }
+  });
+
   it("wakes another node's subscribed workers when a job is enqueued there", async () => {
     let url: string | undefined;
     const log = createLogger({ name: "test", level: "silent" });

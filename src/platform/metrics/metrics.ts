@@ -47,8 +47,8 @@ export class PlatformMetrics {
     this.sources = sources;
     const registers = [(this.registry = createMetricsRegistry())];
     const db = (): Kysely<PlatformDatabase> | undefined => this.sources.db;
-    const dueJobs = (): ReturnType<NonNullable<PlatformMetricsSources["dueJobs"]>> | undefined =>
-      this.sources.dueJobs?.();
+    // The queue's own view: on Postgres its jobs are graphile-worker's, not the `jobs` table.
+    const dueJobs = async () => (await this.sources.dueJobs?.()) ?? [];
 
     this.builds = new Counter({
       name: "slipway_builds_total",
@@ -70,7 +70,7 @@ export class PlatformMetrics {
       registers,
       async collect() {
         this.reset();
-        for (const row of (await dueJobs?.()) ?? []) this.set({ queue: row.queue }, row.count);
+        for (const row of await dueJobs()) this.set({ queue: row.queue }, row.count);
       },
     });
     new Gauge({
@@ -81,7 +81,7 @@ export class PlatformMetrics {
       async collect() {
         this.reset();
         const now = Date.now();
-        for (const row of (await dueJobs?.()) ?? []) {
+        for (const row of await dueJobs()) {
           this.set({ queue: row.queue }, Math.max(0, (now - Date.parse(row.oldestDueAt)) / 1000));
         }
       },

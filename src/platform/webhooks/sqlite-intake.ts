@@ -59,8 +59,7 @@ interface Statements {
   hasCreatedHooks: SQLite.Statement<[string], { one: number }>;
   insertJob: SQLite.Statement<[JobRow]>;
   insertDelivery: SQLite.Statement<[WebhookDelivery]>;
-  oldestKept: SQLite.Statement<[string, number], { received_at: string }>;
-  prune: SQLite.Statement<[string, string]>;
+  prune: SQLite.Statement<[{ site: string; kept: number }]>;
 }
 
 interface JobRow {
@@ -159,11 +158,12 @@ function prepare(db: SQLite.Database): Statements {
          build_id, duplicate_of, received_at`,
       ),
     ),
-    oldestKept: db.prepare(
-      `select received_at from webhook_deliveries where site_id = ?
-        order by received_at desc limit 1 offset ?`,
+    // Exactly the newest (as listed: `received_at`, then `id`; many share a millisecond).
+    prune: db.prepare(
+      `delete from webhook_deliveries where site_id = @site and id not in (
+         select id from webhook_deliveries where site_id = @site
+          order by received_at desc, id desc limit @kept)`,
     ),
-    prune: db.prepare("delete from webhook_deliveries where site_id = ? and received_at < ?"),
   };
 }
 
@@ -454,7 +454,7 @@ export class SqliteIntake {
   }
 
   /**
-   * Keeps a site's newest deliveries: finding the oldest kept one walks all of them, so it is
+   * Keeps a site's newest deliveries: the prune walks all of the site's rows, so it is
    * done at a site's first delivery in this process and then every `PRUNE_EVERY`th; a site
    * holds at most `PRUNE_EVERY - 1` more than the limit meanwhile.
    */
@@ -465,7 +465,6 @@ export class SqliteIntake {
       return;
     }
     this.sincePrune.set(siteId, 0);
-    const oldest = this.statements.oldestKept.get(siteId, DELIVERIES_KEPT_PER_SITE - 1);
-    if (oldest !== undefined) this.statements.prune.run(siteId, oldest.received_at);
+    this.statements.prune.run({ site: siteId, kept: DELIVERIES_KEPT_PER_SITE });
   }
 }

@@ -805,6 +805,40 @@ describe("direct deploys API", () => {
     assert.equal(swept.body.state, "error");
     assert.match(swept.body.error_message ?? "", /^Abandoned: no file was declared or uploaded/);
   });
+
+  it("keeps a deploy that takes uploads alive, touching its row at most once a minute", async () => {
+    const siteId = await createSite(alice, "lively");
+    const files = { "a.txt": "first", "b.txt": "second", "c.txt": "third" };
+    const created = await t.api<DeployBody>("POST", `/sites/${siteId}/deploys`, {
+      token: alice.token,
+      body: { files: digests(files) },
+    });
+    const updatedAt = async (): Promise<string> =>
+      (
+        await t.platform.ctx.db
+          .selectFrom("deploys")
+          .select("updated_at")
+          .where("id", "=", created.body.id)
+          .executeTakeFirstOrThrow()
+      ).updated_at;
+    const declared = await updatedAt();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal((await upload(alice, created.body.id, "a.txt", files["a.txt"])).status, 200);
+    // The row holds the deploy's whole `required` list: not rewritten for every upload.
+    assert.equal(await updatedAt(), declared);
+    const idle = new Date(Date.now() - 59 * 60 * 1000).toISOString();
+    await t.platform.ctx.db
+      .updateTable("deploys")
+      .set({ updated_at: idle })
+      .where("id", "=", created.body.id)
+      .execute();
+    assert.equal((await upload(alice, created.body.id, "b.txt", files["b.txt"])).status, 200);
+    assert.ok((await updatedAt()) > idle, "an upload after a quiet minute counts as activity");
+    await sweepAbandonedDeploys(t.platform.ctx);
+    const alive = await getDeploy(alice, siteId, created.body.id);
+    assert.equal(alive.body.state, "uploading");
+    assert.deepEqual(alive.body.required, [sha1(files["c.txt"])]);
+  });
 });
 
 describe("direct deploys after a crash", () => {

@@ -1,2 +1,0 @@
-import { domainRoutes } from "./src/platform/api/domains/routes.ts";
-console.log(typeof domainRoutes);
