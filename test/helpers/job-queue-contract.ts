@@ -255,7 +255,9 @@ export function jobQueueContract(name: string, open: () => Promise<MemoryContext
         count: 1,
         log: createLogger({ name: "test", level: "silent" }),
         pollMs: 10,
-        leaseMs: 300,
+        // Beats every second: the second failure comes a whole second before the lease's end,
+        // so a slow machine's late timer cannot end the lease first (with 1 beat seen).
+        leaseMs: 3000,
         heartbeat: async () => {
           beats++;
           throw new Error("the database cannot be reached");
@@ -275,7 +277,7 @@ export function jobQueueContract(name: string, open: () => Promise<MemoryContext
       try {
         await m.queue.enqueue({ queue: "q", payload: {}, dedupeKey: "h" });
         m.queue.wake();
-        await waitUntil(() => reason !== undefined, "the handler to be stopped", 5000);
+        await waitUntil(() => reason !== undefined, "the handler to be stopped", 10_000);
         assert.equal(reason, LEASE_LOST);
         assert.equal(beats, 2);
         const job = await m.queue.findByDedupeKey("h");
