@@ -19,6 +19,17 @@ export const MAX_OWN_LINES = 2_000;
 /** The most lines one build's log holds: both kinds and their notes (a re-run appends within it). */
 export const MAX_STORED_LINES = MAX_LINES + MAX_OWN_LINES + 2;
 
+/** The runner's last line of every build log (after publishing and saving the cache). */
+export function finalLogLine(startedMs: number): string {
+  return `${FINAL_LINE_PREFIX}${((Date.now() - startedMs) / 1000).toFixed(3)}s`;
+}
+const FINAL_LINE_PREFIX = "Finished processing build request in ";
+
+/** Whether a stored line is `finalLogLine`'s: nothing follows it, a live stream may end. */
+export function isFinalLogLine(line: { section: string; message: string }): boolean {
+  return line.section === "cleanup" && line.message.startsWith(FINAL_LINE_PREFIX);
+}
+
 interface PendingLine {
   seq: number;
   time: string;

@@ -6,7 +6,7 @@ import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Build } from "../db/schema.ts";
 import { publishBuildDeploy } from "../deploys/publish-switch.ts";
 import { checkLinkBeforeBuild } from "../links/health.ts";
-import { BuildLog } from "./build-log.ts";
+import { BuildLog, finalLogLine } from "./build-log.ts";
 import { leaseFence, type LeaseFence, type LeasedJob, type ReclaimedJob } from "../jobs/queue.ts";
 import { BUILD_MAX_ATTEMPTS, BUILD_QUEUE } from "./service.ts";
 import { previewFetchRef } from "../sites/review-refs.ts";
@@ -195,10 +195,7 @@ async function runBuildJob(
     }
     log.write(SECTION[stage], message, true);
     log.write(SECTION[stage], `Failing build: Failed during stage '${stage}'`, true);
-    log.write(
-      "cleanup",
-      `Finished processing build request in ${((Date.now() - startedMs) / 1000).toFixed(3)}s`,
-    );
+    log.write("cleanup", finalLogLine(startedMs));
     await log.close();
     ctx.metrics?.buildEnded("error");
     await failBuild(ctx, buildId, message, ["building"], log, fence);
@@ -354,10 +351,7 @@ async function runStages(
     log.write("cleanup", "Build cache: not saved (an internal error; see the platform's log).");
   }
   log.write("cleanup", "Cleaning up the build directory");
-  log.write(
-    "cleanup",
-    `Finished processing build request in ${((Date.now() - startedMs) / 1000).toFixed(3)}s`,
-  );
+  log.write("cleanup", finalLogLine(startedMs));
   await log.close();
   return "done";
 }

@@ -7,6 +7,7 @@ import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-
 import { waitUntil } from "../../../test/helpers/wait.ts";
 import { PlatformMetrics } from "../metrics/metrics.ts";
 import { GraphileJobQueue, migrateGraphileWorker } from "./graphile-queue.ts";
+import { startWorkerPool } from "./workers.ts";
 
 const postgres = process.env.SLIPWAY_TEST_DATABASE === "postgres";
 
@@ -96,6 +97,48 @@ describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's
       assert.ok(woken > 0);
     } finally {
       unsubscribe();
+      await m.close();
+    }
+  });
+});
+
+describe("startWorkerPool when idle", () => {
+  it("polls with one worker while the others wait for a wake-up", async () => {
+    const m = await memoryContext();
+    const callers: string[] = [];
+    const queue = Object.create(m.queue) as typeof m.queue;
+    // The worker's index is the owner's `/<index>.` part: record who asks.
+    queue.lease = (owner, queues, leaseMs) => {
+      callers.push(/\/(\d+)\.\d+$/.exec(owner)![1]!);
+      return m.queue.lease(owner, queues, leaseMs);
+    };
+    const pool = startWorkerPool({
+      queue,
+      count: 4,
+      log: createLogger({ name: "test", level: "silent" }),
+      pollMs: 20,
+      handlers: { q: { run: async () => "done" } },
+    });
+    try {
+      await waitUntil(() => callers.length >= 4 + 5, "five polls after the first round");
+      const afterFirstRound = callers.slice(4, 9);
+      assert.equal(new Set(afterFirstRound).size, 1, `polled by ${afterFirstRound.join(", ")}`);
+      // An enqueue wakes them all, and the job runs.
+      const { id } = await m.queue.enqueue({ queue: "q", payload: {} });
+      m.queue.wake();
+      await waitUntil(
+        async () =>
+          (
+            await m.ctx.db
+              .selectFrom("jobs")
+              .select("state")
+              .where("id", "=", id)
+              .executeTakeFirst()
+          )?.state === "completed",
+        "the job to run",
+      );
+    } finally {
+      await pool.stop();
       await m.close();
     }
   });

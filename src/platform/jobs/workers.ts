@@ -63,6 +63,8 @@ export interface WorkerPool {
 export const SHUTDOWN = "shutdown";
 /** The abort reason of a handler whose lease is no longer (or no longer surely) its own. */
 export const LEASE_LOST = "lease lost";
+/** Polling intervals after which a worker that is not the poller looks anyway (a backstop). */
+const IDLE_BACKSTOP_POLLS = 20;
 /** Failed heartbeats in a row after which a worker gives its job up. */
 const MAX_HEARTBEAT_FAILURES = 2;
 
@@ -81,6 +83,8 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   };
   let lastReclaim = 0;
   let leases = 0;
+  /** The index of the one idle worker that polls, if any. */
+  let poller: number | undefined;
 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -186,8 +190,15 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
         // again, and the earlier delivery's late calls must not count for the new one.
         const job = await options.queue.lease(`${owner}/${index}.${++leases}`, queues, leaseMs);
         if (!job) {
-          await sleep(pollMs);
+          // One idle worker polls; the others wait for a wake-up (an enqueue, or the poller
+          // finding work), so an idle pool costs one query per poll, not one per worker.
+          poller ??= index;
+          await sleep(poller === index ? pollMs : pollMs * IDLE_BACKSTOP_POLLS);
           continue;
+        }
+        if (poller === index) {
+          poller = undefined;
+          wakeAll(); // there may be more: the idle ones look too, and one of them polls next
         }
         if (stopping) {
           await options.queue.release(job.id, job.leaseOwner);

@@ -20,12 +20,12 @@ import {
 } from "./schema.ts";
 import { findBuild, listSiteBuilds, readLogLines } from "../../builds/queries.ts";
 import { logWrittenOrTimeout } from "../../builds/log-written.ts";
-import { MAX_STORED_LINES } from "../../builds/build-log.ts";
+import { isFinalLogLine, MAX_STORED_LINES } from "../../builds/build-log.ts";
 
 /** How often the live log polls the database (no shared in-memory state: scale-out ready). */
 const STREAM_POLL_MS = 250;
 const STREAM_KEEPALIVE_MS = 15_000;
-const END_GRACE_MS = 1000;
+const END_GRACE_MS = 5000;
 
 export function buildRoutes(app: PlatformApp, ctx: PlatformContext): void {
   app.get(
@@ -154,6 +154,7 @@ function streamLog(
   let closed = false;
   let lastWrite = Date.now();
   let finishedSeenAt: number | undefined;
+  let sentFinalLine = false;
   const deadline = Date.now() + (2 * ctx.config.builds.timeoutSeconds + 900) * 1000;
   request.raw.on("close", () => {
     closed = true;
@@ -183,15 +184,19 @@ function streamLog(
       }
       // A slow reader (a long log over a slow link) holds the stream back, not our memory.
       if (res.writableNeedDrain) await drained(res);
+      if (lines.some(isFinalLogLine)) sentFinalLine = true;
       if (lines.length === 500) continue;
-      // Finished: the runner writes its last lines (cleanup) just after the final state, so
-      // the stream ends only after a poll found nothing new at least END_GRACE_MS later.
+      // Finished: the runner still writes after the final state (publishing, saving the build
+      // cache), up to its final line. A build that never writes one (its process died) ends
+      // once a poll found nothing new END_GRACE_MS after the state was seen.
       const finished = !state || FINISHED_BUILD_STATES.includes(state.state);
       if (finished) finishedSeenAt ??= Date.now();
       const settled =
-        finishedSeenAt !== undefined &&
-        lines.length === 0 &&
-        Date.now() - finishedSeenAt >= END_GRACE_MS;
+        finished &&
+        (sentFinalLine ||
+          (finishedSeenAt !== undefined &&
+            lines.length === 0 &&
+            Date.now() - finishedSeenAt >= END_GRACE_MS));
       if (settled || Date.now() > deadline) {
         res.write(
           `event: end\ndata: ${JSON.stringify({
