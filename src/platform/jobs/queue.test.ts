@@ -143,3 +143,53 @@ describe("startWorkerPool when idle", () => {
     }
   });
 });
+
+describe("startWorkerPool retries", () => {
+  it("retries a failing job later each time: 5 s, then 10 s, until its attempts run out", async () => {
+    const m = await memoryContext();
+    let runs = 0;
+    const pool = startWorkerPool({
+      queue: m.queue,
+      count: 1,
+      log: createLogger({ name: "test", level: "silent" }),
+      pollMs: 10,
+      handlers: {
+        q: {
+          run: async () => {
+            runs++;
+            throw new Error("the provider answered 502");
+          },
+        },
+      },
+    });
+    const row = (id: number) =>
+      m.ctx.db
+        .selectFrom("jobs")
+        .select(["state", "attempts", "run_at"])
+        .where("id", "=", id)
+        .executeTakeFirstOrThrow();
+    try {
+      const { id } = await m.queue.enqueue({ queue: "q", payload: {}, maxAttempts: 3 });
+      m.queue.wake();
+      for (const [attempt, delayMs] of [
+        [1, 5_000],
+        [2, 10_000],
+      ] as const) {
+        await waitUntil(
+          async () => (await row(id)).attempts === attempt && runs === attempt,
+          `attempt ${attempt}`,
+        );
+        await waitUntil(async () => (await row(id)).state === "pending", "the job to wait");
+        const waiting = await row(id);
+        assert.equal(Date.parse(waiting.run_at) - m.ctx.now().getTime(), delayMs);
+        m.advance(delayMs);
+        m.queue.wake();
+      }
+      await waitUntil(async () => (await row(id)).state === "failed", "the last attempt to fail");
+      assert.equal(runs, 3);
+    } finally {
+      await pool.stop();
+      await m.close();
+    }
+  });
+});

@@ -65,6 +65,14 @@ export const SHUTDOWN = "shutdown";
 export const LEASE_LOST = "lease lost";
 /** Polling intervals after which a worker that is not the poller looks anyway (a backstop). */
 const IDLE_BACKSTOP_POLLS = 20;
+/**
+ * How long a failed job waits before its next attempt: 5 s after the first failure, doubling
+ * with each one, at most 5 minutes (a flaky provider or a full disk gets time to recover).
+ */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(5_000 * 2 ** Math.max(0, attempt - 1), 300_000);
+}
+
 /** Failed heartbeats in a row after which a worker gives its job up. */
 const MAX_HEARTBEAT_FAILURES = 2;
 
@@ -174,7 +182,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       }
       const message = error instanceof Error ? error.message : String(error);
       log.error({ err: error, jobId: job.id, queue: job.queue }, "job failed");
-      await options.queue.fail(job.id, job.leaseOwner, message, { retryInMs: 5000 });
+      await options.queue.fail(job.id, job.leaseOwner, message, {
+        retryInMs: retryDelayMs(job.attempt),
+      });
     } finally {
       finished = true;
       clearInterval(beat);
