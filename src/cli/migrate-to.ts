@@ -31,7 +31,7 @@ SLIPWAY_BLOB_STORE=s3) and this install's SLIPWAY_MASTER_KEY.`;
 type Env = Record<string, string | undefined>;
 
 /** A database URL fit for messages: the password replaced. */
-export function redactUrl(url: string): string {
+export function withoutPassword(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
@@ -101,7 +101,7 @@ export async function migrateToCommand(
             )),
           }
         : { db: targetDb, jobs };
-    console.log(`Copying ${config.dataDir} into ${redactUrl(databaseUrl)}…`);
+    console.log(`Copying ${config.dataDir} into ${withoutPassword(databaseUrl)}…`);
     const report = await migrateInstall(
       {
         db: sourceDb,

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { redactUrl } from "../../src/cli/migrate-to.ts";
+import { withoutPassword } from "../../src/cli/migrate-to.ts";
 import { sha1 } from "../helpers/digests.ts";
 import { digestDeploy } from "../helpers/digest-deploy.ts";
 import { edgeGet } from "../helpers/e2e.ts";
@@ -121,7 +121,7 @@ describe("slipway migrate-to", () => {
     assert.equal(nfs.code, 2);
     assert.match(nfs.output, /--blob-store is local or s3, not nfs/);
     assert.equal(
-      redactUrl("postgres://slipway:hunter2@db:5432/s"),
+      withoutPassword("postgres://slipway:hunter2@db:5432/s"),
       "postgres://slipway:***@db:5432/s",
     );
   });

@@ -6,11 +6,8 @@ import { createLogger } from "../../lib/logger.ts";
 import { openPostgres } from "../../lib/postgres.ts";
 import { startTestPostgres, type TestPostgres } from "../../../test/helpers/postgres.ts";
 import { waitUntil } from "../../../test/helpers/wait.ts";
-import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
+import { memoryContext } from "../../../test/helpers/memory-ctx.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
-import type { BlobReader } from "../deploys/blob-store.ts";
-import type { ManifestStore } from "../deploys/manifest.ts";
-import { DbSiteResolver } from "../edge/db-resolver.ts";
 import { EDGE_CHANNEL, EdgeSync, type EdgeCaches } from "./edge-sync.ts";
 
 const log = createLogger({ name: "edge-sync-test", level: "silent" });
@@ -104,45 +101,6 @@ describe("edge sync on SQLite", () => {
       await sync.stop();
     } finally {
       await memory.close();
-    }
-  });
-});
-
-describe("DbSiteResolver during a publish", () => {
-  let memory: MemoryContext;
-  before(async () => {
-    memory = await memoryContext();
-  });
-  after(() => memory.close());
-
-  it("does not cache what a lookup read before an invalidation", async () => {
-    const store: ManifestStore = {
-      put: () => Promise.reject(new Error("read only")),
-      get: () => Promise.resolve({ files: new Map() }),
-      delete: () => Promise.reject(new Error("read only")),
-    };
-    const site = await memory.createSite({ published_deploy_id: "deploy1" });
-    const resolver = new DbSiteResolver({
-      db: memory.ctx.db,
-      sitesDomain: "localhost",
-      blobs: {} as BlobReader,
-      manifests: store,
-      ttlMs: 60_000,
-    });
-    const host = `${site.name}.localhost`;
-    for (const forget of [
-      () => resolver.invalidateSite(site.name),
-      () => resolver.invalidateAll(),
-    ]) {
-      // The lookup is under way when the publish's notification arrives.
-      const resolving = resolver.resolve(host);
-      forget();
-      assert.equal((await resolving)?.deployId, "deploy1", "the request under way is answered");
-      assert.equal(resolver.cached(host), undefined, "the next request looks the site up again");
-      // A lookup that starts after the invalidation is cached as usual.
-      await resolver.resolve(host);
-      assert.equal(resolver.cached(host)?.deployId, "deploy1");
-      resolver.invalidateAll();
     }
   });
 });

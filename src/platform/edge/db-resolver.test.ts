@@ -56,3 +56,42 @@ describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
     assert.equal(resolver.cached(host), undefined);
   });
 });
+
+describe("DbSiteResolver during a publish", () => {
+  let memory: MemoryContext;
+  before(async () => {
+    memory = await memoryContext();
+  });
+  after(() => memory.close());
+
+  it("does not cache what a lookup read before an invalidation", async () => {
+    const store: ManifestStore = {
+      put: () => Promise.reject(new Error("read only")),
+      get: () => Promise.resolve({ files: new Map() }),
+      delete: () => Promise.reject(new Error("read only")),
+    };
+    const site = await memory.createSite({ published_deploy_id: "deploy1" });
+    const resolver = new DbSiteResolver({
+      db: memory.ctx.db,
+      sitesDomain: "localhost",
+      blobs: {} as BlobReader,
+      manifests: store,
+      ttlMs: 60_000,
+    });
+    const host = `${site.name}.localhost`;
+    for (const forget of [
+      () => resolver.invalidateSite(site.name),
+      () => resolver.invalidateAll(),
+    ]) {
+      // The lookup is under way when the publish's notification arrives.
+      const resolving = resolver.resolve(host);
+      forget();
+      assert.equal((await resolving)?.deployId, "deploy1", "the request under way is answered");
+      assert.equal(resolver.cached(host), undefined, "the next request looks the site up again");
+      // A lookup that starts after the invalidation is cached as usual.
+      await resolver.resolve(host);
+      assert.equal(resolver.cached(host)?.deployId, "deploy1");
+      resolver.invalidateAll();
+    }
+  });
+});
