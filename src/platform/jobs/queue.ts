@@ -1,7 +1,7 @@
-import { sql, type Kysely, type UpdateObject } from "kysely";
+import { sql, type Insertable, type Kysely, type UpdateObject } from "kysely";
 import { isUniqueViolation } from "../../lib/database.ts";
 import { isPostgres } from "../../lib/postgres.ts";
-import type { Job, PlatformDatabase } from "../db/schema.ts";
+import type { Job, JobsTable, PlatformDatabase } from "../db/schema.ts";
 
 /**
  * The durable job queue, on the `jobs` table (see its comment in `db/schema.ts`). At-least-once:
@@ -137,6 +137,28 @@ export type FailOutcome = "retrying" | "failed" | "lease_lost";
 
 const DEFAULT_MAX_ATTEMPTS = 3;
 
+/** The `jobs` row of a new job (also what the webhook intake's SQLite path inserts). */
+export function pendingJobRow(input: EnqueueInput, now: Date): Insertable<JobsTable> {
+  const at = now.toISOString();
+  return {
+    queue: input.queue,
+    payload: JSON.stringify(input.payload),
+    state: "pending",
+    priority: input.priority ?? 0,
+    run_at: (input.runAt ?? now).toISOString(),
+    attempts: 0,
+    max_attempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    lease_owner: null,
+    lease_expires_at: null,
+    concurrency_key: input.concurrencyKey ?? null,
+    dedupe_key: input.dedupeKey ?? null,
+    last_error: null,
+    created_at: at,
+    updated_at: at,
+    finished_at: null,
+  };
+}
+
 type UpdateSet = UpdateObject<PlatformDatabase, "jobs">;
 
 function toLeased(row: Job): LeasedJob {
@@ -177,26 +199,9 @@ export class SqlJobQueue implements JobQueue {
     input: EnqueueInput,
     db: Kysely<PlatformDatabase> = this.db,
   ): Promise<EnqueueResult> {
-    const now = this.iso();
     const inserted = await db
       .insertInto("jobs")
-      .values({
-        queue: input.queue,
-        payload: JSON.stringify(input.payload),
-        state: "pending",
-        priority: input.priority ?? 0,
-        run_at: (input.runAt ?? this.now()).toISOString(),
-        attempts: 0,
-        max_attempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-        lease_owner: null,
-        lease_expires_at: null,
-        concurrency_key: input.concurrencyKey ?? null,
-        dedupe_key: input.dedupeKey ?? null,
-        last_error: null,
-        created_at: now,
-        updated_at: now,
-        finished_at: null,
-      })
+      .values(pendingJobRow(input, this.now()))
       // No conflict target: portable, and the only unique index that can conflict is the
       // dedupe one (ids are generated).
       .onConflict((oc) => oc.doNothing())

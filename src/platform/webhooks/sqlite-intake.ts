@@ -1,4 +1,5 @@
 import type SQLite from "better-sqlite3";
+import type { Insertable } from "kysely";
 import { sqliteConnection } from "../../lib/database.ts";
 import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
@@ -12,10 +13,10 @@ import {
   type BuildRequestResult,
 } from "../builds/service.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
-import type { Build, Deploy, Site, WebhookDelivery } from "../db/schema.ts";
+import type { Build, Deploy, JobsTable, Site, WebhookDelivery } from "../db/schema.ts";
 import { deployContext } from "../deploys/context.ts";
 import { invalidField } from "../errors.ts";
-import { SqlJobQueue } from "../jobs/queue.ts";
+import { pendingJobRow, SqlJobQueue } from "../jobs/queue.ts";
 import { checkBranch } from "../sites/repo-settings.ts";
 import {
   DELIVERIES_KEPT_PER_SITE,
@@ -57,18 +58,9 @@ interface Statements {
   insertDeploy: SQLite.Statement<[Deploy]>;
   insertBuild: SQLite.Statement<[Build]>;
   hasCreatedHooks: SQLite.Statement<[string], { one: number }>;
-  insertJob: SQLite.Statement<[JobRow]>;
+  insertJob: SQLite.Statement<[Insertable<JobsTable>]>;
   insertDelivery: SQLite.Statement<[WebhookDelivery]>;
   prune: SQLite.Statement<[{ site: string; kept: number }]>;
-}
-
-interface JobRow {
-  queue: string;
-  payload: string;
-  now: string;
-  maxAttempts: number;
-  concurrencyKey: string;
-  dedupeKey: string;
 }
 
 // A build of the branch itself, not of a pull/merge request whose head it is (`sameLine`).
@@ -143,13 +135,14 @@ function prepare(db: SQLite.Database): Statements {
       `select 1 as one from notification_hooks where site_id = ? and event = 'deploy_created'
         and disabled = 0 limit 1`,
     ),
-    // `SqlJobQueue.enqueue` (a new build's key never conflicts).
+    // The row `SqlJobQueue.enqueue` stores (a new build's key never conflicts).
     insertJob: db.prepare(
-      `insert into jobs (queue, payload, state, priority, run_at, attempts, max_attempts,
-         lease_owner, lease_expires_at, concurrency_key, dedupe_key, last_error, created_at,
-         updated_at, finished_at)
-       values (@queue, @payload, 'pending', 0, @now, 0, @maxAttempts, null, null,
-         @concurrencyKey, @dedupeKey, null, @now, @now, null)`,
+      insert(
+        "jobs",
+        `queue, payload, state, priority, run_at, attempts, max_attempts, lease_owner,
+         lease_expires_at, concurrency_key, dedupe_key, last_error, created_at, updated_at,
+         finished_at`,
+      ),
     ),
     insertDelivery: db.prepare(
       insert(
@@ -433,14 +426,18 @@ export class SqliteIntake {
     s.insertDeploy.run(deploy);
     s.insertBuild.run(build);
     // The queue's own clock (`SqlJobQueue` stamps jobs with the wall clock).
-    s.insertJob.run({
-      queue: BUILD_QUEUE,
-      payload: JSON.stringify({ buildId }),
-      now: new Date().toISOString(),
-      maxAttempts: BUILD_MAX_ATTEMPTS,
-      concurrencyKey: siteConcurrencyKey(site.id),
-      dedupeKey: buildJobKey(buildId),
-    });
+    s.insertJob.run(
+      pendingJobRow(
+        {
+          queue: BUILD_QUEUE,
+          payload: { buildId },
+          maxAttempts: BUILD_MAX_ATTEMPTS,
+          concurrencyKey: siteConcurrencyKey(site.id),
+          dedupeKey: buildJobKey(buildId),
+        },
+        new Date(),
+      ),
+    );
     ctx.log.debug(
       { siteId: site.id, buildId, number, branch, trigger: request.trigger },
       "build enqueued",
