@@ -28,6 +28,7 @@ import { startWorkerPool } from "../src/platform/jobs/workers.ts";
 import { startTestPostgres } from "../test/helpers/postgres.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { renderTable } from "./lib/stats.ts";
+import { BENCH_QUEUE, trivialBuild, type Ran } from "./lib/trivial-build.ts";
 
 export const queueBench: Benchmark = {
   name: "queue",
@@ -56,13 +57,6 @@ export const queueBench: Benchmark = {
   run: runQueueBench,
 };
 
-interface Ran {
-  id: number;
-  enqueuedAt: number;
-  startedAt: number;
-  finishedAt: number;
-}
-
 /** Where the jobs run and how their reports arrive. */
 interface Workers {
   /** Resolves with the report of job `id` once it has run. */
@@ -70,7 +64,6 @@ interface Workers {
   stop(): Promise<void>;
 }
 
-const QUEUE = "bench-build";
 const log = createLogger({ name: "bench-queue", level: "warn" });
 
 async function runQueueBench(options: BenchOptions): Promise<void> {
@@ -150,7 +143,7 @@ async function runQueueBench(options: BenchOptions): Promise<void> {
 }
 
 async function enqueue(queue: JobQueue): Promise<number> {
-  const { id } = await queue.enqueue({ queue: QUEUE, payload: { enqueuedAt: Date.now() } });
+  const { id } = await queue.enqueue({ queue: BENCH_QUEUE, payload: { enqueuedAt: Date.now() } });
   queue.wake();
   return id;
 }
@@ -181,17 +174,7 @@ async function inProcessPool(queue: JobQueue, count: number, workMs: number): Pr
     queue,
     count,
     log,
-    handlers: {
-      [QUEUE]: {
-        run: async (job) => {
-          const startedAt = Date.now();
-          if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
-          const { enqueuedAt } = job.payload as { enqueuedAt: number };
-          board.report({ id: job.id, enqueuedAt, startedAt, finishedAt: Date.now() });
-          return "done";
-        },
-      },
-    },
+    handlers: { [BENCH_QUEUE]: trivialBuild(workMs, board.report) },
   });
   return { ran: board.ran, stop: () => pool.stop() };
 }

@@ -12,6 +12,7 @@ import { platformMigrations } from "../../src/platform/db/migrations.ts";
 import type { PlatformDatabase } from "../../src/platform/db/schema.ts";
 import { openJobQueue } from "../../src/platform/jobs/open-queue.ts";
 import { startWorkerPool } from "../../src/platform/jobs/workers.ts";
+import { BENCH_QUEUE, trivialBuild } from "./trivial-build.ts";
 
 const [target = "", workArg = "0"] = process.argv.slice(2);
 const workMs = Number(workArg);
@@ -25,16 +26,7 @@ const pool = startWorkerPool({
   count: 1,
   log,
   handlers: {
-    "bench-build": {
-      run: async (job) => {
-        const startedAt = Date.now();
-        const { enqueuedAt } = job.payload as { enqueuedAt: number };
-        if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
-        const line = { id: job.id, enqueuedAt, startedAt, finishedAt: Date.now() };
-        process.stdout.write(`${JSON.stringify(line)}\n`);
-        return "done";
-      },
-    },
+    [BENCH_QUEUE]: trivialBuild(workMs, (ran) => process.stdout.write(`${JSON.stringify(ran)}\n`)),
   },
 });
 process.stdout.write("ready\n");

@@ -4,6 +4,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { digestDeploy } from "../helpers/digest-deploy.ts";
 import { sha1 } from "../helpers/digests.ts";
 import { edgeGet } from "../helpers/e2e.ts";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform.ts";
@@ -45,37 +46,12 @@ describe("deploys on S3", () => {
     await s3?.stop();
   });
 
-  /** Netlify's digest protocol: create, declare, upload what is required; the deploy and that. */
-  const digestDeploy = async (files: Files): Promise<{ id: string; required: string[] }> => {
-    const created = await t.api<{ id: string }>("POST", `/sites/${siteId}/deploys`, {
-      body: { draft: false },
-    });
-    assert.equal(created.status, 200, created.text);
-    const digests = Object.fromEntries(Object.entries(files).map(([p, d]) => [p, sha1(d)]));
-    const declared = await t.api<{ required: string[] }>(
-      "PUT",
-      `/sites/${siteId}/deploys/${created.body.id}`,
-      { body: { files: digests, async: false } },
-    );
-    assert.equal(declared.status, 200, declared.text);
-    for (const [path, data] of Object.entries(files)) {
-      if (!declared.body.required.includes(sha1(data))) continue;
-      const res = await fetch(`${t.url}/api/v1/deploys/${created.body.id}/files/${path}`, {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${t.adminToken}`,
-          "content-type": "application/octet-stream",
-        },
-        body: data,
-      });
-      assert.equal(res.status, 200, await res.text());
-    }
-    const state = await t.api<{ state: string }>(
-      "GET",
-      `/sites/${siteId}/deploys/${created.body.id}`,
-    );
+  /** Netlify's digest protocol (the shared helper), then the deploy must be ready. */
+  const deploy = async (files: Files): Promise<{ id: string; required: string[] }> => {
+    const deployed = await digestDeploy({ url: t.url, token: t.adminToken, siteId, files });
+    const state = await t.api<{ state: string }>("GET", `/sites/${siteId}/deploys/${deployed.id}`);
     assert.equal(state.body.state, "ready");
-    return { id: created.body.id, required: declared.body.required };
+    return deployed;
   };
 
   const serve = (path: string, headers: Record<string, string> = {}) =>
@@ -83,7 +59,7 @@ describe("deploys on S3", () => {
 
   it("serves a digest deploy from the bucket, a 20 MB file sent in parts", async () => {
     const from = s3.fake.requests.length;
-    const first = await digestDeploy(v1);
+    const first = await deploy(v1);
     assert.deepEqual(first.required.sort(), Object.values(v1).map(sha1).sort());
     const parts = s3.fake.requests.slice(from).filter((r) => r.key === blobKey(sha1(big)));
     assert.ok(parts.some((r) => r.operation === "CompleteMultipartUpload" && r.status === 200));
@@ -100,7 +76,7 @@ describe("deploys on S3", () => {
   });
 
   it("asks only for what changed, and a rollback serves the old content again", async () => {
-    const second = await digestDeploy(v2);
+    const second = await deploy(v2);
     assert.deepEqual(second.required, [sha1("<h1>v2</h1>")]);
     assert.equal((await serve("/")).body, "<h1>v2</h1>");
     const rollback = await t.api("PUT", `/sites/${siteId}/rollback`);

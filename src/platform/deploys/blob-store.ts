@@ -169,6 +169,9 @@ function isErrno(error: unknown, code: string): boolean {
 
 const SYNC_SLICE = 256;
 
+/** Renames in flight at once when a batch goes into place (libuv has 4 threads by default). */
+const RENAME_LANES = 8;
+
 /** Temp files older than this are leftovers of a crashed writer and are removed by `open`. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -358,6 +361,19 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * `size` without a promise: a sync stat (~5 µs here, no exception for a missing blob) instead
+   * of an async one (~15–50 µs, and an error object built for every blob a first deploy writes).
+   */
+  private storedSize(sha1: string): number | undefined {
+    const seen = this.seen.get(sha1);
+    if (seen !== undefined) return seen;
+    const info = statSync(this.pathOf(sha1), { throwIfNoEntry: false });
+    if (info === undefined) return undefined;
+    this.seen.remember(sha1, info.size);
+    return info.size;
+  }
+
   async get(sha1: string): Promise<Buffer> {
     try {
       return await readFile(this.pathOf(sha1));
@@ -390,7 +406,7 @@ export class LocalBlobStore implements BlobStore {
     const stagingKey = options.staging;
     const stagingDir = stagingKey === undefined ? undefined : this.stagingPathOf(stagingKey);
     const existing =
-      (await this.size(sha1)) ??
+      this.storedSize(sha1) ??
       options.batch?.pending.get(sha1)?.size ??
       (stagingKey === undefined ? undefined : this.stagedHere.get(stagingKey)?.get(sha1));
     if (existing !== undefined) {
@@ -557,17 +573,23 @@ export class LocalBlobStore implements BlobStore {
       const renamed = (async () => {
         const shards = new Set<string>();
         let failure: unknown;
-        for (const p of pending) {
-          if (failure !== undefined) {
-            await rm(p.temp, { force: true });
-            continue;
+        // Several renames in flight: one at a time, 10,000 of them took 0.3–1 s here.
+        let next = 0;
+        const lane = async (): Promise<void> => {
+          while (next < pending.length) {
+            const p = pending[next++]!;
+            if (failure !== undefined) {
+              await rm(p.temp, { force: true });
+              continue;
+            }
+            try {
+              shards.add(await this.renameIntoPlace(p.sha1, p.temp));
+            } catch (error) {
+              failure ??= error;
+            }
           }
-          try {
-            shards.add(await this.renameIntoPlace(p.sha1, p.temp));
-          } catch (error) {
-            failure = error;
-          }
-        }
+        };
+        await Promise.all(Array.from({ length: Math.min(RENAME_LANES, pending.length) }, lane));
         await this.batchSync([...shards], this.blobsDir);
         if (failure !== undefined) throw failure;
         for (const p of pending) this.seen.remember(p.sha1, p.size);

@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, open, readdir, readlink, realpath, stat } from "node:fs/promises";
+import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { BlobBatch, BlobIntegrityError, type BlobStore } from "./blob-store.ts";
 import { defaultHashPool, type HashPool, type HashTask } from "./hash-pool.ts";
@@ -326,7 +326,7 @@ async function storeFile(
     }
     const data =
       size <= BUFFER_LIMIT
-        ? await handle.readFile()
+        ? await readExactly(handle, size, file.manifestPath)
         : handle.createReadStream({ autoClose: false });
     return await blobs.put(sha1, data, { batch });
   } catch (error) {
@@ -342,6 +342,32 @@ async function storeFile(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The file's `size` bytes (its size when hashed and just now fstat'd), as `readFile` reads them
+ * but without its second fstat: one trip fewer to libuv's pool per file of a deploy.
+ */
+async function readExactly(
+  handle: FileHandle,
+  size: number,
+  manifestPath: string,
+): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
+    if (bytesRead === 0) {
+      throw new PublishError(
+        "changed_during_publish",
+        `"${manifestPath}" changed while it was being published; ` +
+          `nothing else may write to the output directory during a publish`,
+        manifestPath,
+      );
+    }
+    filled += bytesRead;
+  }
+  return buffer;
 }
 
 /**

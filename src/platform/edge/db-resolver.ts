@@ -6,14 +6,16 @@ import { branchLabel } from "../sites/urls.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";
+import { HostCache, NOT_CACHED } from "./host-cache.ts";
 import { parseSiteHost, type ResolvedDeploy, type SiteResolver } from "./hosts.ts";
 
 /**
  * The platform's `SiteResolver`: host → deploy from the database, with two small caches.
  *
- * - host → deploy id, for `ttlMs` (default 500 ms; unknown hosts too). A publish on any node
- *   invalidates the site's hosts at once (`invalidateSite`, through `edge-sync/` on Postgres); a
- *   missed notification costs at most the TTL — nothing shared in memory.
+ * - host → deploy id, for `ttlMs` (default 500 ms; unknown hosts too), in a `HostCache` (one
+ *   look-up per host at a time). A publish on any node invalidates the site's hosts at once
+ *   (`invalidateSite`, through `edge-sync/` on Postgres), and a look-up under way then is not
+ *   cached; a missed notification costs at most the TTL — nothing shared in memory.
  * - deploy id → manifest (immutable per deploy id), bounded LRU.
  *
  * Only `ready` deploys are served: `{site}` is the site's published deploy, `{deployId}--{site}`
@@ -33,86 +35,59 @@ export interface DbSiteResolverOptions {
   now?: () => number;
 }
 
+/** What a host names: its site (for `invalidateSite`) and the deploy it serves. */
 interface HostEntry {
   site: string | undefined;
   deployId: string | undefined;
-  expires: number;
 }
 
 export class DbSiteResolver implements SiteResolver {
-  private readonly hosts = new Map<string, HostEntry>();
-  private readonly inflight = new Map<string, Promise<HostEntry>>();
+  /** Never answers an expired entry: after the TTL, a request waits for the database. */
+  private readonly hosts: HostCache<HostEntry>;
   private readonly deploys = new Map<string, ResolvedDeploy>();
-  private readonly ttlMs: number;
-  private readonly maxHosts: number;
   private readonly maxDeploys: number;
-  private readonly now: () => number;
-  /** Counts invalidations: a lookup that read before one must not cache what it read. */
-  private invalidations = 0;
 
   constructor(private readonly options: DbSiteResolverOptions) {
-    this.ttlMs = options.ttlMs ?? 500;
-    this.maxHosts = options.maxHosts ?? 10_000;
     this.maxDeploys = options.maxDeploys ?? 256;
-    this.now = options.now ?? Date.now;
+    this.hosts = new HostCache({
+      load: (host) => this.lookup(host),
+      ttlMs: options.ttlMs ?? 500,
+      maxHosts: options.maxHosts ?? 10_000,
+      now: options.now,
+      serveExpired: false,
+    });
   }
 
   async resolve(host: string): Promise<ResolvedDeploy | undefined> {
-    let entry = this.hosts.get(host);
-    if (entry === undefined || entry.expires <= this.now()) {
-      let pending = this.inflight.get(host);
-      if (!pending) {
-        pending = this.lookup(host).finally(() => {
-          if (this.inflight.get(host) === pending) this.inflight.delete(host);
-        });
-        this.inflight.set(host, pending);
-      }
-      entry = await pending;
-    }
+    const entry = await this.hosts.lookup(host);
     return entry.deployId === undefined ? undefined : this.deploy(entry.deployId);
   }
 
   cached(host: string): ResolvedDeploy | undefined {
-    const entry = this.hosts.get(host);
-    if (entry === undefined || entry.deployId === undefined || entry.expires <= this.now()) {
-      return undefined;
-    }
+    const entry = this.hosts.cached(host);
+    if (entry === NOT_CACHED || entry.deployId === undefined) return undefined;
     // Not moved to the LRU's end: a hit is kept fresh by `resolve` at every expiry.
     return this.deploys.get(entry.deployId);
   }
 
   /** Forgets every cached host of a site (after a publish on any node: `edge-sync/`). */
   invalidateSite(siteName: string): void {
-    this.invalidations++;
-    this.inflight.clear();
-    for (const [host, entry] of this.hosts) {
-      if (entry.site === siteName) this.hosts.delete(host);
-    }
+    this.hosts.invalidate((entry) => entry.site === siteName);
   }
 
   /** Forgets every cached host (publishes on other nodes may have been missed). */
   invalidateAll(): void {
-    this.invalidations++;
-    this.inflight.clear();
-    this.hosts.clear();
+    this.hosts.invalidate();
   }
 
   private async lookup(host: string): Promise<HostEntry> {
-    const invalidations = this.invalidations;
     const parsed = parseSiteHost(host, this.options.sitesDomain);
-    let site = parsed?.site;
-    let deployId = parsed ? await this.deployIdFor(parsed.site, parsed.label) : undefined;
-    if (!parsed) {
-      // A custom domain, alias or wildcard alias: the site's published deploy.
-      const route = await routeForHost(this.options.db, host, new Date());
-      site = route?.siteName;
-      deployId = route?.publishedDeployId ?? undefined;
+    if (parsed) {
+      return { site: parsed.site, deployId: await this.deployIdFor(parsed.site, parsed.label) };
     }
-    const entry: HostEntry = { site, deployId, expires: this.now() + this.ttlMs };
-    if (invalidations !== this.invalidations) return entry; // may predate the publish
-    if (this.hosts.size >= this.maxHosts) this.hosts.clear();
-    this.hosts.set(host, entry);
-    return entry;
+    // A custom domain, alias or wildcard alias: the site's published deploy.
+    const route = await routeForHost(this.options.db, host, new Date());
+    return { site: route?.siteName, deployId: route?.publishedDeployId ?? undefined };
   }
 
   private async deployIdFor(

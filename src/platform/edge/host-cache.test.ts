@@ -59,6 +59,46 @@ describe("HostCache", () => {
     assert.equal(cache.cached("b.test"), "after");
   });
 
+  it("without serveExpired, answers nothing once expired and makes lookup wait for a fresh one", async () => {
+    const loader = controlledLoader();
+    let now = 0;
+    const cache = new HostCache({
+      load: loader.load,
+      ttlMs: 1000,
+      now: () => now,
+      serveExpired: false,
+    });
+    const first = cache.lookup("a.test");
+    loader.waiting.shift()!.resolve("old");
+    await first;
+    now = 1000;
+    assert.equal(cache.cached("a.test"), NOT_CACHED);
+    assert.equal(loader.waiting.length, 0, "no look-up in the background");
+    const fresh = cache.lookup("a.test");
+    const again = cache.lookup("a.test");
+    assert.equal(loader.waiting.length, 1, "one look-up for both");
+    loader.waiting.shift()!.resolve("new");
+    assert.deepEqual(await Promise.all([fresh, again]), ["new", "new"]);
+    assert.equal(cache.cached("a.test"), "new");
+  });
+
+  it("forgets only the matching hosts on invalidate(matches), and caches no look-up under way", async () => {
+    const loader = controlledLoader();
+    const cache = new HostCache({ load: loader.load, ttlMs: 1000, now: () => 0 });
+    for (const host of ["a.test", "b.test"]) {
+      const looking = cache.lookup(host);
+      loader.waiting.shift()!.resolve(`site of ${host}`);
+      await looking;
+    }
+    const racing = cache.lookup("c.test");
+    cache.invalidate((value) => value === "site of a.test");
+    assert.equal(cache.cached("a.test"), NOT_CACHED);
+    assert.equal(cache.cached("b.test"), "site of b.test", "another site's host stays");
+    loader.waiting.shift()!.resolve("read before the change");
+    assert.equal(await racing, "read before the change");
+    assert.equal(cache.cached("c.test"), NOT_CACHED, "not kept: it may predate the change");
+  });
+
   it("keeps nothing with a zero expiry: every request looks up", async () => {
     const loader = controlledLoader();
     const cache = new HostCache({ load: loader.load, ttlMs: 0, now: () => 0 });

@@ -15,6 +15,12 @@ export interface HostCacheOptions<V> {
   load: (host: string) => Promise<V>;
   /** How long an entry is believed without a look-up (default 500 ms; 0: nothing is kept). */
   ttlMs?: number;
+  /**
+   * Whether an expired entry is still answered while one look-up refreshes it (default true).
+   * False: an expired entry is not cached any more, and `lookup` waits for the fresh one (the
+   * site resolver, whose answer decides which deploy's files are served).
+   */
+  serveExpired?: boolean;
   maxHosts?: number;
   now?: () => number;
 }
@@ -30,6 +36,7 @@ export class HostCache<V> {
   private readonly ttlMs: number;
   private readonly maxHosts: number;
   private readonly now: () => number;
+  private readonly serveExpired: boolean;
   /** Bumped by `invalidate`: a look-up that began before one must not cache what it read. */
   private invalidations = 0;
 
@@ -37,13 +44,20 @@ export class HostCache<V> {
     this.ttlMs = options.ttlMs ?? 500;
     this.maxHosts = options.maxHosts ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.serveExpired = options.serveExpired ?? true;
   }
 
-  /** The cached value, refreshed in the background once expired, or `NOT_CACHED`. */
+  /**
+   * The cached value, or `NOT_CACHED`. Once expired, refreshed in the background (and still
+   * answered) or, without `serveExpired`, `NOT_CACHED`.
+   */
   cached(host: string): V | typeof NOT_CACHED {
     const entry = this.entries.get(host);
     if (entry === undefined) return NOT_CACHED;
-    if (entry.expires <= this.now()) void this.refresh(host).catch(() => undefined);
+    if (entry.expires <= this.now()) {
+      if (!this.serveExpired) return NOT_CACHED;
+      void this.refresh(host).catch(() => undefined);
+    }
     return entry.value;
   }
 
@@ -53,11 +67,20 @@ export class HostCache<V> {
     return cached === NOT_CACHED ? this.refresh(host) : Promise.resolve(cached);
   }
 
-  /** Forgets every host. */
-  invalidate(): void {
+  /**
+   * Forgets every host, or only those whose value `matches` (a site's hosts). Either way no
+   * look-up under way is cached: it may have read before the change.
+   */
+  invalidate(matches?: (value: V) => boolean): void {
     this.invalidations++;
     this.inflight.clear();
-    this.entries.clear();
+    if (matches === undefined) {
+      this.entries.clear();
+      return;
+    }
+    for (const [host, entry] of this.entries) {
+      if (matches(entry.value)) this.entries.delete(host);
+    }
   }
 
   private refresh(host: string): Promise<V> {

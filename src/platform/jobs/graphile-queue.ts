@@ -3,16 +3,17 @@ import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Logger } from "../../lib/logger.ts";
 import { pgListen, type PgListener } from "../../lib/pg-listen.ts";
 import type { Job, PlatformDatabase } from "../db/schema.ts";
-import type {
-  DueJobs,
-  EnqueueInput,
-  EnqueueResult,
-  FailOptions,
-  FailOutcome,
-  JobQueue,
-  LeasedJob,
-  LeaseFence,
-  ReclaimedJob,
+import {
+  isoAfter,
+  type DueJobs,
+  type EnqueueInput,
+  type EnqueueResult,
+  type FailOptions,
+  type FailOutcome,
+  type JobQueue,
+  type LeasedJob,
+  type LeaseFence,
+  type ReclaimedJob,
 } from "./queue.ts";
 
 /**
@@ -145,10 +146,6 @@ export class GraphileJobQueue implements JobQueue {
     private readonly options: GraphileJobQueueOptions = {},
   ) {}
 
-  private at(offsetMs = 0): string {
-    return new Date(this.now().getTime() + offsetMs).toISOString();
-  }
-
   async enqueue(
     input: EnqueueInput,
     db: Kysely<PlatformDatabase> = this.db,
@@ -181,13 +178,13 @@ export class GraphileJobQueue implements JobQueue {
     leaseMs: number,
   ): Promise<LeasedJob | undefined> {
     if (queues.length === 0) return undefined;
-    const lockedUntil = this.at(leaseMs);
+    const lockedUntil = isoAfter(this.now, leaseMs);
     const { rows } = await sql<GraphileJobRow>`
       with j as (
         select jobs.id, jobs.job_queue_id
         from ${jobs} as jobs
         where jobs.is_available = true
-          and jobs.run_at <= ${this.at()}::timestamptz
+          and jobs.run_at <= ${isoAfter(this.now)}::timestamptz
           and jobs.task_id = any(
             select id from ${tasks} where identifier = any(${[...queues]}::text[])
           )
@@ -217,7 +214,8 @@ export class GraphileJobQueue implements JobQueue {
   }
 
   async heartbeat(jobId: number, owner: string, leaseMs: number): Promise<boolean> {
-    const result = await sql`update ${jobs} set locked_at = ${this.at(leaseMs)}::timestamptz
+    const result =
+      await sql`update ${jobs} set locked_at = ${isoAfter(this.now, leaseMs)}::timestamptz
       where id = ${jobId} and locked_by = ${owner}`.execute(this.db);
     return Number(result.numAffectedRows) === 1;
   }
@@ -259,7 +257,7 @@ export class GraphileJobQueue implements JobQueue {
     const outcome = await this.settle(jobId, owner, async (trx, job) => {
       if (options.retry !== false && job.attempts < job.max_attempts) {
         await sql`select ${sql.raw(SCHEMA)}.reschedule_jobs(${[jobId]}::bigint[],
-          run_at => ${this.at(options.retryInMs ?? 0)}::timestamptz)`.execute(trx);
+          run_at => ${isoAfter(this.now, options.retryInMs ?? 0)}::timestamptz)`.execute(trx);
         await sql`update ${jobs} set last_error = ${error} where id = ${jobId}`.execute(trx);
         return "retrying" as const;
       }
@@ -275,7 +273,7 @@ export class GraphileJobQueue implements JobQueue {
     // The attempt is given back too: a graceful stop is not the job's failure.
     await this.settle(jobId, owner, async (trx, job) => {
       await sql`select ${sql.raw(SCHEMA)}.reschedule_jobs(${[jobId]}::bigint[],
-        run_at => ${this.at()}::timestamptz, attempts => ${Math.max(0, job.attempts - 1)}::int)`.execute(
+        run_at => ${isoAfter(this.now)}::timestamptz, attempts => ${Math.max(0, job.attempts - 1)}::int)`.execute(
         trx,
       );
       await sql`select pg_notify(${WAKE_CHANNEL}, '')`.execute(trx);
@@ -287,7 +285,7 @@ export class GraphileJobQueue implements JobQueue {
     // be reclaimed (an UPDATE of the row) in between.
     const { rows } = await sql`select id from ${jobs}
       where id = ${lease.jobId} and locked_by = ${lease.owner} and attempts = ${lease.attempt}
-        and locked_at > ${this.at()}::timestamptz
+        and locked_at > ${isoAfter(this.now)}::timestamptz
       for update`.execute(db);
     return rows.length === 1;
   }
@@ -310,7 +308,7 @@ export class GraphileJobQueue implements JobQueue {
     return this.db.transaction().execute(async (trx) => {
       // SKIP LOCKED: a job whose fence a publish holds right now is not expired for it.
       const { rows } = await sql<GraphileJobRow>`select ${withNames("jobs")} from ${jobs} as jobs
-        where locked_at < ${this.at()}::timestamptz
+        where locked_at < ${isoAfter(this.now)}::timestamptz
         for update skip locked`.execute(trx);
       if (rows.length === 0) return [];
       const owners = rows.map((row) => row.locked_by ?? "");
@@ -345,7 +343,7 @@ export class GraphileJobQueue implements JobQueue {
     const { rows } = await sql<{ queue: string; n: number; oldest: Date }>`
       select task_identifier as queue, count(*)::int as n, min(run_at) as oldest
       from ${sql.raw(SCHEMA)}.jobs
-      where locked_at is null and attempts < max_attempts and run_at <= ${this.at()}::timestamptz
+      where locked_at is null and attempts < max_attempts and run_at <= ${isoAfter(this.now)}::timestamptz
       group by task_identifier`.execute(this.db);
     return rows.map((row) => ({
       queue: row.queue,

@@ -159,6 +159,11 @@ export function pendingJobRow(input: EnqueueInput, now: Date): Insertable<JobsTa
   };
 }
 
+/** The instant `offsetMs` after a queue's clock reads now, as the ISO text both queues store. */
+export function isoAfter(now: () => Date, offsetMs = 0): string {
+  return new Date(now().getTime() + offsetMs).toISOString();
+}
+
 type UpdateSet = UpdateObject<PlatformDatabase, "jobs">;
 
 function toLeased(row: Job): LeasedJob {
@@ -191,10 +196,6 @@ export class SqlJobQueue implements JobQueue {
     this.postgres = isPostgres(db as Kysely<unknown>);
   }
 
-  private iso(offsetMs = 0): string {
-    return new Date(this.now().getTime() + offsetMs).toISOString();
-  }
-
   async enqueue(
     input: EnqueueInput,
     db: Kysely<PlatformDatabase> = this.db,
@@ -224,7 +225,7 @@ export class SqlJobQueue implements JobQueue {
     leaseMs: number,
   ): Promise<LeasedJob | undefined> {
     if (queues.length === 0) return undefined;
-    const now = this.iso();
+    const now = isoAfter(this.now);
     const candidate = this.db
       .selectFrom("jobs as j")
       .select("j.id")
@@ -281,7 +282,7 @@ export class SqlJobQueue implements JobQueue {
         .set((eb) => ({
           state: "running",
           lease_owner: owner,
-          lease_expires_at: this.iso(leaseMs),
+          lease_expires_at: isoAfter(this.now, leaseMs),
           attempts: eb("attempts", "+", 1),
           updated_at: now,
         }))
@@ -323,13 +324,13 @@ export class SqlJobQueue implements JobQueue {
 
   async heartbeat(jobId: number, owner: string, leaseMs: number): Promise<boolean> {
     return this.updateOwned(jobId, owner, {
-      lease_expires_at: this.iso(leaseMs),
-      updated_at: this.iso(),
+      lease_expires_at: isoAfter(this.now, leaseMs),
+      updated_at: isoAfter(this.now),
     });
   }
 
   async complete(jobId: number, owner: string): Promise<boolean> {
-    const now = this.iso();
+    const now = isoAfter(this.now);
     return this.updateOwned(jobId, owner, {
       state: "completed",
       lease_owner: null,
@@ -345,7 +346,7 @@ export class SqlJobQueue implements JobQueue {
     error: string,
     options: FailOptions = {},
   ): Promise<FailOutcome> {
-    const now = this.iso();
+    const now = isoAfter(this.now);
     const released = { lease_owner: null, lease_expires_at: null, last_error: error };
     if (
       options.retry !== false &&
@@ -355,7 +356,7 @@ export class SqlJobQueue implements JobQueue {
         {
           ...released,
           state: "pending",
-          run_at: this.iso(options.retryInMs ?? 0),
+          run_at: isoAfter(this.now, options.retryInMs ?? 0),
           updated_at: now,
         },
         { attemptsLeft: true },
@@ -378,9 +379,9 @@ export class SqlJobQueue implements JobQueue {
       state: "pending",
       lease_owner: null,
       lease_expires_at: null,
-      run_at: this.iso(),
+      run_at: isoAfter(this.now),
       attempts: sql<number>`attempts - 1`,
-      updated_at: this.iso(),
+      updated_at: isoAfter(this.now),
     });
   }
 
@@ -394,7 +395,7 @@ export class SqlJobQueue implements JobQueue {
       .where("state", "=", "running")
       .where("lease_owner", "=", lease.owner)
       .where("attempts", "=", lease.attempt)
-      .where("lease_expires_at", ">", this.iso())
+      .where("lease_expires_at", ">", isoAfter(this.now))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
@@ -404,7 +405,7 @@ export class SqlJobQueue implements JobQueue {
     reason: string,
     db: Kysely<PlatformDatabase> = this.db,
   ): Promise<number> {
-    const now = this.iso();
+    const now = isoAfter(this.now);
     const result = await db
       .updateTable("jobs")
       .set({ state: "failed", last_error: reason, updated_at: now, finished_at: now })
@@ -415,7 +416,7 @@ export class SqlJobQueue implements JobQueue {
   }
 
   async reclaimExpired(): Promise<ReclaimedJob[]> {
-    const now = this.iso();
+    const now = isoAfter(this.now);
     const requeued = await this.db
       .updateTable("jobs")
       .set({
@@ -470,7 +471,7 @@ export class SqlJobQueue implements JobQueue {
         (eb) => eb.fn.min<string>("run_at").as("oldest"),
       ])
       .where("state", "=", "pending")
-      .where("run_at", "<=", this.iso())
+      .where("run_at", "<=", isoAfter(this.now))
       .groupBy("queue")
       .execute();
     return rows.map((row) => ({ queue: row.queue, count: Number(row.n), oldestDueAt: row.oldest }));

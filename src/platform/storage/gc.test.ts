@@ -81,6 +81,19 @@ describe("garbage collection and retention", () => {
     await start();
   };
 
+  /** One file of a digest deploy, as alice. */
+  const upload = async (deployId: string, path: string, data: string): Promise<void> => {
+    const res = await fetch(`${t.url}/api/v1/deploys/${deployId}/files/${path}`, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${alice.token}`,
+        "content-type": "application/octet-stream",
+      },
+      body: Buffer.from(data),
+    });
+    assert.equal(res.status, 200, await res.text());
+  };
+
   const deploy = async (siteId: string, files: Files): Promise<string> => {
     const created = await t.api<{ id: string }>("POST", `/sites/${siteId}/deploys`, {
       token: alice.token,
@@ -93,15 +106,7 @@ describe("garbage collection and retention", () => {
     const required = (created.body as unknown as { required: string[] }).required;
     for (const [path, data] of Object.entries(files)) {
       if (!required.includes(sha1(data))) continue;
-      const res = await fetch(`${t.url}/api/v1/deploys/${created.body.id}/files/${path}`, {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${alice.token}`,
-          "content-type": "application/octet-stream",
-        },
-        body: Buffer.from(data),
-      });
-      assert.equal(res.status, 200, await res.text());
+      await upload(created.body.id, path, data);
     }
     const final = await t.api<{ state: string }>("GET", `/deploys/${created.body.id}`, {
       token: alice.token,
@@ -229,15 +234,7 @@ describe("garbage collection and retention", () => {
         body: { files: digests },
       });
       const [path, data] = Object.entries(files)[0]!;
-      const res = await fetch(`${t.url}/api/v1/deploys/${created.body.id}/files/${path}`, {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${alice.token}`,
-          "content-type": "application/octet-stream",
-        },
-        body: Buffer.from(data),
-      });
-      assert.equal(res.status, 200, await res.text());
+      await upload(created.body.id, path, data);
       return created.body.id;
     };
     const cancelled = await startDeploy({ "a.txt": "staged, then cancelled", "b.txt": "b" });
