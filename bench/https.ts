@@ -1,14 +1,19 @@
 /**
- * HTTPS serving (issue 12): keep-alive requests/s on a 1 KiB file and new TLS handshakes/s
- * (one request per connection, no session resumption), for the Slipway platform serving a
- * custom domain with an uploaded certificate, against two baselines measured in the same run
- * with the same certificate and bytes: a bare `node:https` server answering from memory (the
- * runtime's ceiling) and, when installed, nginx with one worker. Goal: ≥ 0.9× the bare Node
- * server on both. Servers on CPU 1, the load generator on CPU 0, as in the other benchmarks:
- * `wrk -t1` (keep-alive; with `Connection: close` for handshakes: wrk then reconnects, with a
- * full handshake, for every request; the bare server counts them to prove it). wrk takes the
- * SNI name from the URL, so it runs in a bubblewrap sandbox whose /etc/hosts maps the test
- * name to 127.0.0.1. Rounds rotate the order; medians are shown.
+ * HTTPS serving (issue 12): keep-alive requests/s on a 1 KiB file and new TLS connections/s
+ * (one request per connection), for the Slipway platform serving a
+ * custom domain with an uploaded certificate, against baselines measured in the same run with
+ * the same certificate and bytes: a bare `node:https` server answering from memory (the
+ * runtime's ceiling, the issue's yardstick), a bare `node:http2` secure server with HTTP/1.1
+ * fallback and an `SNICallback` (Slipway's configuration without Slipway: what the runtime
+ * itself charges for it) and, when installed, nginx with one worker. Goal: ≥ 0.9× the bare
+ * `node:https` server on both. Servers on CPU 1, the load generator on CPU 0, as in the other
+ * benchmarks: `wrk -t1` (keep-alive; with `Connection: close` for handshakes: wrk then
+ * reconnects for every request, offering the session of its previous connection on that slot:
+ * about half the handshakes resume, on every server alike). Every Node server counts its
+ * handshakes and how many resumed (the bare ones at `/__handshakes`, Slipway in its `/metrics`),
+ * so the new-connection rates compare like with like. wrk takes the SNI name from the URL, so it runs in a bubblewrap
+ * sandbox whose /etc/hosts maps the test name to 127.0.0.1. Rounds rotate the order; medians
+ * are shown.
  */
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
@@ -25,7 +30,7 @@ import type { Benchmark, BenchOptions } from "./lib/options.ts";
 import { Daemon, findExecutable, freePort, waitForPort } from "./lib/proc.ts";
 import { pinnedCpu, runWrk, type WrkResult } from "./lib/wrk.ts";
 import { platformApi, startSlipwayChild } from "./lib/slipway.ts";
-import { formatRatio, formatSummary, renderTable, summarize } from "./lib/stats.ts";
+import { formatRatio, formatSummary, ratio, renderTable, summarize } from "./lib/stats.ts";
 import { selfSigned } from "../test/helpers/acme.ts";
 
 const TARGET_RATIO = 0.9;
@@ -34,7 +39,8 @@ const HOST = "bench.test";
 export const https: Benchmark = {
   name: "https",
   aliases: ["tls"],
-  description: "HTTPS keep-alive req/s and TLS handshakes/s against bare node:https and nginx",
+  description:
+    "HTTPS keep-alive req/s and TLS handshakes/s against bare node:https, bare node:http2 + SNI and nginx",
   flags: [
     {
       flag: "https-rounds",
@@ -54,16 +60,28 @@ export const https: Benchmark = {
       env: "BENCH_HTTPS_CONNECTIONS",
       help: "wrk connections (default 50)",
     },
+    {
+      flag: "https-measure",
+      value: "WHAT",
+      env: "BENCH_HTTPS_MEASURE",
+      help: "keep-alive, handshakes or both (default both; one alone makes a profile of one path)",
+    },
     WAIT_IDLE_FLAG,
     {
       flag: "https-profile",
       value: "DIR",
       env: "BENCH_HTTPS_PROFILE",
-      help: "write the platform process's CPU profile (node --cpu-prof) into DIR",
+      help: "write the Node servers' CPU profiles (node --cpu-prof) into DIR/slipway, DIR/bare, DIR/bare-http2",
     },
   ],
   run: runHttps,
 };
+
+/** TLS handshakes a server has seen so far, and how many of them resumed a session. */
+interface HandshakeCount {
+  handshakes: number;
+  resumed: number;
+}
 
 interface Target {
   id: string;
@@ -77,8 +95,25 @@ interface Target {
   /** Server CPU µs per request / per handshake (its cgroup; steady under other load). */
   keepAliveCpuUs: number[];
   handshakeCpuUs: number[];
+  /** Handshakes the server saw during the handshake runs, and how many resumed a session. */
+  seen: HandshakeCount;
+  /** The server's own count (undefined: it keeps none, as nginx). */
+  count: (() => Promise<HandshakeCount>) | undefined;
   pid: number | undefined;
   cpu?: CpuGroup;
+}
+
+function target(fields: Pick<Target, "id" | "label" | "port" | "count" | "pid">): Target {
+  return {
+    ...fields,
+    keepAlive: [],
+    handshakes: [],
+    keepAliveClient: [],
+    handshakeClient: [],
+    keepAliveCpuUs: [],
+    handshakeCpuUs: [],
+    seen: { handshakes: 0, resumed: 0 },
+  };
 }
 
 /** GET over TLS, trusting `ca`, with SNI `HOST`. */
@@ -116,6 +151,12 @@ async function runHttps(options: BenchOptions): Promise<void> {
     : 0;
   const keep = options.has("keep", "BENCH_KEEP");
   const profileDir = options.string("https-profile", "BENCH_HTTPS_PROFILE", "");
+  const measure = options.string("https-measure", "BENCH_HTTPS_MEASURE", "both");
+  if (!["keep-alive", "handshakes", "both"].includes(measure)) {
+    throw new Error(`--https-measure ${measure}: keep-alive, handshakes or both`);
+  }
+  const measureKeepAlive = measure !== "handshakes";
+  const measureHandshakes = measure !== "keep-alive";
   for (const [tool, pkg] of [
     ["openssl", "openssl"],
     ["wrk", "wrk"],
@@ -151,6 +192,12 @@ async function runHttps(options: BenchOptions): Promise<void> {
     writeFileSync(hostsFile, `127.0.0.1 localhost\n127.0.0.1 ${HOST}\n`);
     const wrapper = ["bwrap", "--dev-bind", "/", "/", "--ro-bind", hostsFile, "/etc/hosts", "--"];
 
+    // One directory per server: with tsx's loader thread each process writes two profiles.
+    const profileArgs = (name: string): string[] =>
+      profileDir === ""
+        ? []
+        : ["--cpu-prof", "--cpu-prof-interval=250", `--cpu-prof-dir=${join(profileDir, name)}`];
+    const metricsToken = `bench-${process.pid}-${Date.now()}`;
     const targets: Target[] = [];
     // 1. Slipway: the platform process, a site with a custom domain and an uploaded certificate.
     const httpsPort = await freePort();
@@ -160,11 +207,12 @@ async function runHttps(options: BenchOptions): Promise<void> {
       pin: pin.server,
       cleanup,
       logLevel: "warn",
-      env: { SLIPWAY_HTTPS_PORT: String(httpsPort), SLIPWAY_ACME_DIRECTORY_URL: "off" },
-      nodeArgs:
-        profileDir === ""
-          ? []
-          : ["--cpu-prof", "--cpu-prof-interval=250", `--cpu-prof-dir=${profileDir}`],
+      env: {
+        SLIPWAY_HTTPS_PORT: String(httpsPort),
+        SLIPWAY_ACME_DIRECTORY_URL: "off",
+        SLIPWAY_METRICS_TOKEN: metricsToken,
+      },
+      nodeArgs: profileArgs("slipway"),
     });
     const site = await platformApi<{ id: string }>(slipway, "POST", "/sites", slipway.adminToken, {
       name: "bench",
@@ -202,39 +250,41 @@ async function runHttps(options: BenchOptions): Promise<void> {
       if (i > 100) throw new Error(`the bench deploy stayed ${state.state}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    targets.push({
-      id: "slipway",
-      label: "Slipway (http2 server, SNI)",
-      port: httpsPort,
-      keepAlive: [],
-      handshakes: [],
-      keepAliveClient: [],
-      handshakeClient: [],
-      keepAliveCpuUs: [],
-      handshakeCpuUs: [],
-      pid: slipway.daemon.pid,
-    });
+    targets.push(
+      target({
+        id: "slipway",
+        label: "Slipway (http2 server, SNI)",
+        port: httpsPort,
+        count: () => slipwayHandshakes(slipway.url, metricsToken),
+        pid: slipway.daemon.pid,
+      }),
+    );
 
-    // 2. The bare node:https server (the runtime's ceiling).
-    const bare = await startBareServer({
-      logFile: join(dir, "bare.log"),
-      root: bareRoot,
-      pin: pin.server,
-      cleanup,
-      tls: { certFile, keyFile },
-    });
-    targets.push({
-      id: "bare",
-      label: "bare node:https (memory)",
-      port: bare.port,
-      keepAlive: [],
-      handshakes: [],
-      keepAliveClient: [],
-      handshakeClient: [],
-      keepAliveCpuUs: [],
-      handshakeCpuUs: [],
-      pid: bare.pid,
-    });
+    // 2. The bare node:https server (the runtime's ceiling), and 2b. the bare node:http2
+    // secure server with HTTP/1.1 fallback and SNI (Slipway's configuration, nothing else).
+    for (const http2 of [false, true]) {
+      const bare = await startBareServer({
+        logFile: join(dir, http2 ? "bare-http2.log" : "bare.log"),
+        root: bareRoot,
+        pin: pin.server,
+        cleanup,
+        tls: { certFile, keyFile, http2 },
+        nodeArgs: profileArgs(http2 ? "bare-http2" : "bare"),
+      });
+      targets.push(
+        target({
+          id: http2 ? "h2-sni" : "bare",
+          label: http2 ? "bare node:http2 + SNI (memory)" : "bare node:https (memory)",
+          port: bare.port,
+          // Less the request that asks: it is a handshake too.
+          count: async () => {
+            const { handshakes, resumed } = await bareHandshakes(bare.port, cert);
+            return { handshakes: handshakes - 1, resumed };
+          },
+          pid: bare.pid,
+        }),
+      );
+    }
 
     // 3. nginx, one worker, when installed.
     const nginx = findExecutable("nginx");
@@ -261,21 +311,18 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       const daemon = Daemon.start("nginx", join(dir, "nginx.log"), ng.command, ng.args);
       cleanup.defer("stop nginx", () => daemon.stop());
       await waitForPort(nginxPort, { timeoutMs: 20_000, daemon });
-      targets.push({
-        id: "nginx",
-        label: "nginx (1 worker)",
-        port: nginxPort,
-        keepAlive: [],
-        handshakes: [],
-        keepAliveClient: [],
-        handshakeClient: [],
-        keepAliveCpuUs: [],
-        handshakeCpuUs: [],
-        pid: daemon.pid,
-      });
+      targets.push(
+        target({
+          id: "nginx",
+          label: "nginx (1 worker)",
+          port: nginxPort,
+          count: undefined,
+          pid: daemon.pid,
+        }),
+      );
     } else {
       console.log(
-        "nginx is not installed (apt-get install nginx-light): compared with bare node:https only\n",
+        "nginx is not installed (apt-get install nginx-light): compared with the bare Node servers only\n",
       );
     }
 
@@ -325,72 +372,97 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       await waitForIdle(waitIdle);
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
-        await wrk(target, false, 1);
-        const ka = await cpuUsPer(target, () => wrk(target, false, duration));
-        const keepAlive = ka.result;
-        const before = target.id === "bare" ? await handshakeCount(target.port, cert) : undefined;
-        const hs = await cpuUsPer(target, () => wrk(target, true, duration));
-        const handshakes = hs.result;
-        if (ka.cpuUs !== undefined) target.keepAliveCpuUs.push(ka.cpuUs);
-        if (hs.cpuUs !== undefined) target.handshakeCpuUs.push(hs.cpuUs);
-        target.keepAlive.push(keepAlive.rps);
-        target.handshakes.push(handshakes.rps);
-        const kaBusy = busyOf(keepAlive);
-        const hsBusy = busyOf(handshakes);
-        if (kaBusy !== undefined) target.keepAliveClient.push(kaBusy);
-        if (hsBusy !== undefined) target.handshakeClient.push(hsBusy);
-        let proof = "";
-        if (before !== undefined) {
-          const after = await handshakeCount(target.port, cert);
-          const made = after.handshakes - before.handshakes - 1; // our own count request
-          proof = `; the server saw ${made} handshakes (${after.resumed - before.resumed} resumed) for ${handshakes.requests} requests`;
+        let line = `round ${round + 1} ${target.id.padEnd(7)}`;
+        if (measureKeepAlive) {
+          await wrk(target, false, 1);
+          const { result, cpuUs } = await cpuUsPer(target, () => wrk(target, false, duration));
+          if (cpuUs !== undefined) target.keepAliveCpuUs.push(cpuUs);
+          target.keepAlive.push(result.rps);
+          const busy = busyOf(result);
+          if (busy !== undefined) target.keepAliveClient.push(busy);
+          line += ` keep-alive ${Math.round(result.rps).toLocaleString("en-US")} req/s (server CPU ${cpuUs?.toFixed(1)} µs/req, wrk's CPU ${pct(busy)})`;
         }
-        console.log(
-          `round ${round + 1} ${target.id.padEnd(7)} keep-alive ${Math.round(keepAlive.rps).toLocaleString("en-US")} req/s (server CPU ${ka.cpuUs?.toFixed(1)} µs/req, wrk's CPU ${pct(kaBusy)}), handshakes ${Math.round(handshakes.rps).toLocaleString("en-US")}/s (server CPU ${hs.cpuUs?.toFixed(0)} µs each, wrk's CPU ${pct(hsBusy)}, ${handshakes.socketErrors} socket errors)${proof}`,
-        );
+        if (measureHandshakes) {
+          const before = await target.count?.();
+          const { result, cpuUs } = await cpuUsPer(target, () => wrk(target, true, duration));
+          const after = await target.count?.();
+          if (cpuUs !== undefined) target.handshakeCpuUs.push(cpuUs);
+          target.handshakes.push(result.rps);
+          const busy = busyOf(result);
+          if (busy !== undefined) target.handshakeClient.push(busy);
+          line += ` handshakes ${Math.round(result.rps).toLocaleString("en-US")}/s (server CPU ${cpuUs?.toFixed(0)} µs each, wrk's CPU ${pct(busy)}, ${result.socketErrors} socket errors)`;
+          if (before !== undefined && after !== undefined) {
+            const made = after.handshakes - before.handshakes;
+            const resumed = after.resumed - before.resumed;
+            target.seen.handshakes += made;
+            target.seen.resumed += resumed;
+            line += `; the server saw ${made} handshakes (${resumed} resumed) for ${result.requests} requests`;
+          }
+        }
+        console.log(line);
       }
     }
     const bareTarget = targets.find((t) => t.id === "bare")!;
+    const h2Target = targets.find((t) => t.id === "h2-sni")!;
     const busy = (shares: number[]): string => {
       const s = summarize(shares);
       return s === undefined ? "n/a" : pct(s.median);
     };
+    const resumption = (t: Target): string =>
+      t.count === undefined
+        ? "n/a"
+        : `${t.seen.resumed.toLocaleString("en-US")} of ${t.seen.handshakes.toLocaleString("en-US")}`;
     const rows = targets.map((t) => [
       t.label,
       formatSummary(summarize(t.keepAlive)),
       formatRatio(summarize(t.keepAlive), summarize(bareTarget.keepAlive)),
+      formatRatio(summarize(t.keepAlive), summarize(h2Target.keepAlive)),
       busy(t.keepAliveClient),
       formatSummary(summarize(t.keepAliveCpuUs)),
       formatSummary(summarize(t.handshakes)),
       formatRatio(summarize(t.handshakes), summarize(bareTarget.handshakes)),
+      formatRatio(summarize(t.handshakes), summarize(h2Target.handshakes)),
       busy(t.handshakeClient),
       formatSummary(summarize(t.handshakeCpuUs)),
+      resumption(t),
     ]);
     console.log(
       `\n${renderTable(
         [
           "server",
           "keep-alive req/s (1 KiB)",
-          "vs bare",
+          "vs bare https",
+          "vs bare h2+SNI",
           "wrk CPU",
           "server µs/req",
           "new TLS connections/s",
-          "vs bare",
+          "vs bare https",
+          "vs bare h2+SNI",
           "wrk CPU",
           "server µs/conn",
+          "resumed handshakes",
         ],
         rows,
       )}\n`,
     );
     const slipwayTarget = targets.find((t) => t.id === "slipway")!;
-    const ka =
-      (summarize(slipwayTarget.keepAlive)?.median ?? 0) /
-      (summarize(bareTarget.keepAlive)?.median ?? 1);
-    const hs =
-      (summarize(slipwayTarget.handshakes)?.median ?? 0) /
-      (summarize(bareTarget.handshakes)?.median ?? 1);
+    /** "keep-alive 0.95×, handshakes 0.91×" for what was measured, with `verdict` after each. */
+    const ratios = (of: Target, base: Target, verdict: (r: number) => string = () => ""): string =>
+      [
+        measureKeepAlive ? ["keep-alive", of.keepAlive, base.keepAlive] : undefined,
+        measureHandshakes ? ["handshakes", of.handshakes, base.handshakes] : undefined,
+      ]
+        .filter((m): m is [string, number[], number[]] => m !== undefined)
+        .map(([what, a, b]) => {
+          const r = ratio(summarize(a), summarize(b)) ?? 0;
+          return `${what} ${r.toFixed(2)}×${verdict(r)}`;
+        })
+        .join(", ");
     console.log(
-      `goal ≥ ${TARGET_RATIO}× bare node:https: keep-alive ${ka.toFixed(2)}× ${ka >= TARGET_RATIO ? "met" : "NOT met"}, handshakes ${hs.toFixed(2)}× ${hs >= TARGET_RATIO ? "met" : "NOT met"}`,
+      `goal ≥ ${TARGET_RATIO}× bare node:https: ${ratios(slipwayTarget, bareTarget, (r) => (r >= TARGET_RATIO ? " met" : " NOT met"))}`,
+    );
+    console.log(
+      `the runtime's share (bare http2 + SNI ÷ bare https): ${ratios(h2Target, bareTarget)}; Slipway's own (Slipway ÷ bare http2 + SNI): ${ratios(slipwayTarget, h2Target)}`,
     );
     console.log(
       "(wrk's CPU near 100%: the load generator is the limit there, and the servers are compared at equal client load)",
@@ -400,12 +472,23 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
   }
 }
 
-async function handshakeCount(
-  port: number,
-  ca: string,
-): Promise<{ handshakes: number; resumed: number }> {
-  return JSON.parse(await tlsGet(port, ca, "/__handshakes")) as {
-    handshakes: number;
-    resumed: number;
+/** The bare server's own count, over TLS (so this request is one more handshake). */
+async function bareHandshakes(port: number, ca: string): Promise<HandshakeCount> {
+  return JSON.parse(await tlsGet(port, ca, "/__handshakes")) as HandshakeCount;
+}
+
+/** Slipway's count, from its `/metrics` over plain HTTP. */
+async function slipwayHandshakes(url: string, token: string): Promise<HandshakeCount> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`slipway /metrics: ${response.status} ${text}`);
+  const read = (name: string): number => {
+    const value = new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];
+    if (value === undefined) throw new Error(`slipway /metrics has no ${name}`);
+    return Number(value);
+  };
+  return {
+    handshakes: read("slipway_tls_handshakes_total"),
+    resumed: read("slipway_tls_resumed_handshakes_total"),
   };
 }

@@ -62,6 +62,12 @@ export const webhookIntake: Benchmark = {
       env: "BENCH_WEBHOOK_ROUNDS",
       help: "rounds per target (default 3)",
     },
+    {
+      flag: "webhook-databases",
+      value: "LIST",
+      env: "BENCH_WEBHOOK_DATABASES",
+      help: "the platforms to load, comma-separated: sqlite, postgres (default both)",
+    },
     WAIT_IDLE_FLAG,
     {
       flag: "webhook-profile",
@@ -127,6 +133,15 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
     : 0;
   const keep = options.has("keep", "BENCH_KEEP");
   const profileDir = options.string("webhook-profile", "BENCH_WEBHOOK_PROFILE", "");
+  const databases = (["sqlite", "postgres"] as const).filter((database) =>
+    options
+      .string("webhook-databases", "BENCH_WEBHOOK_DATABASES", "sqlite,postgres")
+      .split(",")
+      .map((name) => name.trim())
+      .includes(database),
+  );
+  if (databases.length === 0)
+    throw new Error("--webhook-databases names neither sqlite nor postgres");
   for (const [tool, pkg] of [
     ["git", "git"],
     ["bwrap", "bubblewrap"],
@@ -160,13 +175,16 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
       created.adopt(pids.filter((pid): pid is number => pid !== undefined));
       return created;
     };
-    const cluster = await startTestPostgres();
-    cleanup.defer("stop Postgres", () => cluster.stop());
-    // Postgres's server processes: the postmaster forks a backend per connection, each in
-    // the postmaster's cgroup, so adopting it counts the database's CPU to its platform.
-    const postgresUrl = await cluster.createDatabase();
+    let postgresUrl = "";
+    if (databases.includes("postgres")) {
+      const cluster = await startTestPostgres();
+      cleanup.defer("stop Postgres", () => cluster.stop());
+      // Postgres's server processes: the postmaster forks a backend per connection, each in
+      // the postmaster's cgroup, so adopting it counts the database's CPU to its platform.
+      postgresUrl = await cluster.createDatabase();
+    }
     const platforms: IntakePlatform[] = [];
-    for (const database of ["sqlite", "postgres"] as const) {
+    for (const database of databases) {
       const cpu = group(
         database === "sqlite" ? "platform" : "platform-pg",
         database === "postgres" ? [await postmasterPid(postgresUrl)] : [],
@@ -185,7 +203,7 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
       );
     }
     console.log(
-      `platforms: \`slipway platform\` (NODE_ENV=production, log level info) on SQLite and on PostgreSQL, each with a site linked to a forge project; 1 build worker each, held by a \`sleep 3600\` build of the branch head`,
+      `platforms: \`slipway platform\` (NODE_ENV=production, log level info) on ${databases.map((d) => (d === "sqlite" ? "SQLite" : "PostgreSQL")).join(" and on ")}, each with a site linked to a forge project; 1 build worker each, held by a \`sleep 3600\` build of the branch head`,
     );
     console.log(
       `load: ${deliveries} deliveries per round, ${concurrency} in flight over keep-alive, ~10% redeliveries (same id), ~10% repeated commits (new id), ${rounds} rounds per target, alternating\n`,
@@ -280,9 +298,10 @@ async function runWebhookIntake(options: BenchOptions): Promise<void> {
     console.log(
       `\ntarget: ≥ ${TARGET_PER_SECOND}/s with p99 < ${TARGET_P99_MS} ms (SQLite) — ${Math.round(rate)}/s, p99 ${p99.toFixed(1)} ms: ${rate >= TARGET_PER_SECOND && p99 < TARGET_P99_MS ? "PASS" : "FAIL"}`,
     );
-    console.log(
-      `PostgreSQL ÷ SQLite: deliveries/s ${formatRatio(rateOf("platform-pg"), rateOf("platform"))}, p99 ${formatRatio(p99Of("platform-pg"), p99Of("platform"))}`,
-    );
+    if (platforms.length === 2)
+      console.log(
+        `PostgreSQL ÷ SQLite: deliveries/s ${formatRatio(rateOf("platform-pg"), rateOf("platform"))}, p99 ${formatRatio(p99Of("platform-pg"), p99Of("platform"))}`,
+      );
     for (const verdict of verdicts) console.log(verdict);
   } finally {
     await cleanup.run();

@@ -2,7 +2,10 @@
  * The runtime's ceiling for `bench/edge.ts` and `bench/https.ts`: a bare `node:http` server, or
  * `node:https` (TLS 1.2+) when BARE_CERT and BARE_KEY are set, answering with the bytes of the
  * files in BARE_ROOT from memory (`/<name>`, `/` is index.html) with the edge's set of headers,
- * and to a POST, once its body is read, `{}` (the webhook benchmark's ceiling).
+ * and to a POST, once its body is read, `{}` (the webhook benchmark's ceiling). With BARE_HTTP2=1
+ * too, the HTTPS server is Slipway's configuration instead: `node:http2`'s secure server with
+ * HTTP/1.1 fallback and the certificate chosen by an `SNICallback` (the runtime's share of
+ * what Slipway's HTTPS listener costs over bare `node:https`).
  * Run as a child: `node --import tsx bench/lib/bare-server.ts` with BARE_ROOT, BARE_PORT and,
  * for HTTPS, BARE_CERT and BARE_KEY. `GET /__handshakes` answers the TLS handshakes so far
  * ('secureConnection' events, its own included) and how many of them resumed a session, as
@@ -10,8 +13,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer as createHttpServer, type RequestListener } from "node:http";
+import { createSecureServer } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
-import type { TLSSocket } from "node:tls";
+import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { extname, join } from "node:path";
 
 const TYPES: Record<string, string> = {
@@ -64,19 +68,43 @@ const listener: RequestListener = (req, res) => {
   }
 };
 
-const cert = process.env.BARE_CERT;
-const key = process.env.BARE_KEY;
+const certFile = process.env.BARE_CERT;
+const keyFile = process.env.BARE_KEY;
+const countHandshake = (socket: TLSSocket): void => {
+  handshakes++;
+  if (socket.isSessionReused()) resumed++;
+};
+
+function secureServer(cert: Buffer, key: Buffer) {
+  if (process.env.BARE_HTTP2 !== "1") {
+    return createHttpsServer({ cert, key, minVersion: "TLSv1.2" }, listener);
+  }
+  // One context per name, made once, as Slipway's cache does; every name gets this certificate.
+  const contexts = new Map<string, SecureContext>();
+  const context = createSecureContext({ cert, key, minVersion: "TLSv1.2" });
+  return createSecureServer(
+    {
+      allowHTTP1: true,
+      minVersion: "TLSv1.2",
+      SNICallback: (name, callback) => {
+        let found = contexts.get(name);
+        if (found === undefined) contexts.set(name, (found = context));
+        callback(null, found);
+      },
+    },
+    listener as unknown as Parameters<typeof createSecureServer>[1],
+  );
+}
+
 const server =
-  cert !== undefined && key !== undefined
-    ? createHttpsServer(
-        { cert: readFileSync(cert), key: readFileSync(key), minVersion: "TLSv1.2" },
-        listener,
-      ).on("secureConnection", (socket: TLSSocket) => {
-        handshakes++;
-        if (socket.isSessionReused()) resumed++;
-      })
+  certFile !== undefined && keyFile !== undefined
+    ? secureServer(readFileSync(certFile), readFileSync(keyFile)).on(
+        "secureConnection",
+        countHandshake,
+      )
     : createHttpServer(listener);
-server.keepAliveTimeout = 60_000;
+// (`node:http2`'s server has no keep-alive timeout, and Slipway's sets none.)
+if ("keepAliveTimeout" in server) server.keepAliveTimeout = 60_000;
 server.listen(Number(process.env.BARE_PORT), "127.0.0.1", () => {
   console.log("listening");
 });

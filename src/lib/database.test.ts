@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sql, type Kysely } from "kysely";
-import { durableTransaction, openSqlite } from "./database.ts";
+import {
+  checkpointsInBackground,
+  commitsDurable,
+  durableTransaction,
+  openSqlite,
+  walWritesPaused,
+} from "./database.ts";
 
 interface Schema {
   acks: { id: number };
@@ -66,7 +72,7 @@ describe("WAL checkpoints", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "slipway-db-"));
-    db = openSqlite(join(dir, "test.sqlite3"));
+    db = openSqlite(join(dir, "test.sqlite3"), { backgroundCheckpoints: true });
     await db.schema.createTable("pages").addColumn("body", "text").execute();
   });
   after(async () => {
@@ -92,6 +98,56 @@ describe("WAL checkpoints", () => {
     while ((await stat(join(dir, "test.sqlite3"))).size < sizeBefore + 1500 * 4000) {
       assert.ok(Date.now() < deadline, "the WAL was not checkpointed into the database file");
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+});
+
+describe("WAL checkpoints without backgroundCheckpoints", () => {
+  it("are SQLite's own, with no worker thread (a database without a hot write path)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slipway-db-"));
+    const db = openSqlite<Schema>(join(dir, "test.sqlite3"));
+    try {
+      const { rows } = await sql<{
+        wal_autocheckpoint: number;
+      }>`PRAGMA wal_autocheckpoint`.execute(db);
+      assert.equal(rows[0]?.wal_autocheckpoint, 1000);
+      assert.equal(checkpointsInBackground(db), false);
+    } finally {
+      await db.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("WAL restarts", () => {
+  it("pause the writes that wait for them, then let them go on", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slipway-db-"));
+    const db = openSqlite<{ pages: { body: string } }>(join(dir, "test.sqlite3"), {
+      backgroundCheckpoints: true,
+    });
+    try {
+      await db.schema.createTable("pages").addColumn("body", "text").execute();
+      // A busy writer: past the WAL's restart size between two checkpoints, so the worker
+      // asks for a pause; a writer that waits for it sees one, and goes on after it.
+      let paused = 0;
+      const deadline = Date.now() + 20_000;
+      while (paused < 2) {
+        assert.ok(Date.now() < deadline, "no pause for a WAL restart was asked for");
+        const pause = walWritesPaused(db);
+        if (pause !== undefined) {
+          paused++;
+          await pause;
+          assert.equal(walWritesPaused(db), undefined);
+        }
+        await db
+          .insertInto("pages")
+          .values(Array.from({ length: 50 }, () => ({ body: "x".repeat(4000) })))
+          .execute();
+        await commitsDurable(db);
+      }
+    } finally {
+      await db.destroy();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -20,20 +20,31 @@ import { WalCheckpointer } from "./wal-checkpointer.ts";
  * Opens a service's database: PostgreSQL when `url` (`postgres://…`) is given, else the
  * embedded SQLite file at `sqlitePath`.
  */
-export function openDatabase<Schema>(options: {
-  url: string | undefined;
-  sqlitePath: string;
-}): Kysely<Schema> {
+export function openDatabase<Schema>(
+  options: {
+    url: string | undefined;
+    sqlitePath: string;
+  } & SqliteOptions,
+): Kysely<Schema> {
   return options.url !== undefined
     ? openPostgres<Schema>(options.url)
-    : openSqlite<Schema>(options.sqlitePath);
+    : openSqlite<Schema>(options.sqlitePath, options);
+}
+
+export interface SqliteOptions {
+  /**
+   * Checkpoint the WAL from a worker thread instead of inside the commit that crosses SQLite's
+   * 1,000 pages (`WalCheckpointer`): for a database with a hot write path on the event loop
+   * (the platform's webhook intake). Others keep SQLite's own checkpoints and no thread.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 /**
  * Opens an embedded SQLite database for Kysely. Only this module knows it is SQLite: the
  * services speak Kysely's query builder, so a Postgres dialect can take its place.
  */
-export function openSqlite<Schema>(path: string): Kysely<Schema> {
+export function openSqlite<Schema>(path: string, options: SqliteOptions = {}): Kysely<Schema> {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const database = new SQLite(path);
   database.pragma("journal_mode = WAL");
@@ -46,7 +57,7 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
   const statements = cachingStatements(database);
   let checkpointer: WalCheckpointer | undefined;
   const wal = path === ":memory:" ? undefined : new WalFile(path);
-  if (path !== ":memory:") {
+  if (path !== ":memory:" && options.backgroundCheckpoints === true) {
     database.pragma("wal_autocheckpoint = 0");
     checkpointer = new WalCheckpointer(path, () => {
       // The background connection is gone: the writer checkpoints as SQLite does by default.
@@ -67,11 +78,27 @@ export function openSqlite<Schema>(path: string): Kysely<Schema> {
   });
   if (wal !== undefined) walSyncs.set(db, new GroupSync(() => wal.sync()));
   sqliteHandles.set(db, database);
+  if (checkpointer !== undefined) checkpointers.set(db, checkpointer);
   return db;
 }
 
 const walSyncs = new WeakMap<object, GroupSync>();
 const sqliteHandles = new WeakMap<object, SQLite.Database>();
+const checkpointers = new WeakMap<object, WalCheckpointer>();
+
+/** Whether `db`'s WAL is checkpointed by a worker thread (`SqliteOptions`). */
+export function checkpointsInBackground<Schema>(db: Kysely<Schema>): boolean {
+  return checkpointers.has(db);
+}
+
+/**
+ * While the WAL is being started over (`WalCheckpointer`), a promise of the end of that pause
+ * (a few milliseconds): a writer that can wait, such as the webhook intake's batches, begins
+ * its next transaction after it. Undefined when writes may go on now.
+ */
+export function walWritesPaused<Schema>(db: Kysely<Schema>): Promise<void> | undefined {
+  return checkpointers.get(db)?.writesPaused;
+}
 
 /**
  * The better-sqlite3 connection under a SQLite `db` (undefined on Postgres), for a hot path that
@@ -117,7 +144,8 @@ class WalFile {
       }
       this.wal = wal;
     }
-    await this.wal.sync();
+    // fdatasync, as SQLite's own WAL syncs: the data and the size, not the times.
+    await this.wal.datasync();
   }
 
   close(): void {

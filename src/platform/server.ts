@@ -162,6 +162,8 @@ export async function startPlatform(
   const db = openDatabase<PlatformDatabase>({
     url: config.databaseUrl,
     sqlitePath: join(config.dataDir, "platform.sqlite3"),
+    // The webhook intake's commits run on the event loop: checkpoints must not.
+    backgroundCheckpoints: true,
   });
   // Nodes starting at once take turns at their first writes (key check, administrator).
   const oneNodeAtATime = <T>(work: () => Promise<T>): Promise<T> =>
@@ -378,9 +380,12 @@ export async function startPlatform(
     }
     if (serving && domainsConfig?.httpsPort != null) {
       const apiOverTls = new URL(liveConfig.publicUrl).protocol === "https:";
+      const handshakes = { handshakes: 0, resumed: 0 };
+      ctx.metrics?.attach({ tlsHandshakes: () => handshakes });
       https = createHttpsServer(
         tlsCache,
         front.listener({ ...(apiOverTls && apiHandler ? { api: apiHandler } : {}), secure: true }),
+        handshakes,
       );
       ports.https = await listen(https, config.host, domainsConfig.httpsPort, "SLIPWAY_HTTPS_PORT");
     }

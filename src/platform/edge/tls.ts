@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { createSecureContext, type SecureContext } from "node:tls";
+import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import type { Logger } from "../../lib/logger.ts";
 import type { HostCertificate } from "../domains/certificates.ts";
 import { nameCovers } from "../domains/names.ts";
@@ -42,6 +42,7 @@ interface Entry {
 }
 
 const MIN_VERSION = "TLSv1.2";
+const NOT_CACHED = Symbol("not cached");
 
 export function loadSitesCertificate(certFile: string, keyFile: string): SitesCertificate {
   const certificatePem = readFileSync(certFile, "utf8");
@@ -79,12 +80,21 @@ export class SecureContextCache {
     this.sitesNames = sites === undefined ? [] : namesOf(sites.certificatePem);
   }
 
-  /** For `tls.createServer({ SNICallback })`. */
+  /**
+   * For `tls.createServer({ SNICallback })`. A name whose context is cached (nearly every
+   * handshake) is answered at once, without a promise or a turn of the microtask queue.
+   */
   readonly sniCallback = (
     servername: string,
     callback: (error: Error | null, context?: SecureContext) => void,
   ): void => {
     const host = servername.toLowerCase().replace(/\.$/, "");
+    const cached = this.cachedContext(host);
+    if (cached !== NOT_CACHED) {
+      if (cached === undefined) callback(new Error(`no certificate for ${host}`));
+      else callback(null, cached);
+      return;
+    }
     this.contextFor(host).then(
       (context) => {
         if (context === undefined) callback(new Error(`no certificate for ${host}`));
@@ -107,23 +117,27 @@ export class SecureContextCache {
   }
 
   async contextFor(host: string): Promise<SecureContext | undefined> {
+    const cached = this.cachedContext(host);
+    if (cached !== NOT_CACHED) return cached;
+    let pending = this.inflight.get(host);
+    if (!pending) {
+      pending = this.load(host, this.entries.get(host)).finally(() => this.inflight.delete(host));
+      this.inflight.set(host, pending);
+    }
+    return (await pending).context;
+  }
+
+  /** The context (or the cached absence of one) while it is fresh, else `NOT_CACHED`. */
+  private cachedContext(host: string): SecureContext | undefined | typeof NOT_CACHED {
     if (this.sitesContext !== undefined && this.sitesNames.some((name) => nameCovers(name, host))) {
       return this.sitesContext;
     }
     const entry = this.entries.get(host);
-    const age = entry === undefined ? Infinity : Date.now() - entry.checkedAt;
-    if (
-      entry !== undefined &&
-      age < (entry.context === undefined ? this.negativeTtlMs : this.recheckMs)
-    ) {
-      return entry.context;
-    }
-    let pending = this.inflight.get(host);
-    if (!pending) {
-      pending = this.load(host, entry).finally(() => this.inflight.delete(host));
-      this.inflight.set(host, pending);
-    }
-    return (await pending).context;
+    if (entry === undefined) return NOT_CACHED;
+    const age = Date.now() - entry.checkedAt;
+    return age < (entry.context === undefined ? this.negativeTtlMs : this.recheckMs)
+      ? entry.context
+      : NOT_CACHED;
   }
 
   private async load(host: string, previous: Entry | undefined): Promise<Entry> {
@@ -172,10 +186,30 @@ function namesOf(pem: string): string[] {
   return cn === undefined ? [] : [cn.toLowerCase()];
 }
 
+/** TLS handshakes the HTTPS listener completed, and how many resumed a session (metrics). */
+export interface HandshakeCounts {
+  handshakes: number;
+  resumed: number;
+}
+
+/**
+ * How long an HTTPS connection may stay open without work, as on the plain HTTP listener
+ * (`node:http`'s defaults): an HTTP/1.1 connection between two requests, and any connection
+ * (an HTTP/2 session included) with no traffic at all. `http2`'s server sets neither.
+ */
+export interface HttpsIdleLimits {
+  keepAliveMs: number;
+  idleMs: number;
+}
+
+const IDLE_LIMITS: HttpsIdleLimits = { keepAliveMs: 5_000, idleMs: 120_000 };
+
 /** The HTTPS server: HTTP/2 and HTTP/1.1 on one port, certificates by SNI, TLS 1.2 and up. */
 export function createHttpsServer(
   cache: SecureContextCache,
   listener: (req: IncomingMessage, res: ServerResponse) => void,
+  counts?: HandshakeCounts,
+  limits: HttpsIdleLimits = IDLE_LIMITS,
 ): Http2SecureServer {
   const server = createSecureServer(
     {
@@ -185,11 +219,25 @@ export function createHttpsServer(
     },
     listener as unknown as Parameters<typeof createSecureServer>[1],
   );
+  // Read by the HTTP/1.1 fallback (node:http's connection handling) between two requests.
+  Object.assign(server, { keepAliveTimeout: limits.keepAliveMs });
+  // An idle HTTP/2 session or HTTP/1.1 socket is destroyed (no 'timeout' listener).
+  server.setTimeout(limits.idleMs);
+  // One listener function for every socket (no closure, no once-wrapper per connection).
   const open = new Set<Socket>();
+  function forget(this: Socket): void {
+    open.delete(this);
+  }
   server.on("connection", (socket: Socket) => {
     open.add(socket);
-    socket.once("close", () => open.delete(socket));
+    socket.on("close", forget);
   });
+  if (counts !== undefined) {
+    server.on("secureConnection", (socket: TLSSocket) => {
+      counts.handshakes++;
+      if (socket.isSessionReused()) counts.resumed++;
+    });
+  }
   connections.set(server, open);
   return server;
 }

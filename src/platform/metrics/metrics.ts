@@ -26,6 +26,8 @@ export interface PlatformMetricsSources {
   deployRoot?: string;
   /** The edge's hot cache, read at scrape time. */
   hotCache?: () => { bytes: number; hits: number; misses: number };
+  /** The HTTPS listener's TLS handshakes so far, and how many resumed a session. */
+  tlsHandshakes?: () => { handshakes: number; resumed: number };
   /** The job queue's due jobs per queue (`JobQueue.dueJobs`: its tables differ per database). */
   dueJobs?: () => Promise<{ queue: string; count: number; oldestDueAt: string }[]>;
 }
@@ -119,6 +121,18 @@ export class PlatformMetrics {
       "slipway_edge_hot_cache_misses_total",
       "Edge file reads that went to the blob store.",
       () => cache()?.misses,
+    );
+    scrapedCounter(
+      registers,
+      "slipway_tls_handshakes_total",
+      "TLS handshakes completed on the HTTPS listener.",
+      () => this.sources.tlsHandshakes?.().handshakes,
+    );
+    scrapedCounter(
+      registers,
+      "slipway_tls_resumed_handshakes_total",
+      "TLS handshakes on the HTTPS listener that resumed an earlier session (no full key exchange).",
+      () => this.sources.tlsHandshakes?.().resumed,
     );
     new Gauge({
       name: "slipway_edge_hot_cache_bytes",

@@ -31,14 +31,20 @@ describe("webhook acknowledgements are durable", { skip: !sqlite }, () => {
     const handle = await open(process.execPath, "r");
     const prototype = Object.getPrototypeOf(handle) as FileHandle;
     await handle.close();
-    const sync = prototype.sync;
+    // The WAL is synced with fdatasync (`datasync`); either kind of sync is held.
+    const { sync, datasync } = prototype;
     const walSyncs: string[] = [];
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    prototype.sync = async function (this: FileHandle & { path?: string }) {
+    prototype.sync = async function (this: FileHandle) {
       walSyncs.push("sync");
       await held;
       return sync.call(this);
+    };
+    prototype.datasync = async function (this: FileHandle) {
+      walSyncs.push("datasync");
+      await held;
+      return datasync.call(this);
     };
     try {
       const sha = randomSha();
@@ -74,6 +80,7 @@ describe("webhook acknowledgements are durable", { skip: !sqlite }, () => {
       assert.equal(response.status, 202);
     } finally {
       prototype.sync = sync;
+      prototype.datasync = datasync;
       release();
     }
   });
