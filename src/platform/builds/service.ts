@@ -1,4 +1,4 @@
-import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from "kysely";
+import { sql, type ExpressionBuilder, type Kysely, type SelectQueryBuilder } from "kysely";
 import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
@@ -284,6 +284,16 @@ async function claimApprovedDeploy(trx: Kysely<PlatformDatabase>, deploy: Deploy
   }
 }
 
+/**
+ * The states of a build a request may join, written literally: the condition of the partial
+ * index `builds_site_sha`, which SQLite uses only for a query repeating it.
+ */
+const COALESCABLE_STATES = [
+  sql.lit<BuildState>("enqueued"),
+  sql.lit<BuildState>("building"),
+  sql.lit<BuildState>("done"),
+];
+
 async function findCoalescable(
   trx: Kysely<PlatformDatabase>,
   siteId: string,
@@ -303,7 +313,7 @@ async function findCoalescable(
   if (sha !== undefined && !rebuild) {
     const same = await base
       .where("sha", "=", sha)
-      .where("state", "in", ["enqueued", "building", "done"])
+      .where("state", "in", COALESCABLE_STATES)
       .orderBy("number", "desc")
       .executeTakeFirst();
     if (same) return same;
@@ -311,6 +321,7 @@ async function findCoalescable(
   if (sha === undefined && request.trigger !== "retry") {
     // Queued and not started: it will build the branch head, which is what is asked for.
     return base
+      .where("state", "in", COALESCABLE_STATES)
       .where("state", "=", "enqueued")
       .where("sha", "is", null)
       .orderBy("number", "desc")

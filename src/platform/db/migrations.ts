@@ -8,6 +8,7 @@ import { accessTokenScopesMigration } from "./migration-token-scopes.ts";
 import { sitePasswordsMigration } from "./migration-site-passwords.ts";
 import { storageMigration } from "./migration-storage.ts";
 import { intakeIndexesMigration } from "./migration-intake-indexes.ts";
+import { leanIntakeIndexesMigration } from "./migration-lean-intake-indexes.ts";
 
 // Portable column types only (text, integer), so that a Postgres dialect can run the same
 // migrations; `autoIncrement` is SQLite's spelling for the few integer keys (log lines, jobs).
@@ -570,4 +571,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0015_deploy_notifications": { up: notificationsMigration },
   "0016_build_cache": { up: buildCacheMigration },
   "0017_intake_indexes": { up: intakeIndexesMigration },
+  "0018_lean_intake_indexes": { up: leanIntakeIndexesMigration },
 };

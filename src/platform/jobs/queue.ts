@@ -1,4 +1,4 @@
-import { sql, type Insertable, type Kysely, type UpdateObject } from "kysely";
+import { sql, type Insertable, type Kysely, type SqlBool, type UpdateObject } from "kysely";
 import { isUniqueViolation } from "../../lib/database.ts";
 import { isPostgres } from "../../lib/postgres.ts";
 import type { Job, JobsTable, PlatformDatabase } from "../db/schema.ts";
@@ -180,6 +180,12 @@ function toLeased(row: Job): LeasedJob {
   };
 }
 
+/**
+ * A live (pending or running) job, as the condition of the unique index `jobs_dedupe` reads:
+ * SQLite uses a partial index only for a query repeating its condition literally.
+ */
+const live = sql<SqlBool>`${sql.ref("state")} in (${sql.lit("pending")}, ${sql.lit("running")})`;
+
 /** The `jobs` table as a `JobQueue`. `now` is injectable so that tests can move time. */
 export class SqlJobQueue implements JobQueue {
   private readonly listeners = new Set<() => void>();
@@ -213,7 +219,7 @@ export class SqlJobQueue implements JobQueue {
       .selectFrom("jobs")
       .select("id")
       .where("dedupe_key", "=", input.dedupeKey ?? "")
-      .where("state", "in", ["pending", "running"])
+      .where(live)
       .executeTakeFirst();
     if (!existing) throw new Error(`enqueue: conflict without a live job for ${input.dedupeKey}`);
     return { id: existing.id, created: false };
@@ -410,6 +416,7 @@ export class SqlJobQueue implements JobQueue {
       .updateTable("jobs")
       .set({ state: "failed", last_error: reason, updated_at: now, finished_at: now })
       .where("dedupe_key", "=", dedupeKey)
+      .where(live)
       .where("state", "=", "pending")
       .executeTakeFirst();
     return Number(result.numUpdatedRows);

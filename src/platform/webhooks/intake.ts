@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { commitsDurable, isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
 import {
@@ -536,7 +537,11 @@ async function findBuiltDelivery(
         .selectAll()
         .where("site_id", "=", siteId)
         .where("delivery_key", "=", key)
-        .where("outcome", "in", ["built", "coalesced"])
+        // Literal: the condition of the unique index `webhook_deliveries_key`.
+        .where("outcome", "in", [
+          sql.lit<DeliveryOutcome>("built"),
+          sql.lit<DeliveryOutcome>("coalesced"),
+        ])
         .orderBy("received_at")
         .executeTakeFirst(),
   );

@@ -4,7 +4,11 @@ import SQLite from "better-sqlite3";
 import { startTestPlatform, type TestPlatform } from "../../../test/helpers/platform.ts";
 import { createSite, type SiteBody } from "../../../test/helpers/sites.ts";
 import { randomSha, signedHeaders } from "../../../test/helpers/webhooks.ts";
+import { sqliteConnection } from "../../lib/database.ts";
+import { objectId } from "../../lib/ids.ts";
+import { baseDraft, deliveryRow } from "./deliveries.ts";
 import { receiveDelivery } from "./intake.ts";
+import { SqliteIntake } from "./sqlite-intake.ts";
 
 /**
  * The intake's SQLite hot path (`sqlite-intake.ts`) does what the portable path does, in a
@@ -165,5 +169,36 @@ describe("the SQLite intake", { skip: !sqlite }, () => {
       jobs.some((j) => j.dedupe_key?.includes(`${hook.body.id}:${answer.body.deploy_id}`)),
       JSON.stringify(jobs),
     );
+  });
+
+  it("writes nothing while the WAL is being started over, then the waiting batch", async () => {
+    const ctx = t.platform.ctx;
+    let endPause!: () => void;
+    let pause: Promise<void> | undefined = new Promise<void>((resolve) => (endPause = resolve));
+    const intake = new SqliteIntake(
+      sqliteConnection(ctx.db)!,
+      async (work) => work(),
+      () => pause,
+    );
+    const row = deliveryRow(ctx, site.id, objectId(), {
+      ...baseDraft(undefined, {}),
+      reason: "rejected: paused",
+    });
+    let stored = false;
+    const recorded = intake.record(row).then(() => (stored = true));
+    const count = () =>
+      ctx.db
+        .selectFrom("webhook_deliveries")
+        .select("id")
+        .where("id", "=", row.id)
+        .execute()
+        .then((rows) => rows.length);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await count(), 0, "written during the pause");
+    assert.equal(stored, false);
+    pause = undefined;
+    endPause();
+    await recorded;
+    assert.equal(await count(), 1);
   });
 });

@@ -1,6 +1,6 @@
 import type SQLite from "better-sqlite3";
 import type { Insertable } from "kysely";
-import { sqliteConnection } from "../../lib/database.ts";
+import { sqliteConnection, walWritesPaused } from "../../lib/database.ts";
 import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
 import {
@@ -84,9 +84,11 @@ function prepare(db: SQLite.Database): Statements {
         and state in ('enqueued', 'building', 'done') and ${NOT_A_PREVIEW}
         order by number desc limit 1`,
     ),
+    // The `in` list: the condition of the index it reads (`builds_site_sha`).
     queuedHead: db.prepare(
       `select * from builds where site_id = ? and branch = ? and state = 'enqueued'
-        and sha is null and ${NOT_A_PREVIEW} order by number desc limit 1`,
+        and state in ('enqueued', 'building', 'done') and sha is null and ${NOT_A_PREVIEW}
+        order by number desc limit 1`,
     ),
     deploy: db.prepare("select * from deploys where id = ?"),
     queued: db.prepare(
@@ -100,10 +102,11 @@ function prepare(db: SQLite.Database): Statements {
     supersedeDeploy: db.prepare(
       "update deploys set state = 'error', error_message = ?, updated_at = ? where id = ?",
     ),
-    // `SqlJobQueue.cancelPending`.
+    // `SqlJobQueue.cancelPending` (the `in` list: the condition of the index it reads).
     cancelJob: db.prepare(
       `update jobs set state = 'failed', last_error = @reason, updated_at = @now,
-        finished_at = @now where dedupe_key = @key and state = 'pending'`,
+        finished_at = @now where dedupe_key = @key and state in ('pending', 'running')
+        and state = 'pending'`,
     ),
     // `appendLogLines`: one error line in the "initializing" section, after the build's last.
     appendLog: db.prepare(
@@ -171,7 +174,11 @@ export function sqliteIntake(ctx: PlatformContext): SqliteIntake | undefined {
     const db = ctx.db;
     intake =
       connection !== undefined && ctx.jobs instanceof SqlJobQueue
-        ? new SqliteIntake(connection, (work) => db.connection().execute(async () => work()))
+        ? new SqliteIntake(
+            connection,
+            (work) => db.connection().execute(async () => work()),
+            () => walWritesPaused(db),
+          )
         : null;
     intakes.set(ctx.db, intake);
   }
@@ -227,10 +234,14 @@ export class SqliteIntake {
   private queue: Write[] = [];
   private scheduled = false;
 
-  /** `whenFree` runs its work once Kysely's connection is free (no transaction open). */
+  /**
+   * `whenFree` runs its work once Kysely's connection is free (no transaction open);
+   * `writesPaused`, while the WAL is being started over, tells when to write again.
+   */
   constructor(
     private readonly connection: SQLite.Database,
     private readonly whenFree: (work: () => void) => Promise<void>,
+    private readonly writesPaused: () => Promise<void> | undefined = () => undefined,
   ) {
     this.statements = prepare(connection);
   }
@@ -274,6 +285,13 @@ export class SqliteIntake {
 
   private flush(): void {
     if (this.queue.length === 0) return;
+    // The checkpointer copies the WAL's last frames so that this batch starts it over (a few
+    // milliseconds): the batch grows meanwhile, the event loop goes on.
+    const paused = this.writesPaused();
+    if (paused !== undefined) {
+      void paused.then(() => this.flush());
+      return;
+    }
     // Someone's Kysely transaction is open on the connection: after it, not inside it.
     if (this.connection.inTransaction) {
       this.whenFree(() => this.flush()).catch((error: unknown) => this.rejectAll(error));
