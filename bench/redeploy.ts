@@ -47,6 +47,11 @@ export const redeploy: Benchmark = {
       help: "first deploys and one-file redeploys (default 5 and 5)",
     },
     {
+      flag: "redeploy-put-path",
+      env: "BENCH_REDEPLOY_PUT_PATH",
+      help: "also time a first deploy written through put, file by file (before workers wrote the blobs)",
+    },
+    {
       flag: "redeploy-sync-variants",
       env: "BENCH_REDEPLOY_SYNC_VARIANTS",
       help: "also time the other ways of syncing a first deploy (an fsync per file at the end; per blob, as before batching)",
@@ -64,6 +69,7 @@ async function runRedeploy(options: BenchOptions): Promise<void> {
   const fileCount = options.int("redeploy-files", "BENCH_REDEPLOY_FILES", 10_000);
   const rounds = options.int("redeploy-rounds", "BENCH_REDEPLOY_ROUNDS", 5);
   const syncVariants = options.has("redeploy-sync-variants", "BENCH_REDEPLOY_SYNC_VARIANTS");
+  const putPath = options.has("redeploy-put-path", "BENCH_REDEPLOY_PUT_PATH");
   const redeploys = Math.max(rounds, 5);
   const keep = options.has("keep", "BENCH_KEEP");
   const cleanup = new Cleanup();
@@ -122,6 +128,13 @@ async function runRedeploy(options: BenchOptions): Promise<void> {
       },
       deploy(DEPLOY, (dir) => LocalBlobStore.open(dir)),
     ];
+    if (putPath) {
+      steps.push(
+        deploy("first deploy, put file by file, syncfs once", async (dir) =>
+          withoutDirectWriter(await LocalBlobStore.open(dir)),
+        ),
+      );
+    }
     if (syncVariants) {
       steps.push(
         deploy("first deploy, fsync each at the end", (dir) =>
@@ -321,6 +334,22 @@ async function perBlobFsync(dir: string): Promise<BlobStore> {
     missing: (ids) => store.missing(ids),
     put: (id, data, options) => store.put(id, data, { maxBytes: options?.maxBytes }),
     flush: async () => undefined,
+    commitStaged: (key) => store.commitStaged(key),
+    discardStaged: (key) => store.discardStaged(key),
+  };
+}
+
+/** The store without its `directWriter`: `publishDirectory` stores each file through `put`. */
+function withoutDirectWriter(store: LocalBlobStore): BlobStore {
+  return {
+    has: (id) => store.has(id),
+    get: (id) => store.get(id),
+    read: (id, range) => store.read(id, range),
+    size: (id) => store.size(id),
+    sizes: (ids) => store.sizes(ids),
+    missing: (ids) => store.missing(ids),
+    put: (id, data, options) => store.put(id, data, options),
+    flush: (batch) => store.flush(batch),
     commitStaged: (key) => store.commitStaged(key),
     discardStaged: (key) => store.discardStaged(key),
   };

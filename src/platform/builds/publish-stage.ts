@@ -44,7 +44,7 @@ export async function deploySite(
   let result;
   try {
     result = await publishDirectory(publishPath, {
-      blobs: pausingAfterFirstPut(options, attempt.signal),
+      blobs: pausingDuringUpload(options, attempt.signal),
       mustBeWithin: workDir,
     });
   } catch (error) {
@@ -143,22 +143,29 @@ export async function storeAttemptManifest(
 
 /**
  * The blob store, except that with `SLIPWAY_TEST_PAUSE_AT=upload` each upload lane holds after
- * its first blob is stored: a test kills the platform halfway through an upload.
+ * its first blob is stored, and a publish whose blobs worker threads wrote (`directWriter`)
+ * holds before their batch is synced: a test kills the platform halfway through an upload.
  */
-function pausingAfterFirstPut(options: BuildRunnerOptions, signal: AbortSignal): BlobStore {
+function pausingDuringUpload(options: BuildRunnerOptions, signal: AbortSignal): BlobStore {
   if (options.testPauseAt !== "upload") return options.blobs;
   const { blobs } = options;
   return new Proxy(blobs, {
     get(target, property, receiver) {
-      if (property !== "put") {
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === "function" ? value.bind(target) : value;
+      if (property === "put") {
+        return async (...args: Parameters<BlobStore["put"]>) => {
+          const result = await blobs.put(...args);
+          await pauseForTest(options, "upload", signal);
+          return result;
+        };
       }
-      return async (...args: Parameters<BlobStore["put"]>) => {
-        const result = await blobs.put(...args);
-        await pauseForTest(options, "upload", signal);
-        return result;
-      };
+      if (property === "flush") {
+        return async (...args: Parameters<BlobStore["flush"]>) => {
+          await pauseForTest(options, "upload", signal);
+          return blobs.flush(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
     },
   });
 }

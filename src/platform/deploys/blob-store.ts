@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import {
   mkdir,
   open,
@@ -10,7 +10,7 @@ import {
   stat,
   type FileHandle,
 } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { DirSyncer, fsyncEach, syncFileSystem, tempPath } from "./durable-files.ts";
 
@@ -55,6 +55,26 @@ export interface PutOptions {
    * put is durable at once, S3, simply stores it.)
    */
   staging?: string;
+}
+
+/**
+ * How a store on local disk lets worker threads write a batch's blobs themselves
+ * (`BlobStore.directWriter`): a worker that has just read and hashed a file checks
+ * `<blobsDir>/<first 2 hex digits>/<other 38>` and, when the blob is not there, writes the bytes
+ * to a new file named `<tempPrefix()><anything unique>` (no fsync) and hands it back; `adopt`
+ * puts it into the batch, which `flush` makes durable and stores like any other.
+ */
+export interface DirectBlobWriter {
+  readonly blobsDir: string;
+  /** A fresh prefix for temp file names on the store's file system, unique in this process. */
+  tempPrefix(): string;
+  /**
+   * Takes a complete temp file whose bytes hash to `sha1` into the batch; false (and the file
+   * is removed) when the batch already holds that blob.
+   */
+  adopt(sha1: string, temp: string, size: number): boolean;
+  /** Removes every temp file adopted and not flushed yet (a publish that failed). */
+  discard(): Promise<void>;
 }
 
 /** Blobs written for one deploy, made durable and visible together by `BlobStore.flush`. */
@@ -104,6 +124,11 @@ export interface BlobStore extends BlobReader {
   commitStaged(key: string): Promise<void>;
   /** Drops what is staged under `key` (a deploy that failed or was cancelled). */
   discardStaged(key: string): Promise<void>;
+  /**
+   * Optional, for a store on local disk: lets worker threads write blobs into `batch` directly
+   * (see `DirectBlobWriter`). A store without it is written through `put`.
+   */
+  directWriter?(batch: BlobBatch): DirectBlobWriter;
 }
 
 /**
@@ -169,8 +194,8 @@ function isErrno(error: unknown, code: string): boolean {
 
 const SYNC_SLICE = 256;
 
-/** Renames in flight at once when a batch goes into place (libuv has 4 threads by default). */
-const RENAME_LANES = 8;
+/** Renames of a batch going into place per block of the event loop (~15 µs each here). */
+const RENAME_SLICE = 64;
 
 /** Temp files older than this are leftovers of a crashed writer and are removed by `open`. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -477,6 +502,36 @@ export class LocalBlobStore implements BlobStore {
     return { written: true, size };
   }
 
+  directWriter(batch: BlobBatch): DirectBlobWriter {
+    const tmpDir = this.tmpDir;
+    const adopted: string[] = [];
+    return {
+      blobsDir: this.blobsDir,
+      tempPrefix: () => tempPath(tmpDir, "blob"),
+      adopt: (sha1, temp, size) => {
+        assertSha1(sha1);
+        if (dirname(temp) !== tmpDir) throw new TypeError(`not a temp file of this store: ${temp}`);
+        if (batch.pending.has(sha1)) {
+          void rm(temp, { force: true }).catch(() => undefined);
+          return false;
+        }
+        batch.pending.set(sha1, { temp, size });
+        adopted.push(sha1);
+        return true;
+      },
+      discard: async () => {
+        const temps: string[] = [];
+        for (const sha1 of adopted.splice(0)) {
+          const pending = batch.pending.get(sha1);
+          if (pending === undefined) continue;
+          batch.pending.delete(sha1);
+          temps.push(pending.temp);
+        }
+        await Promise.all(temps.map((temp) => rm(temp, { force: true })));
+      },
+    };
+  }
+
   /** A new temp file in `dir`, creating a staging directory on first use. */
   private async openTemp(dir: string): Promise<{ temp: string; handle: FileHandle }> {
     const temp = tempPath(dir, "blob");
@@ -552,6 +607,22 @@ export class LocalBlobStore implements BlobStore {
     return shard;
   }
 
+  /** `renameIntoPlace` without a promise, for a batch's thousands of renames. */
+  private renameIntoPlaceSync(sha1: string, temp: string): string {
+    const shard = join(this.blobsDir, sha1.slice(0, 2));
+    try {
+      if (!this.shardsMade.has(shard)) {
+        mkdirSync(shard, { recursive: true });
+        this.shardsMade.add(shard);
+      }
+      renameSync(temp, this.pathOf(sha1));
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw error;
+    }
+    return shard;
+  }
+
   /**
    * Data first (the temp files), then the renames, then the directories: a blob under its
    * final name is always complete and durable, as with `put` alone, so a power cut can never
@@ -573,23 +644,22 @@ export class LocalBlobStore implements BlobStore {
       const renamed = (async () => {
         const shards = new Set<string>();
         let failure: unknown;
-        // Several renames in flight: one at a time, 10,000 of them took 0.3–1 s here.
-        let next = 0;
-        const lane = async (): Promise<void> => {
-          while (next < pending.length) {
-            const p = pending[next++]!;
+        // Synchronous renames in short slices: an async one each (8 in flight) took ~30% longer
+        // for 10,000 here, and 0.3–1 s one at a time.
+        for (let start = 0; start < pending.length; start += RENAME_SLICE) {
+          if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+          for (const p of pending.slice(start, start + RENAME_SLICE)) {
             if (failure !== undefined) {
-              await rm(p.temp, { force: true });
+              rmSync(p.temp, { force: true });
               continue;
             }
             try {
-              shards.add(await this.renameIntoPlace(p.sha1, p.temp));
+              shards.add(this.renameIntoPlaceSync(p.sha1, p.temp));
             } catch (error) {
               failure ??= error;
             }
           }
-        };
-        await Promise.all(Array.from({ length: Math.min(RENAME_LANES, pending.length) }, lane));
+        }
         await this.batchSync([...shards], this.blobsDir);
         if (failure !== undefined) throw failure;
         for (const p of pending) this.seen.remember(p.sha1, p.size);

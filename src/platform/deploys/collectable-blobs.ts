@@ -9,6 +9,7 @@ import {
   type BlobBatch,
   type BlobStore,
   type ByteRange,
+  type DirectBlobWriter,
   type PutOptions,
   type PutResult,
 } from "./blob-store.ts";
@@ -142,7 +143,11 @@ export class CollectableBlobStore implements BlobStore {
       if (!result.written) this.relyOn(sha1, Date.now());
       return result;
     }
-    if (result.written || options.batch?.pending.has(sha1)) {
+    // In a batch: not in the store until `flush` succeeds, which remembers it then.
+    if (options.batch !== undefined && (result.written || options.batch.pending.has(sha1))) {
+      return result;
+    }
+    if (result.written) {
       this.remember(sha1, Date.now());
       return result;
     }
@@ -153,8 +158,20 @@ export class CollectableBlobStore implements BlobStore {
     throw new Error(`blob ${sha1} was collected while it was being stored; try again`);
   }
 
-  flush(batch: BlobBatch): Promise<void> {
-    return this.inner.flush(batch);
+  /** Remembers the batch's blobs as fresh only once they are durable and in the store. */
+  async flush(batch: BlobBatch): Promise<void> {
+    const sha1s = [...batch.pending.keys()];
+    await this.inner.flush(batch);
+    const now = Date.now();
+    for (const sha1 of sha1s) this.remember(sha1, now);
+  }
+
+  /**
+   * The store's own: adopted blobs are remembered by `flush`; a blob a worker found present is
+   * relied on through `missing`, as with `put` (the caller asks).
+   */
+  directWriter(batch: BlobBatch): DirectBlobWriter {
+    return this.inner.directWriter(batch);
   }
 
   commitStaged(key: string): Promise<void> {

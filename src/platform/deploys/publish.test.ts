@@ -1,12 +1,23 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sha1 } from "../../../test/helpers/digests.ts";
 import { LocalBlobStore, type BlobStore } from "./blob-store.ts";
+import { CollectableBlobStore } from "./collectable-blobs.ts";
 import { HashPool } from "./hash-pool.ts";
 import { PublishError, publishDirectory, type PublishErrorCode } from "./publish.ts";
 
@@ -397,5 +408,136 @@ describe("publishDirectory", () => {
     } finally {
       await pool.close();
     }
+  });
+  it("stores each new file's exact bytes from the workers in one pass, and skips blobs already stored", async () => {
+    const root = join(work, "store-one-pass");
+    const local = await LocalBlobStore.open(root);
+    let puts = 0;
+    const counting = new Proxy(local, {
+      get(target, property, receiver) {
+        if (property === "put") puts++;
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const dir = await newDir();
+    const files: Record<string, Buffer> = {
+      "empty.txt": Buffer.alloc(0),
+      "index.html": Buffer.from("<h1>one pass</h1>"),
+      "copy/index.html": Buffer.from("<h1>one pass</h1>"),
+      "exactly-1mib.bin": Buffer.alloc(1024 * 1024, 7),
+      "large.bin": Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 5 }, (_, i) => i % 251)),
+    };
+    for (let i = 0; i < 100; i++) files[`pages/p${i}.html`] = Buffer.from(`page ${i} `.repeat(i));
+    await writeTree(dir, files);
+    const distinct = new Set(Object.values(files).map((content) => sha1(content)));
+
+    const first = await publishDirectory(dir, { blobs: counting });
+    assert.equal(puts, 0, "written by the workers, not through put");
+    assert.equal(first.stats.newBlobs, distinct.size);
+    for (const [path, content] of Object.entries(files)) {
+      const entry = first.manifest.files.get(path);
+      assert.equal(entry?.sha1, sha1(content), path);
+      assert.ok((await local.get(entry.sha1)).equals(content), `${path}: the same bytes`);
+    }
+    assert.deepEqual(await readdir(join(root, "tmp")), [], "no temp file left");
+
+    const inodes = new Map<string, number>();
+    for (const id of distinct) inodes.set(id, (await stat(local.pathOf(id))).ino);
+    await writeTree(dir, { "new.html": "only in the second deploy" });
+    const second = await publishDirectory(dir, { blobs: counting });
+    assert.equal(second.stats.newBlobs, 1);
+    assert.equal(second.stats.newBytes, "only in the second deploy".length);
+    for (const id of distinct) {
+      assert.equal((await stat(local.pathOf(id))).ino, inodes.get(id), "not written again");
+    }
+    assert.equal(
+      await readFile(local.pathOf(sha1("only in the second deploy")), "utf8"),
+      "only in the second deploy",
+    );
+    assert.deepEqual(await readdir(join(root, "tmp")), []);
+  });
+
+  it("leaves no blob and no temp file behind when a limit stops the one-pass publish", async () => {
+    const root = join(work, "store-limit-stops");
+    const local = await LocalBlobStore.open(root);
+    const dir = await newDir();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 400; i++)
+      files[`f${String(i).padStart(3, "0")}.txt`] = `file ${i} `.repeat(20);
+    await writeTree(dir, files);
+    await assert.rejects(
+      publishDirectory(dir, { blobs: local, limits: { maxTotalBytes: 20_000 } }),
+      rejectsWith("total_too_large", /total size limit/),
+    );
+    assert.deepEqual(await readdir(join(root, "tmp")), []);
+    assert.deepEqual(await readdir(join(root, "blobs")), []);
+  });
+
+  it("fails with the store's error code when a worker cannot write a blob", async () => {
+    const root = join(work, "store-unwritable");
+    const local = await LocalBlobStore.open(root);
+    await rm(join(root, "tmp"), { recursive: true });
+    const dir = await newDir();
+    await writeTree(dir, { "index.html": "cannot be stored" });
+    await assert.rejects(publishDirectory(dir, { blobs: local }), (error: unknown) => {
+      assert.ok(!(error instanceof PublishError), String(error));
+      assert.equal((error as NodeJS.ErrnoException).code, "ENOENT");
+      assert.match((error as Error).message, /storing "index.html" in the blob store failed/);
+      return true;
+    });
+  });
+
+  it("stores every blob again after a batch whose sync failed, so no manifest refers to a lost one", async () => {
+    const root = join(work, "store-sync-fails-once");
+    let failNext = true;
+    const store = await CollectableBlobStore.open(root, {
+      graceMs: 3_600_000,
+      inner: (at) =>
+        LocalBlobStore.open(at, {
+          batchSync: async () => {
+            if (!failNext) return;
+            failNext = false;
+            throw new Error("EIO: the power went");
+          },
+        }),
+    });
+    const dir = await newDir();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`page${i}.html`] = `retried page ${i}`;
+    await writeTree(dir, files);
+    await assert.rejects(publishDirectory(dir, { blobs: store }), /EIO: the power went/);
+    const { manifest } = await publishDirectory(dir, { blobs: store });
+    const ids = [...manifest.files.values()].map((entry) => entry.sha1);
+    assert.deepEqual(await store.missing(ids), []);
+    for (const id of ids) assert.ok(await store.inner.has(id), `${id} is in the store`);
+  });
+  it("fails cleanly when a large file changes before the workers write it", async () => {
+    const root = join(work, "store-large-changes");
+    const local = await LocalBlobStore.open(root);
+    const dir = await newDir();
+    const original = Buffer.alloc(2 * 1024 * 1024 + 1, 1);
+    const modified = Buffer.alloc(2 * 1024 * 1024 + 1, 2);
+    await writeTree(dir, { "index.html": "small", "large.bin": original });
+    const tampering = new Proxy(local, {
+      get(target, property, receiver) {
+        if (property === "missing") {
+          return async (ids: Iterable<string>) => {
+            await writeFile(join(dir, "large.bin"), modified);
+            return target.missing(ids);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await assert.rejects(
+      publishDirectory(dir, { blobs: tampering }),
+      rejectsWith("changed_during_publish", /no longer matches its hash/, "large.bin"),
+    );
+    assert.equal(await local.has(sha1(original)), false);
+    assert.equal(await local.has(sha1(modified)), false);
+    assert.equal(await local.has(sha1("small")), false, "nothing of the failed publish is stored");
+    assert.deepEqual(await readdir(join(root, "tmp")), []);
   });
 });

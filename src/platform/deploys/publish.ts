@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { BlobBatch, BlobIntegrityError, type BlobStore } from "./blob-store.ts";
-import { defaultHashPool, type HashPool, type HashTask } from "./hash-pool.ts";
+import { defaultHashPool, type HashPool, type HashResult, type HashTask } from "./hash-pool.ts";
 import {
   ManifestPathError,
   validateManifestPath,
@@ -14,7 +14,8 @@ import {
  * Publishing a build output directory: walk it, refuse what must never be served, hash every
  * file, store each distinct content once in the `BlobStore` (a blob that is already there is
  * not written again, so an unchanged file costs one existence check per deploy), and return
- * the manifest. The manifest is the deploy; switching a site to it is the caller's atomic
+ * the manifest. With a store on local disk (`directWriter`), the hash pool's workers read, hash
+ * and write each file in one synchronous pass; other stores get each missing file by `put`. The manifest is the deploy; switching a site to it is the caller's atomic
  * pointer update.
  *
  * Refused, each with a `PublishError` naming the file and what to do: symlinks whose target is
@@ -43,7 +44,7 @@ export interface PublishOptions {
   mustBeWithin?: string;
   /** Worker threads that hash files; default: a process-wide pool of 2 (1 on a single core). */
   hashPool?: HashPool;
-  /** Blob writes in flight at once; default 8. */
+  /** Blob writes in flight at once, for a store without `directWriter` (S3); default 8. */
   storeConcurrency?: number;
 }
 
@@ -370,6 +371,49 @@ async function readExactly(
   return buffer;
 }
 
+/** What a worker's failure to read (or store) a file means for the publish. */
+function hashFailure(
+  file: WalkedFile,
+  result: HashResult & { ok: false },
+  limits: PublishLimits,
+): Error {
+  switch (result.kind) {
+    case "too_large":
+      return new PublishError(
+        "file_too_large",
+        `"${file.manifestPath}" is ${mib(result.size)}, over the per-file limit of ` +
+          `${mib(limits.maxFileBytes)}; keep large media out of the publish directory`,
+        file.manifestPath,
+      );
+    case "not_regular":
+      return new PublishError(
+        "changed_during_publish",
+        `"${file.manifestPath}" became a ${result.what} while it was being published; ` +
+          `nothing else may write to the output directory during a publish`,
+        file.manifestPath,
+      );
+    case "changed":
+      return new PublishError(
+        "changed_during_publish",
+        `"${file.manifestPath}" changed while it was being published (its content no longer ` +
+          `matches its hash); nothing else may write to the output directory during a publish`,
+        file.manifestPath,
+      );
+    case "write":
+      // Not the output's fault: the store's disk (ENOSPC: "the disk is full" for the build).
+      return Object.assign(
+        new Error(`storing "${file.manifestPath}" in the blob store failed: ${result.message}`),
+        { code: result.code },
+      );
+    default:
+      return new PublishError(
+        result.message.startsWith("ELOOP") ? "changed_during_publish" : "read_failed",
+        `"${file.manifestPath}" could not be read: ${result.message}`,
+        file.manifestPath,
+      );
+  }
+}
+
 /**
  * Publishes the files under `dir` into `options.blobs` and returns the deploy's manifest with
  * statistics (`newBlobs`/`newBytes` say what this publish actually wrote). Throws
@@ -404,46 +448,55 @@ export async function publishDirectory(
   }
 
   const files = await walk(root, limits);
+  const { blobs } = options;
+  const pool = options.hashPool ?? defaultHashPool();
+  // Written without an fsync each, made durable together before the manifest exists.
+  const batch = new BlobBatch();
+  const writer = blobs.directWriter?.(batch);
+  const stored = { newBlobs: 0, newBytes: 0 };
 
   const entries: (ManifestEntry | undefined)[] = new Array(files.length);
+  /** With a `writer`: blobs the workers found in the store, and missing ones left to write. */
+  const present = new Set<string>();
+  const deferred = new Set<string>();
   let totalBytes = 0;
-  const pool = options.hashPool ?? defaultHashPool();
-  await pool.hash(files, limits.maxFileBytes, (index, result) => {
-    const file = files[index]!;
-    if (!result.ok) {
-      switch (result.kind) {
-        case "too_large":
-          throw new PublishError(
-            "file_too_large",
-            `"${file.manifestPath}" is ${mib(result.size)}, over the per-file limit of ` +
-              `${mib(limits.maxFileBytes)}; keep large media out of the publish directory`,
-            file.manifestPath,
-          );
-        case "not_regular":
-          throw new PublishError(
-            "changed_during_publish",
-            `"${file.manifestPath}" became a ${result.what} while it was being published; ` +
-              `nothing else may write to the output directory during a publish`,
-            file.manifestPath,
-          );
-        default:
-          throw new PublishError(
-            result.message.startsWith("ELOOP") ? "changed_during_publish" : "read_failed",
-            `"${file.manifestPath}" could not be read: ${result.message}`,
-            file.manifestPath,
-          );
-      }
+  const takeBlob = (sha1: string, result: HashResult & { ok: true }): void => {
+    const blob = result.blob;
+    if (writer === undefined || blob === undefined) return;
+    if (blob.kind === "present") present.add(sha1);
+    else if (blob.kind === "deferred") deferred.add(sha1);
+    else if (writer.adopt(sha1, blob.temp, result.size)) {
+      stored.newBlobs++;
+      stored.newBytes += result.size;
     }
-    totalBytes += result.size;
-    if (totalBytes > limits.maxTotalBytes) {
-      throw new PublishError(
-        "total_too_large",
-        `the publish directory holds more than ${mib(limits.maxTotalBytes)} (the total size ` +
-          `limit); publish less or raise the limit`,
-      );
-    }
-    entries[index] = { sha1: result.sha1, size: result.size, mode: result.mode };
-  });
+  };
+  try {
+    // One pass per file on the workers: read, hash and, with a `writer`, store it if missing.
+    // Only files that fit a worker's 1 MiB buffer are written in this pass, so one that breaks
+    // a limit stops it with at most the batches in flight written (their temp files removed).
+    await pool.hash(
+      files,
+      limits.maxFileBytes,
+      (index, result) => {
+        const file = files[index]!;
+        if (!result.ok) throw hashFailure(file, result, limits);
+        totalBytes += result.size;
+        if (totalBytes > limits.maxTotalBytes) {
+          throw new PublishError(
+            "total_too_large",
+            `the publish directory holds more than ${mib(limits.maxTotalBytes)} (the total size ` +
+              `limit); publish less or raise the limit`,
+          );
+        }
+        entries[index] = { sha1: result.sha1, size: result.size, mode: result.mode };
+        takeBlob(result.sha1, result);
+      },
+      writer && { blobsDir: writer.blobsDir, tempPrefix: writer.tempPrefix() },
+    );
+  } catch (error) {
+    await writer?.discard();
+    throw error;
+  }
 
   const manifestFiles = new Map<string, ManifestEntry>();
   const firstOfBlob = new Map<string, number>();
@@ -453,26 +506,40 @@ export async function publishDirectory(
     if (!firstOfBlob.has(entry.sha1)) firstOfBlob.set(entry.sha1, index);
   });
 
-  let newBlobs = 0;
-  let newBytes = 0;
-  const { blobs } = options;
-  const missing = await blobs.missing([...firstOfBlob.keys()]);
-  // Written without an fsync each, made durable together before the manifest exists.
-  const batch = new BlobBatch();
   try {
-    await runLimited(missing, options.storeConcurrency ?? 8, async (sha1) => {
-      const index = firstOfBlob.get(sha1)!;
-      const result = await storeFile(blobs, files[index]!, sha1, entries[index]!.size, batch);
-      if (!result.written) return;
-      newBlobs++;
-      newBytes += result.size;
-    });
+    if (writer === undefined) {
+      const missing = await blobs.missing([...firstOfBlob.keys()]);
+      await runLimited(missing, options.storeConcurrency ?? 8, async (sha1) => {
+        const index = firstOfBlob.get(sha1)!;
+        const result = await storeFile(blobs, files[index]!, sha1, entries[index]!.size, batch);
+        if (!result.written) return;
+        stored.newBlobs++;
+        stored.newBytes += result.size;
+      });
+    } else {
+      // Relying on the blobs found present (the collector spares them), and writing those it
+      // took meanwhile with the large ones: their bytes are read again, and must hash the same.
+      const lost = await blobs.missing(present);
+      const toWrite = [...new Set([...deferred, ...lost])];
+      await pool.hash(
+        toWrite.map((sha1) => ({ path: files[firstOfBlob.get(sha1)!]!.path, expect: sha1 })),
+        limits.maxFileBytes,
+        (index, result) => {
+          const file = files[firstOfBlob.get(toWrite[index]!)!]!;
+          if (!result.ok) throw hashFailure(file, result, limits);
+          takeBlob(result.sha1, result);
+        },
+        { blobsDir: writer.blobsDir, tempPrefix: writer.tempPrefix() },
+      );
+    }
   } catch (error) {
-    // The blobs written before the failure stay as unreferenced garbage, as before.
+    // Workers' temp files go; blobs `put` before the failure stay as unreferenced garbage.
+    await writer?.discard();
     await blobs.flush(batch).catch(() => undefined);
     throw error;
   }
   await blobs.flush(batch);
+  const { newBlobs, newBytes } = stored;
 
   return {
     manifest: { files: manifestFiles },
