@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
-import { createSecureServer, type Http2SecureServer } from "node:http2";
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
@@ -194,8 +194,8 @@ export interface HandshakeCounts {
 
 /**
  * How long an HTTPS connection may stay open without work, as on the plain HTTP listener
- * (`node:http`'s defaults): an HTTP/1.1 connection between two requests, and any connection
- * (an HTTP/2 session included) with no traffic at all. `http2`'s server sets neither.
+ * (`node:http`'s defaults): an HTTP/1.1 connection between two requests, and an HTTP/2
+ * session with no traffic at all. `http2`'s server sets neither.
  */
 export interface HttpsIdleLimits {
   keepAliveMs: number;
@@ -221,8 +221,11 @@ export function createHttpsServer(
   );
   // Read by the HTTP/1.1 fallback (node:http's connection handling) between two requests.
   Object.assign(server, { keepAliveTimeout: limits.keepAliveMs });
-  // An idle HTTP/2 session or HTTP/1.1 socket is destroyed (no 'timeout' listener).
-  server.setTimeout(limits.idleMs);
+  // An idle HTTP/2 session is ended. Not `server.setTimeout`: it would also put a timer on
+  // every HTTP/1.1 socket, refreshed at each read and write (keep-alive covers those).
+  server.on("session", (session: ServerHttp2Session) =>
+    session.setTimeout(limits.idleMs, () => session.destroy()),
+  );
   // One listener function for every socket (no closure, no once-wrapper per connection).
   const open = new Set<Socket>();
   function forget(this: Socket): void {
