@@ -325,22 +325,14 @@ async function runRedeploy(options: BenchOptions): Promise<void> {
 /** The store as it was before batching: every blob fsync'd (with its directory) as it is written. */
 async function perBlobFsync(dir: string): Promise<BlobStore> {
   const store = await LocalBlobStore.open(dir);
-  return {
-    has: (id) => store.has(id),
-    get: (id) => store.get(id),
-    read: (id, range) => store.read(id, range),
-    size: (id) => store.size(id),
-    sizes: (ids) => store.sizes(ids),
-    missing: (ids) => store.missing(ids),
+  return withoutDirectWriter(store, {
     put: (id, data, options) => store.put(id, data, { maxBytes: options?.maxBytes }),
     flush: async () => undefined,
-    commitStaged: (key) => store.commitStaged(key),
-    discardStaged: (key) => store.discardStaged(key),
-  };
+  });
 }
 
-/** The store without its `directWriter`: `publishDirectory` stores each file through `put`. */
-function withoutDirectWriter(store: LocalBlobStore): BlobStore {
+/** The store without its `directWriter` (`publishDirectory` then stores each file through `put`). */
+function withoutDirectWriter(store: LocalBlobStore, overrides: Partial<BlobStore> = {}): BlobStore {
   return {
     has: (id) => store.has(id),
     get: (id) => store.get(id),
@@ -352,6 +344,7 @@ function withoutDirectWriter(store: LocalBlobStore): BlobStore {
     flush: (batch) => store.flush(batch),
     commitStaged: (key) => store.commitStaged(key),
     discardStaged: (key) => store.discardStaged(key),
+    ...overrides,
   };
 }
 
