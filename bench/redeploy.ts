@@ -15,11 +15,8 @@ import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  LocalBlobStore,
-  syncBatchFileByFile,
-  type BlobStore,
-} from "../src/platform/deploys/blob-store.ts";
+import { syncBatchFileByFile, type BlobStore } from "../src/platform/deploys/blob-store.ts";
+import { LocalBlobStore } from "../src/platform/deploys/local-blob-store.ts";
 import { publishDirectory, type PublishStats } from "../src/platform/deploys/publish.ts";
 import { Cleanup } from "./lib/cleanup.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { LocalBlobStore } from "../../src/platform/deploys/blob-store.ts";
+import { LocalBlobStore } from "../../src/platform/deploys/local-blob-store.ts";
 import { publishDirectory } from "../../src/platform/deploys/publish.ts";
 import { createEdge } from "../../src/platform/edge/handler.ts";
 import { MemorySiteResolver } from "../../src/platform/edge/hosts.ts";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { blobStoreContract } from "../../../test/helpers/blob-store-contract.ts";
 import { sha1 } from "../../../test/helpers/digests.ts";
-import { LocalBlobStore } from "./blob-store.ts";
+import { LocalBlobStore } from "./local-blob-store.ts";
 
 blobStoreContract("LocalBlobStore", async () => {
   const root = await mkdtemp(join(tmpdir(), "slipway-blobs-"));

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import {
   isSha1,
-  LocalBlobStore,
   type BlobBatch,
   type BlobStore,
   type ByteRange,
@@ -13,6 +12,7 @@ import {
   type PutOptions,
   type PutResult,
 } from "./blob-store.ts";
+import { LocalBlobStore } from "./local-blob-store.ts";
 
 /**
  * The blob store as the garbage collector (`storage/gc.ts`) needs it: every writer that relies

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import yazl from "yazl";
 import { sha1 } from "../../../test/helpers/digests.ts";
-import { LocalBlobStore } from "./blob-store.ts";
+import { LocalBlobStore } from "./local-blob-store.ts";
 import { extractZip, ZipError, type ZipLimits } from "./zip.ts";
 
 async function zipOf(

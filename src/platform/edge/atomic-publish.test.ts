@@ -4,7 +4,7 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { LocalBlobStore } from "../deploys/blob-store.ts";
+import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import { publishDirectory } from "../deploys/publish.ts";
 import { MemorySiteResolver } from "./hosts.ts";
 import { sha1 } from "../../../test/helpers/digests.ts";

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import { LocalBlobStore, type BlobReader } from "../deploys/blob-store.ts";
+import { type BlobReader } from "../deploys/blob-store.ts";
+import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import { MemorySiteResolver, type ResolvedDeploy } from "./hosts.ts";
 import { sha1 } from "../../../test/helpers/digests.ts";
 import {

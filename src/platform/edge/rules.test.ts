@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { LocalBlobStore } from "../deploys/blob-store.ts";
+import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import { publishDirectory } from "../deploys/publish.ts";
 import {
   EMPTY_RULES,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { createLogger } from "../../lib/logger.ts";
-import { LocalBlobStore } from "../deploys/blob-store.ts";
+import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import type { ResolvedDeploy } from "./hosts.ts";
 import { SET_COOKIE_ON_SHARED_DOMAIN } from "./shared-domain.ts";
 import { makeDeploy, rawRequest, startEdge, type RunningEdge } from "../../../test/helpers/edge.ts";

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { LocalBlobStore } from "../deploys/blob-store.ts";
+import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import { makeDeploy, rawRequest } from "../../../test/helpers/edge.ts";
 import { createEdge } from "./handler.ts";
 import { MemorySiteResolver, type ResolvedDeploy, type SiteResolver } from "./hosts.ts";

@@ -538,10 +538,7 @@ async function findBuiltDelivery(
         .where("site_id", "=", siteId)
         .where("delivery_key", "=", key)
         // Literal: the condition of the unique index `webhook_deliveries_key`.
-        .where("outcome", "in", [
-          sql.lit<DeliveryOutcome>("built"),
-          sql.lit<DeliveryOutcome>("coalesced"),
-        ])
+        .where(sql<boolean>`outcome in ('built', 'coalesced')`)
         .orderBy("received_at")
         .executeTakeFirst(),
   );
