@@ -319,7 +319,7 @@ async function runRedeploy(options: BenchOptions): Promise<void> {
   }
 }
 
-/** The store as it was before batching: every blob fsync'd (with its directory) as it is written. */
+/** The store before batching: every blob fsync'd (with its directory) as it is written. */
 async function perBlobFsync(dir: string): Promise<BlobStore> {
   const store = await LocalBlobStore.open(dir);
   return withoutDirectWriter(store, {
@@ -328,7 +328,7 @@ async function perBlobFsync(dir: string): Promise<BlobStore> {
   });
 }
 
-/** The store without its `directWriter` (`publishDirectory` then stores each file through `put`). */
+/** The store without its `directWriter`: `publishDirectory` then stores each file by `put`. */
 function withoutDirectWriter(store: LocalBlobStore, overrides: Partial<BlobStore> = {}): BlobStore {
   return {
     has: (id) => store.has(id),

@@ -15,8 +15,8 @@ import {
  * file, store each distinct content once in the `BlobStore` (a blob that is already there is
  * not written again, so an unchanged file costs one existence check per deploy), and return
  * the manifest. With a store on local disk (`directWriter`), the hash pool's workers read, hash
- * and write each file in one synchronous pass; other stores get each missing file by `put`. The manifest is the deploy; switching a site to it is the caller's atomic
- * pointer update.
+ * and write each file in one synchronous pass; other stores get each missing file by `put`.
+ * The manifest is the deploy; switching a site to it is the caller's atomic pointer update.
  *
  * Refused, each with a `PublishError` naming the file and what to do: symlinks whose target is
  * outside the publish directory (symlinks inside it are followed: the manifest gets the
