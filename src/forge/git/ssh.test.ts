@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import ssh2 from "ssh2";
 import type { ParsedKey } from "ssh2";
 import { runChecked } from "../../lib/run.ts";
+import { generateEd25519KeyPair } from "../../lib/ssh-keys.ts";
 import {
   startTestForge,
   type TestForge,
@@ -494,8 +495,8 @@ describe("git over SSH", () => {
 
   describe("the ssh2 layer", () => {
     it("does not log in with a registered public key signed by a different private key", async () => {
-      const registered = ssh2.utils.generateKeyPairSync("ed25519");
-      const impostor = ssh2.utils.generateKeyPairSync("ed25519");
+      const registered = generateEd25519KeyPair();
+      const impostor = generateEd25519KeyPair();
       const erin = await t.createUser("erin");
       const added = await t.api("POST", "/user/keys", {
         token: erin.token,
@@ -534,7 +535,7 @@ describe("the SSH server's lifecycle", () => {
   it("stops listening and ends open connections on close", async () => {
     const t = await startTestForge();
     const user = await t.createUser("frank");
-    const pair = ssh2.utils.generateKeyPairSync("ed25519");
+    const pair = generateEd25519KeyPair();
     const added = await t.api("POST", "/user/keys", {
       token: user.token,
       body: { title: "frank", key: pair.public },
