@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { sql } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { createLogger } from "../../lib/logger.ts";
+import { withMigrationLock } from "../../lib/postgres.ts";
 import { jobQueueContract } from "../../../test/helpers/job-queue-contract.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 import { waitUntil } from "../../../test/helpers/wait.ts";
 import { PlatformMetrics } from "../metrics/metrics.ts";
 import { GraphileJobQueue, migrateGraphileWorker } from "./graphile-queue.ts";
+import { openJobQueue } from "./open-queue.ts";
 import { startWorkerPool } from "./workers.ts";
 
 const postgres = process.env.SLIPWAY_TEST_DATABASE === "postgres";
@@ -69,6 +71,49 @@ describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's
       const depth = await metrics.registry.getSingleMetricAsString("slipway_queue_depth");
       assert.match(depth, /^slipway_queue_depth\{queue="build"\} 1$/m);
     } finally {
+      await m.close();
+    }
+  });
+
+  it("installs graphile-worker's schema only under the nodes' migration lock", async () => {
+    let url: string | undefined;
+    const log = createLogger({ name: "test", level: "silent" });
+    const m = await memoryContext({
+      queue: async (db, now, databaseUrl) => {
+        url = databaseUrl;
+        await migrateGraphileWorker(databaseUrl!, log);
+        return new GraphileJobQueue(db, now);
+      },
+    });
+    const db = m.ctx.db as Kysely<unknown>;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let taken!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (taken = resolve));
+    // Another node, migrating.
+    const otherNode = withMigrationLock(db, async () => {
+      taken();
+      await held;
+    });
+    try {
+      await lockTaken;
+      let opened = false;
+      const opening = openJobQueue(m.ctx.db, url, log, { listen: false }).then(() => {
+        opened = true;
+      });
+      await waitUntil(async () => {
+        const { rows } = await sql`select 1 from pg_locks where locktype = 'advisory'
+          and not granted and database = (select oid from pg_database
+            where datname = current_database())`.execute(db);
+        return rows.length > 0;
+      }, "the queue's schema installation to wait for the lock");
+      assert.equal(opened, false);
+      release();
+      await opening;
+      assert.equal(opened, true);
+    } finally {
+      release();
+      await otherNode;
       await m.close();
     }
   });
