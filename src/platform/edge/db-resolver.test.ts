@@ -5,13 +5,14 @@ import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest, ManifestStore } from "../deploys/manifest.ts";
 import { DbSiteResolver } from "./db-resolver.ts";
 
-describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
-  let memory: MemoryContext;
-  before(async () => {
-    memory = await memoryContext();
-  });
-  after(() => memory.close());
+// One database for both suites: each test uses its own site.
+let memory: MemoryContext;
+before(async () => {
+  memory = await memoryContext();
+});
+after(() => memory.close());
 
+describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
   it("answers only what resolve would, from its caches, and never after an invalidation or expiry", async () => {
     const manifests = new Map<string, DeployManifest>([
       ["deploy1", { files: new Map([["index.html", { sha1: "a".repeat(40), size: 1 }]]) }],
@@ -58,12 +59,6 @@ describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
 });
 
 describe("DbSiteResolver during a publish", () => {
-  let memory: MemoryContext;
-  before(async () => {
-    memory = await memoryContext();
-  });
-  after(() => memory.close());
-
   it("does not cache what a lookup read before an invalidation", async () => {
     const store: ManifestStore = {
       put: () => Promise.reject(new Error("read only")),

@@ -18,16 +18,24 @@ jobQueueContract(postgres ? "SqlJobQueue on Postgres" : "SqlJobQueue on SQLite",
   memoryContext(),
 );
 
+const silent = createLogger({ name: "test", level: "silent" });
+
+/** A memory context on graphile-worker's queue (Postgres), and its database's URL. */
+async function graphileContext(): Promise<{ m: MemoryContext; url: string }> {
+  let url = "";
+  const m = await memoryContext({
+    queue: async (db, now, databaseUrl) => {
+      url = databaseUrl!;
+      await migrateGraphileWorker(url, silent);
+      return new GraphileJobQueue(db, now);
+    },
+  });
+  return { m, url };
+}
+
 // graphile-worker's queue exists only on Postgres: in the Postgres run.
 if (postgres) {
-  jobQueueContract("GraphileJobQueue", () =>
-    memoryContext({
-      queue: async (db, now, databaseUrl) => {
-        await migrateGraphileWorker(databaseUrl!, createLogger({ name: "test", level: "silent" }));
-        return new GraphileJobQueue(db, now);
-      },
-    }),
-  );
+  jobQueueContract("GraphileJobQueue", async () => (await graphileContext()).m);
 }
 
 describe("SqlJobQueue", () => {
@@ -59,12 +67,7 @@ describe("SqlJobQueue", () => {
 
 describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's" }, () => {
   it("feeds the queue gauges from graphile-worker's jobs, not the jobs table", async () => {
-    const m = await memoryContext({
-      queue: async (db, now, databaseUrl) => {
-        await migrateGraphileWorker(databaseUrl!, createLogger({ name: "t", level: "silent" }));
-        return new GraphileJobQueue(db, now);
-      },
-    });
+    const { m } = await graphileContext();
     try {
       const metrics = new PlatformMetrics({ db: m.ctx.db, dueJobs: () => m.queue.dueJobs() });
       await m.queue.enqueue({ queue: "build", payload: {} });
@@ -76,15 +79,7 @@ describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's
   });
 
   it("installs graphile-worker's schema only under the nodes' migration lock", async () => {
-    let url: string | undefined;
-    const log = createLogger({ name: "test", level: "silent" });
-    const m = await memoryContext({
-      queue: async (db, now, databaseUrl) => {
-        url = databaseUrl;
-        await migrateGraphileWorker(databaseUrl!, log);
-        return new GraphileJobQueue(db, now);
-      },
-    });
+    const { m, url } = await graphileContext();
     const db = m.ctx.db as Kysely<unknown>;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -98,7 +93,7 @@ describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's
     try {
       await lockTaken;
       let opened = false;
-      const opening = openJobQueue(m.ctx.db, url, log, { listen: false }).then(() => {
+      const opening = openJobQueue(m.ctx.db, url, silent, { listen: false }).then(() => {
         opened = true;
       });
       await waitUntil(async () => {
@@ -119,16 +114,8 @@ describe("GraphileJobQueue", { skip: !postgres && "graphile-worker is Postgres's
   });
 
   it("wakes another node's subscribed workers when a job is enqueued there", async () => {
-    let url: string | undefined;
-    const log = createLogger({ name: "test", level: "silent" });
-    const m = await memoryContext({
-      queue: async (db, now, databaseUrl) => {
-        url = databaseUrl;
-        await migrateGraphileWorker(databaseUrl!, log);
-        return new GraphileJobQueue(db, now);
-      },
-    });
-    const otherNode = new GraphileJobQueue(m.ctx.db, m.ctx.now, { listen: { url: url!, log } });
+    const { m, url } = await graphileContext();
+    const otherNode = new GraphileJobQueue(m.ctx.db, m.ctx.now, { listen: { url, log: silent } });
     let woken = 0;
     const unsubscribe = otherNode.onWake(() => woken++);
     try {
@@ -160,7 +147,7 @@ describe("startWorkerPool when idle", () => {
     const pool = startWorkerPool({
       queue,
       count: 4,
-      log: createLogger({ name: "test", level: "silent" }),
+      log: silent,
       pollMs: 20,
       handlers: { q: { run: async () => "done" } },
     });
@@ -196,7 +183,7 @@ describe("startWorkerPool retries", () => {
     const pool = startWorkerPool({
       queue: m.queue,
       count: 1,
-      log: createLogger({ name: "test", level: "silent" }),
+      log: silent,
       pollMs: 10,
       handlers: {
         q: {
