@@ -112,7 +112,7 @@ function cgroup2Mount(): string | undefined {
 }
 
 /** `roots` and every process below them, from /proc's parent links. */
-function descendants(roots: readonly number[]): number[] {
+export function descendants(roots: readonly number[]): number[] {
   const children = new Map<number, number[]>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
