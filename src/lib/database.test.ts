@@ -120,7 +120,7 @@ describe("WAL checkpoints without backgroundCheckpoints", () => {
 });
 
 describe("WAL restarts", () => {
-  it("pause the writes that wait for them, then let them go on", async () => {
+  it("pause the writes, Kysely's and those that wait for them, then let them go on", async () => {
     const dir = await mkdtemp(join(tmpdir(), "slipway-db-"));
     const db = openSqlite<{ pages: { body: string } }>(join(dir, "test.sqlite3"), {
       backgroundCheckpoints: true,
@@ -136,7 +136,16 @@ describe("WAL restarts", () => {
         const pause = walWritesPaused(db);
         if (pause !== undefined) {
           paused++;
-          await pause;
+          // A write through Kysely that does not look for the pause waits for it all the same.
+          const order: string[] = [];
+          const write = db
+            .insertInto("pages")
+            .values({ body: "during the pause" })
+            .execute()
+            .then(() => order.push("write"));
+          await pause.then(() => order.push("pause ended"));
+          await write;
+          assert.deepEqual(order, ["pause ended", "write"]);
           assert.equal(walWritesPaused(db), undefined);
         }
         await db

@@ -7,8 +7,12 @@ import {
   Migrator,
   sql,
   SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
   type Migration,
   type MigrationProvider,
+  type SqliteDialectConfig,
   type Transaction,
 } from "kysely";
 import { isPostgres, openPostgres, withMigrationLock } from "./postgres.ts";
@@ -65,21 +69,57 @@ export function openSqlite<Schema>(path: string, options: SqliteOptions = {}): K
     });
   }
   const db = new Kysely<Schema>({
-    dialect: new SqliteDialect({
-      database: {
-        prepare: (sql) => statements.prepare(sql),
-        close: () => {
-          checkpointer?.stop();
-          wal?.close();
-          statements.close();
+    dialect: new PausableSqliteDialect(
+      {
+        database: {
+          prepare: (sql) => statements.prepare(sql),
+          close: () => {
+            checkpointer?.stop();
+            wal?.close();
+            statements.close();
+          },
         },
       },
-    }),
+      () => checkpointer?.writesPaused,
+    ),
   });
   if (wal !== undefined) walSyncs.set(db, new GroupSync(() => wal.sync()));
   sqliteHandles.set(db, database);
   if (checkpointer !== undefined) checkpointers.set(db, checkpointer);
   return db;
+}
+
+/**
+ * SQLite's dialect whose one connection is handed out only outside a WAL restart's pause
+ * (`WalCheckpointer`): every query and transaction made through Kysely waits the few
+ * milliseconds out, so the restart is not missed for a writer that did not know to wait.
+ */
+class PausableSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly sqliteConfig: SqliteDialectConfig,
+    private readonly paused: () => Promise<void> | undefined,
+  ) {
+    super(sqliteConfig);
+  }
+
+  override createDriver(): Driver {
+    return new PausableSqliteDriver(this.sqliteConfig, this.paused);
+  }
+}
+
+class PausableSqliteDriver extends SqliteDriver {
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly paused: () => Promise<void> | undefined,
+  ) {
+    super(config);
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const paused = this.paused();
+    if (paused !== undefined) await paused;
+    return super.acquireConnection();
+  }
 }
 
 const walSyncs = new WeakMap<object, GroupSync>();
@@ -93,8 +133,9 @@ export function checkpointsInBackground<Schema>(db: Kysely<Schema>): boolean {
 
 /**
  * While the WAL is being started over (`WalCheckpointer`), a promise of the end of that pause
- * (a few milliseconds): a writer that can wait, such as the webhook intake's batches, begins
- * its next transaction after it. Undefined when writes may go on now.
+ * (a few milliseconds); undefined when writes may go on now. Kysely's queries wait for it on
+ * their own; a writer that uses the connection directly (`sqliteConnection`: the webhook
+ * intake's batches) begins its next transaction after it.
  */
 export function walWritesPaused<Schema>(db: Kysely<Schema>): Promise<void> | undefined {
   return checkpointers.get(db)?.writesPaused;

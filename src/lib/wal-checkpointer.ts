@@ -69,9 +69,9 @@ parentPort.on("message", (message) => {
  * copied every frame, which a busy writer seldom leaves time for: under the webhook bench the
  * WAL held up to ~12,700 frames (50 MiB) at a checkpoint, and a sync of appended blocks costs
  * several times one of blocks already written (~4 ms against ~0.4 ms for 64 KiB on this
- * disk). So once it holds `RESTART_FRAMES`, the worker asks for a pause: the writes that can
- * wait (`writesPaused`) wait while it copies the few last frames, and the next write starts the
- * WAL over. Writes that do not wait only make that restart miss its turn.
+ * disk). So once it holds `RESTART_FRAMES`, the worker asks for a pause: writes wait
+ * (`writesPaused`; Kysely's connection is not handed out meanwhile, see `openSqlite`) while it
+ * copies the few last frames, and the next write starts the WAL over.
  */
 export class WalCheckpointer {
   private readonly worker: Worker;
