@@ -446,6 +446,9 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       const s = summarize(shares);
       return s === undefined ? "n/a" : pct(s.median);
     };
+    /** The server's CPU use while measured (at the quota: the server was the limit). */
+    const serverBusy = (rates: number[], cpuUs: number[]): string =>
+      busy(cpuUs.map((us, i) => (us * (rates[i] ?? 0)) / 1e6));
     const resumption = (t: Target): string =>
       t.count === undefined
         ? "n/a"
@@ -456,11 +459,13 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       formatRatio(summarize(t.keepAlive), summarize(bareTarget.keepAlive)),
       formatRatio(summarize(t.keepAlive), summarize(h2Target.keepAlive)),
       busy(t.keepAliveClient),
+      serverBusy(t.keepAlive, t.keepAliveCpuUs),
       formatSummary(summarize(t.keepAliveCpuUs)),
       formatSummary(summarize(t.handshakes)),
       formatRatio(summarize(t.handshakes), summarize(bareTarget.handshakes)),
       formatRatio(summarize(t.handshakes), summarize(h2Target.handshakes)),
       busy(t.handshakeClient),
+      serverBusy(t.handshakes, t.handshakeCpuUs),
       formatSummary(summarize(t.handshakeCpuUs)),
       resumption(t),
     ]);
@@ -472,11 +477,13 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
           "vs bare https",
           "vs bare h2+SNI",
           "wrk CPU",
+          "server CPU",
           "server µs/req",
           "new TLS connections/s",
           "vs bare https",
           "vs bare h2+SNI",
           "wrk CPU",
+          "server CPU",
           "server µs/conn",
           "resumed handshakes",
         ],

@@ -1,6 +1,7 @@
 import { rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { blobTempFilesAt, type BlobTempFiles } from "./blob-temp-files.ts";
 
 /**
  * Hashes files on worker threads. On this project's 2-core machines the fastest way to hash a
@@ -12,8 +13,9 @@ import { Worker } from "node:worker_threads";
  *
  * Given a `DirectStore` (a blob store on local disk), a worker also stores what it hashed, in
  * the same synchronous pass: a file whose blob is not in the store is written from the bytes
- * just hashed to a temp file there (no fsync: the caller syncs the whole batch once). Per file
- * that is one open/read/hash/write/close loop instead of ~8 trips through libuv's pool.
+ * just hashed to a temp file there (no fsync: the caller syncs the whole batch once), made by
+ * the rules `LocalBlobStore.put` follows (`blob-temp-files.ts`, sent to the worker as data). Per
+ * file that is one open/read/hash/write/close loop instead of ~8 trips through libuv's pool.
  *
  * Starting a worker costs 60–300 ms on these machines, so a pool starts its workers on first
  * use and keeps them; they are unref'd while idle, so they never keep the process alive. The
@@ -33,11 +35,17 @@ export interface HashTask {
 
 /**
  * Where workers write blobs: a `LocalBlobStore`'s layout (see `DirectBlobWriter`).
- * `tempPrefix` is unique to the job; a file's temp file is `<tempPrefix>-<task index>`.
+ * `tempPrefix` is unique to the job; a file's temp file is `<tempPrefix><task index>`.
  */
 export interface DirectStore {
   blobsDir: string;
   tempPrefix: string;
+}
+
+/** A `DirectStore` as a worker gets it: the temp-file rules spelled out as data. */
+interface WireStore {
+  blobsDir: string;
+  temp: BlobTempFiles;
 }
 
 /**
@@ -103,9 +111,10 @@ function writeAll(fd, length) {
     throw new WriteFailed(e);
   }
 }
-function openTemp(temp) {
+// The rules of LocalBlobStore.put, from blob-temp-files.ts: the prefix names the folder.
+function openTemp(temp, rules) {
   try {
-    return fs.openSync(temp, "wx", 0o444);
+    return fs.openSync(temp, rules.flags, rules.mode);
   } catch (e) {
     throw new WriteFailed(e);
   }
@@ -121,8 +130,8 @@ function hashOne(i, path, expect, maxBytes, store) {
     if (!st.isFile()) return { i, error: "not_regular", what: kindOf(st) };
     if (st.size > maxBytes) return { i, error: "too_large", size: st.size };
     if (expect && store !== undefined) {
-      temp = store.tempPrefix + "-" + i;
-      out = openTemp(temp);
+      temp = store.temp.prefix + i;
+      out = openTemp(temp, store.temp);
     }
     const hash = createHash("sha1");
     let size = 0;
@@ -158,8 +167,8 @@ function hashOne(i, path, expect, maxBytes, store) {
         done.blob = "deferred";
         return done;
       }
-      temp = store.tempPrefix + "-" + i;
-      out = openTemp(temp);
+      temp = store.temp.prefix + i;
+      out = openTemp(temp, store.temp);
       writeAll(out, held);
     }
     try {
@@ -232,7 +241,7 @@ interface Job {
   id: number;
   tasks: readonly HashTask[];
   maxBytes: number;
-  store: DirectStore | undefined;
+  store: WireStore | undefined;
   next: number;
   done: number;
   /** Batches handed to workers and not answered yet. */
@@ -280,7 +289,7 @@ export class HashPool {
         id: this.nextJob++,
         tasks,
         maxBytes,
-        store,
+        store: store && { blobsDir: store.blobsDir, temp: blobTempFilesAt(store.tempPrefix) },
         next: 0,
         done: 0,
         inFlight: 0,

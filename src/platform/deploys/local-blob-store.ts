@@ -28,7 +28,8 @@ import {
   type PutOptions,
   type PutResult,
 } from "./blob-store.ts";
-import { DirSyncer, tempPath } from "./durable-files.ts";
+import { blobTempFiles, blobTempName } from "./blob-temp-files.ts";
+import { DirSyncer } from "./durable-files.ts";
 
 function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
@@ -349,7 +350,8 @@ export class LocalBlobStore implements BlobStore {
     const adopted: string[] = [];
     return {
       blobsDir: this.blobsDir,
-      tempPrefix: () => tempPath(tmpDir, "blob"),
+      // The workers make their temp files by the rules `put` follows (`blob-temp-files.ts`).
+      tempPrefix: () => blobTempFiles(tmpDir).prefix,
       adopt: (sha1, temp, size) => {
         assertSha1(sha1);
         if (dirname(temp) !== tmpDir) throw new TypeError(`not a temp file of this store: ${temp}`);
@@ -376,13 +378,14 @@ export class LocalBlobStore implements BlobStore {
 
   /** A new temp file in `dir`, creating a staging directory on first use. */
   private async openTemp(dir: string): Promise<{ temp: string; handle: FileHandle }> {
-    const temp = tempPath(dir, "blob");
+    const files = blobTempFiles(dir);
+    const temp = blobTempName(files, 0);
     try {
-      return { temp, handle: await open(temp, "wx", 0o444) };
+      return { temp, handle: await open(temp, files.flags, files.mode) };
     } catch (error) {
       if (dir === this.tmpDir || !isErrno(error, "ENOENT")) throw error;
       await mkdir(dir, { recursive: true });
-      return { temp, handle: await open(temp, "wx", 0o444) };
+      return { temp, handle: await open(temp, files.flags, files.mode) };
     }
   }
 
