@@ -130,7 +130,8 @@ export interface DetectedBuildSettings {
 
 export interface Build {
   id: string;
-  deploy_id: string;
+  /** Null once its deploy was deleted (`DELETE /deploys/:id`); a new build always has one. */
+  deploy_id: string | null;
   site_id: string;
   sha: string | null;
   branch: string;
@@ -156,8 +157,9 @@ export interface LogLine {
 export interface Delivery {
   id: string;
   site_id: string;
-  provider: string;
-  event: string;
+  /** Null when no known provider's headers identified the sender. */
+  provider: string | null;
+  event: string | null;
   delivery_key: string | null;
   ref: string | null;
   branch: string | null;
@@ -220,7 +222,6 @@ export interface SiteLink {
   checked_at: string | null;
   link_broken_reason: string | null;
   manual: unknown;
-  repair?: unknown;
 }
 
 export interface GitConnection {

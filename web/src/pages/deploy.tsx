@@ -74,6 +74,7 @@ export function DeployPage() {
     },
     onSuccess: async (next) => {
       await refresh();
+      if (next.deploy_id === null) return; // a new build has its deploy: the type allows none
       void navigate({
         to: "/sites/$siteName/deploys/$deployId",
         params: { siteName, deployId: next.deploy_id },

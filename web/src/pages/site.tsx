@@ -171,6 +171,7 @@ export function SiteDeploysPage() {
       api<Build>("POST", `/sites/${seg(name)}/builds${clearCache ? "?clear_cache=true" : ""}`),
     onSuccess: async (build) => {
       await client.invalidateQueries({ queryKey: ["site", name] });
+      if (build.deploy_id === null) return; // a new build has its deploy: the type allows none
       void navigate({
         to: "/sites/$siteName/deploys/$deployId",
         params: { siteName: name, deployId: build.deploy_id },

@@ -12,3 +12,6 @@ export function presentAccessToken(row: AccessTokenRow, currentTokenId?: string)
     current: row.id === currentTokenId,
   };
 }
+
+/** A token's JSON (`GET /access_tokens`). */
+export type AccessTokenJson = ReturnType<typeof presentAccessToken>;

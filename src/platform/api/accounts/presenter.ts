@@ -19,6 +19,9 @@ export function presentAccount(entry: AccountWithRole, owners: readonly string[]
   };
 }
 
+/** An account's JSON (`GET /accounts`). */
+export type AccountJson = ReturnType<typeof presentAccount>;
+
 /** `GET /accounts?minimal=true`: what clients need to pick an account. */
 export function presentAccountMinimal(entry: AccountWithRole) {
   return {

@@ -30,3 +30,6 @@ export function presentAuditEvent(event: AuditEvent, accountId: string) {
     },
   };
 }
+
+/** One audit log entry (`GET /accounts/:id/audit`). */
+export type AuditEntryJson = ReturnType<typeof presentAuditEvent>;

@@ -19,3 +19,6 @@ export function presentBuildHook(config: PlatformConfig, hook: BuildHook) {
     created_at: hook.created_at,
   };
 }
+
+/** A build hook's JSON (`GET /sites/:id/build_hooks`). */
+export type BuildHookJson = ReturnType<typeof presentBuildHook>;

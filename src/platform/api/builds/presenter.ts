@@ -25,6 +25,9 @@ export function presentBuild(build: Build) {
   };
 }
 
+/** A build's JSON (`GET /builds/:id`). */
+export type BuildJson = ReturnType<typeof presentBuild>;
+
 export interface LogLine {
   seq: number;
   time: string;

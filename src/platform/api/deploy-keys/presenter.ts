@@ -14,3 +14,6 @@ export function presentDeployKey(key: DeployKey) {
     created_at: key.created_at,
   };
 }
+
+/** A deploy key's JSON (`POST /deploy_keys`). */
+export type DeployKeyJson = ReturnType<typeof presentDeployKey>;

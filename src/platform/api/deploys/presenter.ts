@@ -70,6 +70,9 @@ export function presentDeploy(
   };
 }
 
+/** A deploy's JSON (`GET /deploys/:id`). */
+export type DeployJson = ReturnType<typeof presentDeploy>;
+
 /** Netlify's `file` for an upload: paths with a leading slash, as Netlify lists them. */
 export function presentFile(upload: { path: string; sha1: string; size: number }) {
   const name = upload.path.slice(upload.path.lastIndexOf("/") + 1);

@@ -15,6 +15,9 @@ export function presentDomain(row: SiteDomain) {
   };
 }
 
+/** One name of a site (`GET /sites/:id/domains`). */
+export type DomainJson = ReturnType<typeof presentDomain>;
+
 /**
  * Netlify's `sniCertificate` (`state`, `domains`, `created_at`, `updated_at`, `expires_at`) with
  * Slipway's additions: where it comes from, who issued it, why it is in its state, when it renews
@@ -22,7 +25,7 @@ export function presentDomain(row: SiteDomain) {
  */
 export function presentCertificate(cert: SiteCertificate) {
   return {
-    state: cert.state === "active" && cert.source === "custom" ? "custom" : cert.state,
+    state: cert.state === "active" && cert.source === "custom" ? ("custom" as const) : cert.state,
     domains: certificateDomains(cert),
     created_at: cert.created_at,
     updated_at: cert.updated_at,
@@ -36,6 +39,9 @@ export function presentCertificate(cert: SiteCertificate) {
     issuer: issuerOf(cert.certificate_pem),
   };
 }
+
+/** A site's certificate (`GET /sites/:id/ssl`). */
+export type CertificateJson = ReturnType<typeof presentCertificate>;
 
 /** Who signed the certificate, as its distinguished name on one line ("C=US, O=…, CN=…"). */
 function issuerOf(pem: string | null): string | null {

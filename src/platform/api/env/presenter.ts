@@ -34,3 +34,6 @@ export function presentEnvVar(view: EnvVarView) {
           },
   };
 }
+
+/** A variable's JSON (`GET /accounts/:id/env`). */
+export type EnvVarJson = ReturnType<typeof presentEnvVar>;

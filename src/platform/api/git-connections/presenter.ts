@@ -28,6 +28,9 @@ export function presentGitConnection(connection: GitConnection, appWebhook?: App
   };
 }
 
+/** A connection's JSON (`GET /git_connections`). */
+export type GitConnectionJson = ReturnType<typeof presentGitConnection>;
+
 /** A repository the connection can reach, with what `POST /sites` needs to link it. */
 export function presentProviderRepo(repo: ProviderRepo) {
   return {
@@ -41,10 +44,16 @@ export function presentProviderRepo(repo: ProviderRepo) {
   };
 }
 
+/** A repository the connection reaches. */
+export type ProviderRepoJson = ReturnType<typeof presentProviderRepo>;
+
 /** A branch of a repository the connection reaches; `default` marks the repository's default. */
 export function presentBranch(name: string, defaultBranch: string) {
   return { name, default: name === defaultBranch };
 }
+
+/** A branch of such a repository. */
+export type BranchJson = ReturnType<typeof presentBranch>;
 
 /** The link form's prefill: exactly these fields (the dashboard reads this shape). */
 export function presentBuildSettings(prefill: BuildSettingsPrefill) {
@@ -59,3 +68,6 @@ export function presentBuildSettings(prefill: BuildSettingsPrefill) {
     source: prefill.source,
   };
 }
+
+/** The link form's prefill. */
+export type BuildSettingsJson = ReturnType<typeof presentBuildSettings>;

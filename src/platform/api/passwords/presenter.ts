@@ -29,3 +29,6 @@ export function presentAdminUser(user: User, hasPassword: boolean) {
     last_login: user.last_login,
   };
 }
+
+/** A user in `GET /admin/users`. */
+export type AdminUserJson = ReturnType<typeof presentAdminUser>;

@@ -24,3 +24,6 @@ export function presentSession(
     csrf_token: csrfToken,
   };
 }
+
+/** The session's JSON (`GET /session`). */
+export type SessionJson = ReturnType<typeof presentSession>;

@@ -74,3 +74,6 @@ export function presentSiteLink(
         }),
   };
 }
+
+/** A site's link (`GET /sites/:id/link`). */
+export type SiteLinkJson = ReturnType<typeof presentSiteLink>;

@@ -53,7 +53,9 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
     git_provider: repo?.provider ?? null,
     deploy_hook: webhookUrl,
     git_webhook:
-      repo && view.webhookSecret !== null ? { url: webhookUrl, secret: view.webhookSecret } : null,
+      webhookUrl !== null && view.webhookSecret !== null
+        ? { url: webhookUrl, secret: view.webhookSecret }
+        : null,
     build_settings: {
       provider: repo?.provider ?? null,
       repo_url: repo?.repoUrl ?? null,
@@ -84,3 +86,6 @@ export function presentSite(config: PlatformConfig, view: SiteView) {
     use_envelope: true,
   };
 }
+
+/** A site's JSON (`GET /sites/:id`). */
+export type SiteJson = ReturnType<typeof presentSite>;

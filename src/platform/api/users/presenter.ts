@@ -17,3 +17,6 @@ export function presentUser(user: User, siteCount: number) {
     admin: user.is_admin === 1,
   };
 }
+
+/** The user's JSON (`GET /user`). */
+export type UserJson = ReturnType<typeof presentUser>;

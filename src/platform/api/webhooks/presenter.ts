@@ -25,3 +25,6 @@ export function presentDelivery(delivery: WebhookDelivery) {
     received_at: delivery.received_at,
   };
 }
+
+/** One git webhook delivery (`GET /sites/:id/webhook_deliveries`). */
+export type DeliveryJson = ReturnType<typeof presentDelivery>;
