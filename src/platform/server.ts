@@ -80,6 +80,7 @@ import { withBuildQuota } from "./quotas/build-slots.ts";
 import { DbSiteResolver } from "./edge/db-resolver.ts";
 import { createEdge } from "./edge/handler.ts";
 import { normaliseHost } from "./edge/hosts.ts";
+import { summarizeDeployRules } from "./edge/rules.ts";
 import type { PlatformContext } from "./context.ts";
 import { platformMigrations } from "./db/migrations.ts";
 import type { PlatformDatabase } from "./db/schema.ts";
@@ -230,6 +231,7 @@ export async function startPlatform(
     manifests,
     uploadDir: await prepareUploadDir(deployRoot),
     onPublished: (siteName) => edgeSync.sitePublished(siteName),
+    summarizeRules: summarizeDeployRules,
     finishInline: options.finishDeploysInline ?? true,
   };
   await resumeProcessingDeploys(ctx, deployServices);

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
+import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import { createManifest, LocalManifestStore } from "../deploys/manifest.ts";
 import { publishBuildDeploy } from "../deploys/publish-switch.ts";
 import { leaseFence, type LeaseFence } from "../jobs/queue.ts";
-import { storeAttemptManifest } from "./publish-stage.ts";
+import { BuildLog } from "./build-log.ts";
+import { deploySite, storeAttemptManifest } from "./publish-stage.ts";
 import { BUILD_QUEUE, requestBuild, type BuildRequestResult } from "./service.ts";
 import { LeaseLost } from "./stage.ts";
 
@@ -144,5 +146,56 @@ describe("a build attempt's publish", () => {
     assert.deepEqual(await manifests.get(requested.deploy.id), ONE);
     // The same manifest again is no replacement: stored as it is.
     await storeAttemptManifest(m.ctx, manifests, requested.deploy.id, ONE, second);
+  });
+
+  it("stores the summary of the published files' rules as the deploy becomes ready", async () => {
+    const job = await m.queue.lease("worker-a/0.1", [BUILD_QUEUE], 1000);
+    assert.ok(job);
+    const out = join(root, "out");
+    await mkdir(out);
+    await writeFile(join(out, "index.html"), "<h1>home</h1>");
+    await writeFile(join(out, "_redirects"), "/old /new 301\n/broken\n");
+    await m.ctx.db
+      .updateTable("deploys")
+      .set({ state: "building" })
+      .where("id", "=", requested.deploy.id)
+      .execute();
+    const site = await m.ctx.db
+      .selectFrom("sites")
+      .selectAll()
+      .where("id", "=", siteId)
+      .executeTakeFirstOrThrow();
+    const outcome = await deploySite(
+      {
+        ctx: m.ctx,
+        blobs: await LocalBlobStore.open(join(root, "blobs")),
+        manifests,
+        workRoot: root,
+        mirrorRoot: root,
+        gitTempRoot: root,
+      },
+      site,
+      requested.build,
+      requested.deploy.id,
+      out,
+      root,
+      await BuildLog.open(m.ctx.db, requested.build.id),
+      { signal: new AbortController().signal, fence: leaseFence(job) },
+    );
+    assert.equal(outcome, "published");
+    const row = await m.ctx.db
+      .selectFrom("deploys")
+      .select(["state", "summary"])
+      .where("id", "=", requested.deploy.id)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.state, "ready");
+    assert.deepEqual(JSON.parse(row.summary ?? "null"), {
+      redirects: 1,
+      headers: 0,
+      redirectErrors: ["Could not parse redirect line 2:\n  /broken\nMissing destination path/URL"],
+      headerErrors: [],
+      redirectErrorCount: 1,
+      headerErrorCount: 0,
+    });
   });
 });

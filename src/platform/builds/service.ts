@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Kysely, type SelectQueryBuilder } from "kysely";
+import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from "kysely";
 import { isGitObjectId } from "../../lib/git-ids.ts";
 import { objectId } from "../../lib/ids.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
@@ -6,6 +6,7 @@ import { notifyDeployEvent } from "../notifications/notify.ts";
 import type { Actor } from "../accounts/tokens.ts";
 import { deployContext } from "../deploys/context.ts";
 import { DECLARABLE_STATES, failDirectDeploy } from "../deploys/digest.ts";
+import { BUILDS_SITE_SHA } from "../db/partial-indexes.ts";
 import type {
   Build,
   BuildState,
@@ -201,6 +202,7 @@ export async function requestBuildInTransaction(
     updated_at: now,
     published_at: null,
     expired_at: null,
+    summary: null,
   };
   const build: Build = {
     id: buildId,
@@ -285,14 +287,10 @@ async function claimApprovedDeploy(trx: Kysely<PlatformDatabase>, deploy: Deploy
 }
 
 /**
- * The states of a build a request may join, written literally: the condition of the partial
- * index `builds_site_sha`, which SQLite uses only for a query repeating it.
+ * The states of a build a request may join: the condition of the partial index
+ * `builds_site_sha`, which SQLite uses only for a query repeating it.
  */
-const COALESCABLE_STATES = [
-  sql.lit<BuildState>("enqueued"),
-  sql.lit<BuildState>("building"),
-  sql.lit<BuildState>("done"),
-];
+const coalescable = BUILDS_SITE_SHA.where;
 
 async function findCoalescable(
   trx: Kysely<PlatformDatabase>,
@@ -313,7 +311,7 @@ async function findCoalescable(
   if (sha !== undefined && !rebuild) {
     const same = await base
       .where("sha", "=", sha)
-      .where("state", "in", COALESCABLE_STATES)
+      .where(coalescable)
       .orderBy("number", "desc")
       .executeTakeFirst();
     if (same) return same;
@@ -321,7 +319,7 @@ async function findCoalescable(
   if (sha === undefined && request.trigger !== "retry") {
     // Queued and not started: it will build the branch head, which is what is asked for.
     return base
-      .where("state", "in", COALESCABLE_STATES)
+      .where(coalescable)
       .where("state", "=", "enqueued")
       .where("sha", "is", null)
       .orderBy("number", "desc")

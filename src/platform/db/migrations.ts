@@ -9,6 +9,7 @@ import { sitePasswordsMigration } from "./migration-site-passwords.ts";
 import { storageMigration } from "./migration-storage.ts";
 import { intakeIndexesMigration } from "./migration-intake-indexes.ts";
 import { leanIntakeIndexesMigration } from "./migration-lean-intake-indexes.ts";
+import { deploySummaryMigration } from "./migration-deploy-summary.ts";
 
 // Portable column types only (text, integer), so that a Postgres dialect can run the same
 // migrations; `autoIncrement` is SQLite's spelling for the few integer keys (log lines, jobs).
@@ -572,4 +573,5 @@ export const platformMigrations: Record<string, Migration> = {
   "0016_build_cache": { up: buildCacheMigration },
   "0017_intake_indexes": { up: intakeIndexesMigration },
   "0018_lean_intake_indexes": { up: leanIntakeIndexesMigration },
+  "0019_deploy_summary": { up: deploySummaryMigration },
 };

@@ -256,6 +256,8 @@ export interface DeploysTable {
   published_at: string | null;
   /** When retention let the deploy go: its manifest is dropped, it can no longer be published. */
   expired_at: Generated<string | null>;
+  /** JSON `DeploySummary` (its rules), written as it becomes ready; null before that. */
+  summary: Generated<string | null>;
 }
 
 /** Functions declared in a deploy (stored, not served: Slipway serves static files). */

@@ -196,6 +196,7 @@ function newDeployRow(site: Site, options: NewDeployOptions, now: string): Deplo
     updated_at: now,
     published_at: null,
     expired_at: null,
+    summary: null,
   };
 }
 

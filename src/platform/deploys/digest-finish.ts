@@ -6,6 +6,7 @@ import type { BlobStore } from "./blob-store.ts";
 import { createManifest, type DeployManifest, type ManifestEntry } from "./manifest.ts";
 import { publishDirectDeploy, type PublishOutcome } from "./publish-switch.ts";
 import { clearUploadState, failDirectDeploy, type DeployServices } from "./digest.ts";
+import { summarizeForPublish } from "./summary.ts";
 
 /**
  * Finishing a digest deploy: its manifest, then the shared atomic switch. It runs in the request
@@ -120,7 +121,11 @@ export async function completeDeploy(
     .where("id", "=", deployId)
     .where("state", "=", "processing")
     .execute();
-  const outcome = await publishDirectDeploy(ctx, site.id, deployId);
+  // Parsed here, before the publish transaction; a failure shows in the summary, nowhere else.
+  const summary =
+    services.summarizeRules &&
+    (await summarizeForPublish(ctx, deployId, services.summarizeRules, manifest, services.blobs));
+  const outcome = await publishDirectDeploy(ctx, site.id, deployId, summary);
   if (outcome.kind !== "stopped") {
     await ctx.db
       .updateTable("deploys")

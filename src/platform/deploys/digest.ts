@@ -4,6 +4,7 @@ import type { DeployState, PlatformDatabase } from "../db/schema.ts";
 import { PlatformError } from "../errors.ts";
 import type { BlobStore } from "./blob-store.ts";
 import type { ManifestStore } from "./manifest.ts";
+import type { SummarizeRules } from "./summary.ts";
 
 /**
  * The digest deploy protocol (Netlify's): a client declares its files (path → SHA-1) and
@@ -33,6 +34,11 @@ export interface DeployServices {
   uploadDir: string;
   /** Called after a deploy became ready (the edge's host cache). */
   onPublished?: (siteName: string) => void;
+  /**
+   * Parses a finished deploy's redirect and header rules for its summary (the edge's parser;
+   * the deploys domain sits below the edge, so the composition root hands it over).
+   */
+  summarizeRules?: SummarizeRules;
   /**
    * Finish a deploy in the request that completed it (default). False leaves finishing to the
    * job queue and the start-up re-run (tests of crash safety).

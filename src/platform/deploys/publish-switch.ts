@@ -67,13 +67,17 @@ async function reasonNotToPublish(
   return undefined;
 }
 
-/** Marks `deploy` ready and, unless there is a reason not to, publishes it. */
+/**
+ * Marks `deploy` ready (with its `summary`, JSON from `summarizeForPublish`, when given) and,
+ * unless there is a reason not to, publishes it.
+ */
 async function settle(
   ctx: PlatformContext,
   trx: Kysely<PlatformDatabase>,
   site: Site,
   deploy: Deploy,
   buildNumber: number | null,
+  summary: string | undefined,
 ): Promise<PublishOutcome> {
   const reason = await reasonNotToPublish(trx, site, deploy, buildNumber);
   const now = isoNow(ctx);
@@ -84,6 +88,7 @@ async function settle(
       error_message: null,
       published_at: reason === undefined ? now : null,
       updated_at: now,
+      ...(summary !== undefined && { summary }),
     })
     .where("id", "=", deploy.id)
     .execute();
@@ -108,6 +113,8 @@ export interface BuildPublishOptions {
   fence?: LeaseFence;
   /** Tests: runs last inside the transaction, before it commits. */
   beforeCommit?: () => Promise<void>;
+  /** The deploy's summary (JSON from `summarizeForPublish`), stored as it becomes ready. */
+  summary?: string;
 }
 
 /**
@@ -140,7 +147,7 @@ export async function publishBuildDeploy(
       .selectAll()
       .where("id", "=", deployId)
       .executeTakeFirstOrThrow();
-    const outcome = await settle(ctx, trx, site, deploy, build.number);
+    const outcome = await settle(ctx, trx, site, deploy, build.number, options.summary);
     const now = isoNow(ctx);
     await trx
       .updateTable("builds")
@@ -161,6 +168,8 @@ export async function publishDirectDeploy(
   ctx: PlatformContext,
   siteId: string,
   deployId: string,
+  /** The deploy's summary (JSON from `summarizeForPublish`), stored as it becomes ready. */
+  summary?: string,
 ): Promise<PublishOutcome> {
   return durableTransaction(ctx.db, async (trx) => {
     const site = await lockSite(trx, siteId);
@@ -171,7 +180,7 @@ export async function publishDirectDeploy(
       .where("site_id", "=", siteId)
       .executeTakeFirst();
     if (!site || deploy?.state !== "processing") return { kind: "stopped" as const };
-    return settle(ctx, trx, site, deploy, null);
+    return settle(ctx, trx, site, deploy, null, summary);
   });
 }
 

@@ -6,6 +6,7 @@ import { parseAllRedirects } from "@netlify/redirect-parser";
 import { GlobText, type Glob, type GlobMeter } from "../../lib/glob-match.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest } from "../deploys/manifest.ts";
+import { rulesSummary, type SummarizeRules } from "../deploys/summary.ts";
 import { parseRequestTarget } from "./request-path.ts";
 import {
   limitHeadersFile,
@@ -76,6 +77,12 @@ export interface DeployRules {
   readonly hasForced: boolean;
   /** Lines and rules that were ignored, with the reason (for the deploy's summary). */
   readonly errors: readonly string[];
+  /**
+   * `errors` by the kind of rule they concern, for the deploy's summary (one about the whole of
+   * `netlify.toml` is in both).
+   */
+  readonly redirectErrors: readonly string[];
+  readonly headerErrors: readonly string[];
 }
 
 export const EMPTY_RULES: DeployRules = Object.freeze({
@@ -83,7 +90,28 @@ export const EMPTY_RULES: DeployRules = Object.freeze({
   headers: [],
   hasForced: false,
   errors: [],
+  redirectErrors: [],
+  headerErrors: [],
 });
+
+/** Messages about ignored rules, in order, each also filed under the kind of rule it concerns. */
+class RuleErrors {
+  readonly all: string[] = [];
+  readonly redirects: string[] = [];
+  readonly headers: string[] = [];
+
+  add(kind: "redirects" | "headers" | "both", messages: readonly string[]): void {
+    for (const message of messages) {
+      this.all.push(message);
+      if (kind !== "headers") this.redirects.push(message);
+      if (kind !== "redirects") this.headers.push(message);
+    }
+  }
+
+  get fields(): Pick<DeployRules, "errors" | "redirectErrors" | "headerErrors"> {
+    return { errors: this.all, redirectErrors: this.redirects, headerErrors: this.headers };
+  }
+}
 
 /** Rule files larger than this are ignored (with an error), like an oversize `_redirects`. */
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
@@ -188,28 +216,32 @@ export interface RuleSources {
 
 /** Parses rule sources with Netlify's parsers and compiles them. Never throws on bad rules. */
 export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Promise<DeployRules> {
-  const errors: string[] = [];
+  const errors = new RuleErrors();
   const files: [string, string][] = [];
-  for (const [name, data] of [
-    ["_redirects", sources.redirects],
-    ["_headers", sources.headers],
-    ["netlify.toml", sources.netlifyToml],
+  for (const [name, data, kind] of [
+    ["_redirects", sources.redirects, "redirects"],
+    ["_headers", sources.headers, "headers"],
+    ["netlify.toml", sources.netlifyToml, "both"],
   ] as const) {
     if (data === undefined) continue;
     if (data.length > MAX_RULES_FILE_BYTES) {
-      errors.push(`${name} is larger than ${MAX_RULES_FILE_BYTES} bytes and was ignored`);
+      errors.add(kind, [`${name} is larger than ${MAX_RULES_FILE_BYTES} bytes and was ignored`]);
       continue;
     }
     const text = data.toString("utf8");
-    if (name === "_redirects") files.push([name, limitRedirectsFile(text, errors)]);
-    else if (name === "_headers") files.push([name, limitHeadersFile(text, errors)]);
+    const cut: string[] = [];
+    if (name === "_redirects") files.push([name, limitRedirectsFile(text, cut)]);
+    else if (name === "_headers") files.push([name, limitHeadersFile(text, cut)]);
     else if (tomlBlankRun(text) > MAX_TOML_BLANK_RUN) {
-      errors.push(
+      cut.push(
         `netlify.toml has more than ${MAX_TOML_BLANK_RUN} blank characters in a row; its redirect and header rules were ignored`,
       );
     } else files.push([name, text]);
+    errors.add(kind, cut);
   }
-  if (files.length === 0) return errors.length === 0 ? EMPTY_RULES : { ...EMPTY_RULES, errors };
+  if (files.length === 0) {
+    return errors.all.length === 0 ? EMPTY_RULES : { ...EMPTY_RULES, ...errors.fields };
+  }
 
   const dir = await mkdtemp(join(tmpBase, "slipway-rules-"));
   try {
@@ -235,13 +267,13 @@ export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Prom
         minimal: true,
       }),
     ]);
-    const hide = (message: string): string => message.replaceAll(dir + "/", "");
-    for (const error of [...redirectResult.errors, ...headerResult.errors] as unknown[]) {
-      errors.push(hide(error instanceof Error ? error.message : String(error)));
-    }
+    const hide = (error: unknown): string =>
+      (error instanceof Error ? error.message : String(error)).replaceAll(dir + "/", "");
+    errors.add("redirects", (redirectResult.errors as unknown[]).map(hide));
+    errors.add("headers", (headerResult.errors as unknown[]).map(hide));
     return {
       ...compileRules(redirectResult.redirects, headerResult.headers, errors),
-      errors,
+      ...errors.fields,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -252,8 +284,9 @@ export async function parseRules(sources: RuleSources, tmpBase = tmpdir()): Prom
 function compileRules(
   rawRedirects: readonly unknown[],
   rawHeaders: readonly MinimalHeader[],
-  errors: string[],
-): Omit<DeployRules, "errors"> {
+  found: RuleErrors,
+): Pick<DeployRules, "redirects" | "headers" | "hasForced"> {
+  let errors: string[] = [];
   if (rawRedirects.length > MAX_REDIRECT_RULES) {
     errors.push(
       `${rawRedirects.length} redirect rules in _redirects and netlify.toml; only the first ${MAX_REDIRECT_RULES} are used (the limit per deploy)`,
@@ -265,7 +298,9 @@ function compileRules(
     if (typeof rule === "string") errors.push(rule);
     else redirects.push(rule);
   });
+  found.add("redirects", errors);
 
+  errors = [];
   if (rawHeaders.length > MAX_HEADER_RULES) {
     errors.push(
       `${rawHeaders.length} header rules in _headers and netlify.toml; only the first ${MAX_HEADER_RULES} are used (the limit per deploy)`,
@@ -290,6 +325,7 @@ function compileRules(
     floating += path.floatingPieces;
     headers.push(rule);
   }
+  found.add("headers", errors);
   return { redirects, headers, hasForced: redirects.some((rule) => rule.force) };
 }
 
@@ -318,6 +354,10 @@ export async function loadDeployRules(input: {
   ]);
   return parseRules({ redirects, headers, netlifyToml: toml }, input.tmpDir);
 }
+
+/** The deploy's summary of its rules, parsed as the edge will (the publish stores it). */
+export const summarizeDeployRules: SummarizeRules = async (manifest, blobs) =>
+  rulesSummary(await loadDeployRules({ manifest, blobs }));
 
 /** The request facts a redirect rule can match on. */
 export interface RuleRequest {

@@ -1,6 +1,7 @@
-import { sql, type Insertable, type Kysely, type SqlBool, type UpdateObject } from "kysely";
+import { sql, type Insertable, type Kysely, type UpdateObject } from "kysely";
 import { isUniqueViolation } from "../../lib/database.ts";
 import { isPostgres } from "../../lib/postgres.ts";
+import { JOBS_DEDUPE } from "../db/partial-indexes.ts";
 import type { Job, JobsTable, PlatformDatabase } from "../db/schema.ts";
 
 /**
@@ -184,7 +185,7 @@ function toLeased(row: Job): LeasedJob {
  * A live (pending or running) job, as the condition of the unique index `jobs_dedupe` reads:
  * SQLite uses a partial index only for a query repeating its condition literally.
  */
-const live = sql<SqlBool>`${sql.ref("state")} in (${sql.lit("pending")}, ${sql.lit("running")})`;
+const live = JOBS_DEDUPE.where;
 
 /** The `jobs` table as a `JobQueue`. `now` is injectable so that tests can move time. */
 export class SqlJobQueue implements JobQueue {

@@ -205,6 +205,7 @@ async function recordPendingPreview(
       updated_at: now,
       published_at: null,
       expired_at: null,
+      summary: null,
     };
     await trx.insertInto("deploys").values(deploy).execute();
     await notifyDeployEvent(ctx, trx, id, "deploy_request_pending");

@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import { commitsDurable, isUniqueViolation } from "../../lib/database.ts";
 import { objectId, UUID } from "../../lib/ids.ts";
 import {
@@ -8,6 +7,7 @@ import {
 } from "../builds/service.ts";
 import type { PlatformContext } from "../context.ts";
 import { buildRequest, started, type Started } from "./push-builds.ts";
+import { WEBHOOK_DELIVERIES_KEY } from "../db/partial-indexes.ts";
 import type { DeliveryOutcome, Site, WebhookDelivery } from "../db/schema.ts";
 import { notFound, PlatformError } from "../errors.ts";
 import { readRepoSettings, type RepoSettings } from "../sites/repo-settings.ts";
@@ -538,7 +538,7 @@ async function findBuiltDelivery(
         .where("site_id", "=", siteId)
         .where("delivery_key", "=", key)
         // Literal: the condition of the unique index `webhook_deliveries_key`.
-        .where(sql<boolean>`outcome in ('built', 'coalesced')`)
+        .where(WEBHOOK_DELIVERIES_KEY.where)
         .orderBy("received_at")
         .executeTakeFirst(),
   );

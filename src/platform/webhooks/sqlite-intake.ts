@@ -13,6 +13,7 @@ import {
   type BuildRequestResult,
 } from "../builds/service.ts";
 import { isoNow, type PlatformContext } from "../context.ts";
+import { BUILDS_SITE_SHA, JOBS_DEDUPE, WEBHOOK_DELIVERIES_KEY } from "../db/partial-indexes.ts";
 import type { Build, Deploy, JobsTable, Site, WebhookDelivery } from "../db/schema.ts";
 import { deployContext } from "../deploys/context.ts";
 import { invalidField } from "../errors.ts";
@@ -77,17 +78,17 @@ function prepare(db: SQLite.Database): Statements {
     site: db.prepare("select * from sites where id = ?"),
     builtDelivery: db.prepare(
       `select * from webhook_deliveries where site_id = ? and delivery_key = ?
-        and outcome in ('built', 'coalesced') order by received_at limit 1`,
+        and ${WEBHOOK_DELIVERIES_KEY.condition} order by received_at limit 1`,
     ),
     sameCommit: db.prepare(
       `select * from builds where site_id = ? and branch = ? and sha = ?
-        and state in ('enqueued', 'building', 'done') and ${NOT_A_PREVIEW}
+        and ${BUILDS_SITE_SHA.condition} and ${NOT_A_PREVIEW}
         order by number desc limit 1`,
     ),
-    // The `in` list: the condition of the index it reads (`builds_site_sha`).
+    // Repeats the condition of the index it reads (`builds_site_sha`).
     queuedHead: db.prepare(
       `select * from builds where site_id = ? and branch = ? and state = 'enqueued'
-        and state in ('enqueued', 'building', 'done') and sha is null and ${NOT_A_PREVIEW}
+        and ${BUILDS_SITE_SHA.condition} and sha is null and ${NOT_A_PREVIEW}
         order by number desc limit 1`,
     ),
     deploy: db.prepare("select * from deploys where id = ?"),
@@ -102,10 +103,10 @@ function prepare(db: SQLite.Database): Statements {
     supersedeDeploy: db.prepare(
       "update deploys set state = 'error', error_message = ?, updated_at = ? where id = ?",
     ),
-    // `SqlJobQueue.cancelPending` (the `in` list: the condition of the index it reads).
+    // `SqlJobQueue.cancelPending` (repeating the condition of the index it reads).
     cancelJob: db.prepare(
       `update jobs set state = 'failed', last_error = @reason, updated_at = @now,
-        finished_at = @now where dedupe_key = @key and state in ('pending', 'running')
+        finished_at = @now where dedupe_key = @key and ${JOBS_DEDUPE.condition}
         and state = 'pending'`,
     ),
     // `appendLogLines`: one error line in the "initializing" section, after the build's last.
@@ -420,6 +421,7 @@ export class SqliteIntake {
       updated_at: now,
       published_at: null,
       expired_at: null,
+      summary: null,
     };
     const build: Build = {
       id: buildId,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import mime from "mime-types";
 import type { PlatformConfig } from "../../../config.ts";
 import type { Deploy } from "../../db/schema.ts";
+import { readSummary, type DeploySummary } from "../../deploys/summary.ts";
 import { branchLabel, siteUrl } from "../../sites/urls.ts";
 
 function parseList(json: string): string[] {
@@ -19,10 +20,83 @@ export interface RemainingUploads {
   requiredFunctions: string[];
 }
 
+/** One message of Netlify's deploy `summary`. */
+export interface SummaryMessage {
+  type: "info" | "warning";
+  title: string;
+  description: string;
+  details: string | null;
+}
+
+const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+/** One kind of rule's message, in Netlify's words ("3 redirect rules processed"). */
+function rulesMessage(
+  kind: "redirect" | "header",
+  processed: number,
+  errors: readonly string[],
+  errorCount: number,
+): SummaryMessage {
+  if (errorCount > 0) {
+    // Each message on one line (the parser's span several), then how many more were not kept.
+    const lines = errors.map((e) => `- ${e.split(/\s*\n\s*/).join(" ")}`);
+    if (errorCount > errors.length) lines.push(`- … and ${errorCount - errors.length} more`);
+    return {
+      type: "warning",
+      title: `${plural(errorCount, `${kind} rule`)} could not be processed`,
+      description: `${plural(processed, `${kind} rule`)} deployed; the ones in the details were ignored. Fix them and deploy again.`,
+      details: lines.join("\n"),
+    };
+  }
+  if (processed === 0) {
+    return {
+      type: "info",
+      title: `No ${kind} rules processed`,
+      description: `This deploy did not include any ${kind} rules.`,
+      details: "",
+    };
+  }
+  return {
+    type: "info",
+    title: `${plural(processed, `${kind} rule`)} processed`,
+    description: `All ${kind} rules deployed without errors.`,
+    details: null,
+  };
+}
+
+/**
+ * Netlify's deploy `summary` from what the publish stored: one message for redirect rules, one
+ * for header rules. `null` for a deploy that is not ready, or was published before Slipway kept
+ * summaries (nothing is known about its rules then; an empty list would say "no rules").
+ */
+export function presentSummary(summary: DeploySummary | null) {
+  if (summary === null) return null;
+  const messages: SummaryMessage[] = [];
+  if (summary.failure !== undefined) {
+    messages.push({
+      type: "warning",
+      title: "Redirect and header rules could not be checked",
+      description: summary.failure,
+      details: null,
+    });
+  } else {
+    messages.push(
+      rulesMessage(
+        "redirect",
+        summary.redirects,
+        summary.redirectErrors,
+        summary.redirectErrorCount,
+      ),
+      rulesMessage("header", summary.headers, summary.headerErrors, summary.headerErrorCount),
+    );
+  }
+  return { status: "ready" as const, messages };
+}
+
 /**
  * Netlify's `deploy` (every field its clients read), with its permalink `{id}--{site}` as
- * `deploy_url`; a git build's `title` is its commit's subject (unless its trigger gave one) and
- * `committer` the commit's author. Slipway's additions: `warnings` (e.g. functions are stored,
+ * `deploy_url`; a git build's `title` is its commit's subject (unless its trigger gave one),
+ * `committer` the commit's author and `summary` what became of its redirect and header rules. Slipway's additions: `warnings` (e.g. functions are stored,
  * not served), `file_count` and `size_bytes`.
  */
 export function presentDeploy(
@@ -67,6 +141,7 @@ export function presentDeploy(
     published_at: deploy.published_at,
     /** Set when deploy retention let it go: its files are gone and it cannot be published. */
     expired_at: deploy.expired_at,
+    summary: presentSummary(readSummary(deploy.summary)),
   };
 }
 
