@@ -40,7 +40,7 @@ const SLOW_BUILD_SH = [
 
 const BUILD_SH = [
   "printf '\\033[32mcolour check: green\\033[0m and \\033[1;31mbold red\\033[0m\\n'",
-  "mkdir -p dist && cp index.html dist/",
+  "mkdir -p dist && cp index.html _redirects dist/",
   'echo "built $(cat index.html)"',
   "",
 ].join("\n");
@@ -64,7 +64,12 @@ describe(
       story = await startDashboardStory({
         owner: "dana",
         path: "site",
-        files: { "index.html": "<h1>version one</h1>\n", "build.sh": BUILD_SH },
+        files: {
+          "index.html": "<h1>version one</h1>\n",
+          // One rule and one broken line: the deploy's summary names the broken one.
+          _redirects: "/old / 301\n/broken\n",
+          "build.sh": BUILD_SH,
+        },
         forgeApi: true,
         buildWorkers: 2,
       });
@@ -174,6 +179,10 @@ describe(
         assert.ok(sections.map((s) => s.toLowerCase()).includes(stage), sections.join(","));
       }
       await see("published", 15_000, ".deploy-heading");
+      const warning = page.locator(".rule-warning");
+      assert.match(await warning.innerText(), /1 redirect rule could not be processed/);
+      assert.match(await warning.locator("pre").innerText(), /\/broken/);
+      await see("No header rules processed", 5000, ".summary-facts");
       await shot(page, "deploy-log");
     });
 

@@ -38,11 +38,25 @@ export interface Deploy {
   locked: boolean;
   deploy_source: string | null;
   warnings: string[];
+  /** Netlify's deploy summary: the redirect and header rules published, and the ones ignored. */
+  summary: DeploySummary | null;
   file_count: number | null;
   size_bytes: number | null;
   created_at: string;
   updated_at: string;
   published_at: string | null;
+}
+
+export interface SummaryMessage {
+  type: "info" | "warning";
+  title: string;
+  description: string;
+  details: string | null;
+}
+
+export interface DeploySummary {
+  status: string;
+  messages: SummaryMessage[];
 }
 
 export interface BuildSettings {

@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "@tanstack/react-router";
 import { useEffect } from "react";
+import { DeploySummaryView } from "../components/deploy-summary.tsx";
 import { LogViewer } from "../components/log-viewer.tsx";
 import {
   ActionButton,
@@ -203,6 +204,7 @@ export function DeployPage() {
           ))}
         </Notice>
       ) : null}
+      {d.summary ? <DeploySummaryView summary={d.summary} /> : null}
       {buildId ? (
         <LogViewer
           buildId={buildId}
