@@ -9,15 +9,18 @@ import { startForgeProcess, type ForgeProcess } from "../helpers/forge-process.t
 import { startHookReceiver, type HookReceiver } from "../helpers/forge.ts";
 
 /**
- * One forge user's hook cannot stop the forge: a push hook with the wildcard branch filter
- * `*a*a*a*a*a*a*a*a*a*a*a*a*b` (which GitLab's RefMatcher, and this forge until now, turned into
- * a RegExp of `.*?`s that backtracks without end) and a push of a 200-character branch. While
- * the push is processed, the forge's API and SSH server must keep answering, and the filter
- * must still work: a branch that matches gets its delivery, the long one none. The forge runs in
- * a child process so that, if its event loop does hang, the test fails on its own timeouts.
+ * One forge user's hooks cannot stop the forge: a push hook with the wildcard branch filter
+ * `*a*a*a*a*a*a*a*a*a*a*a*a*b` (which GitLab's RefMatcher, and this forge once, turned into a
+ * RegExp of `.*?`s that backtracks without end), one with the regex filter `^(a+)+b$` (which a
+ * backtracking engine takes exponential time over; RE2 does not), and a push of a 200-character
+ * branch. While the push is processed, the forge's API and SSH server must keep answering, and
+ * the filters must still work: a branch that matches gets its deliveries, the long one none. The
+ * forge runs in a child process so that, if its event loop does hang, the test fails on its own
+ * timeouts.
  */
 
 const FILTER = "*a*a*a*a*a*a*a*a*a*a*a*a*b";
+const REGEX_FILTER = "^(a+)+b$";
 const EVIL = "a".repeat(200);
 const MATCHING = "a".repeat(199) + "b";
 /** How long one answer may take: generous for a loaded machine, far below "never". */
@@ -43,7 +46,7 @@ function sshBanner(port: number): Promise<string> {
   });
 }
 
-describe("a hook's wildcard branch filter cannot stop the forge (ReDoS)", () => {
+describe("a hook's branch filter cannot stop the forge (ReDoS)", () => {
   let forge: ForgeProcess | undefined;
   let receiver: HookReceiver | undefined;
   let work: string;
@@ -90,6 +93,16 @@ describe("a hook's wildcard branch filter cannot stop the forge (ReDoS)", () => 
       },
     });
     assert.equal(hook.status, 201, hook.text);
+    const regexHook = await api("POST", `/projects/${project.body.id}/hooks`, {
+      token,
+      body: {
+        url: `${receiver!.url}/regex-hook`,
+        push_events: true,
+        push_events_branch_filter: REGEX_FILTER,
+        branch_filter_strategy: "regex",
+      },
+    });
+    assert.equal(regexHook.status, 201, regexHook.text);
 
     // A working copy pushing over smart HTTP with the token.
     const repo = join(work, "repo");
@@ -146,14 +159,16 @@ describe("a hook's wildcard branch filter cannot stop the forge (ReDoS)", () => 
       `${rounds.length} API + SSH rounds, the slowest ${Math.max(...rounds).toFixed(1)} ms`,
     );
 
-    // The filter still works: the matching branch is delivered, the long one was not.
+    // The filters still work: the matching branch is delivered to both hooks, the long one was
+    // not delivered at all.
     await push(MATCHING);
-    const [delivery] = await receiver!.waitForRequests(1, ANSWER_MS);
-    assert.equal((JSON.parse(delivery!.body) as { ref: string }).ref, `refs/heads/${MATCHING}`);
+    await receiver!.waitForRequests(2, ANSWER_MS);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(
-      receiver!.requests.map((r) => (JSON.parse(r.body) as { ref: string }).ref),
-      [`refs/heads/${MATCHING}`],
+      receiver!.requests
+        .map((r) => `${r.path} ${(JSON.parse(r.body) as { ref: string }).ref}`)
+        .sort(),
+      [`/hook refs/heads/${MATCHING}`, `/regex-hook refs/heads/${MATCHING}`],
     );
   });
 });

@@ -1,3 +1,4 @@
+import { RE2JS, RE2JSException } from "re2js";
 import { isValidBranchName } from "../../lib/git-refs.ts";
 import {
   compileGlob,
@@ -5,7 +6,6 @@ import {
   type GlobSyntax,
   type GlobToken,
 } from "../../lib/glob-match.ts";
-import { compileLinearRegExp, LinearRegExpError } from "../../lib/linear-regexp.ts";
 
 /**
  * GitLab's `push_events_branch_filter` (ActiveHookFilter + the validators of WebHooks::Hook).
@@ -46,7 +46,10 @@ export function branchFilterError(
   return null;
 }
 
-/** Does a push to `branch` pass the hook's filter? `meter` counts the matching steps. */
+/**
+ * Does a push to `branch` pass the hook's filter? `meter` counts the matching steps (for a regex,
+ * RE2's reads of the branch's bytes: each step of each of its engines makes one).
+ */
 export function branchFilterMatches(
   strategy: BranchFilterStrategy,
   filter: string | null,
@@ -55,9 +58,11 @@ export function branchFilterMatches(
 ): boolean {
   if (filter === null || filter === "" || strategy === "all_branches") return true;
   if (strategy === "wildcard") return wildcardMatches(filter, branch, meter);
-  if (regexError(filter) !== null) return false;
-  // RE2's `===` in GitLab is an unanchored match, without backtracking; so is this one.
-  return compileLinearRegExp(filter).test(branch, meter);
+  const { regex } = compileRegexFilter(filter);
+  if (regex === null) return false;
+  // RE2's `===` in GitLab is an unanchored match, on the name's UTF-8 bytes as here.
+  const bytes = new TextEncoder().encode(branch);
+  return regex.test(meter ? countedBytes(bytes, meter) : bytes);
 }
 
 /** Wildcard filters compare code points exactly; `*` matches any of them, slashes included. */
@@ -79,64 +84,125 @@ function wildcardMatches(filter: string, branch: string, meter?: GlobMeter): boo
   return compileGlob(tokens, WILDCARD_SYNTAX).match(branch, meter);
 }
 
+/** Instructions a regex filter may compile to: every push runs each filter on the event loop. */
+const MAX_PROGRAM_SIZE = 10_000;
+const TOO_COMPLEX = `is too complex (more than ${MAX_PROGRAM_SIZE} instructions)`;
+
 /**
- * GitLab checks regex filters with RE2 (no backtracking); here they run on the Pike VM of
- * `src/lib/linear-regexp.ts`, in JavaScript's syntax (`u` flag). Besides the syntax this refuses
- * what RE2 would refuse (look-around, back-references), what the VM does not do (Unicode
- * property escapes, more than its number of states), and — from when filters ran on
- * JavaScript's backtracking engine — a quantified group that itself contains a quantifier or an
- * alternation, like `(a+)+` or `(a|a)*`. (Even without those, `a*a*a*a*a*a*a*a*a*a*a*b` took
- * that engine minutes on a 30-character branch.)
+ * Regex filters are RE2 patterns, as in GitLab (`UntrustedRegexpValidator`), run on re2js: no
+ * backtracking, so a test is linear in the branch name whatever the pattern, `(a+)+$` included.
+ * Where RE2's syntax differs from JavaScript's: look-around and back-references are refused;
+ * code points are written `\x{1F600}` (`\u0061`, `\u{…}`, `\cJ` are refused), `[]` and `[^]`
+ * are refused, and `\s` is ASCII (`[\t\n\f\r ]`); `.` excludes only `\n`; RE2 adds flags
+ * (`(?i)`), `\Q…\E`, `[[:alpha:]]`, `\A`, `\z`, Unicode classes (`\p{Greek}`), `(?P<name>…)`.
  */
-function regexError(pattern: string): string | null {
+function compileRegexFilter(
+  pattern: string,
+): { regex: RE2JS; error: null } | { regex: null; error: string } {
+  // A large program is slow to compile too (a second for 4000 characters of `a{1000}`), so a
+  // pattern is measured before it is compiled as well as after.
+  if (programSizeBound(pattern) > MAX_PROGRAM_SIZE) return { regex: null, error: TOO_COMPLEX };
+  let regex: RE2JS;
   try {
-    new RegExp(pattern, "u");
-  } catch {
-    return "not a valid regular expression";
-  }
-  if (/\(\?<?[=!]/.test(pattern) || /\\[1-9]|\\k</.test(pattern)) {
-    return "uses look-around or back-references, which are not supported";
-  }
-  try {
-    compileLinearRegExp(pattern);
+    regex = RE2JS.compile(pattern);
   } catch (error) {
-    if (error instanceof LinearRegExpError) return error.message;
-    throw error;
+    if (!(error instanceof RE2JSException)) throw error;
+    const reason = error.message.replace(/^error parsing regexp: /, "");
+    // RE2's words for these (e.g. "invalid named capture" for `(?<=`) would not say why.
+    const unsupported =
+      /\(\?<?[=!]/.test(pattern) || /\\[1-9]|\\k</.test(pattern)
+        ? "look-around and back-references are not supported; "
+        : "";
+    return { regex: null, error: `not valid RE2 syntax: ${unsupported}${reason}` };
   }
-  if (hasRiskyGroup(pattern)) {
-    return "nests quantifiers or alternations inside a repeated group, which could backtrack catastrophically";
-  }
-  return null;
+  if (regex.programSize() > MAX_PROGRAM_SIZE) return { regex: null, error: TOO_COMPLEX };
+  return { regex, error: null };
 }
 
-function hasRiskyGroup(pattern: string): boolean {
-  // Stack of "does the open group contain a quantifier or an alternation?"
-  const stack: boolean[] = [];
-  let inClass = false;
+function regexError(pattern: string): string | null {
+  return compileRegexFilter(pattern).error;
+}
+
+/**
+ * At least the size of `pattern`'s program, found without compiling it. A literal, escape or
+ * class weighs one instruction, an operator two (`a|` and `^*` spend one on an empty operand), a
+ * group two more than its contents (its captures). A counted repetition `x{n,m}` makes n copies
+ * of its operand (the atom or group just before it) and m − n optional ones, an instruction more
+ * each; `x{n,}` ends in a star. The bound errs upwards only: a `{` or `(` read where RE2 reads a
+ * literal makes it larger.
+ */
+export function programSizeBound(pattern: string): number {
+  // Per open group: its weight so far, and that of its last operand.
+  const groups = [{ total: 3, last: 0 }];
+  const repeat = /\{(\d+)(,(\d*))?\}/y;
   for (let i = 0; i < pattern.length; i++) {
+    const group = groups[groups.length - 1]!;
     const ch = pattern[i];
-    if (ch === "\\") {
+    repeat.lastIndex = i;
+    const counted = repeat.exec(pattern);
+    let weight = 1;
+    if (counted) {
+      // RE2 refuses counts over 1000, and says so better than "too complex".
+      const min = Math.min(Number(counted[1]), 1001);
+      const operand = group.last;
+      weight = min * operand;
+      if (counted[3])
+        weight += Math.max(Math.min(Number(counted[3]), 1001) - min, 0) * (operand + 2);
+      else if (counted[2]) weight += (min === 0 ? operand : 0) + 2;
+      weight = Math.max(weight, 1); // `x{0}` is an empty-width instruction
+      group.total -= operand;
+      i = repeat.lastIndex - 1;
+    } else if (ch === "(") {
+      groups.push({ total: 3, last: 0 });
+      continue;
+    } else if (ch === ")" && groups.length > 1) {
+      groups.pop();
+      weight = group.total;
+    } else if (ch === "[") {
+      i = classEnd(pattern, i) - 1;
+    } else if (pattern.startsWith("\\Q", i)) {
+      // Literals, of which a count repeats the last (or, with none, what came before).
+      const quoted = pattern.indexOf("\\E", i);
+      const end = quoted < 0 ? pattern.length : quoted;
+      const literals = [...pattern.slice(i + 2, end)].length;
+      i = quoted < 0 ? end : end + 1;
+      if (literals === 0) continue;
+      group.total += literals - 1;
+    } else if (ch === "\\") {
       i++;
+    } else if (ch === "*" || ch === "+" || ch === "?") {
+      // The operand and its operator make one operand for a count after `\Q\E`.
+      group.total += 2;
+      group.last += 2;
       continue;
+    } else if (ch === "|") {
+      weight = 2;
     }
-    if (inClass) {
-      if (ch === "]") inClass = false;
-      continue;
-    }
-    if (ch === "[") inClass = true;
-    else if (ch === "(") stack.push(false);
-    else if (ch === "|" || ch === "*" || ch === "+" || ch === "{") {
-      if (stack.length > 0) stack[stack.length - 1] = true;
-    } else if (ch === "?" && pattern[i - 1] !== "(" && stack.length > 0) {
-      stack[stack.length - 1] = true;
-    } else if (ch === ")") {
-      const risky = stack.pop() ?? false;
-      const next = pattern[i + 1];
-      const repeated = next === "*" || next === "+" || next === "{";
-      if (risky && repeated) return true;
-      // A group's contents count towards its enclosing group.
-      if ((risky || repeated) && stack.length > 0) stack[stack.length - 1] = true;
-    }
+    const into = groups[groups.length - 1]!;
+    into.total += weight;
+    into.last = weight;
   }
-  return false;
+  return groups.reduce((sum, group) => sum + group.total, 0);
+}
+
+/** Where the class opening at `start` ends, by RE2's rules (`[]a]` and `[[:alpha:]]`). */
+function classEnd(pattern: string, start: number): number {
+  let i = start + 1;
+  if (pattern[i] === "^") i++;
+  if (pattern[i] === "]") i++;
+  while (i < pattern.length && pattern[i] !== "]") {
+    const posix = pattern.startsWith("[:", i) ? pattern.indexOf(":]", i + 2) : -1;
+    i = posix >= 0 ? posix + 2 : pattern[i] === "\\" ? i + 2 : i + 1;
+  }
+  return Math.min(i + 1, pattern.length);
+}
+
+/** `bytes` as an array that counts its element reads on `meter`. */
+function countedBytes(bytes: Uint8Array, meter: GlobMeter): number[] {
+  return new Proxy(Array.from(bytes), {
+    get(target, key, receiver) {
+      if (typeof key === "string" && /^\d+$/.test(key)) meter.steps++;
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
 }

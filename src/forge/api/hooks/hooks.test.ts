@@ -536,6 +536,12 @@ describe("project hooks API", () => {
       });
       assert.equal(regex.branch_filter_strategy, "regex");
       assert.equal(regex.push_events_branch_filter, "^release/\\d+$");
+      // Valid RE2, which never backtracks: GitLab takes it, and so does the forge.
+      const nested = await addHook({
+        push_events_branch_filter: "^(a+)+$",
+        branch_filter_strategy: "regex",
+      });
+      assert.equal(nested.push_events_branch_filter, "^(a+)+$");
       const all = await addHook({
         push_events_branch_filter: "ignored",
         branch_filter_strategy: "all_branches",
@@ -554,7 +560,8 @@ describe("project hooks API", () => {
       for (const [filter, strategy] of [
         ["~badbranchname/", "wildcard"],
         ["(unclosed", "regex"],
-        ["^(a+)+$", "regex"],
+        ["(?=main)", "regex"],
+        ["a{1000}".repeat(11), "regex"],
       ]) {
         const res = await t.api("POST", `${base}/hooks`, {
           token: maintainer.token,
