@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { sql, type Kysely } from "kysely";
 import { createLogger } from "../../lib/logger.ts";
+import { sqliteConnection } from "../../lib/database.ts";
 import { withMigrationLock } from "../../lib/postgres.ts";
 import { jobQueueContract } from "../../../test/helpers/job-queue-contract.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
@@ -61,6 +62,36 @@ describe("SqlJobQueue", () => {
         assert.equal(leased?.id, other.id, "the second job of site:1 must wait for the first");
       });
       assert.equal((await m.queue.lease("w1", ["q"], 10_000))?.id, first.id);
+    },
+  );
+
+  it(
+    "answers an idle poll with one look-up, running the lease's update only when a job is due",
+    { skip: process.env.SLIPWAY_TEST_DATABASE === "postgres" && "counts SQLite's statements" },
+    async () => {
+      // Every statement the queue prepares from here on (each SQL text once: they are cached).
+      const connection = sqliteConnection(m.ctx.db)!;
+      const prepared: string[] = [];
+      const prepare = connection.prepare.bind(connection);
+      connection.prepare = ((source: string) => {
+        prepared.push(source);
+        return prepare(source);
+      }) as typeof connection.prepare;
+      const later = await m.queue.enqueue({
+        queue: "q",
+        payload: {},
+        runAt: new Date(m.ctx.now().getTime() + 60_000),
+      });
+      prepared.length = 0;
+      assert.equal(await m.queue.lease("w", ["q"], 10_000), undefined);
+      assert.equal(await m.queue.lease("w", ["other"], 10_000), undefined);
+      assert.ok(
+        prepared.every((source) => !/^update/i.test(source.trim())),
+        `an idle poll ran: ${prepared.join("; ")}`,
+      );
+      m.advance(61_000);
+      assert.equal((await m.queue.lease("w", ["q"], 10_000))?.id, later.id);
+      assert.ok(prepared.some((source) => /^update "jobs"/i.test(source.trim())));
     },
   );
 });

@@ -226,6 +226,17 @@ export class SqlJobQueue implements JobQueue {
     return { id: existing.id, created: false };
   }
 
+  /**
+   * Whether a job of `queues` is due: one look-up on `jobs_due` in a plain statement. An idle
+   * pool polls twice a second, and the lease's query costs far more to build and run.
+   */
+  private async anyDue(queues: readonly string[], now: string): Promise<boolean> {
+    const { rows } = await sql<{ due: number }>`select 1 as due from jobs
+      where state = 'pending' and queue in (${sql.join([...queues])}) and run_at <= ${now}
+      limit 1`.execute(this.db);
+    return rows.length > 0;
+  }
+
   async lease(
     owner: string,
     queues: readonly string[],
@@ -233,6 +244,7 @@ export class SqlJobQueue implements JobQueue {
   ): Promise<LeasedJob | undefined> {
     if (queues.length === 0) return undefined;
     const now = isoAfter(this.now);
+    if (!(await this.anyDue(queues, now))) return undefined;
     const candidate = this.db
       .selectFrom("jobs as j")
       .select("j.id")
