@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import SQLite from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
+import { recordPrepared } from "../../test/helpers/prepared-statements.ts";
 import { cachingStatements } from "./sqlite-statements.ts";
 
 interface Schema {
@@ -11,12 +12,7 @@ interface Schema {
 /** A Kysely over an in-memory database whose `prepare` calls are counted. */
 async function openCounting(capacity?: number) {
   const database = new SQLite(":memory:");
-  const prepared: string[] = [];
-  const prepare = database.prepare.bind(database);
-  database.prepare = ((source: string) => {
-    prepared.push(source);
-    return prepare(source);
-  }) as typeof database.prepare;
+  const { sources: prepared } = recordPrepared(database);
   const db = new Kysely<Schema>({
     dialect: new SqliteDialect({ database: cachingStatements(database, capacity) }),
   });

@@ -6,6 +6,7 @@ import { isPostgres } from "../../lib/postgres.ts";
 import { requestBuild } from "../builds/service.ts";
 import { sqliteIntake } from "../webhooks/sqlite-intake.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
+import { recordPrepared } from "../../../test/helpers/prepared-statements.ts";
 import {
   BUILDS_SITE_SHA,
   JOBS_DEDUPE,
@@ -75,12 +76,7 @@ describe("partial indexes", () => {
     const connection = sqliteConnection(m.ctx.db);
     if (connection === undefined) return t.skip("SQLite's query planner");
     // Every statement prepared from here on (Kysely's and the intake's), to explain.
-    const prepared = new Set<string>();
-    const prepare = connection.prepare.bind(connection);
-    connection.prepare = ((source: string) => {
-      prepared.add(source);
-      return prepare(source);
-    }) as typeof connection.prepare;
+    const { sources: prepared, prepare } = recordPrepared(connection);
     sqliteIntake(m.ctx);
     const site = await m.createSite();
     const push = (sha?: string) =>
@@ -103,7 +99,7 @@ describe("partial indexes", () => {
     };
     const read: Record<string, number> = {};
     for (const index of [JOBS_DEDUPE, WEBHOOK_DELIVERIES_KEY, BUILDS_SITE_SHA]) {
-      const statements = [...prepared].filter((s) => s.includes(index.condition));
+      const statements = [...new Set(prepared)].filter((s) => s.includes(index.condition));
       for (const statement of statements) {
         const plan = indexesRead(statement);
         assert.match(plan, new RegExp(`INDEX ${index.name}\\b`), `${statement}\n-> ${plan}`);

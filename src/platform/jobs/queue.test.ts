@@ -6,6 +6,7 @@ import { sqliteConnection } from "../../lib/database.ts";
 import { withMigrationLock } from "../../lib/postgres.ts";
 import { jobQueueContract } from "../../../test/helpers/job-queue-contract.ts";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
+import { recordPrepared } from "../../../test/helpers/prepared-statements.ts";
 import { waitUntil } from "../../../test/helpers/wait.ts";
 import { PlatformMetrics } from "../metrics/metrics.ts";
 import { GraphileJobQueue, migrateGraphileWorker } from "./graphile-queue.ts";
@@ -71,12 +72,7 @@ describe("SqlJobQueue", () => {
     async () => {
       // Every statement the queue prepares from here on (each SQL text once: they are cached).
       const connection = sqliteConnection(m.ctx.db)!;
-      const prepared: string[] = [];
-      const prepare = connection.prepare.bind(connection);
-      connection.prepare = ((source: string) => {
-        prepared.push(source);
-        return prepare(source);
-      }) as typeof connection.prepare;
+      const { sources: prepared } = recordPrepared(connection);
       const later = await m.queue.enqueue({
         queue: "q",
         payload: {},
