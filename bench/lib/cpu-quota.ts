@@ -1,7 +1,6 @@
-import { appendFileSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { descendants } from "./cpu.ts";
+import { cgroup2Mount, descendants, removeGroup } from "./cpu.ts";
 
 /**
  * A CPU quota for a server (CFS bandwidth control: at most `share` of one CPU), so that the
@@ -25,7 +24,7 @@ export class CpuQuota {
     const mounts = readFileSync("/proc/mounts", "utf8")
       .split("\n")
       .map((l) => l.split(" "));
-    const v2 = mounts.find(([, , type]) => type === "cgroup2")?.[1];
+    const v2 = cgroup2Mount();
     const v1 = mounts.find(
       ([, , type, opts]) => type === "cgroup" && (opts ?? "").split(",").includes("cpu"),
     )?.[1];
@@ -67,24 +66,7 @@ export class CpuQuota {
   /** Removes the groups; processes still in them go back to the root. */
   async remove(): Promise<void> {
     const root = join(this.dir, "..");
-    for (const dir of [...this.dirs, this.dir]) {
-      try {
-        for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n")) {
-          if (pid !== "") appendFileSync(join(root, "cgroup.procs"), `${pid}\n`);
-        }
-      } catch {
-        // already gone
-      }
-      for (let attempt = 0; attempt < 40; attempt++) {
-        try {
-          rmdirSync(dir);
-          break;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === "ENOENT") break;
-          await sleep(50);
-        }
-      }
-    }
+    for (const dir of [...this.dirs, this.dir]) await removeGroup(dir, root);
   }
 }
 

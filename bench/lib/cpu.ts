@@ -74,15 +74,20 @@ export class CpuGroup {
   }
 
   async remove(root: string): Promise<void> {
-    try {
-      for (const pid of readFileSync(join(this.dir, "cgroup.procs"), "utf8").split("\n")) {
-        if (pid !== "") appendFileSync(join(root, "cgroup.procs"), `${pid}\n`);
-      }
-    } catch {
-      // already gone
-    }
-    await removeDir(this.dir);
+    await removeGroup(this.dir, root);
   }
+}
+
+/** Removes the cgroup at `dir` (v1 or v2), its processes moved back to `root` first. */
+export async function removeGroup(dir: string, root: string): Promise<void> {
+  try {
+    for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n")) {
+      if (pid !== "") appendFileSync(join(root, "cgroup.procs"), `${pid}\n`);
+    }
+  } catch {
+    // already gone
+  }
+  await removeDir(dir);
 }
 
 async function removeDir(dir: string): Promise<void> {
@@ -99,7 +104,7 @@ async function removeDir(dir: string): Promise<void> {
   }
 }
 
-function cgroup2Mount(): string | undefined {
+export function cgroup2Mount(): string | undefined {
   try {
     for (const line of readFileSync("/proc/mounts", "utf8").split("\n")) {
       const [, mountPoint, type] = line.split(" ");

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
+import type { BlobTempFiles } from "./blob-temp-files.ts";
 import { fsyncEach, syncFileSystem } from "./durable-files.ts";
 
 /**
@@ -49,13 +50,13 @@ export interface PutOptions {
  * How a store on local disk lets worker threads write a batch's blobs themselves
  * (`BlobStore.directWriter`): a worker that has just read and hashed a file checks
  * `<blobsDir>/<first 2 hex digits>/<other 38>` and, when the blob is not there, writes the bytes
- * to a new file named `<tempPrefix()><anything unique>` (no fsync) and hands it back; `adopt`
+ * to a new file made by `tempFiles()` (no fsync) and hands it back; `adopt`
  * puts it into the batch, which `flush` makes durable and stores like any other.
  */
 export interface DirectBlobWriter {
   readonly blobsDir: string;
-  /** A fresh prefix for temp file names on the store's file system, unique in this process. */
-  tempPrefix(): string;
+  /** How to make temp files on the store's file system, with a prefix unique in this process. */
+  tempFiles(): BlobTempFiles;
   /**
    * Takes a complete temp file whose bytes hash to `sha1` into the batch; false (and the file
    * is removed) when the batch already holds that blob.

@@ -45,7 +45,7 @@ describe("a blob's temp file, from put and from the hash pool's workers", () => 
       [{ path: join(work, "small.txt") }, { path: join(work, "large.bin"), expect: sha1(large) }],
       16 * 1024 * 1024,
       (index, result) => (results[index] = result),
-      { blobsDir: writer.blobsDir, tempPrefix: writer.tempPrefix() },
+      { blobsDir: writer.blobsDir, temp: writer.tempFiles() },
     );
     const workerTemps = results.map((result) => {
       assert.ok(result.ok && result.blob?.kind === "written", JSON.stringify(result));

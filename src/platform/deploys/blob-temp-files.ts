@@ -18,17 +18,11 @@ export interface BlobTempFiles {
   readonly mode: number;
 }
 
-export const BLOB_TEMP_FLAGS = "wx";
 export const BLOB_TEMP_MODE = 0o444;
 
-/** A fresh prefix for temp files in `dir` (the store's `tmp/`, or a staging directory). */
+/** The rules, with a fresh prefix, for temp files in `dir` (the store's `tmp/`, or staging). */
 export function blobTempFiles(dir: string): BlobTempFiles {
-  return blobTempFilesAt(`${tempPath(dir, "blob")}-`);
-}
-
-/** The rules for temp files named from `prefix`, one that `blobTempFiles` made. */
-export function blobTempFilesAt(prefix: string): BlobTempFiles {
-  return { prefix, flags: BLOB_TEMP_FLAGS, mode: BLOB_TEMP_MODE };
+  return { prefix: `${tempPath(dir, "blob")}-`, flags: "wx", mode: BLOB_TEMP_MODE };
 }
 
 /** The path of temp file `n` of `files` (a worker makes the same: `prefix + n`). */

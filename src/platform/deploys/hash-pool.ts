@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { blobTempFilesAt, type BlobTempFiles } from "./blob-temp-files.ts";
+import type { BlobTempFiles } from "./blob-temp-files.ts";
 
 /**
  * Hashes files on worker threads. On this project's 2-core machines the fastest way to hash a
@@ -34,16 +34,11 @@ export interface HashTask {
 }
 
 /**
- * Where workers write blobs: a `LocalBlobStore`'s layout (see `DirectBlobWriter`).
- * `tempPrefix` is unique to the job; a file's temp file is `<tempPrefix><task index>`.
+ * Where workers write blobs: a `LocalBlobStore`'s layout (see `DirectBlobWriter`), and its
+ * temp-file rules as plain data (they cross to the worker as they are). The prefix is unique to
+ * the job; a file's temp file is `<prefix><task index>`.
  */
 export interface DirectStore {
-  blobsDir: string;
-  tempPrefix: string;
-}
-
-/** A `DirectStore` as a worker gets it: the temp-file rules spelled out as data. */
-interface WireStore {
   blobsDir: string;
   temp: BlobTempFiles;
 }
@@ -241,7 +236,7 @@ interface Job {
   id: number;
   tasks: readonly HashTask[];
   maxBytes: number;
-  store: WireStore | undefined;
+  store: DirectStore | undefined;
   next: number;
   done: number;
   /** Batches handed to workers and not answered yet. */
@@ -289,7 +284,7 @@ export class HashPool {
         id: this.nextJob++,
         tasks,
         maxBytes,
-        store: store && { blobsDir: store.blobsDir, temp: blobTempFilesAt(store.tempPrefix) },
+        store,
         next: 0,
         done: 0,
         inFlight: 0,

@@ -351,7 +351,7 @@ export class LocalBlobStore implements BlobStore {
     return {
       blobsDir: this.blobsDir,
       // The workers make their temp files by the rules `put` follows (`blob-temp-files.ts`).
-      tempPrefix: () => blobTempFiles(tmpDir).prefix,
+      tempFiles: () => blobTempFiles(tmpDir),
       adopt: (sha1, temp, size) => {
         assertSha1(sha1);
         if (dirname(temp) !== tmpDir) throw new TypeError(`not a temp file of this store: ${temp}`);

@@ -491,7 +491,7 @@ export async function publishDirectory(
         entries[index] = { sha1: result.sha1, size: result.size, mode: result.mode };
         takeBlob(result.sha1, result);
       },
-      writer && { blobsDir: writer.blobsDir, tempPrefix: writer.tempPrefix() },
+      writer && { blobsDir: writer.blobsDir, temp: writer.tempFiles() },
     );
   } catch (error) {
     await writer?.discard();
@@ -529,7 +529,7 @@ export async function publishDirectory(
           if (!result.ok) throw hashFailure(file, result, limits);
           takeBlob(result.sha1, result);
         },
-        { blobsDir: writer.blobsDir, tempPrefix: writer.tempPrefix() },
+        { blobsDir: writer.blobsDir, temp: writer.tempFiles() },
       );
     }
   } catch (error) {
