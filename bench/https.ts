@@ -1,22 +1,29 @@
 /**
  * HTTPS serving (issue 12): keep-alive requests/s on a 1 KiB file and new TLS connections/s
- * (one request per connection), for the Slipway platform serving a
- * custom domain with an uploaded certificate, against baselines measured in the same run with
- * the same certificate and bytes: a bare `node:https` server answering from memory (the
- * runtime's ceiling, the issue's yardstick), a bare `node:http2` secure server with HTTP/1.1
- * fallback and an `SNICallback` (Slipway's configuration without Slipway: what the runtime
- * itself charges for it) and, when installed, nginx with one worker. Goal: ≥ 0.9× the bare
- * `node:https` server on both. Servers on CPU 1, the load generator on CPU 0, as in the other
- * benchmarks, each server held to half a CPU by a CFS quota (a handshake costs wrk about what it
- * costs the server: unheld, wrk saturates first and every server reads the same rate; see
- * `lib/cpu-quota.ts`): `wrk -t1` (keep-alive; with `Connection: close` for handshakes: wrk then
- * reconnects for every request, offering the session of its previous connection on that slot:
- * about half the handshakes resume, on every server alike). Every Node server counts its
- * handshakes and how many resumed (the bare ones at `/__handshakes`, Slipway in its `/metrics`),
- * so the new-connection rates compare like with like. wrk takes the SNI name from the URL, so it runs in a bubblewrap
- * sandbox whose /etc/hosts maps the test name to 127.0.0.1. Rounds rotate the order, each
- * server is measured once it is idle on its own and after a 1 s warm-up of each kind; medians are
- * shown, and the goal is read as the median of same-round ratios.
+ * (one request per connection), for the Slipway platform serving a custom domain with an
+ * uploaded certificate, against baselines with the same certificate and bytes: a bare
+ * `node:https` server answering from memory (the runtime's ceiling, the issue's yardstick), a
+ * bare `node:http2` secure server with HTTP/1.1 fallback and an `SNICallback` (Slipway's
+ * configuration without Slipway: what the runtime itself charges for it) and, when installed,
+ * nginx with one worker. Goal: ≥ 0.9× the bare `node:https` server on both.
+ *
+ * - Servers on CPU 1, the load generator on CPU 0, each server held to a share of a CPU by a
+ *   CFS quota (a handshake costs wrk about what it costs the server: unheld, wrk saturates
+ *   first and every server reads the same rate; see `lib/cpu-quota.ts`). `wrk -t1`, with
+ *   `Connection: close` for handshakes: wrk then reconnects for every request, offering the
+ *   session of its previous connection on that slot, so about half the handshakes resume, on
+ *   every server alike. Every Node server counts its handshakes and how many resumed (the bare
+ *   ones at `/__handshakes`, Slipway in its `/metrics`), so the rates compare like with like.
+ * - wrk takes the SNI name from the URL, so it runs in a bubblewrap sandbox whose /etc/hosts
+ *   maps the test name to 127.0.0.1.
+ * - Each Node server runs as several processes (`--https-launches`): one process can be several
+ *   percent faster or slower than the next one of the same program, steadily, so round r
+ *   measures launch r mod n of every server.
+ * - Two readings. Rounds measure the servers one after another (the order rotates; each server
+ *   is measured once it is idle on its own, after a 1 s warm-up of each kind); medians are
+ *   shown, and the ratio is the median of same-round ratios. Paired rounds (`lib/pairs.ts`)
+ *   measure Slipway and the bare http2 server each at the same moment as bare `node:https`, on
+ *   the same CPU: the machine's drift cancels out, but the two processes share that CPU's caches.
  */
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
@@ -27,6 +34,7 @@ import { request } from "node:https";
 import { choosePinning, pinned } from "./lib/baselines.ts";
 import { startBareServer } from "./lib/bare.ts";
 import { Cleanup } from "./lib/cleanup.ts";
+import { measurePairs } from "./lib/pairs.ts";
 import { CpuMeter, type CpuGroup } from "./lib/cpu.ts";
 import { CpuQuota } from "./lib/cpu-quota.ts";
 import { waitForIdle, WAIT_IDLE_FLAG } from "./lib/idle.ts";
@@ -74,14 +82,26 @@ export const https: Benchmark = {
       flag: "https-server-cpu",
       value: "SHARE",
       env: "BENCH_HTTPS_SERVER_CPU",
-      help: "each server's CPU quota, a share of one CPU (default 0.5, so the servers saturate before wrk does; 0: none)",
+      help: "each server's CPU quota, a share of one CPU (default 0.4, so the servers saturate before wrk does, two at once in the paired rounds too; 0: none)",
+    },
+    {
+      flag: "https-launches",
+      value: "N",
+      env: "BENCH_HTTPS_LAUNCHES",
+      help: "processes started of each Node server, measured in turn by round (default 3): one process's speed can differ from the next one's by several percent",
+    },
+    {
+      flag: "https-pairs",
+      value: "N",
+      env: "BENCH_HTTPS_PAIRS",
+      help: "rounds in which Slipway and bare node:http2 + SNI are each measured at the same moment as bare node:https, on the same CPU (default: as many as --https-rounds; 0: none)",
     },
     WAIT_IDLE_FLAG,
     {
       flag: "https-profile",
       value: "DIR",
       env: "BENCH_HTTPS_PROFILE",
-      help: "write the Node servers' CPU profiles (node --cpu-prof) into DIR/slipway, DIR/bare, DIR/bare-http2",
+      help: "write the Node servers' CPU profiles (node --cpu-prof) into DIR/slipway-N, DIR/bare-N, DIR/bare-http2-N (N: the launch)",
     },
   ],
   run: runHttps,
@@ -93,10 +113,20 @@ interface HandshakeCount {
   resumed: number;
 }
 
+/** One running process of a server (a benchmark starts several: see `--https-launches`). */
+interface Launch {
+  port: number;
+  pid: number | undefined;
+  cpu?: CpuGroup;
+  /** The process's own handshake count (undefined: it keeps none, as nginx). */
+  count: (() => Promise<HandshakeCount>) | undefined;
+}
+
 interface Target {
   id: string;
   label: string;
-  port: number;
+  /** Round r measures `launches[r % launches.length]`. */
+  launches: Launch[];
   keepAlive: number[];
   handshakes: number[];
   /** wrk's CPU busy share (0–1) in the keep-alive and the handshake runs. */
@@ -107,13 +137,9 @@ interface Target {
   handshakeCpuUs: number[];
   /** Handshakes the server saw during the handshake runs, and how many resumed a session. */
   seen: HandshakeCount;
-  /** The server's own count (undefined: it keeps none, as nginx). */
-  count: (() => Promise<HandshakeCount>) | undefined;
-  pid: number | undefined;
-  cpu?: CpuGroup;
 }
 
-function target(fields: Pick<Target, "id" | "label" | "port" | "count" | "pid">): Target {
+function target(fields: Pick<Target, "id" | "label" | "launches">): Target {
   return {
     ...fields,
     keepAlive: [],
@@ -154,6 +180,11 @@ function tlsGet(port: number, ca: string, path: string): Promise<string> {
 
 async function runHttps(options: BenchOptions): Promise<void> {
   const rounds = options.int("https-rounds", "BENCH_HTTPS_ROUNDS", 3);
+  const launches = options.int("https-launches", "BENCH_HTTPS_LAUNCHES", 3);
+  const pairRounds = Number(options.string("https-pairs", "BENCH_HTTPS_PAIRS", String(rounds)));
+  if (!(Number.isSafeInteger(pairRounds) && pairRounds >= 0)) {
+    throw new Error(`--https-pairs ${pairRounds}: a number of rounds (0: none)`);
+  }
   const duration = options.int("https-duration", "BENCH_HTTPS_DURATION", 5);
   const connections = options.int("https-connections", "BENCH_HTTPS_CONNECTIONS", 50);
   const waitIdle = options.has("wait-idle", "BENCH_WAIT_IDLE")
@@ -162,7 +193,7 @@ async function runHttps(options: BenchOptions): Promise<void> {
   const keep = options.has("keep", "BENCH_KEEP");
   const profileDir = options.string("https-profile", "BENCH_HTTPS_PROFILE", "");
   const measure = options.string("https-measure", "BENCH_HTTPS_MEASURE", "both");
-  const serverCpu = Number(options.string("https-server-cpu", "BENCH_HTTPS_SERVER_CPU", "0.5"));
+  const serverCpu = Number(options.string("https-server-cpu", "BENCH_HTTPS_SERVER_CPU", "0.4"));
   if (!(serverCpu >= 0 && serverCpu <= 1)) {
     throw new Error(`--https-server-cpu ${serverCpu}: a share of one CPU, 0 to 1 (0: no quota)`);
   }
@@ -214,91 +245,98 @@ async function runHttps(options: BenchOptions): Promise<void> {
     const metricsToken = `bench-${process.pid}-${Date.now()}`;
     const targets: Target[] = [];
     // 1. Slipway: the platform process, a site with a custom domain and an uploaded certificate.
-    const httpsPort = await freePort();
-    const slipway = await startSlipwayChild({
-      command: "platform",
-      dir: join(dir, "slipway"),
-      pin: pin.server,
-      cleanup,
-      logLevel: "warn",
-      env: {
-        SLIPWAY_HTTPS_PORT: String(httpsPort),
-        SLIPWAY_ACME_DIRECTORY_URL: "off",
-        SLIPWAY_METRICS_TOKEN: metricsToken,
-      },
-      nodeArgs: profileArgs("slipway"),
-    });
-    const site = await platformApi<{ id: string }>(slipway, "POST", "/sites", slipway.adminToken, {
-      name: "bench",
-      custom_domain: HOST,
-    });
-    await platformApi(slipway, "POST", `/sites/${site.id}/ssl`, slipway.adminToken, {
-      certificate: cert,
-      key,
-    });
-    const sha1 = createHash("sha1").update(body).digest("hex");
-    const deploy = await platformApi<{ id: string }>(
-      slipway,
-      "POST",
-      `/sites/${site.id}/deploys`,
-      slipway.adminToken,
-      { draft: false, files: { "index.html": sha1 } },
-    );
-    const upload = await fetch(`${slipway.url}/api/v1/deploys/${deploy.id}/files/index.html`, {
-      method: "PUT",
-      headers: {
-        authorization: `Bearer ${slipway.adminToken}`,
-        "content-type": "application/octet-stream",
-      },
-      body,
-    });
-    if (!upload.ok) throw new Error(`upload: ${upload.status} ${await upload.text()}`);
-    for (let i = 0; ; i++) {
-      const state = await platformApi<{ state: string }>(
-        slipway,
-        "GET",
-        `/sites/${site.id}/deploys/${deploy.id}`,
-        slipway.adminToken,
-      );
-      if (state.state === "ready") break;
-      if (i > 100) throw new Error(`the bench deploy stayed ${state.state}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    targets.push(
-      target({
-        id: "slipway",
-        label: "Slipway (http2 server, SNI)",
+    const launchSlipway = async (i: number): Promise<Launch> => {
+      const httpsPort = await freePort();
+      const slipway = await startSlipwayChild({
+        command: "platform",
+        dir: join(dir, `slipway-${i}`),
+        pin: pin.server,
+        cleanup,
+        logLevel: "warn",
+        env: {
+          SLIPWAY_HTTPS_PORT: String(httpsPort),
+          SLIPWAY_ACME_DIRECTORY_URL: "off",
+          SLIPWAY_METRICS_TOKEN: metricsToken,
+        },
+        nodeArgs: profileArgs(`slipway-${i}`),
+      });
+      const api = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+        platformApi<T>(slipway, method, path, slipway.adminToken, body);
+      const site = await api<{ id: string }>("POST", "/sites", {
+        name: "bench",
+        custom_domain: HOST,
+      });
+      await api("POST", `/sites/${site.id}/ssl`, { certificate: cert, key });
+      const sha1 = createHash("sha1").update(body).digest("hex");
+      const deploy = await api<{ id: string }>("POST", `/sites/${site.id}/deploys`, {
+        draft: false,
+        files: { "index.html": sha1 },
+      });
+      const upload = await fetch(`${slipway.url}/api/v1/deploys/${deploy.id}/files/index.html`, {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${slipway.adminToken}`,
+          "content-type": "application/octet-stream",
+        },
+        body,
+      });
+      if (!upload.ok) throw new Error(`upload: ${upload.status} ${await upload.text()}`);
+      for (let attempt = 0; ; attempt++) {
+        const { state } = await api<{ state: string }>(
+          "GET",
+          `/sites/${site.id}/deploys/${deploy.id}`,
+        );
+        if (state === "ready") break;
+        if (attempt > 100) throw new Error(`the bench deploy stayed ${state}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return {
         port: httpsPort,
-        count: () => slipwayHandshakes(slipway.url, metricsToken),
         pid: slipway.daemon.pid,
-      }),
-    );
-
+        count: () => slipwayHandshakes(slipway.url, metricsToken),
+      };
+    };
     // 2. The bare node:https server (the runtime's ceiling), and 2b. the bare node:http2
     // secure server with HTTP/1.1 fallback and SNI (Slipway's configuration, nothing else).
-    for (const http2 of [false, true]) {
+    const launchBare = async (http2: boolean, i: number): Promise<Launch> => {
+      const name = `${http2 ? "bare-http2" : "bare"}-${i}`;
       const bare = await startBareServer({
-        logFile: join(dir, http2 ? "bare-http2.log" : "bare.log"),
+        logFile: join(dir, `${name}.log`),
         root: bareRoot,
         pin: pin.server,
         cleanup,
         tls: { certFile, keyFile, http2 },
-        nodeArgs: profileArgs(http2 ? "bare-http2" : "bare"),
+        nodeArgs: profileArgs(name),
       });
-      targets.push(
-        target({
-          id: http2 ? "h2-sni" : "bare",
-          label: http2 ? "bare node:http2 + SNI (memory)" : "bare node:https (memory)",
-          port: bare.port,
-          // Less the request that asks: it is a handshake too.
-          count: async () => {
-            const { handshakes, resumed } = await bareHandshakes(bare.port, cert);
-            return { handshakes: handshakes - 1, resumed };
-          },
-          pid: bare.pid,
-        }),
-      );
-    }
+      return {
+        port: bare.port,
+        pid: bare.pid,
+        // Less the request that asks: it is a handshake too.
+        count: async () => {
+          const { handshakes, resumed } = await bareHandshakes(bare.port, cert);
+          return { handshakes: handshakes - 1, resumed };
+        },
+      };
+    };
+    const launchAll = <T>(launch: (i: number) => Promise<T>): Promise<T[]> =>
+      Promise.all(Array.from({ length: launches }, (_, i) => launch(i)));
+    targets.push(
+      target({
+        id: "slipway",
+        label: "Slipway (http2 server, SNI)",
+        launches: await launchAll(launchSlipway),
+      }),
+      target({
+        id: "bare",
+        label: "bare node:https (memory)",
+        launches: await launchAll((i) => launchBare(false, i)),
+      }),
+      target({
+        id: "h2-sni",
+        label: "bare node:http2 + SNI (memory)",
+        launches: await launchAll((i) => launchBare(true, i)),
+      }),
+    );
 
     // 3. nginx, one worker, when installed.
     const nginx = findExecutable("nginx");
@@ -329,9 +367,7 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
         target({
           id: "nginx",
           label: "nginx (1 worker)",
-          port: nginxPort,
-          count: undefined,
-          pid: daemon.pid,
+          launches: [{ port: nginxPort, pid: daemon.pid, count: undefined }],
         }),
       );
     } else {
@@ -342,17 +378,21 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
 
     // Every server answers the same bytes over TLS with SNI ${HOST}.
     for (const target of targets) {
-      const answer = await tlsGet(target.port, cert, "/");
-      if (answer !== body) throw new Error(`${target.label} answered something else over TLS`);
+      for (const launch of target.launches) {
+        const answer = await tlsGet(launch.port, cert, "/");
+        if (answer !== body) throw new Error(`${target.label} answered something else over TLS`);
+      }
     }
     const meter = CpuMeter.create(`slipway-bench-https-${process.pid}`);
     if (typeof meter === "string") console.log(`server CPU not measured: ${meter}`);
     else {
       cleanup.defer("remove the CPU cgroups", () => meter.remove());
       for (const t of targets) {
-        if (t.pid === undefined) continue;
-        t.cpu = meter.group(t.id);
-        t.cpu.adopt([t.pid]);
+        t.launches.forEach((launch, i) => {
+          if (launch.pid === undefined) return;
+          launch.cpu = meter.group(`${t.id}-${i}`);
+          launch.cpu.adopt([launch.pid]);
+        });
       }
     }
     if (serverCpu > 0) {
@@ -360,7 +400,11 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       if (typeof quota === "string") console.log(`servers not held to a CPU quota: ${quota}`);
       else {
         cleanup.defer("remove the CPU quota groups", () => quota.remove());
-        for (const t of targets) if (t.pid !== undefined) quota.limit(t.id, serverCpu, [t.pid]);
+        for (const t of targets) {
+          t.launches.forEach((launch, i) => {
+            if (launch.pid !== undefined) quota.limit(`${t.id}-${i}`, serverCpu, [launch.pid]);
+          });
+        }
         console.log(
           `each server is held to ${serverCpu} of a CPU: requests/s is its capacity at that share, with wrk's CPU to spare\n`,
         );
@@ -368,22 +412,23 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
     }
     // Slipway finishes the set-up's jobs (the deploy's, notifications) in the background: a
     // server is measured only once it uses under 5% of a CPU on its own.
-    const settle = async (target: Target): Promise<void> => {
-      if (target.cpu === undefined) return;
+    const settle = async (target: Target, launch: Launch): Promise<void> => {
+      const { cpu } = launch;
+      if (cpu === undefined) return;
       for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-        const before = target.cpu.usageMs();
+        const before = cpu.usageMs();
         await new Promise((r) => setTimeout(r, 500));
-        if (target.cpu.usageMs() - before < 25) return;
+        if (cpu.usageMs() - before < 25) return;
       }
       console.log(`${target.label} stayed busy on its own for 30 s; measuring anyway`);
     };
     const cpuUsPer = async (
-      target: Target,
+      launch: Launch,
       measure: () => Promise<WrkResult>,
     ): Promise<{ result: WrkResult; cpuUs: number | undefined }> => {
-      const before = target.cpu?.usageMs();
+      const before = launch.cpu?.usageMs();
       const result = await measure();
-      const after = target.cpu?.usageMs();
+      const after = launch.cpu?.usageMs();
       const cpuUs =
         before !== undefined && after !== undefined && result.requests > 0
           ? ((after - before) * 1000) / result.requests
@@ -391,9 +436,9 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       return { result, cpuUs };
     };
     const clientCpu = pinnedCpu(pin.client);
-    const wrk = (target: Target, handshake: boolean, seconds: number): Promise<WrkResult> =>
+    const wrk = (launch: Launch, handshake: boolean, seconds: number): Promise<WrkResult> =>
       runWrk(pin, {
-        url: `https://${HOST}:${target.port}/`,
+        url: `https://${HOST}:${launch.port}/`,
         seconds,
         connections,
         headers: handshake ? ["Connection: close"] : [],
@@ -408,11 +453,12 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       await waitForIdle(waitIdle);
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
+        const launch = target.launches[round % target.launches.length]!;
         let line = `round ${round + 1} ${target.id.padEnd(7)}`;
-        await settle(target);
+        await settle(target, launch);
         if (measureKeepAlive) {
-          await wrk(target, false, 1);
-          const { result, cpuUs } = await cpuUsPer(target, () => wrk(target, false, duration));
+          await wrk(launch, false, 1);
+          const { result, cpuUs } = await cpuUsPer(launch, () => wrk(launch, false, duration));
           if (cpuUs !== undefined) target.keepAliveCpuUs.push(cpuUs);
           target.keepAlive.push(result.rps);
           const busy = busyOf(result);
@@ -420,10 +466,10 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
           line += ` keep-alive ${Math.round(result.rps).toLocaleString("en-US")} req/s (server CPU ${cpuUs?.toFixed(1)} µs/req, wrk's CPU ${pct(busy)})`;
         }
         if (measureHandshakes) {
-          await wrk(target, true, 1);
-          const before = await target.count?.();
-          const { result, cpuUs } = await cpuUsPer(target, () => wrk(target, true, duration));
-          const after = await target.count?.();
+          await wrk(launch, true, 1);
+          const before = await launch.count?.();
+          const { result, cpuUs } = await cpuUsPer(launch, () => wrk(launch, true, duration));
+          const after = await launch.count?.();
           if (cpuUs !== undefined) target.handshakeCpuUs.push(cpuUs);
           target.handshakes.push(result.rps);
           const busy = busyOf(result);
@@ -450,7 +496,7 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
     const serverBusy = (rates: number[], cpuUs: number[]): string =>
       busy(cpuUs.map((us, i) => (us * (rates[i] ?? 0)) / 1e6));
     const resumption = (t: Target): string =>
-      t.count === undefined
+      t.launches[0]?.count === undefined
         ? "n/a"
         : `${t.seen.resumed.toLocaleString("en-US")} of ${t.seen.handshakes.toLocaleString("en-US")}`;
     const rows = targets.map((t) => [
@@ -509,11 +555,23 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
         })
         .join(", ");
     console.log(
-      `goal ≥ ${TARGET_RATIO}× bare node:https, median of same-round ratios: ${compare(slipwayTarget, bareTarget, TARGET_RATIO)}`,
+      `goal ≥ ${TARGET_RATIO}× bare node:https, measured apart (median of same-round ratios): ${compare(slipwayTarget, bareTarget, TARGET_RATIO)}`,
     );
     console.log(
       `the runtime's share (bare http2 + SNI ÷ bare https): ${compare(h2Target, bareTarget)}; Slipway's own (Slipway ÷ bare http2 + SNI): ${compare(slipwayTarget, h2Target)}`,
     );
+    if (pairRounds > 0) {
+      const launchOf = (t: Target, round: number): Launch => t.launches[round % t.launches.length]!;
+      await measurePairs(pairRounds, bareTarget, [slipwayTarget, h2Target], {
+        duration,
+        goal: { id: slipwayTarget.id, ratio: TARGET_RATIO },
+        keepAlive: measureKeepAlive,
+        handshakes: measureHandshakes,
+        settle: (t, round) => settle(t, launchOf(t, round)),
+        cpu: (t, round) => launchOf(t, round).cpu,
+        load: (t, round, handshake, seconds) => wrk(launchOf(t, round), handshake, seconds),
+      });
+    }
     if (serverCpu === 0) {
       console.log(
         "(wrk's CPU near 100%: the load generator is the limit there, and the servers are compared at equal client load)",
