@@ -6,9 +6,9 @@ import type { WrkResult } from "./wrk.ts";
  * Two servers measured at the same moment: both pinned to the same CPU, each held to the same
  * quota and loaded by its own client for the same seconds. A server's rate drifts up to 2×
  * between runs seconds apart on a shared machine; measured together, whatever slows the machine
- * slows both alike, and repeated pairs of the same two processes mostly agree to a few percent. They
- * share that CPU's caches, though, and processes differ from one launch to the next: on the
- * machine this was written on, launches of the same code read up to 20 points apart
+ * slows both alike, and repeated pairs of the same two processes mostly agree to a few percent.
+ * They share that CPU's caches, though, and processes differ from one launch to the next: on
+ * the machine this was written on, launches of the same code read up to 20 points apart
  * (`bench/RESULTS.md`, session 9), hence several launches per server.
  */
 export interface PairSide {
