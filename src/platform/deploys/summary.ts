@@ -81,34 +81,15 @@ export async function summarizeForPublish(
   return JSON.stringify(summary);
 }
 
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
-}
-
-function count(value: unknown, fallback: number): number {
-  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : fallback;
-}
-
-/** The stored summary, or `null` when there is none (not ready yet, or published before it). */
+/**
+ * The stored summary, or `null` when there is none (not ready yet, or published before it).
+ * Only `summarizeForPublish` writes the column; a row that is not JSON reads as none.
+ */
 export function readSummary(json: string | null): DeploySummary | null {
   if (json === null) return null;
-  let value: unknown;
   try {
-    value = JSON.parse(json);
+    return JSON.parse(json) as DeploySummary;
   } catch {
     return null;
   }
-  if (typeof value !== "object" || value === null) return null;
-  const stored = value as Record<string, unknown>;
-  const redirectErrors = strings(stored.redirectErrors);
-  const headerErrors = strings(stored.headerErrors);
-  return {
-    redirects: count(stored.redirects, 0),
-    headers: count(stored.headers, 0),
-    redirectErrors,
-    headerErrors,
-    redirectErrorCount: count(stored.redirectErrorCount, redirectErrors.length),
-    headerErrorCount: count(stored.headerErrorCount, headerErrors.length),
-    ...(typeof stored.failure === "string" && { failure: stored.failure }),
-  };
 }
