@@ -19,7 +19,7 @@ export async function makeDeploy(
   blobs: BlobStore,
   deployId: string,
   files: Record<string, string | Buffer>,
-  extra: Partial<Pick<ResolvedDeploy, "netlifyToml" | "rules">> & { reader?: BlobReader } = {},
+  extra: Partial<Pick<ResolvedDeploy, "netlifyToml">> & { reader?: BlobReader } = {},
 ): Promise<ResolvedDeploy> {
   const dir = await mkdtemp(join(tmpdir(), "slipway-edge-out-"));
   try {

@@ -115,6 +115,7 @@ function rangeHeaders(route: Route, start: number, end: number): string[] {
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
 
+/** A deploy's rules (parsed on first use: `_redirects`, `_headers`, `netlify.toml`) and routes. */
 class DeployState {
   rules: DeployRules | undefined;
   private rulesLoading: Promise<DeployRules> | undefined;
@@ -124,9 +125,7 @@ class DeployState {
     readonly deploy: ResolvedDeploy,
     private readonly tmpDir: string | undefined,
     private readonly adapt: (rules: DeployRules) => DeployRules = (rules) => rules,
-  ) {
-    this.rules = deploy.rules && adapt(deploy.rules);
-  }
+  ) {}
 
   loadRules(): Promise<DeployRules> {
     this.rulesLoading ??= loadDeployRules({

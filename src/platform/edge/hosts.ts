@@ -1,6 +1,5 @@
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest } from "../deploys/manifest.ts";
-import type { DeployRules } from "./rules.ts";
 
 /**
  * Host names → deploys. The edge asks an injected `SiteResolver` which deploy a host serves;
@@ -20,12 +19,6 @@ export interface ResolvedDeploy {
   readonly deployId: string;
   readonly manifest: DeployManifest;
   readonly blobs: BlobReader;
-  /**
-   * Redirect and header rules, if the platform parsed them ahead (`loadDeployRules` at
-   * publish time). Otherwise the edge parses the deploy's `_redirects`, `_headers` and
-   * `netlify.toml` on first use and caches them by deploy id.
-   */
-  readonly rules?: DeployRules;
   /**
    * The repository's `netlify.toml` as the build saw it. When absent, a `netlify.toml` at the
    * root of the published files is used, if there is one.
