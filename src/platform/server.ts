@@ -429,6 +429,7 @@ export async function startPlatform(
             manifests,
             ...buildDirs,
             onPublished: (site) => edgeSync.sitePublished(site.name),
+            summarizeRules: summarizeDeployRules,
             ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
             ...(options.gitCaFile !== undefined ? { gitCaFile: options.gitCaFile } : {}),
             ...(options.testPauseAt !== undefined ? { testPauseAt: options.testPauseAt } : {}),

@@ -7,6 +7,7 @@ import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-
 import { LocalBlobStore } from "../deploys/local-blob-store.ts";
 import { createManifest, LocalManifestStore } from "../deploys/manifest.ts";
 import { publishBuildDeploy } from "../deploys/publish-switch.ts";
+import { summarizeDeployRules } from "../edge/rules.ts";
 import { leaseFence, type LeaseFence } from "../jobs/queue.ts";
 import { BuildLog } from "./build-log.ts";
 import { deploySite, storeAttemptManifest } from "./publish-stage.ts";
@@ -173,6 +174,7 @@ describe("a build attempt's publish", () => {
         workRoot: root,
         mirrorRoot: root,
         gitTempRoot: root,
+        summarizeRules: summarizeDeployRules,
       },
       site,
       requested.build,

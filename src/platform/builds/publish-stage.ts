@@ -12,7 +12,6 @@ import {
 import type { LeaseFence } from "../jobs/queue.ts";
 import { manifestBlobs, recordBlobOwnership } from "../deploys/ownership.ts";
 import { summarizeForPublish } from "../deploys/summary.ts";
-import { summarizeDeployRules } from "../edge/rules.ts";
 import { siteUrl } from "../sites/urls.ts";
 import type { BuildLog } from "./build-log.ts";
 import { LeaseLost, pauseForTest, StageFailure, type BuildRunnerOptions } from "./stage.ts";
@@ -84,13 +83,9 @@ export async function deploySite(
     .execute();
 
   // Parsed here, before the publish transaction; a failure shows in the summary, nowhere else.
-  const summary = await summarizeForPublish(
-    ctx,
-    deployId,
-    summarizeDeployRules,
-    manifest,
-    options.blobs,
-  );
+  const summary =
+    options.summarizeRules &&
+    (await summarizeForPublish(ctx, deployId, options.summarizeRules, manifest, options.blobs));
   if (attempt.signal.aborted) throw new Error("stopped");
   const outcome = await publishBuildDeploy(ctx, site.id, build, deployId, {
     fence: attempt.fence,

@@ -2,6 +2,7 @@ import type { PlatformContext } from "../context.ts";
 import type { Site } from "../db/schema.ts";
 import type { BlobStore } from "../deploys/blob-store.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";
+import type { SummarizeRules } from "../deploys/summary.ts";
 import type { SandboxOptions } from "./sandbox/run.ts";
 
 /**
@@ -23,6 +24,11 @@ export interface BuildRunnerOptions {
   gitCaFile?: string;
   /** Called after a site's published deploy changed (the edge's cache). */
   onPublished?: (site: Site) => void;
+  /**
+   * Parses the published files' redirect and header rules into the deploy's summary (the edge's
+   * parser, from the composition root, as for direct deploys); without it none is kept.
+   */
+  summarizeRules?: SummarizeRules;
   /** Sandbox settings beyond the config's (tests: limits, extra read-only paths). */
   sandbox?: Partial<Omit<SandboxOptions, "command" | "workDir" | "signal" | "onLine">>;
   /** How often a running build checks whether it was cancelled. Default 1 s. */
