@@ -35,7 +35,7 @@ import { choosePinning, pinned } from "./lib/baselines.ts";
 import { startBareServer } from "./lib/bare.ts";
 import { Cleanup } from "./lib/cleanup.ts";
 import { measurePairs } from "./lib/pairs.ts";
-import { CpuMeter, type CpuGroup } from "./lib/cpu.ts";
+import { CpuMeter, withCpuPerRequest, type CpuGroup } from "./lib/cpu.ts";
 import { CpuQuota } from "./lib/cpu-quota.ts";
 import { waitForIdle, WAIT_IDLE_FLAG } from "./lib/idle.ts";
 import type { Benchmark, BenchOptions } from "./lib/options.ts";
@@ -422,19 +422,6 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       }
       console.log(`${target.label} stayed busy on its own for 30 s; measuring anyway`);
     };
-    const cpuUsPer = async (
-      launch: Launch,
-      measure: () => Promise<WrkResult>,
-    ): Promise<{ result: WrkResult; cpuUs: number | undefined }> => {
-      const before = launch.cpu?.usageMs();
-      const result = await measure();
-      const after = launch.cpu?.usageMs();
-      const cpuUs =
-        before !== undefined && after !== undefined && result.requests > 0
-          ? ((after - before) * 1000) / result.requests
-          : undefined;
-      return { result, cpuUs };
-    };
     const clientCpu = pinnedCpu(pin.client);
     const wrk = (launch: Launch, handshake: boolean, seconds: number): Promise<WrkResult> =>
       runWrk(pin, {
@@ -458,7 +445,9 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
         await settle(target, launch);
         if (measureKeepAlive) {
           await wrk(launch, false, 1);
-          const { result, cpuUs } = await cpuUsPer(launch, () => wrk(launch, false, duration));
+          const { result, cpuUs } = await withCpuPerRequest(launch.cpu, () =>
+            wrk(launch, false, duration),
+          );
           if (cpuUs !== undefined) target.keepAliveCpuUs.push(cpuUs);
           target.keepAlive.push(result.rps);
           const busy = busyOf(result);
@@ -468,7 +457,9 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
         if (measureHandshakes) {
           await wrk(launch, true, 1);
           const before = await launch.count?.();
-          const { result, cpuUs } = await cpuUsPer(launch, () => wrk(launch, true, duration));
+          const { result, cpuUs } = await withCpuPerRequest(launch.cpu, () =>
+            wrk(launch, true, duration),
+          );
           const after = await launch.count?.();
           if (cpuUs !== undefined) target.handshakeCpuUs.push(cpuUs);
           target.handshakes.push(result.rps);

@@ -143,3 +143,18 @@ export function descendants(roots: readonly number[]): number[] {
   }
   return out;
 }
+
+/** Runs `measure` and reads the server CPU µs each of its requests took (undefined: no meter). */
+export async function withCpuPerRequest<R extends { requests: number }>(
+  cpu: CpuGroup | undefined,
+  measure: () => Promise<R>,
+): Promise<{ result: R; cpuUs: number | undefined }> {
+  const before = cpu?.usageMs();
+  const result = await measure();
+  const after = cpu?.usageMs();
+  const cpuUs =
+    before !== undefined && after !== undefined && result.requests > 0
+      ? ((after - before) * 1000) / result.requests
+      : undefined;
+  return { result, cpuUs };
+}

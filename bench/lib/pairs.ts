@@ -1,4 +1,4 @@
-import type { CpuGroup } from "./cpu.ts";
+import { withCpuPerRequest, type CpuGroup } from "./cpu.ts";
 import { summarize } from "./stats.ts";
 import type { WrkResult } from "./wrk.ts";
 
@@ -31,20 +31,13 @@ export async function measurePair(
 ): Promise<[PairReading, PairReading]> {
   // A short warm-up of both at once, so both start measured in the same state.
   await Promise.all([a.load(1), b.load(1)]);
-  const before = [a.cpu?.usageMs(), b.cpu?.usageMs()];
-  const results = await Promise.all([a.load(seconds), b.load(seconds)]);
-  const after = [a.cpu?.usageMs(), b.cpu?.usageMs()];
-  return [0, 1].map((i): PairReading => {
-    const result = results[i]!;
-    const used =
-      after[i] !== undefined && before[i] !== undefined ? after[i] - before[i] : undefined;
-    return {
-      rps: result.rps,
-      cpuUs:
-        used !== undefined && result.requests > 0 ? (used * 1000) / result.requests : undefined,
-      result,
-    };
-  }) as [PairReading, PairReading];
+  const measured = await Promise.all(
+    [a, b].map((side) => withCpuPerRequest(side.cpu, () => side.load(seconds))),
+  );
+  return measured.map(({ result, cpuUs }) => ({ rps: result.rps, cpuUs, result })) as [
+    PairReading,
+    PairReading,
+  ];
 }
 
 export interface PairTarget {
