@@ -4,8 +4,10 @@
  * uploaded certificate, against baselines with the same certificate and bytes: a bare
  * `node:https` server answering from memory (the runtime's ceiling, the issue's yardstick), a
  * bare `node:http2` secure server with HTTP/1.1 fallback and an `SNICallback` (Slipway's
- * configuration without Slipway: what the runtime itself charges for it) and, when installed,
- * nginx with one worker. Goal: ≥ 0.9× the bare `node:https` server on both.
+ * configuration without Slipway: what the runtime itself charges for it), that same bare server
+ * in a process that has imported Slipway's platform code without running it (what carrying
+ * that code costs a request that never touches it) and, when installed, nginx with one worker.
+ * Goal: ≥ 0.9× the bare `node:https` server on both.
  *
  * - Servers on CPU 1, the load generator on CPU 0, each server held to a share of a CPU by a
  *   CFS quota (a handshake costs wrk about what it costs the server: unheld, wrk saturates
@@ -101,7 +103,7 @@ export const https: Benchmark = {
       flag: "https-profile",
       value: "DIR",
       env: "BENCH_HTTPS_PROFILE",
-      help: "write the Node servers' CPU profiles (node --cpu-prof) into DIR/slipway-N, DIR/bare-N, DIR/bare-http2-N (N: the launch)",
+      help: "write the Node servers' CPU profiles (node --cpu-prof) into DIR/slipway-N, DIR/bare-N, DIR/bare-http2-N, DIR/bare-loaded-N (N: the launch)",
     },
   ],
   run: runHttps,
@@ -296,16 +298,18 @@ async function runHttps(options: BenchOptions): Promise<void> {
         count: () => slipwayHandshakes(slipway.url, metricsToken),
       };
     };
-    // 2. The bare node:https server (the runtime's ceiling), and 2b. the bare node:http2
-    // secure server with HTTP/1.1 fallback and SNI (Slipway's configuration, nothing else).
-    const launchBare = async (http2: boolean, i: number): Promise<Launch> => {
-      const name = `${http2 ? "bare-http2" : "bare"}-${i}`;
+    // 2. The bare node:https server (the runtime's ceiling), 2b. the bare node:http2 secure
+    // server with HTTP/1.1 fallback and SNI (Slipway's configuration, nothing else), and 2c.
+    // that server in a process that imported Slipway's platform code first.
+    const launchBare = async (kind: "https" | "http2" | "loaded", i: number): Promise<Launch> => {
+      const name = `${kind === "https" ? "bare" : `bare-${kind}`}-${i}`;
       const bare = await startBareServer({
         logFile: join(dir, `${name}.log`),
         root: bareRoot,
         pin: pin.server,
         cleanup,
-        tls: { certFile, keyFile, http2 },
+        tls: { certFile, keyFile, http2: kind !== "https" },
+        ...(kind === "loaded" ? { load: "src/platform/server.ts" } : {}),
         nodeArgs: profileArgs(name),
       });
       return {
@@ -329,12 +333,17 @@ async function runHttps(options: BenchOptions): Promise<void> {
       target({
         id: "bare",
         label: "bare node:https (memory)",
-        launches: await launchAll((i) => launchBare(false, i)),
+        launches: await launchAll((i) => launchBare("https", i)),
       }),
       target({
         id: "h2-sni",
         label: "bare node:http2 + SNI (memory)",
-        launches: await launchAll((i) => launchBare(true, i)),
+        launches: await launchAll((i) => launchBare("http2", i)),
+      }),
+      target({
+        id: "loaded",
+        label: "bare node:http2 + SNI, Slipway's code loaded",
+        launches: await launchAll((i) => launchBare("loaded", i)),
       }),
     );
 
@@ -479,6 +488,7 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
     }
     const bareTarget = targets.find((t) => t.id === "bare")!;
     const h2Target = targets.find((t) => t.id === "h2-sni")!;
+    const loadedTarget = targets.find((t) => t.id === "loaded")!;
     const busy = (shares: number[]): string => {
       const s = summarize(shares);
       return s === undefined ? "n/a" : pct(s.median);
@@ -549,19 +559,25 @@ http { access_log off; client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/n
       `goal ≥ ${TARGET_RATIO}× bare node:https, measured apart (median of same-round ratios): ${compare(slipwayTarget, bareTarget, TARGET_RATIO)}`,
     );
     console.log(
-      `the runtime's share (bare http2 + SNI ÷ bare https): ${compare(h2Target, bareTarget)}; Slipway's own (Slipway ÷ bare http2 + SNI): ${compare(slipwayTarget, h2Target)}`,
+      `the runtime's share (bare http2 + SNI ÷ bare https): ${compare(h2Target, bareTarget)}; carrying Slipway's code (loaded ÷ bare http2 + SNI): ${compare(loadedTarget, h2Target)}; Slipway's request path (Slipway ÷ loaded): ${compare(slipwayTarget, loadedTarget)}`,
     );
     if (pairRounds > 0) {
       const launchOf = (t: Target, round: number): Launch => t.launches[round % t.launches.length]!;
-      await measurePairs(pairRounds, bareTarget, [slipwayTarget, h2Target], {
+      const pairOptions = {
         duration,
-        goal: { id: slipwayTarget.id, ratio: TARGET_RATIO },
         keepAlive: measureKeepAlive,
         handshakes: measureHandshakes,
-        settle: (t, round) => settle(t, launchOf(t, round)),
-        cpu: (t, round) => launchOf(t, round).cpu,
-        load: (t, round, handshake, seconds) => wrk(launchOf(t, round), handshake, seconds),
+        settle: (t: Target, round: number) => settle(t, launchOf(t, round)),
+        cpu: (t: Target, round: number) => launchOf(t, round).cpu,
+        load: (t: Target, round: number, handshake: boolean, seconds: number) =>
+          wrk(launchOf(t, round), handshake, seconds),
+      };
+      await measurePairs(pairRounds, bareTarget, [slipwayTarget, h2Target, loadedTarget], {
+        ...pairOptions,
+        goal: { id: slipwayTarget.id, ratio: TARGET_RATIO },
       });
+      // Slipway's own request path, against the same weight of code measured at the same moment.
+      await measurePairs(pairRounds, loadedTarget, [slipwayTarget], pairOptions);
     }
     if (serverCpu === 0) {
       console.log(

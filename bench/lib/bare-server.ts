@@ -5,7 +5,10 @@
  * and to a POST, once its body is read, `{}` (the webhook benchmark's ceiling). With BARE_HTTP2=1
  * too, the HTTPS server is Slipway's configuration instead: `node:http2`'s secure server with
  * HTTP/1.1 fallback and the certificate chosen by an `SNICallback` (the runtime's share of
- * what Slipway's HTTPS listener costs over bare `node:https`).
+ * what Slipway's HTTPS listener costs over bare `node:https`). With BARE_LOAD (a module of this
+ * project, e.g. `src/platform/server.ts`), that module is imported before anything else and
+ * never used: the same listener then runs in a process carrying Slipway's code, which weighs on
+ * every request although none of it runs (`bench/RESULTS.md`, session 10).
  * Run as a child: `node --import tsx bench/lib/bare-server.ts` with BARE_ROOT, BARE_PORT and,
  * for HTTPS, BARE_CERT and BARE_KEY. `GET /__handshakes` answers the TLS handshakes so far
  * ('secureConnection' events, its own included) and how many of them resumed a session, as
@@ -17,6 +20,11 @@ import { createSecureServer } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { extname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+if (process.env.BARE_LOAD !== undefined) {
+  await import(pathToFileURL(join(import.meta.dirname, "..", "..", process.env.BARE_LOAD)).href);
+}
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",

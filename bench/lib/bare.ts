@@ -6,6 +6,7 @@ import { Daemon, freePort, waitForPort } from "./proc.ts";
 /**
  * Starts `bare-server.ts` (HTTP, or HTTPS with `tls`: `node:https`, or with `http2` the
  * `node:http2` secure server with HTTP/1.1 fallback and SNI) serving the files of `root`, pinned.
+ * `load`: a module of this project the server imports first and never uses (`bare-server.ts`).
  */
 export async function startBareServer(options: {
   logFile: string;
@@ -13,6 +14,7 @@ export async function startBareServer(options: {
   pin: readonly string[];
   cleanup: Cleanup;
   tls?: { certFile: string; keyFile: string; http2?: boolean };
+  load?: string;
   /** Options for node itself (e.g. `--cpu-prof`). */
   nodeArgs?: readonly string[];
 }): Promise<{ port: number; pid: number | undefined }> {
@@ -31,6 +33,7 @@ export async function startBareServer(options: {
       BARE_PORT: String(port),
       ...(options.tls ? { BARE_CERT: options.tls.certFile, BARE_KEY: options.tls.keyFile } : {}),
       ...(options.tls?.http2 === true ? { BARE_HTTP2: "1" } : {}),
+      ...(options.load !== undefined ? { BARE_LOAD: options.load } : {}),
     },
   });
   options.cleanup.defer("stop the bare server", () => daemon.stop());

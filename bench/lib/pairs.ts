@@ -46,8 +46,8 @@ export interface PairTarget {
 }
 
 export interface PairOptions<T extends PairTarget> {
-  /** The target whose ratio is held to a goal. */
-  goal: { id: string; ratio: number };
+  /** The target whose ratio is held to a goal, if any. */
+  goal?: { id: string; ratio: number };
   duration: number;
   keepAlive: boolean;
   handshakes: boolean;
@@ -120,14 +120,15 @@ export async function measurePairs<T extends PairTarget>(
       const key = `${other.id} ${kind.name}`;
       const median = summarize(rates.get(key) ?? [])?.median;
       const verdict =
-        other.id !== options.goal.id || median === undefined
+        other.id !== options.goal?.id || median === undefined
           ? ""
           : median >= options.goal.ratio
             ? " met"
             : " NOT met";
       return `${kind.name} ${spread(rates.get(key))}${verdict}, by CPU per request ${spread(costs.get(key))}`;
     });
-    const goal = other.id === options.goal.id ? `goal ≥ ${options.goal.ratio}× ` : "";
+    const goal =
+      options.goal && other.id === options.goal.id ? `goal ≥ ${options.goal.ratio}× ` : "";
     console.log(`${goal}${other.label} ÷ ${base.label}, measured together: ${readings.join("; ")}`);
   }
 }
