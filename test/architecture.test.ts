@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { describe, it } from "node:test";
@@ -103,5 +104,39 @@ describe("architecture", () => {
       .filter(({ lines }) => lines > 600)
       .filter(({ file }) => !map.includes(`\`${file}\``));
     assert.deepEqual(long, [], "name each in docs/ARCHITECTURE.md, saying why it is one idea");
+  });
+});
+
+/**
+ * Libraries the platform needs only when an operator configures them. A process slows a little
+ * for every library it carries, even one no request touches (bench/RESULTS.md, session 10), so
+ * the embedded default (SQLite, local disk, no SMTP) does not load them at start.
+ */
+const OPTIONAL_LIBRARIES = ["@aws-sdk/client-s3", "graphile-worker", "nodemailer", "pg", "ssh2"];
+
+describe("what the platform process loads", () => {
+  it("starts without the libraries of the services an operator may configure", () => {
+    const script = `
+      import { register } from "tsx/esm/api";
+      import { createRequire } from "node:module";
+      const urls = new Set();
+      register({ onImport: (url) => urls.add(url) });
+      await import(${JSON.stringify(join(ROOT, "src", "platform", "server.ts"))});
+      const all = [...urls, ...Object.keys(createRequire(import.meta.url).cache)];
+      const names = new Set(all.map((u) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(u)?.[1]));
+      console.log(JSON.stringify([...names].filter(Boolean).sort()));
+    `;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    const loaded = JSON.parse(out.trim().split("\n").at(-1)!) as string[];
+    // What a start does load (the check sees the module graph at all).
+    assert.ok(loaded.includes("fastify") && loaded.includes("better-sqlite3"), out);
+    assert.deepEqual(
+      OPTIONAL_LIBRARIES.filter((name) => loaded.includes(name)),
+      [],
+      "load these where the service is configured (a dynamic import)",
+    );
   });
 });

@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import type { Logger } from "./logger.ts";
 
 /**
@@ -29,6 +29,7 @@ const MAX_BACKOFF_MS = 5000;
 /** Listens once connected (rejects when the first connection fails), then stays listening. */
 export async function pgListen(options: PgListenOptions): Promise<PgListener> {
   if (!CHANNEL.test(options.channel)) throw new Error(`not a channel name: ${options.channel}`);
+  const { default: pgModule } = await import("pg"); // on Postgres only (`postgres.ts`)
   let stopped = false;
   let client: pg.Client | undefined;
   let ping: NodeJS.Timeout | undefined;
@@ -36,7 +37,7 @@ export async function pgListen(options: PgListenOptions): Promise<PgListener> {
   let backoffMs = 100;
 
   const connect = async (reconnected: boolean): Promise<void> => {
-    const next = new pg.Client({
+    const next = new pgModule.Client({
       connectionString: options.url,
       keepAlive: true,
       query_timeout: 5000,

@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import {
   type ColumnDefinitionNode,
   DataTypeNode,
@@ -26,12 +26,14 @@ function parseNumber(text: string): number {
 }
 
 /** The pool's own type parsers (not pg's global ones, which other code in the process shares). */
-const numberTypes = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === INT8_OID || oid === NUMERIC_OID
-      ? parseNumber
-      : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
-};
+function numberTypes(types: typeof pg.types): { getTypeParser: typeof pg.types.getTypeParser } {
+  return {
+    getTypeParser: ((oid: number, format?: "text" | "binary") =>
+      oid === INT8_OID || oid === NUMERIC_OID
+        ? parseNumber
+        : types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
+  };
+}
 
 /**
  * Runs the platform's SQLite-flavoured schema on Postgres unchanged: `integer` columns become
@@ -67,10 +69,20 @@ class PortableSchemaPlugin implements KyselyPlugin {
 
 /** Opens a PostgreSQL database (`postgres://…`) for Kysely, speaking the SQLite schema's types. */
 export function openPostgres<Schema>(url: string): Kysely<Schema> {
-  const pool = new pg.Pool({ connectionString: url, types: numberTypes, max: 10 });
-  // An idle connection that dies (a Postgres restart, a failover) is dropped from the pool and
-  // the next query opens another; unhandled, the pool's `error` event would end the process.
-  pool.on("error", () => undefined);
+  // `pg` is loaded at the first query: a process on SQLite never carries it (a process slows a
+  // little for every library it carries: bench/RESULTS.md, session 10).
+  const pool = async (): Promise<pg.Pool> => {
+    const { default: pgModule } = await import("pg");
+    const opened = new pgModule.Pool({
+      connectionString: url,
+      types: numberTypes(pgModule.types),
+      max: 10,
+    });
+    // An idle connection that dies (a Postgres restart, a failover) is dropped from the pool and
+    // the next query opens another; unhandled, the pool's `error` event would end the process.
+    opened.on("error", () => undefined);
+    return opened;
+  };
   return new Kysely<Schema>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new PortableSchemaPlugin()],

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type JsonWebKey } from "node:crypto";
-import ssh2 from "ssh2";
+import { createRequire } from "node:module";
+import type ssh2 from "ssh2";
 
 /** `SHA256:<base64 without padding>` of the key blob, as `ssh-keygen -l` prints it. */
 export function fingerprintSha256(blob: Buffer): string {
@@ -317,12 +318,12 @@ export function validatePublicKey(text: string): KeyValidation {
  * OpenSSH refuses those too), so each key is read back before it is used, and a bad one replaced.
  */
 export function generateEd25519KeyPair(comment?: string): { private: string; public: string } {
+  // Loaded at the first key: the platform needs ssh2 for nothing else (a process slows a little
+  // for every library it carries: bench/RESULTS.md, session 10).
+  const { utils } = createRequire(import.meta.url)("ssh2") as typeof ssh2;
   for (let attempt = 0; attempt < 16; attempt++) {
-    const pair = ssh2.utils.generateKeyPairSync(
-      "ed25519",
-      comment === undefined ? {} : { comment },
-    );
-    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) {
+    const pair = utils.generateKeyPairSync("ed25519", comment === undefined ? {} : { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error)) {
       return { private: pair.private.trimEnd() + "\n", public: pair.public.trim() };
     }
   }

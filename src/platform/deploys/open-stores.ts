@@ -1,9 +1,7 @@
 import type { BlobStoreConfig } from "../../config.ts";
 import { CollectableBlobStore } from "./collectable-blobs.ts";
 import { LocalManifestStore, type ManifestStore } from "./manifest.ts";
-import { S3BlobStore } from "./s3-blob-store.ts";
-import { checkBucket, createS3Client } from "./s3-client.ts";
-import { S3ManifestStore } from "./s3-manifest-store.ts";
+import type { S3BlobStore } from "./s3-blob-store.ts";
 
 export interface DeployStores {
   blobs: CollectableBlobStore | S3BlobStore;
@@ -21,6 +19,14 @@ export async function openDeployStores(
   options: { graceMs: number },
 ): Promise<DeployStores> {
   if (config?.kind === "s3") {
+    // The AWS SDK is loaded only for S3: a process slows a little for every library it
+    // carries, even one no request touches (bench/RESULTS.md, session 10).
+    const [{ S3BlobStore }, { checkBucket, createS3Client }, { S3ManifestStore }] =
+      await Promise.all([
+        import("./s3-blob-store.ts"),
+        import("./s3-client.ts"),
+        import("./s3-manifest-store.ts"),
+      ]);
     const client = createS3Client(config);
     await checkBucket(client, config.bucket);
     return {

@@ -2,7 +2,6 @@ import type { Kysely } from "kysely";
 import type { Logger } from "../../lib/logger.ts";
 import { isPostgres, withMigrationLock } from "../../lib/postgres.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
-import { GraphileJobQueue, migrateGraphileWorker } from "./graphile-queue.ts";
 import { SqlJobQueue, type JobQueue } from "./queue.ts";
 
 /**
@@ -18,6 +17,8 @@ export async function openJobQueue(
   options: { listen?: boolean } = {},
 ): Promise<JobQueue> {
   if (databaseUrl === undefined || !isPostgres(db as Kysely<unknown>)) return new SqlJobQueue(db);
+  // Loaded only on Postgres, as `pg` itself (`lib/postgres.ts`).
+  const { GraphileJobQueue, migrateGraphileWorker } = await import("./graphile-queue.ts");
   // Under the nodes' migration lock: graphile's DDL (tables renamed and dropped) beside another
   // node's schema introspection failed it with "relation … does not exist".
   await withMigrationLock(db as Kysely<unknown>, () => migrateGraphileWorker(databaseUrl, log));

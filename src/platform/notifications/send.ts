@@ -3,7 +3,6 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
 import { SignJWT } from "jose";
-import nodemailer from "nodemailer";
 import {
   HostNotAllowedError,
   isAllowedHost,
@@ -138,6 +137,7 @@ export interface MailOptions {
 
 /** One message through the operator's SMTP server (trusted: the operator configured it). */
 export async function sendMail(options: MailOptions): Promise<SendResult> {
+  const { default: nodemailer } = await import("nodemailer"); // only where mail is configured
   const transport = nodemailer.createTransport(options.smtpUrl);
   try {
     await transport.sendMail({
