@@ -69,8 +69,7 @@ class PortableSchemaPlugin implements KyselyPlugin {
 
 /** Opens a PostgreSQL database (`postgres://…`) for Kysely, speaking the SQLite schema's types. */
 export function openPostgres<Schema>(url: string): Kysely<Schema> {
-  // `pg` is loaded at the first query: a process on SQLite never carries it (a process slows a
-  // little for every library it carries: bench/RESULTS.md, session 10).
+  // `pg` is loaded at the first query: a process on SQLite never loads it.
   const pool = async (): Promise<pg.Pool> => {
     const { default: pgModule } = await import("pg");
     const opened = new pgModule.Pool({

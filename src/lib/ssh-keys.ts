@@ -318,8 +318,7 @@ export function validatePublicKey(text: string): KeyValidation {
  * OpenSSH refuses those too), so each key is read back before it is used, and a bad one replaced.
  */
 export function generateEd25519KeyPair(comment?: string): { private: string; public: string } {
-  // Loaded at the first key: the platform needs ssh2 for nothing else (a process slows a little
-  // for every library it carries: bench/RESULTS.md, session 10).
+  // Loaded at the first key: the platform needs ssh2 for nothing else.
   const { utils } = createRequire(import.meta.url)("ssh2") as typeof ssh2;
   for (let attempt = 0; attempt < 16; attempt++) {
     const pair = utils.generateKeyPairSync("ed25519", comment === undefined ? {} : { comment });

@@ -19,8 +19,7 @@ export async function openDeployStores(
   options: { graceMs: number },
 ): Promise<DeployStores> {
   if (config?.kind === "s3") {
-    // The AWS SDK is loaded only for S3: a process slows a little for every library it
-    // carries, even one no request touches (bench/RESULTS.md, session 10).
+    // The AWS SDK is loaded only for S3 (what a start loads: test/architecture.test.ts).
     const [{ S3BlobStore }, { checkBucket, createS3Client }, { S3ManifestStore }] =
       await Promise.all([
         import("./s3-blob-store.ts"),
