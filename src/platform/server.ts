@@ -218,11 +218,15 @@ export async function startPlatform(
 
   // The edge serves every host under the sites domain (except the API's own); the rest is API.
   const hostCacheMs = options.edgeTtlMs ?? config.edgeHostCacheMs;
+  const customHosts = createDomainRoutes(db, {
+    ...(hostCacheMs !== undefined ? { ttlMs: hostCacheMs } : {}),
+  });
   const resolver = new DbSiteResolver({
     db,
     sitesDomain: config.sitesDomain,
     blobs,
     manifests,
+    routes: customHosts,
     ...(hostCacheMs !== undefined ? { ttlMs: hostCacheMs } : {}),
   });
   // Direct deploys (digest protocol, zips): a deploy left `processing` by a crash finishes now.
@@ -237,9 +241,6 @@ export async function startPlatform(
   await resumeProcessingDeploys(ctx, deployServices);
   const gcStores = { blobs, manifests, uploadDir: deployServices.uploadDir, ...buildDirs };
 
-  const customHosts = createDomainRoutes(db, {
-    ...(hostCacheMs !== undefined ? { ttlMs: hostCacheMs } : {}),
-  });
   const protection = createSiteProtection({
     ctx,
     sitesDomain: config.sitesDomain,

@@ -3,7 +3,10 @@ import { after, before, describe, it } from "node:test";
 import { memoryContext, type MemoryContext } from "../../../test/helpers/memory-ctx.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { DeployManifest, ManifestStore } from "../deploys/manifest.ts";
+import { routeForHost } from "../domains/hosts.ts";
 import { DbSiteResolver } from "./db-resolver.ts";
+import { createDomainRoutes } from "./domain-routes.ts";
+import { HostCache, NOT_CACHED } from "./host-cache.ts";
 
 // One database for both suites: each test uses its own site.
 let memory: MemoryContext;
@@ -30,6 +33,7 @@ describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
       sitesDomain: "localhost",
       blobs: {} as BlobReader,
       manifests: store,
+      routes: createDomainRoutes(memory.ctx.db, { ttlMs: 500, now: () => clock }),
       ttlMs: 500,
       now: () => clock,
     });
@@ -71,6 +75,7 @@ describe("DbSiteResolver during a publish", () => {
       sitesDomain: "localhost",
       blobs: {} as BlobReader,
       manifests: store,
+      routes: createDomainRoutes(memory.ctx.db, { ttlMs: 60_000 }),
       ttlMs: 60_000,
     });
     const host = `${site.name}.localhost`;
@@ -88,5 +93,64 @@ describe("DbSiteResolver during a publish", () => {
       assert.equal(resolver.cached(host)?.deployId, "deploy1");
       resolver.invalidateAll();
     }
+  });
+});
+
+describe("DbSiteResolver at a custom domain", () => {
+  it("reads the route the front caches (one look-up for both) and forgets it at a publish", async () => {
+    const store: ManifestStore = {
+      put: () => Promise.reject(new Error("read only")),
+      get: () => Promise.resolve({ files: new Map() }),
+      delete: () => Promise.reject(new Error("read only")),
+    };
+    const site = await memory.createSite({ published_deploy_id: "deploy1" });
+    const host = `${site.name}.example.com`;
+    const at = new Date().toISOString();
+    await memory.ctx.db
+      .insertInto("site_domains")
+      .values({
+        domain: host,
+        site_id: site.id,
+        kind: "primary",
+        state: "active",
+        reason: null,
+        checked_at: null,
+        created_at: at,
+        updated_at: at,
+      })
+      .execute();
+    let lookups = 0;
+    const routes = new HostCache({
+      load: (h: string) => {
+        lookups++;
+        return routeForHost(memory.ctx.db, h, new Date());
+      },
+      ttlMs: 60_000,
+    });
+    const resolver = new DbSiteResolver({
+      db: memory.ctx.db,
+      sitesDomain: "localhost",
+      blobs: {} as BlobReader,
+      manifests: store,
+      routes,
+      ttlMs: 60_000,
+    });
+
+    assert.equal((await resolver.resolve(host))?.deployId, "deploy1");
+    assert.equal(lookups, 1);
+    const route = routes.cached(host);
+    assert.ok(route !== NOT_CACHED && route?.siteName === site.name, "the front finds it cached");
+    assert.equal(lookups, 1, "the front's read is the resolver's look-up");
+
+    // A publish: the route carries the published deploy, so it is forgotten with the site.
+    await memory.ctx.db
+      .updateTable("sites")
+      .set({ published_deploy_id: "deploy2" })
+      .where("id", "=", site.id)
+      .execute();
+    resolver.invalidateSite(site.name);
+    assert.equal(routes.cached(host), NOT_CACHED);
+    assert.equal((await resolver.resolve(host))?.deployId, "deploy2");
+    assert.equal(lookups, 2);
   });
 });

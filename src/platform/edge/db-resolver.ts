@@ -1,11 +1,11 @@
 import type { Kysely } from "kysely";
 import { OBJECT_ID } from "../../lib/ids.ts";
 import { reviewIdOfLabel } from "../sites/review-refs.ts";
-import { routeForHost } from "../domains/hosts.ts";
 import { branchLabel } from "../sites/urls.ts";
 import type { PlatformDatabase } from "../db/schema.ts";
 import type { BlobReader } from "../deploys/blob-store.ts";
 import type { ManifestStore } from "../deploys/manifest.ts";
+import type { DomainRoutes } from "./domain-routes.ts";
 import { HostCache, NOT_CACHED } from "./host-cache.ts";
 import { parseSiteHost, type ResolvedDeploy, type SiteResolver } from "./hosts.ts";
 
@@ -13,9 +13,11 @@ import { parseSiteHost, type ResolvedDeploy, type SiteResolver } from "./hosts.t
  * The platform's `SiteResolver`: host → deploy from the database, with two small caches.
  *
  * - host → deploy id, for `ttlMs` (default 500 ms; unknown hosts too), in a `HostCache` (one
- *   look-up per host at a time). A publish on any node invalidates the site's hosts at once
- *   (`invalidateSite`, through `edge-sync/` on Postgres), and a look-up under way then is not
- *   cached; a missed notification costs at most the TTL — nothing shared in memory.
+ *   look-up per host at a time). A custom domain's deploy is its route's, read through the
+ *   front's `routes` (never an expired entry): one look-up per custom host for both. A publish
+ *   on any node invalidates the site's hosts and routes at once (`invalidateSite`, through
+ *   `edge-sync/` on Postgres), and a look-up under way then is not cached; a missed
+ *   notification costs at most the TTL — nothing shared in memory.
  * - deploy id → manifest (immutable per deploy id), bounded LRU.
  *
  * Only `ready` deploys are served: `{site}` is the site's published deploy, `{deployId}--{site}`
@@ -29,6 +31,8 @@ export interface DbSiteResolverOptions {
   sitesDomain: string;
   blobs: BlobReader;
   manifests: ManifestStore;
+  /** Custom host → route, shared with the front and the password check. */
+  routes: DomainRoutes;
   ttlMs?: number;
   maxHosts?: number;
   maxDeploys?: number;
@@ -70,9 +74,13 @@ export class DbSiteResolver implements SiteResolver {
     return this.deploys.get(entry.deployId);
   }
 
-  /** Forgets every cached host of a site (after a publish on any node: `edge-sync/`). */
+  /**
+   * Forgets every cached host of a site, and its custom domains' routes (they carry the
+   * published deploy), after a publish on any node (`edge-sync/`).
+   */
   invalidateSite(siteName: string): void {
     this.hosts.invalidate((entry) => entry.site === siteName);
+    this.options.routes.invalidate((route) => route?.siteName === siteName);
   }
 
   /** Forgets every cached host (publishes on other nodes may have been missed). */
@@ -86,7 +94,7 @@ export class DbSiteResolver implements SiteResolver {
       return { site: parsed.site, deployId: await this.deployIdFor(parsed.site, parsed.label) };
     }
     // A custom domain, alias or wildcard alias: the site's published deploy.
-    const route = await routeForHost(this.options.db, host, new Date());
+    const route = await this.options.routes.fresh(host);
     return { site: route?.siteName, deployId: route?.publishedDeployId ?? undefined };
   }
 

@@ -61,6 +61,17 @@ export class HostCache<V> {
     return entry.value;
   }
 
+  /**
+   * The value, never an expired one: a fresh entry, else a look-up (the one under way, if any).
+   * For a reader that must not serve what the expiry bounds (the site resolver's deploy).
+   */
+  fresh(host: string): Promise<V> {
+    const entry = this.entries.get(host);
+    return entry !== undefined && entry.expires > this.now()
+      ? Promise.resolve(entry.value)
+      : this.refresh(host);
+  }
+
   /** The value, from the cache or a look-up. */
   lookup(host: string): Promise<V> {
     const cached = this.cached(host);
