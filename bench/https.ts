@@ -24,8 +24,10 @@
  * - Two readings. Rounds measure the servers one after another (the order rotates; each server
  *   is measured once it is idle on its own, after a 1 s warm-up of each kind); medians are
  *   shown, and the ratio is the median of same-round ratios. Paired rounds (`lib/pairs.ts`)
- *   measure Slipway and the bare http2 server each at the same moment as bare `node:https`, on
- *   the same CPU: the machine's drift cancels out, but the two processes share that CPU's caches.
+ *   measure Slipway and the two bare http2 servers each at the same moment as bare
+ *   `node:https`, then Slipway at the same moment as the loaded one (its request path apart
+ *   from its code's weight), on the same CPU: the machine's drift cancels out, but the two
+ *   processes share that CPU's caches.
  */
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
