@@ -62,19 +62,21 @@ describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
   });
 });
 
+/** Every deploy has a manifest, with no files (what these tests look at is which deploy). */
+const emptyManifests: ManifestStore = {
+  put: () => Promise.reject(new Error("read only")),
+  get: () => Promise.resolve({ files: new Map() }),
+  delete: () => Promise.reject(new Error("read only")),
+};
+
 describe("DbSiteResolver during a publish", () => {
   it("does not cache what a lookup read before an invalidation", async () => {
-    const store: ManifestStore = {
-      put: () => Promise.reject(new Error("read only")),
-      get: () => Promise.resolve({ files: new Map() }),
-      delete: () => Promise.reject(new Error("read only")),
-    };
     const site = await memory.createSite({ published_deploy_id: "deploy1" });
     const resolver = new DbSiteResolver({
       db: memory.ctx.db,
       sitesDomain: "localhost",
       blobs: {} as BlobReader,
-      manifests: store,
+      manifests: emptyManifests,
       routes: createDomainRoutes(memory.ctx.db, { ttlMs: 60_000 }),
       ttlMs: 60_000,
     });
@@ -98,11 +100,6 @@ describe("DbSiteResolver during a publish", () => {
 
 describe("DbSiteResolver at a custom domain", () => {
   it("reads the route the front caches (one look-up for both) and forgets it at a publish", async () => {
-    const store: ManifestStore = {
-      put: () => Promise.reject(new Error("read only")),
-      get: () => Promise.resolve({ files: new Map() }),
-      delete: () => Promise.reject(new Error("read only")),
-    };
     const site = await memory.createSite({ published_deploy_id: "deploy1" });
     const host = `${site.name}.example.com`;
     const at = new Date().toISOString();
@@ -131,7 +128,7 @@ describe("DbSiteResolver at a custom domain", () => {
       db: memory.ctx.db,
       sitesDomain: "localhost",
       blobs: {} as BlobReader,
-      manifests: store,
+      manifests: emptyManifests,
       routes,
       ttlMs: 60_000,
     });
