@@ -15,6 +15,14 @@ before(async () => {
 });
 after(() => memory.close());
 
+/** What a publish changes in the database (the resolver is told separately). */
+const publish = (siteId: string, deployId: string) =>
+  memory.ctx.db
+    .updateTable("sites")
+    .set({ published_deploy_id: deployId })
+    .where("id", "=", siteId)
+    .execute();
+
 describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
   it("answers only what resolve would, from its caches, and never after an invalidation or expiry", async () => {
     const manifests = new Map<string, DeployManifest>([
@@ -46,11 +54,7 @@ describe("DbSiteResolver.cached (the edge's promise-free path)", () => {
     assert.equal(resolver.cached(`nosuchsite.localhost`), undefined);
 
     // A publish in this process: the next request must look the site up again.
-    await memory.ctx.db
-      .updateTable("sites")
-      .set({ published_deploy_id: "deploy2" })
-      .where("id", "=", site.id)
-      .execute();
+    await publish(site.id, "deploy2");
     resolver.invalidateSite(site.name);
     assert.equal(resolver.cached(host), undefined);
     assert.equal((await resolver.resolve(host))?.deployId, "deploy2");
@@ -140,11 +144,7 @@ describe("DbSiteResolver at a custom domain", () => {
     assert.equal(lookups, 1, "the front's read is the resolver's look-up");
 
     // A publish: the route carries the published deploy, so it is forgotten with the site.
-    await memory.ctx.db
-      .updateTable("sites")
-      .set({ published_deploy_id: "deploy2" })
-      .where("id", "=", site.id)
-      .execute();
+    await publish(site.id, "deploy2");
     resolver.invalidateSite(site.name);
     assert.equal(routes.cached(host), NOT_CACHED);
     assert.equal((await resolver.resolve(host))?.deployId, "deploy2");
